@@ -1,0 +1,2 @@
+// Guards: placeholder until the trainer lands.
+fn main() {}

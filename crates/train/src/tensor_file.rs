@@ -1,0 +1,197 @@
+//! The one place that turns named `f32` arrays plus string metadata into a safetensors file and
+//! back. Adapters, heads and trainer checkpoints all go through it, so each shares the same
+//! atomic write, the same `format` tag check and the same "corrupt file" errors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ndarray::{Array2, ArrayD, IxDyn};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::{Result, TrainError};
+
+const FORMAT_KEY: &str = "format";
+
+pub(crate) struct TensorFile {
+    kind: &'static str,
+    path: PathBuf,
+    pub tensors: BTreeMap<String, ArrayD<f32>>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl TensorFile {
+    /// `kind` is written as the `format` metadata entry and checked on read, so an adapter file
+    /// handed to `Head::load` is a clear error rather than a missing-tensor puzzle.
+    pub fn new(kind: &'static str) -> Self {
+        TensorFile {
+            kind,
+            path: PathBuf::new(),
+            tensors: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    pub fn insert(&mut self, name: impl Into<String>, value: ArrayD<f32>) {
+        self.tensors.insert(name.into(), value);
+    }
+
+    pub fn insert2(&mut self, name: impl Into<String>, value: &Array2<f32>) {
+        self.insert(name, value.clone().into_dyn());
+    }
+
+    pub fn set(&mut self, key: &str, value: impl ToString) {
+        self.metadata.insert(key.to_string(), value.to_string());
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
+            .tensors
+            .iter()
+            .map(|(name, a)| {
+                let data = a.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (name.clone(), data, a.shape().to_vec())
+            })
+            .collect();
+        let views = bytes
+            .iter()
+            .map(|(name, data, shape)| {
+                TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (name.as_str(), v))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.corrupt_at(path, e.to_string()))?;
+        let mut meta: HashMap<String, String> = self
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        meta.insert(FORMAT_KEY.to_string(), self.kind.to_string());
+        let buf = safetensors::serialize(views, Some(meta))
+            .map_err(|e| self.corrupt_at(path, e.to_string()))?;
+        crate::atomic::write_atomic(path, |w| w.write_all(&buf))?;
+        Ok(())
+    }
+
+    pub fn read(path: &Path, kind: &'static str) -> Result<Self> {
+        let buf = std::fs::read(path).map_err(|source| TrainError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut file = TensorFile::new(kind);
+        file.path = path.to_path_buf();
+        let (_, header) = SafeTensors::read_metadata(&buf).map_err(|e| file.corrupt(e))?;
+        let st = SafeTensors::deserialize(&buf).map_err(|e| file.corrupt(e))?;
+        let mut metadata: BTreeMap<String, String> = header
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        match metadata.remove(FORMAT_KEY) {
+            Some(f) if f == kind => {}
+            Some(f) => return Err(file.corrupt(format!("it is a {f:?} file"))),
+            None => return Err(file.corrupt("no \"format\" entry in its metadata")),
+        }
+        file.metadata = metadata;
+        for (name, view) in st.iter() {
+            if view.dtype() != Dtype::F32 {
+                return Err(file.corrupt(format!("tensor {name} is {:?}, not F32", view.dtype())));
+            }
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let a =
+                ArrayD::from_shape_vec(IxDyn(view.shape()), values).map_err(|e| file.corrupt(e))?;
+            file.tensors.insert(name.to_string(), a);
+        }
+        Ok(file)
+    }
+
+    /// Removes and returns a 2-D tensor, checking its shape when `shape` is given.
+    pub fn take2(&mut self, name: &str, shape: Option<(usize, usize)>) -> Result<Array2<f32>> {
+        let a = self
+            .tensors
+            .remove(name)
+            .ok_or_else(|| self.corrupt(format!("missing tensor {name}")))?;
+        let a = a
+            .into_dimensionality::<ndarray::Ix2>()
+            .map_err(|_| self.corrupt(format!("tensor {name} is not 2-D")))?;
+        match shape {
+            Some(s) if a.dim() != s => Err(self.corrupt(format!(
+                "tensor {name} has shape {:?}, expected {s:?}",
+                a.dim()
+            ))),
+            _ => Ok(a),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Result<&str> {
+        self.metadata
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| self.corrupt(format!("missing metadata entry {key:?}")))
+    }
+
+    pub fn parse<T: FromStr>(&self, key: &str) -> Result<T> {
+        let raw = self.get(key)?;
+        raw.parse()
+            .map_err(|_| self.corrupt(format!("metadata entry {key:?} = {raw:?} does not parse")))
+    }
+
+    pub fn json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T> {
+        serde_json::from_str(self.get(key)?)
+            .map_err(|e| self.corrupt(format!("metadata entry {key:?}: {e}")))
+    }
+
+    pub fn corrupt(&self, reason: impl ToString) -> TrainError {
+        self.corrupt_at(&self.path, reason)
+    }
+
+    fn corrupt_at(&self, path: &Path, reason: impl ToString) -> TrainError {
+        TrainError::Corrupt {
+            path: path.to_path_buf(),
+            kind: self.kind,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        let mut f = TensorFile::new("test file");
+        f.insert2(
+            "a",
+            &Array2::from_shape_vec((2, 3), (0..6).map(|v| v as f32).collect()).unwrap(),
+        );
+        f.set("k", 42);
+        f.write(&path).unwrap();
+        let mut g = TensorFile::read(&path, "test file").unwrap();
+        assert_eq!(g.parse::<u32>("k").unwrap(), 42);
+        assert_eq!(g.take2("a", Some((2, 3))).unwrap()[[1, 2]], 5.0);
+        assert!(g.take2("a", None).is_err());
+
+        assert!(matches!(
+            TensorFile::read(&path, "other"),
+            Err(TrainError::Corrupt { .. })
+        ));
+        std::fs::write(&path, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();
+        assert!(matches!(
+            TensorFile::read(&path, "test file"),
+            Err(TrainError::Corrupt { .. })
+        ));
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(
+            TensorFile::read(&path, "test file"),
+            Err(TrainError::Corrupt { .. })
+        ));
+    }
+}
