@@ -2,6 +2,7 @@
 //! (essay written below once the API settles)
 
 mod atomic;
+pub mod augment;
 mod error;
 #[cfg(test)]
 mod gradcheck;

@@ -1,0 +1,147 @@
+use ndarray::{Array3, ArrayView3};
+
+use super::{
+    AugmentConfig, CropBox, add_gaussian_noise, adjust_brightness, adjust_contrast, adjust_gamma,
+    gaussian_blur, resized_crop,
+};
+use crate::error::ensure_finite;
+use crate::{Result, Rng, TrainError};
+
+/// Stream id that separates augmentation randomness from every other use of the seed.
+const STREAM: u64 = 0xA06;
+
+/// Turns one CHW image in [0, 1] into K random views of a fixed output size.
+///
+/// Each view's randomness comes from `Rng::stream(seed, [frame, view])` alone, so view `v` of
+/// frame `f` is the same image whether frames are processed one at a time, in batches of 64 or
+/// on eight threads, and a resumed `adapt` recomputes exactly the cache it had.
+#[derive(Clone, Debug)]
+pub struct Augmenter {
+    config: AugmentConfig,
+    height: usize,
+    width: usize,
+    seed: u64,
+}
+
+impl Augmenter {
+    pub fn new(config: AugmentConfig, height: usize, width: usize, seed: u64) -> Result<Self> {
+        config.validate()?;
+        if height == 0 || width == 0 {
+            return Err(TrainError::InvalidConfig(format!(
+                "augmentation output size {height}×{width}"
+            )));
+        }
+        Ok(Augmenter {
+            config,
+            height,
+            width,
+            seed,
+        })
+    }
+
+    pub fn config(&self) -> &AugmentConfig {
+        &self.config
+    }
+
+    /// View number `view` of frame number `frame`.
+    pub fn augment(&self, img: ArrayView3<f32>, frame: u64, view: u64) -> Result<Array3<f32>> {
+        let (c, h, w) = img.dim();
+        if c == 0 || h == 0 || w == 0 {
+            return Err(TrainError::Empty(format!("image of shape {c}×{h}×{w}")));
+        }
+        ensure_finite("image", &img)?;
+        let cfg = &self.config;
+        let mut rng = Rng::stream(self.seed, &[STREAM, frame, view]);
+        // Every draw happens whether or not its stage fires, so the stages stay independent:
+        // turning blur off does not change which crop a view gets.
+        let crop = CropBox::random(h, w, cfg.crop_scale, cfg.crop_ratio, &mut rng);
+        let flip = rng.chance(cfg.flip_prob);
+        let color = rng.chance(cfg.color_prob);
+        let brightness = rng.uniform(1.0 - cfg.brightness, 1.0 + cfg.brightness);
+        let contrast = rng.uniform(1.0 - cfg.contrast, 1.0 + cfg.contrast);
+        let gamma = rng.uniform(cfg.gamma.0.ln(), cfg.gamma.1.ln()).exp();
+        let blur = rng.chance(cfg.blur_prob);
+        let sigma = rng.uniform(cfg.blur_sigma.0, cfg.blur_sigma.1);
+        let noise = rng.chance(cfg.noise_prob);
+        let std = rng.uniform(cfg.noise_std.0, cfg.noise_std.1);
+
+        let mut out = resized_crop(img, crop, self.height, self.width, flip);
+        if color {
+            adjust_brightness(out.view_mut(), brightness);
+            adjust_contrast(out.view_mut(), contrast);
+            adjust_gamma(out.view_mut(), gamma);
+        }
+        if blur {
+            out = gaussian_blur(out.view(), sigma);
+        }
+        if noise {
+            add_gaussian_noise(out.view_mut(), std, &mut rng);
+        }
+        out.mapv_inplace(|v| v.clamp(0.0, 1.0));
+        Ok(out)
+    }
+
+    /// Views `0..k` of `frame`.
+    pub fn views(&self, img: ArrayView3<f32>, frame: u64, k: usize) -> Result<Vec<Array3<f32>>> {
+        if k == 0 {
+            return Err(TrainError::TooFewViews(0));
+        }
+        (0..k as u64).map(|v| self.augment(img, frame, v)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_image() -> Array3<f32> {
+        Array3::from_shape_fn((3, 40, 50), |(c, y, x)| {
+            ((c * 7 + y * 3 + x) % 17) as f32 / 16.0
+        })
+    }
+
+    #[test]
+    fn views_are_reproducible_per_frame_and_view_and_differ_between_them() {
+        let a = Augmenter::new(AugmentConfig::camera(), 32, 32, 9).unwrap();
+        let img = test_image();
+        let batch = a.views(img.view(), 5, 4).unwrap();
+        // Same view computed alone, out of order, equals the batched one.
+        assert_eq!(a.augment(img.view(), 5, 2).unwrap(), batch[2]);
+        assert_ne!(batch[0], batch[1]);
+        assert_ne!(a.augment(img.view(), 6, 0).unwrap(), batch[0]);
+        let other_seed = Augmenter::new(AugmentConfig::camera(), 32, 32, 10).unwrap();
+        assert_ne!(other_seed.augment(img.view(), 5, 0).unwrap(), batch[0]);
+        for v in &batch {
+            assert_eq!(v.dim(), (3, 32, 32));
+            assert!(v.iter().all(|x| (0.0..=1.0).contains(x)));
+        }
+    }
+
+    #[test]
+    fn identity_config_only_resizes() {
+        let img = test_image();
+        let a = Augmenter::new(AugmentConfig::identity(), 40, 50, 1).unwrap();
+        assert_eq!(a.augment(img.view(), 0, 0).unwrap(), img);
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        assert!(Augmenter::new(AugmentConfig::default(), 0, 5, 1).is_err());
+        assert!(
+            Augmenter::new(AugmentConfig::default().with_crop_scale(0.0, 1.0), 8, 8, 1).is_err()
+        );
+        assert!(Augmenter::new(AugmentConfig::default().with_flip_prob(1.5), 8, 8, 1).is_err());
+        let a = Augmenter::new(AugmentConfig::default(), 8, 8, 1).unwrap();
+        assert!(matches!(
+            a.augment(Array3::zeros((3, 0, 4)).view(), 0, 0),
+            Err(TrainError::Empty(_))
+        ));
+        let mut nan = test_image();
+        nan[[0, 0, 0]] = f32::NAN;
+        assert!(matches!(
+            a.augment(nan.view(), 0, 0),
+            Err(TrainError::NonFinite(_))
+        ));
+        assert!(a.views(test_image().view(), 0, 0).is_err());
+    }
+}
