@@ -11,6 +11,7 @@ pub mod nn;
 pub mod optim;
 mod rng;
 mod tensor_file;
+pub mod trainer;
 
 pub use error::{Result, TrainError};
 pub use rng::Rng;

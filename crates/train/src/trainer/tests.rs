@@ -1,0 +1,188 @@
+use std::ops::ControlFlow;
+
+use ndarray::Array3;
+
+use super::*;
+use crate::nn::Module;
+use crate::{Rng, TrainError};
+
+/// Clustered "embeddings": 5 class centers in 16-d, each frame a center plus frame noise, each
+/// view the frame plus view noise and a random gain — what an encoder does with augmented
+/// views of a few object classes.
+pub(crate) fn clustered_views(k: usize, n: usize, d: usize, seed: u64) -> Views {
+    let mut rng = Rng::new(seed);
+    let centers: Vec<Vec<f32>> = (0..5)
+        .map(|_| (0..d).map(|_| 2.0 * rng.normal()).collect())
+        .collect();
+    let frames: Vec<Vec<f32>> = (0..n)
+        .map(|i| {
+            centers[i % 5]
+                .iter()
+                .map(|c| c + 0.5 * rng.normal())
+                .collect()
+        })
+        .collect();
+    let mut data = Array3::zeros((k, n, d));
+    for v in 0..k {
+        for (i, f) in frames.iter().enumerate() {
+            let gain = rng.uniform(0.8, 1.2);
+            for j in 0..d {
+                data[[v, i, j]] = gain * f[j] + 0.4 * rng.normal();
+            }
+        }
+    }
+    Views::new(data).unwrap()
+}
+
+fn small(method: Method) -> TrainConfig {
+    TrainConfig::default()
+        .with_method(method)
+        .with_batch(32)
+        .with_epochs(8)
+        .with_lr(3e-3)
+        .with_adapter_hidden(32)
+        .with_projector(32, 32, crate::nn::NormKind::Batch)
+        .with_moco(32, 0.2)
+        .with_seed(5)
+}
+
+#[test]
+fn every_method_decreases_its_loss() {
+    let views = clustered_views(4, 160, 16, 1);
+    for method in Method::ALL {
+        let out = adapt(&views, small(method), |_| ControlFlow::Continue(())).unwrap();
+        let c = &out.loss_curve;
+        assert_eq!(c.len(), 40);
+        let head: f32 = c[..5].iter().sum::<f32>() / 5.0;
+        let tail: f32 = c[c.len() - 5..].iter().sum::<f32>() / 5.0;
+        assert!(tail < head, "{method}: loss went from {head} to {tail}");
+        // The adapter actually moved away from the identity.
+        assert!(
+            out.adapter.fc2.weight.value.iter().any(|&w| w != 0.0),
+            "{method}"
+        );
+    }
+}
+
+#[test]
+fn same_seed_same_adapter_other_seed_other_adapter() {
+    let views = clustered_views(3, 64, 8, 2);
+    let run = |seed| {
+        adapt(
+            &views,
+            small(Method::Vicreg).with_seed(seed).with_epochs(2),
+            |_| ControlFlow::Continue(()),
+        )
+        .unwrap()
+    };
+    let (a, b, c) = (run(1), run(1), run(2));
+    assert_eq!(a.loss_curve, b.loss_curve);
+    assert_eq!(a.adapter.params(), b.adapter.params());
+    assert_ne!(a.loss_curve, c.loss_curve);
+}
+
+#[test]
+fn resume_from_checkpoint_is_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let views = clustered_views(4, 96, 8, 3);
+    for method in [Method::Moco, Method::Byol, Method::Vicreg] {
+        let cfg = small(method).with_epochs(4).with_batch(24);
+        let straight = adapt(&views, cfg.clone(), |_| ControlFlow::Continue(())).unwrap();
+
+        let path = dir.path().join(format!("{method}.ckpt"));
+        let mut first = AdapterTrainer::new(cfg, &views)
+            .unwrap()
+            .with_checkpoint(&path, 1000);
+        let summary = first
+            .fit(&views, |s| {
+                if s.step == 7 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .unwrap();
+        assert_eq!((summary.steps_done, summary.finished), (7, false));
+        drop(first);
+
+        let mut resumed = AdapterTrainer::load_checkpoint(&path)
+            .unwrap()
+            .with_checkpoint(&path, 1000);
+        assert_eq!(resumed.steps_done(), 7);
+        let summary = resumed.fit(&views, |_| ControlFlow::Continue(())).unwrap();
+        assert!(summary.finished);
+        assert_eq!(
+            resumed.loss_curve(),
+            straight.loss_curve.as_slice(),
+            "{method}"
+        );
+        assert_eq!(
+            resumed.adapter().params(),
+            straight.adapter.params(),
+            "{method}"
+        );
+        // The checkpoint written at the end also reloads to the finished state.
+        let reloaded = AdapterTrainer::load_checkpoint(&path).unwrap();
+        assert_eq!(reloaded.steps_done(), 16);
+    }
+}
+
+#[test]
+fn periodic_checkpoints_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckpt");
+    let views = clustered_views(2, 64, 8, 4);
+    let mut t = AdapterTrainer::new(small(Method::Barlow).with_epochs(1), &views)
+        .unwrap()
+        .with_checkpoint(&path, 1);
+    let mut seen = Vec::new();
+    t.fit(&views, |s| {
+        seen.push(s.step);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(seen, vec![1, 2]);
+    assert_eq!(
+        AdapterTrainer::load_checkpoint(&path).unwrap().steps_done(),
+        2
+    );
+    // Only the checkpoint itself is left in the directory: no temp files.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let views = clustered_views(2, 16, 4, 5);
+    assert!(matches!(
+        AdapterTrainer::new(small(Method::Vicreg).with_batch(1), &views),
+        Err(TrainError::InvalidConfig(_))
+    ));
+    assert!(matches!(
+        AdapterTrainer::new(small(Method::Vicreg).with_epochs(0), &views),
+        Err(TrainError::InvalidConfig(_))
+    ));
+    assert!(matches!(
+        AdapterTrainer::new(small(Method::Vicreg).with_lr(f32::NAN), &views),
+        Err(TrainError::InvalidConfig(_))
+    ));
+
+    let mut t = AdapterTrainer::new(small(Method::Vicreg), &views).unwrap();
+    let other = clustered_views(2, 16, 5, 5);
+    assert!(matches!(t.step(&other), Err(TrainError::InvalidConfig(_))));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckpt");
+    t.save_checkpoint(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    assert!(matches!(
+        AdapterTrainer::load_checkpoint(&path),
+        Err(TrainError::Corrupt { .. })
+    ));
+    t.adapter().save(&path).unwrap();
+    let err = AdapterTrainer::load_checkpoint(&path)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("adapter"), "{err}");
+}
