@@ -2,8 +2,8 @@ use ndarray::{Array2, ArrayView2, Zip};
 use serde::{Deserialize, Serialize};
 
 use super::loss::{Loss, LossValue, validate};
-use super::normalize::{l2_normalize, l2_normalize_backward};
 use crate::Result;
+use crate::nn::{l2_normalize, l2_normalize_backward};
 
 /// BYOL's regression loss (Grill et al. 2020): `mean_i ‖p̂ᵢ − t̂ᵢ‖² = 2 − 2·cos(pᵢ, tᵢ)`.
 ///

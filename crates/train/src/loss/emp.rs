@@ -3,8 +3,8 @@ use serde::{Deserialize, Serialize};
 
 use super::coding_rate::coding_rate;
 use super::loss::{Loss, LossValue, validate};
-use super::normalize::{l2_normalize, l2_normalize_backward};
 use crate::Result;
+use crate::nn::{l2_normalize, l2_normalize_backward};
 
 /// EMP-SSL's multi-view objective (Tong et al. 2023), over K ≥ 2 views at once:
 /// `−(1/K)·Σₖ R(Ẑₖ) − λ·(1/K)·Σₖ meanᵢ cos(ẑₖᵢ, z̄ᵢ)` with `Ẑₖ` the unit-normalized view `k`,

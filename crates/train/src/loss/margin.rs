@@ -2,8 +2,8 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::loss::{Loss, LossValue, validate};
-use super::normalize::{l2_normalize, l2_normalize_backward};
 use crate::error::ensure_dim;
+use crate::nn::{l2_normalize, l2_normalize_backward};
 use crate::{Result, TrainError};
 
 /// The pairwise margin contrastive loss (Hadsell, Chopra & LeCun 2006) on unit-normalized

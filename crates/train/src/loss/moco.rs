@@ -1,8 +1,8 @@
 use ndarray::{Array2, ArrayView2, Axis, Zip, s};
 
 use super::loss::{Loss, LossValue, validate};
-use super::normalize::{l2_normalize, l2_normalize_backward};
 use crate::error::ensure_dim;
+use crate::nn::{l2_normalize, l2_normalize_backward};
 use crate::{Result, Rng, TrainError};
 
 /// MoCo's InfoNCE against a queue of negatives (He et al. 2020).

@@ -5,7 +5,6 @@ mod emp;
 mod loss;
 mod margin;
 mod moco;
-mod normalize;
 mod simclr;
 mod vicreg;
 

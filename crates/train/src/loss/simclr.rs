@@ -2,8 +2,8 @@ use ndarray::{ArrayView2, Axis, concatenate, s};
 use serde::{Deserialize, Serialize};
 
 use super::loss::{Loss, LossValue, validate};
-use super::normalize::{l2_normalize, l2_normalize_backward};
 use crate::Result;
+use crate::nn::{l2_normalize, l2_normalize_backward};
 
 /// SimCLR's NT-Xent (Chen et al. 2020): on the unit sphere, each of the 2N embeddings must pick
 /// out its other view among the 2N − 1 others with a softmax at temperature τ.

@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
 const FLOOR: f32 = 1e-8;
 
 /// Rows scaled to unit length; returns the unit rows and the (floored) norms. Shared by every
-/// loss that works on the sphere (NT-Xent, MoCo, BYOL, margin, EMP).
+/// loss that works on the sphere (NT-Xent, MoCo, BYOL, margin, EMP) and by the heads.
 pub(crate) fn l2_normalize(x: ArrayView2<f32>) -> (Array2<f32>, Array1<f32>) {
     let norms = x.map_axis(Axis(1), |r| r.dot(&r).sqrt().max(FLOOR));
     let unit = &x / &norms.view().insert_axis(Axis(1));
