@@ -74,8 +74,7 @@ fn predictions_arrive_intact_and_are_acked() {
         device
             .screen()
             .pixels()
-            .iter()
-            .any(|&c| c == edge_ssl_display::Theme::COLOR.bar_high)
+            .contains(&edge_ssl_display::Theme::COLOR.bar_high)
     );
     drop(device);
 

@@ -18,7 +18,8 @@
 //! panel is wide drop from the large font to the small one, then are cut with a trailing `~`;
 //! the built-in fonts are ASCII, so other characters draw as `?`.
 //!
-//! Features: `std` adds [`Framebuffer`]; `png` adds [`write_png`] (with the `png` crate, no SDL).
+//! Features: `std` adds [`Framebuffer`]; `png` adds [`write_png`] and [`PngSink`], the host
+//! "panel" behind `--display png:DIR` (with the `png` crate, no SDL).
 //! The golden-image tests under `tests/golden/` hold the exact pixels of each layout.
 
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -29,6 +30,8 @@ mod layout;
 mod panel;
 #[cfg(feature = "png")]
 mod png_out;
+#[cfg(feature = "png")]
+mod png_sink;
 mod scaled;
 mod theme;
 mod view;
@@ -39,6 +42,8 @@ pub use layout::Layout;
 pub use panel::Panel;
 #[cfg(feature = "png")]
 pub use png_out::{PngError, encode_png, read_png_rgb8, write_png};
+#[cfg(feature = "png")]
+pub use png_sink::{PanelKind, PngSink, PngSinkOptions};
 pub use scaled::Scaled;
 pub use theme::Theme;
 pub use view::{StatusView, fit_chars};

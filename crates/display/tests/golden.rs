@@ -132,3 +132,27 @@ fn drawing_off_screen_is_clipped_not_a_panic() {
         )
         .unwrap();
 }
+
+#[test]
+fn png_sink_writes_numbered_frames_and_honours_every() {
+    use edge_ssl_display::{PanelKind, PngSink, PngSinkOptions};
+    let dir = std::env::temp_dir().join(format!("edge-ssl-display-sink-{}", std::process::id()));
+    let options = PngSinkOptions::default()
+        .with_panel("ssd1306".parse().unwrap())
+        .with_scale(2)
+        .with_every(2);
+    let mut sink = PngSink::create(&dir, options).unwrap();
+    let written: Vec<_> = (0..5)
+        .map(|i| sink.show(&StatusView::new("Bag", 0.5, 10.0, i)).unwrap())
+        .collect();
+    assert_eq!(written.iter().filter(|w| w.is_some()).count(), 3);
+    let first = written[0].as_ref().unwrap();
+    assert!(first.ends_with("frame-000000.png"));
+    assert_eq!(
+        read_png_rgb8(first).unwrap().0,
+        256,
+        "scale 2 doubles the 128-pixel width"
+    );
+    assert!("lcd".parse::<PanelKind>().is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
