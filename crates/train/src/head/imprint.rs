@@ -1,6 +1,6 @@
 use ndarray::{Array2, ArrayView2};
 
-use super::head::softmax_rows;
+use super::classifier::softmax_rows;
 use crate::Result;
 use crate::nn::l2_normalize;
 use crate::tensor_file::TensorFile;

@@ -1,6 +1,6 @@
 use ndarray::{Array2, ArrayView2, Axis};
 
-use super::head::softmax_rows;
+use super::classifier::softmax_rows;
 use super::{Head, HeadModel};
 use crate::error::ensure_finite;
 use crate::nn::l2_normalize;
@@ -91,7 +91,7 @@ impl KMeansHead {
             iterations += 1;
             let mut changed = false;
             for (i, row) in dist.rows().into_iter().enumerate() {
-                let best = super::head::argmax(row.iter().map(|v| -v)).class;
+                let best = super::classifier::argmax(row.iter().map(|v| -v)).class;
                 changed |= assignments[i] != best;
                 assignments[i] = best;
             }
@@ -207,7 +207,7 @@ impl KMeansHead {
 
     pub(super) fn read(f: &mut TensorFile, classes: usize, dim: usize) -> Result<Self> {
         let temperature: f32 = f.parse("temperature")?;
-        if !(temperature > 0.0) {
+        if temperature.is_nan() || temperature <= 0.0 {
             return Err(f.corrupt("temperature must be > 0"));
         }
         Ok(KMeansHead {

@@ -1,7 +1,7 @@
 use ndarray::{Array2, ArrayView2, Axis, concatenate, s};
 
 use super::Prediction;
-use super::head::argmax;
+use super::classifier::argmax;
 use super::labeled::validate_labeled;
 use crate::Result;
 use crate::error::{ensure_dim, ensure_finite};

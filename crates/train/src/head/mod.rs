@@ -1,4 +1,4 @@
-mod head;
+mod classifier;
 mod imprint;
 mod kmeans;
 mod knn;
@@ -7,7 +7,7 @@ mod labeled;
 mod semi_supervised;
 mod softmax;
 
-pub use head::{Head, HeadKind, HeadModel, Prediction};
+pub use classifier::{Head, HeadKind, HeadModel, Prediction};
 pub use imprint::ImprintHead;
 pub use kmeans::{Clustering, KMeansHead, KMeansOptions};
 pub use knn::KnnHead;

@@ -1,6 +1,6 @@
 use ndarray::{Array2, ArrayView2, Axis};
 
-use super::head::softmax_rows;
+use super::classifier::softmax_rows;
 use crate::Result;
 use crate::nn::{Linear, Module};
 use crate::optim::{AdamW, Optimizer};

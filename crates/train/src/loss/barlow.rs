@@ -1,7 +1,7 @@
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use super::loss::{Loss, LossValue, validate};
+use super::objective::{Loss, LossValue, validate};
 use crate::Result;
 use crate::nn::{standardize, standardize_backward};
 

@@ -2,7 +2,7 @@ use ndarray::{Array2, ArrayView2, Axis, Zip};
 use serde::{Deserialize, Serialize};
 
 use super::coding_rate::coding_rate;
-use super::loss::{Loss, LossValue, validate};
+use super::objective::{Loss, LossValue, validate};
 use crate::Result;
 use crate::nn::{l2_normalize, l2_normalize_backward};
 

@@ -1,6 +1,6 @@
 use ndarray::{Array2, ArrayView2, Axis, Zip, s};
 
-use super::loss::{Loss, LossValue, validate};
+use super::objective::{Loss, LossValue, validate};
 use crate::error::ensure_dim;
 use crate::nn::{l2_normalize, l2_normalize_backward};
 use crate::{Result, Rng, TrainError};

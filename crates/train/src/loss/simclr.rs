@@ -1,7 +1,7 @@
 use ndarray::{ArrayView2, Axis, concatenate, s};
 use serde::{Deserialize, Serialize};
 
-use super::loss::{Loss, LossValue, validate};
+use super::objective::{Loss, LossValue, validate};
 use crate::Result;
 use crate::nn::{l2_normalize, l2_normalize_backward};
 

@@ -1,7 +1,7 @@
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use super::loss::{Loss, LossValue, validate};
+use super::objective::{Loss, LossValue, validate};
 use crate::Result;
 
 /// VICReg (Bardes, Ponce & LeCun 2022): invariance (MSE between the two views) + variance (hinge

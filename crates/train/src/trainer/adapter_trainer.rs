@@ -163,10 +163,10 @@ impl AdapterTrainer {
             let info = self.step(views)?;
             let stop = on_step(&info).is_break();
             finished = self.step >= total;
-            if let Some((path, every)) = &self.checkpoint {
-                if stop || finished || self.step % every == 0 {
-                    self.save_checkpoint(&path.clone())?;
-                }
+            if let Some((path, every)) = &self.checkpoint
+                && (stop || finished || self.step.is_multiple_of(*every))
+            {
+                self.save_checkpoint(&path.clone())?;
             }
             if stop {
                 break;

@@ -197,7 +197,7 @@ impl TrainConfig {
                 self.epochs, self.batch
             ));
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) || !(0.0..1.0).contains(&self.warmup_frac) {
+        if !self.lr.is_finite() || self.lr <= 0.0 || !(0.0..1.0).contains(&self.warmup_frac) {
             return bad(format!(
                 "lr ({}) must be > 0 and warmup fraction ({}) in [0, 1)",
                 self.lr, self.warmup_frac
