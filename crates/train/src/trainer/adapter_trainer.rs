@@ -191,7 +191,8 @@ impl AdapterTrainer {
         let t = self.step;
         let lr = self.schedule().lr(t);
         let (inputs, swapped) = self.batch_inputs(views, t);
-        let value = self.forward_backward(inputs.view(), swapped.as_ref().map(|s| s.view()))?;
+        let (value, keys) =
+            self.forward_backward(inputs.view(), swapped.as_ref().map(|s| s.view()))?;
         if !value.is_finite() {
             return Err(TrainError::NonFinite(format!(
                 "the loss at step {t} (training diverged: lower the learning rate)"
@@ -225,7 +226,7 @@ impl AdapterTrainer {
         })
     }
 
-    /// The stacked views of this step's frames, `[v₁; v₂]` (EMP: all K views), and for
+    /// The stacked views of this step's frames, `[v₁; v₂]` (EMP: `emp_views` of them), and for
     /// target-network methods the swapped stack `[v₂; v₁]` whose row `i` is the other view.
     fn batch_inputs(&self, views: &Views, t: u64) -> (Array2<f32>, Option<Array2<f32>>) {
         let b = self.batch();
@@ -235,13 +236,28 @@ impl AdapterTrainer {
         let start = (t % spe) as usize * b;
         let frames = &order[start..start + b];
         let k = views.views();
+        let mut rng = Rng::stream(self.config.seed, &[PAIR_STREAM, t]);
         if self.config.method == Method::Emp {
-            let all: Vec<Array2<f32>> = (0..k).map(|v| views.gather(frames, |_| v)).collect();
-            let parts: Vec<ArrayView2<f32>> = all.iter().map(|a| a.view()).collect();
+            // Per frame, a random subset of the views (partial Fisher–Yates).
+            let m = self.config.emp_views.min(k);
+            let subsets: Vec<Vec<usize>> = (0..b)
+                .map(|_| {
+                    let mut all: Vec<usize> = (0..k).collect();
+                    for j in 0..m {
+                        let pick = j + rng.below(k - j);
+                        all.swap(j, pick);
+                    }
+                    all.truncate(m);
+                    all
+                })
+                .collect();
+            let chunks: Vec<Array2<f32>> = (0..m)
+                .map(|j| views.gather(frames, |i| subsets[i][j]))
+                .collect();
+            let parts: Vec<ArrayView2<f32>> = chunks.iter().map(|a| a.view()).collect();
             return (concatenate(Axis(0), &parts).expect("equal widths"), None);
         }
         // Two distinct views per frame, uniformly among the K(K−1) ordered pairs.
-        let mut rng = Rng::stream(self.config.seed, &[PAIR_STREAM, t]);
         let pairs: Vec<(usize, usize)> = (0..b)
             .map(|_| {
                 let a = rng.below(k);
@@ -260,17 +276,18 @@ impl AdapterTrainer {
     }
 
     /// Forward through A and P (and Q), the method's loss, and backward into every gradient.
+    /// Returns the loss and, for MoCo, the keys to enqueue.
     fn forward_backward(
         &mut self,
         x: ArrayView2<f32>,
         swapped: Option<ArrayView2<f32>>,
-    ) -> Result<f32> {
+    ) -> Result<(f32, Option<Array2<f32>>)> {
         self.adapter.zero_grad();
         self.projector.zero_grad();
         let h = self.adapter.forward(x);
         let z = self.projector.forward(h.view());
         let cfg = &self.config;
-        let (value, gz) = match cfg.method {
+        let (value, gz, keys) = match cfg.method {
             Method::Moco | Method::Byol => {
                 let target = self
                     .target
@@ -281,7 +298,7 @@ impl AdapterTrainer {
                     predictor.zero_grad();
                     let p = predictor.forward(z.view());
                     let out = Byol.loss(&[p.view(), target.view()])?;
-                    (out.value, predictor.backward(out.grads[0].view()))
+                    (out.value, predictor.backward(out.grads[0].view()), None)
                 } else {
                     let out = self
                         .queue
@@ -289,7 +306,7 @@ impl AdapterTrainer {
                         .expect("MoCo queue")
                         .loss(&[z.view(), target.view()])?;
                     let [gq, _] = <[Array2<f32>; 2]>::try_from(out.grads).expect("two inputs");
-                    (out.value, gq)
+                    (out.value, gq, Some(target))
                 }
             }
             method => {
@@ -307,12 +324,13 @@ impl AdapterTrainer {
                     .collect();
                 let LossValue { value, grads } = loss.loss(&chunks)?;
                 let views: Vec<ArrayView2<f32>> = grads.iter().map(|g| g.view()).collect();
-                (value, concatenate(Axis(0), &views).expect("equal widths"))
+                let gz = concatenate(Axis(0), &views).expect("equal widths");
+                (value, gz, None)
             }
         };
         let gh = self.projector.backward(gz.view());
         self.adapter.backward(gh.view());
-        Ok(value)
+        Ok((value, keys))
     }
 
     /// Writes the full trainer state (see [`AdapterTrainer::load_checkpoint`]) atomically.
