@@ -65,6 +65,22 @@ fn every_method_decreases_its_loss() {
 }
 
 #[test]
+fn sgd_with_momentum_also_trains() {
+    let views = clustered_views(4, 160, 16, 1);
+    let cfg = small(Method::Vicreg)
+        .with_optimizer(crate::optim::OptimizerKind::sgd())
+        .with_lr(0.02);
+    let c = adapt(&views, cfg, |_| ControlFlow::Continue(()))
+        .unwrap()
+        .loss_curve;
+    let (head, tail) = (
+        c[..5].iter().sum::<f32>(),
+        c[c.len() - 5..].iter().sum::<f32>(),
+    );
+    assert!(tail < head, "{head} -> {tail}");
+}
+
+#[test]
 fn same_seed_same_adapter_other_seed_other_adapter() {
     let views = clustered_views(3, 64, 8, 2);
     let run = |seed| {
@@ -85,8 +101,17 @@ fn same_seed_same_adapter_other_seed_other_adapter() {
 fn resume_from_checkpoint_is_bit_identical() {
     let dir = tempfile::tempdir().unwrap();
     let views = clustered_views(4, 96, 8, 3);
-    for method in [Method::Moco, Method::Byol, Method::Vicreg] {
-        let cfg = small(method).with_epochs(4).with_batch(24);
+    let sgd = crate::optim::OptimizerKind::sgd();
+    for (method, optimizer) in [
+        (Method::Moco, Default::default()),
+        (Method::Byol, Default::default()),
+        (Method::Emp, Default::default()),
+        (Method::Vicreg, sgd),
+    ] {
+        let cfg = small(method)
+            .with_epochs(4)
+            .with_batch(24)
+            .with_optimizer(optimizer);
         let straight = adapt(&views, cfg.clone(), |_| ControlFlow::Continue(())).unwrap();
 
         let path = dir.path().join(format!("{method}.ckpt"));
