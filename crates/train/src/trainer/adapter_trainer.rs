@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, ArrayView2, Axis, concatenate, s};
 
+use super::batches::batch_inputs;
 use super::target::Target;
 use super::{Method, TrainConfig, Views};
 use crate::loss::{Byol, Loss, LossValue, MocoQueue};
@@ -10,10 +11,8 @@ use crate::nn::{Adapter, Module, Param, Projector};
 use crate::optim::{Optimizer, Schedule};
 use crate::{Result, Rng, TrainError};
 
-/// Stream ids: each kind of random decision draws from its own stream of the seed.
+/// Stream id of weight initialization (batches use their own, see `batches.rs`).
 const INIT_STREAM: u64 = 1;
-const SHUFFLE_STREAM: u64 = 2;
-const PAIR_STREAM: u64 = 3;
 
 /// What one optimizer step did; handed to the progress callback.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -190,7 +189,8 @@ impl AdapterTrainer {
         }
         let t = self.step;
         let lr = self.schedule().lr(t);
-        let (inputs, swapped) = self.batch_inputs(views, t);
+        let (inputs, swapped) =
+            batch_inputs(&self.config, views, self.batch(), self.steps_per_epoch(), t);
         let (value, keys) =
             self.forward_backward(inputs.view(), swapped.as_ref().map(|s| s.view()))?;
         if !value.is_finite() {
@@ -207,12 +207,8 @@ impl AdapterTrainer {
         if let Some(target) = self.target.as_mut() {
             target.update(&self.adapter, &self.projector, self.config.target_momentum);
         }
-        if let (Some(queue), Some(swapped)) = (self.queue.as_mut(), swapped.as_ref()) {
-            let keys = self
-                .target
-                .as_ref()
-                .expect("MoCo has a target")
-                .infer(swapped.view());
+        // MoCo enqueues the keys this step's loss used (computed before the EMA update).
+        if let (Some(queue), Some(keys)) = (self.queue.as_mut(), keys) {
             queue.enqueue(keys.view())?;
         }
         self.step += 1;
@@ -224,55 +220,6 @@ impl AdapterTrainer {
             loss: value,
             lr,
         })
-    }
-
-    /// The stacked views of this step's frames, `[v₁; v₂]` (EMP: `emp_views` of them), and for
-    /// target-network methods the swapped stack `[v₂; v₁]` whose row `i` is the other view.
-    fn batch_inputs(&self, views: &Views, t: u64) -> (Array2<f32>, Option<Array2<f32>>) {
-        let b = self.batch();
-        let spe = self.steps_per_epoch();
-        let order =
-            Rng::stream(self.config.seed, &[SHUFFLE_STREAM, t / spe]).permutation(self.shape.1);
-        let start = (t % spe) as usize * b;
-        let frames = &order[start..start + b];
-        let k = views.views();
-        let mut rng = Rng::stream(self.config.seed, &[PAIR_STREAM, t]);
-        if self.config.method == Method::Emp {
-            // Per frame, a random subset of the views (partial Fisher–Yates).
-            let m = self.config.emp_views.min(k);
-            let subsets: Vec<Vec<usize>> = (0..b)
-                .map(|_| {
-                    let mut all: Vec<usize> = (0..k).collect();
-                    for j in 0..m {
-                        let pick = j + rng.below(k - j);
-                        all.swap(j, pick);
-                    }
-                    all.truncate(m);
-                    all
-                })
-                .collect();
-            let chunks: Vec<Array2<f32>> = (0..m)
-                .map(|j| views.gather(frames, |i| subsets[i][j]))
-                .collect();
-            let parts: Vec<ArrayView2<f32>> = chunks.iter().map(|a| a.view()).collect();
-            return (concatenate(Axis(0), &parts).expect("equal widths"), None);
-        }
-        // Two distinct views per frame, uniformly among the K(K−1) ordered pairs.
-        let pairs: Vec<(usize, usize)> = (0..b)
-            .map(|_| {
-                let a = rng.below(k);
-                let c = rng.below(k - 1);
-                (a, if c >= a { c + 1 } else { c })
-            })
-            .collect();
-        let x1 = views.gather(frames, |i| pairs[i].0);
-        let x2 = views.gather(frames, |i| pairs[i].1);
-        let swapped = self
-            .config
-            .method
-            .uses_target()
-            .then(|| concatenate![Axis(0), x2, x1]);
-        (concatenate![Axis(0), x1, x2], swapped)
     }
 
     /// Forward through A and P (and Q), the method's loss, and backward into every gradient.

@@ -1,4 +1,5 @@
 mod adapter_trainer;
+mod batches;
 mod checkpoint;
 mod config;
 mod target;

@@ -224,10 +224,10 @@ fn adaptation_suppresses_view_nuisance_and_helps_a_few_shot_head() {
     let centers: Vec<Vec<f32>> = (0..classes)
         .map(|_| (0..d / 2).map(|_| rng.normal()).collect())
         .collect();
-    let mut frame = |c: usize, rng: &mut Rng| -> Vec<f32> {
+    let frame = |c: usize, rng: &mut Rng| -> Vec<f32> {
         centers[c].iter().map(|v| v + 0.7 * rng.normal()).collect()
     };
-    let mut view = |f: &[f32], rng: &mut Rng| -> Vec<f32> {
+    let view = |f: &[f32], rng: &mut Rng| -> Vec<f32> {
         let mut e = f.to_vec();
         e.extend((0..d / 2).map(|_| 4.0 * rng.normal()));
         e
