@@ -1,0 +1,5 @@
+mod ffmpeg;
+mod probe;
+mod stderr_log;
+
+pub use ffmpeg::VideoFile;

@@ -1,0 +1,118 @@
+use std::io::ErrorKind;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::{Result, SourceError};
+
+/// What ffprobe says about a file's first video stream.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Probe {
+    pub width: u32,
+    pub height: u32,
+    pub fps: Option<f64>,
+    /// `fps` as ffprobe wrote it (`2997/125`), to hand back to ffmpeg without rounding.
+    pub rate: Option<String>,
+    /// From the container header; absent for formats that do not record it (Matroska, streams).
+    pub frame_count: Option<u64>,
+    pub codec: String,
+}
+
+/// Runs ffprobe on `path`. Its failure is the clearest "this is not a video" message there is,
+/// so it becomes the error as ffprobe worded it.
+pub(crate) fn probe(ffprobe: &Path, path: &Path) -> Result<Probe> {
+    let output = Command::new(ffprobe)
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .arg("stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames")
+        .args(["-of", "default=noprint_wrappers=1"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| spawn_error(ffprobe, e))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        let message = stderr
+            .lines()
+            .last()
+            .map(|l| l.rsplit_once(": ").map_or(l, |(_, m)| m).trim().to_owned())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| format!("ffprobe failed ({})", output.status));
+        return Err(SourceError::Video {
+            path: path.to_owned(),
+            message,
+        });
+    }
+    parse(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| SourceError::Video {
+        path: path.to_owned(),
+        message: "the file has no video stream".into(),
+    })
+}
+
+pub(crate) fn spawn_error(program: &Path, e: std::io::Error) -> SourceError {
+    match e.kind() {
+        ErrorKind::NotFound | ErrorKind::PermissionDenied => SourceError::FfmpegMissing {
+            program: program.to_owned(),
+            message: e.to_string(),
+        },
+        _ => SourceError::io(program, e),
+    }
+}
+
+/// Parses ffprobe's `key=value` lines; `None` when there is no usable video stream.
+fn parse(text: &str) -> Option<Probe> {
+    let field = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.trim())
+    };
+    let width = field("width")?.parse().ok().filter(|w| *w > 0)?;
+    let height = field("height")?.parse().ok().filter(|h| *h > 0)?;
+    // avg_frame_rate is what the frames actually average; r_frame_rate is the codec's base rate
+    // and the only one some containers fill in.
+    let (rate_text, fps) = ["avg_frame_rate", "r_frame_rate"]
+        .into_iter()
+        .find_map(|k| field(k).and_then(|t| Some((t.to_owned(), rate(t)?))))
+        .unzip();
+    Some(Probe {
+        width,
+        height,
+        fps,
+        rate: rate_text,
+        frame_count: field("nb_frames")
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0),
+        codec: field("codec_name").unwrap_or("unknown codec").to_owned(),
+    })
+}
+
+/// `30000/1001` → 29.97; `0/0` and `N/A` → None.
+fn rate(text: &str) -> Option<f64> {
+    let (num, den) = text.split_once('/').unwrap_or((text, "1"));
+    let r = num.parse::<f64>().ok()? / den.parse::<f64>().ok()?;
+    (r.is_finite() && r > 0.0).then_some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ffprobe_output_and_falls_back_to_the_base_rate() {
+        let text = "codec_name=msmpeg4v3\nwidth=768\nheight=576\nr_frame_rate=10/1\n\
+                    avg_frame_rate=0/0\nnb_frames=N/A\n";
+        let p = parse(text).unwrap();
+        assert_eq!(
+            (p.width, p.height, p.codec.as_str()),
+            (768, 576, "msmpeg4v3")
+        );
+        assert_eq!((p.fps, p.rate.as_deref()), (Some(10.0), Some("10/1")));
+        assert_eq!(p.frame_count, None);
+        assert!((rate("30000/1001").unwrap() - 29.97).abs() < 1e-3);
+    }
+
+    #[test]
+    fn no_stream_is_none() {
+        assert_eq!(parse(""), None);
+        assert_eq!(parse("width=0\nheight=10\n"), None);
+    }
+}
