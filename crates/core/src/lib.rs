@@ -1,1 +1,39 @@
+//! # edge-ssl-core
+//!
+//! The vocabulary every other edge-ssl crate speaks, and nothing that needs a model runtime.
+//!
+//! An encoder is only useful if the pixels that reach it look like the pixels it was trained on.
+//! The [`ModelCard`] is where that contract lives: which input tensor, which layout (NCHW or NHWC),
+//! size, channels, mean/std and resize rule, which output and how wide the embedding is, how the
+//! encoder was pretrained and the sha256 of the exact ONNX file the card describes. When a model
+//! arrives without a card, the runtime reads what the ONNX says and fills a card from it
+//! ([`ModelCard::assumed`]), recording every guess so the CLI can print it.
+//!
+//! [`Preprocessor`] turns decoded images into batches exactly as the card says: convert channels
+//! (RGB → gray by Rec. 601 luma), resize (stretch or resize-then-center-crop), scale to [0, 1],
+//! normalize per channel and lay out as NCHW or NHWC. Decoding is separate from normalizing
+//! ([`Preprocessor::unit_image`] gives the [0, 1] CHW image) because the trainer augments images in
+//! that space before they are normalized.
+//!
+//! The remaining pieces are the small, boring parts that every command needs and none should write
+//! twice: finding images under a folder in a deterministic order ([`image_files`]), writing files
+//! atomically so a crash or a full disk never replaces a good file with half of one
+//! ([`write_atomic`]), and the `.npy` format that embeddings are exchanged in ([`npy`]).
+//!
+//! Errors are one typed enum, [`CoreError`]; every variant names the path it concerns, because the
+//! CLI prints it as the one line a user reads.
 
+mod atomic_write;
+mod card;
+mod error;
+mod image_files;
+pub mod npy;
+mod preprocess;
+mod tensor;
+
+pub use atomic_write::write_atomic;
+pub use card::{InputSpec, Layout, ModelCard, OutputSpec, ResizeMode, sha256_file};
+pub use error::{CoreError, Result};
+pub use image_files::image_files;
+pub use preprocess::{Preprocessor, decode_image};
+pub use tensor::{Tensor, TensorView};

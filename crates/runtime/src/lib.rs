@@ -1,1 +1,45 @@
+//! # edge-ssl-runtime
+//!
+//! One seam, two engines. Every caller — `embed`, `adapt`, `run`, `bench` — asks a [`Backend`] to
+//! load a model and gets a [`Session`] that maps input tensors to output tensors. Nothing above
+//! this crate knows which engine runs underneath, and nothing above it carries a `cfg`.
+//!
+//! * **tract** ([`TractBackend`]) is pure Rust and always compiled: it is the backend that works on
+//!   any device we can cross-compile to. tract optimizes a model for one concrete input shape, so a
+//!   session keeps the optimized plan per shape and pays the optimization once per batch size.
+//!   Matrix products run on a rayon pool of `--threads` workers (default: every core).
+//! * **ONNX Runtime** ([`OrtBackend`], cargo feature `ort`, on by default) is loaded at run time
+//!   (`load-dynamic`), never linked: a device either has `libonnxruntime.so` (JetPack, Debian, a
+//!   Python wheel) or it does not, and the binary must run either way. [`ort_library`] finds the
+//!   library in a fixed, documented order and, when none is found, says the one command that fixes
+//!   it. CUDA and TensorRT execution providers sit behind the `cuda`/`tensorrt` features; asking for
+//!   one that cannot be registered is an error unless the caller allowed a CPU fallback, and the
+//!   session then reports the fallback so the CLI can print it.
+//!
+//! When a feature is off, its backend still exists and answers "not compiled with …", so the
+//! choice of backends is a run-time question ([`BackendKind`], [`select_backend`]).
+//!
+//! [`inspect`] reads an ONNX file without running it: inputs and outputs, parameter count and an
+//! estimate of the FLOPs per sample (from tract's own cost model of Conv and MatMul-like ops).
+//! [`card_for`] pairs an ONNX with its model card, or builds one from what the ONNX declares.
 
+mod backend;
+mod bn_reestimate;
+mod card_for;
+mod error;
+pub mod inspect;
+mod options;
+pub mod onnx_edit;
+mod ort_backend;
+pub mod ort_library;
+mod select;
+mod tract_backend;
+
+pub use backend::{Backend, Session, TensorInfo};
+pub use bn_reestimate::{BnLayerReport, BnReport, reestimate_batch_norm};
+pub use card_for::card_for;
+pub use error::{Result, RuntimeError};
+pub use options::{BackendOptions, ExecutionProvider, TensorRtOptions};
+pub use ort_backend::OrtBackend;
+pub use select::{BackendKind, select_backend};
+pub use tract_backend::TractBackend;

@@ -1,0 +1,55 @@
+// Guards the cost of turning decoded images into an encoder batch (channel conversion, resize,
+// normalization, layout): a regression here slows `embed`, `adapt` and `run` on every frame.
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use edge_ssl_core::{InputSpec, Layout, Preprocessor, ResizeMode, decode_image, image_files};
+use image::DynamicImage;
+
+fn spec() -> InputSpec {
+    InputSpec {
+        name: "input".into(),
+        layout: Layout::Nchw,
+        height: 28,
+        width: 28,
+        channels: 1,
+        mean: vec![0.286],
+        std: vec![0.353],
+        resize: ResizeMode::Stretch,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = image_files(&root.join("models/fmnist-ssl/reference/images")).unwrap();
+    let gray: Vec<DynamicImage> = files.iter().map(|p| decode_image(p).unwrap()).collect();
+    // A camera-sized colour frame: 640x480 RGB must be converted to gray and shrunk to 28x28.
+    let camera = DynamicImage::ImageRgb8(image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    }));
+    let pre = Preprocessor::new(spec());
+    let mut group = c.benchmark_group("preprocess_batch32");
+    group.bench_function(BenchmarkId::new("fmnist_28x28_gray", 32), |b| {
+        b.iter(|| {
+            let units: Vec<_> = (0..32).map(|i| pre.unit_image(&gray[i % gray.len()])).collect();
+            pre.batch(&units).unwrap()
+        })
+    });
+    group.bench_function(BenchmarkId::new("camera_640x480_rgb", 32), |b| {
+        b.iter(|| {
+            let units: Vec<_> = (0..32).map(|_| pre.unit_image(&camera)).collect();
+            pre.batch(&units).unwrap()
+        })
+    });
+    group.bench_function(BenchmarkId::new("decode_png_and_batch", 32), |b| {
+        b.iter(|| {
+            let units: Vec<_> = (0..32)
+                .map(|i| pre.unit_image(&decode_image(&files[i % files.len()]).unwrap()))
+                .collect();
+            pre.batch(&units).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

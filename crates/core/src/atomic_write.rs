@@ -1,0 +1,72 @@
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::{CoreError, Result};
+
+/// Writes `path` so that readers see either the old file or the whole new one, never a part.
+///
+/// The content goes to a hidden temporary file in the same directory (same filesystem, so the
+/// rename is atomic), is flushed and fsynced, then renamed over `path`, and the directory is
+/// fsynced so the rename itself survives a power cut. If `write` fails — a full disk, a bad
+/// value — the temporary file is removed and `path` is untouched.
+pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
+where
+    F: FnOnce(&mut dyn Write) -> std::io::Result<()>,
+{
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| CoreError::io(path, std::io::Error::other("not a file path")))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let file = File::create(&tmp)?;
+        let mut out = BufWriter::new(file);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // Persist the rename; some filesystems refuse fsync on a directory, which is harmless.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|e| CoreError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_write_keeps_the_old_file_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        write_atomic(&path, |w| w.write_all(b"good")).unwrap();
+        let err = write_atomic(&path, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"good");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn missing_directory_is_an_error_naming_the_path() {
+        let err = write_atomic(Path::new("/nonexistent-dir/x.npy"), |w| w.write_all(b"x"))
+            .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent-dir/x.npy"), "{err}");
+    }
+}

@@ -1,0 +1,238 @@
+use std::path::Path;
+
+use image::imageops::{self, FilterType};
+use image::{DynamicImage, ImageBuffer, Luma, Rgb};
+use ndarray::{Array3, Array4, ArrayView3, Axis};
+
+use crate::{CoreError, InputSpec, Layout, ResizeMode, Result, Tensor};
+
+type GrayF = ImageBuffer<Luma<f32>, Vec<f32>>;
+type RgbF = ImageBuffer<Rgb<f32>, Vec<f32>>;
+
+/// Decodes a PNG or JPEG file, sniffing the format from its bytes rather than its name.
+///
+/// Decoders run on untrusted files, so a decoder panic is caught and reported as a decode
+/// error naming the file: bad input must never take the process down.
+pub fn decode_image(path: &Path) -> Result<DynamicImage> {
+    let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
+    let fail = |message: String| CoreError::Image {
+        path: path.to_owned(),
+        message,
+    };
+    let decoded = std::panic::catch_unwind(|| {
+        image::ImageReader::new(std::io::Cursor::new(&bytes))
+            .with_guessed_format()
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                if r.format().is_none() {
+                    return Err("not a PNG or JPEG image".to_owned());
+                }
+                r.decode().map_err(|e| e.to_string())
+            })
+    });
+    match decoded {
+        Ok(Ok(img)) if img.width() > 0 && img.height() > 0 => Ok(img),
+        Ok(Ok(_)) => Err(fail("image has no pixels".into())),
+        Ok(Err(message)) => Err(fail(message)),
+        Err(_) => Err(fail("the decoder crashed on this file".into())),
+    }
+}
+
+/// Turns decoded images into encoder input exactly as a [`ModelCard`](crate::ModelCard) says.
+#[derive(Clone, Debug)]
+pub struct Preprocessor {
+    spec: InputSpec,
+}
+
+impl Preprocessor {
+    pub fn new(spec: InputSpec) -> Self {
+        Preprocessor { spec }
+    }
+
+    pub fn spec(&self) -> &InputSpec {
+        &self.spec
+    }
+
+    /// The image as CHW in [0, 1] with the card's channel count, at its own size.
+    /// This is the space the trainer's augmentations work in.
+    pub fn unit_full(&self, img: &DynamicImage) -> Array3<f32> {
+        match self.spec.channels {
+            1 => gray_to_chw(&to_gray(img)),
+            _ => rgb_to_chw(&img.to_rgb32f()),
+        }
+    }
+
+    /// The image as CHW in [0, 1], resized to the input size by the card's resize rule.
+    pub fn unit_image(&self, img: &DynamicImage) -> Array3<f32> {
+        let (w, h) = (self.spec.width as u32, self.spec.height as u32);
+        let mode = self.spec.resize;
+        match self.spec.channels {
+            1 => gray_to_chw(&fit(&to_gray(img), w, h, mode)),
+            _ => rgb_to_chw(&fit(&img.to_rgb32f(), w, h, mode)),
+        }
+    }
+
+    /// Resizes a CHW [0, 1] image of any size to the input size (what an augmentation crop
+    /// hands back is resized here).
+    pub fn resize_unit(&self, unit: ArrayView3<f32>) -> Array3<f32> {
+        let (w, h) = (self.spec.width as u32, self.spec.height as u32);
+        let (c, uh, uw) = unit.dim();
+        if (uh, uw) == (h as usize, w as usize) {
+            return unit.to_owned();
+        }
+        let mut out = Array3::zeros((c, h as usize, w as usize));
+        for (ch, mut plane) in out.axis_iter_mut(Axis(0)).enumerate() {
+            let src: GrayF = ImageBuffer::from_fn(uw as u32, uh as u32, |x, y| {
+                Luma([unit[[ch, y as usize, x as usize]]])
+            });
+            let resized = imageops::resize(&src, w, h, FilterType::Triangle);
+            for ((y, x), v) in plane.indexed_iter_mut() {
+                *v = resized.get_pixel(x as u32, y as u32)[0];
+            }
+        }
+        out
+    }
+
+    /// Normalizes CHW [0, 1] images of the input size and stacks them in the card's layout.
+    pub fn batch(&self, units: &[Array3<f32>]) -> Result<Tensor> {
+        let s = &self.spec;
+        let mut out = Array4::<f32>::zeros(s.batch_shape(units.len()));
+        for (i, unit) in units.iter().enumerate() {
+            if unit.dim() != (s.channels, s.height, s.width) {
+                return Err(CoreError::Shape(format!(
+                    "image {i} is {:?} (CHW) but the model takes {:?}",
+                    unit.dim(),
+                    (s.channels, s.height, s.width)
+                )));
+            }
+            let mut dst = out.index_axis_mut(Axis(0), i);
+            for c in 0..s.channels {
+                let (mean, inv_std) = (s.mean[c], 1.0 / s.std[c]);
+                let plane = unit.index_axis(Axis(0), c);
+                let mut target = match s.layout {
+                    Layout::Nchw => dst.index_axis_mut(Axis(0), c),
+                    Layout::Nhwc => dst.index_axis_mut(Axis(2), c),
+                };
+                ndarray::Zip::from(&mut target)
+                    .and(&plane)
+                    .for_each(|d, &v| *d = (v - mean) * inv_std);
+            }
+        }
+        Ok(out.into_dyn())
+    }
+}
+
+/// Gray in [0, 1]: gray sources are taken as they are, colour by Rec. 601 luma
+/// (0.299 R + 0.587 G + 0.114 B), the weights torchvision and PIL use.
+fn to_gray(img: &DynamicImage) -> GrayF {
+    if !img.color().has_color() {
+        return img.to_luma32f();
+    }
+    let rgb = img.to_rgb32f();
+    ImageBuffer::from_fn(rgb.width(), rgb.height(), |x, y| {
+        let [r, g, b] = rgb.get_pixel(x, y).0;
+        Luma([0.299 * r + 0.587 * g + 0.114 * b])
+    })
+}
+
+fn fit<P>(img: &ImageBuffer<P, Vec<f32>>, w: u32, h: u32, mode: ResizeMode) -> ImageBuffer<P, Vec<f32>>
+where
+    P: image::Pixel<Subpixel = f32> + 'static,
+{
+    if img.dimensions() == (w, h) {
+        return img.clone();
+    }
+    match mode {
+        ResizeMode::Stretch => imageops::resize(img, w, h, FilterType::Triangle),
+        ResizeMode::CenterCrop => {
+            let scale = f64::max(
+                w as f64 / img.width() as f64,
+                h as f64 / img.height() as f64,
+            );
+            let rw = ((img.width() as f64 * scale).round() as u32).max(w);
+            let rh = ((img.height() as f64 * scale).round() as u32).max(h);
+            let resized = imageops::resize(img, rw, rh, FilterType::Triangle);
+            imageops::crop_imm(&resized, (rw - w) / 2, (rh - h) / 2, w, h).to_image()
+        }
+    }
+}
+
+fn gray_to_chw(img: &GrayF) -> Array3<f32> {
+    let (w, h) = img.dimensions();
+    Array3::from_shape_vec((1, h as usize, w as usize), img.as_raw().clone())
+        .expect("buffer length is width*height")
+}
+
+fn rgb_to_chw(img: &RgbF) -> Array3<f32> {
+    let (w, h) = img.dimensions();
+    let hwc = ArrayView3::from_shape((h as usize, w as usize, 3), img.as_raw())
+        .expect("buffer length is width*height*3");
+    hwc.permuted_axes([2, 0, 1]).as_standard_layout().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(channels: usize, layout: Layout, resize: ResizeMode) -> InputSpec {
+        InputSpec {
+            name: "input".into(),
+            layout,
+            height: 4,
+            width: 6,
+            channels,
+            mean: vec![0.5; channels],
+            std: vec![0.25; channels],
+            resize,
+        }
+    }
+
+    #[test]
+    fn rgb_to_gray_uses_rec601_luma_and_normalizes() {
+        let img = DynamicImage::ImageRgb8(ImageBuffer::from_pixel(6, 4, Rgb([255u8, 0, 0])));
+        let p = Preprocessor::new(spec(1, Layout::Nchw, ResizeMode::Stretch));
+        let unit = p.unit_image(&img);
+        assert!((unit[[0, 2, 3]] - 0.299).abs() < 1e-6);
+        let batch = p.batch(&[unit]).unwrap();
+        assert_eq!(batch.shape(), &[1, 1, 4, 6]);
+        assert!((batch[[0, 0, 1, 1]] - (0.299 - 0.5) / 0.25).abs() < 1e-5);
+    }
+
+    #[test]
+    fn nhwc_puts_channels_last() {
+        let img = DynamicImage::ImageRgb8(ImageBuffer::from_pixel(6, 4, Rgb([0u8, 255, 0])));
+        let p = Preprocessor::new(spec(3, Layout::Nhwc, ResizeMode::Stretch));
+        let batch = p.batch(&[p.unit_image(&img)]).unwrap();
+        assert_eq!(batch.shape(), &[1, 4, 6, 3]);
+        assert_eq!(batch[[0, 3, 5, 1]], 2.0);
+        assert_eq!(batch[[0, 3, 5, 0]], -2.0);
+    }
+
+    #[test]
+    fn center_crop_keeps_the_centre() {
+        // 12x4 image: left third black, middle white, right third black. Center-crop to 6x4
+        // after resizing the short side (already 4) keeps the middle half.
+        let img = DynamicImage::ImageLuma8(ImageBuffer::from_fn(12, 4, |x, _| {
+            Luma([if (3..9).contains(&x) { 255u8 } else { 0 }])
+        }));
+        let p = Preprocessor::new(spec(1, Layout::Nchw, ResizeMode::CenterCrop));
+        let unit = p.unit_image(&img);
+        assert_eq!(unit.dim(), (1, 4, 6));
+        assert!(unit.iter().all(|&v| v == 1.0), "{unit:?}");
+    }
+
+    #[test]
+    fn wrong_size_unit_is_a_shape_error() {
+        let p = Preprocessor::new(spec(1, Layout::Nchw, ResizeMode::Stretch));
+        assert!(p.batch(&[Array3::zeros((1, 5, 5))]).is_err());
+    }
+
+    #[test]
+    fn garbage_bytes_are_a_decode_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.png");
+        std::fs::write(&path, b"this is not an image").unwrap();
+        let err = decode_image(&path).unwrap_err().to_string();
+        assert!(err.contains("notes.png"), "{err}");
+    }
+}

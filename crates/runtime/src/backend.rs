@@ -1,0 +1,105 @@
+use std::path::Path;
+
+use edge_ssl_core::{ModelCard, Tensor, TensorView};
+
+use crate::{Result, RuntimeError};
+
+/// Name and shape of one model input or output; `None` marks a dimension the model leaves free
+/// (typically the batch).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TensorInfo {
+    pub name: String,
+    pub shape: Vec<Option<usize>>,
+}
+
+/// A model loaded by one backend, ready to run.
+pub trait Session: Send {
+    fn inputs(&self) -> &[TensorInfo];
+    fn outputs(&self) -> &[TensorInfo];
+
+    /// Runs the model on one tensor per input, in the order of [`Session::inputs`].
+    fn run(&mut self, inputs: &[TensorView]) -> Result<Vec<Tensor>>;
+
+    /// Where the work runs, e.g. `tract (2 threads)` or `ort CPUExecutionProvider`.
+    fn describe(&self) -> String;
+
+    /// Set when the requested execution provider could not be used and the caller allowed the
+    /// CPU instead; the CLI prints it.
+    fn fallback_note(&self) -> Option<&str> {
+        None
+    }
+
+    /// Runs a single-input model and returns its first output.
+    fn run_one(&mut self, input: TensorView) -> Result<Tensor> {
+        self.run(&[input])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| RuntimeError::Run {
+                backend: self.describe(),
+                message: "the model produced no output".into(),
+            })
+    }
+}
+
+/// An engine that can load ONNX models.
+pub trait Backend {
+    fn name(&self) -> &'static str;
+
+    /// Whether this backend can load models on this machine (compiled in, library found).
+    fn check(&self) -> Result<()>;
+
+    /// Loads `onnx`, checking its declared input against `card`.
+    fn load(&self, onnx: &Path, card: &ModelCard) -> Result<Box<dyn Session>>;
+}
+
+/// Checks that the ONNX's first input is the one the card names and that its fixed dimensions
+/// agree with the card's layout and size, so a wrong card fails at load time with both shapes in
+/// the message instead of deep inside a backend.
+pub(crate) fn check_input_matches_card(
+    path: &Path,
+    input: &TensorInfo,
+    card: &ModelCard,
+) -> Result<()> {
+    let spec = &card.input;
+    let mismatch = |why: String| RuntimeError::Model {
+        path: path.to_owned(),
+        message: why,
+    };
+    if input.name != spec.name {
+        return Err(mismatch(format!(
+            "its input is named `{}` but the card says `{}`",
+            input.name, spec.name
+        )));
+    }
+    let expected = spec.batch_shape(1);
+    if input.shape.len() != 4 {
+        return Err(mismatch(format!(
+            "its input has rank {} but the card describes a {:?} image batch",
+            input.shape.len(),
+            spec.layout
+        )));
+    }
+    for (axis, (declared, want)) in input.shape.iter().zip(expected).enumerate().skip(1) {
+        if let Some(d) = declared
+            && *d != want
+        {
+            return Err(mismatch(format!(
+                "its input shape is {} but the card says {:?} {}x{}x{} (axis {axis}: {d} vs {want})",
+                show_shape(&input.shape),
+                spec.layout,
+                spec.channels,
+                spec.height,
+                spec.width
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn show_shape(shape: &[Option<usize>]) -> String {
+    let dims: Vec<String> = shape
+        .iter()
+        .map(|d| d.map_or("?".to_owned(), |d| d.to_string()))
+        .collect();
+    format!("[{}]", dims.join(", "))
+}

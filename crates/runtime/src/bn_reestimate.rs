@@ -1,0 +1,146 @@
+//! BatchNorm re-estimation (AdaBN): recompute every BatchNormalization node's running mean and
+//! variance from the target camera's frames, with forward passes only, and write a patched ONNX.
+//!
+//! Each pass exposes the inputs of all BN nodes as extra graph outputs, runs the frames, and
+//! replaces the statistics with the per-channel mean and (population) variance it measured. A
+//! BN layer's input depends on the statistics of the layers before it, so one pass measures
+//! later layers under stale upstream statistics; a second pass measures them under the new
+//! ones, which is what a train-mode forward pass in PyTorch would see. Two passes is the
+//! default; more change little.
+
+use std::path::Path;
+
+use edge_ssl_core::{ModelCard, Tensor};
+use serde::Serialize;
+
+use crate::{Backend, Result, RuntimeError, inspect, onnx_edit};
+
+/// How much each layer's statistics moved, for the adaptation report.
+#[derive(Clone, Debug, Serialize)]
+pub struct BnLayerReport {
+    pub node: String,
+    pub channels: usize,
+    /// Mean over channels of |new mean − old mean| / sqrt(old var).
+    pub mean_shift: f32,
+    /// Mean over channels of new var / old var.
+    pub var_ratio: f32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BnReport {
+    pub frames: usize,
+    pub passes: usize,
+    pub layers: Vec<BnLayerReport>,
+}
+
+/// Re-estimates the BN statistics of `onnx` on `batches` (preprocessed input batches) and
+/// writes the patched model to `out`. A model without BatchNormalization nodes is copied
+/// unchanged and reported with no layers.
+pub fn reestimate_batch_norm(
+    backend: &dyn Backend,
+    onnx: &Path,
+    card: &ModelCard,
+    batches: &[Tensor],
+    passes: usize,
+    out: &Path,
+) -> Result<BnReport> {
+    let original = inspect::read_proto(onnx)?;
+    let bns = onnx_edit::batch_norms(&original);
+    let frames = batches.iter().map(|b| b.shape()[0]).sum();
+    if frames == 0 {
+        return Err(RuntimeError::Input("BN re-estimation needs at least one frame".into()));
+    }
+    let mut current = original.clone();
+    let probe = out.with_extension("bn-probe.onnx");
+    let n_outputs = original.graph.as_ref().map_or(0, |g| g.output.len());
+    let inputs: Vec<String> = bns.iter().map(|b| b.input.clone()).collect();
+    for _ in 0..passes.max(1) {
+        if bns.is_empty() {
+            break;
+        }
+        onnx_edit::save(&onnx_edit::with_extra_outputs(&current, &inputs), &probe)?;
+        let loaded = backend.load(&probe, card);
+        let _ = std::fs::remove_file(&probe);
+        let mut session = loaded?;
+        let mut sums: Vec<(Vec<f64>, Vec<f64>, f64)> = bns
+            .iter()
+            .map(|b| (vec![0.0; b.channels], vec![0.0; b.channels], 0.0))
+            .collect();
+        for batch in batches {
+            let outputs = session.run(&[batch.view()])?;
+            for (k, bn) in bns.iter().enumerate() {
+                let x = outputs.get(n_outputs + k).ok_or_else(|| RuntimeError::Run {
+                    backend: session.describe(),
+                    message: format!("no value for the input of BN node {}", bn.node),
+                })?;
+                accumulate(x, bn, &mut sums[k])?;
+            }
+        }
+        for (bn, (sum, sumsq, count)) in bns.iter().zip(&sums) {
+            let mean: Vec<f32> = sum.iter().map(|s| (s / count) as f32).collect();
+            let var: Vec<f32> = sumsq
+                .iter()
+                .zip(sum)
+                .map(|(q, s)| ((q / count) - (s / count).powi(2)).max(0.0) as f32)
+                .collect();
+            onnx_edit::set_initializer_f32(&mut current, &bn.mean, &mean)?;
+            onnx_edit::set_initializer_f32(&mut current, &bn.var, &var)?;
+        }
+    }
+    let mut layers = Vec::new();
+    for bn in &bns {
+        let (m0, v0) = (
+            onnx_edit::initializer_f32(&original, &bn.mean)?,
+            onnx_edit::initializer_f32(&original, &bn.var)?,
+        );
+        let (m1, v1) = (
+            onnx_edit::initializer_f32(&current, &bn.mean)?,
+            onnx_edit::initializer_f32(&current, &bn.var)?,
+        );
+        let c = bn.channels.max(1) as f32;
+        layers.push(BnLayerReport {
+            node: bn.node.clone(),
+            channels: bn.channels,
+            mean_shift: (0..bn.channels)
+                .map(|i| (m1[i] - m0[i]).abs() / v0[i].max(1e-12).sqrt())
+                .sum::<f32>()
+                / c,
+            var_ratio: (0..bn.channels).map(|i| v1[i] / v0[i].max(1e-12)).sum::<f32>() / c,
+        });
+    }
+    onnx_edit::save(&current, out)?;
+    Ok(BnReport {
+        frames,
+        passes: if bns.is_empty() { 0 } else { passes.max(1) },
+        layers,
+    })
+}
+
+/// Adds per-channel sums of `x` (N×C×…) into `acc`.
+fn accumulate(x: &Tensor, bn: &onnx_edit::BatchNorm, acc: &mut (Vec<f64>, Vec<f64>, f64)) -> Result<()> {
+    let shape = x.shape();
+    if shape.len() < 2 || shape[1] != bn.channels {
+        return Err(RuntimeError::Input(format!(
+            "BN node {} normalizes a tensor of shape {shape:?}, expected N×{}×…",
+            bn.node, bn.channels
+        )));
+    }
+    let x = x.as_standard_layout();
+    let data = x.as_slice().expect("standard layout");
+    let (n, c) = (shape[0], shape[1]);
+    let spatial: usize = shape[2..].iter().product();
+    for i in 0..n {
+        for ch in 0..c {
+            let start = (i * c + ch) * spatial;
+            let (mut s, mut q) = (0.0f64, 0.0f64);
+            for &v in &data[start..start + spatial] {
+                s += v as f64;
+                q += (v as f64) * (v as f64);
+            }
+            acc.0[ch] += s;
+            acc.1[ch] += q;
+        }
+    }
+    acc.2 += (n * spatial) as f64;
+    Ok(())
+}

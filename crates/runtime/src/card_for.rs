@@ -1,0 +1,114 @@
+use std::path::{Path, PathBuf};
+
+use edge_ssl_core::{InputSpec, Layout, ModelCard, OutputSpec, ResizeMode, sha256_file};
+
+use crate::inspect::{self, ModelFacts};
+use crate::{Result, RuntimeError};
+
+/// The card of an ONNX file: `card_path` if given, else `x.toml` beside `x.onnx`, else one
+/// built from what the ONNX declares, with every guess listed in `assumptions`.
+///
+/// A card that records a sha256 must match the file: a card describing a different model is
+/// worse than none.
+pub fn card_for(onnx: &Path, card_path: Option<&Path>) -> Result<ModelCard> {
+    let beside = ModelCard::path_beside(onnx);
+    let path: Option<PathBuf> = card_path
+        .map(Path::to_owned)
+        .or_else(|| beside.is_file().then_some(beside));
+    match path {
+        Some(path) => {
+            let card = ModelCard::load(&path)?;
+            if let Some(expected) = &card.sha256 {
+                let actual = sha256_file(onnx)?;
+                if !expected.eq_ignore_ascii_case(&actual) {
+                    return Err(RuntimeError::Model {
+                        path: onnx.to_owned(),
+                        message: format!(
+                            "its sha256 is {actual} but the card {} says {expected}",
+                            path.display()
+                        ),
+                    });
+                }
+            }
+            Ok(card)
+        }
+        None => assume_card(onnx, &inspect::facts(onnx)?),
+    }
+}
+
+fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
+    let bad = |message: String| RuntimeError::Model {
+        path: onnx.to_owned(),
+        message,
+    };
+    let input = facts
+        .inputs
+        .first()
+        .ok_or_else(|| bad("it declares no input".into()))?;
+    let output = facts
+        .outputs
+        .first()
+        .ok_or_else(|| bad("it declares no output".into()))?;
+    let mut assumptions = vec![format!(
+        "no card beside the model ({} not found)",
+        ModelCard::path_beside(onnx).display()
+    )];
+    let dims = &input.shape;
+    if dims.len() != 4 {
+        return Err(bad(format!(
+            "its input `{}` has rank {}, not an image batch; write a card for it",
+            input.name,
+            dims.len()
+        )));
+    }
+    // A small axis 1 (1 or 3) is channels-first; a small last axis is channels-last.
+    let (layout, c, h, w) = match (dims[1], dims[3]) {
+        (Some(c @ (1 | 3)), _) => (Layout::Nchw, Some(c), dims[2], dims[3]),
+        (_, Some(c @ (1 | 3))) => (Layout::Nhwc, Some(c), dims[1], dims[2]),
+        _ => (Layout::Nchw, None, dims[2], dims[3]),
+    };
+    assumptions.push(format!("layout {layout:?} from the input shape"));
+    let channels = c.unwrap_or_else(|| {
+        assumptions.push("3 channels (RGB)".into());
+        3
+    });
+    let mut size = |d: Option<usize>, what: &str| {
+        d.unwrap_or_else(|| {
+            assumptions.push(format!("{what} 224 (the ONNX leaves it free)"));
+            224
+        })
+    };
+    let (height, width) = (size(h, "height"), size(w, "width"));
+    let (mean, std) = if channels == 3 {
+        assumptions.push("ImageNet mean/std normalization".into());
+        (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225])
+    } else {
+        assumptions.push("mean 0.5, std 0.5 normalization".into());
+        (vec![0.5], vec![0.5])
+    };
+    assumptions.push("stretch resize".into());
+    let dim = match output.shape.last() {
+        Some(Some(d)) => *d,
+        _ => {
+            assumptions.push("embedding width unknown until the first run".into());
+            1
+        }
+    };
+    Ok(ModelCard::assumed(
+        InputSpec {
+            name: input.name.clone(),
+            layout,
+            height,
+            width,
+            channels,
+            mean,
+            std,
+            resize: ResizeMode::Stretch,
+        },
+        OutputSpec {
+            name: output.name.clone(),
+            dim,
+        },
+        assumptions,
+    ))
+}

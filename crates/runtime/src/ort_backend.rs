@@ -1,0 +1,56 @@
+use std::path::Path;
+
+use edge_ssl_core::ModelCard;
+
+use crate::{Backend, BackendOptions, Result, Session};
+
+/// ONNX Runtime, loaded at run time (cargo feature `ort`).
+#[derive(Clone, Debug, Default)]
+pub struct OrtBackend {
+    options: BackendOptions,
+}
+
+impl OrtBackend {
+    pub fn new(options: BackendOptions) -> Self {
+        OrtBackend { options }
+    }
+}
+
+impl Backend for OrtBackend {
+    fn name(&self) -> &'static str {
+        "ort"
+    }
+
+    fn check(&self) -> Result<()> {
+        imp::check(&self.options)
+    }
+
+    fn load(&self, onnx: &Path, card: &ModelCard) -> Result<Box<dyn Session>> {
+        imp::load(&self.options, onnx, card)
+    }
+}
+
+#[cfg(not(feature = "ort"))]
+mod imp {
+    use super::*;
+    use crate::RuntimeError;
+
+    fn not_compiled() -> RuntimeError {
+        RuntimeError::NotCompiled {
+            backend: "ort",
+            feature: "ort",
+        }
+    }
+
+    pub fn check(_: &BackendOptions) -> Result<()> {
+        Err(not_compiled())
+    }
+
+    pub fn load(_: &BackendOptions, _: &Path, _: &ModelCard) -> Result<Box<dyn Session>> {
+        Err(not_compiled())
+    }
+}
+
+#[cfg(feature = "ort")]
+#[path = "ort_session.rs"]
+mod imp;

@@ -1,0 +1,184 @@
+//! The ONNX Runtime session, compiled with the `ort` feature.
+
+use std::path::Path;
+
+use edge_ssl_core::{ModelCard, Tensor, TensorView};
+use ort::ep::ExecutionProviderDispatch;
+use ort::session::Session as OrtInner;
+use ort::value::TensorRef;
+
+use crate::backend::check_input_matches_card;
+use crate::{
+    BackendOptions, ExecutionProvider, Result, RuntimeError, Session, TensorInfo, inspect,
+    ort_library,
+};
+
+pub fn check(options: &BackendOptions) -> Result<()> {
+    ort_library::load(options.ort_lib.as_deref()).map(|_| ())
+}
+
+pub fn load(options: &BackendOptions, onnx: &Path, card: &ModelCard) -> Result<Box<dyn Session>> {
+    // Parse with our own reader first: it gives the same clear error for a corrupt file on every
+    // backend, and the declared shapes (ONNX Runtime reports only what it inferred).
+    let facts = inspect::facts(onnx)?;
+    if let Some(input) = facts.inputs.first() {
+        check_input_matches_card(onnx, input, card)?;
+    }
+    let (lib, env) = ort_library::environment(options.ort_lib.as_deref())?;
+    let threads = options.thread_count();
+    let model_error = |e: ort::Error| RuntimeError::Model {
+        path: onnx.to_owned(),
+        message: e.to_string(),
+    };
+    let builder = || {
+        OrtInner::builder(env)
+            .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
+            .map_err(model_error)
+    };
+    let mut fallback_note = None;
+    let mut provider = options.provider;
+    let mut b = builder()?;
+    if provider != ExecutionProvider::Cpu {
+        let registered = providers(options)
+            .and_then(|eps| b.with_execution_providers(eps).map_err(|e| e.to_string()));
+        b = match registered {
+            Ok(b) => b,
+            Err(message) if options.fallback_cpu => {
+                fallback_note = Some(format!(
+                    "{} unavailable ({message}); running on CPUExecutionProvider because --fallback cpu was given",
+                    provider.name()
+                ));
+                provider = ExecutionProvider::Cpu;
+                builder()?
+            }
+            Err(message) => {
+                return Err(RuntimeError::ProviderUnavailable {
+                    provider: provider.name(),
+                    message,
+                });
+            }
+        };
+    }
+    let inner = b.commit_from_file(onnx).map_err(model_error)?;
+    Ok(Box::new(OrtSession {
+        inner,
+        inputs: facts.inputs,
+        outputs: facts.outputs,
+        describe: format!(
+            "ort {} ({} thread{}, {})",
+            provider.name(),
+            threads,
+            if threads == 1 { "" } else { "s" },
+            lib.display()
+        ),
+        fallback_note,
+    }))
+}
+
+/// The execution providers to register for `options.provider`, each failing loudly so that
+/// the caller, not ONNX Runtime, decides about falling back.
+fn providers(options: &BackendOptions) -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
+    match options.provider {
+        ExecutionProvider::Cpu => Ok(Vec::new()),
+        ExecutionProvider::Cuda => cuda(),
+        ExecutionProvider::TensorRt => {
+            let mut eps = tensorrt(options)?;
+            // TensorRT hands unsupported subgraphs to CUDA.
+            eps.extend(cuda()?);
+            Ok(eps)
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda() -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
+    Ok(vec![ort::ep::CUDA::default().build().error_on_failure()])
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda() -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
+    Err("this build has no CUDA support (rebuild with `--features cuda`)".into())
+}
+
+#[cfg(feature = "tensorrt")]
+fn tensorrt(options: &BackendOptions) -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
+    let trt = &options.tensorrt;
+    let mut ep = ort::ep::TensorRT::default().with_fp16(trt.fp16);
+    if let Some(dir) = &trt.engine_cache_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create engine cache {}: {e}", dir.display()))?;
+        ep = ep
+            .with_engine_cache(true)
+            .with_engine_cache_path(dir.display())
+            .with_timing_cache(true)
+            .with_timing_cache_path(dir.display());
+    }
+    Ok(vec![ep.build().error_on_failure()])
+}
+
+#[cfg(not(feature = "tensorrt"))]
+fn tensorrt(_: &BackendOptions) -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
+    Err("this build has no TensorRT support (rebuild with `--features tensorrt`)".into())
+}
+
+struct OrtSession {
+    inner: OrtInner,
+    inputs: Vec<TensorInfo>,
+    outputs: Vec<TensorInfo>,
+    describe: String,
+    fallback_note: Option<String>,
+}
+
+impl Session for OrtSession {
+    fn inputs(&self) -> &[TensorInfo] {
+        &self.inputs
+    }
+
+    fn outputs(&self) -> &[TensorInfo] {
+        &self.outputs
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn fallback_note(&self) -> Option<&str> {
+        self.fallback_note.as_deref()
+    }
+
+    fn run(&mut self, inputs: &[TensorView]) -> Result<Vec<Tensor>> {
+        let run_error = |message: String| RuntimeError::Run {
+            backend: "ort".into(),
+            message,
+        };
+        if inputs.len() != self.inputs.len() {
+            return Err(RuntimeError::Input(format!(
+                "the model takes {} input(s), got {}",
+                self.inputs.len(),
+                inputs.len()
+            )));
+        }
+        let contiguous: Vec<_> = inputs.iter().map(|v| v.as_standard_layout()).collect();
+        let values = contiguous
+            .iter()
+            .zip(&self.inputs)
+            .map(|(array, info)| {
+                TensorRef::from_array_view(array)
+                    .map(|t| (info.name.clone(), t))
+                    .map_err(|e| run_error(e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let outputs = self
+            .inner
+            .run(values)
+            .map_err(|e| run_error(e.to_string()))?;
+        outputs
+            .values()
+            .map(|v| {
+                v.try_extract_array::<f32>()
+                    .map(|a| a.to_owned())
+                    .map_err(|e| run_error(format!("output is not f32: {e}")))
+            })
+            .collect()
+    }
+}

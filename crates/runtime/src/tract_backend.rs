@@ -1,0 +1,182 @@
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use edge_ssl_core::{ModelCard, Tensor, TensorView};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::tract_linalg::multithread::{Executor, multithread_tract_scope};
+
+use crate::backend::check_input_matches_card;
+use crate::inspect::{self, first_line};
+use crate::{Backend, BackendOptions, Result, RuntimeError, Session, TensorInfo};
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// Pure-Rust CPU backend; always compiled.
+#[derive(Clone, Debug, Default)]
+pub struct TractBackend {
+    options: BackendOptions,
+}
+
+impl TractBackend {
+    pub fn new(options: BackendOptions) -> Self {
+        TractBackend { options }
+    }
+}
+
+impl Backend for TractBackend {
+    fn name(&self) -> &'static str {
+        "tract"
+    }
+
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn load(&self, onnx: &Path, card: &ModelCard) -> Result<Box<dyn Session>> {
+        let proto = inspect::read_proto(onnx)?;
+        let facts = inspect::facts_of(&proto);
+        if let Some(input) = facts.inputs.first() {
+            check_input_matches_card(onnx, input, card)?;
+        }
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tract_onnx::onnx().model_for_proto_model(&proto)
+        }));
+        let model = match parsed {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                return Err(RuntimeError::Model {
+                    path: onnx.to_owned(),
+                    message: first_line(&e),
+                });
+            }
+            Err(_) => {
+                return Err(RuntimeError::Model {
+                    path: onnx.to_owned(),
+                    message: "tract crashed while importing this model".into(),
+                });
+            }
+        };
+        let threads = self.options.thread_count();
+        let executor = if threads > 1 {
+            Executor::multithread(threads)
+        } else {
+            Executor::SingleThread
+        };
+        let mut session = TractSession {
+            path: onnx.to_owned(),
+            model,
+            plans: HashMap::new(),
+            inputs: facts.inputs,
+            outputs: facts.outputs,
+            executor,
+            threads,
+        };
+        // Optimize for batch 1 now, so a model tract cannot handle fails at load time.
+        let mut shape = card.input.batch_shape(1).to_vec();
+        if let Some(first) = session.inputs.first()
+            && first.shape.len() != shape.len()
+        {
+            shape = first.shape.iter().map(|d| d.unwrap_or(1)).collect();
+        }
+        session.plan(&shape)?;
+        Ok(Box::new(session))
+    }
+}
+
+struct TractSession {
+    path: PathBuf,
+    model: InferenceModel,
+    /// Optimized plans by input shape: tract specializes a model to concrete shapes, and
+    /// optimizing costs far more than running, so it is done once per batch size.
+    plans: HashMap<Vec<usize>, Plan>,
+    inputs: Vec<TensorInfo>,
+    outputs: Vec<TensorInfo>,
+    executor: Executor,
+    threads: usize,
+}
+
+impl TractSession {
+    fn plan(&mut self, shape: &[usize]) -> Result<Plan> {
+        if let Some(plan) = self.plans.get(shape) {
+            return Ok(plan.clone());
+        }
+        let model = self.model.clone();
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || -> TractResult<Plan> {
+            model
+                .with_input_fact(0, f32::fact(shape).into())?
+                .into_optimized()?
+                .into_runnable()
+        }));
+        let plan = match built {
+            Ok(Ok(plan)) => plan,
+            Ok(Err(e)) => {
+                return Err(RuntimeError::Model {
+                    path: self.path.clone(),
+                    message: format!(
+                        "tract cannot optimize it for input shape {shape:?}: {}",
+                        first_line(&e)
+                    ),
+                });
+            }
+            Err(_) => {
+                return Err(RuntimeError::Model {
+                    path: self.path.clone(),
+                    message: format!("tract crashed optimizing it for input shape {shape:?}"),
+                });
+            }
+        };
+        self.plans.insert(shape.to_vec(), plan.clone());
+        Ok(plan)
+    }
+}
+
+impl Session for TractSession {
+    fn inputs(&self) -> &[TensorInfo] {
+        &self.inputs
+    }
+
+    fn outputs(&self) -> &[TensorInfo] {
+        &self.outputs
+    }
+
+    fn describe(&self) -> String {
+        format!("tract ({} thread{})", self.threads, if self.threads == 1 { "" } else { "s" })
+    }
+
+    fn run(&mut self, inputs: &[TensorView]) -> Result<Vec<Tensor>> {
+        let [input] = inputs else {
+            return Err(RuntimeError::Input(format!(
+                "the tract backend runs single-input models; got {} inputs",
+                inputs.len()
+            )));
+        };
+        let plan = self.plan(input.shape())?;
+        let data: Vec<f32> = input.iter().copied().collect();
+        let tensor = tract_onnx::prelude::Tensor::from_shape(input.shape(), &data).map_err(|e| {
+            RuntimeError::Input(format!("bad input tensor: {}", first_line(&e)))
+        })?;
+        let outputs = multithread_tract_scope(self.executor.clone(), || {
+            plan.run(tvec!(tensor.into_tvalue()))
+        })
+        .map_err(|e| RuntimeError::Run {
+            backend: "tract".into(),
+            message: first_line(&e),
+        })?;
+        outputs
+            .iter()
+            .map(|t| {
+                let view = t.to_plain_array_view::<f32>().map_err(|e| RuntimeError::Run {
+                    backend: "tract".into(),
+                    message: format!("output is not f32: {}", first_line(&e)),
+                })?;
+                Tensor::from_shape_vec(view.shape(), view.iter().copied().collect()).map_err(|e| {
+                    RuntimeError::Run {
+                        backend: "tract".into(),
+                        message: e.to_string(),
+                    }
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,76 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use edge_ssl_runtime::{
+    Backend, BackendKind, BackendOptions, ExecutionProvider, TensorRtOptions, select_backend,
+};
+
+/// Flags shared by every command that runs a model.
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// Inference engine: `tract` (pure Rust), `ort` (ONNX Runtime) or `auto` (ort when it loads,
+    /// else tract).
+    #[arg(long, default_value = "tract", value_name = "B")]
+    pub backend: String,
+    /// Worker threads for inference (default: every core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Path to libonnxruntime.so (else ORT_DYLIB_PATH, the project's .venv, the system).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// ONNX Runtime execution provider: cpu, cuda or tensorrt.
+    #[arg(long, default_value = "cpu", value_name = "EP")]
+    pub provider: String,
+    /// `cpu`: run on the CPU when the requested provider cannot be used (and say so).
+    #[arg(long, value_name = "cpu")]
+    pub fallback: Option<String>,
+    /// TensorRT: build FP16 engines.
+    #[arg(long)]
+    pub trt_fp16: bool,
+    /// TensorRT: directory where built engines are cached between runs.
+    #[arg(long, value_name = "DIR")]
+    pub trt_cache: Option<PathBuf>,
+}
+
+impl BackendArgs {
+    pub fn options(&self) -> anyhow::Result<BackendOptions> {
+        let provider = ExecutionProvider::parse(&self.provider).with_context(|| {
+            format!(
+                "unknown provider `{}` (expected cpu, cuda or tensorrt)",
+                self.provider
+            )
+        })?;
+        let fallback_cpu = match self.fallback.as_deref() {
+            None => false,
+            Some("cpu") => true,
+            Some(other) => bail!("unknown fallback `{other}` (only `cpu` is supported)"),
+        };
+        if self.threads == Some(0) {
+            bail!("--threads must be at least 1");
+        }
+        Ok(BackendOptions::default()
+            .with_threads(self.threads)
+            .with_ort_lib(self.ort_lib.clone())
+            .with_provider(provider)
+            .with_fallback_cpu(fallback_cpu)
+            .with_tensorrt(TensorRtOptions {
+                fp16: self.trt_fp16,
+                engine_cache_dir: self.trt_cache.clone(),
+            }))
+    }
+
+    /// The backend the flags ask for; what `auto` picked is printed to stderr.
+    pub fn backend(&self) -> anyhow::Result<Box<dyn Backend>> {
+        let kind = BackendKind::parse(&self.backend)?;
+        let options = self.options()?;
+        if kind == BackendKind::Tract && options.provider != ExecutionProvider::Cpu {
+            bail!("--provider {} needs --backend ort", self.provider);
+        }
+        let (backend, note) = select_backend(kind, &options)?;
+        if let Some(note) = note {
+            eprintln!("{note}");
+        }
+        Ok(backend)
+    }
+}

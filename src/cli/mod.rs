@@ -1,0 +1,31 @@
+mod backend_args;
+mod embed;
+mod info;
+
+use clap::{Parser, Subcommand};
+
+pub use backend_args::BackendArgs;
+
+/// Run and adapt self-supervised ONNX encoders on edge devices.
+///
+/// MODEL arguments accept an ONNX file (its card `x.toml` beside `x.onnx` is read when present),
+/// a model directory (with `edge-ssl.toml`), or `default` for the bundled Fashion-MNIST encoder.
+#[derive(Debug, Parser)]
+#[command(name = "edge-ssl", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Info(info::InfoArgs),
+    Embed(embed::EmbedArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Info(args) => info::run(args),
+        Command::Embed(args) => embed::run(args),
+    }
+}

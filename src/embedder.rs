@@ -1,0 +1,62 @@
+//! Images in, embedding rows out: the path every command that looks at pictures shares
+//! (`embed`, `adapt`, `head`, `eval`, `run`). Decoding failures are the caller's policy, so
+//! this takes already-decoded images or [0, 1] CHW units.
+
+use anyhow::{Context, bail};
+use edge_ssl_core::Preprocessor;
+use edge_ssl_runtime::{Backend, Session};
+use image::DynamicImage;
+use ndarray::{Array2, Array3};
+
+use crate::model_ref::ResolvedModel;
+
+pub struct Embedder {
+    session: Box<dyn Session>,
+    pre: Preprocessor,
+}
+
+impl Embedder {
+    /// Loads `model` on `backend` and prints a provider fallback if one happened.
+    pub fn load(backend: &dyn Backend, model: &ResolvedModel) -> anyhow::Result<Self> {
+        let session = backend
+            .load(&model.onnx, &model.card)
+            .with_context(|| format!("loading {} with {}", model.onnx.display(), backend.name()))?;
+        if let Some(note) = session.fallback_note() {
+            eprintln!("{note}");
+        }
+        Ok(Embedder {
+            session,
+            pre: Preprocessor::new(model.card.input.clone()),
+        })
+    }
+
+    pub fn preprocessor(&self) -> &Preprocessor {
+        &self.pre
+    }
+
+    pub fn describe(&self) -> String {
+        self.session.describe()
+    }
+
+    /// Embeds decoded images (resized by the card's rule).
+    pub fn embed_images(&mut self, images: &[DynamicImage]) -> anyhow::Result<Array2<f32>> {
+        let units: Vec<Array3<f32>> = images.iter().map(|i| self.pre.unit_image(i)).collect();
+        self.embed_units(&units)
+    }
+
+    /// Embeds [0, 1] CHW images already at the input size, as one batch.
+    pub fn embed_units(&mut self, units: &[Array3<f32>]) -> anyhow::Result<Array2<f32>> {
+        let n = units.len();
+        if n == 0 {
+            return Ok(Array2::zeros((0, 0)));
+        }
+        let batch = self.pre.batch(units)?;
+        let out = self.session.run_one(batch.view())?;
+        if out.shape().first() != Some(&n) || out.is_empty() {
+            bail!("the model returned shape {:?} for a batch of {n}", out.shape());
+        }
+        let width = out.len() / n;
+        let out = out.as_standard_layout().into_owned();
+        Ok(out.into_shape_with_order((n, width))?)
+    }
+}

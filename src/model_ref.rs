@@ -1,0 +1,80 @@
+//! What `--model` names: an ONNX file, a model directory, or `default`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use edge_ssl_core::ModelCard;
+use edge_ssl_runtime::card_for;
+
+/// The card a model directory carries.
+pub const DIR_CARD: &str = "edge-ssl.toml";
+
+/// A model ready to load: its ONNX, its card, and the directory when it came from one.
+#[derive(Debug, Clone)]
+pub struct ResolvedModel {
+    pub onnx: PathBuf,
+    pub card: ModelCard,
+    pub dir: Option<PathBuf>,
+}
+
+/// Where the bundled encoder lives: `EDGE_SSL_DEFAULT_MODEL`, next to an installed binary
+/// (`../share/edge-ssl/fmnist-ssl/encoder.onnx`, or `models/…` beside it in a device bundle),
+/// or the source tree this binary was built from.
+pub fn default_model_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("EDGE_SSL_DEFAULT_MODEL") {
+        return PathBuf::from(p);
+    }
+    let rel = Path::new("fmnist-ssl/encoder.onnx");
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
+        for base in [dir.join("../share/edge-ssl"), dir.join("models")] {
+            if base.join(rel).is_file() {
+                return base.join(rel);
+            }
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(rel)
+}
+
+pub fn resolve(spec: &str) -> anyhow::Result<ResolvedModel> {
+    let path = if spec == "default" {
+        default_model_path()
+    } else {
+        PathBuf::from(spec)
+    };
+    if path.is_dir() {
+        let card_path = path.join(DIR_CARD);
+        if !card_path.is_file() {
+            bail!(
+                "{}: not a model directory (no {DIR_CARD}); pass an .onnx file or a directory made by `edge-ssl adapt`/`head`",
+                path.display()
+            );
+        }
+        let card = ModelCard::load(&card_path)?;
+        let onnx = path.join(card.onnx.as_deref().unwrap_or("encoder.onnx"));
+        let card = card_for(&onnx, Some(&card_path))
+            .with_context(|| format!("model directory {}", path.display()))?;
+        return Ok(ResolvedModel {
+            onnx,
+            card,
+            dir: Some(path),
+        });
+    }
+    if !path.exists() {
+        if spec == "default" {
+            bail!(
+                "the bundled model is missing at {} (set EDGE_SSL_DEFAULT_MODEL)",
+                path.display()
+            );
+        }
+        bail!("{}: no such model file or directory", path.display());
+    }
+    let card = card_for(&path, None)?;
+    for note in &card.assumptions {
+        eprintln!("assumed: {note}");
+    }
+    Ok(ResolvedModel {
+        onnx: path,
+        card,
+        dir: None,
+    })
+}
