@@ -15,44 +15,51 @@ impl Thumbnail {
     pub fn of(image: &DynamicImage) -> Self {
         match image {
             DynamicImage::ImageLuma8(g) => {
-                Self::from_interleaved(g.as_raw(), g.width(), g.height(), 1)
+                Self::from_interleaved::<1>(g.as_raw(), g.width(), g.height())
             }
             DynamicImage::ImageRgb8(c) => {
-                Self::from_interleaved(c.as_raw(), c.width(), c.height(), 3)
+                Self::from_interleaved::<3>(c.as_raw(), c.width(), c.height())
             }
             DynamicImage::ImageRgba8(c) => {
-                Self::from_interleaved(c.as_raw(), c.width(), c.height(), 4)
+                Self::from_interleaved::<4>(c.as_raw(), c.width(), c.height())
             }
             other => {
                 let c = other.to_rgb8();
-                Self::from_interleaved(c.as_raw(), c.width(), c.height(), 3)
+                Self::from_interleaved::<3>(c.as_raw(), c.width(), c.height())
             }
         }
     }
 
-    /// `channels` is 1 (gray) or ≥ 3 (RGB first, anything after ignored).
-    fn from_interleaved(data: &[u8], width: u32, height: u32, channels: usize) -> Self {
+    /// `CH` is 1 (gray) or ≥ 3 (RGB first, anything after ignored); a const so each layout gets
+    /// its own tight loop.
+    fn from_interleaved<const CH: usize>(data: &[u8], width: u32, height: u32) -> Self {
         let (w, h) = (width as usize, height as usize);
-        let mut sums = [0u32; THUMB_SIDE * THUMB_SIDE];
+        // Sums of 256 × luma, so Rec. 601 weights (77, 150, 29: the ones edge_ssl_core uses, in
+        // 8.8 fixed point) need no per-pixel shift.
+        let mut sums = [0u64; THUMB_SIDE * THUMB_SIDE];
         let mut counts = [0u32; THUMB_SIDE * THUMB_SIDE];
-        let cell_of_x: Vec<usize> = (0..w).map(|x| x * THUMB_SIDE / w).collect();
-        for (y, row) in data.chunks_exact(w * channels).take(h).enumerate() {
+        // Column c of the grid covers the pixels x with x * 16 / w == c.
+        let bounds: [usize; THUMB_SIDE + 1] = std::array::from_fn(|c| (c * w).div_ceil(THUMB_SIDE));
+        for (y, row) in data.chunks_exact(w * CH).take(h).enumerate() {
             let base = (y * THUMB_SIDE / h) * THUMB_SIDE;
-            for (px, &cx) in row.chunks_exact(channels).zip(&cell_of_x) {
-                // Rec. 601 luma (the weights edge_ssl_core uses) in 8.8 fixed point.
-                let luma = if channels == 1 {
-                    u32::from(px[0])
-                } else {
-                    (77 * u32::from(px[0]) + 150 * u32::from(px[1]) + 29 * u32::from(px[2])) >> 8
-                };
-                sums[base + cx] += luma;
-                counts[base + cx] += 1;
+            for c in 0..THUMB_SIDE {
+                let segment = &row[bounds[c] * CH..bounds[c + 1] * CH];
+                let sum: u32 = segment
+                    .chunks_exact(CH)
+                    .map(|px| match CH {
+                        1 => 256 * u32::from(px[0]),
+                        _ => 77 * u32::from(px[0]) + 150 * u32::from(px[1]) + 29 * u32::from(px[2]),
+                    })
+                    .sum();
+                sums[base + c] += u64::from(sum);
+                counts[base + c] += (bounds[c + 1] - bounds[c]) as u32;
             }
         }
         let mut out = [0u8; THUMB_SIDE * THUMB_SIDE];
         for ((o, s), n) in out.iter_mut().zip(sums).zip(counts) {
             // Images smaller than 16 px on a side leave some cells empty; they stay 0 in both
             // thumbnails being compared, so they add no difference.
+            let n = u64::from(n) * 256;
             *o = (s + n / 2).checked_div(n).unwrap_or(0) as u8;
         }
         Thumbnail(out)
