@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use edge_ssl_source::{
-    FrameSource, ImageFolder, SourceError, SourceKind, SourceOptions, open_source,
+    FrameSource, Frames, ImageFolder, SourceError, SourceKind, SourceOptions, open_source,
 };
 
 const DATA: &str = "/usr/share/doc/opencv-doc/examples/data";
@@ -132,8 +132,9 @@ fn single_image_file_and_fps_on_a_folder() {
     let one = photo("fruits.jpg");
     let mut source = open_source(one.to_str().unwrap(), &SourceOptions::default()).unwrap();
     assert_eq!(source.info().kind, SourceKind::Images);
-    let frame = source.next_frame().unwrap().unwrap();
-    assert_eq!(frame.origin, one.to_str().unwrap());
+    let frames: Vec<_> = Frames::new(&mut *source).collect::<Result<_, _>>().unwrap();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].origin, one.to_str().unwrap());
     assert!(source.next_frame().unwrap().is_none());
 
     // A folder has no clock: at the default 1 image/s, fps 0.5 keeps every second image.

@@ -104,6 +104,36 @@ fn fps_sampling_keeps_frames_by_timestamp() {
     );
     let stats = source.stats();
     assert_eq!((stats.read, stats.kept, stats.skipped_fps), (795, 199, 596));
+    assert_eq!(
+        stats.to_string(),
+        "795 read, 199 kept, 596 skipped (fps 596), 0 decode errors"
+    );
+    let info = source.info().to_string();
+    assert!(
+        info.ends_with("vtest.avi: video msmpeg4v3, 768x576, 10 fps, 795 frames"),
+        "{info}"
+    );
+}
+
+#[test]
+fn dedup_removes_the_repeated_frames_of_a_real_clip() {
+    // tree.avi is a Cinepak clip whose timeline is mostly "repeat the previous frame" packets:
+    // only 68 of its ~449 frame slots carry a new picture. Exact repeats differ by 0.
+    let path = clip("tree.avi");
+    let options = SourceOptions::default().with_dedup_threshold(Some(0.5));
+    let mut source = open_source(path.to_str().unwrap(), &options).unwrap();
+    let frames = read_all(&mut *source);
+    let stats = source.stats();
+    assert_eq!(stats.kept, frames.len() as u64);
+    assert_eq!(
+        stats.read,
+        stats.kept + stats.skipped_duplicate + stats.skipped_fps
+    );
+    assert!(stats.read >= 444, "{stats:?}");
+    assert!((30..=68).contains(&stats.kept), "{stats:?}");
+    // Kept frames are in order and really differ from each other.
+    assert!(frames.windows(2).all(|w| w[0].index < w[1].index));
+    assert!(frames.windows(2).all(|w| w[0].image != w[1].image));
 }
 
 #[test]
