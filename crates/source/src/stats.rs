@@ -22,7 +22,7 @@ pub struct SourceStats {
     pub stored: u64,
     /// What a user should be told at the end: truncated video, skipped files, and so on.
     pub warnings: Vec<String>,
-    /// Warnings beyond the first [`MAX_WARNINGS`], counted but not kept.
+    /// Warnings beyond the first 20, counted but not kept.
     pub warnings_dropped: u64,
 }
 
