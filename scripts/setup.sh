@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what edge-ssl's demo and tests need on a fresh Debian/Ubuntu machine:
-#   - Debian packages: real data (Fashion-MNIST, OpenCV's sample videos), the aarch64 linker
+#   - Debian packages: real data (Fashion-MNIST, OpenCV's sample videos) and ffmpeg (video decoding)
 #   - a project-local .venv with ONNX Runtime 1.31.1 (its libonnxruntime.so is what the `ort`
 #     backend loads) and numpy/onnx for the reference checks
 # Safe to run again; it only installs what is missing.
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
 
-packages=(dataset-fashion-mnist opencv-doc python3-venv)
+packages=(dataset-fashion-mnist opencv-doc ffmpeg python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
