@@ -5,6 +5,7 @@
 use anyhow::{Context, bail};
 use edge_ssl_core::Preprocessor;
 use edge_ssl_runtime::{Backend, Session};
+use edge_ssl_train::nn::Adapter;
 use image::DynamicImage;
 use ndarray::{Array2, Array3};
 
@@ -13,6 +14,8 @@ use crate::model_ref::ResolvedModel;
 pub struct Embedder {
     session: Box<dyn Session>,
     pre: Preprocessor,
+    /// A model directory's adapter `A`, applied to every row so callers see `A(E(x))`.
+    adapter: Option<Adapter>,
 }
 
 impl Embedder {
@@ -27,6 +30,7 @@ impl Embedder {
         Ok(Embedder {
             session,
             pre: Preprocessor::new(model.card.input.clone()),
+            adapter: crate::model_dir::load_adapter(model)?,
         })
     }
 
@@ -57,6 +61,10 @@ impl Embedder {
         }
         let width = out.len() / n;
         let out = out.as_standard_layout().into_owned();
-        Ok(out.into_shape_with_order((n, width))?)
+        let rows = out.into_shape_with_order((n, width))?;
+        match &self.adapter {
+            Some(a) => Ok(a.apply(rows.view()).context("applying the adapter")?),
+            None => Ok(rows),
+        }
     }
 }

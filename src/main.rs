@@ -3,9 +3,16 @@
 //! together; every piece of real work lives in a crate that can be tested on its own.
 
 mod cli;
+mod demo_data;
 mod embedder;
+mod fmnist;
+mod image_set;
+mod model_dir;
 mod model_ref;
+mod plot;
 mod progress;
+mod shifted_domain;
+mod view_cache;
 
 use clap::Parser;
 

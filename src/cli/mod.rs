@@ -1,5 +1,10 @@
+mod adapt;
 mod backend_args;
+mod cluster;
+mod demo;
 mod embed;
+mod eval;
+mod head;
 mod info;
 
 use clap::{Parser, Subcommand};
@@ -21,11 +26,21 @@ pub struct Cli {
 enum Command {
     Info(info::InfoArgs),
     Embed(embed::EmbedArgs),
+    Adapt(adapt::AdaptArgs),
+    Head(head::HeadArgs),
+    Cluster(cluster::ClusterArgs),
+    Eval(eval::EvalArgs),
+    Demo(demo::DemoArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info(args) => info::run(args),
         Command::Embed(args) => embed::run(args),
+        Command::Adapt(args) => adapt::run(args),
+        Command::Head(args) => head::run(args),
+        Command::Cluster(args) => cluster::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

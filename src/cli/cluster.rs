@@ -1,0 +1,114 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use edge_ssl_core::write_atomic;
+use edge_ssl_train::head::{KMeansHead, KMeansOptions};
+use serde_json::json;
+
+use super::BackendArgs;
+use crate::embedder::Embedder;
+use crate::{image_set, model_dir, model_ref};
+
+/// Group unlabeled frames into K clusters (k-means with k-means++ seeding) when there are no
+/// labels at all. Writes a head whose classes are cluster-0..K-1 into DIR/head.safetensors and
+/// DIR/clusters.json (size and example paths of each cluster), and prints the same summary.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// ONNX file, model directory, or `default`.
+    #[arg(long, default_value = "default")]
+    model: String,
+    /// Folder of unlabeled frames (recursive).
+    #[arg(long, value_name = "PATH")]
+    data: PathBuf,
+    /// Number of clusters.
+    #[arg(long, value_name = "N")]
+    k: usize,
+    /// Model directory to write the head into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    seed: u64,
+    /// Example paths listed per cluster.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    examples: usize,
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    batch: usize,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
+    if args.k < 2 {
+        bail!("--k must be at least 2");
+    }
+    let model = model_ref::resolve(&args.model)?;
+    let backend = args.backend.backend()?;
+    let mut embedder = Embedder::load(backend.as_ref(), &model)?;
+    let frames = image_set::decode_frames(&args.data, embedder.preprocessor())?;
+    if frames.len() < args.k {
+        bail!(
+            "--k {} is larger than the {} decodable image(s) in {}",
+            args.k,
+            frames.len(),
+            args.data.display()
+        );
+    }
+    if let Some(note) = frames.skipped_note() {
+        eprintln!("{note}");
+    }
+    let x = image_set::embed_frames(&mut embedder, &frames, args.batch)?;
+    let clustering = KMeansHead::fit(x.view(), &KMeansOptions::new(args.k).with_seed(args.seed))
+        .context("k-means")?;
+    let clusters: Vec<_> = (0..args.k)
+        .map(|c| {
+            let examples: Vec<_> = (0..frames.len())
+                .filter(|&i| clustering.assignments[i] == c)
+                .take(args.examples)
+                .map(|i| frames.paths[i].display().to_string())
+                .collect();
+            json!({ "cluster": c, "size": clustering.sizes[c], "examples": examples })
+        })
+        .collect();
+    let summary = json!({
+        "k": args.k, "frames": frames.len(), "skipped": frames.skipped.len(),
+        "inertia": clustering.inertia, "iterations": clustering.iterations, "clusters": clusters,
+    });
+    model_dir::materialize(&model, &args.out)?;
+    let written = model_ref::resolve(&args.out.display().to_string())?;
+    model_dir::save_head(
+        &clustering.head,
+        &written,
+        &args.out,
+        &[("kind", "kmeans".into())],
+    )?;
+    let path = args.out.join("clusters.json");
+    write_atomic(&path, |w| {
+        w.write_all(serde_json::to_string_pretty(&summary)?.as_bytes())
+    })?;
+    if args.json {
+        println!("{summary}");
+    } else {
+        for c in &clusters {
+            println!(
+                "cluster {:>3}: {:>6} frame(s)  e.g. {}",
+                c["cluster"],
+                c["size"],
+                c["examples"].as_array().map_or(String::new(), |e| e
+                    .iter()
+                    .filter_map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+            );
+        }
+    }
+    eprintln!(
+        "wrote {} and {}",
+        args.out.join(model_dir::HEAD).display(),
+        path.display()
+    );
+    Ok(())
+}

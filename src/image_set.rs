@@ -1,0 +1,175 @@
+//! Sets of images the training commands read: a folder of unlabeled frames (`adapt`,
+//! `cluster`, `head --unlabeled`) and an ImageFolder tree `ROOT/<class>/*` (`head`, `eval`).
+//!
+//! Unlabeled frames tolerate a few undecodable files (a camera dump often holds a truncated
+//! last frame) and report the count; labeled sets do not, because a silently missing example
+//! changes a 10-shot head.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use edge_ssl_core::{Preprocessor, decode_image, image_files};
+use ndarray::{Array2, Array3, Axis, concatenate};
+
+use crate::embedder::Embedder;
+use crate::progress;
+
+/// Decoded frames, kept as 8-bit CHW at their own size (a quarter of the memory of f32) in the
+/// card's channel count; [`Frames::unit`] gives the [0, 1] float view the augmenter takes.
+pub struct Frames {
+    pub paths: Vec<PathBuf>,
+    pub pixels: Vec<Array3<u8>>,
+    /// One message per file that did not decode.
+    pub skipped: Vec<String>,
+}
+
+impl Frames {
+    pub fn len(&self) -> usize {
+        self.pixels.len()
+    }
+
+    pub fn unit(&self, i: usize) -> Array3<f32> {
+        self.pixels[i].mapv(|v| v as f32 / 255.0)
+    }
+
+    /// Frame `i` resized to the encoder's input size.
+    pub fn input_unit(&self, i: usize, pre: &Preprocessor) -> Array3<f32> {
+        pre.resize_unit(self.unit(i).view())
+    }
+
+    /// A line for stderr when files were skipped.
+    pub fn skipped_note(&self) -> Option<String> {
+        self.skipped.first().map(|first| {
+            format!(
+                "skipped {} file(s) that are not decodable images (first: {first})",
+                self.skipped.len()
+            )
+        })
+    }
+}
+
+/// Decodes every image under `root` (recursively); undecodable files are skipped and counted,
+/// and a folder with nothing decodable is an error.
+pub fn decode_frames(root: &Path, pre: &Preprocessor) -> anyhow::Result<Frames> {
+    let files = image_files(root)?;
+    if files.is_empty() {
+        bail!("{}: no image files (empty folder)", root.display());
+    }
+    let bar = progress::bar(files.len() as u64, "decoding");
+    let mut frames = Frames {
+        paths: Vec::new(),
+        pixels: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for path in files {
+        bar.inc(1);
+        match decode_image(&path) {
+            Ok(img) => {
+                frames
+                    .pixels
+                    .push(pre.unit_full(&img).mapv(|v| (v * 255.0).round() as u8));
+                frames.paths.push(path);
+            }
+            Err(e) => frames.skipped.push(e.to_string()),
+        }
+    }
+    bar.finish_and_clear();
+    if frames.pixels.is_empty() {
+        bail!(
+            "{}: none of the {} file(s) is a decodable image (first: {})",
+            root.display(),
+            frames.skipped.len(),
+            frames.skipped[0]
+        );
+    }
+    Ok(frames)
+}
+
+/// An ImageFolder tree: class names are the sorted sub-folder names, `labels[i]` indexes them.
+pub struct LabeledSet {
+    pub class_names: Vec<String>,
+    pub paths: Vec<PathBuf>,
+    pub labels: Vec<usize>,
+}
+
+impl LabeledSet {
+    /// Reads `ROOT/<class>/...`; at least two classes, each with at least one file.
+    pub fn read(root: &Path) -> anyhow::Result<Self> {
+        let entries = std::fs::read_dir(root)
+            .with_context(|| format!("{}: cannot read the labeled folder", root.display()))?;
+        let mut classes: Vec<(String, PathBuf)> = Vec::new();
+        for entry in entries {
+            let entry = entry.with_context(|| format!("reading {}", root.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') && entry.path().is_dir() {
+                classes.push((name, entry.path()));
+            }
+        }
+        classes.sort();
+        if classes.len() < 2 {
+            bail!(
+                "{}: found {} class folder(s); a labeled root needs at least two (ROOT/<class>/*.png)",
+                root.display(),
+                classes.len()
+            );
+        }
+        let mut set = LabeledSet {
+            class_names: Vec::new(),
+            paths: Vec::new(),
+            labels: Vec::new(),
+        };
+        for (label, (name, dir)) in classes.into_iter().enumerate() {
+            let files = image_files(&dir)?;
+            if files.is_empty() {
+                bail!("{}: class `{name}` has no images", dir.display());
+            }
+            set.labels.extend(std::iter::repeat_n(label, files.len()));
+            set.paths.extend(files);
+            set.class_names.push(name);
+        }
+        Ok(set)
+    }
+}
+
+/// Embeds `paths` in batches of `batch`, failing on the first file that does not decode
+/// (naming it): for labeled sets every row must be there.
+pub fn embed_strict(
+    embedder: &mut Embedder,
+    paths: &[PathBuf],
+    batch: usize,
+    what: &str,
+) -> anyhow::Result<Array2<f32>> {
+    let bar = progress::bar(paths.len() as u64, what);
+    let mut parts = Vec::new();
+    for chunk in paths.chunks(batch.max(1)) {
+        let images = chunk
+            .iter()
+            .map(|p| decode_image(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        parts.push(embedder.embed_images(&images)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    Ok(concatenate(Axis(0), &views)?)
+}
+
+/// Embeds already-decoded frames (resized to the input size), in batches.
+pub fn embed_frames(
+    embedder: &mut Embedder,
+    frames: &Frames,
+    batch: usize,
+) -> anyhow::Result<Array2<f32>> {
+    let pre = embedder.preprocessor().clone();
+    let bar = progress::bar(frames.len() as u64, "embedding");
+    let mut parts = Vec::new();
+    let idx: Vec<usize> = (0..frames.len()).collect();
+    for chunk in idx.chunks(batch.max(1)) {
+        let units: Vec<_> = chunk.iter().map(|&i| frames.input_unit(i, &pre)).collect();
+        parts.push(embedder.embed_units(&units)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    Ok(concatenate(Axis(0), &views)?)
+}

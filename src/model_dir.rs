@@ -1,0 +1,196 @@
+//! The model directory that `adapt`, `head` and `cluster` write and every `--model` reads:
+//! `edge-ssl.toml` (card + `[provenance]`), `encoder.onnx`, `adapter.safetensors`,
+//! `head.safetensors`, `metrics.json`, `loss.png`.
+//!
+//! The parts are tied together by hashes so a directory assembled from mismatched pieces is an
+//! error, not a silently wrong classifier: the card records the encoder's sha256 (checked by
+//! `card_for`), the adapter records the encoder it was trained on, and the head records the
+//! encoder *and* adapter whose embeddings it was fitted to. The card is written last, so a
+//! directory whose writer died half-way is not a model directory yet.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use edge_ssl_core::{ModelCard, sha256_file, write_atomic};
+use edge_ssl_train::head::Head;
+use edge_ssl_train::nn::Adapter;
+
+use crate::model_ref::{DIR_CARD, ResolvedModel};
+
+pub const ENCODER: &str = "encoder.onnx";
+pub const ADAPTER: &str = "adapter.safetensors";
+pub const HEAD: &str = "head.safetensors";
+pub const METRICS: &str = "metrics.json";
+pub const LOSS_PNG: &str = "loss.png";
+
+/// Metadata key naming the encoder (sha256) an adapter or head was computed with.
+const ENCODER_KEY: &str = "encoder_sha256";
+/// Metadata key naming the adapter (sha256, or `none`) a head's embeddings went through.
+const ADAPTER_KEY: &str = "adapter_sha256";
+
+/// Writes `card` as the directory's `edge-ssl.toml`, pointing at `encoder.onnx` (which must
+/// already be in place) with its sha256 and a `[provenance]` table.
+pub fn write_card(dir: &Path, mut card: ModelCard, provenance: toml::Table) -> anyhow::Result<()> {
+    let onnx = dir.join(ENCODER);
+    card.onnx = Some(ENCODER.into());
+    card.sha256 = Some(sha256_file(&onnx)?);
+    card.extra
+        .insert("provenance".into(), toml::Value::Table(provenance));
+    card.save(&dir.join(DIR_CARD))?;
+    Ok(())
+}
+
+/// Makes `out` a model directory holding `model`'s encoder, adapter and card, unless it
+/// already is `model`'s own directory. Used by `head`/`cluster` when `--out` is a new place.
+pub fn materialize(model: &ResolvedModel, out: &Path) -> anyhow::Result<()> {
+    if model.dir.as_deref().is_some_and(|d| same_dir(d, out)) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    copy_atomic(&model.onnx, &out.join(ENCODER))?;
+    if let Some(dir) = &model.dir
+        && dir.join(ADAPTER).is_file()
+    {
+        copy_atomic(&dir.join(ADAPTER), &out.join(ADAPTER))?;
+    }
+    let mut provenance = toml::Table::new();
+    provenance.insert(
+        "source_model".into(),
+        model.onnx.display().to_string().into(),
+    );
+    write_card(out, model.card.clone(), provenance)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+pub fn copy_atomic(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    write_atomic(to, |w| w.write_all(&bytes))?;
+    Ok(())
+}
+
+/// The sha256 that adapters and heads record for `model`'s encoder.
+pub fn encoder_sha(model: &ResolvedModel) -> anyhow::Result<String> {
+    match &model.card.sha256 {
+        Some(s) => Ok(s.clone()),
+        None => Ok(sha256_file(&model.onnx)?),
+    }
+}
+
+/// Metadata an adapter trained on `encoder_sha`'s embeddings carries.
+pub fn adapter_metadata(encoder_sha: &str, extra: &[(&str, String)]) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    m.insert(ENCODER_KEY.into(), encoder_sha.into());
+    m
+}
+
+/// The adapter of a model directory, if it has one, checked against the directory's encoder.
+pub fn load_adapter(model: &ResolvedModel) -> anyhow::Result<Option<Adapter>> {
+    let Some(path) = model
+        .dir
+        .as_ref()
+        .map(|d| d.join(ADAPTER))
+        .filter(|p| p.is_file())
+    else {
+        return Ok(None);
+    };
+    let (adapter, meta) = Adapter::load_with_metadata(&path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if adapter.dim() != model.card.output.dim {
+        bail!(
+            "mismatched model directory: {} is {}-d but the encoder outputs {}-d",
+            path.display(),
+            adapter.dim(),
+            model.card.output.dim
+        );
+    }
+    let encoder = encoder_sha(model)?;
+    if meta.get(ENCODER_KEY).is_some_and(|s| *s != encoder) {
+        bail!(
+            "mismatched model directory: {} was trained on another encoder than {} (re-run `edge-ssl adapt`)",
+            path.display(),
+            model.onnx.display()
+        );
+    }
+    Ok(Some(adapter))
+}
+
+/// What a head records about the embeddings it was fitted on: encoder and adapter hashes.
+pub fn embedding_key(model: &ResolvedModel) -> anyhow::Result<BTreeMap<String, String>> {
+    let adapter = match model
+        .dir
+        .as_ref()
+        .map(|d| d.join(ADAPTER))
+        .filter(|p| p.is_file())
+    {
+        Some(p) => sha256_file(&p)?,
+        None => "none".into(),
+    };
+    Ok(BTreeMap::from([
+        (ENCODER_KEY.to_string(), encoder_sha(model)?),
+        (ADAPTER_KEY.to_string(), adapter),
+    ]))
+}
+
+/// Writes `head` into `dir` with the embedding key of `model` (whose files `dir` now holds).
+pub fn save_head(
+    head: &Head,
+    model: &ResolvedModel,
+    dir: &Path,
+    extra: &[(&str, String)],
+) -> anyhow::Result<PathBuf> {
+    let mut meta = embedding_key(model)?;
+    meta.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let path = dir.join(HEAD);
+    head.save_with_metadata(&path, &meta)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The head of a model directory, refusing one fitted on other embeddings.
+pub fn load_head(model: &ResolvedModel) -> anyhow::Result<Head> {
+    let Some(dir) = &model.dir else {
+        bail!(
+            "{} is a bare ONNX file with no head; run `edge-ssl head --model {} --out DIR` first",
+            model.onnx.display(),
+            model.onnx.display()
+        );
+    };
+    let path = dir.join(HEAD);
+    if !path.is_file() {
+        bail!(
+            "{}: no {HEAD}; run `edge-ssl head` (or `cluster`) with --out {}",
+            dir.display(),
+            dir.display()
+        );
+    }
+    let (head, meta) =
+        Head::load_with_metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+    let expected = embedding_key(model)?;
+    for (k, v) in &expected {
+        if meta.get(k).is_some_and(|m| m != v) {
+            bail!(
+                "mismatched model directory: {} was fitted on other embeddings ({k} differs); re-run `edge-ssl head`",
+                path.display()
+            );
+        }
+    }
+    if head.dim() != model.card.output.dim {
+        bail!(
+            "mismatched model directory: {} takes {}-d embeddings, the model gives {}-d",
+            path.display(),
+            head.dim(),
+            model.card.output.dim
+        );
+    }
+    Ok(head)
+}
