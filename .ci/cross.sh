@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Cross-compiles edge-ssl for the ARM edge devices and runs the tract-backend tests on aarch64
+# under qemu-user emulation. Called by .ci/run; safe to run by hand from any directory.
+#
+#   .ci/cross.sh            aarch64 (Raspberry Pi OS 64-bit, Jetson): build the `edge-ssl` binary,
+#                           run the emulated test subset below, smoke-test the binary
+#   .ci/cross.sh --armv7    also build the binary for armv7-unknown-linux-gnueabihf (32-bit
+#                           Raspberry Pi OS); build only, not run
+#   .ci/cross.sh --armv7-only   only the armv7 build
+#
+# The emulated subset (everything under qemu is ~10-20x slower than native, so not the whole
+# workspace): the tract instantiation of tests/backend_suite.rs (`tract::`: real Fashion-MNIST
+# images through the committed encoder, compared with ONNX Runtime's reference outputs), the unit
+# tests of edge-ssl-core (preprocessing, cards, npy), edge-ssl-runtime (tract sessions, ONNX
+# inspection and editing, BN re-estimation, TensorRT cache keying) and edge-ssl-link (the wire
+# protocol), and `edge-ssl info` on the bundled encoder. Not run under qemu: the train crate's
+# unit tests (training loops: slow emulated; pure Rust with no target-specific code), the CLI
+# integration tests, anything needing ONNX Runtime (there is no aarch64 libonnxruntime here).
+#
+# Linkers and qemu runners are configured in .cargo/config.toml. Environment: CARGO_TARGET_DIR
+# is honoured (default: ./target).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+aarch64=1
+armv7=0
+for arg in "$@"; do
+    case "$arg" in
+        --armv7) armv7=1 ;;
+        --armv7-only) armv7=1 aarch64=0 ;;
+        *) echo "usage: $0 [--armv7 | --armv7-only]" >&2; exit 2 ;;
+    esac
+done
+
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+
+packages=()
+targets=()
+if [ $aarch64 = 1 ]; then
+    packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+    targets+=(aarch64-unknown-linux-gnu)
+fi
+if [ $armv7 = 1 ]; then
+    packages+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
+    targets+=(armv7-unknown-linux-gnueabihf)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "cross: installing ${missing[*]}"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
+for t in "${targets[@]}"; do
+    rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+done
+
+step() {
+    echo "cross: $*"
+    local start=$SECONDS
+    "$@"
+    echo "cross: done in $((SECONDS - start)) s: $*"
+}
+
+if [ $aarch64 = 1 ]; then
+    T=aarch64-unknown-linux-gnu
+    step cargo build --target $T -p edge-ssl --bin edge-ssl
+    # Runs through the runner in .cargo/config.toml (qemu-aarch64-static).
+    step cargo test --target $T -p edge-ssl-core -p edge-ssl-runtime -p edge-ssl-link --lib --tests
+    step cargo test --target $T -p edge-ssl --test backend_suite tract::
+    bin="${CARGO_TARGET_DIR:-target}/$T/debug/edge-ssl"
+    aarch64-linux-gnu-readelf -h "$bin" | grep -q AArch64 || { echo "cross: $bin is not an aarch64 binary" >&2; exit 1; }
+    step qemu-aarch64-static -L /usr/aarch64-linux-gnu "$bin" info models/fmnist-ssl/encoder.onnx
+fi
+
+if [ $armv7 = 1 ]; then
+    step cargo build --target armv7-unknown-linux-gnueabihf -p edge-ssl --bin edge-ssl
+fi
+echo "cross: ok"
