@@ -94,7 +94,9 @@ impl Default for AdaptOptions {
             adapter: true,
             resume: false,
             checkpoint_every: 50,
-            infer_batch: 256,
+            // Peak memory is dominated by one batch's activations (and, during BN
+            // re-estimation, the probe's extra outputs); 64 keeps them small.
+            infer_batch: 64,
             bn_frames: 2048,
             augment: AugmentConfig::camera(),
         }

@@ -38,10 +38,12 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let model = model_ref::resolve(&args.model)?;
+    let backend = args.backend.backend()?;
+    // The embedder first: it validates the adapter, so a corrupt adapter is named as such
+    // rather than reported as a head fitted on other embeddings.
+    let mut embedder = Embedder::load(backend.as_ref(), &model)?;
     let head = model_dir::load_head(&model)?;
     let set = image_set::LabeledSet::read(&args.labeled)?;
-    let backend = args.backend.backend()?;
-    let mut embedder = Embedder::load(backend.as_ref(), &model)?;
     // Map the folder's classes onto the head's, by name.
     let mut truth = Vec::with_capacity(set.labels.len());
     for &l in &set.labels {

@@ -1,0 +1,182 @@
+//! Bad input to `adapt`, `head`, `cluster` and `eval`: each is exit status 1, one `error:`
+//! line that names the problem, and nothing half-written (no model directory appears).
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_clean_failure, edge_ssl};
+
+/// `n` small gray PNGs with different content.
+fn images(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        let img = image::GrayImage::from_fn(28, 28, |x, y| {
+            image::Luma([((x * (i as u32 + 3) + y * 7 + i as u32 * 31) % 256) as u8])
+        });
+        img.save(dir.join(format!("{i:03}.png"))).unwrap();
+    }
+}
+
+fn adapt_small(data: &Path, out: &Path, extra: &[&str]) {
+    let run = edge_ssl()
+        .args([
+            "adapt", "--epochs", "1", "--views", "2", "--batch", "4", "--data",
+        ])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+fn adapt_on_an_empty_folder_fails_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("empty")).unwrap();
+    let out = tmp.path().join("site");
+    let run = edge_ssl()
+        .args(["adapt", "--data"])
+        .arg(tmp.path().join("empty"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_clean_failure(&run, "empty folder");
+    assert!(!out.exists());
+}
+
+#[test]
+fn adapt_on_undecodable_images_fails_and_skips_count_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("frames");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("broken.png"), b"not a png at all").unwrap();
+    let out = tmp.path().join("site");
+    let run = edge_ssl()
+        .args(["adapt", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_clean_failure(&run, "broken.png");
+    assert!(!out.exists());
+    // With good frames beside it, the broken one is skipped and counted.
+    images(&data, 8);
+    let run = edge_ssl()
+        .args([
+            "adapt", "--epochs", "1", "--views", "2", "--batch", "4", "--data",
+        ])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("skipped 1 file"), "{stderr}");
+}
+
+#[test]
+fn head_needs_two_classes_each_with_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("labeled");
+    images(&root.join("only"), 3);
+    let out = tmp.path().join("site");
+    let head = |root: &Path| {
+        edge_ssl()
+            .args(["head", "--labeled"])
+            .arg(root)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    assert_clean_failure(&head(&root), "at least two");
+    std::fs::create_dir(root.join("empty-class")).unwrap();
+    assert_clean_failure(&head(&root), "`empty-class` has no images");
+    images(&root.join("empty-class"), 2);
+    std::fs::write(root.join("only/zz-bad.png"), b"garbage").unwrap();
+    assert_clean_failure(&head(&root), "zz-bad.png");
+    assert!(
+        !out.exists(),
+        "a failed head must not create the model directory"
+    );
+}
+
+#[test]
+fn cluster_k_larger_than_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    images(&tmp.path().join("frames"), 5);
+    let out = tmp.path().join("clusters");
+    let run = edge_ssl()
+        .args(["cluster", "--k", "6", "--data"])
+        .arg(tmp.path().join("frames"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_clean_failure(&run, "larger than the 5");
+    assert!(!out.exists());
+}
+
+#[test]
+fn mismatched_model_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, a, b) = (
+        tmp.path().join("frames"),
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+    );
+    images(&data, 8);
+    let labeled = tmp.path().join("labeled");
+    images(&labeled.join("x"), 2);
+    images(&labeled.join("y"), 2);
+    adapt_small(&data, &a, &[]);
+    adapt_small(&data, &b, &["--no-bn-adapt"]);
+    for dir in [&a, &b] {
+        let run = edge_ssl()
+            .args(["head", "--model"])
+            .arg(dir)
+            .arg("--labeled")
+            .arg(&labeled)
+            .arg("--out")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let eval = |dir: &Path| {
+        edge_ssl()
+            .args(["eval", "--json", "--model"])
+            .arg(dir)
+            .arg("--labeled")
+            .arg(&labeled)
+            .output()
+            .unwrap()
+    };
+    assert!(eval(&b).status.success());
+    // b's head on a's embeddings (a's adapter and encoder differ from b's).
+    std::fs::copy(b.join("head.safetensors"), a.join("head.safetensors")).unwrap();
+    assert_clean_failure(&eval(&a), "mismatched model directory");
+    // a's adapter beside b's encoder (b was not BN-adapted, so its encoder differs).
+    std::fs::copy(a.join("adapter.safetensors"), b.join("adapter.safetensors")).unwrap();
+    assert_clean_failure(&eval(&b), "mismatched model directory");
+    // An encoder that is not the one the card names.
+    std::fs::copy(a.join("encoder.onnx"), b.join("encoder.onnx")).unwrap();
+    assert_clean_failure(&eval(&b), "sha256");
+    // A corrupt adapter file.
+    std::fs::write(a.join("adapter.safetensors"), b"junk").unwrap();
+    assert_clean_failure(&eval(&a), "adapter.safetensors");
+}
