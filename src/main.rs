@@ -7,6 +7,7 @@ mod demo_data;
 mod embedder;
 mod fmnist;
 mod image_set;
+mod live;
 mod model_dir;
 mod model_ref;
 mod plot;

@@ -6,10 +6,13 @@ mod embed;
 mod eval;
 mod head;
 mod info;
+mod run;
+mod source_args;
 
 use clap::{Parser, Subcommand};
 
 pub use backend_args::BackendArgs;
+pub use source_args::SourceArgs;
 
 /// Run and adapt self-supervised ONNX encoders on edge devices.
 ///
@@ -31,6 +34,7 @@ enum Command {
     Cluster(cluster::ClusterArgs),
     Eval(eval::EvalArgs),
     Demo(demo::DemoArgs),
+    Run(run::RunArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -42,5 +46,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(args) => cluster::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Run(args) => run::run(args),
     }
 }

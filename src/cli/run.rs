@@ -1,0 +1,175 @@
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use edge_ssl_source::open_source;
+use serde_json::json;
+
+use super::{BackendArgs, SourceArgs};
+use crate::live::classifier::Classifier;
+use crate::live::display_out::{DisplayOut, DisplaySpec};
+use crate::live::frame_reader::{FrameReader, Next};
+use crate::live::interrupt;
+use crate::live::run_stats::RunStats;
+use crate::live::serial_out::{self, SerialOut};
+use crate::model_ref;
+
+/// How often a wait for the next frame looks for Ctrl-C.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Run a model directory live: frames from a video, camera or folder through the encoder, its
+/// adapter and head, to stdout, a serial device and a display.
+///
+/// SRC is a video file (any codec ffmpeg decodes), a V4L2 camera (/dev/videoN) or an image
+/// folder. With --json, stdout carries one JSON object per frame ({"type":"frame", frame,
+/// origin, timestamp, class, class_id, confidence, latency_ms[, serial]}) and a last
+/// {"type":"summary", …} line; otherwise a short summary is printed at the end: frames per
+/// second, latency percentiles (preprocessing + encoder + adapter + head, per frame), frames
+/// read and kept, predicted classes, serial counters. Ctrl-C stops after the current frame and
+/// still prints the summary; a second Ctrl-C exits at once.
+///
+/// --serial sends one Prediction per frame over the edge-ssl link protocol
+/// (docs/link-protocol.md) and keeps running, reconnecting, if the device goes away.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Model directory with a head (from `edge-ssl head` or `cluster`).
+    #[arg(long, value_name = "DIR")]
+    model: String,
+    /// Video file, camera (/dev/videoN) or image folder.
+    #[arg(long, value_name = "SRC")]
+    source: String,
+    #[command(flatten)]
+    sampling: SourceArgs,
+    /// Serial device of a microcontroller speaking the edge-ssl link protocol.
+    #[arg(long, value_name = "TTY")]
+    serial: Option<PathBuf>,
+    /// Milliseconds each send waits for the device's Ack; 0 sends without waiting (Acks are
+    /// still counted as they arrive).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    ack_timeout: u64,
+    /// `png:DIR` writes what the device's panel would show as DIR/frame-NNNNNN.png; `none`.
+    #[arg(long, default_value = "none", value_name = "png:DIR|none")]
+    display: String,
+    /// Panel the display PNGs show: ssd1306 (128x64 mono) or st7789 (240x240 colour).
+    #[arg(long, default_value = "st7789", value_name = "PANEL")]
+    panel: String,
+    /// Write every Nth screen only, so a long run does not fill the disk.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    display_every: u32,
+    /// One JSON line per frame and a summary line on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let display_spec: DisplaySpec = args.display.parse()?;
+    let model = model_ref::resolve(&args.model)?;
+    let backend = args.backend.backend()?;
+    let mut classifier = Classifier::load(backend.as_ref(), &model)?;
+    let names = classifier.class_names().to_vec();
+    let mut display = DisplayOut::create(&display_spec, &args.panel, args.display_every)?;
+    let mut serial = match &args.serial {
+        Some(path) => Some(SerialOut::open(
+            path,
+            Duration::from_millis(args.ack_timeout),
+        )?),
+        None => None,
+    };
+    let source = open_source(&args.source, &args.sampling.options()).context("opening --source")?;
+    let reader = FrameReader::spawn(source)?;
+    eprintln!("{}", reader.info());
+    eprintln!(
+        "model: {} on {}",
+        model.onnx.display(),
+        classifier.describe()
+    );
+    interrupt::install()?;
+
+    let mut stats = RunStats::new(names.len());
+    let mut out = std::io::stdout().lock();
+    let mut failure = None;
+    while !interrupt::requested() {
+        let frame = match reader.next(POLL) {
+            Next::Frame(frame) => frame,
+            Next::Waiting => continue,
+            Next::End => break,
+            Next::Failed(e) => {
+                failure = Some(anyhow::Error::new(e).context("reading --source"));
+                break;
+            }
+        };
+        stats.frame_arrived();
+        let decision = classifier
+            .classify(&frame.image)
+            .with_context(|| format!("classifying {}", frame.origin))?;
+        stats.record(&decision);
+        let name = &names[decision.class_id];
+        let sent = serial
+            .as_mut()
+            .map(|s| s.send(frame.index, &decision, name));
+        if let Some(d) = display.as_mut() {
+            d.show(name, decision.confidence, stats.live_fps(), stats.frames())?;
+        }
+        if args.json {
+            let mut line = json!({
+                "type": "frame", "frame": frame.index, "origin": frame.origin,
+                "timestamp": frame.timestamp, "class": name, "class_id": decision.class_id,
+                "confidence": decision.confidence,
+                "latency_ms": decision.latency.as_secs_f64() * 1e3,
+            });
+            if let Some(outcome) = sent {
+                line["serial"] = serial_out::outcome_name(outcome).into();
+            }
+            writeln!(out, "{line}").context("writing to stdout")?;
+        }
+    }
+    let interrupted = interrupt::requested();
+    let source_stats = reader.finish();
+    let serial = serial.map(SerialOut::finish);
+    let (seconds, fps) = stats.seconds_and_fps();
+    let latency = stats.latency();
+    for warning in &source_stats.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if args.json {
+        let summary = json!({
+            "type": "summary", "frames": stats.frames(), "seconds": seconds, "fps": fps,
+            "latency_ms": latency, "interrupted": interrupted,
+            "classes": stats.classes_json(&names), "source": source_stats,
+            "serial": serial.as_ref().map(|s| &s.json),
+            "display": display.as_ref().map(|d| d.summary().1),
+        });
+        writeln!(out, "{summary}").context("writing to stdout")?;
+    } else {
+        writeln!(
+            out,
+            "{} {} frames in {seconds:.1} s: {fps:.1} fps; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+            if interrupted {
+                "interrupted after"
+            } else {
+                "ran"
+            },
+            stats.frames(),
+            latency.p50,
+            latency.p90,
+            latency.p99
+        )?;
+        writeln!(out, "source: {source_stats}")?;
+        writeln!(out, "classes: {}", stats.classes_line(&names))?;
+        if let Some(s) = &serial {
+            writeln!(out, "{}", s.line())?;
+        }
+        if let Some(d) = &display {
+            writeln!(out, "{}", d.summary().0)?;
+        }
+    }
+    out.flush()?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,127 @@
+//! `adapt --data SRC` for any source: a folder keeps its own loader (`image_set`), a video file
+//! or a camera is read through `edge_ssl_source` (with `--fps`, `--dedup`, `--max-frames`) into
+//! the same [`Frames`] the trainer takes, each frame named by its origin (`vtest.avi#12`).
+//!
+//! Frames are held in memory for the epochs, so video frames are first shrunk to at most
+//! [`KEEP_SCALE`]× the encoder's input size: augmentation crops then still see more detail than
+//! the encoder, and a 768×576 clip costs tens of kilobytes per frame instead of over a megabyte.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use edge_ssl_core::Preprocessor;
+use edge_ssl_source::{SourceKind, SourceOptions, detect_kind, open_source};
+use image::imageops::FilterType;
+
+use crate::image_set::{self, Frames};
+use crate::progress;
+
+/// Kept frames are at most this many times the input size on each side.
+const KEEP_SCALE: u32 = 4;
+
+/// Decodes `data` — an image folder, a video file or a camera — for adaptation.
+// `adapt` calls this once the hook in cli/adapt.rs lands (that file is being edited elsewhere).
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn decode(data: &Path, pre: &Preprocessor, options: &SourceOptions) -> anyhow::Result<Frames> {
+    let spec = data.to_str().context("--data: the path is not UTF-8")?;
+    let kind = detect_kind(spec).context("opening --data")?;
+    if kind == SourceKind::Images && *options == SourceOptions::default() {
+        return image_set::decode_frames(data, pre);
+    }
+    if kind == SourceKind::Camera && options.max_frames.is_none() {
+        bail!("--data {spec}: a camera never ends; pass --max-frames N");
+    }
+    let mut source = open_source(spec, options).context("opening --data")?;
+    eprintln!("{}", source.info());
+    let bound = match (source.info().frame_count, options.max_frames) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(0),
+    };
+    let bar = progress::bar(bound, "decoding");
+    let spec_in = pre.spec();
+    let (max_w, max_h) = (
+        KEEP_SCALE * spec_in.width as u32,
+        KEEP_SCALE * spec_in.height as u32,
+    );
+    let mut frames = Frames {
+        paths: Vec::new(),
+        pixels: Vec::new(),
+        skipped: Vec::new(),
+    };
+    while let Some(frame) = source.next_frame().context("reading --data")? {
+        bar.inc(1);
+        let image = if frame.image.width() > max_w || frame.image.height() > max_h {
+            frame.image.resize(max_w, max_h, FilterType::Triangle)
+        } else {
+            frame.image
+        };
+        let unit = pre.unit_full(&image);
+        frames.pixels.push(unit.mapv(|v| (v * 255.0).round() as u8));
+        frames.paths.push(PathBuf::from(frame.origin));
+    }
+    bar.finish_and_clear();
+    let stats = source.stats();
+    eprintln!("{spec}: {stats}");
+    for warning in &stats.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if frames.pixels.is_empty() {
+        bail!("--data {spec}: no frames were kept ({stats})");
+    }
+    Ok(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use edge_ssl_core::{InputSpec, Preprocessor};
+    use edge_ssl_source::SourceOptions;
+
+    use super::{KEEP_SCALE, decode};
+
+    const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+
+    fn pre() -> Preprocessor {
+        let card = edge_ssl_core::ModelCard::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("models/fmnist-ssl/encoder.toml"),
+        )
+        .unwrap();
+        let spec: InputSpec = card.input;
+        Preprocessor::new(spec)
+    }
+
+    #[test]
+    fn a_video_becomes_sampled_shrunk_frames_named_by_origin() {
+        let options = SourceOptions::default()
+            .with_fps(Some(2.0))
+            .with_max_frames(Some(6));
+        let frames = decode(VTEST.as_ref(), &pre(), &options).unwrap();
+        assert_eq!(frames.len(), 6);
+        // 10 fps clip at 2 fps: every fifth frame.
+        let names: Vec<String> = frames
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(names[1], format!("{VTEST}#5"));
+        let side = KEEP_SCALE as usize * 28;
+        for px in &frames.pixels {
+            let (c, h, w) = px.dim();
+            assert_eq!(c, 1);
+            assert!(
+                h <= side && w <= side && (w == side || h == side),
+                "{h}x{w}"
+            );
+        }
+        assert!(frames.skipped.is_empty());
+    }
+
+    #[test]
+    fn a_camera_needs_max_frames() {
+        // /dev/null is a character device, so it is taken for a camera.
+        let err = decode("/dev/null".as_ref(), &pre(), &SourceOptions::default())
+            .err()
+            .expect("a camera without --max-frames is refused");
+        assert!(format!("{err:#}").contains("--max-frames"), "{err:#}");
+    }
+}
