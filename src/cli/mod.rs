@@ -1,5 +1,6 @@
 mod adapt;
 mod backend_args;
+mod bench;
 mod cluster;
 mod demo;
 mod embed;
@@ -35,6 +36,7 @@ enum Command {
     Eval(eval::EvalArgs),
     Demo(demo::DemoArgs),
     Run(run::RunArgs),
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -47,5 +49,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Run(args) => run::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

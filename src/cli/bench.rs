@@ -1,0 +1,354 @@
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use edge_ssl_runtime::{BackendOptions, inspect};
+use serde_json::json;
+
+use crate::bench::host::Host;
+use crate::bench::measurement::{Measurement, Skipped};
+use crate::bench::peers::Peers;
+use crate::bench::report::{BenchRun, write_report};
+use crate::bench::worker::{self, Budget, Combination};
+use crate::bench::{child, end_to_end, ratios};
+use crate::model_ref::{self, ResolvedModel};
+
+/// Measure a model on this device: for every backend × threads × batch, cold start (load +
+/// optimize + first inference), latency p50/p90/p99 over a warmed run, throughput, achieved
+/// GFLOP/s and peak RSS.
+///
+/// Each combination runs in a fresh child process, so cold starts are cold and memory peaks are
+/// not inherited from earlier rows. `--peers` adds the same model, threads and batch through ONNX
+/// Runtime's Python API and PyTorch eager (benches/peers/peer_bench.py) and reports latency
+/// ratios. Numbers depend on what else the machine is doing: the load average is recorded.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// ONNX file, model directory, or `default`.
+    #[arg(long, default_value = "default")]
+    model: String,
+    /// Backends to measure, comma-separated: tract, ort.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "tract,ort",
+        value_name = "B,.."
+    )]
+    backend: Vec<String>,
+    /// Thread counts, comma-separated (default: every core).
+    #[arg(long, value_delimiter = ',', value_name = "N,..")]
+    threads: Vec<usize>,
+    /// Batch sizes, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,8",
+        value_name = "N,.."
+    )]
+    batch: Vec<usize>,
+    /// Exactly N timed calls per combination (instead of a time budget).
+    #[arg(long, value_name = "N")]
+    iters: Option<usize>,
+    /// Time budget of the timed run per combination, at least 5 calls.
+    #[arg(long, default_value_t = 2.0, value_name = "S")]
+    seconds: f64,
+    /// Untimed calls between the first inference and the timed run.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    warmup: usize,
+    /// Also run the Python peers (ONNX Runtime Python, PyTorch eager) and report ratios.
+    #[arg(long)]
+    peers: bool,
+    /// Python for the peers (default: EDGE_SSL_PYTHON, the project's .venv, python3).
+    #[arg(long, value_name = "PATH")]
+    python: Option<PathBuf>,
+    /// PyTorch architecture that mirrors the model (`fmnist-ssl` or a torchvision/timm name);
+    /// default: what the card says.
+    #[arg(long, value_name = "NAME")]
+    torch_arch: Option<String>,
+    /// Print one JSON object on stdout instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also time the whole image → class path (decode + preprocess + infer + 10-class head) over
+    /// the .jpg/.png files in DIR; with --peers, beside Pillow + ONNX Runtime in Python.
+    #[arg(long, value_name = "DIR")]
+    e2e: Option<PathBuf>,
+    /// Write DIR/report.md and PNG charts.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// Path to libonnxruntime.so (else ORT_DYLIB_PATH, the project's .venv, the system).
+    #[arg(long, value_name = "PATH")]
+    ort_lib: Option<PathBuf>,
+    /// Internal: measure one ENGINE:THREADS:BATCH in this process and print it as JSON.
+    #[arg(long, hide = true, value_name = "E:T:B")]
+    measure_one: Option<String>,
+}
+
+impl BenchArgs {
+    fn budget(&self) -> anyhow::Result<Budget> {
+        if self.iters == Some(0) {
+            bail!("--iters must be at least 1");
+        }
+        if !(self.seconds.is_finite() && self.seconds >= 0.0) {
+            bail!("--seconds must be a non-negative number");
+        }
+        Ok(Budget {
+            warmup: self.warmup,
+            iters: self.iters,
+            seconds: self.seconds,
+        })
+    }
+
+    fn options(&self) -> BackendOptions {
+        BackendOptions::default().with_ort_lib(self.ort_lib.clone())
+    }
+
+    /// The child command measuring `combo`: this executable, same model and budget.
+    fn child_command(&self, combo: &Combination) -> anyhow::Result<Command> {
+        let exe = std::env::current_exe().context("finding this executable to re-run it")?;
+        let mut cmd = Command::new(exe);
+        cmd.args([
+            "bench",
+            "--model",
+            &self.model,
+            "--measure-one",
+            &combo.to_arg(),
+        ])
+        .args(["--warmup", &self.warmup.to_string()]);
+        match self.iters {
+            Some(n) => cmd.args(["--iters", &n.to_string()]),
+            None => cmd.args(["--seconds", &self.seconds.to_string()]),
+        };
+        if let Some(lib) = &self.ort_lib {
+            cmd.arg("--ort-lib").arg(lib);
+        }
+        if let Some(dir) = &self.e2e {
+            cmd.arg("--e2e").arg(dir);
+        }
+        Ok(cmd)
+    }
+}
+
+fn validate(args: &BenchArgs) -> anyhow::Result<Vec<usize>> {
+    for b in &args.backend {
+        if !matches!(b.as_str(), "tract" | "ort") {
+            bail!("unknown backend `{b}` (expected tract or ort)");
+        }
+    }
+    if args.batch.is_empty() || args.batch.contains(&0) {
+        bail!("--batch values must be at least 1");
+    }
+    if args.threads.contains(&0) {
+        bail!("--threads values must be at least 1");
+    }
+    Ok(if args.threads.is_empty() {
+        vec![BackendOptions::default().thread_count()]
+    } else {
+        args.threads.clone()
+    })
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let budget = args.budget()?;
+    if let Some(spec) = &args.measure_one {
+        let model = model_ref::resolve(&args.model)?;
+        let combo = Combination::parse(spec)?;
+        let m = match (&args.e2e, combo.engine.ends_with("-e2e")) {
+            (Some(dir), true) => end_to_end::measure(&model, &combo, args.options(), budget, dir)?,
+            _ => worker::measure(&model, &combo, args.options(), budget)?,
+        };
+        println!("{}", serde_json::to_string(&m)?);
+        return Ok(());
+    }
+    let threads = validate(&args)?;
+    let model = model_ref::resolve(&args.model)?;
+    if let Some(dir) = &args.e2e {
+        end_to_end::pictures(dir)?;
+    }
+    let shape = model.card.input.batch_shape(1).to_vec();
+    let flops = match inspect::flops_per_sample(&model.onnx, &shape) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            eprintln!("note: no FLOP count, so no GFLOP/s ({e})");
+            None
+        }
+    };
+    let mut host = Host::now();
+    let mut got = Collected {
+        flops,
+        ..Collected::default()
+    };
+    let mut engines: Vec<String> = args.backend.clone();
+    if args.e2e.is_some() {
+        engines.extend(args.backend.iter().map(|b| end_to_end::engine_name(b)));
+    }
+    for engine in &engines {
+        for &t in &threads {
+            for &b in &args.batch {
+                let combo = Combination {
+                    engine: engine.clone(),
+                    threads: t,
+                    batch: b,
+                };
+                let what = format!("the {} measurement", combo.to_arg());
+                got.record(
+                    &combo,
+                    args.child_command(&combo)
+                        .and_then(|c| child::run_measurement(c, &what)),
+                );
+            }
+        }
+    }
+    if args.peers {
+        let peers = Peers::locate(
+            &model,
+            args.python.as_deref(),
+            args.torch_arch.as_deref(),
+            args.e2e.as_deref(),
+        );
+        for engine in peers.engines() {
+            let engine = match engine {
+                Ok(e) => e,
+                Err((e, why)) => {
+                    eprintln!("bench: {e} skipped: {why}");
+                    got.skipped.push(Skipped {
+                        engine: e.into(),
+                        threads: None,
+                        batch: None,
+                        reason: why,
+                    });
+                    continue;
+                }
+            };
+            for &t in &threads {
+                for &b in &args.batch {
+                    let combo = Combination {
+                        engine: engine.into(),
+                        threads: t,
+                        batch: b,
+                    };
+                    got.record(&combo, peers.measure(&model, &combo, budget));
+                }
+            }
+        }
+    }
+    host.finish();
+    let Collected {
+        measured, skipped, ..
+    } = got;
+    if measured.is_empty() {
+        let first = skipped
+            .first()
+            .map_or("nothing to measure".into(), |s| s.reason.clone());
+        bail!("no combination could be measured: {first}");
+    }
+    let run = BenchRun {
+        model: model.onnx.clone(),
+        input_shape: shape,
+        flops_per_sample: flops,
+        host,
+        budget: match budget.iters {
+            Some(n) => json!({"warmup": budget.warmup, "iters": n}),
+            None => json!({"warmup": budget.warmup, "seconds": budget.seconds}),
+        },
+        ratios: ratios::ratios(&measured),
+        measurements: measured,
+        skipped,
+    };
+    if let Some(dir) = &args.report {
+        for path in write_report(&run, dir)? {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&run)?);
+    } else {
+        print_table(&run, &model);
+    }
+    Ok(())
+}
+
+/// Measurements so far, and the combinations that could not be measured.
+#[derive(Default)]
+struct Collected {
+    flops: Option<u64>,
+    measured: Vec<Measurement>,
+    skipped: Vec<Skipped>,
+}
+
+impl Collected {
+    fn record(&mut self, combo: &Combination, result: anyhow::Result<Measurement>) {
+        match result {
+            Ok(mut m) => {
+                // A FLOP rate is about the encoder alone; end-to-end rows also decode.
+                if !m.engine.ends_with("-e2e") {
+                    m.fill_gflops(self.flops);
+                }
+                eprintln!(
+                    "bench: {:<28} p50 {:>9.3} ms  {:>9.1} samples/s",
+                    m.label(),
+                    m.latency_ms.p50,
+                    m.samples_per_s
+                );
+                self.measured.push(m);
+            }
+            Err(e) => {
+                eprintln!("bench: {} not measured: {e:#}", combo.to_arg());
+                self.skipped.push(Skipped {
+                    engine: combo.engine.clone(),
+                    threads: Some(combo.threads),
+                    batch: Some(combo.batch),
+                    reason: format!("{e:#}"),
+                });
+            }
+        }
+    }
+}
+
+fn print_table(run: &BenchRun, model: &ResolvedModel) {
+    println!(
+        "model {}  ({})",
+        model.onnx.display(),
+        run.host.describe_load()
+    );
+    println!(
+        "{:<20} {:>3} {:>5} {:>10} {:>9} {:>9} {:>9} {:>11} {:>8} {:>8}",
+        "engine",
+        "thr",
+        "batch",
+        "cold ms",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "samples/s",
+        "GFLOP/s",
+        "RSS MB"
+    );
+    for m in &run.measurements {
+        let l = &m.latency_ms;
+        println!(
+            "{:<20} {:>3} {:>5} {:>10.1} {:>9.3} {:>9.3} {:>9.3} {:>11.1} {:>8} {:>8}",
+            m.engine,
+            m.threads,
+            m.batch,
+            m.cold_start_ms,
+            l.p50,
+            l.p90,
+            l.p99,
+            m.samples_per_s,
+            m.gflops_per_s.map_or("-".into(), |g| format!("{g:.2}")),
+            m.peak_rss_mb.map_or("-".into(), |r| format!("{r:.0}"))
+        );
+    }
+    for r in &run.ratios {
+        let target = r.target.map_or(String::new(), |t| {
+            format!(
+                "  (target ≤ {t}×: {})",
+                if r.p50_ratio <= t { "met" } else { "not met" }
+            )
+        });
+        println!(
+            "{} / {} at t{} b{}: {:.2}×{target}",
+            r.engine, r.versus, r.threads, r.batch, r.p50_ratio
+        );
+    }
+}
