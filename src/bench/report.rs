@@ -166,7 +166,7 @@ pub fn markdown(run: &BenchRun, sorted: &[Measurement], charts: &[PathBuf]) -> S
                 r.threads,
                 r.batch,
                 r.p50_ratio,
-                r.target.map_or("–".into(), |t| format!("≤ {t}×")),
+                r.target.map_or("–".into(), |t| format!("≤ {t:.2}×")),
                 r.meets_target.map_or("–", |m| if m { "yes" } else { "no" })
             );
         }

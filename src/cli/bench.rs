@@ -342,7 +342,7 @@ fn print_table(run: &BenchRun, model: &ResolvedModel) {
     for r in &run.ratios {
         let target = r.target.map_or(String::new(), |t| {
             format!(
-                "  (target ≤ {t}×: {})",
+                "  (target ≤ {t:.2}×: {})",
                 if r.p50_ratio <= t { "met" } else { "not met" }
             )
         });
