@@ -79,6 +79,7 @@ mod tests {
     fn reads_own_rss() {
         let hwm = super::proc_status_mb("VmHWM:").unwrap();
         let rss = super::proc_status_mb("VmRSS:").unwrap();
-        assert!(hwm >= rss && rss > 0.5, "hwm {hwm} rss {rss}");
+        // The kernel updates VmHWM lazily, so it may briefly trail VmRSS; both must be read.
+        assert!(hwm > 0.5 && rss > 0.5, "hwm {hwm} rss {rss}");
     }
 }
