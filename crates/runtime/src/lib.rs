@@ -34,6 +34,7 @@ mod ort_backend;
 pub mod ort_library;
 mod select;
 mod tract_backend;
+pub mod trt_cache;
 
 pub use backend::{Backend, Session, TensorInfo};
 pub use bn_reestimate::{BnLayerReport, BnReport, reestimate_batch_norm};

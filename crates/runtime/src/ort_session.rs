@@ -39,7 +39,8 @@ pub fn load(options: &BackendOptions, onnx: &Path, card: &ModelCard) -> Result<B
     let mut provider = options.provider;
     let mut b = builder()?;
     if provider != ExecutionProvider::Cpu {
-        let registered = providers(options)
+        let trt_shape = crate::trt_cache::key_shape(facts.inputs.first(), card);
+        let registered = providers(options, onnx, &trt_shape)
             .and_then(|eps| b.with_execution_providers(eps).map_err(|e| e.to_string()));
         b = match registered {
             Ok(b) => b,
@@ -77,12 +78,17 @@ pub fn load(options: &BackendOptions, onnx: &Path, card: &ModelCard) -> Result<B
 
 /// The execution providers to register for `options.provider`, each failing loudly so that
 /// the caller, not ONNX Runtime, decides about falling back.
-fn providers(options: &BackendOptions) -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
+/// `onnx` and `trt_shape` key the TensorRT engine cache (see `trt_cache`).
+fn providers(
+    options: &BackendOptions,
+    onnx: &Path,
+    trt_shape: &[Option<usize>],
+) -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
     match options.provider {
         ExecutionProvider::Cpu => Ok(Vec::new()),
         ExecutionProvider::Cuda => cuda(),
         ExecutionProvider::TensorRt => {
-            let mut eps = tensorrt(options)?;
+            let mut eps = tensorrt(options, onnx, trt_shape)?;
             // TensorRT hands unsupported subgraphs to CUDA.
             eps.extend(cuda()?);
             Ok(eps)
@@ -101,12 +107,19 @@ fn cuda() -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
 }
 
 #[cfg(feature = "tensorrt")]
-fn tensorrt(options: &BackendOptions) -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
+fn tensorrt(
+    options: &BackendOptions,
+    onnx: &Path,
+    trt_shape: &[Option<usize>],
+) -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
+    use crate::trt_cache::{EngineCacheKey, engine_cache_dir};
     let trt = &options.tensorrt;
     let mut ep = ort::ep::TensorRT::default().with_fp16(trt.fp16);
-    if let Some(dir) = &trt.engine_cache_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create engine cache {}: {e}", dir.display()))?;
+    if let Some(root) = &trt.engine_cache_dir {
+        // One subdirectory per (model sha256, input shape, precision).
+        let key = EngineCacheKey::for_model(onnx, trt_shape.to_vec(), trt.fp16)
+            .map_err(|e| e.to_string())?;
+        let dir = engine_cache_dir(root, &key, onnx).map_err(|e| e.to_string())?;
         ep = ep
             .with_engine_cache(true)
             .with_engine_cache_path(dir.display())
@@ -117,7 +130,11 @@ fn tensorrt(options: &BackendOptions) -> std::result::Result<Vec<ExecutionProvid
 }
 
 #[cfg(not(feature = "tensorrt"))]
-fn tensorrt(_: &BackendOptions) -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
+fn tensorrt(
+    _: &BackendOptions,
+    _: &Path,
+    _: &[Option<usize>],
+) -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
     Err("this build has no TensorRT support (rebuild with `--features tensorrt`)".into())
 }
 
