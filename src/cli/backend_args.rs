@@ -62,8 +62,16 @@ impl BackendArgs {
 
     /// The backend the flags ask for; what `auto` picked is printed to stderr.
     pub fn backend(&self) -> anyhow::Result<Box<dyn Backend>> {
-        let kind = BackendKind::parse(&self.backend)?;
+        let mut kind = BackendKind::parse(&self.backend)?;
         let options = self.options()?;
+        // A GPU provider only exists in ONNX Runtime: `auto` must not quietly fall back to
+        // tract on the CPU unless the user allowed a CPU fallback.
+        if kind == BackendKind::Auto
+            && options.provider != ExecutionProvider::Cpu
+            && !options.fallback_cpu
+        {
+            kind = BackendKind::Ort;
+        }
         if kind == BackendKind::Tract && options.provider != ExecutionProvider::Cpu {
             bail!("--provider {} needs --backend ort", self.provider);
         }
