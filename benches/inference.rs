@@ -7,7 +7,8 @@ use edge_ssl_runtime::{BackendKind, BackendOptions, card_for, select_backend};
 use ndarray::ArrayD;
 
 fn bench(c: &mut Criterion) {
-    let onnx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fmnist-ssl/encoder.onnx");
+    let onnx =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fmnist-ssl/encoder.onnx");
     let card = card_for(&onnx, None).unwrap();
     let threads: usize = std::env::var("EDGE_SSL_BENCH_THREADS")
         .ok()

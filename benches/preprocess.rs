@@ -30,7 +30,9 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("preprocess_batch32");
     group.bench_function(BenchmarkId::new("fmnist_28x28_gray", 32), |b| {
         b.iter(|| {
-            let units: Vec<_> = (0..32).map(|i| pre.unit_image(&gray[i % gray.len()])).collect();
+            let units: Vec<_> = (0..32)
+                .map(|i| pre.unit_image(&gray[i % gray.len()]))
+                .collect();
             pre.batch(&units).unwrap()
         })
     });

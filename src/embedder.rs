@@ -57,7 +57,10 @@ impl Embedder {
         let batch = self.pre.batch(units)?;
         let out = self.session.run_one(batch.view())?;
         if out.shape().first() != Some(&n) || out.is_empty() {
-            bail!("the model returned shape {:?} for a batch of {n}", out.shape());
+            bail!(
+                "the model returned shape {:?} for a batch of {n}",
+                out.shape()
+            );
         }
         let width = out.len() / n;
         let out = out.as_standard_layout().into_owned();

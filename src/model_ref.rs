@@ -25,14 +25,19 @@ pub fn default_model_path() -> PathBuf {
         return PathBuf::from(p);
     }
     let rel = Path::new("fmnist-ssl/encoder.onnx");
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned))
+    {
         for base in [dir.join("../share/edge-ssl"), dir.join("models")] {
             if base.join(rel).is_file() {
                 return base.join(rel);
             }
         }
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(rel)
 }
 
 pub fn resolve(spec: &str) -> anyhow::Result<ResolvedModel> {

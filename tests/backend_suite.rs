@@ -7,7 +7,12 @@ use edge_ssl_core::{Preprocessor, decode_image, image_files, npy};
 use edge_ssl_runtime::{BackendKind, BackendOptions, card_for, select_backend};
 use ndarray::{Array2, Axis, concatenate};
 
-fn reference_batch() -> (Preprocessor, edge_ssl_core::Tensor, Array2<f32>, Array2<f32>) {
+fn reference_batch() -> (
+    Preprocessor,
+    edge_ssl_core::Tensor,
+    Array2<f32>,
+    Array2<f32>,
+) {
     let card = card_for(&common::default_onnx(), None).unwrap();
     let pre = Preprocessor::new(card.input.clone());
     let files = image_files(&common::reference_dir().join("images")).unwrap();
@@ -105,7 +110,10 @@ macro_rules! backend_suite {
                 let mut card = card_for(&common::default_onnx(), None).unwrap();
                 card.input.height = 32;
                 let (backend, _) = select_backend($kind, &BackendOptions::default()).unwrap();
-                let err = backend.load(&common::default_onnx(), &card).err().expect("must fail");
+                let err = backend
+                    .load(&common::default_onnx(), &card)
+                    .err()
+                    .expect("must fail");
                 assert!(err.to_string().contains("card says"), "{err}");
             }
         }

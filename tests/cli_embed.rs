@@ -10,7 +10,11 @@ fn info_json_parses_and_reports_the_model() {
         .args(["info", "default", "--json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["inputs"][0]["name"], "input");
     assert_eq!(v["outputs"][0]["name"], "embedding");
@@ -33,7 +37,11 @@ fn info_without_a_card_says_what_it_assumed() {
         .arg(&onnx)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["card_assumed"], true);
     assert_eq!(v["card"]["input"]["channels"], 1);
@@ -45,22 +53,41 @@ fn embed_with(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("emb.npy");
     let out = common::edge_ssl()
-        .args(["embed", "--model", "default", "--batch", "5", "--backend", backend])
+        .args([
+            "embed",
+            "--model",
+            "default",
+            "--batch",
+            "5",
+            "--backend",
+            backend,
+        ])
         .arg("--input")
         .arg(common::reference_dir().join("images"))
         .arg("--out")
         .arg(&out_path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = npy::read_f32(&out_path).unwrap();
     let expected = npy::read_f32(&common::reference_dir().join("embedding.npy")).unwrap();
     let diff = common::max_abs_diff(&got, &expected);
-    assert!(diff <= common::reference_atol(), "{backend}: max abs diff {diff}");
+    assert!(
+        diff <= common::reference_atol(),
+        "{backend}: max abs diff {diff}"
+    );
     let paths = std::fs::read_to_string(dir.path().join("emb.paths.txt")).unwrap();
     let rows: Vec<&str> = paths.lines().collect();
     assert_eq!(rows.len(), expected.nrows());
-    assert!(rows[0].ends_with("00-boot.png") || rows[0].contains("00-"), "{}", rows[0]);
+    assert!(
+        rows[0].ends_with("00-boot.png") || rows[0].contains("00-"),
+        "{}",
+        rows[0]
+    );
     assert!(rows.windows(2).all(|w| w[0] < w[1]), "rows sorted by path");
 }
 
@@ -84,17 +111,26 @@ fn backend_auto_says_which_it_picked() {
         .arg(dir.path().join("one.npy"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("backend auto: picked ort"), "{stderr}");
-    assert_eq!(npy::read_f32(&dir.path().join("one.npy")).unwrap().nrows(), 1);
+    assert_eq!(
+        npy::read_f32(&dir.path().join("one.npy")).unwrap().nrows(),
+        1
+    );
 }
 
 #[test]
 fn rgb_jpeg_is_converted_to_the_cards_gray_input() {
     // A colour JPEG of another size must be decoded, converted by luma and resized.
     let dir = tempfile::tempdir().unwrap();
-    let img = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, 90]));
+    let img = image::RgbImage::from_fn(40, 30, |x, y| {
+        image::Rgb([(x * 6) as u8, (y * 8) as u8, 90])
+    });
     let jpg = dir.path().join("photo.jpg");
     img.save(&jpg).unwrap();
     let out = common::edge_ssl()
@@ -104,7 +140,11 @@ fn rgb_jpeg_is_converted_to_the_cards_gray_input() {
         .arg(dir.path().join("p.npy"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let e = npy::read_f32(&dir.path().join("p.npy")).unwrap();
     assert_eq!(e.dim(), (1, 128));
     assert!(e.iter().all(|v| v.is_finite()));

@@ -9,7 +9,11 @@ use common::{assert_clean_failure, edge_ssl};
 
 fn embed(input: &Path, out: &Path) -> assert_cmd::Command {
     let mut cmd = edge_ssl();
-    cmd.arg("embed").arg("--input").arg(input).arg("--out").arg(out);
+    cmd.arg("embed")
+        .arg("--input")
+        .arg(input)
+        .arg("--out")
+        .arg(out);
     cmd
 }
 
@@ -19,7 +23,10 @@ fn images() -> std::path::PathBuf {
 
 #[test]
 fn missing_onnx() {
-    let out = edge_ssl().args(["info", "/no/such/model.onnx"]).output().unwrap();
+    let out = edge_ssl()
+        .args(["info", "/no/such/model.onnx"])
+        .output()
+        .unwrap();
     assert_clean_failure(&out, "no such model file");
 }
 
@@ -48,7 +55,13 @@ fn onnx_that_does_not_match_its_card() {
     let card: String = card
         .lines()
         .filter(|l| !l.starts_with("sha256"))
-        .map(|l| if l.starts_with("height") { "height = 64" } else { l })
+        .map(|l| {
+            if l.starts_with("height") {
+                "height = 64"
+            } else {
+                l
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(dir.path().join("enc.toml"), card).unwrap();
@@ -71,7 +84,13 @@ fn card_whose_sha256_does_not_match() {
     let card = std::fs::read_to_string(common::default_onnx().with_extension("toml")).unwrap();
     let card: String = card
         .lines()
-        .map(|l| if l.starts_with("sha256") { "sha256 = \"00ff\"" } else { l })
+        .map(|l| {
+            if l.starts_with("sha256") {
+                "sha256 = \"00ff\""
+            } else {
+                l
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(dir.path().join("enc.toml"), card).unwrap();
@@ -122,7 +141,9 @@ fn folder_of_only_non_images() {
 #[test]
 fn unwritable_output_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let out = embed(&images(), &dir.path().join("missing/e.npy")).output().unwrap();
+    let out = embed(&images(), &dir.path().join("missing/e.npy"))
+        .output()
+        .unwrap();
     assert_clean_failure(&out, "output directory does not exist");
 
     // An output path that is a directory cannot be replaced: the error names it and the
@@ -145,10 +166,18 @@ fn unwritable_output_leaves_nothing_behind() {
 fn explicit_ort_library_that_does_not_load() {
     let dir = tempfile::tempdir().unwrap();
     let out = embed(&images(), &dir.path().join("e.npy"))
-        .args(["--backend", "ort", "--ort-lib", "/no/such/libonnxruntime.so"])
+        .args([
+            "--backend",
+            "ort",
+            "--ort-lib",
+            "/no/such/libonnxruntime.so",
+        ])
         .output()
         .unwrap();
-    assert_clean_failure(&out, "cannot load ONNX Runtime from /no/such/libonnxruntime.so");
+    assert_clean_failure(
+        &out,
+        "cannot load ONNX Runtime from /no/such/libonnxruntime.so",
+    );
 }
 
 #[test]
@@ -185,13 +214,26 @@ fn unavailable_execution_provider_is_an_error_unless_fallback() {
     assert_clean_failure(&out, "CUDAExecutionProvider is unavailable");
 
     let out = embed(&images(), &dir.path().join("e.npy"))
-        .args(["--backend", "ort", "--provider", "tensorrt", "--fallback", "cpu"])
+        .args([
+            "--backend",
+            "ort",
+            "--provider",
+            "tensorrt",
+            "--fallback",
+            "cpu",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("TensorrtExecutionProvider unavailable"), "{stderr}");
-    assert!(stderr.contains("running on CPUExecutionProvider"), "{stderr}");
+    assert!(
+        stderr.contains("TensorrtExecutionProvider unavailable"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("running on CPUExecutionProvider"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -88,7 +88,10 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         }
         let out = embedder.embed_images(&images)?;
         if dim != 0 && out.ncols() != dim {
-            bail!("the model returned {} values per image after {dim} earlier", out.ncols());
+            bail!(
+                "the model returned {} values per image after {dim} earlier",
+                out.ncols()
+            );
         }
         dim = out.ncols();
         rows.extend(out.iter().copied());
@@ -140,7 +143,11 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_outputs(args: &EmbedArgs, embeddings: &Array2<f32>, sources: &[&PathBuf]) -> anyhow::Result<()> {
+fn write_outputs(
+    args: &EmbedArgs,
+    embeddings: &Array2<f32>,
+    sources: &[&PathBuf],
+) -> anyhow::Result<()> {
     npy::write_f32(&args.out, embeddings)?;
     let paths = paths_file(&args.out);
     write_atomic(&paths, |w| {

@@ -24,14 +24,16 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     let model = model_ref::resolve(&args.model)?;
     let facts = inspect::facts(&model.onnx)?;
     let shape = model.card.input.batch_shape(1);
-    let flops = inspect::flops_per_sample(&model.onnx, &shape)
-        .with_context(|| "estimating FLOPs")?;
+    let flops =
+        inspect::flops_per_sample(&model.onnx, &shape).with_context(|| "estimating FLOPs")?;
     let ort = OrtBackend::new(BackendOptions::default().with_ort_lib(args.ort_lib.clone()));
     let ort_status = match ort.check() {
-        Ok(()) => Ok(edge_ssl_runtime::ort_library::candidates(args.ort_lib.as_deref())
-            .first()
-            .map(|c| c.path.display().to_string())
-            .unwrap_or_else(|| "libonnxruntime.so".into())),
+        Ok(()) => Ok(
+            edge_ssl_runtime::ort_library::candidates(args.ort_lib.as_deref())
+                .first()
+                .map(|c| c.path.display().to_string())
+                .unwrap_or_else(|| "libonnxruntime.so".into()),
+        ),
         Err(e) => Err(e.to_string()),
     };
     let card_json = serde_json::to_value(&model.card)?;
@@ -67,16 +69,28 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         format!("[{}]", dims.join(", "))
     };
     println!("model       {}", model.onnx.display());
-    println!("producer    {} (opset {})", facts.producer, facts.opset.map_or("?".into(), |o| o.to_string()));
+    println!(
+        "producer    {} (opset {})",
+        facts.producer,
+        facts.opset.map_or("?".into(), |o| o.to_string())
+    );
     for i in &facts.inputs {
         println!("input       {} {}", i.name, show(&i.shape));
     }
     for o in &facts.outputs {
         println!("output      {} {}", o.name, show(&o.shape));
     }
-    println!("parameters  {} ({:.2} MB as f32)", facts.parameters, facts.parameters as f64 * 4.0 / 1e6);
+    println!(
+        "parameters  {} ({:.2} MB as f32)",
+        facts.parameters,
+        facts.parameters as f64 * 4.0 / 1e6
+    );
     println!("FLOPs       {:.2} M per sample", flops as f64 / 1e6);
-    let ops: Vec<String> = facts.operators.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+    let ops: Vec<String> = facts
+        .operators
+        .iter()
+        .map(|(k, v)| format!("{k}×{v}"))
+        .collect();
     println!("operators   {}", ops.join(" "));
     let c = &model.card;
     println!(
@@ -90,7 +104,11 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         c.input.resize,
         c.output.name,
         c.output.dim,
-        if c.assumptions.is_empty() { "" } else { " [assumed]" }
+        if c.assumptions.is_empty() {
+            ""
+        } else {
+            " [assumed]"
+        }
     );
     if let Some(method) = c.pretraining.get("method") {
         println!("pretrained  {method}");

@@ -65,8 +65,8 @@ mod tests {
 
     #[test]
     fn missing_directory_is_an_error_naming_the_path() {
-        let err = write_atomic(Path::new("/nonexistent-dir/x.npy"), |w| w.write_all(b"x"))
-            .unwrap_err();
+        let err =
+            write_atomic(Path::new("/nonexistent-dir/x.npy"), |w| w.write_all(b"x")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent-dir/x.npy"), "{err}");
     }
 }

@@ -123,10 +123,7 @@ impl ModelCard {
     pub fn validate(&self) -> std::result::Result<(), String> {
         let i = &self.input;
         if i.channels != 1 && i.channels != 3 {
-            return Err(format!(
-                "input.channels is {}, expected 1 or 3",
-                i.channels
-            ));
+            return Err(format!("input.channels is {}, expected 1 or 3", i.channels));
         }
         if i.height == 0 || i.width == 0 || self.output.dim == 0 {
             return Err("input.height, input.width and output.dim must be positive".into());
@@ -139,7 +136,8 @@ impl ModelCard {
                 i.std.len()
             ));
         }
-        if i.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) || i.mean.iter().any(|m| !m.is_finite())
+        if i.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+            || i.mean.iter().any(|m| !m.is_finite())
         {
             return Err("input.std must be positive and input.mean finite".into());
         }
@@ -226,7 +224,10 @@ adapted_from = "default"
         let bad = CARD.replace("mean = [0.286]", "mean = [0.1, 0.2, 0.3]");
         let err = ModelCard::parse(&bad, Path::new("x/c.toml")).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("x/c.toml") && text.contains("input.mean"), "{text}");
+        assert!(
+            text.contains("x/c.toml") && text.contains("input.mean"),
+            "{text}"
+        );
     }
 
     #[test]

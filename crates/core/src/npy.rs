@@ -10,9 +10,8 @@ use crate::{CoreError, Result, write_atomic};
 /// Writes `array` to `path` atomically.
 pub fn write_f32(path: &Path, array: &Array2<f32>) -> Result<()> {
     let (rows, cols) = array.dim();
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}"
-    );
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     // Magic (6) + version (2) + header length (2) + header + '\n' is padded to 64 bytes.
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
@@ -53,7 +52,9 @@ pub fn read_f32(path: &Path) -> Result<Array2<f32>> {
         .and_then(|h| std::str::from_utf8(h).ok())
         .ok_or_else(|| bad("truncated header"))?;
     if !header.contains("'<f4'") || header.contains("'fortran_order': True") {
-        return Err(bad("only C-order little-endian float32 arrays are supported"));
+        return Err(bad(
+            "only C-order little-endian float32 arrays are supported",
+        ));
     }
     let shape = header
         .split("'shape': (")

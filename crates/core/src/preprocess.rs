@@ -135,7 +135,12 @@ fn to_gray(img: &DynamicImage) -> GrayF {
     })
 }
 
-fn fit<P>(img: &ImageBuffer<P, Vec<f32>>, w: u32, h: u32, mode: ResizeMode) -> ImageBuffer<P, Vec<f32>>
+fn fit<P>(
+    img: &ImageBuffer<P, Vec<f32>>,
+    w: u32,
+    h: u32,
+    mode: ResizeMode,
+) -> ImageBuffer<P, Vec<f32>>
 where
     P: image::Pixel<Subpixel = f32> + 'static,
 {
@@ -167,7 +172,9 @@ fn rgb_to_chw(img: &RgbF) -> Array3<f32> {
     let (w, h) = img.dimensions();
     let hwc = ArrayView3::from_shape((h as usize, w as usize, 3), img.as_raw())
         .expect("buffer length is width*height*3");
-    hwc.permuted_axes([2, 0, 1]).as_standard_layout().into_owned()
+    hwc.permuted_axes([2, 0, 1])
+        .as_standard_layout()
+        .into_owned()
 }
 
 #[cfg(test)]

@@ -48,7 +48,9 @@ pub fn reestimate_batch_norm(
     let bns = onnx_edit::batch_norms(&original);
     let frames = batches.iter().map(|b| b.shape()[0]).sum();
     if frames == 0 {
-        return Err(RuntimeError::Input("BN re-estimation needs at least one frame".into()));
+        return Err(RuntimeError::Input(
+            "BN re-estimation needs at least one frame".into(),
+        ));
     }
     let mut current = original.clone();
     let probe = out.with_extension("bn-probe.onnx");
@@ -69,10 +71,12 @@ pub fn reestimate_batch_norm(
         for batch in batches {
             let outputs = session.run(&[batch.view()])?;
             for (k, bn) in bns.iter().enumerate() {
-                let x = outputs.get(n_outputs + k).ok_or_else(|| RuntimeError::Run {
-                    backend: session.describe(),
-                    message: format!("no value for the input of BN node {}", bn.node),
-                })?;
+                let x = outputs
+                    .get(n_outputs + k)
+                    .ok_or_else(|| RuntimeError::Run {
+                        backend: session.describe(),
+                        message: format!("no value for the input of BN node {}", bn.node),
+                    })?;
                 accumulate(x, bn, &mut sums[k])?;
             }
         }
@@ -105,7 +109,10 @@ pub fn reestimate_batch_norm(
                 .map(|i| (m1[i] - m0[i]).abs() / v0[i].max(1e-12).sqrt())
                 .sum::<f32>()
                 / c,
-            var_ratio: (0..bn.channels).map(|i| v1[i] / v0[i].max(1e-12)).sum::<f32>() / c,
+            var_ratio: (0..bn.channels)
+                .map(|i| v1[i] / v0[i].max(1e-12))
+                .sum::<f32>()
+                / c,
         });
     }
     onnx_edit::save(&current, out)?;
@@ -117,7 +124,11 @@ pub fn reestimate_batch_norm(
 }
 
 /// Adds per-channel sums of `x` (N×C×…) into `acc`.
-fn accumulate(x: &Tensor, bn: &onnx_edit::BatchNorm, acc: &mut (Vec<f64>, Vec<f64>, f64)) -> Result<()> {
+fn accumulate(
+    x: &Tensor,
+    bn: &onnx_edit::BatchNorm,
+    acc: &mut (Vec<f64>, Vec<f64>, f64),
+) -> Result<()> {
     let shape = x.shape();
     if shape.len() < 2 || shape[1] != bn.channels {
         return Err(RuntimeError::Input(format!(

@@ -10,13 +10,17 @@ pub enum RuntimeError {
         backend: &'static str,
         feature: &'static str,
     },
-    #[error("ONNX Runtime library not found (looked in: {tried}); install it with `python3 -m venv .venv && .venv/bin/pip install onnxruntime==1.31.1`, or pass --ort-lib /path/to/libonnxruntime.so")]
+    #[error(
+        "ONNX Runtime library not found (looked in: {tried}); install it with `python3 -m venv .venv && .venv/bin/pip install onnxruntime==1.31.1`, or pass --ort-lib /path/to/libonnxruntime.so"
+    )]
     OrtNotFound { tried: String },
     #[error("cannot load ONNX Runtime from {path}: {message}")]
     OrtLoad { path: PathBuf, message: String },
     #[error("{path}: not a usable ONNX model: {message}")]
     Model { path: PathBuf, message: String },
-    #[error("execution provider {provider} is unavailable: {message} (pass --fallback cpu to run on the CPU instead)")]
+    #[error(
+        "execution provider {provider} is unavailable: {message} (pass --fallback cpu to run on the CPU instead)"
+    )]
     ProviderUnavailable {
         provider: &'static str,
         message: String,

@@ -126,25 +126,29 @@ pub fn facts_of(proto: &pb::ModelProto) -> ModelFacts {
 /// (Conv, MatMul/Gemm and the other ops tract prices as FMA).
 pub fn flops_per_sample(path: &Path, input_shape: &[usize]) -> Result<u64> {
     let fail = |e: TractError| model_error(path, first_line(&e));
-    let computed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> TractResult<u64> {
-        let model = tract_onnx::onnx()
-            .model_for_path(path)?
-            .with_input_fact(0, f32::fact(input_shape).into())?
-            .into_typed()?;
-        let mut fma: u64 = 0;
-        for node in model.eval_order()? {
-            let node = &model.nodes()[node];
-            let facts = model.node_input_facts(node.id)?;
-            for (cost, count) in node.op.cost(&facts)? {
-                if let Cost::FMA(_) = cost {
-                    fma += count.to_i64()?.max(0) as u64;
+    let computed =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> TractResult<u64> {
+            let model = tract_onnx::onnx()
+                .model_for_path(path)?
+                .with_input_fact(0, f32::fact(input_shape).into())?
+                .into_typed()?;
+            let mut fma: u64 = 0;
+            for node in model.eval_order()? {
+                let node = &model.nodes()[node];
+                let facts = model.node_input_facts(node.id)?;
+                for (cost, count) in node.op.cost(&facts)? {
+                    if let Cost::FMA(_) = cost {
+                        fma += count.to_i64()?.max(0) as u64;
+                    }
                 }
             }
-        }
-        Ok(fma * 2)
-    }));
+            Ok(fma * 2)
+        }));
     match computed {
         Ok(r) => r.map_err(fail),
-        Err(_) => Err(model_error(path, "tract crashed while analysing this model")),
+        Err(_) => Err(model_error(
+            path,
+            "tract crashed while analysing this model",
+        )),
     }
 }

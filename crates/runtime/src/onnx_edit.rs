@@ -86,7 +86,9 @@ pub fn initializer_f32(proto: &pb::ModelProto, name: &str) -> Result<Vec<f32>> {
         return Ok(t.float_data.clone());
     }
     if t.raw_data.len() % 4 != 0 {
-        return Err(edit_error(format!("initializer `{name}` has a truncated payload")));
+        return Err(edit_error(format!(
+            "initializer `{name}` has a truncated payload"
+        )));
     }
     Ok(t.raw_data
         .chunks_exact(4)

@@ -44,7 +44,10 @@ pub fn candidates(explicit: Option<&Path>) -> Vec<Candidate> {
     if let Ok(cwd) = std::env::current_dir() {
         roots.extend(cwd.ancestors().map(Path::to_owned));
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned))
+    {
         roots.extend(dir.ancestors().map(Path::to_owned));
     }
     let mut seen = std::collections::HashSet::new();

@@ -102,12 +102,14 @@ impl TractSession {
             return Ok(plan.clone());
         }
         let model = self.model.clone();
-        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || -> TractResult<Plan> {
-            model
-                .with_input_fact(0, f32::fact(shape).into())?
-                .into_optimized()?
-                .into_runnable()
-        }));
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+            move || -> TractResult<Plan> {
+                model
+                    .with_input_fact(0, f32::fact(shape).into())?
+                    .into_optimized()?
+                    .into_runnable()
+            },
+        ));
         let plan = match built {
             Ok(Ok(plan)) => plan,
             Ok(Err(e)) => {
@@ -141,7 +143,11 @@ impl Session for TractSession {
     }
 
     fn describe(&self) -> String {
-        format!("tract ({} thread{})", self.threads, if self.threads == 1 { "" } else { "s" })
+        format!(
+            "tract ({} thread{})",
+            self.threads,
+            if self.threads == 1 { "" } else { "s" }
+        )
     }
 
     fn run(&mut self, inputs: &[TensorView]) -> Result<Vec<Tensor>> {
@@ -153,9 +159,8 @@ impl Session for TractSession {
         };
         let plan = self.plan(input.shape())?;
         let data: Vec<f32> = input.iter().copied().collect();
-        let tensor = tract_onnx::prelude::Tensor::from_shape(input.shape(), &data).map_err(|e| {
-            RuntimeError::Input(format!("bad input tensor: {}", first_line(&e)))
-        })?;
+        let tensor = tract_onnx::prelude::Tensor::from_shape(input.shape(), &data)
+            .map_err(|e| RuntimeError::Input(format!("bad input tensor: {}", first_line(&e))))?;
         let outputs = multithread_tract_scope(self.executor.clone(), || {
             plan.run(tvec!(tensor.into_tvalue()))
         })
@@ -166,10 +171,12 @@ impl Session for TractSession {
         outputs
             .iter()
             .map(|t| {
-                let view = t.to_plain_array_view::<f32>().map_err(|e| RuntimeError::Run {
-                    backend: "tract".into(),
-                    message: format!("output is not f32: {}", first_line(&e)),
-                })?;
+                let view = t
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| RuntimeError::Run {
+                        backend: "tract".into(),
+                        message: format!("output is not f32: {}", first_line(&e)),
+                    })?;
                 Tensor::from_shape_vec(view.shape(), view.iter().copied().collect()).map_err(|e| {
                     RuntimeError::Run {
                         backend: "tract".into(),
