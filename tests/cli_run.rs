@@ -361,7 +361,6 @@ fn bad_display_and_serial_fail_with_one_error_line() {
 }
 
 #[test]
-#[ignore = "needs the `adapt --data` hook into src/live/data_frames.rs in src/cli/adapt.rs"]
 fn adapt_reads_frames_from_a_video() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("site");

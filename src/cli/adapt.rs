@@ -6,15 +6,16 @@ use anyhow::{Context, bail};
 use clap::Args;
 use edge_ssl_core::write_atomic;
 use edge_ssl_runtime::{Backend, reestimate_batch_norm};
+use edge_ssl_source::SourceOptions;
 use edge_ssl_train::augment::{AugmentConfig, Augmenter};
 use edge_ssl_train::trainer::{AdapterTrainer, Method, TrainConfig, Views};
 use serde_json::json;
 
-use super::BackendArgs;
+use super::{BackendArgs, SourceArgs};
 use crate::embedder::Embedder;
 use crate::model_dir::{self, ADAPTER, ENCODER, LOSS_PNG, METRICS};
 use crate::model_ref::{self, ResolvedModel};
-use crate::{image_set, plot, progress, view_cache};
+use crate::{plot, progress, view_cache};
 
 /// Adapt an encoder to a camera's frames without labels: re-estimate its BatchNorm statistics
 /// on the frames, then train a residual adapter on embeddings of K augmented views per frame.
@@ -28,9 +29,12 @@ pub struct AdaptArgs {
     /// ONNX file, model directory, or `default`.
     #[arg(long, default_value = "default")]
     model: String,
-    /// Folder of unlabeled frames (recursive); undecodable files are skipped and counted.
+    /// Unlabeled frames: an image folder (recursive; undecodable files are skipped and counted),
+    /// a video file, or a camera (/dev/videoN, with --max-frames).
     #[arg(long, value_name = "PATH")]
     data: PathBuf,
+    #[command(flatten)]
+    sampling: SourceArgs,
     /// Output model directory.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -80,6 +84,8 @@ pub struct AdaptOptions {
     pub infer_batch: usize,
     pub bn_frames: usize,
     pub augment: AugmentConfig,
+    /// Which frames of a video or camera `--data` are used (`--fps`, `--dedup`, `--max-frames`).
+    pub sampling: SourceOptions,
 }
 
 impl Default for AdaptOptions {
@@ -99,6 +105,7 @@ impl Default for AdaptOptions {
             infer_batch: 64,
             bn_frames: 2048,
             augment: AugmentConfig::camera(),
+            sampling: SourceOptions::default(),
         }
     }
 }
@@ -114,6 +121,7 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         adapter: !args.no_adapter,
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,
+        sampling: args.sampling.options(),
         ..AdaptOptions::default()
     };
     let model = model_ref::resolve(&args.model)?;
@@ -138,7 +146,7 @@ pub fn adapt(
     }
     let started = Instant::now();
     let pre = edge_ssl_core::Preprocessor::new(model.card.input.clone());
-    let frames = image_set::decode_frames(data, &pre)?;
+    let frames = crate::live::data_frames::decode(data, &pre, &opts.sampling)?;
     if frames.len() < 2 {
         bail!(
             "{}: adaptation needs at least 2 decodable frames, found {}",

@@ -20,8 +20,7 @@ use crate::progress;
 const KEEP_SCALE: u32 = 4;
 
 /// Decodes `data` — an image folder, a video file or a camera — for adaptation.
-// `adapt` calls this once the hook in cli/adapt.rs lands (that file is being edited elsewhere).
-#[cfg_attr(not(test), allow(dead_code))]
+// `adapt --data` and its `--fps`/`--dedup`/`--max-frames` flags come through here.
 pub fn decode(data: &Path, pre: &Preprocessor, options: &SourceOptions) -> anyhow::Result<Frames> {
     let spec = data.to_str().context("--data: the path is not UTF-8")?;
     let kind = detect_kind(spec).context("opening --data")?;
