@@ -15,7 +15,8 @@ use image::{ImageEncoder, RgbImage};
 use ndarray::ArrayView2;
 
 /// An `RgbImage` as an embedded-graphics draw target; pixels outside are dropped.
-struct Canvas(RgbImage);
+/// An RGB image that embedded-graphics can draw on; shared by every PNG this binary writes.
+pub(crate) struct Canvas(RgbImage);
 
 impl OriginDimensions for Canvas {
     fn size(&self) -> Size {
@@ -46,11 +47,11 @@ impl DrawTarget for Canvas {
 }
 
 impl Canvas {
-    fn new(w: u32, h: u32) -> Self {
+    pub(crate) fn new(w: u32, h: u32) -> Self {
         Canvas(RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255])))
     }
 
-    fn text(&mut self, s: &str, x: i32, y: i32, color: Rgb888) {
+    pub(crate) fn text(&mut self, s: &str, x: i32, y: i32, color: Rgb888) {
         let _ = Text::new(s, Point::new(x, y), MonoTextStyle::new(&FONT_6X10, color)).draw(self);
     }
 
@@ -60,7 +61,7 @@ impl Canvas {
             .draw(self);
     }
 
-    fn save(self, path: &Path) -> anyhow::Result<()> {
+    pub(crate) fn save(self, path: &Path) -> anyhow::Result<()> {
         let img = self.0;
         write_atomic(path, |w| {
             image::codecs::png::PngEncoder::new(w)

@@ -1,49 +1,17 @@
 //! Horizontal bar charts as PNG, drawn with embedded-graphics' built-in bitmap font into an
 //! `image` buffer, so a device without fonts or a plotting stack can still write the report.
-//!
-//! (`src/plot.rs` draws the training plots the same way; when both land, its canvas and this
-//! one should become one.)
+//! The canvas is `src/plot.rs`'s, shared with the training plots.
 
 use std::path::Path;
 
-use edge_ssl_core::write_atomic;
 use embedded_graphics::mono_font::MonoTextStyle;
 use embedded_graphics::mono_font::ascii::FONT_6X10;
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
 use embedded_graphics::text::Text;
-use image::{ImageEncoder, RgbImage};
 
-struct Canvas(RgbImage);
-
-impl OriginDimensions for Canvas {
-    fn size(&self) -> Size {
-        Size::new(self.0.width(), self.0.height())
-    }
-}
-
-impl DrawTarget for Canvas {
-    type Color = Rgb888;
-    type Error = std::convert::Infallible;
-
-    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(
-        &mut self,
-        pixels: I,
-    ) -> Result<(), Self::Error> {
-        for Pixel(p, c) in pixels {
-            if p.x >= 0
-                && p.y >= 0
-                && (p.x as u32) < self.0.width()
-                && (p.y as u32) < self.0.height()
-            {
-                self.0
-                    .put_pixel(p.x as u32, p.y as u32, image::Rgb([c.r(), c.g(), c.b()]));
-            }
-        }
-        Ok(())
-    }
-}
+use crate::plot::Canvas;
 
 const INK: Rgb888 = Rgb888::new(40, 40, 40);
 const CHAR_W: i32 = 6;
@@ -73,11 +41,7 @@ pub fn horizontal(title: &str, unit: &str, bars: &[Bar], path: &Path) -> anyhow:
     let (plot_w, value_w, top) = (420i32, 90i32, 28i32);
     let width = (label_w + plot_w + value_w) as u32;
     let height = (top + ROW_H * bars.len() as i32 + 12) as u32;
-    let mut c = Canvas(RgbImage::from_pixel(
-        width,
-        height,
-        image::Rgb([255, 255, 255]),
-    ));
+    let mut c = Canvas::new(width, height);
     let style = MonoTextStyle::new(&FONT_6X10, INK);
     let _ = Text::new(&format!("{title} ({unit})"), Point::new(6, 14), style).draw(&mut c);
     let max = bars
@@ -99,18 +63,7 @@ pub fn horizontal(title: &str, unit: &str, bars: &[Bar], path: &Path) -> anyhow:
         let value = format_value(bar.value);
         let _ = Text::new(&value, Point::new(label_w + len as i32 + 4, y + 10), style).draw(&mut c);
     }
-    let img = c.0;
-    write_atomic(path, |w| {
-        image::codecs::png::PngEncoder::new(w)
-            .write_image(
-                img.as_raw(),
-                img.width(),
-                img.height(),
-                image::ExtendedColorType::Rgb8,
-            )
-            .map_err(std::io::Error::other)
-    })?;
-    Ok(())
+    c.save(path)
 }
 
 fn format_value(v: f64) -> String {

@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
