@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{assert_clean_failure, edge_ssl};
 
@@ -46,25 +46,25 @@ fn corrupt_onnx() {
     assert_clean_failure(&out, "garbage.onnx");
 }
 
-#[test]
-fn onnx_that_does_not_match_its_card() {
+/// A copy of the bundled encoder in a temp dir with its card rewritten line by line
+/// (`None` drops the line); returns the dir (kept alive by the caller) and the ONNX path.
+fn encoder_with_card(edit: impl Fn(&str) -> Option<String>) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let onnx = dir.path().join("enc.onnx");
     std::fs::copy(common::default_onnx(), &onnx).unwrap();
     let card = std::fs::read_to_string(common::default_onnx().with_extension("toml")).unwrap();
-    let card: String = card
-        .lines()
-        .filter(|l| !l.starts_with("sha256"))
-        .map(|l| {
-            if l.starts_with("height") {
-                "height = 64"
-            } else {
-                l
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(dir.path().join("enc.toml"), card).unwrap();
+    let card: Vec<String> = card.lines().filter_map(&edit).collect();
+    std::fs::write(dir.path().join("enc.toml"), card.join("\n")).unwrap();
+    (dir, onnx)
+}
+
+#[test]
+fn onnx_that_does_not_match_its_card() {
+    let (dir, onnx) = encoder_with_card(|l| match l {
+        l if l.starts_with("sha256") => None,
+        l if l.starts_with("height") => Some("height = 64".into()),
+        l => Some(l.into()),
+    });
     for backend in ["tract", "ort"] {
         let out = embed(&images(), &dir.path().join("e.npy"))
             .arg("--model")
@@ -78,22 +78,13 @@ fn onnx_that_does_not_match_its_card() {
 
 #[test]
 fn card_whose_sha256_does_not_match() {
-    let dir = tempfile::tempdir().unwrap();
-    let onnx = dir.path().join("enc.onnx");
-    std::fs::copy(common::default_onnx(), &onnx).unwrap();
-    let card = std::fs::read_to_string(common::default_onnx().with_extension("toml")).unwrap();
-    let card: String = card
-        .lines()
-        .map(|l| {
-            if l.starts_with("sha256") {
-                "sha256 = \"00ff\""
-            } else {
-                l
-            }
+    let (_dir, onnx) = encoder_with_card(|l| {
+        Some(if l.starts_with("sha256") {
+            "sha256 = \"00ff\"".into()
+        } else {
+            l.into()
         })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(dir.path().join("enc.toml"), card).unwrap();
+    });
     let out = edge_ssl().arg("info").arg(&onnx).output().unwrap();
     assert_clean_failure(&out, "sha256");
 }

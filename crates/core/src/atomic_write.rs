@@ -1,6 +1,7 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{CoreError, Result};
 
@@ -21,10 +22,13 @@ where
     let name = path
         .file_name()
         .ok_or_else(|| CoreError::io(path, std::io::Error::other("not a file path")))?;
+    // Unique per process *and* per call, so two threads saving at once never share a temp file.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{}",
         name.to_string_lossy(),
-        std::process::id()
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
         let file = File::create(&tmp)?;

@@ -66,7 +66,6 @@
 //! `x/‖x‖` in front of the head's math. Linear weights are stored `out × in`, as ONNX
 //! `Gemm(transB=1)` expects.
 
-mod atomic;
 pub mod augment;
 mod error;
 #[cfg(test)]

@@ -69,7 +69,13 @@ impl TensorFile {
         meta.insert(FORMAT_KEY.to_string(), self.kind.to_string());
         let buf = safetensors::serialize(views, Some(meta))
             .map_err(|e| self.corrupt_at(path, e.to_string()))?;
-        crate::atomic::write_atomic(path, |w| w.write_all(&buf))?;
+        edge_ssl_core::write_atomic(path, |w| w.write_all(&buf)).map_err(|e| match e {
+            edge_ssl_core::CoreError::Io { path, source } => TrainError::Io { path, source },
+            other => TrainError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        })?;
         Ok(())
     }
 
