@@ -42,6 +42,10 @@ pub struct RunArgs {
     source: String,
     #[command(flatten)]
     sampling: SourceArgs,
+    /// Play a video or folder again from the start when it ends (until Ctrl-C or --max-frames):
+    /// a soak test or a demo stand on a short clip. Frame numbers keep counting across passes.
+    #[arg(long = "loop")]
+    looping: bool,
     /// Serial device of a microcontroller speaking the edge-ssl link protocol.
     #[arg(long, value_name = "TTY")]
     serial: Option<PathBuf>,
@@ -79,7 +83,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    let source = open_source(&args.source, &args.sampling.options()).context("opening --source")?;
+    let options = args.sampling.options().with_looping(args.looping);
+    let source = open_source(&args.source, &options).context("opening --source")?;
     let reader = FrameReader::spawn(source)?;
     eprintln!("{}", reader.info());
     eprintln!(

@@ -2,8 +2,8 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::{
-    Camera, FrameSource, ImageFolder, Result, Sampled, SourceError, SourceKind, SourceOptions,
-    VideoFile,
+    Camera, FrameSource, ImageFolder, Looped, Result, Sampled, SourceError, SourceKind,
+    SourceOptions, VideoFile,
 };
 
 /// Opens whatever `spec` names, wrapped in the sampling `options` ask for. This is the one call
@@ -13,15 +13,36 @@ use crate::{
 /// `/dev/v4l/by-id/…`) as a V4L2 camera, and a regular file as an image when its first bytes
 /// say PNG or JPEG, otherwise as a video — so an `.avi`, `.mp4`, `.mkv` or an extension-less
 /// capture all work, and a file that is neither gets ffprobe's verdict as its error.
+///
+/// With `options.looping` a folder or video starts again when it ends (the sampling wraps the
+/// whole loop, so `max_frames` counts over all passes); a camera never ends, so it is unchanged.
 pub fn open_source(spec: &str, options: &SourceOptions) -> Result<Box<dyn FrameSource>> {
     options.validate()?;
+    let kind = detect_kind(spec)?;
+    let inner = open_unsampled(spec, kind, options)?;
+    if options.looping && kind != SourceKind::Camera {
+        let (pass_spec, pass_options) = (spec.to_owned(), options.clone());
+        let mut first = Some(inner);
+        let looped = Looped::new(Box::new(move || match first.take() {
+            Some(source) => Ok(source),
+            None => open_unsampled(&pass_spec, kind, &pass_options),
+        }))?;
+        return Ok(Box::new(Sampled::new(looped, options)?));
+    }
+    Ok(Box::new(Sampled::new(inner, options)?))
+}
+
+fn open_unsampled(
+    spec: &str,
+    kind: SourceKind,
+    options: &SourceOptions,
+) -> Result<Box<dyn FrameSource>> {
     let path = Path::new(spec);
-    let inner: Box<dyn FrameSource> = match detect_kind(spec)? {
+    Ok(match kind {
         SourceKind::Images => Box::new(ImageFolder::open(path, options)?),
         SourceKind::Video => Box::new(VideoFile::open(path, options)?),
         SourceKind::Camera => Box::new(Camera::open(path, options)?),
-    };
-    Ok(Box::new(Sampled::new(inner, options)?))
+    })
 }
 
 /// Which kind of source `spec` is, by what is at that path (not by its name).

@@ -19,6 +19,9 @@ pub struct SourceOptions {
     pub store: Option<StoreOptions>,
     /// Fail on the first frame that does not decode instead of skipping and counting it.
     pub strict: bool,
+    /// Start a finite source (folder, video) again when it ends; see [`Looped`](crate::Looped).
+    /// `max_frames` then counts over all passes.
+    pub looping: bool,
     /// Frames per second a folder of images pretends to have, since files carry no clock:
     /// with the default 1.0, `fps = 0.5` keeps every second image.
     pub image_rate: f64,
@@ -36,6 +39,7 @@ impl Default for SourceOptions {
             max_frames: None,
             store: None,
             strict: false,
+            looping: false,
             image_rate: 1.0,
             ffmpeg: "ffmpeg".into(),
             ffprobe: "ffprobe".into(),
@@ -61,6 +65,11 @@ impl SourceOptions {
         self.store = store;
         self
     }
+    pub fn with_looping(mut self, looping: bool) -> Self {
+        self.looping = looping;
+        self
+    }
+
     pub fn with_strict(mut self, strict: bool) -> Self {
         self.strict = strict;
         self

@@ -27,6 +27,20 @@ pub struct SourceStats {
 }
 
 impl SourceStats {
+    /// Adds another run's counters and warnings to these (the passes of a looped source).
+    pub fn absorb(&mut self, other: SourceStats) {
+        self.read += other.read;
+        self.kept += other.kept;
+        self.skipped_fps += other.skipped_fps;
+        self.skipped_duplicate += other.skipped_duplicate;
+        self.decode_errors += other.decode_errors;
+        self.stored += other.stored;
+        for w in other.warnings {
+            self.warn(w);
+        }
+        self.warnings_dropped += other.warnings_dropped;
+    }
+
     pub(crate) fn warn(&mut self, message: impl Into<String>) {
         if self.warnings.len() < MAX_WARNINGS {
             self.warnings.push(message.into());
