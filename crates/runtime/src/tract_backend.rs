@@ -1,6 +1,5 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use edge_ssl_core::{ModelCard, Tensor, TensorView};
 use tract_onnx::prelude::*;
@@ -10,7 +9,9 @@ use crate::backend::check_input_matches_card;
 use crate::inspect::{self, first_line};
 use crate::{Backend, BackendOptions, Result, RuntimeError, Session, TensorInfo};
 
-type Plan = Arc<TypedRunnableModel>;
+/// One optimized plan and the state that runs it. The state is kept between calls: a fresh one
+/// per run (what `plan.run` does) re-creates every op's state and the value table each time.
+type Plan = TypedSimpleState;
 
 /// Pure-Rust CPU backend; always compiled.
 #[derive(Clone, Debug, Default)]
@@ -87,8 +88,9 @@ impl Backend for TractBackend {
 struct TractSession {
     path: PathBuf,
     model: InferenceModel,
-    /// Optimized plans by input shape: tract specializes a model to concrete shapes, and
-    /// optimizing costs far more than running, so it is done once per batch size.
+    /// Optimized plans (with their run state) by input shape: tract specializes a model to
+    /// concrete shapes, and optimizing costs far more than running, so it is done once per batch
+    /// size.
     plans: HashMap<Vec<usize>, Plan>,
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
@@ -97,9 +99,9 @@ struct TractSession {
 }
 
 impl TractSession {
-    fn plan(&mut self, shape: &[usize]) -> Result<Plan> {
-        if let Some(plan) = self.plans.get(shape) {
-            return Ok(plan.clone());
+    fn plan(&mut self, shape: &[usize]) -> Result<&mut Plan> {
+        if self.plans.contains_key(shape) {
+            return Ok(self.plans.get_mut(shape).expect("just checked"));
         }
         let model = self.model.clone();
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
@@ -107,7 +109,8 @@ impl TractSession {
                 model
                     .with_input_fact(0, f32::fact(shape).into())?
                     .into_optimized()?
-                    .into_runnable()
+                    .into_runnable()?
+                    .spawn()
             },
         ));
         let plan = match built {
@@ -128,8 +131,7 @@ impl TractSession {
                 });
             }
         };
-        self.plans.insert(shape.to_vec(), plan.clone());
-        Ok(plan)
+        Ok(self.plans.entry(shape.to_vec()).or_insert(plan))
     }
 }
 
@@ -157,14 +159,18 @@ impl Session for TractSession {
                 inputs.len()
             )));
         };
+        let tensor = match input.as_slice() {
+            Some(data) => tract_onnx::prelude::Tensor::from_shape(input.shape(), data),
+            None => {
+                let data: Vec<f32> = input.iter().copied().collect();
+                tract_onnx::prelude::Tensor::from_shape(input.shape(), &data)
+            }
+        }
+        .map_err(|e| RuntimeError::Input(format!("bad input tensor: {}", first_line(&e))))?;
+        let executor = self.executor.clone();
         let plan = self.plan(input.shape())?;
-        let data: Vec<f32> = input.iter().copied().collect();
-        let tensor = tract_onnx::prelude::Tensor::from_shape(input.shape(), &data)
-            .map_err(|e| RuntimeError::Input(format!("bad input tensor: {}", first_line(&e))))?;
-        let outputs = multithread_tract_scope(self.executor.clone(), || {
-            plan.run(tvec!(tensor.into_tvalue()))
-        })
-        .map_err(|e| RuntimeError::Run {
+        let outputs = multithread_tract_scope(executor, || plan.run(tvec!(tensor.into_tvalue())))
+            .map_err(|e| RuntimeError::Run {
             backend: "tract".into(),
             message: first_line(&e),
         })?;
