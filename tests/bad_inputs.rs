@@ -1,0 +1,394 @@
+//! The bad-input corpus (tests/common/corpus.rs) fed to every command that takes each kind of
+//! input. A damaged input that cannot be valid gives exit status 1 and one `error:` line naming
+//! the damaged file; a damaged input a command does not read, or one whose documented handling
+//! is skip-and-count, succeeds (with its warning); nothing ever panics, crashes or hangs.
+//! Every (case, command) pair runs, and all mismatches are reported together.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use common::corpus::{self, Case, Damage};
+use common::{QUICK_ADAPT, assert_clean_failure, assert_no_panic, edge_ssl};
+
+/// What a run must show.
+#[derive(Clone, Debug)]
+enum Expect {
+    /// Exit status 1, one `error:` line containing this.
+    Fail(String),
+    /// Success, no `error:` line, and stderr containing this warning.
+    Warn(String),
+    /// Success: the command does not read the damaged part.
+    Pass,
+    /// Either a clean failure or a success (a bit flip may land where it does not matter).
+    Either,
+}
+
+/// Shared inputs: the reference images, them as a labeled tree, a model directory made from
+/// them, and a scratch area where each command writes its outputs.
+struct Setup {
+    tmp: tempfile::TempDir,
+    frames: PathBuf,
+    labeled: PathBuf,
+    good: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let labeled = tmp.path().join("labeled");
+        common::reference_labeled(&labeled);
+        let good = tmp.path().join("good");
+        common::small_model_dir(&good, &labeled);
+        Setup {
+            frames: common::reference_dir().join("images"),
+            labeled,
+            good,
+            tmp,
+        }
+    }
+
+    /// A fresh output path for one run.
+    fn scratch(&self, label: &str) -> PathBuf {
+        let dir = self
+            .tmp
+            .path()
+            .join("scratch")
+            .join(label.replace([' ', '/'], "_"));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("out")
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        let dir = self.tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
+
+/// `edge-ssl ARGS…` (any mix of strings and paths).
+macro_rules! cmd {
+    ($($arg:expr),* $(,)?) => {{
+        let mut cmd = edge_ssl();
+        $( cmd.arg($arg); )*
+        cmd
+    }};
+}
+
+/// Runs a command with a time limit, so a hang fails the test instead of stalling it.
+fn output(cmd: &mut assert_cmd::Command) -> Output {
+    cmd.timeout(Duration::from_secs(120)).output().unwrap()
+}
+
+/// Checks one run against `expect`; a mismatch becomes a message instead of a panic so that
+/// every pair is tried.
+fn check(label: &str, out: &Output, expect: &Expect, failures: &mut Vec<String>) {
+    let result = std::panic::catch_unwind(|| {
+        assert_no_panic(out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let succeeded_cleanly = || {
+            assert!(out.status.success(), "expected success, stderr: {stderr}");
+            assert!(
+                !stderr.lines().any(|l| l.starts_with("error:")),
+                "error line on success: {stderr}"
+            );
+        };
+        match expect {
+            Expect::Fail(what) => assert_clean_failure(out, what),
+            Expect::Warn(what) => {
+                succeeded_cleanly();
+                assert!(stderr.contains(what.as_str()), "no `{what}` in: {stderr}");
+            }
+            Expect::Pass => succeeded_cleanly(),
+            Expect::Either if out.status.success() => succeeded_cleanly(),
+            Expect::Either => assert_clean_failure(out, ""),
+        }
+    });
+    if let Err(e) = result {
+        let why = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        failures.push(format!("{label}: expected {expect:?}: {why}"));
+    }
+}
+
+/// Every command that takes `--model`, run on `model`, each writing into its own scratch path.
+fn model_commands(s: &Setup, m: &Path, label: &str) -> Vec<(&'static str, Output)> {
+    let out = |cmd: &str| s.scratch(&format!("{label}-{cmd}"));
+    vec![
+        ("info", output(&mut cmd!("info", m))),
+        (
+            "embed",
+            output(&mut cmd!(
+                "embed",
+                "--model",
+                m,
+                "--input",
+                &s.frames,
+                "--out",
+                out("embed")
+            )),
+        ),
+        (
+            "adapt",
+            output(
+                cmd!(
+                    "adapt",
+                    "--model",
+                    m,
+                    "--data",
+                    &s.frames,
+                    "--out",
+                    out("adapt")
+                )
+                .args(QUICK_ADAPT),
+            ),
+        ),
+        (
+            "head",
+            output(&mut cmd!(
+                "head",
+                "--model",
+                m,
+                "--labeled",
+                &s.labeled,
+                "--out",
+                out("head")
+            )),
+        ),
+        (
+            "cluster",
+            output(&mut cmd!(
+                "cluster",
+                "--model",
+                m,
+                "--data",
+                &s.frames,
+                "--k",
+                "2",
+                "--out",
+                out("cluster")
+            )),
+        ),
+        (
+            "eval",
+            output(&mut cmd!("eval", "--model", m, "--labeled", &s.labeled)),
+        ),
+        (
+            "run",
+            output(&mut cmd!(
+                "run",
+                "--model",
+                m,
+                "--source",
+                &s.frames,
+                "--max-frames",
+                "3"
+            )),
+        ),
+        (
+            "bench",
+            output(&mut cmd!(
+                "bench",
+                "--model",
+                m,
+                "--backend",
+                "tract",
+                "--iters",
+                "2",
+                "--warmup",
+                "0",
+                "--batch",
+                "1",
+                "--threads",
+                "1"
+            )),
+        ),
+    ]
+}
+
+/// What a damaged model part means to each command.
+fn expect_for_model(case: &Case, command: &str) -> Expect {
+    // The card records the adapter's sha256, so even a flip inside its weights is refused.
+    let must_fail = case.damage.always_invalid() || case.part == "adapter.safetensors";
+    let reads = match case.part.as_str() {
+        "adapter.safetensors" => ["embed", "head", "cluster", "eval", "run"].contains(&command),
+        "head.safetensors" => ["eval", "run"].contains(&command),
+        _ => true, // the card and the encoder (or a bare ONNX file): every command
+    };
+    match (reads, must_fail) {
+        (false, _) => Expect::Pass,
+        (true, true) => Expect::Fail(case.part.clone()),
+        (true, false) => Expect::Either,
+    }
+}
+
+#[test]
+fn every_command_refuses_the_corpus_cleanly() {
+    let s = Setup::new();
+    let mut failures = Vec::new();
+    let mut runs = 0;
+
+    let mut models = corpus::onnx_cases(&s.dir("onnx"));
+    models.extend(corpus::model_dir_cases(&s.good, &s.dir("model-dirs")));
+    for case in &models {
+        for (command, out) in model_commands(&s, &case.path, &case.name) {
+            let label = format!("{command} --model {}", case.name);
+            check(
+                &label,
+                &out,
+                &expect_for_model(case, command),
+                &mut failures,
+            );
+            runs += 1;
+        }
+    }
+
+    let images = corpus::image_cases(&s.dir("images"));
+    for case in &images {
+        let expect = if case.damage.always_invalid() {
+            Expect::Fail(case.name.clone())
+        } else {
+            Expect::Either
+        };
+        let out = output(&mut cmd!(
+            "embed",
+            "--input",
+            &case.path,
+            "--out",
+            s.scratch(&case.name)
+        ));
+        check(
+            &format!("embed --input {}", case.name),
+            &out,
+            &expect,
+            &mut failures,
+        );
+        let out = output(&mut cmd!("run", "--model", &s.good, "--source", &case.path));
+        check(
+            &format!("run --source {}", case.name),
+            &out,
+            &expect,
+            &mut failures,
+        );
+        runs += 2;
+        if !case.damage.always_invalid() {
+            continue;
+        }
+        // Among labeled images a bad one is an error: a silently dropped example changes a head.
+        let labeled = s.dir(&format!("labeled-{}", case.name));
+        common::reference_labeled(&labeled);
+        std::fs::copy(&case.path, labeled.join("boot").join(&case.name)).unwrap();
+        let out = output(&mut cmd!(
+            "head",
+            "--labeled",
+            &labeled,
+            "--out",
+            s.scratch(&case.name)
+        ));
+        check(
+            &format!("head --labeled +{}", case.name),
+            &out,
+            &expect,
+            &mut failures,
+        );
+        let out = output(&mut cmd!("eval", "--model", &s.good, "--labeled", &labeled));
+        check(
+            &format!("eval --labeled +{}", case.name),
+            &out,
+            &expect,
+            &mut failures,
+        );
+        runs += 2;
+    }
+
+    // Among unlabeled frames, undecodable files are skipped and counted.
+    let mixed = s.dir("mixed");
+    common::copy_dir(&s.frames, &mixed);
+    let bad: Vec<&Case> = images
+        .iter()
+        .filter(|c| c.damage.always_invalid())
+        .collect();
+    for case in &bad {
+        std::fs::copy(&case.path, mixed.join(&case.name)).unwrap();
+    }
+    let skipped = Expect::Warn(format!("skipped {} file(s)", bad.len()));
+    let mixed_runs = [
+        (
+            "embed",
+            output(&mut cmd!(
+                "embed",
+                "--input",
+                &mixed,
+                "--out",
+                s.scratch("mixed-embed")
+            )),
+        ),
+        (
+            "adapt",
+            output(
+                cmd!("adapt", "--data", &mixed, "--out", s.scratch("mixed-adapt"))
+                    .args(QUICK_ADAPT),
+            ),
+        ),
+        (
+            "cluster",
+            output(&mut cmd!(
+                "cluster",
+                "--k",
+                "2",
+                "--data",
+                &mixed,
+                "--out",
+                s.scratch("mixed-cluster")
+            )),
+        ),
+    ];
+    for (command, out) in mixed_runs {
+        check(
+            &format!("{command} on good+bad images"),
+            &out,
+            &skipped,
+            &mut failures,
+        );
+        runs += 1;
+    }
+
+    match corpus::video_cases(&s.dir("videos")) {
+        None => eprintln!("{} not installed; video cases skipped", corpus::VIDEO),
+        Some(videos) => {
+            for case in &videos {
+                let expect = match (case.name.as_str(), case.damage) {
+                    // Documented: the frames that decoded, plus a warning naming the file.
+                    ("cut.avi", _) => Expect::Warn("cut.avi: decoded".into()),
+                    (_, Damage::Flipped) => Expect::Either,
+                    _ => Expect::Fail(case.name.clone()),
+                };
+                let out = output(&mut cmd!("run", "--model", &s.good, "--source", &case.path));
+                check(
+                    &format!("run --source {}", case.name),
+                    &out,
+                    &expect,
+                    &mut failures,
+                );
+                let scratch = s.scratch(&format!("video-{}", case.name));
+                let out =
+                    output(cmd!("adapt", "--data", &case.path, "--out", scratch).args(QUICK_ADAPT));
+                check(
+                    &format!("adapt --data {}", case.name),
+                    &out,
+                    &expect,
+                    &mut failures,
+                );
+                runs += 2;
+            }
+        }
+    }
+
+    eprintln!("{runs} runs, {} mismatch(es)", failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
