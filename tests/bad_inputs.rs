@@ -213,8 +213,9 @@ fn model_commands(s: &Setup, m: &Path, label: &str) -> Vec<(&'static str, Output
 
 /// What a damaged model part means to each command.
 fn expect_for_model(case: &Case, command: &str) -> Expect {
-    // The card records the adapter's sha256, so even a flip inside its weights is refused.
-    let must_fail = case.damage.always_invalid() || case.part == "adapter.safetensors";
+    // Adapters and heads carry a CRC-32 of their content (and the card records the adapter's
+    // sha256), so even a flip inside their weights is refused.
+    let must_fail = case.damage.always_invalid() || case.part.ends_with(".safetensors");
     let reads = match case.part.as_str() {
         "adapter.safetensors" => ["embed", "head", "cluster", "eval", "run"].contains(&command),
         "head.safetensors" => ["eval", "run"].contains(&command),

@@ -241,6 +241,12 @@ pub fn model_dir_cases(good: &Path, dir: &Path) -> Vec<Case> {
             Some(bit_flipped(&head, 5, 2, header(&head))),
             Damage::Flipped,
         ),
+        (
+            "head-flip-weights",
+            HEAD,
+            Some(bit_flipped(&head, 6, 1, header(&head).end..head.len())),
+            Damage::Flipped,
+        ),
     ];
     edits
         .into_iter()
