@@ -2,7 +2,7 @@
 //! input. A damaged input that cannot be valid gives exit status 1 and one `error:` line naming
 //! the damaged file; a damaged input a command does not read, or one whose documented handling
 //! is skip-and-count, succeeds (with its warning); nothing ever panics, crashes or hangs.
-//! Every (case, command) pair runs, and all mismatches are reported together.
+//! Every (case, command) pair runs, and all mismatches of a test are reported together.
 
 mod common;
 
@@ -77,53 +77,75 @@ macro_rules! cmd {
     }};
 }
 
-/// Runs a command with a time limit, so a hang fails the test instead of stalling it.
-fn output(cmd: &mut assert_cmd::Command) -> Output {
-    cmd.timeout(Duration::from_secs(120)).output().unwrap()
+/// Runs (case, command) pairs and collects mismatches instead of stopping at the first.
+#[derive(Default)]
+struct Tally {
+    runs: usize,
+    failures: Vec<String>,
 }
 
-/// Checks one run against `expect`; a mismatch becomes a message instead of a panic so that
-/// every pair is tried.
-fn check(label: &str, out: &Output, expect: &Expect, failures: &mut Vec<String>) {
-    let result = std::panic::catch_unwind(|| {
-        assert_no_panic(out);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let succeeded_cleanly = || {
-            assert!(out.status.success(), "expected success, stderr: {stderr}");
-            assert!(
-                !stderr.lines().any(|l| l.starts_with("error:")),
-                "error line on success: {stderr}"
-            );
-        };
-        match expect {
-            Expect::Fail(what) => assert_clean_failure(out, what),
-            Expect::Warn(what) => {
-                succeeded_cleanly();
-                assert!(stderr.contains(what.as_str()), "no `{what}` in: {stderr}");
-            }
-            Expect::Pass => succeeded_cleanly(),
-            Expect::Either if out.status.success() => succeeded_cleanly(),
-            Expect::Either => assert_clean_failure(out, ""),
+impl Tally {
+    /// Runs `cmd` with a time limit (a hang fails instead of stalling) and checks `expect`.
+    fn run(&mut self, label: &str, cmd: &mut assert_cmd::Command, expect: &Expect) {
+        let out = cmd.timeout(Duration::from_secs(120)).output().unwrap();
+        self.runs += 1;
+        if let Err(e) = std::panic::catch_unwind(|| check(&out, expect)) {
+            let why = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            self.failures
+                .push(format!("{label}: expected {expect:?}: {why}"));
         }
-    });
-    if let Err(e) = result {
-        let why = e
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        failures.push(format!("{label}: expected {expect:?}: {why}"));
+    }
+
+    fn assert_all_passed(self) {
+        eprintln!("{} runs, {} mismatch(es)", self.runs, self.failures.len());
+        assert!(self.failures.is_empty(), "{}", self.failures.join("\n\n"));
     }
 }
 
-/// Every command that takes `--model`, run on `model`, each writing into its own scratch path.
-fn model_commands(s: &Setup, m: &Path, label: &str) -> Vec<(&'static str, Output)> {
+fn check(out: &Output, expect: &Expect) {
+    assert_no_panic(out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let succeeded_cleanly = || {
+        assert!(out.status.success(), "expected success, stderr: {stderr}");
+        assert!(
+            !stderr.lines().any(|l| l.starts_with("error:")),
+            "error line on success: {stderr}"
+        );
+    };
+    match expect {
+        Expect::Fail(what) => assert_clean_failure(out, what),
+        Expect::Warn(what) => {
+            succeeded_cleanly();
+            assert!(stderr.contains(what.as_str()), "no `{what}` in: {stderr}");
+        }
+        Expect::Pass => succeeded_cleanly(),
+        Expect::Either if out.status.success() => succeeded_cleanly(),
+        Expect::Either => assert_clean_failure(out, ""),
+    }
+}
+
+/// Every command that takes `--model`, given `m`, each writing into its own scratch path.
+fn model_commands(s: &Setup, m: &Path, label: &str) -> Vec<(&'static str, assert_cmd::Command)> {
     let out = |cmd: &str| s.scratch(&format!("{label}-{cmd}"));
+    let mut adapt = cmd!(
+        "adapt",
+        "--model",
+        m,
+        "--data",
+        &s.frames,
+        "--out",
+        out("adapt")
+    );
+    adapt.args(QUICK_ADAPT);
     vec![
-        ("info", output(&mut cmd!("info", m))),
+        ("info", cmd!("info", m)),
         (
             "embed",
-            output(&mut cmd!(
+            cmd!(
                 "embed",
                 "--model",
                 m,
@@ -131,26 +153,12 @@ fn model_commands(s: &Setup, m: &Path, label: &str) -> Vec<(&'static str, Output
                 &s.frames,
                 "--out",
                 out("embed")
-            )),
-        ),
-        (
-            "adapt",
-            output(
-                cmd!(
-                    "adapt",
-                    "--model",
-                    m,
-                    "--data",
-                    &s.frames,
-                    "--out",
-                    out("adapt")
-                )
-                .args(QUICK_ADAPT),
             ),
         ),
+        ("adapt", adapt),
         (
             "head",
-            output(&mut cmd!(
+            cmd!(
                 "head",
                 "--model",
                 m,
@@ -158,11 +166,11 @@ fn model_commands(s: &Setup, m: &Path, label: &str) -> Vec<(&'static str, Output
                 &s.labeled,
                 "--out",
                 out("head")
-            )),
+            ),
         ),
         (
             "cluster",
-            output(&mut cmd!(
+            cmd!(
                 "cluster",
                 "--model",
                 m,
@@ -172,15 +180,12 @@ fn model_commands(s: &Setup, m: &Path, label: &str) -> Vec<(&'static str, Output
                 "2",
                 "--out",
                 out("cluster")
-            )),
+            ),
         ),
-        (
-            "eval",
-            output(&mut cmd!("eval", "--model", m, "--labeled", &s.labeled)),
-        ),
+        ("eval", cmd!("eval", "--model", m, "--labeled", &s.labeled)),
         (
             "run",
-            output(&mut cmd!(
+            cmd!(
                 "run",
                 "--model",
                 m,
@@ -188,11 +193,11 @@ fn model_commands(s: &Setup, m: &Path, label: &str) -> Vec<(&'static str, Output
                 &s.frames,
                 "--max-frames",
                 "3"
-            )),
+            ),
         ),
         (
             "bench",
-            output(&mut cmd!(
+            cmd!(
                 "bench",
                 "--model",
                 m,
@@ -206,7 +211,7 @@ fn model_commands(s: &Setup, m: &Path, label: &str) -> Vec<(&'static str, Output
                 "1",
                 "--threads",
                 "1"
-            )),
+            ),
         ),
     ]
 }
@@ -229,26 +234,24 @@ fn expect_for_model(case: &Case, command: &str) -> Expect {
 }
 
 #[test]
-fn every_command_refuses_the_corpus_cleanly() {
+fn damaged_models_and_model_directories() {
     let s = Setup::new();
-    let mut failures = Vec::new();
-    let mut runs = 0;
-
+    let mut tally = Tally::default();
     let mut models = corpus::onnx_cases(&s.dir("onnx"));
     models.extend(corpus::model_dir_cases(&s.good, &s.dir("model-dirs")));
     for case in &models {
-        for (command, out) in model_commands(&s, &case.path, &case.name) {
+        for (command, mut cmd) in model_commands(&s, &case.path, &case.name) {
             let label = format!("{command} --model {}", case.name);
-            check(
-                &label,
-                &out,
-                &expect_for_model(case, command),
-                &mut failures,
-            );
-            runs += 1;
+            tally.run(&label, &mut cmd, &expect_for_model(case, command));
         }
     }
+    tally.assert_all_passed();
+}
 
+#[test]
+fn damaged_images() {
+    let s = Setup::new();
+    let mut tally = Tally::default();
     let images = corpus::image_cases(&s.dir("images"));
     for case in &images {
         let expect = if case.damage.always_invalid() {
@@ -256,55 +259,22 @@ fn every_command_refuses_the_corpus_cleanly() {
         } else {
             Expect::Either
         };
-        let out = output(&mut cmd!(
-            "embed",
-            "--input",
-            &case.path,
-            "--out",
-            s.scratch(&case.name)
-        ));
-        check(
-            &format!("embed --input {}", case.name),
-            &out,
-            &expect,
-            &mut failures,
-        );
-        let out = output(&mut cmd!("run", "--model", &s.good, "--source", &case.path));
-        check(
-            &format!("run --source {}", case.name),
-            &out,
-            &expect,
-            &mut failures,
-        );
-        runs += 2;
+        let name = &case.name;
+        let mut embed = cmd!("embed", "--input", &case.path, "--out", s.scratch(name));
+        tally.run(&format!("embed --input {name}"), &mut embed, &expect);
+        let mut run = cmd!("run", "--model", &s.good, "--source", &case.path);
+        tally.run(&format!("run --source {name}"), &mut run, &expect);
         if !case.damage.always_invalid() {
             continue;
         }
         // Among labeled images a bad one is an error: a silently dropped example changes a head.
-        let labeled = s.dir(&format!("labeled-{}", case.name));
+        let labeled = s.dir(&format!("labeled-{name}"));
         common::reference_labeled(&labeled);
-        std::fs::copy(&case.path, labeled.join("boot").join(&case.name)).unwrap();
-        let out = output(&mut cmd!(
-            "head",
-            "--labeled",
-            &labeled,
-            "--out",
-            s.scratch(&case.name)
-        ));
-        check(
-            &format!("head --labeled +{}", case.name),
-            &out,
-            &expect,
-            &mut failures,
-        );
-        let out = output(&mut cmd!("eval", "--model", &s.good, "--labeled", &labeled));
-        check(
-            &format!("eval --labeled +{}", case.name),
-            &out,
-            &expect,
-            &mut failures,
-        );
-        runs += 2;
+        std::fs::copy(&case.path, labeled.join("boot").join(name)).unwrap();
+        let mut head = cmd!("head", "--labeled", &labeled, "--out", s.scratch(name));
+        tally.run(&format!("head --labeled +{name}"), &mut head, &expect);
+        let mut eval = cmd!("eval", "--model", &s.good, "--labeled", &labeled);
+        tally.run(&format!("eval --labeled +{name}"), &mut eval, &expect);
     }
 
     // Among unlabeled frames, undecodable files are skipped and counted.
@@ -318,78 +288,59 @@ fn every_command_refuses_the_corpus_cleanly() {
         std::fs::copy(&case.path, mixed.join(&case.name)).unwrap();
     }
     let skipped = Expect::Warn(format!("skipped {} file(s)", bad.len()));
-    let mixed_runs = [
+    let mut adapt = cmd!("adapt", "--data", &mixed, "--out", s.scratch("mixed-adapt"));
+    adapt.args(QUICK_ADAPT);
+    for (command, mut cmd) in [
         (
             "embed",
-            output(&mut cmd!(
+            cmd!(
                 "embed",
                 "--input",
                 &mixed,
                 "--out",
                 s.scratch("mixed-embed")
-            )),
-        ),
-        (
-            "adapt",
-            output(
-                cmd!("adapt", "--data", &mixed, "--out", s.scratch("mixed-adapt"))
-                    .args(QUICK_ADAPT),
             ),
         ),
+        ("adapt", adapt),
         (
             "cluster",
-            output(&mut cmd!(
+            cmd!(
                 "cluster",
                 "--k",
                 "2",
                 "--data",
                 &mixed,
                 "--out",
-                s.scratch("mixed-cluster")
-            )),
+                s.scratch("mixed-cl")
+            ),
         ),
-    ];
-    for (command, out) in mixed_runs {
-        check(
-            &format!("{command} on good+bad images"),
-            &out,
-            &skipped,
-            &mut failures,
-        );
-        runs += 1;
+    ] {
+        tally.run(&format!("{command} on good+bad images"), &mut cmd, &skipped);
     }
+    tally.assert_all_passed();
+}
 
-    match corpus::video_cases(&s.dir("videos")) {
-        None => eprintln!("{} not installed; video cases skipped", corpus::VIDEO),
-        Some(videos) => {
-            for case in &videos {
-                let expect = match (case.name.as_str(), case.damage) {
-                    // Documented: the frames that decoded, plus a warning naming the file.
-                    ("cut.avi", _) => Expect::Warn("cut.avi: decoded".into()),
-                    (_, Damage::Flipped) => Expect::Either,
-                    _ => Expect::Fail(case.name.clone()),
-                };
-                let out = output(&mut cmd!("run", "--model", &s.good, "--source", &case.path));
-                check(
-                    &format!("run --source {}", case.name),
-                    &out,
-                    &expect,
-                    &mut failures,
-                );
-                let scratch = s.scratch(&format!("video-{}", case.name));
-                let out =
-                    output(cmd!("adapt", "--data", &case.path, "--out", scratch).args(QUICK_ADAPT));
-                check(
-                    &format!("adapt --data {}", case.name),
-                    &out,
-                    &expect,
-                    &mut failures,
-                );
-                runs += 2;
-            }
-        }
+#[test]
+fn damaged_videos() {
+    let s = Setup::new();
+    let Some(videos) = corpus::video_cases(&s.dir("videos")) else {
+        eprintln!("{} not installed; video cases skipped", corpus::VIDEO);
+        return;
+    };
+    let mut tally = Tally::default();
+    for case in &videos {
+        let expect = match (case.name.as_str(), case.damage) {
+            // Documented: the frames that decoded, plus a warning naming the file.
+            ("cut.avi", _) => Expect::Warn("cut.avi: decoded".into()),
+            (_, Damage::Flipped) => Expect::Either,
+            _ => Expect::Fail(case.name.clone()),
+        };
+        let name = &case.name;
+        let mut run = cmd!("run", "--model", &s.good, "--source", &case.path);
+        tally.run(&format!("run --source {name}"), &mut run, &expect);
+        let mut adapt = cmd!("adapt", "--data", &case.path, "--out", s.scratch(name));
+        adapt.args(QUICK_ADAPT);
+        tally.run(&format!("adapt --data {name}"), &mut adapt, &expect);
     }
-
-    eprintln!("{runs} runs, {} mismatch(es)", failures.len());
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    tally.assert_all_passed();
 }

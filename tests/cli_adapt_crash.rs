@@ -87,33 +87,11 @@ fn kill_at(out: &Path, moment: Moment, whole: Duration) -> bool {
 /// The model in `out` is whole and loads (card, encoder hash, adapter hash and weights), or
 /// there is no card; in both cases no temporary or torn file sits beside the parts.
 fn assert_readable_or_absent(out: &Path, label: &str) {
-    let stray: Vec<String> = std::fs::read_dir(out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp-"))
-        .collect();
-    assert!(
-        stray.is_empty(),
-        "{label}: temporary files in {out:?}: {stray:?}"
-    );
+    common::assert_no_temporaries(out);
     if !out.join("edge-ssl.toml").exists() {
         return;
     }
-    let embed = common::edge_ssl()
-        .args(["embed", "--model"])
-        .arg(out)
-        .arg("--input")
-        .arg(common::reference_dir().join("images/00-boot.png"))
-        .arg("--out")
-        .arg(out.parent().unwrap().join("probe.npy"))
-        .output()
-        .unwrap();
-    assert!(
-        embed.status.success(),
-        "{label}: the model directory does not load: {}",
-        String::from_utf8_lossy(&embed.stderr)
-    );
+    common::assert_model_loads(out, label);
     let metrics = std::fs::read_to_string(out.join("metrics.json")).unwrap();
     serde_json::from_str::<serde_json::Value>(&metrics).expect("metrics.json parses");
 }

@@ -10,7 +10,10 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{QUICK_ADAPT, assert_clean_failure, edge_ssl, reference_dir};
+use common::{
+    QUICK_ADAPT, assert_clean_failure, assert_model_loads, assert_no_temporaries, edge_ssl,
+    reference_dir,
+};
 
 /// `edge-ssl ARGS` with every file it writes limited to `bytes`.
 fn with_file_size_limit(args: &[&std::ffi::OsStr], bytes: u64) -> Output {
@@ -45,16 +48,6 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             (n, bytes)
         })
         .collect()
-}
-
-fn assert_no_temporaries(dir: &Path) {
-    let tmp: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp-"))
-        .collect();
-    assert!(tmp.is_empty(), "temporary files left in {dir:?}: {tmp:?}");
 }
 
 #[test]
@@ -127,20 +120,7 @@ fn adapt_past_the_limit_keeps_the_previous_model_directory() {
         );
         assert_no_temporaries(&site);
         assert_no_temporaries(&site.join(".adapt-work"));
-        let embed = edge_ssl()
-            .args(["embed", "--model"])
-            .arg(&site)
-            .arg("--input")
-            .arg(&images)
-            .arg("--out")
-            .arg(dir.path().join("probe.npy"))
-            .output()
-            .unwrap();
-        assert!(
-            embed.status.success(),
-            "limit {limit}: the previous model no longer loads: {}",
-            String::from_utf8_lossy(&embed.stderr)
-        );
+        assert_model_loads(&site, &format!("limit {limit}"));
     }
 
     // With room again, --resume finishes the interrupted run.

@@ -124,3 +124,35 @@ pub fn small_model_dir(out: &Path, labeled: &Path) {
         .assert()
         .success();
 }
+
+/// Asserts `dir` holds no temporary file of an atomic write (`.NAME.tmp-PID-N`).
+pub fn assert_no_temporaries(dir: &Path) {
+    let tmp: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(tmp.is_empty(), "temporary files left in {dir:?}: {tmp:?}");
+}
+
+/// Asserts the model directory `dir` loads whole (card, encoder and adapter hashes, adapter
+/// weights) by embedding one image with it; `why` says which moment of a test this is.
+pub fn assert_model_loads(dir: &Path, why: &str) {
+    let probe = tempfile::tempdir().unwrap();
+    let embed = edge_ssl()
+        .args(["embed", "--model"])
+        .arg(dir)
+        .arg("--input")
+        .arg(reference_dir().join("images/00-boot.png"))
+        .arg("--out")
+        .arg(probe.path().join("probe.npy"))
+        .output()
+        .unwrap();
+    assert!(
+        embed.status.success(),
+        "{why}: {} does not load: {}",
+        dir.display(),
+        String::from_utf8_lossy(&embed.stderr)
+    );
+}
