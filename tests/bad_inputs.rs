@@ -222,8 +222,14 @@ fn expect_for_model(case: &Case, command: &str) -> Expect {
     // sha256), so even a flip inside their weights is refused.
     let must_fail = case.damage.always_invalid() || case.part.ends_with(".safetensors");
     let reads = match case.part.as_str() {
-        "adapter.safetensors" => ["embed", "head", "cluster", "eval", "run"].contains(&command),
-        "head.safetensors" => ["eval", "run"].contains(&command),
+        "adapter.safetensors" => {
+            ["info", "embed", "head", "cluster", "eval", "run"].contains(&command)
+        }
+        // A directory without a head is a valid model (adapted, not yet labeled) to `info`.
+        "head.safetensors" => {
+            ["eval", "run"].contains(&command)
+                || (command == "info" && case.damage != Damage::Missing)
+        }
         _ => true, // the card and the encoder (or a bare ONNX file): every command
     };
     match (reads, must_fail) {
