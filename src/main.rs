@@ -5,6 +5,7 @@
 mod bench;
 mod cli;
 mod demo_data;
+mod dir_commit;
 mod embedder;
 mod fmnist;
 mod image_set;
@@ -19,10 +20,34 @@ mod view_cache;
 use clap::Parser;
 
 fn main() {
+    // Past a file-size limit (`ulimit -f`) the kernel sends SIGXFSZ, whose default action kills
+    // the process mid-write. Ignored, the write fails with EFBIG instead, and the atomic-write
+    // error path removes its temporary file and reports the file it could not write.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
-        // One line, the whole cause chain: what failed and why.
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// One line, the whole cause chain: what failed and why. A cause whose text the line already
+/// holds is left out: typed errors print their source *and* expose it, which `{:#}` would
+/// repeat ("x.onnx: No such file (os error 2): No such file (os error 2)").
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }

@@ -5,8 +5,11 @@
 //! The parts are tied together by hashes so a directory assembled from mismatched pieces is an
 //! error, not a silently wrong classifier: the card records the encoder's sha256 (checked by
 //! `card_for`), the adapter records the encoder it was trained on, and the head records the
-//! encoder *and* adapter whose embeddings it was fitted to. The card is written last, so a
-//! directory whose writer died half-way is not a model directory yet.
+//! encoder *and* adapter whose embeddings it was fitted to, and the card's `[provenance]`
+//! records the adapter's own sha256, so a missing, truncated or bit-flipped adapter is named
+//! rather than silently skipped or applied. Writers stage every part and the card in a work
+//! directory and move them in with [`commit`](crate::dir_commit::commit), card last: a
+//! directory whose writer died half-way holds the previous model or no card at all.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,15 +29,25 @@ pub const LOSS_PNG: &str = "loss.png";
 
 /// Metadata key naming the encoder (sha256) an adapter or head was computed with.
 const ENCODER_KEY: &str = "encoder_sha256";
-/// Metadata key naming the adapter (sha256, or `none`) a head's embeddings went through.
+/// Metadata key naming the adapter (sha256, or `none`) a head's embeddings went through; the
+/// card's `[provenance]` records the directory's adapter under the same key.
 const ADAPTER_KEY: &str = "adapter_sha256";
 
 /// Writes `card` as the directory's `edge-ssl.toml`, pointing at `encoder.onnx` (which must
-/// already be in place) with its sha256 and a `[provenance]` table.
-pub fn write_card(dir: &Path, mut card: ModelCard, provenance: toml::Table) -> anyhow::Result<()> {
+/// already be in place) with its sha256 and a `[provenance]` table that also records the
+/// sha256 of `adapter.safetensors` when there is one.
+pub fn write_card(
+    dir: &Path,
+    mut card: ModelCard,
+    mut provenance: toml::Table,
+) -> anyhow::Result<()> {
     let onnx = dir.join(ENCODER);
     card.onnx = Some(ENCODER.into());
     card.sha256 = Some(sha256_file(&onnx)?);
+    let adapter = dir.join(ADAPTER);
+    if adapter.is_file() {
+        provenance.insert(ADAPTER_KEY.into(), sha256_file(&adapter)?.into());
+    }
     card.extra
         .insert("provenance".into(), toml::Value::Table(provenance));
     card.save(&dir.join(DIR_CARD))?;
@@ -48,18 +61,21 @@ pub fn materialize(model: &ResolvedModel, out: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    copy_atomic(&model.onnx, &out.join(ENCODER))?;
+    let stage = crate::dir_commit::stage_dir(out)?;
+    copy_atomic(&model.onnx, &stage.join(ENCODER))?;
     if let Some(dir) = &model.dir
         && dir.join(ADAPTER).is_file()
     {
-        copy_atomic(&dir.join(ADAPTER), &out.join(ADAPTER))?;
+        copy_atomic(&dir.join(ADAPTER), &stage.join(ADAPTER))?;
     }
     let mut provenance = toml::Table::new();
     provenance.insert(
         "source_model".into(),
         model.onnx.display().to_string().into(),
     );
-    write_card(out, model.card.clone(), provenance)
+    write_card(&stage, model.card.clone(), provenance)?;
+    crate::dir_commit::commit(&stage, out, &[ENCODER, ADAPTER])?;
+    std::fs::remove_dir_all(&stage).with_context(|| format!("removing {}", stage.display()))
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
@@ -93,18 +109,30 @@ pub fn adapter_metadata(encoder_sha: &str, extra: &[(&str, String)]) -> BTreeMap
     m
 }
 
-/// The adapter of a model directory, if it has one, checked against the directory's encoder.
+/// The adapter of a model directory, if it has one, checked against the directory's encoder
+/// and against the sha256 the card records for it.
 pub fn load_adapter(model: &ResolvedModel) -> anyhow::Result<Option<Adapter>> {
-    let Some(path) = model
-        .dir
-        .as_ref()
-        .map(|d| d.join(ADAPTER))
-        .filter(|p| p.is_file())
-    else {
+    let Some(dir) = &model.dir else {
         return Ok(None);
     };
-    let (adapter, meta) = Adapter::load_with_metadata(&path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let path = dir.join(ADAPTER);
+    let recorded = model
+        .card
+        .extra
+        .get("provenance")
+        .and_then(|p| p.get(ADAPTER_KEY))
+        .and_then(|v| v.as_str());
+    if !path.is_file() {
+        if let Some(sha) = recorded {
+            bail!(
+                "{}: missing; the card records an adapter (sha256 {sha}); restore it or re-run `edge-ssl adapt`",
+                path.display()
+            );
+        }
+        return Ok(None);
+    }
+    // The typed error names the file already.
+    let (adapter, meta) = Adapter::load_with_metadata(&path)?;
     if adapter.dim() != model.card.output.dim {
         bail!(
             "mismatched model directory: {} is {}-d but the encoder outputs {}-d",
@@ -119,6 +147,14 @@ pub fn load_adapter(model: &ResolvedModel) -> anyhow::Result<Option<Adapter>> {
             "mismatched model directory: {} was trained on another encoder than {} (re-run `edge-ssl adapt`)",
             path.display(),
             model.onnx.display()
+        );
+    }
+    if let Some(sha) = recorded
+        && !sha.eq_ignore_ascii_case(&sha256_file(&path)?)
+    {
+        bail!(
+            "{}: corrupt or replaced: its sha256 is not the {sha} the card records (re-run `edge-ssl adapt`)",
+            path.display()
         );
     }
     Ok(Some(adapter))
@@ -151,13 +187,15 @@ pub fn save_head(
     let mut meta = embedding_key(model)?;
     meta.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let path = dir.join(HEAD);
-    head.save_with_metadata(&path, &meta)
-        .with_context(|| format!("writing {}", path.display()))?;
+    head.save_with_metadata(&path, &meta)?;
     Ok(path)
 }
 
-/// The head of a model directory, refusing one fitted on other embeddings.
+/// The head of a model directory, refusing one fitted on other embeddings. The adapter is
+/// checked first, so a corrupt adapter is named as such rather than reported as a head fitted
+/// on other embeddings.
 pub fn load_head(model: &ResolvedModel) -> anyhow::Result<Head> {
+    load_adapter(model)?;
     let Some(dir) = &model.dir else {
         bail!(
             "{} is a bare ONNX file with no head; run `edge-ssl head --model {} --out DIR` first",
@@ -173,8 +211,7 @@ pub fn load_head(model: &ResolvedModel) -> anyhow::Result<Head> {
             dir.display()
         );
     }
-    let (head, meta) =
-        Head::load_with_metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+    let (head, meta) = Head::load_with_metadata(&path)?;
     let expected = embedding_key(model)?;
     for (k, v) in &expected {
         if meta.get(k).is_some_and(|m| m != v) {

@@ -25,6 +25,29 @@ fn info_json_parses_and_reports_the_model() {
     assert_eq!(v["card_assumed"], false);
     assert_eq!(v["backends"]["tract"]["available"], true);
     assert_eq!(v["backends"]["ort"]["available"], true, "{v}");
+    assert!(v["adapter"].is_null() && v["head"].is_null(), "{v}");
+}
+
+#[test]
+fn info_on_a_model_directory_reports_its_adapter_and_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (labeled, site) = (tmp.path().join("labeled"), tmp.path().join("site"));
+    common::reference_labeled(&labeled);
+    common::small_model_dir(&site, &labeled);
+    let out = common::edge_ssl()
+        .args(["info", "--json"])
+        .arg(&site)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["adapter"]["dim"], v["card"]["output"]["dim"], "{v}");
+    assert_eq!(v["head"]["kind"], "softmax");
+    assert_eq!(v["head"]["classes"].as_array().unwrap().len(), 8, "{v}");
 }
 
 #[test]

@@ -145,12 +145,7 @@ fn unwritable_output_leaves_nothing_behind() {
     let out = embed(&images(), &target).output().unwrap();
     assert_clean_failure(&out, "taken.npy");
     assert!(target.join("keep").exists());
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp-"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    common::assert_no_temporaries(dir.path());
 }
 
 #[test]

@@ -15,7 +15,7 @@ use super::{BackendArgs, SourceArgs};
 use crate::embedder::Embedder;
 use crate::model_dir::{self, ADAPTER, ENCODER, LOSS_PNG, METRICS};
 use crate::model_ref::{self, ResolvedModel};
-use crate::{plot, progress, view_cache};
+use crate::{dir_commit, plot, progress, view_cache};
 
 /// Adapt an encoder to a camera's frames without labels: re-estimate its BatchNorm statistics
 /// on the frames, then train a residual adapter on embeddings of K augmented views per frame.
@@ -238,10 +238,9 @@ pub fn adapt(
     }
     let t_train = t.elapsed().as_secs_f64() - t_views;
 
-    // 3. The model directory; the card goes last, making the directory valid.
-    std::fs::rename(&encoder, out.join(ENCODER)).context("moving the encoder into place")?;
-    let encoder_sha = edge_ssl_core::sha256_file(&out.join(ENCODER))?;
-    let adapter_path = out.join(ADAPTER);
+    // 3. Every part and the card staged in the work directory, then moved in, card last.
+    let encoder_sha = edge_ssl_core::sha256_file(&encoder)?;
+    let adapter_path = work.join(ADAPTER);
     if let Some(a) = &adapter {
         let meta = model_dir::adapter_metadata(
             &encoder_sha,
@@ -256,10 +255,15 @@ pub fn adapt(
         plot::loss_curve(
             &losses,
             &format!("{} adapter loss", opts.method),
-            &out.join(LOSS_PNG),
+            &work.join(LOSS_PNG),
         )?;
-    } else if adapter_path.is_file() {
-        std::fs::remove_file(&adapter_path)?;
+    } else {
+        // A stale one from an interrupted run with other flags must not be committed.
+        for stale in [&adapter_path, &work.join(LOSS_PNG)] {
+            if stale.is_file() {
+                std::fs::remove_file(stale)?;
+            }
+        }
     }
     let metrics = json!({
         "frames": frames.len(), "skipped": frames.skipped.len(), "method": opts.method.name(),
@@ -269,11 +273,12 @@ pub fn adapt(
         "seconds": { "decode": t_decode, "bn": t_bn, "views": t_views, "train": t_train,
                      "total": started.elapsed().as_secs_f64() },
     });
-    write_atomic(&out.join(METRICS), |w| {
+    write_atomic(&work.join(METRICS), |w| {
         w.write_all(serde_json::to_string_pretty(&metrics)?.as_bytes())
     })?;
     let provenance = provenance(model, opts)?;
-    model_dir::write_card(out, card, provenance)?;
+    model_dir::write_card(&work, card, provenance)?;
+    dir_commit::commit(&work, out, &[ENCODER, ADAPTER, LOSS_PNG, METRICS])?;
     let _ = std::fs::remove_dir_all(&work);
     eprintln!(
         "adapted on {} frames × {} views in {:.1} s (BN {:.1} s, views {:.1} s, training {:.1} s); wrote {}",

@@ -3,10 +3,12 @@ use clap::Args;
 use edge_ssl_runtime::{Backend, BackendOptions, OrtBackend, inspect};
 use serde_json::json;
 
+use crate::model_dir::{self, HEAD};
 use crate::model_ref;
 
-/// Describe a model: inputs and outputs, parameters, FLOPs per sample, its card, and which
-/// backends can run it on this machine.
+/// Describe a model: inputs and outputs, parameters, FLOPs per sample, its card, which
+/// backends can run it on this machine, and a model directory's adapter and head (each
+/// loaded and checked, so a damaged part shows here first).
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// ONNX file, model directory, or `default`.
@@ -36,6 +38,11 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         ),
         Err(e) => Err(e.to_string()),
     };
+    let adapter = model_dir::load_adapter(&model)?;
+    let head = match &model.dir {
+        Some(dir) if dir.join(HEAD).is_file() => Some(model_dir::load_head(&model)?),
+        _ => None,
+    };
     let card_json = serde_json::to_value(&model.card)?;
     if args.json {
         let out = json!({
@@ -50,6 +57,8 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
             "card": card_json,
             "card_assumed": !model.card.assumptions.is_empty(),
             "assumptions": model.card.assumptions,
+            "adapter": adapter.as_ref().map(|a| json!({"dim": a.dim(), "hidden": a.hidden()})),
+            "head": head.as_ref().map(|h| json!({"kind": h.kind().name(), "classes": h.class_names})),
             "backends": {
                 "tract": {"available": true},
                 "ort": match &ort_status {
@@ -115,6 +124,17 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     }
     for (k, v) in &c.metrics {
         println!("metric      {k} = {v}");
+    }
+    if let Some(a) = &adapter {
+        println!("adapter     residual MLP {0}→{1}→{0}", a.dim(), a.hidden());
+    }
+    if let Some(h) = &head {
+        println!(
+            "head        {} over {} classes: {}",
+            h.kind().name(),
+            h.class_names.len(),
+            h.class_names.join(", ")
+        );
     }
     println!("backend     tract: available");
     match ort_status {

@@ -2,6 +2,8 @@
 //! reference outputs live, and how to run the CLI.
 #![allow(dead_code)]
 
+pub mod corpus;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -47,9 +49,15 @@ pub fn assert_clean_failure(output: &std::process::Output, must_contain: &str) {
         "expected failure, stderr: {stderr}"
     );
     assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert_no_panic(output);
     let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(error_lines.len(), 1, "want one error line, got: {stderr}");
+    let parts: Vec<&str> = error_lines[0].split(": ").collect();
+    assert!(
+        parts.windows(2).all(|w| w[0] != w[1]),
+        "the error line repeats a cause: {}",
+        error_lines[0]
+    );
     assert!(
         error_lines[0].contains(must_contain),
         "error line `{}` lacks `{must_contain}`",
@@ -63,4 +71,88 @@ pub fn copy_dir(from: &Path, to: &Path) {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
+}
+
+/// Asserts a run neither panicked nor was killed by a signal (a crash or a test timeout).
+pub fn assert_no_panic(output: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "panic: {stderr}"
+    );
+    assert!(
+        output.status.code().is_some(),
+        "killed by a signal (crash or timeout): {:?}, stderr: {stderr}",
+        output.status
+    );
+}
+
+/// The reference images as an ImageFolder tree `root/<class>/*.png`, the class taken from
+/// each file's name (`03-trouser.png` → `trouser`).
+pub fn reference_labeled(root: &Path) {
+    for entry in std::fs::read_dir(reference_dir().join("images")).unwrap() {
+        let path = entry.unwrap().path();
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let class = stem.split_once('-').map_or(stem.as_str(), |(_, c)| c);
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        std::fs::copy(&path, root.join(class).join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+/// Flags for an `adapt` that takes well under a second on the 16 reference images.
+pub const QUICK_ADAPT: [&str; 6] = ["--epochs", "1", "--views", "2", "--batch", "8"];
+
+/// A small but real model directory at `out`: `adapt` on the reference images, then a `head`
+/// on `labeled` (from [`reference_labeled`]).
+pub fn small_model_dir(out: &Path, labeled: &Path) {
+    edge_ssl()
+        .arg("adapt")
+        .args(QUICK_ADAPT)
+        .arg("--data")
+        .arg(reference_dir().join("images"))
+        .arg("--out")
+        .arg(out)
+        .assert()
+        .success();
+    edge_ssl()
+        .args(["head", "--model"])
+        .arg(out)
+        .arg("--labeled")
+        .arg(labeled)
+        .arg("--out")
+        .arg(out)
+        .assert()
+        .success();
+}
+
+/// Asserts `dir` holds no temporary file of an atomic write (`.NAME.tmp-PID-N`).
+pub fn assert_no_temporaries(dir: &Path) {
+    let tmp: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(tmp.is_empty(), "temporary files left in {dir:?}: {tmp:?}");
+}
+
+/// Asserts the model directory `dir` loads whole (card, encoder and adapter hashes, adapter
+/// weights) by embedding one image with it; `why` says which moment of a test this is.
+pub fn assert_model_loads(dir: &Path, why: &str) {
+    let probe = tempfile::tempdir().unwrap();
+    let embed = edge_ssl()
+        .args(["embed", "--model"])
+        .arg(dir)
+        .arg("--input")
+        .arg(reference_dir().join("images/00-boot.png"))
+        .arg("--out")
+        .arg(probe.path().join("probe.npy"))
+        .output()
+        .unwrap();
+    assert!(
+        embed.status.success(),
+        "{why}: {} does not load: {}",
+        dir.display(),
+        String::from_utf8_lossy(&embed.stderr)
+    );
 }

@@ -1,6 +1,9 @@
 //! The one place that turns named `f32` arrays plus string metadata into a safetensors file and
 //! back. Adapters, heads and trainer checkpoints all go through it, so each shares the same
-//! atomic write, the same `format` tag check and the same "corrupt file" errors.
+//! atomic write, the same `format` tag check and the same "corrupt file" errors — and the same
+//! CRC-32 over the tensors, since safetensors itself checks only that the header parses and
+//! the offsets fit: a flipped bit in the weights would otherwise load as a silently different
+//! model.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -13,6 +16,32 @@ use safetensors::{Dtype, SafeTensors};
 use crate::{Result, TrainError};
 
 const FORMAT_KEY: &str = "format";
+/// CRC-32 (hex) of the metadata entries and every tensor's name, shape and little-endian
+/// data, in key order. Files written before it existed have none and are read unchecked.
+const CRC_KEY: &str = "crc32";
+
+fn content_crc(
+    tensors: &BTreeMap<String, ArrayD<f32>>,
+    metadata: &BTreeMap<String, String>,
+) -> String {
+    let mut h = crc32fast::Hasher::new();
+    for (k, v) in metadata {
+        for field in [k, v] {
+            h.update(&(field.len() as u64).to_le_bytes());
+            h.update(field.as_bytes());
+        }
+    }
+    for (name, a) in tensors {
+        h.update(&(name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        for &d in a.shape() {
+            h.update(&(d as u64).to_le_bytes());
+        }
+        let data: Vec<u8> = a.iter().flat_map(|v| v.to_le_bytes()).collect();
+        h.update(&data);
+    }
+    format!("{:08x}", h.finalize())
+}
 
 pub(crate) struct TensorFile {
     kind: &'static str,
@@ -67,6 +96,10 @@ impl TensorFile {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         meta.insert(FORMAT_KEY.to_string(), self.kind.to_string());
+        meta.insert(
+            CRC_KEY.to_string(),
+            content_crc(&self.tensors, &self.metadata),
+        );
         let buf = safetensors::serialize(views, Some(meta))
             .map_err(|e| self.corrupt_at(path, e.to_string()))?;
         edge_ssl_core::write_atomic(path, |w| w.write_all(&buf)).map_err(|e| match e {
@@ -99,6 +132,7 @@ impl TensorFile {
             Some(f) => return Err(file.corrupt(format!("it is a {f:?} file"))),
             None => return Err(file.corrupt("no \"format\" entry in its metadata")),
         }
+        let crc = metadata.remove(CRC_KEY);
         file.metadata = metadata;
         for (name, view) in st.iter() {
             if view.dtype() != Dtype::F32 {
@@ -112,6 +146,13 @@ impl TensorFile {
             let a =
                 ArrayD::from_shape_vec(IxDyn(view.shape()), values).map_err(|e| file.corrupt(e))?;
             file.tensors.insert(name.to_string(), a);
+        }
+        if let Some(crc) = crc
+            && crc != content_crc(&file.tensors, &file.metadata)
+        {
+            return Err(file.corrupt(format!(
+                "its content does not match the CRC-32 {crc} in its header (damaged on disk or in a copy)"
+            )));
         }
         Ok(file)
     }
@@ -194,6 +235,13 @@ mod tests {
             TensorFile::read(&path, "test file"),
             Err(TrainError::Corrupt { .. })
         ));
+        f.write(&path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1; // inside the data of tensor `a`
+        bytes[last] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = TensorFile::read(&path, "test file").err().unwrap();
+        assert!(err.to_string().contains("CRC-32"), "{err}");
         std::fs::write(&path, b"").unwrap();
         assert!(matches!(
             TensorFile::read(&path, "test file"),

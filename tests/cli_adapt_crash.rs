@@ -1,0 +1,181 @@
+//! Crash consistency of `adapt`: SIGKILL at ten seeded moments spread over a run — on a timer,
+//! and the instant the view cache, a checkpoint or the staged card is being written — each
+//! followed by the same command with `--resume`, ends with the same loss curve and adapter
+//! weights as a run that was never interrupted. After every kill the output directory holds
+//! either the model that was there before or none (no card), never a mix or a torn file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::corpus::Rng;
+use edge_ssl_train::nn::{Adapter, Module};
+
+/// 16 frames × 16 views, 200 steps with a checkpoint every 10: a few seconds in all, with
+/// BN re-estimation, view caching and training each long enough to be hit.
+const FLAGS: [&str; 8] = [
+    "--epochs",
+    "100",
+    "--views",
+    "16",
+    "--batch",
+    "8",
+    "--checkpoint-every",
+    "10",
+];
+
+/// When to kill the run.
+#[derive(Clone, Copy, Debug)]
+enum Moment {
+    /// After this fraction of an uninterrupted run's wall time.
+    After(f64),
+    /// As soon as a temporary file whose name starts with this appears in the output or the
+    /// work directory.
+    Writing(&'static str),
+}
+
+fn spawn_adapt(out: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_edge-ssl"))
+        .args(["adapt", "--model", "default", "--resume", "--data"])
+        .arg(common::reference_dir().join("images"))
+        .arg("--out")
+        .arg(out)
+        .args(FLAGS)
+        .current_dir(common::root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// True when `dir` holds an entry whose name starts with `prefix`.
+fn has_entry(dir: &Path, prefix: &str) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+    })
+}
+
+/// Runs `adapt --resume` into `out` and SIGKILLs it at `moment`; false if it finished first
+/// (a resumed run skips the work already done, so a late moment may come after its end).
+fn kill_at(out: &Path, moment: Moment, whole: Duration) -> bool {
+    let mut child = spawn_adapt(out);
+    let started = Instant::now();
+    let work = out.join(".adapt-work");
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        let now = match moment {
+            Moment::After(f) => started.elapsed().as_secs_f64() >= f * whole.as_secs_f64(),
+            Moment::Writing(prefix) => has_entry(&work, prefix) || has_entry(out, prefix),
+        };
+        if now {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "adapt hangs");
+        std::thread::sleep(Duration::from_micros(300));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    true
+}
+
+/// The model in `out` is whole and loads (card, encoder hash, adapter hash and weights), or
+/// there is no card; in both cases no temporary or torn file sits beside the parts.
+fn assert_readable_or_absent(out: &Path, label: &str) {
+    common::assert_no_temporaries(out);
+    if !out.join("edge-ssl.toml").exists() {
+        return;
+    }
+    common::assert_model_loads(out, label);
+    let metrics = std::fs::read_to_string(out.join("metrics.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&metrics).expect("metrics.json parses");
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Ten moments in a seeded order: four tied to writes, six on a timer spread over the run.
+fn moments(seed: u64) -> Vec<Moment> {
+    let mut rng = Rng::new(seed);
+    let mut all = vec![
+        Moment::Writing(".views.npy.tmp-"),
+        Moment::Writing(".checkpoint.safetensors.tmp-"),
+        Moment::Writing(".checkpoint.safetensors.tmp-"),
+        Moment::Writing(".edge-ssl.toml.tmp-"),
+    ];
+    for i in 0..6 {
+        // One moment in each sixth of the run, at a seeded place inside it.
+        let f = (i as f64 + (rng.next_u64() % 1000) as f64 / 1000.0) / 6.0;
+        all.push(Moment::After(f));
+    }
+    for i in (1..all.len()).rev() {
+        all.swap(i, rng.below(0..i + 1));
+    }
+    all
+}
+
+#[test]
+fn ten_sigkills_then_resume_match_an_uninterrupted_run() {
+    let work = tempfile::tempdir().unwrap();
+    let (whole, broken): (PathBuf, PathBuf) =
+        (work.path().join("whole"), work.path().join("broken"));
+    let started = Instant::now();
+    let status = spawn_adapt(&whole).wait().unwrap();
+    let t_whole = started.elapsed();
+    assert!(status.success(), "the uninterrupted run failed");
+
+    // A previous good model (another adapter, hence another card) sits in the output
+    // directory, as when a site is re-adapted: a mix of old and new parts would not load.
+    common::edge_ssl()
+        .args(["adapt", "--model", "default", "--data"])
+        .arg(common::reference_dir().join("images"))
+        .arg("--out")
+        .arg(&broken)
+        .args(common::QUICK_ADAPT)
+        .assert()
+        .success();
+    for (i, moment) in moments(7).into_iter().enumerate() {
+        let label = format!("kill {i} at {moment:?}");
+        // A run that finished first leaves no work behind, so the next one starts over and
+        // reaches the moment.
+        let tries = (0..3)
+            .take_while(|_| !kill_at(&broken, moment, t_whole))
+            .count();
+        assert!(tries < 3, "{label}: the run always finished first");
+        eprintln!("{label}: killed after {tries} run(s) that finished first");
+        assert_readable_or_absent(&broken, &label);
+    }
+
+    let status = spawn_adapt(&broken).wait().unwrap();
+    assert!(status.success(), "the final --resume failed");
+    assert_readable_or_absent(&broken, "after the final resume");
+    assert!(
+        !broken.join(".adapt-work").exists(),
+        "work files left behind"
+    );
+    let (a, b) = (
+        read_json(&whole.join("metrics.json")),
+        read_json(&broken.join("metrics.json")),
+    );
+    assert_eq!(a["loss_curve"], b["loss_curve"]);
+    // Compare weights, not file bytes: safetensors writes its metadata map in hash order.
+    let load = |d: &Path| Adapter::load(&d.join("adapter.safetensors")).unwrap();
+    let (wa, wb) = (load(&whole), load(&broken));
+    let (pa, pb) = (wa.params(), wb.params());
+    assert_eq!(pa.len(), pb.len());
+    for (x, y) in pa.iter().zip(&pb) {
+        assert_eq!(x.name, y.name);
+        assert_eq!(x.value, y.value, "{}: resumed adapter differs", x.name);
+    }
+    eprintln!(
+        "uninterrupted run {:.1} s; whole test {:.1} s",
+        t_whole.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
