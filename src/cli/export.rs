@@ -6,18 +6,22 @@ use clap::Args;
 use crate::onnx_export::{self, EXPORTABLE, ExportOptions, SCORES};
 use crate::{model_dir, model_ref};
 
-/// Write a model directory as ONE plain ONNX graph: its encoder (with the BatchNorm statistics
-/// `adapt` re-estimated), its adapter and its head — for TensorRT, ONNX Runtime or tract on a
-/// device that runs no edge-ssl.
+/// Write a model directory as one plain ONNX graph: encoder + adapter + head.
 ///
-/// The input is the encoder's (preprocessed image batch, as in the directory's card; the
-/// batch stays dynamic). Outputs: the adapted embedding under the encoder's output name
-/// (N×D), and `scores` (N×C, classes in the head's order): logits such that softmax(scores)
-/// is what `edge-ssl eval`/`run` compute — W·x̂+b for softmax heads, scale·cos for imprint,
-/// −‖x̂−c‖²/T for k-means (`cluster`) — or, with --with-softmax, those probabilities.
-/// Class names, head kind and input preprocessing are stored in the ONNX metadata_props
-/// (`edge-ssl.classes`, `edge-ssl.head`, `edge-ssl.input`). k-NN heads are refused: refit
-/// with --kind imprint or softmax. The file is written atomically.
+/// For TensorRT, ONNX Runtime or tract on a device that runs no edge-ssl. The graph is the
+/// directory's encoder (with the BatchNorm statistics `adapt` re-estimated), its adapter and its
+/// head, appended as plain ONNX operators in the encoder's opset; the input is the encoder's
+/// (the preprocessed image batch the directory's card describes; the batch stays dynamic).
+///
+/// Outputs: the adapted embedding under the encoder's output name (N×D), and `scores` (N×C,
+/// classes in the head's order): logits such that softmax(scores) is what `edge-ssl eval` and
+/// `run` compute — W·x̂+b for softmax heads, scale·cos for imprint, −‖x̂−c‖²/T for k-means
+/// (`cluster`) — or, with --with-softmax, those probabilities. Class names, head kind and input
+/// preprocessing are stored in the ONNX metadata_props (`edge-ssl.classes`, `edge-ssl.head`,
+/// `edge-ssl.input`).
+///
+/// Heads that export: softmax, imprint, kmeans. k-NN heads are refused (refit with --kind
+/// imprint or softmax). The file is written atomically: on any error nothing is written.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Model directory with a head (from `edge-ssl head` or `cluster`).

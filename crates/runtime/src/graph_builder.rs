@@ -398,3 +398,92 @@ impl GraphBuilder {
         Ok(edge_ssl_core::write_atomic(path, |w| w.write_all(&bytes))?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use ndarray::{Array2, ArrayD, Axis};
+
+    use super::*;
+    use crate::{Backend, BackendOptions, TractBackend, card_for};
+
+    fn encoder() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fmnist-ssl/encoder.onnx")
+    }
+
+    fn run(path: &Path, batch: usize) -> Vec<Array2<f32>> {
+        let card = card_for(&encoder(), None).unwrap();
+        let mut session = TractBackend::new(BackendOptions::default().with_threads(Some(1)))
+            .load(path, &card)
+            .unwrap();
+        let n = (batch * 28 * 28) as f32;
+        let x = ArrayD::from_shape_fn(vec![batch, 1, 28, 28], |i| {
+            let flat = i[0] * 784 + i[2] * 28 + i[3];
+            (flat as f32 / n * 7.0).sin()
+        });
+        session
+            .run(&[x.view()])
+            .unwrap()
+            .into_iter()
+            .map(|t| {
+                let rows = t.shape()[0];
+                t.into_shape_with_order((rows, 128)).unwrap()
+            })
+            .collect()
+    }
+
+    /// LayerNorm and L2 normalization appended after the encoder, at the encoder's opset (17:
+    /// `axes` attributes) and at 18 (`axes` inputs), compute what they say in tract.
+    #[test]
+    fn appended_norms_compute_the_same_at_opset_17_and_18() {
+        let dir = tempfile::tempdir().unwrap();
+        for opset in [17, 18] {
+            let mut g = GraphBuilder::open(&encoder()).unwrap();
+            g.opset = opset;
+            for o in &mut g.proto.opset_import {
+                o.version = opset;
+            }
+            let out = g.first_output();
+            let raw = g.rename_tensor(&out, "raw");
+            let unit = g.l2_normalize(&raw, 1e-8).unwrap();
+            let gain: Vec<f32> = (0..128).map(|i| 0.5 + i as f32 / 128.0).collect();
+            let shift: Vec<f32> = (0..128).map(|i| (i as f32 * 0.1).cos()).collect();
+            let normed = g.layer_norm(&unit, &gain, &shift, 1e-5).unwrap();
+            g.set_outputs(&[(&raw, &out, 128), (&normed, "normed", 128)])
+                .unwrap();
+            let path = dir.path().join(format!("opset{opset}.onnx"));
+            g.save(&path).unwrap();
+
+            let outs = run(&path, 3);
+            let (raw, normed) = (&outs[0], &outs[1]);
+            let norms = raw.map_axis(Axis(1), |r| r.dot(&r).sqrt());
+            let unit = raw / &norms.insert_axis(Axis(1));
+            let mean = unit.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
+            let centered = &unit - &mean;
+            let var = centered.mapv(|v| v * v).mean_axis(Axis(1)).unwrap();
+            let want = &centered / &var.mapv(|v| (v + 1e-5).sqrt()).insert_axis(Axis(1))
+                * &ndarray::aview1(&gain)
+                + &ndarray::aview1(&shift);
+            let diff = (normed - &want).iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(diff < 1e-4, "opset {opset}: appended math off by {diff}");
+            // Dynamic batch: the same rows at batch 1.
+            let one = run(&path, 1);
+            assert_eq!(one[1].nrows(), 1);
+        }
+    }
+
+    #[test]
+    fn new_names_never_capture_graph_tensors_and_outputs_cannot_reuse_them() {
+        let mut g = GraphBuilder::open(&encoder()).unwrap();
+        let before = g.taken.clone();
+        let c = g.scalar("input", 1.0).unwrap();
+        assert!(!before.contains(&c) && c.starts_with(PREFIX));
+        let out = g.first_output();
+        let input = g.graph().input[0].name.clone();
+        let err = g.set_outputs(&[(&out, &input, 128)]).unwrap_err();
+        assert!(err.to_string().contains("already used"), "{err}");
+        assert!(g.constant("w", &[2, 2], &[1.0; 3]).is_err());
+        assert!(g.constant("w", &[1], &[f32::NAN]).is_err());
+    }
+}
