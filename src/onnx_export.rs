@@ -9,11 +9,14 @@
 //! regression, `scale · cos` for imprinting, `−‖x̂ − c‖² / T` for k-means — or, with
 //! `with_softmax`, the probabilities themselves.
 //!
+//! The directory's card (minus file name and hash) is embedded in the metadata, with the class
+//! names and head kind, so the file is self-describing.
+//!
 //! k-NN heads are refused: a faithful export needs TopK and a gather over every stored
 //! embedding, and a deployment that wants that head can refit it as imprinting in seconds.
 
 use anyhow::{Context, bail};
-use edge_ssl_runtime::GraphBuilder;
+use edge_ssl_runtime::{EMBEDDED_CARD_KEY, GraphBuilder};
 use edge_ssl_train::head::{Head, HeadModel};
 use edge_ssl_train::nn::{Adapter, L2_FLOOR};
 use ndarray::Array2;
@@ -93,7 +96,14 @@ pub fn build(
             "logits (softmax gives the head's probabilities)"
         },
     );
-    g.set_metadata("edge-ssl.input", &serde_json::to_string(&model.card.input)?);
+    // The card travels inside the file, so `edge-ssl embed/bench --model FILE.onnx` and a
+    // device reading the metadata know the preprocessing without a card beside it.
+    let mut card = model.card.clone();
+    (card.onnx, card.sha256) = (None, None);
+    card.output.name = name.clone();
+    card.output.dim = dim;
+    let card = card.to_toml().map_err(anyhow::Error::msg)?;
+    g.set_metadata(EMBEDDED_CARD_KEY, &card);
     Ok(Exported {
         graph: g,
         embedding: name,

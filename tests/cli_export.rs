@@ -301,6 +301,21 @@ fn softmax_head_export_matches_edge_ssl_under_onnxruntime_and_tract() {
         export(&f.site, &onnx, softmax);
         check_both(&f.site, &onnx, softmax, &r, ort);
     }
+    // The file alone is enough for edge-ssl: its embedded card gives the preprocessing.
+    let npy_path = out.path().join("from-export.npy");
+    let embed = ok(edge_ssl()
+        .args(["embed", "--backend", "tract", "--model"])
+        .arg(out.path().join("site-true.onnx"))
+        .arg("--input")
+        .arg(&eval)
+        .arg("--out")
+        .arg(&npy_path)
+        .output()
+        .unwrap());
+    let stderr = String::from_utf8_lossy(&embed.stderr);
+    assert!(!stderr.contains("assumed"), "{stderr}");
+    let diff = max_abs_diff(&npy::read_f32(&npy_path).unwrap(), &r.embedding);
+    assert!(diff < 1e-4, "embed --model FILE.onnx differs by {diff}");
 }
 
 #[test]

@@ -16,9 +16,10 @@ use crate::{model_dir, model_ref};
 /// Outputs: the adapted embedding under the encoder's output name (N×D), and `scores` (N×C,
 /// classes in the head's order): logits such that softmax(scores) is what `edge-ssl eval` and
 /// `run` compute — W·x̂+b for softmax heads, scale·cos for imprint, −‖x̂−c‖²/T for k-means
-/// (`cluster`) — or, with --with-softmax, those probabilities. Class names, head kind and input
-/// preprocessing are stored in the ONNX metadata_props (`edge-ssl.classes`, `edge-ssl.head`,
-/// `edge-ssl.input`).
+/// (`cluster`) — or, with --with-softmax, those probabilities. Class names, head kind and the
+/// directory's card (input preprocessing) are stored in the ONNX metadata_props
+/// (`edge-ssl.classes`, `edge-ssl.head`, `edge-ssl.card`), so `edge-ssl embed`/`bench`
+/// --model FILE.onnx need no card beside it.
 ///
 /// Heads that export: softmax, imprint, kmeans. k-NN heads are refused (refit with --kind
 /// imprint or softmax). The file is written atomically: on any error nothing is written.

@@ -41,7 +41,7 @@ pub mod trt_cache;
 
 pub use backend::{Backend, Session, TensorInfo};
 pub use bn_reestimate::{BnLayerReport, BnReport, reestimate_batch_norm};
-pub use card_for::card_for;
+pub use card_for::{EMBEDDED_CARD_KEY, card_for};
 pub use error::{Result, RuntimeError};
 pub use graph_builder::GraphBuilder;
 pub use options::{BackendOptions, ExecutionProvider, TensorRtOptions};
