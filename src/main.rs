@@ -12,6 +12,7 @@ mod image_set;
 mod live;
 mod model_dir;
 mod model_ref;
+mod onnx_export;
 mod plot;
 mod progress;
 mod shifted_domain;

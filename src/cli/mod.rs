@@ -5,6 +5,7 @@ mod cluster;
 mod demo;
 mod embed;
 mod eval;
+mod export;
 mod head;
 mod info;
 mod run;
@@ -34,6 +35,7 @@ enum Command {
     Head(head::HeadArgs),
     Cluster(cluster::ClusterArgs),
     Eval(eval::EvalArgs),
+    Export(export::ExportArgs),
     Demo(demo::DemoArgs),
     Run(run::RunArgs),
     Bench(bench::BenchArgs),
@@ -47,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Head(args) => head::run(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Export(args) => export::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::run(args),

@@ -5,8 +5,13 @@ use edge_ssl_core::{InputSpec, Layout, ModelCard, OutputSpec, ResizeMode, sha256
 use crate::inspect::{self, ModelFacts};
 use crate::{Result, RuntimeError};
 
-/// The card of an ONNX file: `card_path` if given, else `x.toml` beside `x.onnx`, else one
-/// built from what the ONNX declares, with every guess listed in `assumptions`.
+/// `metadata_props` key under which an ONNX carries its own card (TOML), as `edge-ssl export`
+/// writes it: a one-file export needs no card beside it.
+pub const EMBEDDED_CARD_KEY: &str = "edge-ssl.card";
+
+/// The card of an ONNX file: `card_path` if given, else `x.toml` beside `x.onnx`, else the card
+/// embedded in the ONNX's metadata ([`EMBEDDED_CARD_KEY`]), else one built from what the ONNX
+/// declares, with every guess listed in `assumptions`.
 ///
 /// A card that records a sha256 must match the file: a card describing a different model is
 /// worse than none.
@@ -32,8 +37,27 @@ pub fn card_for(onnx: &Path, card_path: Option<&Path>) -> Result<ModelCard> {
             }
             Ok(card)
         }
-        None => assume_card(onnx, &inspect::facts(onnx)?),
+        None => match embedded_card(onnx)? {
+            Some(card) => Ok(card),
+            None => assume_card(onnx, &inspect::facts(onnx)?),
+        },
     }
+}
+
+fn embedded_card(onnx: &Path) -> Result<Option<ModelCard>> {
+    let proto = inspect::read_proto(onnx)?;
+    let Some(entry) = proto
+        .metadata_props
+        .iter()
+        .find(|p| p.key == EMBEDDED_CARD_KEY)
+    else {
+        return Ok(None);
+    };
+    let card = ModelCard::parse(&entry.value, onnx).map_err(|e| RuntimeError::Model {
+        path: onnx.to_owned(),
+        message: format!("its embedded card ({EMBEDDED_CARD_KEY}) is invalid: {e}"),
+    })?;
+    Ok(Some(card))
 }
 
 fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
@@ -111,4 +135,35 @@ fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
         },
         assumptions,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GraphBuilder;
+
+    /// A graph that carries its card in metadata needs none beside it; a broken one is an
+    /// error naming the key, not a silent fallback to guessed preprocessing.
+    #[test]
+    fn card_for_reads_an_embedded_card_and_rejects_a_broken_one() {
+        let encoder =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fmnist-ssl/encoder.onnx");
+        let real = card_for(&encoder, None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.onnx");
+
+        let mut g = GraphBuilder::open(&encoder).unwrap();
+        let mut card = real.clone();
+        (card.onnx, card.sha256) = (None, None);
+        g.set_metadata(EMBEDDED_CARD_KEY, &card.to_toml().unwrap());
+        g.save(&path).unwrap();
+        let read = card_for(&path, None).unwrap();
+        assert!(read.assumptions.is_empty(), "{:?}", read.assumptions);
+        assert_eq!(read.input, real.input);
+
+        g.set_metadata(EMBEDDED_CARD_KEY, "input = 3");
+        g.save(&path).unwrap();
+        let err = card_for(&path, None).unwrap_err().to_string();
+        assert!(err.contains(EMBEDDED_CARD_KEY), "{err}");
+    }
 }

@@ -21,12 +21,15 @@
 //!
 //! [`inspect`] reads an ONNX file without running it: inputs and outputs, parameter count and an
 //! estimate of the FLOPs per sample (from tract's own cost model of Conv and MatMul-like ops).
+//! [`GraphBuilder`] appends plain ONNX math after a model's output — how `edge-ssl export` turns an
+//! encoder, its adapter and its head into one graph.
 //! [`card_for`] pairs an ONNX with its model card, or builds one from what the ONNX declares.
 
 mod backend;
 mod bn_reestimate;
 mod card_for;
 mod error;
+mod graph_builder;
 pub mod inspect;
 pub mod onnx_edit;
 mod options;
@@ -38,8 +41,9 @@ pub mod trt_cache;
 
 pub use backend::{Backend, Session, TensorInfo};
 pub use bn_reestimate::{BnLayerReport, BnReport, reestimate_batch_norm};
-pub use card_for::card_for;
+pub use card_for::{EMBEDDED_CARD_KEY, card_for};
 pub use error::{Result, RuntimeError};
+pub use graph_builder::GraphBuilder;
 pub use options::{BackendOptions, ExecutionProvider, TensorRtOptions};
 pub use ort_backend::OrtBackend;
 pub use select::{BackendKind, select_backend};

@@ -12,6 +12,7 @@ pub use adapter::Adapter;
 pub use linear::Linear;
 pub use module::Module;
 pub use norm::{Norm, NormKind};
+pub use normalize::L2_FLOOR;
 pub(crate) use normalize::{l2_normalize, l2_normalize_backward};
 pub use param::Param;
 pub use projector::Projector;

@@ -1,13 +1,14 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
 
-/// Below this norm a row is treated as having norm `FLOOR` (as `F.normalize` does), so a
-/// collapsed all-zero embedding yields a zero direction instead of NaN.
-const FLOOR: f32 = 1e-8;
+/// Below this norm a row is treated as having norm `L2_FLOOR` (as `F.normalize` does), so a
+/// collapsed all-zero embedding yields a zero direction instead of NaN. Public because an
+/// exported graph must floor the same way.
+pub const L2_FLOOR: f32 = 1e-8;
 
 /// Rows scaled to unit length; returns the unit rows and the (floored) norms. Shared by every
 /// loss that works on the sphere (NT-Xent, MoCo, BYOL, margin, EMP) and by the heads.
 pub(crate) fn l2_normalize(x: ArrayView2<f32>) -> (Array2<f32>, Array1<f32>) {
-    let norms = x.map_axis(Axis(1), |r| r.dot(&r).sqrt().max(FLOOR));
+    let norms = x.map_axis(Axis(1), |r| r.dot(&r).sqrt().max(L2_FLOOR));
     let unit = &x / &norms.view().insert_axis(Axis(1));
     (unit, norms)
 }

@@ -1,0 +1,97 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::onnx_export::{self, EXPORTABLE, ExportOptions, SCORES};
+use crate::{model_dir, model_ref};
+
+/// Write a model directory as one plain ONNX graph: encoder + adapter + head.
+///
+/// For TensorRT, ONNX Runtime or tract on a device that runs no edge-ssl. The graph is the
+/// directory's encoder (with the BatchNorm statistics `adapt` re-estimated), its adapter and its
+/// head, appended as plain ONNX operators in the encoder's opset; the input is the encoder's
+/// (the preprocessed image batch the directory's card describes; the batch stays dynamic).
+///
+/// Outputs: the adapted embedding under the encoder's output name (N×D), and `scores` (N×C,
+/// classes in the head's order): logits such that softmax(scores) is what `edge-ssl eval` and
+/// `run` compute — W·x̂+b for softmax heads, scale·cos for imprint, −‖x̂−c‖²/T for k-means
+/// (`cluster`) — or, with --with-softmax, those probabilities. Class names, head kind and the
+/// directory's card (input preprocessing) are stored in the ONNX metadata_props
+/// (`edge-ssl.classes`, `edge-ssl.head`, `edge-ssl.card`), so `edge-ssl embed`/`bench`
+/// --model FILE.onnx need no card beside it.
+///
+/// Heads that export: softmax, imprint, kmeans. k-NN heads are refused (refit with --kind
+/// imprint or softmax). The file is written atomically: on any error nothing is written.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Model directory with a head (from `edge-ssl head` or `cluster`).
+    #[arg(long, value_name = "DIR")]
+    model: String,
+    /// The ONNX file to write.
+    #[arg(long, value_name = "FILE.onnx")]
+    out: PathBuf,
+    /// End the graph with a Softmax: `scores` are class probabilities.
+    #[arg(long)]
+    with_softmax: bool,
+}
+
+pub fn run(args: ExportArgs) -> anyhow::Result<()> {
+    let out_dir = match args.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    if !out_dir.is_dir() {
+        bail!("{}: output directory does not exist", out_dir.display());
+    }
+    if args.out.is_dir() {
+        bail!(
+            "{}: is a directory; --out names the ONNX file to write",
+            args.out.display()
+        );
+    }
+    let model = model_ref::resolve(&args.model)?;
+    // The adapter first: a corrupt adapter is named as such rather than reported as a head
+    // fitted on other embeddings.
+    let adapter = model_dir::load_adapter(&model)?;
+    let head = model_dir::load_head(&model)?;
+    if same_file(&args.out, &model.onnx) {
+        bail!(
+            "{}: is the model directory's own encoder; write the export elsewhere",
+            args.out.display()
+        );
+    }
+    let options = ExportOptions::default().with_softmax(args.with_softmax);
+    let exported = onnx_export::build(&model, adapter.as_ref(), &head, options)
+        .with_context(|| format!("exporting {} (heads that export: {EXPORTABLE})", args.model))?;
+    exported
+        .graph
+        .save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let adapter_note = match &adapter {
+        Some(a) => format!("adapter {}→{}→{}", a.dim(), a.hidden(), a.dim()),
+        None => "no adapter".into(),
+    };
+    eprintln!(
+        "wrote {}: encoder + {adapter_note} + {} head; outputs `{}` [N, {}] and `{SCORES}` [N, {}] ({}), opset {}",
+        args.out.display(),
+        head.kind(),
+        exported.embedding,
+        exported.dim,
+        exported.classes,
+        if args.with_softmax {
+            "probabilities"
+        } else {
+            "logits"
+        },
+        exported.graph.opset()
+    );
+    Ok(())
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}

@@ -1,0 +1,169 @@
+//! A model directory as one ONNX graph: the directory's encoder (whose BatchNorm statistics
+//! `adapt` already re-estimated), then its adapter and head written as plain ONNX operators
+//! after the encoder's output. The graph computes exactly what [`crate::embedder::Embedder`]
+//! and [`Head::probabilities`] compute: `A(E(x))`, L2-normalized, through the head.
+//!
+//! Outputs: the adapted embedding, under the encoder's own output name (so the directory's
+//! card still describes the exported file), and `scores`, `N × C`. Scores are logits in the
+//! sense that `softmax(scores)` is the head's probability vector — `W·x̂ + b` for softmax
+//! regression, `scale · cos` for imprinting, `−‖x̂ − c‖² / T` for k-means — or, with
+//! `with_softmax`, the probabilities themselves.
+//!
+//! The directory's card (minus file name and hash) is embedded in the metadata, with the class
+//! names and head kind, so the file is self-describing.
+//!
+//! k-NN heads are refused: a faithful export needs TopK and a gather over every stored
+//! embedding, and a deployment that wants that head can refit it as imprinting in seconds.
+
+use anyhow::{Context, bail};
+use edge_ssl_runtime::{EMBEDDED_CARD_KEY, GraphBuilder};
+use edge_ssl_train::head::{Head, HeadModel};
+use edge_ssl_train::nn::{Adapter, L2_FLOOR};
+use ndarray::Array2;
+
+use crate::model_ref::ResolvedModel;
+
+/// The output carrying class scores.
+pub const SCORES: &str = "scores";
+
+/// Head kinds [`build`] can write, for error and help texts.
+pub const EXPORTABLE: &str = "softmax, imprint, kmeans";
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExportOptions {
+    /// End the graph with a Softmax, so `scores` are probabilities.
+    pub softmax: bool,
+}
+
+impl ExportOptions {
+    pub fn with_softmax(mut self, softmax: bool) -> Self {
+        self.softmax = softmax;
+        self
+    }
+}
+
+/// What [`build`] produced, for the command's summary.
+pub struct Exported {
+    pub graph: GraphBuilder,
+    pub embedding: String,
+    pub dim: usize,
+    pub classes: usize,
+}
+
+fn values(a: &Array2<f32>) -> Vec<f32> {
+    a.iter().copied().collect()
+}
+
+/// Builds the one-file graph of `model` with its (optional) adapter and its head.
+pub fn build(
+    model: &ResolvedModel,
+    adapter: Option<&Adapter>,
+    head: &Head,
+    options: ExportOptions,
+) -> anyhow::Result<Exported> {
+    let mut g = GraphBuilder::open(&model.onnx)
+        .with_context(|| format!("reading {}", model.onnx.display()))?;
+    let name = g.first_output();
+    let encoder_rank = g.first_output_rank();
+    let raw = g.rename_tensor(&name, "encoder_output");
+    let mut x = if encoder_rank == Some(2) {
+        raw
+    } else {
+        g.flatten(&raw)
+    };
+    if let Some(a) = adapter {
+        x = append_adapter(&mut g, &x, a)?;
+    }
+    let unit = g.l2_normalize(&x, L2_FLOOR)?;
+    let mut scores = append_head(&mut g, &unit, head)?;
+    if options.softmax {
+        scores = g.softmax(&scores);
+    }
+    let dim = head.dim();
+    let classes = head.class_names.len();
+    g.set_outputs(&[(&x, &name, dim), (&scores, SCORES, classes)])?;
+    g.set_producer("edge-ssl export", env!("CARGO_PKG_VERSION"));
+    g.set_metadata(
+        "edge-ssl.classes",
+        &serde_json::to_string(&head.class_names)?,
+    );
+    g.set_metadata("edge-ssl.head", head.kind().name());
+    g.set_metadata(
+        "edge-ssl.scores",
+        if options.softmax {
+            "probabilities"
+        } else {
+            "logits (softmax gives the head's probabilities)"
+        },
+    );
+    // The card travels inside the file, so `edge-ssl embed/bench --model FILE.onnx` and a
+    // device reading the metadata know the preprocessing without a card beside it.
+    let mut card = model.card.clone();
+    (card.onnx, card.sha256) = (None, None);
+    card.output.name = name.clone();
+    card.output.dim = dim;
+    let card = card.to_toml().map_err(anyhow::Error::msg)?;
+    g.set_metadata(EMBEDDED_CARD_KEY, &card);
+    Ok(Exported {
+        graph: g,
+        embedding: name,
+        dim,
+        classes,
+    })
+}
+
+/// `e + W2·relu(W1·LayerNorm(e) + b1) + b2`, as [`Adapter`] infers it.
+fn append_adapter(g: &mut GraphBuilder, e: &str, a: &Adapter) -> anyhow::Result<String> {
+    let (d, h) = (a.dim(), a.hidden());
+    let norm = g.layer_norm(
+        e,
+        &values(&a.norm.gain.value),
+        &values(&a.norm.bias.value),
+        a.norm.eps,
+    )?;
+    let fc1 = &a.fc1;
+    let hidden = g.linear(
+        &norm,
+        &values(&fc1.weight.value),
+        (h, d),
+        &values(&fc1.bias.value),
+        1.0,
+    )?;
+    let hidden = g.relu(&hidden);
+    let fc2 = &a.fc2;
+    let delta = g.linear(
+        &hidden,
+        &values(&fc2.weight.value),
+        (d, h),
+        &values(&fc2.bias.value),
+        1.0,
+    )?;
+    Ok(g.add(&delta, e))
+}
+
+/// The head's logits on unit rows: `softmax(logits)` is [`Head::probabilities`].
+fn append_head(g: &mut GraphBuilder, unit: &str, head: &Head) -> anyhow::Result<String> {
+    let (c, d) = (head.class_names.len(), head.dim());
+    Ok(match &head.model {
+        HeadModel::Softmax(s) => {
+            g.linear(unit, &values(&s.weight), (c, d), &values(&s.bias), 1.0)?
+        }
+        HeadModel::Imprint(i) => {
+            g.linear(unit, &values(&i.weight), (c, d), &vec![0.0; c], i.scale)?
+        }
+        HeadModel::KMeans(k) => {
+            // ‖x̂ − c‖² = ‖x̂‖² − 2·x̂·c + ‖c‖², clamped at 0 as the head does.
+            let cc: Vec<f32> = k.centroids.rows().into_iter().map(|r| r.dot(&r)).collect();
+            let cross = g.linear(unit, &values(&k.centroids), (c, d), &cc, -2.0)?;
+            let squared = g.mul(unit, unit);
+            let xx = g.reduce_last("ReduceSum", &squared);
+            let dist = g.add(&cross, &xx);
+            let zero = g.scalar("zero", 0.0)?;
+            let dist = g.max(&dist, &zero);
+            g.scale(&dist, -1.0 / k.temperature)?
+        }
+        HeadModel::Knn(_) => bail!(
+            "k-NN heads do not export (they vote over every stored embedding); heads that export: {EXPORTABLE} — refit with `edge-ssl head --kind imprint` or `--kind softmax`"
+        ),
+    })
+}
