@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use assert_cmd::Command;
 
@@ -63,4 +64,32 @@ pub fn copy_dir(from: &Path, to: &Path) {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
+}
+
+/// A model directory: the bundled encoder plus a softmax head on the 16 reference images,
+/// one class folder per garment name (8 classes). Built once per test binary;
+/// the labeled folders sit beside it in `../labeled`.
+pub fn model_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap().keep();
+        let labeled = tmp.join("labeled");
+        let images = reference_dir().join("images");
+        for entry in std::fs::read_dir(&images).unwrap() {
+            let path = entry.unwrap().path();
+            let stem = path.file_stem().unwrap().to_str().unwrap();
+            let class = stem.split_once('-').unwrap().1;
+            std::fs::create_dir_all(labeled.join(class)).unwrap();
+            std::fs::copy(&path, labeled.join(class).join(path.file_name().unwrap())).unwrap();
+        }
+        let out = tmp.join("model");
+        edge_ssl()
+            .args(["head", "--model", "default", "--labeled"])
+            .arg(&labeled)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        out
+    })
 }
