@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Sys;
 use std::sync::OnceLock;
 
-use common::{assert_clean_failure, edge_ssl, model_dir, reference_dir};
+use common::{assert_clean_failure, assert_success, edge_ssl, model_dir, reference_dir};
 
 const TOP: &str = "edge-ssl-x86_64";
 const BIN: &str = env!("CARGO_BIN_EXE_edge-ssl");
@@ -39,11 +39,7 @@ fn good_bundle() -> &'static Path {
             .arg(&out)
             .output()
             .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        assert_success(&run);
         out
     })
 }
@@ -202,12 +198,7 @@ fn unpacked_bundle_passes_sha256sum_and_runs() {
         .current_dir(&top)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let stdout = assert_success(&run);
     let lines: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -230,7 +221,7 @@ fn run_refuses_a_tampered_or_added_model_file_naming_it() {
             .output()
             .unwrap()
     };
-    assert!(run().status.success());
+    assert_success(&run());
     for name in ["head.safetensors", "encoder.onnx", "edge-ssl.toml"] {
         let original = flip_a_byte(&model.join(name));
         let out = run();
@@ -247,13 +238,8 @@ fn run_refuses_a_tampered_or_added_model_file_naming_it() {
 
 #[test]
 fn verify_passes_the_good_bundle_and_fails_a_repacked_tampered_one() {
-    let good = verify(good_bundle());
-    assert!(
-        good.status.success(),
-        "{}",
-        String::from_utf8_lossy(&good.stderr)
-    );
-    assert!(String::from_utf8_lossy(&good.stdout).contains(": ok (edge-ssl-x86_64/"));
+    let good = assert_success(&verify(good_bundle()));
+    assert!(good.contains(": ok (edge-ssl-x86_64/"), "{good}");
 
     let top = unpack(good_bundle());
     let repack = |name: &str| {
@@ -270,7 +256,7 @@ fn verify_passes_the_good_bundle_and_fails_a_repacked_tampered_one() {
         out
     };
     // The system tar's own packing of the intact folder is accepted too.
-    assert!(verify(&repack("same.tar.gz")).status.success());
+    assert_success(&verify(&repack("same.tar.gz")));
     let original = flip_a_byte(&top.join("model/head.safetensors"));
     assert_clean_failure(
         &verify(&repack("tampered.tar.gz")),
@@ -320,6 +306,13 @@ fn raw_name(h: &mut tar::Header, name: &str) {
     slot[..name.len()].copy_from_slice(name.as_bytes());
 }
 
+fn link(h: &mut tar::Header, kind: tar::EntryType, name: &str, target: &str) {
+    raw_name(h, &format!("{TOP}/{name}"));
+    h.set_entry_type(kind);
+    h.set_size(0);
+    h.set_link_name(target).unwrap();
+}
+
 #[test]
 fn verify_refuses_traversal_absolute_paths_links_and_strangers() {
     let dir = tempfile::tempdir().unwrap();
@@ -341,22 +334,12 @@ fn verify_refuses_traversal_absolute_paths_links_and_strangers() {
         ),
         (
             "symlink",
-            Box::new(|h| {
-                raw_name(h, &format!("{TOP}/model"));
-                h.set_entry_type(tar::EntryType::Symlink);
-                h.set_size(0);
-                h.set_link_name("/etc").unwrap();
-            }),
+            Box::new(|h| link(h, tar::EntryType::Symlink, "model", "/etc")),
             "is a symlink",
         ),
         (
             "hardlink",
-            Box::new(|h| {
-                raw_name(h, &format!("{TOP}/passwd"));
-                h.set_entry_type(tar::EntryType::Link);
-                h.set_size(0);
-                h.set_link_name("/etc/passwd").unwrap();
-            }),
+            Box::new(|h| link(h, tar::EntryType::Link, "passwd", "/etc/passwd")),
             "is a hard link",
         ),
         (
@@ -487,11 +470,7 @@ fn same_inputs_give_identical_bytes_from_a_copied_model_and_the_running_binary()
         .arg(&copy)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let again = std::fs::read(dir.path().join("again.tar.gz")).unwrap();
     assert!(
         again == std::fs::read(good_bundle()).unwrap(),

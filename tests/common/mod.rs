@@ -40,6 +40,16 @@ pub fn max_abs_diff(a: &ndarray::Array2<f32>, b: &ndarray::Array2<f32>) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// Asserts a run succeeded (showing its stderr when it did not) and returns its stdout.
+pub fn assert_success(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Asserts a failed run printed exactly one clear error line and did not panic.
 pub fn assert_clean_failure(output: &std::process::Output, must_contain: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
