@@ -2,7 +2,9 @@
 //! anything to disk. It refuses what would be unsafe to unpack — absolute paths, `..`, entries
 //! outside the one top folder, links, device files, setuid or group/world-writable modes,
 //! duplicate paths (the later one would silently win) — and then checks the manifest both ways:
-//! every listed file is present with that sha256, and every file is listed.
+//! every listed file is present with that sha256, and every file is listed. Last, the
+//! `edge-ssl` binary must be there, an ELF for the target the top folder names
+//! (`edge-ssl-aarch64/` holds an aarch64 binary).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -14,6 +16,7 @@ use edge_ssl_core::sha256_reader;
 use super::elf::{self, ElfArch};
 use super::entry_path;
 use super::manifest::{MANIFEST, Manifest};
+use super::target::Target;
 
 /// Name of the `edge-ssl` binary at the top of a bundle.
 pub const BINARY: &str = "edge-ssl";
@@ -27,8 +30,8 @@ pub struct Verified {
     pub top: String,
     /// Files the manifest lists (all files but the manifest itself).
     pub files: usize,
-    /// Architecture of the `edge-ssl` binary, when the bundle has one and it is ELF.
-    pub binary: Option<ElfArch>,
+    /// Architecture of the `edge-ssl` binary.
+    pub binary: ElfArch,
 }
 
 pub fn verify_tarball(path: &Path) -> anyhow::Result<Verified> {
@@ -128,10 +131,27 @@ fn verify_stream(reader: impl Read) -> anyhow::Result<Verified> {
     {
         bail!("{top}/{rel} is not listed in {MANIFEST}");
     }
+    let Some(arch) = hashes.contains_key(BINARY).then_some(binary) else {
+        bail!("no {top}/{BINARY}");
+    };
+    let Some(arch) = arch else {
+        bail!("{top}/{BINARY} is not an ELF executable");
+    };
+    let named = top
+        .strip_prefix("edge-ssl-")
+        .and_then(|t| <Target as clap::ValueEnum>::from_str(t, false).ok());
+    if let Some(target) = named
+        && arch != target.arch()
+    {
+        bail!(
+            "{top}/{BINARY} is an {arch} binary, not {} as the folder's name says",
+            target.arch()
+        );
+    }
     Ok(Verified {
         top,
         files: manifest.len(),
-        binary,
+        binary: arch,
     })
 }
 
@@ -142,5 +162,81 @@ fn kind_name(kind: tar::EntryType) -> &'static str {
         tar::EntryType::Char | tar::EntryType::Block => "device file",
         tar::EntryType::Fifo => "fifo",
         _ => "special entry",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::tarball::{BundleFile, write_tar_gz};
+
+    /// The first bytes of a 64-bit little-endian ELF for `machine`.
+    fn elf64(machine: u16) -> Vec<u8> {
+        let mut h = vec![0u8; 64];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = 2;
+        h[5] = 1;
+        h[18..20].copy_from_slice(&machine.to_le_bytes());
+        h
+    }
+
+    fn file(path: &str, bytes: &[u8]) -> BundleFile {
+        BundleFile {
+            path: path.into(),
+            bytes: bytes.to_vec(),
+            executable: path == BINARY,
+        }
+    }
+
+    /// A tarball of `files` under `top` whose manifest lists `listed` (all files when `None`).
+    fn tarball(top: &str, files: &[BundleFile], listed: Option<&[BundleFile]>) -> Vec<u8> {
+        let mut manifest = Manifest::default();
+        for f in listed.unwrap_or(files) {
+            manifest.insert(&f.path, &sha256_reader(f.bytes.as_slice()).unwrap());
+        }
+        let mut all = files.to_vec();
+        all.push(file(MANIFEST, manifest.render().as_bytes()));
+        let mut out = Vec::new();
+        write_tar_gz(&mut out, top, &all).unwrap();
+        out
+    }
+
+    fn err(bytes: &[u8]) -> String {
+        format!("{:#}", verify_stream(bytes).unwrap_err())
+    }
+
+    #[test]
+    fn a_sound_bundle_reports_its_folder_files_and_binary() {
+        let files = [
+            file(BINARY, &elf64(183)),
+            file("model/head.safetensors", b"h"),
+        ];
+        let v = verify_stream(tarball("edge-ssl-aarch64", &files, None).as_slice()).unwrap();
+        assert_eq!(v.top, "edge-ssl-aarch64");
+        assert_eq!(v.files, 2);
+        assert_eq!(v.binary, ElfArch::Aarch64);
+    }
+
+    #[test]
+    fn a_binary_for_another_target_than_the_folder_names_is_refused() {
+        let files = [file(BINARY, &elf64(183))];
+        let e = err(&tarball("edge-ssl-x86_64", &files, None));
+        assert!(e.contains("is an aarch64 binary, not x86_64"), "{e}");
+    }
+
+    #[test]
+    fn manifest_and_contents_must_agree_both_ways() {
+        let files = [file(BINARY, &elf64(62)), file("model/a", b"a")];
+        let e = err(&tarball("edge-ssl-x86_64", &files, Some(&files[..1])));
+        assert!(e.contains("edge-ssl-x86_64/model/a is not listed"), "{e}");
+        let changed = [file(BINARY, &elf64(62)), file("model/a", b"b")];
+        let e = err(&tarball("edge-ssl-x86_64", &changed[..1], Some(&changed)));
+        assert!(
+            e.contains("model/a is listed in MANIFEST.sha256 but not in the tarball"),
+            "{e}"
+        );
+        let no_binary = [file("model/a", b"a")];
+        let e = err(&tarball("edge-ssl-x86_64", &no_binary, None));
+        assert!(e.contains("no edge-ssl-x86_64/edge-ssl"), "{e}");
     }
 }

@@ -28,7 +28,8 @@ use crate::{model_dir, model_ref};
 /// for TARGET.
 ///
 /// `edge-ssl bundle --verify FILE.tar.gz` checks a bundle without unpacking it: no absolute
-/// paths, `..`, links or odd modes, one top folder, and every file matching the manifest.
+/// paths, `..`, links or odd modes, one top folder, every file matching the manifest, and an
+/// `edge-ssl` binary for the target the folder names.
 #[derive(Debug, Args)]
 pub struct BundleArgs {
     /// Model directory with a head (from `edge-ssl head` or `cluster`).
@@ -58,15 +59,12 @@ pub struct BundleArgs {
 pub fn run(args: BundleArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.verify {
         let v = verify_tarball(path)?;
-        let binary = v
-            .binary
-            .map(|a| format!("{a} binary"))
-            .unwrap_or_else(|| "no ELF binary".into());
         println!(
-            "{}: ok ({}/: {} files match {MANIFEST}, {binary})",
+            "{}: ok ({}/: {} files match {MANIFEST}, {} binary)",
             path.display(),
             v.top,
-            v.files
+            v.files,
+            v.binary
         );
         return Ok(());
     }
