@@ -31,6 +31,9 @@ use crate::{model_dir, model_ref};
 /// paths, `..`, links or odd modes, one top folder, every file matching the manifest, and an
 /// `edge-ssl` binary for the target the folder names.
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "edge-ssl bundle --model DIR --target TARGET --out FILE.tar.gz [--binary PATH] [--source SRC] [--serial TTY]\n       edge-ssl bundle --verify FILE.tar.gz"
+)]
 pub struct BundleArgs {
     /// Model directory with a head (from `edge-ssl head` or `cluster`).
     #[arg(long, value_name = "DIR", required_unless_present = "verify")]
