@@ -18,11 +18,14 @@ const TOP: &str = "edge-ssl-x86_64";
 const BIN: &str = env!("CARGO_BIN_EXE_edge-ssl");
 
 /// One bundle per test binary: `model_dir()` for x86_64 with this build's binary and a serial
-/// port in the unit.
+/// port in the unit. It is ~30 MB, so it lives at one place under cargo's per-target temp dir
+/// and each run overwrites it instead of leaving another copy in /tmp.
 fn good_bundle() -> &'static Path {
     static OUT: OnceLock<PathBuf> = OnceLock::new();
     OUT.get_or_init(|| {
-        let out = tempfile::tempdir().unwrap().keep().join("device.tar.gz");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_bundle");
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("device.tar.gz");
         let run = edge_ssl()
             .args([
                 "bundle",
@@ -75,18 +78,20 @@ fn list(tarball: &Path) -> Vec<Listed> {
         .collect()
 }
 
-/// The good bundle unpacked by the system `tar` into a fresh folder; returns the top folder.
-fn unpack(tarball: &Path) -> PathBuf {
-    let dir = tempfile::tempdir().unwrap().keep();
+/// `tarball` unpacked by the system `tar` into a fresh folder (removed when the guard drops);
+/// returns the guard and the top folder.
+fn unpack(tarball: &Path) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
     let st = Sys::new("tar")
         .arg("-xzf")
         .arg(tarball)
         .arg("-C")
-        .arg(&dir)
+        .arg(dir.path())
         .status()
         .unwrap();
     assert!(st.success());
-    dir.join(TOP)
+    let top = dir.path().join(TOP);
+    (dir, top)
 }
 
 fn flip_a_byte(path: &Path) -> Vec<u8> {
@@ -175,7 +180,7 @@ fn entries_sit_under_one_folder_with_sane_modes_and_no_links() {
 
 #[test]
 fn unpacked_bundle_passes_sha256sum_and_runs() {
-    let top = unpack(good_bundle());
+    let (_unpacked, top) = unpack(good_bundle());
     let check = Sys::new("sha256sum")
         .args(["-c", "MANIFEST.sha256"])
         .current_dir(&top)
@@ -212,7 +217,7 @@ fn unpacked_bundle_passes_sha256sum_and_runs() {
 
 #[test]
 fn run_refuses_a_tampered_or_added_model_file_naming_it() {
-    let top = unpack(good_bundle());
+    let (_unpacked, top) = unpack(good_bundle());
     let model = top.join("model");
     let run = || {
         edge_ssl()
@@ -243,7 +248,7 @@ fn verify_passes_the_good_bundle_and_fails_a_repacked_tampered_one() {
     let good = assert_success(&verify(good_bundle()));
     assert!(good.contains(": ok (edge-ssl-x86_64/"), "{good}");
 
-    let top = unpack(good_bundle());
+    let (_unpacked, top) = unpack(good_bundle());
     let repack = |name: &str| {
         let out = top.parent().unwrap().join(name);
         let st = Sys::new("tar")
