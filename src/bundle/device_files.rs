@@ -117,8 +117,10 @@ The unit reads `{source}` and sends predictions to `{serial}`. To change either,
     Environment=EDGE_SSL_SOURCE=/dev/video1
     Environment=\"EDGE_SSL_ARGS=--serial /dev/ttyUSB0\"
 
-(`EDGE_SSL_ARGS=` with nothing after it sends nothing over serial.) The source can also be a
-video file or a folder of images. The service runs as a throwaway user in the `video` and
+(`EDGE_SSL_ARGS=` with nothing after it sends nothing over serial.) Other `edge-ssl run` flags
+go in `EDGE_SSL_ARGS` too, e.g. `--backend ort --ort-lib PATH` for JetPack's ONNX Runtime on a
+Jetson (docs/jetson.md in the source tree). The source can also be a video file or a folder of
+images. The service runs as a throwaway user in the `video` and
 `dialout` groups; `ls -l /dev/video0 /dev/ttyACM0` shows the groups your devices belong to.
 
 ## Start on boot
