@@ -422,7 +422,7 @@ fn binary_for_another_architecture_or_not_elf_is_refused() {
     };
     assert_clean_failure(
         &bundle("aarch64", Path::new(BIN)),
-        "is an x86_64 binary, not aarch64",
+        "is built for x86_64, not aarch64",
     );
     assert_clean_failure(&bundle("armv7", Path::new(BIN)), "not armv7");
     let script = dir.path().join("edge-ssl");
@@ -483,5 +483,75 @@ fn same_inputs_give_identical_bytes_from_a_copied_model_and_the_running_binary()
     assert!(
         again == std::fs::read(good_bundle()).unwrap(),
         "bundles differ"
+    );
+}
+
+/// The first 64 bytes of an ELF file for `machine` (`bits` 32 or 64, little-endian) with `flags`:
+/// all `bundle` reads of a binary, so it stands in for a cross-built edge-ssl here.
+fn elf_header(bits: u8, machine: u16, flags: u32) -> Vec<u8> {
+    let mut h = vec![0u8; 64];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = if bits == 64 { 2 } else { 1 };
+    h[5] = 1;
+    h[6] = 1;
+    h[18..20].copy_from_slice(&machine.to_le_bytes());
+    if bits == 32 {
+        h[36..40].copy_from_slice(&flags.to_le_bytes());
+    }
+    h
+}
+
+#[test]
+fn arm_bundles_build_and_verify_and_a_soft_float_binary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (target, binary, arch) in [
+        ("aarch64", elf_header(64, 183, 0), "aarch64 binary"),
+        (
+            "armv7",
+            elf_header(32, 40, 0x0500_0400),
+            "armv7 (hard-float) binary",
+        ),
+    ] {
+        let bin = dir.path().join(format!("edge-ssl-{target}.bin"));
+        std::fs::write(&bin, binary).unwrap();
+        let out = dir.path().join(format!("{target}.tar.gz"));
+        let made = edge_ssl()
+            .args(["bundle", "--target", target, "--binary"])
+            .arg(&bin)
+            .arg("--model")
+            .arg(model_dir())
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_success(&made);
+        let tops: Vec<String> = list(&out).into_iter().map(|e| e.path).collect();
+        assert!(
+            tops.iter()
+                .all(|p| p.starts_with(&format!("edge-ssl-{target}"))),
+            "{tops:?}"
+        );
+        let checked = assert_success(&verify(&out));
+        assert!(
+            checked.contains(&format!(
+                "(edge-ssl-{target}/: 6 files match MANIFEST.sha256, {arch})"
+            )),
+            "{checked}"
+        );
+    }
+    let armel = dir.path().join("armel.bin");
+    std::fs::write(&armel, elf_header(32, 40, 0x0500_0200)).unwrap();
+    let out = edge_ssl()
+        .args(["bundle", "--target", "armv7", "--binary"])
+        .arg(&armel)
+        .arg("--model")
+        .arg(model_dir())
+        .arg("--out")
+        .arg(dir.path().join("armel.tar.gz"))
+        .output()
+        .unwrap();
+    assert_clean_failure(
+        &out,
+        "is built for 32-bit ARM soft-float (armel), not armv7 (hard-float)",
     );
 }

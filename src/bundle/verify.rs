@@ -144,7 +144,7 @@ fn verify_stream(reader: impl Read) -> anyhow::Result<Verified> {
         && arch != target.arch()
     {
         bail!(
-            "{top}/{BINARY} is an {arch} binary, not {} as the folder's name says",
+            "{top}/{BINARY} is built for {arch}, not {} as the folder's name says",
             target.arch()
         );
     }
@@ -221,7 +221,7 @@ mod tests {
     fn a_binary_for_another_target_than_the_folder_names_is_refused() {
         let files = [file(BINARY, &elf64(183))];
         let e = err(&tarball("edge-ssl-x86_64", &files, None));
-        assert!(e.contains("is an aarch64 binary, not x86_64"), "{e}");
+        assert!(e.contains("is built for aarch64, not x86_64"), "{e}");
     }
 
     #[test]

@@ -155,7 +155,7 @@ fn pick_binary(target: Target, asked: Option<&Path>) -> anyhow::Result<PathBuf> 
     match elf::file_arch(&path)? {
         Some(arch) if arch == target.arch() => Ok(path),
         Some(arch) => bail!(
-            "{} is an {arch} binary, not {} (--target {target})",
+            "{} is built for {arch}, not {} (--target {target})",
             path.display(),
             target.arch()
         ),
