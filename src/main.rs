@@ -3,6 +3,7 @@
 //! together; every piece of real work lives in a crate that can be tested on its own.
 
 mod bench;
+mod bundle;
 mod cli;
 mod demo_data;
 mod dir_commit;

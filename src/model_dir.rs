@@ -231,3 +231,38 @@ pub fn load_head(model: &ResolvedModel) -> anyhow::Result<Head> {
     }
     Ok(head)
 }
+
+/// The files of a model directory that a device needs to `run` it, as (file name, path): the
+/// card, the encoder it names, the adapter if there is one, the head (which must fit the
+/// encoder and adapter) and `metrics.json` if there is one. Not the training plots.
+pub fn deploy_files(model: &ResolvedModel) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let Some(dir) = &model.dir else {
+        bail!(
+            "{} is a bare ONNX file; a bundle needs a model directory with a head (`edge-ssl head --model {} --out DIR`)",
+            model.onnx.display(),
+            model.onnx.display()
+        );
+    };
+    load_head(model)?;
+    let onnx_name = model
+        .onnx
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| dir.join(n) == model.onnx)
+        .with_context(|| {
+            format!(
+                "{}: the card's encoder {} is not a file in the directory",
+                dir.display(),
+                model.onnx.display()
+            )
+        })?;
+    let mut files = vec![(DIR_CARD.to_string(), dir.join(DIR_CARD))];
+    files.push((onnx_name.to_string(), model.onnx.clone()));
+    for optional in [ADAPTER, METRICS] {
+        if dir.join(optional).is_file() {
+            files.push((optional.to_string(), dir.join(optional)));
+        }
+    }
+    files.push((HEAD.to_string(), dir.join(HEAD)));
+    Ok(files)
+}

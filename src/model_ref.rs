@@ -1,10 +1,13 @@
-//! What `--model` names: an ONNX file, a model directory, or `default`.
+//! What `--model` names: an ONNX file, a model directory, or `default`. A directory that came in
+//! a device bundle is checked against the bundle's `MANIFEST.sha256` before it is read.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use edge_ssl_core::ModelCard;
 use edge_ssl_runtime::card_for;
+
+use crate::bundle::manifest_check::verify_model_dir;
 
 /// The card a model directory carries.
 pub const DIR_CARD: &str = "edge-ssl.toml";
@@ -47,6 +50,8 @@ pub fn resolve(spec: &str) -> anyhow::Result<ResolvedModel> {
         PathBuf::from(spec)
     };
     if path.is_dir() {
+        // Before anything of it is read: a bundled directory must still be what was bundled.
+        verify_model_dir(&path)?;
         let card_path = path.join(DIR_CARD);
         if !card_path.is_file() {
             bail!(
@@ -72,6 +77,11 @@ pub fn resolve(spec: &str) -> anyhow::Result<ResolvedModel> {
             );
         }
         bail!("{}: no such model file or directory", path.display());
+    }
+    // An ONNX file inside a bundled model directory (or an unpacked bundle) is checked too.
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => verify_model_dir(dir)?,
+        None => verify_model_dir(Path::new("."))?,
     }
     let card = card_for(&path, None)?;
     for note in &card.assumptions {

@@ -6,43 +6,15 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{assert_clean_failure, edge_ssl};
+use common::{assert_clean_failure, edge_ssl, model_dir};
 use edge_ssl_firmware_host::{DeviceEmulator, DeviceOptions};
 use serde_json::Value;
 
 const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
-
-/// A model directory: the bundled encoder plus a softmax head on the 16 reference images,
-/// one class folder per garment name (8 classes). Built once per test binary.
-fn model_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap().keep();
-        let labeled = tmp.join("labeled");
-        let images = common::reference_dir().join("images");
-        for entry in std::fs::read_dir(&images).unwrap() {
-            let path = entry.unwrap().path();
-            let stem = path.file_stem().unwrap().to_str().unwrap();
-            let class = stem.split_once('-').unwrap().1;
-            std::fs::create_dir_all(labeled.join(class)).unwrap();
-            std::fs::copy(&path, labeled.join(class).join(path.file_name().unwrap())).unwrap();
-        }
-        let out = tmp.join("model");
-        edge_ssl()
-            .args(["head", "--model", "default", "--labeled"])
-            .arg(&labeled)
-            .arg("--out")
-            .arg(&out)
-            .assert()
-            .success();
-        out
-    })
-}
 
 fn run_cmd(extra: &[&str]) -> assert_cmd::Command {
     let mut cmd = edge_ssl();

@@ -1,6 +1,7 @@
 mod adapt;
 mod backend_args;
 mod bench;
+mod bundle;
 mod cluster;
 mod demo;
 mod embed;
@@ -39,6 +40,7 @@ enum Command {
     Demo(demo::DemoArgs),
     Run(run::RunArgs),
     Bench(bench::BenchArgs),
+    Bundle(bundle::BundleArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -53,5 +55,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Bundle(args) => bundle::run(args),
     }
 }

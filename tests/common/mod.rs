@@ -5,6 +5,7 @@
 pub mod corpus;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use assert_cmd::Command;
 
@@ -39,6 +40,16 @@ pub fn max_abs_diff(a: &ndarray::Array2<f32>, b: &ndarray::Array2<f32>) -> f32 {
         .zip(b.iter())
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
+}
+
+/// Asserts a run succeeded (showing its stderr when it did not) and returns its stdout.
+pub fn assert_success(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Asserts a failed run printed exactly one clear error line and did not panic.
@@ -155,4 +166,25 @@ pub fn assert_model_loads(dir: &Path, why: &str) {
         dir.display(),
         String::from_utf8_lossy(&embed.stderr)
     );
+}
+
+/// A model directory: the bundled encoder plus a softmax head on the 16 reference images,
+/// one class folder per garment name (8 classes). Built once per test binary;
+/// the labeled folders sit beside it in `../labeled`.
+pub fn model_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap().keep();
+        let labeled = tmp.join("labeled");
+        reference_labeled(&labeled);
+        let out = tmp.join("model");
+        edge_ssl()
+            .args(["head", "--model", "default", "--labeled"])
+            .arg(&labeled)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        out
+    })
 }

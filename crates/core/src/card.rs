@@ -160,15 +160,23 @@ impl ModelCard {
 
 /// Hex sha256 of a file, streamed so large models do not sit in memory twice.
 pub fn sha256_file(path: &Path) -> Result<String> {
+    let file = fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
+    sha256_reader(file).map_err(|e| CoreError::io(path, e))
+}
+
+/// Hex sha256 of everything `reader` yields: a file, or an entry of an archive that is checked
+/// without being unpacked.
+pub fn sha256_reader(mut reader: impl std::io::Read) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};
-    let mut file = fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = std::io::Read::read(&mut file, &mut buf).map_err(|e| CoreError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         hasher.update(&buf[..n]);
     }
     Ok(hasher

@@ -32,7 +32,7 @@ mod preprocess;
 mod tensor;
 
 pub use atomic_write::write_atomic;
-pub use card::{InputSpec, Layout, ModelCard, OutputSpec, ResizeMode, sha256_file};
+pub use card::{InputSpec, Layout, ModelCard, OutputSpec, ResizeMode, sha256_file, sha256_reader};
 pub use error::{CoreError, Result};
 pub use image_files::image_files;
 pub use preprocess::{Preprocessor, decode_image};

@@ -1,0 +1,78 @@
+//! The devices a bundle can be made for, and what each one needs: the Rust target triple, the
+//! ELF architecture its binary must have, and the cargo command that builds that binary.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::elf::ElfArch;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// Raspberry Pi OS 64-bit, Jetson (JetPack).
+    Aarch64,
+    /// Raspberry Pi OS 32-bit (armhf).
+    Armv7,
+    /// x86-64 Linux boxes.
+    #[value(name = "x86_64")]
+    X86_64,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Aarch64 => "aarch64",
+            Target::Armv7 => "armv7",
+            Target::X86_64 => "x86_64",
+        }
+    }
+
+    pub fn triple(self) -> &'static str {
+        match self {
+            Target::Aarch64 => "aarch64-unknown-linux-gnu",
+            Target::Armv7 => "armv7-unknown-linux-gnueabihf",
+            Target::X86_64 => "x86_64-unknown-linux-gnu",
+        }
+    }
+
+    /// The architecture an `edge-ssl` binary for this target has.
+    pub fn arch(self) -> ElfArch {
+        match self {
+            Target::Aarch64 => ElfArch::Aarch64,
+            Target::Armv7 => ElfArch::ArmHardFloat,
+            Target::X86_64 => ElfArch::X86_64,
+        }
+    }
+
+    /// Where `cargo build --release --target <triple>` puts the binary, under
+    /// `$CARGO_TARGET_DIR` (default `target/` of the current directory).
+    pub fn release_binary(self) -> PathBuf {
+        let dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("target"));
+        dir.join(self.triple()).join("release").join("edge-ssl")
+    }
+
+    /// The one command that builds [`Self::release_binary`] from the source tree. The cross
+    /// linkers are configured in `.cargo/config.toml`; `.ci/cross.sh` installs them.
+    pub fn build_command(self) -> String {
+        format!(
+            "cargo build --release --target {} -p edge-ssl --bin edge-ssl",
+            self.triple()
+        )
+    }
+
+    /// Debian packages providing the linker the build needs, when it is a cross build.
+    pub fn linker_packages(self) -> Option<&'static str> {
+        match self {
+            Target::Aarch64 => Some("gcc-aarch64-linux-gnu libc6-dev-arm64-cross"),
+            Target::Armv7 => Some("gcc-arm-linux-gnueabihf libc6-dev-armhf-cross"),
+            Target::X86_64 => None,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
