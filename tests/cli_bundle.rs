@@ -26,20 +26,8 @@ fn good_bundle() -> &'static Path {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_bundle");
         std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join("device.tar.gz");
-        let run = edge_ssl()
-            .args([
-                "bundle",
-                "--target",
-                "x86_64",
-                "--binary",
-                BIN,
-                "--serial",
-                "/dev/ttyACM0",
-            ])
-            .arg("--model")
-            .arg(model_dir())
-            .arg("--out")
-            .arg(&out)
+        let run = bundle_cmd("x86_64", model_dir(), &out)
+            .args(["--binary", BIN, "--serial", "/dev/ttyACM0"])
             .output()
             .unwrap();
         assert_success(&run);
@@ -101,6 +89,16 @@ fn flip_a_byte(path: &Path) -> Vec<u8> {
     bytes[i] ^= 0xff;
     std::fs::write(path, bytes).unwrap();
     original
+}
+
+/// `edge-ssl bundle --target TARGET --model MODEL --out OUT`, to add flags to and run.
+fn bundle_cmd(target: &str, model: &Path, out: &Path) -> assert_cmd::Command {
+    let mut cmd = edge_ssl();
+    cmd.args(["bundle", "--target", target, "--model"])
+        .arg(model)
+        .arg("--out")
+        .arg(out);
+    cmd
 }
 
 fn verify(tarball: &Path) -> std::process::Output {
@@ -389,11 +387,9 @@ fn missing_cross_binary_names_the_cargo_command() {
         ("aarch64", "aarch64-unknown-linux-gnu"),
         ("armv7", "armv7-unknown-linux-gnueabihf"),
     ] {
-        let out = edge_ssl()
+        let out = bundle_cmd(target, model_dir(), Path::new("b.tar.gz"))
             .current_dir(dir.path())
             .env_remove("CARGO_TARGET_DIR")
-            .args(["bundle", "--target", target, "--out", "b.tar.gz", "--model"])
-            .arg(model_dir())
             .output()
             .unwrap();
         assert_clean_failure(
@@ -410,13 +406,9 @@ fn missing_cross_binary_names_the_cargo_command() {
 fn binary_for_another_architecture_or_not_elf_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = |target: &str, binary: &Path| {
-        edge_ssl()
-            .args(["bundle", "--target", target, "--binary"])
+        bundle_cmd(target, model_dir(), &dir.path().join("b.tar.gz"))
+            .arg("--binary")
             .arg(binary)
-            .arg("--model")
-            .arg(model_dir())
-            .arg("--out")
-            .arg(dir.path().join("b.tar.gz"))
             .output()
             .unwrap()
     };
@@ -438,11 +430,8 @@ fn unwritable_out_leaves_nothing_behind() {
     let taken = dir.path().join("taken.tar.gz");
     std::fs::create_dir(&taken).unwrap();
     for out in [taken.clone(), dir.path().join("no-such-dir/b.tar.gz")] {
-        let run = edge_ssl()
-            .args(["bundle", "--target", "x86_64", "--binary", BIN, "--model"])
-            .arg(model_dir())
-            .arg("--out")
-            .arg(&out)
+        let run = bundle_cmd("x86_64", model_dir(), &out)
+            .args(["--binary", BIN])
             .output()
             .unwrap();
         assert_clean_failure(&run, "writing the bundle");
@@ -462,20 +451,10 @@ fn same_inputs_give_identical_bytes_from_a_copied_model_and_the_running_binary()
     common::copy_dir(model_dir(), &copy);
     // No --binary and no target/x86_64-unknown-linux-gnu/release here: the running edge-ssl
     // (this build) is shipped, the same file as in the good bundle.
-    let out = edge_ssl()
+    let out = bundle_cmd("x86_64", &copy, Path::new("again.tar.gz"))
         .current_dir(dir.path())
         .env_remove("CARGO_TARGET_DIR")
-        .args([
-            "bundle",
-            "--target",
-            "x86_64",
-            "--serial",
-            "/dev/ttyACM0",
-            "--out",
-            "again.tar.gz",
-            "--model",
-        ])
-        .arg(&copy)
+        .args(["--serial", "/dev/ttyACM0"])
         .output()
         .unwrap();
     assert_success(&out);
@@ -515,13 +494,9 @@ fn arm_bundles_build_and_verify_and_a_soft_float_binary_is_refused() {
         let bin = dir.path().join(format!("edge-ssl-{target}.bin"));
         std::fs::write(&bin, binary).unwrap();
         let out = dir.path().join(format!("{target}.tar.gz"));
-        let made = edge_ssl()
-            .args(["bundle", "--target", target, "--binary"])
+        let made = bundle_cmd(target, model_dir(), &out)
+            .arg("--binary")
             .arg(&bin)
-            .arg("--model")
-            .arg(model_dir())
-            .arg("--out")
-            .arg(&out)
             .output()
             .unwrap();
         assert_success(&made);
@@ -541,13 +516,9 @@ fn arm_bundles_build_and_verify_and_a_soft_float_binary_is_refused() {
     }
     let armel = dir.path().join("armel.bin");
     std::fs::write(&armel, elf_header(32, 40, 0x0500_0200)).unwrap();
-    let out = edge_ssl()
-        .args(["bundle", "--target", "armv7", "--binary"])
+    let out = bundle_cmd("armv7", model_dir(), &dir.path().join("armel.tar.gz"))
+        .arg("--binary")
         .arg(&armel)
-        .arg("--model")
-        .arg(model_dir())
-        .arg("--out")
-        .arg(dir.path().join("armel.tar.gz"))
         .output()
         .unwrap();
     assert_clean_failure(
