@@ -15,8 +15,9 @@ use serde_json::json;
 
 use super::classifier::Decision;
 
-/// How long the end of a run waits for the last Acks.
-const FINAL_DRAIN: Duration = Duration::from_millis(300);
+/// How long the end of a run waits for the last Acks (only while some are outstanding; a
+/// device on a loaded host can take a while to answer).
+const FINAL_DRAIN: Duration = Duration::from_millis(1500);
 
 pub struct SerialOut {
     link: SerialLink,

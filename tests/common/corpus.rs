@@ -183,6 +183,10 @@ pub fn model_dir_cases(good: &Path, dir: &Path) -> Vec<Case> {
     // A safetensors file opens with its header length (u64 LE) and a JSON header.
     let header = |bytes: &[u8]| 8..8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let (card, adapter, head) = (read(CARD), read(ADAPTER), read(HEAD));
+    // Cut inside the quoted sha256, so what is left is never valid TOML: a cut that happened to
+    // fall between two lines could leave a shorter card that still parses (its length, and so
+    // its middle, depends on the paths recorded in it).
+    let mid_string = card.windows(10).position(|w| w == b"sha256 = \"").unwrap() + 20;
     let edits: Vec<(&str, &str, Option<Vec<u8>>, Damage)> = vec![
         (
             "card-garbage",
@@ -193,7 +197,7 @@ pub fn model_dir_cases(good: &Path, dir: &Path) -> Vec<Case> {
         (
             "card-cut",
             CARD,
-            Some(card[..card.len() / 2].to_vec()),
+            Some(card[..mid_string].to_vec()),
             Damage::Truncated,
         ),
         ("card-empty", CARD, Some(Vec::new()), Damage::Garbage),
