@@ -33,6 +33,7 @@ mod options;
 mod ort_backend;
 pub mod ort_library;
 mod select;
+mod session_pool;
 mod tract_backend;
 pub mod trt_cache;
 
@@ -43,4 +44,5 @@ pub use error::{Result, RuntimeError};
 pub use options::{BackendOptions, ExecutionProvider, TensorRtOptions};
 pub use ort_backend::OrtBackend;
 pub use select::{BackendKind, select_backend};
+pub use session_pool::SessionPool;
 pub use tract_backend::TractBackend;
