@@ -57,7 +57,10 @@ impl SessionPool {
         let (to_sessions, queue) = mpsc::sync_channel::<(usize, Result<Tensor, E>)>(AHEAD);
         // `None` once the caller stops early: the producer's next send then fails and it ends.
         let queue = Mutex::new(Some(queue));
-        let (done, results) = mpsc::channel::<(usize, Result<Vec<Tensor>, E>)>();
+        // Bounded too: outputs can be large (the BN probe returns every BN input), and a slow
+        // consumer must hold the sessions back instead of letting outputs pile up in memory.
+        let (done, results) =
+            mpsc::sync_channel::<(usize, Result<Vec<Tensor>, E>)>(self.sessions.len());
         std::thread::scope(|s| {
             s.spawn(move || {
                 for item in inputs.enumerate() {
@@ -90,7 +93,9 @@ impl SessionPool {
                 .iter()
                 .try_for_each(|(index, outputs)| consume(index, outputs?));
             if outcome.is_err() {
-                // Unblocks the producer; sessions finish the batch they hold and stop.
+                // Unblocks the producer and any session waiting to hand over a result; the
+                // sessions then stop at their next batch.
+                drop(results);
                 if let Ok(mut q) = queue.lock() {
                     *q = None;
                 }
