@@ -13,6 +13,9 @@ use crate::model_ref;
 /// metrics.json (loss curve, timings, BN report) and loss.png. Checkpoints go to
 /// DIR/.adapt-work/ every --checkpoint-every steps; after a crash, the same command with
 /// --resume continues and ends with the same adapter as an uninterrupted run.
+///
+/// On the CPU, --threads N runs N single-threaded encoder sessions side by side on separate
+/// batches (and N threads render the augmented views); the output does not depend on N.
 #[derive(Debug, Args)]
 pub struct AdaptArgs {
     /// ONNX file, model directory, or `default`.
