@@ -1,9 +1,11 @@
 """Python reference of `edge-ssl adapt`'s recipe, for the speed/memory comparison: decode the
 frames, K camera-like augmented views per frame (crop, flip, brightness/contrast/gamma, blur,
 noise) at the encoder's input size, embed every view once (ONNX Runtime, batches of 256; BN
-re-estimation is left out here and in the timed Rust run via --no-bn-adapt), then train the same
+re-estimation is left out here; compare with the Rust run's --no-bn-adapt), then train the same
 residual adapter A(e) = e + W2 relu(W1 LN(e)) with a projector and VICReg in PyTorch (AdamW,
-warmup + cosine, 10 epochs, batch 256).
+warmup + cosine, 10 epochs, batch 256). Augmentations are vectorized over all frames with
+torch (grid_sample crop, exposure, per-image Gaussian blur, noise); the encoder runs in ONNX
+Runtime, the fastest way to run it from Python here.
 
 usage: .venv/bin/python scripts/adapt_reference.py FRAMES_DIR [--views 8] [--epochs 10]
 Prints wall seconds per phase; run under `/usr/bin/time -v` for peak RSS.
@@ -26,7 +28,8 @@ def decode(folder: Path) -> np.ndarray:
 
 
 def augment(frames: torch.Tensor, gen: torch.Generator, size: int) -> torch.Tensor:
-    """One camera-like view of every frame (N×1×H×W in [0,1]) → N×1×size×size."""
+    """One camera-like view of every frame (N×1×H×W in [0,1]) → N×1×size×size, with the ranges
+    and probabilities of `AugmentConfig::camera()` (crates/train/src/augment/config.rs)."""
     n, _, h, w = frames.shape
     scale = torch.empty(n).uniform_(0.5, 1.0, generator=gen)
     ratio = torch.exp(torch.empty(n).uniform_(math.log(0.8), math.log(1.25), generator=gen))
@@ -41,18 +44,27 @@ def augment(frames: torch.Tensor, gen: torch.Generator, size: int) -> torch.Tens
     theta[:, 1, 1] = ch
     theta[:, 1, 2] = cy
     grid = F.affine_grid(theta, (n, 1, size, size), align_corners=False)
-    x = F.grid_sample(frames, grid, mode="bilinear", align_corners=False)
-    color = (torch.rand(n, 1, 1, 1, generator=gen) < 0.8).float()
+    x = F.grid_sample(frames, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # Exposure (p = 0.8): brightness, contrast about the mean, gamma — each clamped, as in Rust.
+    color = torch.rand(n, 1, 1, 1, generator=gen) < 0.8
     b = torch.empty(n, 1, 1, 1).uniform_(0.7, 1.3, generator=gen)
     c = torch.empty(n, 1, 1, 1).uniform_(0.7, 1.3, generator=gen)
     g = torch.exp(torch.empty(n, 1, 1, 1).uniform_(math.log(0.7), math.log(1.4), generator=gen))
-    m = x.mean(dim=(2, 3), keepdim=True)
-    y = (((x * b - m) * c + m).clamp(0, 1)) ** g
-    x = color * y + (1 - color) * x
-    k = torch.tensor([0.25, 0.5, 0.25])
-    blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), (k[:, None] * k[None, :])[None, None])
-    blur = (torch.rand(n, 1, 1, 1, generator=gen) < 0.5).float()
-    x = blur * blurred + (1 - blur) * x
+    xb = (x * b).clamp(0, 1)
+    m = xb.mean(dim=(2, 3), keepdim=True)
+    y = ((xb - m) * c + m).clamp(0, 1) ** g
+    x = torch.where(color, y, x)
+    # Focus blur (p = 0.5): separable Gaussian, sigma U(0.2, 1.2) per image, radius 4, edges clamped.
+    sigma = torch.empty(n).uniform_(0.2, 1.2, generator=gen)
+    taps = torch.arange(-4, 5, dtype=torch.float32)
+    k = torch.exp(-taps[None, :] ** 2 / (2 * sigma[:, None] ** 2))
+    k = k / k.sum(dim=1, keepdim=True)
+    planes = x.reshape(1, n, size, size)
+    planes = F.conv2d(F.pad(planes, (4, 4, 0, 0), mode="replicate"), k[:, None, None, :], groups=n)
+    planes = F.conv2d(F.pad(planes, (0, 0, 4, 4), mode="replicate"), k[:, None, :, None], groups=n)
+    blur = torch.rand(n, 1, 1, 1, generator=gen) < 0.5
+    x = torch.where(blur, planes.reshape(n, 1, size, size), x)
+    # Sensor noise (p = 0.5), sd U(0.005, 0.04).
     noise = (torch.rand(n, 1, 1, 1, generator=gen) < 0.5).float()
     std = torch.empty(n, 1, 1, 1).uniform_(0.005, 0.04, generator=gen)
     x = x + noise * std * torch.randn(x.shape, generator=gen)
@@ -116,17 +128,29 @@ def main() -> None:
     adapter, proj = Adapter(d), torch.nn.Sequential(
         torch.nn.Linear(d, 256), torch.nn.BatchNorm1d(256), torch.nn.ReLU(), torch.nn.Linear(256, 256))
     params = list(adapter.parameters()) + list(proj.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
-    steps = (n // args.batch) * args.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10))
-                                              * 0.5 * (1 + math.cos(math.pi * s / steps)))
+    # TrainConfig::default(): AdamW lr 1e-3, weight decay 1e-2, 10 % linear warmup, cosine to 1 %.
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2)
+    per_epoch = max(1, n // args.batch)
+    steps = per_epoch * args.epochs
+    warmup = max(1, round(0.1 * steps))
+
+    def lr_factor(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / warmup
+        progress = min(1.0, (s - warmup) / max(1, steps - warmup))
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     t2 = time.time()
     losses = []
     for _ in range(args.epochs):
         order = torch.randperm(n, generator=gen)
-        for i in range(n // args.batch):
+        for i in range(per_epoch):
             idx = order[i * args.batch:(i + 1) * args.batch]
-            va, vb = torch.randperm(k, generator=gen)[:2]
+            # Two distinct views per frame, uniformly among the K(K-1) ordered pairs.
+            va = torch.randint(k, (args.batch,), generator=gen)
+            vb = torch.randint(k - 1, (args.batch,), generator=gen)
+            vb = vb + (vb >= va).long()
             loss = vicreg(proj(adapter(cache[va, idx])), proj(adapter(cache[vb, idx])))
             opt.zero_grad()
             loss.backward()

@@ -3,7 +3,7 @@
 //! this takes already-decoded images or [0, 1] CHW units.
 
 use anyhow::{Context, bail};
-use edge_ssl_core::Preprocessor;
+use edge_ssl_core::{Preprocessor, Tensor, TensorView};
 use edge_ssl_runtime::{Backend, Session};
 use edge_ssl_train::nn::Adapter;
 use image::DynamicImage;
@@ -50,24 +50,37 @@ impl Embedder {
 
     /// Embeds [0, 1] CHW images already at the input size, as one batch.
     pub fn embed_units(&mut self, units: &[Array3<f32>]) -> anyhow::Result<Array2<f32>> {
-        let n = units.len();
-        if n == 0 {
+        if units.is_empty() {
             return Ok(Array2::zeros((0, 0)));
         }
         let batch = self.pre.batch(units)?;
-        let out = self.session.run_one(batch.view())?;
-        if out.shape().first() != Some(&n) || out.is_empty() {
-            bail!(
-                "the model returned shape {:?} for a batch of {n}",
-                out.shape()
-            );
-        }
-        let width = out.len() / n;
-        let out = out.as_standard_layout().into_owned();
-        let rows = out.into_shape_with_order((n, width))?;
+        self.embed_batch(batch.view())
+    }
+
+    /// Embeds one model-ready input batch (normalized, in the card's layout): one row per image.
+    pub fn embed_batch(&mut self, batch: TensorView) -> anyhow::Result<Array2<f32>> {
+        let n = batch.shape().first().copied().unwrap_or(0);
+        let out = self.session.run_one(batch)?;
+        let rows = embedding_rows(vec![out], n)?;
         match &self.adapter {
             Some(a) => Ok(a.apply(rows.view()).context("applying the adapter")?),
             None => Ok(rows),
         }
     }
+}
+
+/// The first of a session's `outputs` for a batch of `n` images, as `n` embedding rows.
+pub fn embedding_rows(outputs: Vec<Tensor>, n: usize) -> anyhow::Result<Array2<f32>> {
+    let Some(out) = outputs.into_iter().next() else {
+        bail!("the model returned no output");
+    };
+    if n == 0 || out.shape().first() != Some(&n) || out.is_empty() {
+        bail!(
+            "the model returned shape {:?} for a batch of {n}",
+            out.shape()
+        );
+    }
+    let width = out.len() / n;
+    let out = out.as_standard_layout().into_owned();
+    Ok(out.into_shape_with_order((n, width))?)
 }

@@ -2,6 +2,7 @@
 //! own frames without labels. This binary only parses flags and wires the library crates
 //! together; every piece of real work lives in a crate that can be tested on its own.
 
+mod adapt;
 mod bench;
 mod bundle;
 mod cli;
@@ -17,7 +18,6 @@ mod onnx_export;
 mod plot;
 mod progress;
 mod shifted_domain;
-mod view_cache;
 
 use clap::Parser;
 

@@ -183,3 +183,31 @@ fn cluster_writes_sizes_and_examples() {
     );
     assert!(dir.join("head.safetensors").is_file() && dir.join("clusters.json").is_file());
 }
+
+/// Same seed → byte-identical adapter and encoder files, whether the encoder and the view
+/// rendering run on one thread or two; another seed → another adapter (so the check can fail).
+#[test]
+fn a_seed_fixes_the_output_bytes_whatever_the_threads() {
+    let Some(data) = demo_data() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| -> (Vec<u8>, Vec<u8>) {
+        let dir = work.path().join(name);
+        let out = adapt(data, &dir, &[&QUICK[..], extra].concat());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+        (read("adapter.safetensors"), read("encoder.onnx"))
+    };
+    let one = run("one", &["--threads", "1"]);
+    let two = run("two", &["--threads", "2"]);
+    assert!(
+        one.1 == two.1,
+        "the BN-patched encoder depends on --threads"
+    );
+    assert!(one.0 == two.0, "the adapter depends on --threads");
+    let other = run("other", &["--threads", "2", "--seed", "1"]);
+    assert!(other.0 != two.0, "--seed 1 gave the adapter of --seed 0");
+}

@@ -129,11 +129,11 @@ fn reference(model: &Path, images: &Path) -> Reference {
     let input = pre.batch(&units).unwrap();
     let n = paths.len();
     let flat = Array2::from_shape_vec((n, input.len() / n), input.iter().copied().collect());
-    npy::write_f32(&dir.path().join("input.npy"), &flat.unwrap()).unwrap();
+    npy::write_f32(&dir.path().join("input.npy"), flat.unwrap().view()).unwrap();
 
     let head = Head::load(&model.join("head.safetensors")).unwrap();
     let probabilities = head.probabilities(embedding.view()).unwrap();
-    npy::write_f32(&dir.path().join("probabilities.npy"), &probabilities).unwrap();
+    npy::write_f32(&dir.path().join("probabilities.npy"), probabilities.view()).unwrap();
 
     let run = ok(edge_ssl()
         .args(["run", "--json", "--model"])

@@ -10,8 +10,8 @@ use edge_ssl_train::head::HeadKind;
 use edge_ssl_train::trainer::Method;
 use serde_json::json;
 
-use super::adapt::{AdaptOptions, adapt};
 use super::{BackendArgs, eval, head};
+use crate::adapt::{AdaptOptions, adapt};
 use crate::demo_data::{self, DemoData, Split};
 use crate::embedder::Embedder;
 use crate::image_set::{self, LabeledSet};

@@ -147,7 +147,7 @@ fn write_outputs(
     embeddings: &Array2<f32>,
     sources: &[&PathBuf],
 ) -> anyhow::Result<()> {
-    npy::write_f32(&args.out, embeddings)?;
+    npy::write_f32(&args.out, embeddings.view())?;
     let paths = paths_file(&args.out);
     write_atomic(&paths, |w| {
         for p in sources {

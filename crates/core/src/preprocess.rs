@@ -96,7 +96,7 @@ impl Preprocessor {
     /// Normalizes CHW [0, 1] images of the input size and stacks them in the card's layout.
     pub fn batch(&self, units: &[Array3<f32>]) -> Result<Tensor> {
         let s = &self.spec;
-        let mut out = Array4::<f32>::zeros(s.batch_shape(units.len()));
+        let mut stacked = Array4::<f32>::zeros((units.len(), s.channels, s.height, s.width));
         for (i, unit) in units.iter().enumerate() {
             if unit.dim() != (s.channels, s.height, s.width) {
                 return Err(CoreError::Shape(format!(
@@ -105,20 +105,36 @@ impl Preprocessor {
                     (s.channels, s.height, s.width)
                 )));
             }
-            let mut dst = out.index_axis_mut(Axis(0), i);
-            for c in 0..s.channels {
-                let (mean, inv_std) = (s.mean[c], 1.0 / s.std[c]);
-                let plane = unit.index_axis(Axis(0), c);
-                let mut target = match s.layout {
-                    Layout::Nchw => dst.index_axis_mut(Axis(0), c),
-                    Layout::Nhwc => dst.index_axis_mut(Axis(2), c),
-                };
-                ndarray::Zip::from(&mut target)
-                    .and(&plane)
-                    .for_each(|d, &v| *d = (v - mean) * inv_std);
-            }
+            stacked.index_axis_mut(Axis(0), i).assign(unit);
         }
-        Ok(out.into_dyn())
+        self.normalize_units(stacked)
+    }
+
+    /// Turns an `N × C × H × W` batch of [0, 1] images of the input size into the model's input:
+    /// normalized by the card's mean and std, in its layout. For NCHW (the usual case) this
+    /// works in place, so a caller that renders views straight into one buffer copies nothing.
+    pub fn normalize_units(&self, mut units: Array4<f32>) -> Result<Tensor> {
+        let s = &self.spec;
+        let (_, c, h, w) = units.dim();
+        if (c, h, w) != (s.channels, s.height, s.width) {
+            return Err(CoreError::Shape(format!(
+                "a batch of {:?} (CHW) images but the model takes {:?}",
+                (c, h, w),
+                (s.channels, s.height, s.width)
+            )));
+        }
+        for (ch, mut plane) in units.axis_iter_mut(Axis(1)).enumerate() {
+            let (mean, inv_std) = (s.mean[ch], 1.0 / s.std[ch]);
+            plane.mapv_inplace(|v| (v - mean) * inv_std);
+        }
+        Ok(match s.layout {
+            Layout::Nchw => units.into_dyn(),
+            Layout::Nhwc => units
+                .permuted_axes([0, 2, 3, 1])
+                .as_standard_layout()
+                .into_owned()
+                .into_dyn(),
+        })
     }
 }
 

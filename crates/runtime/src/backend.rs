@@ -50,6 +50,14 @@ pub trait Backend {
 
     /// Loads `onnx`, checking its declared input against `card`.
     fn load(&self, onnx: &Path, card: &ModelCard) -> Result<Box<dyn Session>>;
+
+    /// Sessions for throughput over many independent batches, to run side by side in a
+    /// [`SessionPool`](crate::SessionPool). CPU backends give one single-threaded session per
+    /// thread they were allowed; the default (and GPU providers) is the one session of
+    /// [`Backend::load`].
+    fn load_parallel(&self, onnx: &Path, card: &ModelCard) -> Result<Vec<Box<dyn Session>>> {
+        Ok(vec![self.load(onnx, card)?])
+    }
 }
 
 /// Checks that the ONNX's first input is the one the card names and that its fixed dimensions

@@ -13,7 +13,7 @@ use std::path::Path;
 use edge_ssl_core::{ModelCard, Tensor};
 use serde::Serialize;
 
-use crate::{Backend, Result, RuntimeError, inspect, onnx_edit};
+use crate::{Backend, Result, RuntimeError, SessionPool, inspect, onnx_edit};
 
 /// How much each layer's statistics moved, for the adaptation report.
 #[derive(Clone, Debug, Serialize)]
@@ -61,26 +61,33 @@ pub fn reestimate_batch_norm(
             break;
         }
         onnx_edit::save(&onnx_edit::with_extra_outputs(&current, &inputs), &probe)?;
-        let loaded = backend.load(&probe, card);
+        let loaded = backend.load_parallel(&probe, card);
         let _ = std::fs::remove_file(&probe);
-        let mut session = loaded?;
-        let mut sums: Vec<(Vec<f64>, Vec<f64>, f64)> = bns
-            .iter()
-            .map(|b| (vec![0.0; b.channels], vec![0.0; b.channels], 0.0))
-            .collect();
-        for batch in batches {
-            let outputs = session.run(&[batch.view()])?;
+        let mut pool = SessionPool::new(loaded?)?;
+        // Per-batch sums, added up in batch order afterwards: the pool finishes batches in
+        // any order, and the statistics must not depend on which session was faster.
+        let mut per_batch: Vec<Option<Vec<Sums>>> = vec![None; batches.len()];
+        pool.run_batches(batches.iter().map(|b| Ok(b.clone())), |i, outputs| {
+            let mut sums: Vec<Sums> = bns.iter().map(|b| Sums::new(b.channels)).collect();
             for (k, bn) in bns.iter().enumerate() {
                 let x = outputs
                     .get(n_outputs + k)
                     .ok_or_else(|| RuntimeError::Run {
-                        backend: session.describe(),
+                        backend: "BN probe".into(),
                         message: format!("no value for the input of BN node {}", bn.node),
                     })?;
                 accumulate(x, bn, &mut sums[k])?;
             }
+            per_batch[i] = Some(sums);
+            Ok::<(), RuntimeError>(())
+        })?;
+        let mut sums: Vec<Sums> = bns.iter().map(|b| Sums::new(b.channels)).collect();
+        for batch in per_batch.into_iter().flatten() {
+            for (total, part) in sums.iter_mut().zip(batch) {
+                total.add(&part);
+            }
         }
-        for (bn, (sum, sumsq, count)) in bns.iter().zip(&sums) {
+        for (bn, Sums { sum, sumsq, count }) in bns.iter().zip(&sums) {
             let mean: Vec<f32> = sum.iter().map(|s| (s / count) as f32).collect();
             let var: Vec<f32> = sumsq
                 .iter()
@@ -123,12 +130,38 @@ pub fn reestimate_batch_norm(
     })
 }
 
+/// Per-channel sum and sum of squares (in `f64`: millions of values per channel) and the count.
+#[derive(Clone, Debug)]
+struct Sums {
+    sum: Vec<f64>,
+    sumsq: Vec<f64>,
+    count: f64,
+}
+
+impl Sums {
+    fn new(channels: usize) -> Self {
+        Sums {
+            sum: vec![0.0; channels],
+            sumsq: vec![0.0; channels],
+            count: 0.0,
+        }
+    }
+
+    fn add(&mut self, other: &Sums) {
+        self.sum
+            .iter_mut()
+            .zip(&other.sum)
+            .for_each(|(a, b)| *a += b);
+        self.sumsq
+            .iter_mut()
+            .zip(&other.sumsq)
+            .for_each(|(a, b)| *a += b);
+        self.count += other.count;
+    }
+}
+
 /// Adds per-channel sums of `x` (N×C×…) into `acc`.
-fn accumulate(
-    x: &Tensor,
-    bn: &onnx_edit::BatchNorm,
-    acc: &mut (Vec<f64>, Vec<f64>, f64),
-) -> Result<()> {
+fn accumulate(x: &Tensor, bn: &onnx_edit::BatchNorm, acc: &mut Sums) -> Result<()> {
     let shape = x.shape();
     if shape.len() < 2 || shape[1] != bn.channels {
         return Err(RuntimeError::Input(format!(
@@ -148,10 +181,10 @@ fn accumulate(
                 s += v as f64;
                 q += (v as f64) * (v as f64);
             }
-            acc.0[ch] += s;
-            acc.1[ch] += q;
+            acc.sum[ch] += s;
+            acc.sumsq[ch] += q;
         }
     }
-    acc.2 += (n * spatial) as f64;
+    acc.count += (n * spatial) as f64;
     Ok(())
 }

@@ -36,6 +36,7 @@ mod options;
 mod ort_backend;
 pub mod ort_library;
 mod select;
+mod session_pool;
 mod tract_backend;
 pub mod trt_cache;
 
@@ -47,4 +48,5 @@ pub use graph_builder::GraphBuilder;
 pub use options::{BackendOptions, ExecutionProvider, TensorRtOptions};
 pub use ort_backend::OrtBackend;
 pub use select::{BackendKind, select_backend};
+pub use session_pool::SessionPool;
 pub use tract_backend::TractBackend;

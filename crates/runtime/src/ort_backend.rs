@@ -2,7 +2,7 @@ use std::path::Path;
 
 use edge_ssl_core::ModelCard;
 
-use crate::{Backend, BackendOptions, Result, Session};
+use crate::{Backend, BackendOptions, ExecutionProvider, Result, Session};
 
 /// ONNX Runtime, loaded at run time (cargo feature `ort`).
 #[derive(Clone, Debug, Default)]
@@ -27,6 +27,16 @@ impl Backend for OrtBackend {
 
     fn load(&self, onnx: &Path, card: &ModelCard) -> Result<Box<dyn Session>> {
         imp::load(&self.options, onnx, card)
+    }
+
+    fn load_parallel(&self, onnx: &Path, card: &ModelCard) -> Result<Vec<Box<dyn Session>>> {
+        if self.options.provider != ExecutionProvider::Cpu {
+            return Ok(vec![self.load(onnx, card)?]);
+        }
+        let single = self.options.clone().with_threads(Some(1));
+        (0..self.options.thread_count())
+            .map(|_| imp::load(&single, onnx, card))
+            .collect()
     }
 }
 

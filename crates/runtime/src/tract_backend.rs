@@ -83,6 +83,13 @@ impl Backend for TractBackend {
         session.plan(&shape)?;
         Ok(Box::new(session))
     }
+
+    fn load_parallel(&self, onnx: &Path, card: &ModelCard) -> Result<Vec<Box<dyn Session>>> {
+        let single = TractBackend::new(self.options.clone().with_threads(Some(1)));
+        (0..self.options.thread_count())
+            .map(|_| single.load(onnx, card))
+            .collect()
+    }
 }
 
 struct TractSession {

@@ -102,6 +102,7 @@ impl TensorFile {
         );
         let buf = safetensors::serialize(views, Some(meta))
             .map_err(|e| self.corrupt_at(path, e.to_string()))?;
+        let buf = with_sorted_header(buf);
         edge_ssl_core::write_atomic(path, |w| w.write_all(&buf)).map_err(|e| match e {
             edge_ssl_core::CoreError::Io { path, source } => TrainError::Io { path, source },
             other => TrainError::Io {
@@ -206,6 +207,31 @@ impl TensorFile {
     }
 }
 
+/// safetensors writes its metadata map in hash order, so the same weights would give different
+/// bytes from run to run. Re-emitting the JSON header with sorted keys (serde_json's map is
+/// ordered) makes equal adapters byte-identical files; the header keeps its length and
+/// padding, and tensor offsets are relative to the data, so nothing else moves.
+fn with_sorted_header(mut buf: Vec<u8>) -> Vec<u8> {
+    let Some(len) = buf
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    else {
+        return buf;
+    };
+    let Some(header) = buf.get(8..8 + len) else {
+        return buf;
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return buf;
+    };
+    let sorted = value.to_string();
+    if sorted.len() <= len {
+        buf[8..8 + sorted.len()].copy_from_slice(sorted.as_bytes());
+        buf[8 + sorted.len()..8 + len].fill(b' ');
+    }
+    buf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +273,29 @@ mod tests {
             TensorFile::read(&path, "test file"),
             Err(TrainError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn equal_contents_give_identical_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str| {
+            let mut f = TensorFile::new("test file");
+            f.insert2("w", &Array2::from_elem((2, 2), 0.5));
+            // Enough entries that two hash orders almost surely differ.
+            for k in 0..12 {
+                f.set(&format!("key{k}"), k);
+            }
+            let path = dir.path().join(name);
+            f.write(&path).unwrap();
+            std::fs::read(path).unwrap()
+        };
+        let (a, b) = (write("a"), write("b"));
+        assert_eq!(a, b);
+        let header = String::from_utf8_lossy(&a[8..]);
+        let (k2, k10) = (header.find("key2").unwrap(), header.find("key10").unwrap());
+        assert!(k10 < k2, "metadata keys are sorted: {header}");
+        let mut back = TensorFile::read(&dir.path().join("a"), "test file").unwrap();
+        assert_eq!(back.parse::<u32>("key11").unwrap(), 11);
+        assert_eq!(back.take2("w", Some((2, 2))).unwrap()[[1, 1]], 0.5);
     }
 }

@@ -1,10 +1,9 @@
 use ndarray::{Array3, ArrayView3};
 
 use super::{
-    AugmentConfig, CropBox, add_gaussian_noise, adjust_brightness, adjust_contrast, adjust_gamma,
-    gaussian_blur, resized_crop,
+    AugmentConfig, CropBox, Pixel, add_gaussian_noise, adjust_brightness, adjust_contrast,
+    adjust_gamma, gaussian_blur, resized_crop_into,
 };
-use crate::error::ensure_finite;
 use crate::{Result, Rng, TrainError};
 
 /// Stream id that separates augmentation randomness from every other use of the seed.
@@ -15,6 +14,10 @@ const STREAM: u64 = 0xA06;
 /// Each view's randomness comes from `Rng::stream(seed, [frame, view])` alone, so view `v` of
 /// frame `f` is the same image whether frames are processed one at a time, in batches of 64 or
 /// on eight threads, and a resumed `adapt` recomputes exactly the cache it had.
+///
+/// A view is rendered in one pass at the output size ([`Augmenter::render`]): the crop is
+/// sampled straight from the stored frame, and exposure, blur and noise then work on the small
+/// image only. Nothing the size of the source frame is allocated per view.
 #[derive(Clone, Debug)]
 pub struct Augmenter {
     config: AugmentConfig,
@@ -44,12 +47,43 @@ impl Augmenter {
     }
 
     /// View number `view` of frame number `frame`.
-    pub fn augment(&self, img: ArrayView3<f32>, frame: u64, view: u64) -> Result<Array3<f32>> {
+    pub fn augment<P: Pixel>(
+        &self,
+        img: ArrayView3<P>,
+        frame: u64,
+        view: u64,
+    ) -> Result<Array3<f32>> {
+        let mut out = Array3::zeros((img.dim().0, self.height, self.width));
+        let dst = out.as_slice_mut().expect("a new array is contiguous");
+        self.render(img, frame, view, dst, &mut Vec::new())?;
+        Ok(out)
+    }
+
+    /// View number `view` of frame number `frame`, written into `out` (CHW at the output size,
+    /// `channels · height · width` values in [0, 1]). `scratch` is working memory the caller
+    /// keeps between views.
+    pub fn render<P: Pixel>(
+        &self,
+        img: ArrayView3<P>,
+        frame: u64,
+        view: u64,
+        out: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) -> Result<()> {
         let (c, h, w) = img.dim();
         if c == 0 || h == 0 || w == 0 {
             return Err(TrainError::Empty(format!("image of shape {c}×{h}×{w}")));
         }
-        ensure_finite("image", &img)?;
+        if !img.iter().all(|p| p.is_finite()) {
+            return Err(TrainError::NonFinite("image".into()));
+        }
+        if out.len() != c * self.height * self.width {
+            return Err(TrainError::DimMismatch {
+                what: "augmented view buffer".into(),
+                expected: c * self.height * self.width,
+                got: out.len(),
+            });
+        }
         let cfg = &self.config;
         let mut rng = Rng::stream(self.seed, &[STREAM, frame, view]);
         // Every draw happens whether or not its stage fires, so the stages stay independent:
@@ -65,20 +99,22 @@ impl Augmenter {
         let noise = rng.chance(cfg.noise_prob);
         let std = rng.uniform(cfg.noise_std.0, cfg.noise_std.1);
 
-        let mut out = resized_crop(img, crop, self.height, self.width, flip);
+        resized_crop_into(img, crop, self.height, self.width, flip, out);
         if color {
-            adjust_brightness(out.view_mut(), brightness);
-            adjust_contrast(out.view_mut(), contrast);
-            adjust_gamma(out.view_mut(), gamma);
+            adjust_brightness(out, brightness);
+            adjust_contrast(out, contrast);
+            if gamma != 1.0 {
+                adjust_gamma(out, gamma);
+            }
         }
         if blur {
-            out = gaussian_blur(out.view(), sigma);
+            gaussian_blur(out, self.height, self.width, sigma, scratch);
         }
         if noise {
-            add_gaussian_noise(out.view_mut(), std, &mut rng);
+            add_gaussian_noise(out, std, &mut rng);
         }
-        out.mapv_inplace(|v| v.clamp(0.0, 1.0));
-        Ok(out)
+        out.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+        Ok(())
     }
 
     /// Views `0..k` of `frame`.
@@ -118,6 +154,28 @@ mod tests {
     }
 
     #[test]
+    fn rendering_from_bytes_equals_rendering_from_their_floats() {
+        let bytes = Array3::from_shape_fn((1, 40, 50), |(_, y, x)| ((y * 13 + x * 7) % 256) as u8);
+        let floats = bytes.mapv(|v| v as f32 / 255.0);
+        let a = Augmenter::new(AugmentConfig::camera(), 28, 28, 3).unwrap();
+        let mut out = vec![0.0; 28 * 28];
+        let mut scratch = Vec::new();
+        for view in 0..6 {
+            a.render(bytes.view(), 2, view, &mut out, &mut scratch)
+                .unwrap();
+            let want = a.augment(floats.view(), 2, view).unwrap();
+            for (x, y) in out.iter().zip(want.iter()) {
+                assert!((x - y).abs() < 1e-6, "view {view}: {x} vs {y}");
+            }
+        }
+        let mut short = vec![0.0; 10];
+        assert!(matches!(
+            a.render(bytes.view(), 0, 0, &mut short, &mut scratch),
+            Err(TrainError::DimMismatch { .. })
+        ));
+    }
+
+    #[test]
     fn identity_config_only_resizes() {
         let img = test_image();
         let a = Augmenter::new(AugmentConfig::identity(), 40, 50, 1).unwrap();
@@ -133,7 +191,7 @@ mod tests {
         assert!(Augmenter::new(AugmentConfig::default().with_flip_prob(1.5), 8, 8, 1).is_err());
         let a = Augmenter::new(AugmentConfig::default(), 8, 8, 1).unwrap();
         assert!(matches!(
-            a.augment(Array3::zeros((3, 0, 4)).view(), 0, 0),
+            a.augment(Array3::<f32>::zeros((3, 0, 4)).view(), 0, 0),
             Err(TrainError::Empty(_))
         ));
         let mut nan = test_image();

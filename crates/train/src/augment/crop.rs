@@ -1,5 +1,6 @@
 use ndarray::{Array3, ArrayView3};
 
+use super::Pixel;
 use crate::Rng;
 
 /// A crop rectangle in source pixel coordinates (fractional: the resampler interpolates).
@@ -89,31 +90,51 @@ fn taps(start: f32, extent: f32, source: usize, out: usize) -> Vec<(usize, usize
 ///
 /// Bilinear without antialiasing: fine for the ≤ 2–3× reductions between a camera frame that
 /// the caller has already brought near the encoder's size and the encoder input.
-pub fn resized_crop(
-    img: ArrayView3<f32>,
+pub fn resized_crop<P: Pixel>(
+    img: ArrayView3<P>,
     crop: CropBox,
     out_h: usize,
     out_w: usize,
     flip: bool,
 ) -> Array3<f32> {
+    let mut out = Array3::zeros((img.dim().0, out_h, out_w));
+    let dst = out.as_slice_mut().expect("a new array is contiguous");
+    resized_crop_into(img, crop, out_h, out_w, flip, dst);
+    out
+}
+
+/// [`resized_crop`] written into `out` (CHW, `c · out_h · out_w` values in [0, 1]): the
+/// augmenter samples every view straight from the stored frame into the batch buffer.
+pub fn resized_crop_into<P: Pixel>(
+    img: ArrayView3<P>,
+    crop: CropBox,
+    out_h: usize,
+    out_w: usize,
+    flip: bool,
+    out: &mut [f32],
+) {
     let (c, h, w) = img.dim();
+    assert_eq!(out.len(), c * out_h * out_w, "output buffer size");
     let rows = taps(crop.top, crop.height, h, out_h);
     let mut cols = taps(crop.left, crop.width, w, out_w);
     if flip {
         cols.reverse();
     }
-    let mut out = Array3::zeros((c, out_h, out_w));
-    for ch in 0..c {
-        let src = img.index_axis(ndarray::Axis(0), ch);
-        for (oy, &(y0, y1, wy)) in rows.iter().enumerate() {
-            for (ox, &(x0, x1, wx)) in cols.iter().enumerate() {
-                let top = src[[y0, x0]] * (1.0 - wx) + src[[y0, x1]] * wx;
-                let bottom = src[[y1, x0]] * (1.0 - wx) + src[[y1, x1]] * wx;
-                out[[ch, oy, ox]] = top * (1.0 - wy) + bottom * wy;
+    let standard = img.as_standard_layout();
+    let src = standard.as_slice().expect("standard layout is contiguous");
+    for (plane, dst) in src
+        .chunks_exact(h * w)
+        .zip(out.chunks_exact_mut(out_h * out_w))
+    {
+        for (&(y0, y1, wy), line) in rows.iter().zip(dst.chunks_exact_mut(out_w)) {
+            let (r0, r1) = (&plane[y0 * w..(y0 + 1) * w], &plane[y1 * w..(y1 + 1) * w]);
+            for (&(x0, x1, wx), o) in cols.iter().zip(line.iter_mut()) {
+                let top = r0[x0].unit() * (1.0 - wx) + r0[x1].unit() * wx;
+                let bottom = r1[x0].unit() * (1.0 - wx) + r1[x1].unit() * wx;
+                *o = top * (1.0 - wy) + bottom * wy;
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,51 @@
+//! The BN phase: the encoder every later step uses. With `bn_adapt`, BatchNorm statistics are
+//! re-estimated on the frames (forward passes only) and the patched ONNX goes into the work
+//! directory; without it the source encoder is copied there. A resumed run reuses what an
+//! interrupted one already wrote.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use edge_ssl_core::{Preprocessor, write_atomic};
+use edge_ssl_runtime::{Backend, reestimate_batch_norm};
+
+use super::{AdaptOptions, view_cache};
+use crate::image_set::Frames;
+use crate::model_dir::{self, ENCODER};
+use crate::model_ref::ResolvedModel;
+
+/// The work directory's encoder and, when BN was re-estimated, its report.
+pub fn encoder(
+    backend: &dyn Backend,
+    model: &ResolvedModel,
+    frames: &Frames,
+    opts: &AdaptOptions,
+    work: &Path,
+    resuming: bool,
+) -> anyhow::Result<(PathBuf, serde_json::Value)> {
+    let encoder = work.join(ENCODER);
+    let report_path = work.join("bn.json");
+    if resuming && encoder.is_file() {
+        let report = std::fs::read_to_string(&report_path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        return Ok((encoder, report));
+    }
+    if !opts.bn_adapt {
+        model_dir::copy_atomic(&model.onnx, &encoder)?;
+        return Ok((encoder, serde_json::Value::Null));
+    }
+    let pre = Preprocessor::new(model.card.input.clone());
+    let batches = view_cache::bn_batches(frames, &pre, opts.bn_frames, opts.infer_batch)?;
+    let report = reestimate_batch_norm(backend, &model.onnx, &model.card, &batches, 2, &encoder)
+        .context("re-estimating BatchNorm statistics")?;
+    eprintln!(
+        "re-estimated {} BatchNorm layer(s) on {} frames",
+        report.layers.len(),
+        report.frames
+    );
+    let report = serde_json::to_value(&report)?;
+    write_atomic(&report_path, |w| w.write_all(report.to_string().as_bytes()))?;
+    Ok((encoder, report))
+}

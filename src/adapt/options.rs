@@ -1,0 +1,53 @@
+use edge_ssl_source::SourceOptions;
+use edge_ssl_train::augment::AugmentConfig;
+use edge_ssl_train::trainer::Method;
+
+/// Everything `adapt` needs once flags are parsed (the demo builds these directly).
+#[derive(Clone, Debug)]
+pub struct AdaptOptions {
+    pub method: Method,
+    pub epochs: usize,
+    pub views: usize,
+    pub batch: usize,
+    pub seed: u64,
+    pub bn_adapt: bool,
+    pub adapter: bool,
+    pub resume: bool,
+    pub checkpoint_every: u64,
+    /// Images per encoder call while embedding views and re-estimating BN.
+    pub infer_batch: usize,
+    pub bn_frames: usize,
+    /// Threads that render augmented views (beside the encoder's own threads).
+    pub render_workers: usize,
+    pub augment: AugmentConfig,
+    /// Which frames of a video or camera `--data` are used (`--fps`, `--dedup`, `--max-frames`).
+    pub sampling: SourceOptions,
+}
+
+impl Default for AdaptOptions {
+    fn default() -> Self {
+        AdaptOptions {
+            method: Method::Vicreg,
+            epochs: 10,
+            views: 8,
+            batch: 256,
+            seed: 0,
+            bn_adapt: true,
+            adapter: true,
+            resume: false,
+            checkpoint_every: 50,
+            infer_batch: 64,
+            bn_frames: 2048,
+            render_workers: 1,
+            augment: AugmentConfig::camera(),
+            sampling: SourceOptions::default(),
+        }
+    }
+}
+
+impl AdaptOptions {
+    pub fn with_render_workers(mut self, workers: usize) -> Self {
+        self.render_workers = workers.max(1);
+        self
+    }
+}

@@ -1,0 +1,148 @@
+//! `adapt` from frames to model directory, one phase after the other: decode → BN
+//! re-estimation → view cache → training → model directory. Each phase is timed
+//! ([`PhaseTimes`]); the work directory makes every phase resumable.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use edge_ssl_core::Preprocessor;
+use edge_ssl_runtime::{Backend, SessionPool};
+use edge_ssl_train::augment::Augmenter;
+use edge_ssl_train::trainer::Views;
+use ndarray::Array3;
+use serde_json::json;
+
+use super::model_output::{self, Trained};
+use super::phase_times::{PhaseClock, PhaseTimes};
+use super::{AdaptOptions, bn_phase, train_phase, view_cache, work_dir};
+use crate::image_set::Frames;
+use crate::model_dir;
+use crate::model_ref::ResolvedModel;
+
+/// Runs the whole adaptation and returns the metrics it wrote.
+pub fn adapt(
+    backend: &dyn Backend,
+    model: &ResolvedModel,
+    data: &Path,
+    out: &Path,
+    opts: &AdaptOptions,
+) -> anyhow::Result<serde_json::Value> {
+    if opts.views < 2 || opts.batch < 2 || opts.epochs == 0 {
+        bail!("--views and --batch must be at least 2 and --epochs at least 1");
+    }
+    let mut clock = PhaseClock::start();
+    let mut times = PhaseTimes::default();
+    let pre = Preprocessor::new(model.card.input.clone());
+    let frames = crate::live::data_frames::decode(data, &pre, &opts.sampling)?;
+    if frames.len() < 2 {
+        bail!(
+            "{}: adaptation needs at least 2 decodable frames, found {}",
+            data.display(),
+            frames.len()
+        );
+    }
+    if let Some(note) = frames.skipped_note() {
+        eprintln!("{note}");
+    }
+    times.decode = clock.lap();
+
+    let work = out.join(".adapt-work");
+    let plan = json!({
+        "source_sha256": model_dir::encoder_sha(model)?, "frames": frames.len(),
+        "first": frames.paths.first(), "last": frames.paths.last(),
+        "method": opts.method.name(), "epochs": opts.epochs, "views": opts.views,
+        "batch": opts.batch, "seed": opts.seed, "bn_adapt": opts.bn_adapt, "adapter": opts.adapter,
+    });
+    let resuming = work_dir::prepare(&work, &plan, opts.resume)?;
+
+    let (encoder, bn_report) = bn_phase::encoder(backend, model, &frames, opts, &work, resuming)?;
+    times.bn = clock.lap();
+    let mut card = model.card.clone();
+    card.sha256 = None;
+    let patched = ResolvedModel {
+        onnx: encoder.clone(),
+        card: card.clone(),
+        dir: None,
+    };
+
+    let (mut losses, mut adapter, mut steps) = (Vec::new(), None, 0);
+    if opts.adapter {
+        let cache = view_cache_phase(
+            backend, &patched, &frames, opts, &work, resuming, &mut times,
+        )?;
+        times.views = clock.lap();
+        let views = Views::new(cache).context("the view cache")?;
+        let trained = train_phase::train(&views, opts, &work, resuming)?;
+        steps = trained.steps_done();
+        losses = trained.loss_curve().to_vec();
+        adapter = Some(trained.into_adapter());
+        times.train = clock.lap();
+    }
+
+    let mut metrics = json!({
+        "frames": frames.len(), "skipped": frames.skipped.len(), "method": opts.method.name(),
+        "epochs": opts.epochs, "views": opts.views, "batch": opts.batch, "seed": opts.seed,
+        "bn_adapt": opts.bn_adapt, "adapter": opts.adapter, "steps": steps, "loss_curve": losses,
+        "bn": bn_report, "resumed": resuming,
+    });
+    drop(frames);
+    let trained = Trained {
+        adapter: adapter.as_ref(),
+        losses: &losses,
+    };
+    // metrics.json is written with the directory, so its `write` and `total` are measured
+    // up to that point; the stderr line below has the final figures.
+    times.write = clock.lap();
+    times.total = clock.total();
+    metrics["seconds"] = serde_json::to_value(&times)?;
+    model_output::write(out, &work, model, card, trained, &metrics, opts)?;
+    let _ = std::fs::remove_dir_all(&work);
+    times.write += clock.lap();
+    eprintln!(
+        "adapted on {} frames × {} views in {:.1} s ({}); wrote {}",
+        metrics["frames"],
+        opts.views,
+        clock.total(),
+        times.summary(),
+        out.display()
+    );
+    Ok(metrics)
+}
+
+/// The view cache: reloaded when resuming, else rendered and embedded (and saved for a resume).
+fn view_cache_phase(
+    backend: &dyn Backend,
+    encoder: &ResolvedModel,
+    frames: &Frames,
+    opts: &AdaptOptions,
+    work: &Path,
+    resuming: bool,
+    times: &mut PhaseTimes,
+) -> anyhow::Result<Array3<f32>> {
+    let path = work.join("views.npy");
+    if resuming && let Some(cache) = view_cache::load(&path, opts.views, frames.len()) {
+        return Ok(cache);
+    }
+    let sessions = backend
+        .load_parallel(&encoder.onnx, &encoder.card)
+        .with_context(|| format!("loading {} with {}", encoder.onnx.display(), backend.name()))?;
+    if let Some(note) = sessions.first().and_then(|s| s.fallback_note()) {
+        eprintln!("{note}");
+    }
+    let mut pool = SessionPool::new(sessions)?;
+    let pre = Preprocessor::new(encoder.card.input.clone());
+    let input = &encoder.card.input;
+    let augmenter = Augmenter::new(opts.augment.clone(), input.height, input.width, opts.seed)?;
+    let (cache, render) = view_cache::build(
+        frames,
+        &augmenter,
+        &pre,
+        opts.views,
+        opts.infer_batch,
+        opts.render_workers,
+        &mut pool,
+    )?;
+    times.render = render;
+    view_cache::save(&path, &cache)?;
+    Ok(cache)
+}

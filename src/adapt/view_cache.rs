@@ -1,0 +1,317 @@
+//! The expensive half of `adapt`: K augmented views of every frame, each run once through the
+//! frozen (BN-patched) encoder, stacked into a `K × N × D` cache. Epochs then cost only MLP
+//! math, and the cache is saved so `--resume` after a crash skips straight to training.
+//!
+//! Views are rendered straight into model-ready batches on a producer thread while the
+//! encoder's sessions run earlier batches side by side ([`SessionPool`]), and only embeddings
+//! are kept: 5,000 frames × 8 views hold 20 MB of embeddings and a few batches of images.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::bail;
+use edge_ssl_core::{Preprocessor, Tensor, npy};
+use edge_ssl_runtime::SessionPool;
+use edge_ssl_train::augment::Augmenter;
+use ndarray::{Array2, Array3, Array4, ArrayView3};
+
+use crate::embedder::embedding_rows;
+use crate::image_set::Frames;
+use crate::progress;
+
+/// Views `0..k` of every frame, embedded `batch` images at a time by the sessions of `pool`.
+/// Returns the cache and the seconds spent rendering (on the producer thread, overlapping
+/// the encoder).
+///
+/// View `v` of frame `f` depends only on `(seed, f, v)`, and sessions of one pool compute
+/// identical rows, so neither the batch size, the number of rendering `workers` nor the number
+/// of sessions changes the cache.
+pub fn build(
+    frames: &Frames,
+    augmenter: &Augmenter,
+    pre: &Preprocessor,
+    k: usize,
+    batch: usize,
+    workers: usize,
+    pool: &mut SessionPool,
+) -> anyhow::Result<(Array3<f32>, f64)> {
+    let n = frames.len();
+    if n == 0 || k == 0 {
+        bail!("no frames to embed");
+    }
+    let (total, batch) = (n * k, batch.max(1));
+    let bar = progress::bar(total as u64, "views");
+    let render_nanos = AtomicU64::new(0);
+    let inputs = (0..total).step_by(batch).map(|start| {
+        let t = Instant::now();
+        let rendered = render_batch(
+            frames,
+            augmenter,
+            pre,
+            start..(start + batch).min(total),
+            workers,
+        );
+        render_nanos.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        rendered
+    });
+    let mut cache: Option<Array2<f32>> = None;
+    pool.run_batches(inputs, |index, outputs| {
+        let start = index * batch;
+        let len = batch.min(total - start);
+        let rows = embedding_rows(outputs, len)?;
+        let out = cache.get_or_insert_with(|| Array2::zeros((total, rows.ncols())));
+        if rows.ncols() != out.ncols() {
+            bail!(
+                "the encoder returned rows of {} and {} values",
+                out.ncols(),
+                rows.ncols()
+            );
+        }
+        out.slice_mut(ndarray::s![start..start + len, ..])
+            .assign(&rows);
+        bar.inc(len as u64);
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let Some(cache) = cache else {
+        bail!("no frames to embed")
+    };
+    let d = cache.ncols();
+    let render = render_nanos.load(Ordering::Relaxed) as f64 * 1e-9;
+    Ok((cache.into_shape_with_order((k, n, d))?, render))
+}
+
+/// Renders flat indices `range` (index `i` is view `i / n` of frame `i % n`) into one input
+/// batch, splitting the rows over `workers` threads.
+fn render_batch(
+    frames: &Frames,
+    augmenter: &Augmenter,
+    pre: &Preprocessor,
+    range: std::ops::Range<usize>,
+    workers: usize,
+) -> anyhow::Result<Tensor> {
+    let spec = pre.spec();
+    let (c, h, w) = (spec.channels, spec.height, spec.width);
+    let n = frames.len();
+    let mut units = Array4::<f32>::zeros((range.len(), c, h, w));
+    let buffer = units.as_slice_mut().expect("a new array is contiguous");
+    let per = range.len().div_ceil(workers.max(1)).max(1);
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let jobs: Vec<_> = buffer
+            .chunks_mut(per * c * h * w)
+            .enumerate()
+            .map(|(j, part)| {
+                let first = range.start + j * per;
+                move || -> anyhow::Result<()> {
+                    let mut scratch = Vec::new();
+                    for (i, out) in part.chunks_exact_mut(c * h * w).enumerate() {
+                        let (view, frame) = ((first + i) / n, (first + i) % n);
+                        let pixels: ArrayView3<u8> = frames.pixels[frame].view();
+                        augmenter.render(pixels, frame as u64, view as u64, out, &mut scratch)?;
+                    }
+                    Ok(())
+                }
+            })
+            .collect();
+        let mut jobs = jobs.into_iter();
+        // The first share runs on this thread; only the others need one of their own.
+        let own = jobs.next();
+        let handles: Vec<_> = jobs.map(|job| s.spawn(job)).collect();
+        if let Some(mut job) = own {
+            job()?;
+        }
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a view rendering thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    Ok(pre.normalize_units(units)?)
+}
+
+/// Input batches of (un-augmented) frames for BN re-estimation: at most `max_frames`, spread
+/// evenly over the set so a long capture's start does not dominate.
+pub fn bn_batches(
+    frames: &Frames,
+    pre: &Preprocessor,
+    max_frames: usize,
+    batch: usize,
+) -> anyhow::Result<Vec<Tensor>> {
+    let n = frames.len();
+    let take = n.min(max_frames.max(1));
+    let idx: Vec<usize> = (0..take).map(|i| i * n / take).collect();
+    idx.chunks(batch.max(1))
+        .map(|c| {
+            let units: Vec<_> = c.iter().map(|&i| frames.input_unit(i, pre)).collect();
+            Ok(pre.batch(&units)?)
+        })
+        .collect()
+}
+
+/// Saves the cache as a `(K·N) × D` `.npy` (atomic).
+pub fn save(path: &Path, cache: &Array3<f32>) -> anyhow::Result<()> {
+    let (k, n, d) = cache.dim();
+    let flat = cache.view().into_shape_with_order((k * n, d))?;
+    npy::write_f32(path, flat)?;
+    Ok(())
+}
+
+/// Loads a cache saved by [`save`] if it has the expected shape; `None` otherwise.
+pub fn load(path: &Path, k: usize, n: usize) -> Option<Array3<f32>> {
+    let flat = npy::read_f32(path).ok()?;
+    let d = flat.ncols();
+    if flat.nrows() != k * n {
+        return None;
+    }
+    flat.into_shape_with_order((k, n, d)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use edge_ssl_core::{InputSpec, Layout, ResizeMode, TensorView};
+    use edge_ssl_runtime::{RuntimeError, Session, TensorInfo};
+    use edge_ssl_train::augment::AugmentConfig;
+    use ndarray::Axis;
+
+    use super::*;
+
+    fn frames(n: usize) -> Frames {
+        Frames {
+            paths: (0..n).map(|i| format!("f{i}").into()).collect(),
+            pixels: (0..n)
+                .map(|i| {
+                    Array3::from_shape_fn((1, 20, 24), |(_, y, x)| {
+                        ((i * 31 + y * 7 + x * 3) % 256) as u8
+                    })
+                })
+                .collect(),
+            skipped: Vec::new(),
+        }
+    }
+
+    fn pre() -> Preprocessor {
+        Preprocessor::new(InputSpec {
+            name: "input".into(),
+            layout: Layout::Nchw,
+            height: 8,
+            width: 8,
+            channels: 1,
+            mean: vec![0.5],
+            std: vec![0.25],
+            resize: ResizeMode::Stretch,
+        })
+    }
+
+    /// A stand-in encoder whose row for an image depends on that image alone; it fails on
+    /// its call number `fail_at`.
+    struct FakeEncoder {
+        calls: usize,
+        fail_at: Option<usize>,
+    }
+
+    impl Session for FakeEncoder {
+        fn inputs(&self) -> &[TensorInfo] {
+            &[]
+        }
+
+        fn outputs(&self) -> &[TensorInfo] {
+            &[]
+        }
+
+        fn run(&mut self, inputs: &[TensorView]) -> edge_ssl_runtime::Result<Vec<Tensor>> {
+            self.calls += 1;
+            if self.fail_at == Some(self.calls) {
+                return Err(RuntimeError::Input("encoder broke".into()));
+            }
+            Ok(vec![fake_rows(inputs[0].clone()).into_dyn()])
+        }
+
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+    }
+
+    fn fake_rows(batch: TensorView) -> Array2<f32> {
+        let rows: Vec<f32> = batch
+            .axis_iter(Axis(0))
+            .flat_map(|img| {
+                let v: Vec<f32> = img.iter().copied().collect();
+                [v.iter().sum::<f32>(), v[0], v[v.len() - 1]]
+            })
+            .collect();
+        Array2::from_shape_vec((batch.shape()[0], 3), rows).unwrap()
+    }
+
+    fn pool(sessions: usize, fail_at: Option<usize>) -> SessionPool {
+        let sessions: Vec<Box<dyn Session>> = (0..sessions)
+            .map(|_| Box::new(FakeEncoder { calls: 0, fail_at }) as Box<dyn Session>)
+            .collect();
+        SessionPool::new(sessions).unwrap()
+    }
+
+    #[test]
+    fn the_cache_does_not_depend_on_batching_or_threads() {
+        let (frames, pre) = (frames(13), pre());
+        let augmenter = Augmenter::new(AugmentConfig::camera(), 8, 8, 5).unwrap();
+        let build_with = |a: &Augmenter, batch, workers, sessions| {
+            build(
+                &frames,
+                a,
+                &pre,
+                3,
+                batch,
+                workers,
+                &mut pool(sessions, None),
+            )
+            .unwrap()
+            .0
+        };
+        let want = build_with(&augmenter, 64, 1, 1);
+        assert_eq!(want.dim(), (3, 13, 3));
+        for (batch, workers, sessions) in [(1, 1, 2), (5, 3, 1), (7, 2, 3), (39, 4, 2)] {
+            let got = build_with(&augmenter, batch, workers, sessions);
+            assert_eq!(
+                got, want,
+                "batch {batch}, {workers} workers, {sessions} sessions"
+            );
+        }
+        // Row (v, f) is view v of frame f, as the augmenter renders it alone.
+        let view = augmenter.augment(frames.pixels[4].view(), 4, 2).unwrap();
+        let batch = pre.batch(&[view]).unwrap();
+        assert_eq!(
+            fake_rows(batch.view()).row(0),
+            want.slice(ndarray::s![2, 4, ..])
+        );
+        let other = Augmenter::new(AugmentConfig::camera(), 8, 8, 6).unwrap();
+        assert_ne!(build_with(&other, 64, 1, 1), want);
+    }
+
+    #[test]
+    fn an_encoder_error_stops_the_build() {
+        let augmenter = Augmenter::new(AugmentConfig::camera(), 8, 8, 5).unwrap();
+        for sessions in [1, 2] {
+            let err = build(
+                &frames(40),
+                &augmenter,
+                &pre(),
+                4,
+                4,
+                2,
+                &mut pool(sessions, Some(2)),
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("encoder broke"), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn a_saved_cache_loads_back_only_with_its_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("views.npy");
+        let cache = Array3::from_shape_fn((2, 3, 4), |(a, b, c)| (a * 100 + b * 10 + c) as f32);
+        save(&path, &cache).unwrap();
+        assert_eq!(load(&path, 2, 3), Some(cache));
+        assert_eq!(load(&path, 2, 4), None);
+    }
+}
