@@ -52,6 +52,24 @@ fn adapt_on_an_empty_folder_fails_and_writes_nothing() {
     assert!(!out.exists());
 }
 
+/// A view count whose cache could not fit in memory is refused before any work, not by the
+/// allocator hours later.
+#[test]
+fn an_absurd_view_count_is_refused_up_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    images(&tmp.path().join("frames"), 4);
+    let out = tmp.path().join("site");
+    let run = edge_ssl()
+        .args(["adapt", "--views", "1000000000", "--data"])
+        .arg(tmp.path().join("frames"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_clean_failure(&run, "lower --views");
+    assert!(!out.join("edge-ssl.toml").exists());
+}
+
 #[test]
 fn adapt_on_undecodable_images_fails_and_skips_count_otherwise() {
     let tmp = tempfile::tempdir().unwrap();

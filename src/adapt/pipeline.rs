@@ -44,6 +44,7 @@ pub fn adapt(
     if let Some(note) = frames.skipped_note() {
         eprintln!("{note}");
     }
+    check_cache_size(frames.len(), opts.views, model.card.output.dim)?;
     times.decode = clock.lap();
 
     let work = out.join(".adapt-work");
@@ -145,4 +146,38 @@ fn view_cache_phase(
     times.render = render;
     view_cache::save(&path, &cache)?;
     Ok(cache)
+}
+
+/// The view cache is held in memory (frames × views × embedding floats): an absurd `--views`
+/// must be refused up front, not discovered when the allocator gives up.
+const MAX_VIEW_CACHE_BYTES: u64 = 2 << 30;
+
+fn check_cache_size(frames: usize, views: usize, dim: usize) -> anyhow::Result<()> {
+    let bytes = (frames as u64)
+        .saturating_mul(views as u64)
+        .saturating_mul(dim as u64)
+        .saturating_mul(4);
+    if bytes > MAX_VIEW_CACHE_BYTES {
+        bail!(
+            "the view cache would need {:.1} GiB ({frames} frames × {views} views × {dim} floats), more than the {} GiB allowed; lower --views or --max-frames",
+            bytes as f64 / (1u64 << 30) as f64,
+            MAX_VIEW_CACHE_BYTES >> 30
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_cache_size;
+
+    #[test]
+    fn an_absurd_view_count_is_refused_before_anything_is_allocated() {
+        assert!(check_cache_size(5000, 8, 128).is_ok());
+        let err = check_cache_size(16, 1_000_000_000, 128)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--views"), "{err}");
+        assert!(check_cache_size(usize::MAX, usize::MAX, usize::MAX).is_err());
+    }
 }
