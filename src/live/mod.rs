@@ -4,7 +4,8 @@
 //!
 //! Each piece is one file: [`interrupt`] (Ctrl-C as a flag), [`frame_reader`] (decoding on its
 //! own thread), [`classifier`] (image → class, timed), [`serial_out`] and [`display_out`] (the
-//! two optional sinks), [`run_stats`] (what the summary says) and [`data_frames`] (`adapt`'s
+//! two optional sinks), [`run_stats`] (what the summary says), [`latency`] (its percentiles in
+//! constant memory) and [`data_frames`] (`adapt`'s
 //! loader). `cli/run.rs` only wires them.
 
 pub mod classifier;
@@ -12,5 +13,6 @@ pub mod data_frames;
 pub mod display_out;
 pub mod frame_reader;
 pub mod interrupt;
+pub mod latency;
 pub mod run_stats;
 pub mod serial_out;

@@ -6,6 +6,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::classifier::Decision;
+use super::latency::{Latency, LatencyHistogram};
 
 /// Weight of the newest frame in the FPS shown on the display.
 const FPS_SMOOTHING: f64 = 0.1;
@@ -13,7 +14,7 @@ const FPS_SMOOTHING: f64 = 0.1;
 pub struct RunStats {
     first: Option<Instant>,
     last: Option<Instant>,
-    latencies_ms: Vec<f64>,
+    latency: LatencyHistogram,
     class_counts: Vec<u64>,
     fps: f64,
 }
@@ -23,7 +24,7 @@ impl RunStats {
         RunStats {
             first: None,
             last: None,
-            latencies_ms: Vec::new(),
+            latency: LatencyHistogram::default(),
             class_counts: vec![0; classes],
             fps: 0.0,
         }
@@ -47,14 +48,14 @@ impl RunStats {
     }
 
     pub fn record(&mut self, decision: &Decision) {
-        self.latencies_ms.push(decision.latency.as_secs_f64() * 1e3);
+        self.latency.record(decision.latency.as_secs_f64() * 1e3);
         if let Some(n) = self.class_counts.get_mut(decision.class_id) {
             *n += 1;
         }
     }
 
     pub fn frames(&self) -> u64 {
-        self.latencies_ms.len() as u64
+        self.latency.count()
     }
 
     /// A smoothed frames-per-second for the display (0 before the second frame).
@@ -74,7 +75,7 @@ impl RunStats {
     }
 
     pub fn latency(&self) -> Latency {
-        Latency::of(&self.latencies_ms)
+        self.latency.summary()
     }
 
     /// `{class name: frames}` for the classes that were predicted at least once.
@@ -101,33 +102,5 @@ impl RunStats {
             .zip(&self.class_counts)
             .filter(|(_, n)| **n > 0)
             .map(|(name, n)| (name, *n))
-    }
-}
-
-/// Per-frame latency in milliseconds: nearest-rank percentiles, mean and worst.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct Latency {
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub mean: f64,
-    pub max: f64,
-}
-
-impl Latency {
-    fn of(samples: &[f64]) -> Self {
-        let mut s = samples.to_vec();
-        s.sort_by(f64::total_cmp);
-        let Some(&max) = s.last() else {
-            return Latency::default();
-        };
-        let rank = |p: f64| s[((p / 100.0 * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
-        Latency {
-            p50: rank(50.0),
-            p90: rank(90.0),
-            p99: rank(99.0),
-            mean: s.iter().sum::<f64>() / s.len() as f64,
-            max,
-        }
     }
 }
