@@ -18,17 +18,21 @@ fn images(dir: &Path, n: usize) {
     }
 }
 
-fn adapt_small(data: &Path, out: &Path, extra: &[&str]) {
-    let run = edge_ssl()
-        .args([
-            "adapt", "--epochs", "1", "--views", "2", "--batch", "4", "--data",
-        ])
+/// `edge-ssl ARGS --data DATA --out OUT`, its output captured.
+fn run_on(args: &[&str], data: &Path, out: &Path) -> std::process::Output {
+    edge_ssl()
+        .args(args)
+        .arg("--data")
         .arg(data)
         .arg("--out")
         .arg(out)
-        .args(extra)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn adapt_small(data: &Path, out: &Path, extra: &[&str]) {
+    let quick = ["adapt", "--epochs", "1", "--views", "2", "--batch", "4"];
+    let run = run_on(&[&quick[..], extra].concat(), data, out);
     assert!(
         run.status.success(),
         "{}",
@@ -41,13 +45,7 @@ fn adapt_on_an_empty_folder_fails_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir(tmp.path().join("empty")).unwrap();
     let out = tmp.path().join("site");
-    let run = edge_ssl()
-        .args(["adapt", "--data"])
-        .arg(tmp.path().join("empty"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = run_on(&["adapt"], &tmp.path().join("empty"), &out);
     assert_clean_failure(&run, "empty folder");
     assert!(!out.exists());
 }
@@ -59,13 +57,11 @@ fn an_absurd_view_count_is_refused_up_front() {
     let tmp = tempfile::tempdir().unwrap();
     images(&tmp.path().join("frames"), 4);
     let out = tmp.path().join("site");
-    let run = edge_ssl()
-        .args(["adapt", "--views", "1000000000", "--data"])
-        .arg(tmp.path().join("frames"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = run_on(
+        &["adapt", "--views", "1000000000"],
+        &tmp.path().join("frames"),
+        &out,
+    );
     assert_clean_failure(&run, "lower --views");
     assert!(!out.join("edge-ssl.toml").exists());
 }
@@ -77,13 +73,7 @@ fn adapt_on_undecodable_images_fails_and_skips_count_otherwise() {
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("broken.png"), b"not a png at all").unwrap();
     let out = tmp.path().join("site");
-    let run = edge_ssl()
-        .args(["adapt", "--data"])
-        .arg(&data)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = run_on(&["adapt"], &data, &out);
     assert_clean_failure(&run, "broken.png");
     assert!(!out.exists());
     // With good frames beside it, the broken one is skipped and counted.
@@ -134,13 +124,7 @@ fn cluster_k_larger_than_the_data() {
     let tmp = tempfile::tempdir().unwrap();
     images(&tmp.path().join("frames"), 5);
     let out = tmp.path().join("clusters");
-    let run = edge_ssl()
-        .args(["cluster", "--k", "6", "--data"])
-        .arg(tmp.path().join("frames"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = run_on(&["cluster", "--k", "6"], &tmp.path().join("frames"), &out);
     assert_clean_failure(&run, "larger than the 5");
     assert!(!out.exists());
 }
