@@ -63,11 +63,7 @@ fn adapt_head_eval_end_to_end() {
     let work = tempfile::tempdir().unwrap();
     let site = work.path().join("site-a");
     let out = adapt(data, &site, &QUICK);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     for f in [
         "edge-ssl.toml",
         "encoder.onnx",
@@ -105,11 +101,7 @@ fn adapt_head_eval_end_to_end() {
         .arg(data.join("shifted/unlabeled"))
         .output()
         .unwrap();
-    assert!(
-        head.status.success(),
-        "{}",
-        String::from_utf8_lossy(&head.stderr)
-    );
+    common::assert_success(&head);
     let stderr = String::from_utf8_lossy(&head.stderr);
     assert!(
         stderr.contains("with labels only"),
@@ -127,11 +119,7 @@ fn adapt_head_eval_end_to_end() {
         .arg(&plots)
         .output()
         .unwrap();
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
+    common::assert_success(&eval);
     let result: serde_json::Value =
         serde_json::from_slice(&eval.stdout).expect("stdout is one JSON object");
     let acc = result["accuracy"].as_f64().unwrap();
@@ -166,11 +154,7 @@ fn cluster_writes_sizes_and_examples() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     let clusters = summary["clusters"].as_array().unwrap();
     assert_eq!(clusters.len(), 10);
@@ -193,11 +177,7 @@ fn a_seed_fixes_the_output_bytes_whatever_the_threads() {
     let run = |name: &str, extra: &[&str]| -> (Vec<u8>, Vec<u8>) {
         let dir = work.path().join(name);
         let out = adapt(data, &dir, &[&QUICK[..], extra].concat());
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_success(&out);
         let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
         (read("adapter.safetensors"), read("encoder.onnx"))
     };

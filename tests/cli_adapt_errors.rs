@@ -33,11 +33,7 @@ fn run_on(args: &[&str], data: &Path, out: &Path) -> std::process::Output {
 fn adapt_small(data: &Path, out: &Path, extra: &[&str]) {
     let quick = ["adapt", "--epochs", "1", "--views", "2", "--batch", "4"];
     let run = run_on(&[&quick[..], extra].concat(), data, out);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
 }
 
 #[test]
@@ -153,11 +149,7 @@ fn mismatched_model_directory_is_refused() {
             .arg(dir)
             .output()
             .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        common::assert_success(&run);
     }
     let eval = |dir: &Path| {
         edge_ssl()

@@ -46,11 +46,7 @@ fn bn_patched_onnx_passes_the_checker_and_matches_onnx_runtime() {
         .arg(&site)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     let npy = tmp.path().join("emb.npy");
     let run = edge_ssl()
         .args(["embed", "--model"])
@@ -61,11 +57,7 @@ fn bn_patched_onnx_passes_the_checker_and_matches_onnx_runtime() {
         .arg(&npy)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     let check = std::process::Command::new(&python)
         .arg(root().join("tests/verify_bn_onnx.py"))
         .arg(common::default_onnx())

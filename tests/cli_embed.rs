@@ -10,11 +10,7 @@ fn info_json_parses_and_reports_the_model() {
         .args(["info", "default", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["inputs"][0]["name"], "input");
     assert_eq!(v["outputs"][0]["name"], "embedding");
@@ -39,11 +35,7 @@ fn info_on_a_model_directory_reports_its_adapter_and_head() {
         .arg(&site)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["adapter"]["dim"], v["card"]["output"]["dim"], "{v}");
     assert_eq!(v["head"]["kind"], "softmax");
@@ -60,11 +52,7 @@ fn info_without_a_card_says_what_it_assumed() {
         .arg(&onnx)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["card_assumed"], true);
     assert_eq!(v["card"]["input"]["channels"], 1);
@@ -91,11 +79,7 @@ fn embed_with(backend: &str) {
         .arg(&out_path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let got = npy::read_f32(&out_path).unwrap();
     let expected = npy::read_f32(&common::reference_dir().join("embedding.npy")).unwrap();
     let diff = common::max_abs_diff(&got, &expected);
@@ -134,11 +118,7 @@ fn backend_auto_says_which_it_picked() {
         .arg(dir.path().join("one.npy"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("backend auto: picked ort"), "{stderr}");
     assert_eq!(
@@ -163,11 +143,7 @@ fn rgb_jpeg_is_converted_to_the_cards_gray_input() {
         .arg(dir.path().join("p.npy"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let e = npy::read_f32(&dir.path().join("p.npy")).unwrap();
     assert_eq!(e.dim(), (1, 128));
     assert!(e.iter().all(|v| v.is_finite()));

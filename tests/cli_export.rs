@@ -28,11 +28,7 @@ struct Fixture {
 }
 
 fn ok(out: std::process::Output) -> std::process::Output {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     out
 }
 

@@ -87,11 +87,7 @@ fn human_summary_names_fps_latency_and_frames() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert!(stdout.starts_with("ran 5 frames in "), "{stdout}");
     assert!(stdout.contains(" fps; latency p50 "), "{stdout}");
     // 10 fps clip sampled at 5 fps: every other frame read is skipped.
@@ -119,11 +115,7 @@ fn display_writes_every_nth_screen_as_png() {
     ])
     .output()
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let mut pngs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -155,11 +147,7 @@ fn serial_sends_a_valid_prediction_per_frame() {
     let out = run_cmd(&["--max-frames", "30", "--json", "--serial", &serial])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let lines = json_lines(&out.stdout);
     assert!(emulator.wait_until(Duration::from_secs(2), |d| d.predictions().len() == 30));
     let device = emulator.lock();
@@ -281,11 +269,7 @@ fn loop_plays_the_clip_again_and_max_frames_counts_across_passes() {
     let out = run_cmd(&["--loop", "--fps", "1", "--max-frames", "90", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let lines = json_lines(&out.stdout);
     assert_eq!(lines.len(), 91);
     let frames: Vec<u64> = lines[..90]
