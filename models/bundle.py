@@ -37,7 +37,7 @@ def export_keep_bn(model: torch.nn.Module, dummy: torch.Tensor, path: Path) -> N
     )
 
 
-def check_graph(path: Path) -> dict:
+def check_graph(path: Path, embed_dim: int) -> dict:
     m = onnx.load(str(path))
     onnx.checker.check_model(m)
     ops = [n.op_type for n in m.graph.node]
@@ -52,7 +52,7 @@ def check_graph(path: Path) -> dict:
     in_dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
     out_dims = [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
     assert isinstance(in_dims[0], str) and in_dims[1:] == [1, 28, 28], in_dims
-    assert isinstance(out_dims[0], str) and out_dims[1:] == [fmnist.EMBED_DIM], out_dims
+    assert isinstance(out_dims[0], str) and out_dims[1:] == [embed_dim], out_dims
     return {"ops": sorted(set(ops)), "batchnorm_nodes": n_bn, "input": in_dims, "output": out_dims}
 
 
@@ -105,14 +105,12 @@ def main() -> None:
 
     ck = torch.load(args.checkpoint, weights_only=False, map_location="cpu")
     cfg = ck["config"]
-    enc = fmnist.Encoder(cfg.get("width", 32))
-    enc.load_state_dict(ck["encoder"])
-    enc.eval()
+    enc = fmnist.encoder_from_checkpoint(ck)
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out_dir / "encoder.onnx"
     export_keep_bn(enc, torch.zeros(2, 1, 28, 28), onnx_path)
-    graph = check_graph(onnx_path)
+    graph = check_graph(onnx_path, enc.embed_dim)
     diff = ort_vs_torch(enc, onnx_path)
     assert diff < 1e-4, diff
     macs = fmnist.count_macs(enc)
@@ -134,15 +132,14 @@ def main() -> None:
         args.out_dir / "encoder.toml", onnx_path.name, sha256(onnx_path),
         {"name": "input", "layout": "NCHW", "height": 28, "width": 28, "channels": 1,
          "mean": [fmnist.MEAN], "std": [fmnist.STD], "resize": "stretch"},
-        {"name": "embedding", "dim": fmnist.EMBED_DIM},
+        {"name": "embedding", "dim": enc.embed_dim},
         {"method": cfg["method"], "data": f"Fashion-MNIST train, {cfg['images']} images, no labels",
          "epochs": ck["epoch"], "seed": cfg["seed"], "augmentations": cfg["augmentations"],
          "batch_size": cfg["batch_size"], "optimizer": f"AdamW lr {cfg['lr']} wd {cfg['weight_decay']}, "
          "1-epoch warmup + cosine",
          **({"temperature": cfg["temperature"]} if cfg["method"] == "simclr" else {}),
          "train_seconds": round(ck["train_seconds"]), "threads": cfg["threads"],
-         "architecture": f"6x conv3x3-BN-ReLU (widths {cfg.get('width', 32)}..128, strides 1,2,1,2,1,2), "
-         "global average pool",
+         "architecture": fmnist.describe(enc),
          "mflops_per_sample": round(2 * macs / 1e6, 2), "params": sum(p.numel() for p in enc.parameters())},
         {"linear_probe_accuracy": round(res["linear_probe_accuracy"], 4),
          "knn20_accuracy": round(res["knn20_accuracy"], 4),

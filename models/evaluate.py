@@ -32,9 +32,7 @@ L2_GRID = (0.0, 1e-5, 1e-4)
 
 def features_torch(checkpoint: Path, images: np.ndarray, batch=1000) -> np.ndarray:
     ck = torch.load(checkpoint, weights_only=False, map_location="cpu")
-    enc = fmnist.Encoder(ck.get("config", {}).get("width", 32))
-    enc.load_state_dict(ck["encoder"])
-    enc.eval()
+    enc = fmnist.encoder_from_checkpoint(ck)
     outs = []
     with torch.no_grad():
         for i in range(0, len(images), batch):

@@ -77,6 +77,8 @@ def main() -> None:
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--temperature", type=float, default=0.2)
     ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--embed-dim", type=int, default=256,
+                    help="pooled output size; above 4*width a 1x1 conv widens the last stage (default 256)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the box is shared; default 1)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N train images (smoke tests)")
@@ -98,11 +100,11 @@ def main() -> None:
     total_steps = steps_per_epoch * args.epochs
     warmup = min(steps_per_epoch, total_steps // 10)
 
-    encoder = fmnist.Encoder(args.width)
+    encoder = fmnist.Encoder(args.width, args.embed_dim)
     if args.method == "simclr":
-        proj = projector([fmnist.EMBED_DIM, 512, 128])
+        proj = projector([args.embed_dim, 512, 128])
     else:
-        proj = projector([fmnist.EMBED_DIM, 1024, 1024, 1024])
+        proj = projector([args.embed_dim, 1024, 1024, 1024])
     model = nn.Sequential(encoder, proj)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
     gen = torch.Generator().manual_seed(args.seed + 1)
