@@ -125,7 +125,7 @@ impl PngSink {
     pub fn show(&mut self, view: &StatusView<'_>) -> Result<Option<PathBuf>, PngError> {
         let index = self.shown;
         self.shown += 1;
-        if index % u64::from(self.options.every) != 0 {
+        if !index.is_multiple_of(u64::from(self.options.every)) {
             return Ok(None);
         }
         let name = if self.options.latest_only {

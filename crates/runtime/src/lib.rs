@@ -38,6 +38,7 @@ pub mod ort_library;
 mod select;
 mod session_pool;
 mod tract_backend;
+mod tract_split;
 pub mod trt_cache;
 
 pub use backend::{Backend, Session, TensorInfo};

@@ -7,11 +7,8 @@ use tract_onnx::tract_core::tract_linalg::multithread::{Executor, multithread_tr
 
 use crate::backend::check_input_matches_card;
 use crate::inspect::{self, first_line};
+use crate::tract_split::{self, Plan};
 use crate::{Backend, BackendOptions, Result, RuntimeError, Session, TensorInfo};
-
-/// One optimized plan and the state that runs it. The state is kept between calls: a fresh one
-/// per run (what `plan.run` does) re-creates every op's state and the value table each time.
-type Plan = TypedSimpleState;
 
 /// Pure-Rust CPU backend; always compiled.
 #[derive(Clone, Debug, Default)]
@@ -68,6 +65,9 @@ impl Backend for TractBackend {
             path: onnx.to_owned(),
             model,
             plans: HashMap::new(),
+            split: tract_split::splittable(&facts.inputs, &facts.outputs),
+            workers: Vec::new(),
+            worker_shape: Vec::new(),
             inputs: facts.inputs,
             outputs: facts.outputs,
             executor,
@@ -97,8 +97,15 @@ struct TractSession {
     model: InferenceModel,
     /// Optimized plans (with their run state) by input shape: tract specializes a model to
     /// concrete shapes, and optimizing costs far more than running, so it is done once per batch
-    /// size.
+    /// size. A state is kept between calls: a fresh one per run (what `plan.run` does) re-creates
+    /// every op's state and the value table each time.
     plans: HashMap<Vec<usize>, Plan>,
+    /// Whether batches above 1 run sample by sample (see [`tract_split`]).
+    split: bool,
+    /// Single-threaded copies of the batch-1 state for split batches, one per thread, and the
+    /// batch-1 input shape they were made for.
+    workers: Vec<Plan>,
+    worker_shape: Vec<usize>,
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
     executor: Executor,
@@ -142,6 +149,27 @@ impl TractSession {
     }
 }
 
+impl TractSession {
+    /// Runs a batch above 1 as batch-1 runs on up to `threads` worker states.
+    fn run_split(&mut self, input: &TensorView) -> Result<Vec<Tensor>> {
+        let mut sample_shape = input.shape().to_vec();
+        sample_shape[0] = 1;
+        let wanted = self.threads.min(input.shape()[0]).max(1);
+        if self.worker_shape != sample_shape {
+            self.workers.clear();
+            self.worker_shape = sample_shape.clone();
+        }
+        while self.workers.len() < wanted {
+            let state = self.plan(&sample_shape)?.clone();
+            self.workers.push(state);
+        }
+        tract_split::run_split(&mut self.workers, input).map_err(|e| RuntimeError::Run {
+            backend: "tract".into(),
+            message: first_line(&e),
+        })
+    }
+}
+
 impl Session for TractSession {
     fn inputs(&self) -> &[TensorInfo] {
         &self.inputs
@@ -174,6 +202,9 @@ impl Session for TractSession {
             }
         }
         .map_err(|e| RuntimeError::Input(format!("bad input tensor: {}", first_line(&e))))?;
+        if self.split && input.shape()[0] > 1 {
+            return self.run_split(input);
+        }
         let executor = self.executor.clone();
         let plan = self.plan(input.shape())?;
         let outputs = multithread_tract_scope(executor, || plan.run(tvec!(tensor.into_tvalue())))

@@ -1,0 +1,84 @@
+//! Where tract spends its time: per-node wall time of the optimized plan.
+//!
+//! `cargo run --release --example tract_profile -- MODEL.onnx C H W [BATCH] [THREADS] [RUNS]`
+//! prints the slowest nodes of the optimized plan (mean over RUNS after 5 warm-up runs),
+//! grouped by op, so a regression or a slow kernel shows by name.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::plan::eval;
+use tract_onnx::tract_core::tract_linalg::multithread::{Executor, multithread_tract_scope};
+
+fn main() -> TractResult<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("number"));
+    let path = args
+        .first()
+        .expect("usage: tract_profile MODEL.onnx C H W [BATCH] [THREADS] [RUNS]");
+    let (c, h, w) = (num(1, 1), num(2, 28), num(3, 28));
+    let (batch, threads, runs) = (num(4, 1), num(5, 1), num(6, 50));
+    let plan = tract_onnx::onnx()
+        .model_for_path(path)?
+        .with_input_fact(0, f32::fact([batch, c, h, w]).into())?
+        .into_optimized()?
+        .into_runnable()?;
+    let mut state = plan.spawn()?;
+    let input: TValue = Tensor::zero::<f32>(&[batch, c, h, w])?.into_tvalue();
+    let executor = if threads > 1 {
+        Executor::multithread(threads)
+    } else {
+        Executor::SingleThread
+    };
+    let mut per_node: HashMap<usize, (String, String, Duration)> = HashMap::new();
+    let mut total = Duration::ZERO;
+    for run in 0..runs + 5 {
+        let t0 = Instant::now();
+        multithread_tract_scope(executor.clone(), || {
+            state.run_plan_with_eval(tvec!(input.clone()), |ctx, st, node, inputs| {
+                let t = Instant::now();
+                let out = eval(ctx, st, node, inputs);
+                if run >= 5 {
+                    let e = per_node.entry(node.id).or_insert_with(|| {
+                        (
+                            node.op().name().to_string(),
+                            node.name.to_string(),
+                            Duration::ZERO,
+                        )
+                    });
+                    e.2 += t.elapsed();
+                }
+                out
+            })
+        })?;
+        if run >= 5 {
+            total += t0.elapsed();
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3 / runs as f64;
+    println!(
+        "{path}: batch {batch}, {threads} thread(s): {:.3} ms per run",
+        ms(total)
+    );
+    let mut by_op: HashMap<String, Duration> = HashMap::new();
+    for (op, _, d) in per_node.values() {
+        *by_op.entry(op.clone()).or_default() += *d;
+    }
+    let mut ops: Vec<_> = by_op.into_iter().collect();
+    ops.sort_by_key(|o| std::cmp::Reverse(o.1));
+    for (op, d) in &ops {
+        println!("  {:>8.3} ms  {op}", ms(*d));
+    }
+    let mut nodes: Vec<_> = per_node.into_iter().collect();
+    nodes.sort_by_key(|n| std::cmp::Reverse(n.1.2));
+    println!("slowest nodes:");
+    for (id, (op, name, d)) in nodes.iter().take(15) {
+        println!(
+            "  {:>8.3} ms  #{id} {op} {name}  {:?}",
+            ms(*d),
+            plan.model().node(*id).outputs[0].fact
+        );
+    }
+    Ok(())
+}
