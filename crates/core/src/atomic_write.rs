@@ -10,7 +10,9 @@ use crate::{CoreError, Result};
 /// The content goes to a hidden temporary file in the same directory (same filesystem, so the
 /// rename is atomic), is flushed and fsynced, then renamed over `path`, and the directory is
 /// fsynced so the rename itself survives a power cut. If `write` fails — a full disk, a bad
-/// value — the temporary file is removed and `path` is untouched.
+/// value — the temporary file is removed and `path` is untouched. A writer killed outright
+/// (SIGKILL, power cut) cannot remove its temporary file, so after a successful write the
+/// temporaries of `path` left by processes that no longer exist are swept.
 pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&mut dyn Write) -> std::io::Result<()>,
@@ -45,8 +47,35 @@ where
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
+    } else {
+        sweep_dead_temporaries(dir, &name.to_string_lossy());
     }
     result.map_err(|e| CoreError::io(path, e))
+}
+
+/// Removes `.{name}.tmp-{pid}-{n}` files in `dir` whose writer process is gone. Where processes
+/// cannot be checked (no `/proc`), nothing is removed: a live writer's file must never go.
+fn sweep_dead_temporaries(dir: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -65,6 +94,26 @@ mod tests {
         assert!(err.is_err());
         assert_eq!(fs::read(&path).unwrap(), b"good");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn temporaries_of_dead_writers_are_swept_and_live_ones_kept() {
+        let dir = std::env::temp_dir().join(format!("edge-ssl-sweep-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        // No process has a pid above the kernel's maximum (4194304), so this writer is dead.
+        let dead = dir.join(".head.safetensors.tmp-4194399-0");
+        // pid 1 is always alive.
+        let live = dir.join(".head.safetensors.tmp-1-0");
+        let other = dir.join(".card.toml.tmp-4194399-0");
+        for p in [&dead, &live, &other] {
+            fs::write(p, b"partial").unwrap();
+        }
+        write_atomic(&dir.join("head.safetensors"), |w| w.write_all(b"whole")).unwrap();
+        assert!(!dead.exists(), "a dead writer's temporary was left");
+        assert!(live.exists(), "a live writer's temporary was removed");
+        assert!(other.exists(), "another file's temporary was removed");
+        assert_eq!(fs::read(dir.join("head.safetensors")).unwrap(), b"whole");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
