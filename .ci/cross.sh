@@ -33,9 +33,6 @@ for arg in "$@"; do
     esac
 done
 
-SUDO=""
-if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
-
 packages=()
 targets=()
 if [ $aarch64 = 1 ]; then
@@ -47,15 +44,7 @@ if [ $armv7 = 1 ]; then
     targets+=(armv7-unknown-linux-gnueabihf)
 fi
 
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "cross: installing ${missing[*]}"
-    $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
-fi
+scripts/apt_ensure.sh cross "${packages[@]}"
 for t in "${targets[@]}"; do
     rustup target list --installed | grep -qx "$t" || rustup target add "$t"
 done
