@@ -1,16 +1,17 @@
 """Reference outputs of the bundled encoder for the runtime's correctness tests, made with ONNX Runtime.
 
-    python models/reference_outputs.py          # rerun whenever encoder.onnx changes
+    python models/reference_outputs.py [--model-dir DIR]   # rerun whenever encoder.onnx changes
 
-Writes `models/fmnist-ssl/reference/`:
+Writes `DIR/reference/` (default `models/fmnist-ssl/reference/`):
 - `images/NN-<label>.png`: the first 16 Fashion-MNIST test images, 28x28 8-bit grayscale (so no resize
   and no colour conversion is involved: the card's preprocessing reduces to (pixel/255 - mean)/std);
 - `input.npy`: float32 [16, 784], those images preprocessed as the card says (row-major 1x28x28);
-- `embedding.npy`: float32 [16, 128], ONNX Runtime's `embedding` for `input` run as one batch;
+- `embedding.npy`: float32 [16, D] (D from the card), ONNX Runtime's `embedding` for `input` run as one batch;
 - `reference.toml`: the sha256 of the ONNX these belong to, labels, and the tolerance to test with.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import sys
 import tomllib
@@ -29,14 +30,17 @@ COUNT = 16
 
 
 def main() -> None:
-    card = tomllib.loads((BUNDLE / "encoder.toml").read_text())
-    onnx_path = BUNDLE / card["onnx"]
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model-dir", type=Path, default=BUNDLE)
+    bundle = ap.parse_args().model_dir
+    card = tomllib.loads((bundle / "encoder.toml").read_text())
+    onnx_path = bundle / card["onnx"]
     sha = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     assert sha == card["sha256"], "encoder.toml's sha256 does not match encoder.onnx; rerun bundle.py"
     images, labels = fmnist.load("t10k")
     images, labels = images[:COUNT], labels[:COUNT]
 
-    out = BUNDLE / "reference"
+    out = bundle / "reference"
     (out / "images").mkdir(parents=True, exist_ok=True)
     for old in (out / "images").glob("*.png"):
         old.unlink()
@@ -64,7 +68,7 @@ def main() -> None:
         f"labels = {[int(v) for v in labels]}\n"
         f'images = "images/NN-<class>.png, Fashion-MNIST test images 0..{COUNT - 1}, 28x28 gray"\n'
         'input = "input.npy: float32 [count, 784], (pixel/255 - mean)/std, rows are 1x28x28 NCHW"\n'
-        'embedding = "embedding.npy: float32 [count, 128]"\n'
+        f'embedding = "embedding.npy: float32 [count, {emb.shape[1]}]"\n'
         "# Max abs difference a correct backend should stay under (embeddings are O(1)).\n"
         "atol = 1e-4\n"
     )
