@@ -62,7 +62,41 @@ pub struct Measurement {
     pub baseline_rss_mb: Option<f64>,
 }
 
+/// Column titles of [`Measurement::cells`].
+pub const COLUMNS: [&str; 10] = [
+    "engine",
+    "threads",
+    "batch",
+    "cold start ms",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "samples/s",
+    "GFLOP/s",
+    "peak RSS MB",
+];
+
 impl Measurement {
+    /// The row's values as the terminal table and the Markdown report print them, `missing` for
+    /// a value the engine could not give.
+    pub fn cells(&self, missing: &str) -> [String; 10] {
+        let l = &self.latency_ms;
+        let opt =
+            |v: Option<f64>, digits: usize| v.map_or(missing.into(), |v| format!("{v:.digits$}"));
+        [
+            self.engine.clone(),
+            self.threads.to_string(),
+            self.batch.to_string(),
+            format!("{:.1}", self.cold_start_ms),
+            format!("{:.3}", l.p50),
+            format!("{:.3}", l.p90),
+            format!("{:.3}", l.p99),
+            format!("{:.1}", self.samples_per_s),
+            opt(self.gflops_per_s, 2),
+            opt(self.peak_rss_mb, 1),
+        ]
+    }
+
     pub fn label(&self) -> String {
         format!("{} t{} b{}", self.engine, self.threads, self.batch)
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bar_chart::{self, Bar};
 use super::host::Host;
-use super::measurement::{Measurement, Skipped};
+use super::measurement::{COLUMNS, Measurement, Skipped};
 use super::ratios::Ratio;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -121,27 +121,18 @@ pub fn markdown(run: &BenchRun, sorted: &[Measurement], charts: &[PathBuf]) -> S
     );
     let _ = writeln!(
         s,
-        "| engine | threads | batch | cold start ms | p50 ms | p90 ms | p99 ms | samples/s | GFLOP/s | peak RSS MB | RSS before load MB | iterations |"
+        "| {} | RSS before load MB | iterations |",
+        COLUMNS.join(" | ")
     );
     let _ = writeln!(
         s,
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for m in sorted {
-        let l = &m.latency_ms;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.1} | {:.3} | {:.3} | {:.3} | {:.1} | {} | {} | {} | {} |",
-            m.engine,
-            m.threads,
-            m.batch,
-            m.cold_start_ms,
-            l.p50,
-            l.p90,
-            l.p99,
-            m.samples_per_s,
-            opt(m.gflops_per_s, 2),
-            opt(m.peak_rss_mb, 1),
+            "| {} | {} | {} |",
+            m.cells("–").join(" | "),
             opt(m.baseline_rss_mb, 1),
             m.iterations
         );

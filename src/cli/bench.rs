@@ -7,7 +7,7 @@ use edge_ssl_runtime::{BackendOptions, inspect};
 use serde_json::json;
 
 use crate::bench::host::Host;
-use crate::bench::measurement::{Measurement, Skipped};
+use crate::bench::measurement::{COLUMNS, Measurement, Skipped};
 use crate::bench::peers::Peers;
 use crate::bench::report::{BenchRun, write_report};
 use crate::bench::worker::{self, Budget, Combination};
@@ -310,34 +310,17 @@ fn print_table(run: &BenchRun, model: &ResolvedModel) {
         model.onnx.display(),
         run.host.describe_load()
     );
-    println!(
-        "{:<20} {:>3} {:>5} {:>10} {:>9} {:>9} {:>9} {:>11} {:>8} {:>8}",
-        "engine",
-        "thr",
-        "batch",
-        "cold ms",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "samples/s",
-        "GFLOP/s",
-        "RSS MB"
-    );
+    const WIDTHS: [usize; 10] = [20, 7, 5, 13, 9, 9, 9, 11, 8, 11];
+    let line = |cells: &[String]| {
+        let mut out = format!("{:<w$}", cells[0], w = WIDTHS[0]);
+        for (cell, w) in cells.iter().zip(WIDTHS).skip(1) {
+            out.push_str(&format!(" {cell:>w$}"));
+        }
+        println!("{out}");
+    };
+    line(&COLUMNS.map(String::from));
     for m in &run.measurements {
-        let l = &m.latency_ms;
-        println!(
-            "{:<20} {:>3} {:>5} {:>10.1} {:>9.3} {:>9.3} {:>9.3} {:>11.1} {:>8} {:>8}",
-            m.engine,
-            m.threads,
-            m.batch,
-            m.cold_start_ms,
-            l.p50,
-            l.p90,
-            l.p99,
-            m.samples_per_s,
-            m.gflops_per_s.map_or("-".into(), |g| format!("{g:.2}")),
-            m.peak_rss_mb.map_or("-".into(), |r| format!("{r:.0}"))
-        );
+        line(&m.cells("-"));
     }
     for r in &run.ratios {
         let target = r.target.map_or(String::new(), |t| {
