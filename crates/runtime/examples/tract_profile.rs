@@ -2,7 +2,8 @@
 //!
 //! `cargo run --release --example tract_profile -- MODEL.onnx C H W [BATCH] [THREADS] [RUNS]`
 //! prints the slowest nodes of the optimized plan (mean over RUNS after 5 warm-up runs),
-//! grouped by op, so a regression or a slow kernel shows by name.
+//! grouped by op, so a regression or a slow kernel shows by name. The plan is the one the runtime
+//! builds (with [`edge_ssl_runtime::tract_rewrite`]); set `NO_REWRITE=1` for tract's plain one.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -19,11 +20,18 @@ fn main() -> TractResult<()> {
         .expect("usage: tract_profile MODEL.onnx C H W [BATCH] [THREADS] [RUNS]");
     let (c, h, w) = (num(1, 1), num(2, 28), num(3, 28));
     let (batch, threads, runs) = (num(4, 1), num(5, 1), num(6, 50));
-    let plan = tract_onnx::onnx()
+    let model = tract_onnx::onnx()
         .model_for_path(path)?
         .with_input_fact(0, f32::fact([batch, c, h, w]).into())?
-        .into_optimized()?
-        .into_runnable()?;
+        .into_typed()?
+        .into_decluttered()?;
+    // The plan the runtime runs; `NO_REWRITE=1` for tract's plain optimization.
+    let model = if std::env::var_os("NO_REWRITE").is_some() {
+        model.into_optimized()?
+    } else {
+        edge_ssl_runtime::tract_rewrite::optimize(model)?
+    };
+    let plan = model.into_runnable()?;
     let mut state = plan.spawn()?;
     let input: TValue = Tensor::zero::<f32>(&[batch, c, h, w])?.into_tvalue();
     let executor = if threads > 1 {
@@ -33,6 +41,7 @@ fn main() -> TractResult<()> {
     };
     let mut per_node: HashMap<usize, (String, String, Duration)> = HashMap::new();
     let mut total = Duration::ZERO;
+    let mut fastest = Duration::MAX;
     for run in 0..runs + 5 {
         let t0 = Instant::now();
         multithread_tract_scope(executor.clone(), || {
@@ -54,12 +63,14 @@ fn main() -> TractResult<()> {
         })?;
         if run >= 5 {
             total += t0.elapsed();
+            fastest = fastest.min(t0.elapsed());
         }
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3 / runs as f64;
     println!(
-        "{path}: batch {batch}, {threads} thread(s): {:.3} ms per run",
-        ms(total)
+        "{path}: batch {batch}, {threads} thread(s): {:.3} ms per run (fastest {:.3} ms)",
+        ms(total),
+        fastest.as_secs_f64() * 1e3
     );
     let mut by_op: HashMap<String, Duration> = HashMap::new();
     for (op, _, d) in per_node.values() {

@@ -38,6 +38,7 @@ pub mod ort_library;
 mod select;
 mod session_pool;
 mod tract_backend;
+pub mod tract_rewrite;
 mod tract_split;
 pub mod trt_cache;
 

@@ -7,6 +7,7 @@ use tract_onnx::tract_core::tract_linalg::multithread::{Executor, multithread_tr
 
 use crate::backend::check_input_matches_card;
 use crate::inspect::{self, first_line};
+use crate::tract_rewrite;
 use crate::tract_split::{self, Plan};
 use crate::{Backend, BackendOptions, Result, RuntimeError, Session, TensorInfo};
 
@@ -120,11 +121,11 @@ impl TractSession {
         let model = self.model.clone();
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
             move || -> TractResult<Plan> {
-                model
+                let model = model
                     .with_input_fact(0, f32::fact(shape).into())?
-                    .into_optimized()?
-                    .into_runnable()?
-                    .spawn()
+                    .into_typed()?
+                    .into_decluttered()?;
+                tract_rewrite::optimize(model)?.into_runnable()?.spawn()
             },
         ));
         let plan = match built {
