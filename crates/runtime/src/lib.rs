@@ -6,8 +6,13 @@
 //!
 //! * **tract** ([`TractBackend`]) is pure Rust and always compiled: it is the backend that works on
 //!   any device we can cross-compile to. tract optimizes a model for one concrete input shape, so a
-//!   session keeps the optimized plan per shape and pays the optimization once per batch size.
-//!   Matrix products run on a rayon pool of `--threads` workers (default: every core).
+//!   session keeps the optimized plan per shape and pays the optimization once per shape. Two
+//!   measured departures from running tract as it comes: a batch above 1 of a model with a dynamic
+//!   batch runs as batch-1 runs spread over `--threads` single-threaded states (`tract_split`:
+//!   tract's batched convolutions materialize an im2col buffer that costs more than batching
+//!   saves), and depthwise convolutions that run faster channel-last are rewritten so before
+//!   optimization ([`tract_rewrite`]). At batch 1, matrix products run on a rayon pool of
+//!   `--threads` workers (default: every core).
 //! * **ONNX Runtime** ([`OrtBackend`], cargo feature `ort`, on by default) is loaded at run time
 //!   (`load-dynamic`), never linked: a device either has `libonnxruntime.so` (JetPack, Debian, a
 //!   Python wheel) or it does not, and the binary must run either way. [`ort_library`] finds the
