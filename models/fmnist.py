@@ -24,6 +24,8 @@ CACHE = REPO / ".cache" / "fmnist-ssl"
 # Mean/std of the 60,000 training images after pixel/255 (computed by `python models/fmnist.py`).
 MEAN = 0.2860
 STD = 0.3530
+# Channels of the last 3x3 stage (4 x width 32), and so the pooled size when no 1x1 widening is asked
+# for; checkpoints written before `--embed-dim` existed are this 128-d network.
 EMBED_DIM = 128
 
 

@@ -145,6 +145,9 @@ fn rgb_jpeg_is_converted_to_the_cards_gray_input() {
         .unwrap();
     common::assert_success(&out);
     let e = npy::read_f32(&dir.path().join("p.npy")).unwrap();
-    assert_eq!(e.dim(), (1, 128));
+    let card =
+        edge_ssl_core::ModelCard::load(&common::default_onnx().with_file_name("encoder.toml"))
+            .unwrap();
+    assert_eq!(e.dim(), (1, card.output.dim));
     assert!(e.iter().all(|v| v.is_finite()));
 }

@@ -38,12 +38,20 @@ pub fn encoder(
     }
     let pre = Preprocessor::new(model.card.input.clone());
     let batches = view_cache::bn_batches(frames, &pre, opts.bn_frames, opts.infer_batch)?;
-    let report = reestimate_batch_norm(backend, &model.onnx, &model.card, &batches, 2, &encoder)
-        .context("re-estimating BatchNorm statistics")?;
+    let report = reestimate_batch_norm(
+        backend,
+        &model.onnx,
+        &model.card,
+        &batches,
+        usize::MAX,
+        &encoder,
+    )
+    .context("re-estimating BatchNorm statistics")?;
     eprintln!(
-        "re-estimated {} BatchNorm layer(s) on {} frames",
+        "re-estimated {} BatchNorm layer(s) on {} frames ({} passes)",
         report.layers.len(),
-        report.frames
+        report.frames,
+        report.passes
     );
     let report = serde_json::to_value(&report)?;
     write_atomic(&report_path, |w| w.write_all(report.to_string().as_bytes()))?;

@@ -3,10 +3,15 @@
 //!
 //! Each pass exposes the inputs of all BN nodes as extra graph outputs, runs the frames, and
 //! replaces the statistics with the per-channel mean and (population) variance it measured. A
-//! BN layer's input depends on the statistics of the layers before it, so one pass measures
-//! later layers under stale upstream statistics; a second pass measures them under the new
-//! ones, which is what a train-mode forward pass in PyTorch would see. Two passes is the
-//! default; more change little.
+//! BN layer's input depends on the statistics of the layers before it, so a pass measures a layer
+//! correctly only once every BN layer upstream of it holds its new statistics: pass 1 gets the
+//! first layer right, pass k every layer with fewer than k BN layers upstream. Passes therefore
+//! run until the statistics stop moving (a fixed point is self-consistent, so it is the answer)
+//! or until there have been as many passes as BN layers (the deepest chain). Stopping earlier is
+//! not a small approximation: on the bundled encoder (7 BN layers in a chain) two passes left
+//! layers 3–7 off by 0.3–1.0 standard deviations in mean and 1.6–3.6× in variance against
+//! PyTorch's train-mode statistics on the same frames, and the patched encoder lost 20 points of
+//! accuracy that the exact statistics do not lose.
 
 use std::path::Path;
 
@@ -33,15 +38,20 @@ pub struct BnReport {
     pub layers: Vec<BnLayerReport>,
 }
 
+/// Largest change of a statistic (mean: in standard deviations; variance: relative) that still
+/// counts as "stopped moving".
+const CONVERGED: f64 = 1e-4;
+
 /// Re-estimates the BN statistics of `onnx` on `batches` (preprocessed input batches) and
-/// writes the patched model to `out`. A model without BatchNormalization nodes is copied
-/// unchanged and reported with no layers.
+/// writes the patched model to `out`, running passes until the statistics are self-consistent,
+/// at most `max_passes` and never more than there are BN layers. A model without
+/// BatchNormalization nodes is copied unchanged and reported with no layers.
 pub fn reestimate_batch_norm(
     backend: &dyn Backend,
     onnx: &Path,
     card: &ModelCard,
     batches: &[Tensor],
-    passes: usize,
+    max_passes: usize,
     out: &Path,
 ) -> Result<BnReport> {
     let original = inspect::read_proto(onnx)?;
@@ -56,10 +66,12 @@ pub fn reestimate_batch_norm(
     let probe = out.with_extension("bn-probe.onnx");
     let n_outputs = original.graph.as_ref().map_or(0, |g| g.output.len());
     let inputs: Vec<String> = bns.iter().map(|b| b.input.clone()).collect();
-    for _ in 0..passes.max(1) {
+    let mut passes = 0;
+    for _ in 0..max_passes.clamp(1, bns.len().max(1)) {
         if bns.is_empty() {
             break;
         }
+        passes += 1;
         onnx_edit::save(&onnx_edit::with_extra_outputs(&current, &inputs), &probe)?;
         let loaded = backend.load_parallel(&probe, card);
         let _ = std::fs::remove_file(&probe);
@@ -87,6 +99,7 @@ pub fn reestimate_batch_norm(
                 total.add(&part);
             }
         }
+        let mut moved = 0.0f64;
         for (bn, Sums { sum, sumsq, count }) in bns.iter().zip(&sums) {
             let mean: Vec<f32> = sum.iter().map(|s| (s / count) as f32).collect();
             let var: Vec<f32> = sumsq
@@ -94,8 +107,21 @@ pub fn reestimate_batch_norm(
                 .zip(sum)
                 .map(|(q, s)| ((q / count) - (s / count).powi(2)).max(0.0) as f32)
                 .collect();
+            let (old_mean, old_var) = (
+                onnx_edit::initializer_f32(&current, &bn.mean)?,
+                onnx_edit::initializer_f32(&current, &bn.var)?,
+            );
+            for c in 0..bn.channels {
+                let sd = f64::from(var[c]).max(1e-12).sqrt();
+                moved = moved
+                    .max(f64::from((mean[c] - old_mean[c]).abs()) / sd)
+                    .max((f64::from(var[c]) / f64::from(old_var[c]).max(1e-12) - 1.0).abs());
+            }
             onnx_edit::set_initializer_f32(&mut current, &bn.mean, &mean)?;
             onnx_edit::set_initializer_f32(&mut current, &bn.var, &var)?;
+        }
+        if moved < CONVERGED {
+            break;
         }
     }
     let mut layers = Vec::new();
@@ -125,7 +151,7 @@ pub fn reestimate_batch_norm(
     onnx_edit::save(&current, out)?;
     Ok(BnReport {
         frames,
-        passes: if bns.is_empty() { 0 } else { passes.max(1) },
+        passes,
         layers,
     })
 }

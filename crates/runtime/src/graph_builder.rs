@@ -412,6 +412,11 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fmnist-ssl/encoder.onnx")
     }
 
+    /// The bundled encoder's embedding size, from its card.
+    fn dim() -> usize {
+        card_for(&encoder(), None).unwrap().output.dim
+    }
+
     fn run(path: &Path, batch: usize) -> Vec<Array2<f32>> {
         let card = card_for(&encoder(), None).unwrap();
         let mut session = TractBackend::new(BackendOptions::default().with_threads(Some(1)))
@@ -428,7 +433,7 @@ mod tests {
             .into_iter()
             .map(|t| {
                 let rows = t.shape()[0];
-                t.into_shape_with_order((rows, 128)).unwrap()
+                t.into_shape_with_order((rows, dim())).unwrap()
             })
             .collect()
     }
@@ -447,10 +452,11 @@ mod tests {
             let out = g.first_output();
             let raw = g.rename_tensor(&out, "raw");
             let unit = g.l2_normalize(&raw, 1e-8).unwrap();
-            let gain: Vec<f32> = (0..128).map(|i| 0.5 + i as f32 / 128.0).collect();
-            let shift: Vec<f32> = (0..128).map(|i| (i as f32 * 0.1).cos()).collect();
+            let d = dim();
+            let gain: Vec<f32> = (0..d).map(|i| 0.5 + i as f32 / d as f32).collect();
+            let shift: Vec<f32> = (0..d).map(|i| (i as f32 * 0.1).cos()).collect();
             let normed = g.layer_norm(&unit, &gain, &shift, 1e-5).unwrap();
-            g.set_outputs(&[(&raw, &out, 128), (&normed, "normed", 128)])
+            g.set_outputs(&[(&raw, &out, d), (&normed, "normed", d)])
                 .unwrap();
             let path = dir.path().join(format!("opset{opset}.onnx"));
             g.save(&path).unwrap();
@@ -481,7 +487,7 @@ mod tests {
         assert!(!before.contains(&c) && c.starts_with(PREFIX));
         let out = g.first_output();
         let input = g.graph().input[0].name.clone();
-        let err = g.set_outputs(&[(&out, &input, 128)]).unwrap_err();
+        let err = g.set_outputs(&[(&out, &input, dim())]).unwrap_err();
         assert!(err.to_string().contains("already used"), "{err}");
         assert!(g.constant("w", &[2, 2], &[1.0; 3]).is_err());
         assert!(g.constant("w", &[1], &[f32::NAN]).is_err());
