@@ -29,6 +29,14 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    // glibc gives every thread that allocates its own heap arena (up to 8 per core) and keeps
+    // what is freed there. `adapt` runs pools of short-lived worker threads (one pool per BN
+    // pass, then the view phase), so freed arenas piled up: peak RSS of the BN phase 246 MB
+    // with the default, 203 MB with two arenas, same wall time.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
         eprintln!("error: {}", one_line(&e));
