@@ -48,6 +48,7 @@ mod tract_depthwise_hwc;
 mod tract_depthwise_plane;
 pub mod tract_rewrite;
 mod tract_split;
+mod tract_threads;
 pub mod trt_cache;
 
 pub use backend::{Backend, Session, TensorInfo};

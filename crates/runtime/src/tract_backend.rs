@@ -9,6 +9,7 @@ use crate::backend::check_input_matches_card;
 use crate::inspect::{self, first_line};
 use crate::tract_rewrite;
 use crate::tract_split::{self, Plan};
+use crate::tract_threads;
 use crate::{Backend, BackendOptions, Result, RuntimeError, Session, TensorInfo};
 
 /// Pure-Rust CPU backend; always compiled.
@@ -73,6 +74,7 @@ impl Backend for TractBackend {
             outputs: facts.outputs,
             executor,
             threads,
+            single_at_batch_1: false,
         };
         // Optimize for batch 1 now, so a model tract cannot handle fails at load time.
         let mut shape = card.input.batch_shape(1).to_vec();
@@ -81,7 +83,13 @@ impl Backend for TractBackend {
         {
             shape = first.shape.iter().map(|d| d.unwrap_or(1)).collect();
         }
-        session.plan(&shape)?;
+        let pool = session.executor.clone();
+        let plan = session.plan(&shape)?;
+        if threads > 1 {
+            let (executor, single) = tract_threads::faster_executor(plan, &shape, pool);
+            session.executor = executor;
+            session.single_at_batch_1 = single;
+        }
         Ok(Box::new(session))
     }
 
@@ -111,6 +119,9 @@ struct TractSession {
     outputs: Vec<TensorInfo>,
     executor: Executor,
     threads: usize,
+    /// Whether timing at load found one thread faster than the pool at batch 1 (see
+    /// [`tract_threads`]); split batches use every thread either way.
+    single_at_batch_1: bool,
 }
 
 impl TractSession {
@@ -182,9 +193,14 @@ impl Session for TractSession {
 
     fn describe(&self) -> String {
         format!(
-            "tract ({} thread{})",
+            "tract ({} thread{}{})",
             self.threads,
-            if self.threads == 1 { "" } else { "s" }
+            if self.threads == 1 { "" } else { "s" },
+            if self.single_at_batch_1 {
+                "; batch 1 on one thread, timed faster at load"
+            } else {
+                ""
+            }
         )
     }
 
