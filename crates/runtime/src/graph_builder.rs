@@ -468,9 +468,9 @@ mod tests {
             let mean = unit.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1));
             let centered = &unit - &mean;
             let var = centered.mapv(|v| v * v).mean_axis(Axis(1)).unwrap();
-            let want = &centered / &var.mapv(|v| (v + 1e-5).sqrt()).insert_axis(Axis(1))
-                * &ndarray::aview1(&gain)
-                + &ndarray::aview1(&shift);
+            let want = &centered / var.mapv(|v| (v + 1e-5).sqrt()).insert_axis(Axis(1))
+                * ndarray::aview1(&gain)
+                + ndarray::aview1(&shift);
             let diff = (normed - &want).iter().fold(0f32, |m, v| m.max(v.abs()));
             assert!(diff < 1e-4, "opset {opset}: appended math off by {diff}");
             // Dynamic batch: the same rows at batch 1.

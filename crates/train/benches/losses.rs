@@ -27,7 +27,12 @@ fn losses(c: &mut Criterion) {
     let pair_views: Vec<_> = pair.iter().map(|v| v.view()).collect();
     let four_views: Vec<_> = four.iter().map(|v| v.view()).collect();
     let moco = MocoQueue::new(4096, D, 0.2, &mut Rng::new(3)).unwrap();
-    let cases: Vec<(&str, Box<dyn Loss>, &[ndarray::ArrayView2<f32>])> = vec![
+    type Case<'a> = (
+        &'static str,
+        Box<dyn Loss>,
+        &'a [ndarray::ArrayView2<'a, f32>],
+    );
+    let cases: Vec<Case> = vec![
         ("vicreg", Box::new(VicReg::default()), &pair_views),
         (
             "barlow_twins",
