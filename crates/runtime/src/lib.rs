@@ -10,9 +10,10 @@
 //!   measured departures from running tract as it comes: a batch above 1 of a model with a dynamic
 //!   batch runs as batch-1 runs spread over `--threads` single-threaded states (`tract_split`:
 //!   tract's batched convolutions materialize an im2col buffer that costs more than batching
-//!   saves), and depthwise convolutions that run faster channel-last are rewritten so before
-//!   optimization ([`tract_rewrite`]). At batch 1, matrix products run on a rayon pool of
-//!   `--threads` workers (default: every core).
+//!   saves), and depthwise convolutions run on an AVX2+FMA kernel of ours where the CPU has one
+//!   (tract's own is scalar on x86_64), channel-last where that is faster ([`tract_depthwise`],
+//!   [`tract_rewrite`]). At batch 1, matrix products run on a rayon pool of `--threads` workers
+//!   (default: every core) unless timing at load finds one thread faster (`tract_threads`).
 //! * **ONNX Runtime** ([`OrtBackend`], cargo feature `ort`, on by default) is loaded at run time
 //!   (`load-dynamic`), never linked: a device either has `libonnxruntime.so` (JetPack, Debian, a
 //!   Python wheel) or it does not, and the binary must run either way. [`ort_library`] finds the
