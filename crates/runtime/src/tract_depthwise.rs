@@ -6,8 +6,8 @@
 //! per run in its eleven depthwise convs (224×224, batch 1, one thread). [`AvxDepthwise`] is the
 //! same conv, f32, with its weights and bias folded in, computed by kernels compiled with
 //! `#[target_feature(enable = "avx2,fma")]`: NCHW plane by plane in
-//! [`crate::tract_depthwise_plane`] (any stride, dilation, padding), channel-last in
-//! [`crate::tract_depthwise_hwc`]. [`replace_depthwise`] puts it in place of the depthwise `Conv`s
+//! `tract_depthwise_plane` (any stride, dilation, padding), channel-last in
+//! `tract_depthwise_hwc`. [`replace_depthwise`] puts it in place of the depthwise `Conv`s
 //! of a decluttered model, only where `is_x86_feature_detected!` finds AVX2 and FMA (never off
 //! x86_64); elsewhere, and for anything it does not take (quantized, grouped, symbolic shapes,
 //! weights not constant), tract's own path runs. `tract_rewrite::optimize` calls it, and falls back

@@ -6,7 +6,7 @@ use crate::nn::{Linear, Module};
 use crate::optim::{AdamW, Optimizer};
 use crate::tensor_file::TensorFile;
 
-/// Options for [`SoftmaxHead::fit`].
+/// Options for `SoftmaxHead::fit`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SoftmaxOptions {
     /// L2 penalty `λ/2·‖W‖²` — with 5–10 labels per class this is what keeps the head from

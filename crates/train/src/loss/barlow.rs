@@ -10,7 +10,7 @@ use crate::nn::{standardize, standardize_backward};
 /// `Σᵢ (1 − Cᵢᵢ)² + λ Σ_{i≠j} Cᵢⱼ²`.
 ///
 /// Like VICReg it needs no negatives and works at small batch; the batch standardization is the
-/// same op (and backward) as BatchNorm without affine, so it reuses [`standardize`].
+/// same op (and backward) as BatchNorm without affine, so it reuses `standardize`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BarlowTwins {
     pub lambda: f32,
