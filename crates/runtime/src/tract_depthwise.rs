@@ -248,4 +248,4 @@ pub(crate) fn avx_depthwise(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -96,7 +96,8 @@ fn channel_last(mut model: TypedModel) -> TypedModel {
     model
 }
 
-fn assert_close(want: &Tensor, got: &Tensor) {
+/// Same shape and every value within 1e-4: how a rewritten plan is held to tract's own.
+pub(crate) fn assert_close(want: &Tensor, got: &Tensor) {
     assert_eq!(want.shape(), got.shape());
     let want = want.to_plain_array_view::<f32>().unwrap();
     let got = got.to_plain_array_view::<f32>().unwrap();

@@ -1,4 +1,5 @@
 use super::*;
+use crate::tract_depthwise::tests::assert_close;
 use tract_onnx::tract_core::ops::cnn::PaddingSpec;
 use tract_onnx::tract_core::ops::cnn::conv::KernelFormat;
 
@@ -100,16 +101,7 @@ fn rewritten_model_computes_the_same() {
             "the wide-row conv went channel-last"
         );
     }
-    let got = run(optimized, &x);
-    assert_eq!(want.shape(), got.shape());
-    let want = want.to_plain_array_view::<f32>().unwrap();
-    let got = got.to_plain_array_view::<f32>().unwrap();
-    let max_abs = want
-        .iter()
-        .zip(got.iter())
-        .map(|(w, g)| (w - g).abs())
-        .fold(0f32, f32::max);
-    assert!(max_abs < 1e-4, "max abs diff {max_abs}");
+    assert_close(&want, &run(optimized, &x));
 }
 
 #[test]
@@ -133,16 +125,7 @@ fn optimize_runs_depthwise_convs_with_avx2_where_it_can() {
     } else {
         assert_eq!((fast, moved), (0, 3));
     }
-    let got = run(optimized, &x);
-    let want = want.to_plain_array_view::<f32>().unwrap();
-    let got = got.to_plain_array_view::<f32>().unwrap();
-    assert_eq!(want.shape(), got.shape());
-    let max_abs = want
-        .iter()
-        .zip(got.iter())
-        .map(|(w, g)| (w - g).abs())
-        .fold(0f32, f32::max);
-    assert!(max_abs < 1e-4, "max abs diff {max_abs}");
+    assert_close(&want, &run(optimized, &x));
 }
 
 #[test]
