@@ -63,6 +63,11 @@ const SHORT_ROW: usize = 7;
 /// where the host has one ([`tract_depthwise`]) and channel-last where that is faster. If the
 /// rewrite fails or panics, the model is optimized as it was.
 pub fn optimize(model: TypedModel) -> TractResult<TypedModel> {
+    // Elsewhere (aarch64, wasm) tract has a vector channel-last depthwise kernel and moves the
+    // convs that gain from it itself; these rewrites are for x86_64, where it has neither.
+    if !cfg!(target_arch = "x86_64") {
+        return model.into_optimized();
+    }
     let attempt = model.clone();
     let rewritten = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         move || -> TractResult<Option<TypedModel>> {
