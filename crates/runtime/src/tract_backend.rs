@@ -211,17 +211,11 @@ impl Session for TractSession {
                 inputs.len()
             )));
         };
-        let tensor = match input.as_slice() {
-            Some(data) => tract_onnx::prelude::Tensor::from_shape(input.shape(), data),
-            None => {
-                let data: Vec<f32> = input.iter().copied().collect();
-                tract_onnx::prelude::Tensor::from_shape(input.shape(), &data)
-            }
-        }
-        .map_err(|e| RuntimeError::Input(format!("bad input tensor: {}", first_line(&e))))?;
-        if self.split && input.shape()[0] > 1 {
+        if self.split && input.shape().first().is_some_and(|&n| n > 1) {
             return self.run_split(input);
         }
+        let tensor = tract_split::to_tract(input, input.shape())
+            .map_err(|e| RuntimeError::Input(format!("bad input tensor: {}", first_line(&e))))?;
         let executor = self.executor.clone();
         let plan = self.plan(input.shape())?;
         let outputs = multithread_tract_scope(executor, || plan.run(tvec!(tensor.into_tvalue())))

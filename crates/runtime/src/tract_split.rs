@@ -85,6 +85,21 @@ pub(crate) fn run_split(workers: &mut [Plan], input: &TensorView) -> TractResult
         .collect()
 }
 
+/// `view`'s values as a tract tensor of `shape` (the view's own shape, or it with a leading 1),
+/// copied once whether or not the view is contiguous.
+pub(crate) fn to_tract(
+    view: &TensorView,
+    shape: &[usize],
+) -> TractResult<tract_onnx::prelude::Tensor> {
+    match view.as_slice() {
+        Some(data) => tract_onnx::prelude::Tensor::from_shape(shape, data),
+        None => {
+            let data: Vec<f32> = view.iter().copied().collect();
+            tract_onnx::prelude::Tensor::from_shape(shape, &data)
+        }
+    }
+}
+
 /// Runs samples `range` of `input` one at a time on `state`, single-threaded.
 fn run_range(state: &mut Plan, input: &TensorView, range: Range<usize>) -> TractResult<Part> {
     let mut part = Part {
@@ -96,13 +111,7 @@ fn run_range(state: &mut Plan, input: &TensorView, range: Range<usize>) -> Tract
             let sample = input.index_axis(Axis(0), i);
             let mut shape = vec![1];
             shape.extend_from_slice(sample.shape());
-            let tensor = match sample.as_slice() {
-                Some(data) => tract_onnx::prelude::Tensor::from_shape(&shape, data)?,
-                None => {
-                    let data: Vec<f32> = sample.iter().copied().collect();
-                    tract_onnx::prelude::Tensor::from_shape(&shape, &data)?
-                }
-            };
+            let tensor = to_tract(&sample, &shape)?;
             let outputs = state.run(tvec!(tensor.into_tvalue()))?;
             if part.sample_shapes.is_empty() {
                 part.data = vec![Vec::new(); outputs.len()];
