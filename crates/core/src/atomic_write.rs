@@ -1,6 +1,8 @@
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{CoreError, Result};
@@ -12,7 +14,8 @@ use crate::{CoreError, Result};
 /// fsynced so the rename itself survives a power cut. If `write` fails — a full disk, a bad
 /// value — the temporary file is removed and `path` is untouched. A writer killed outright
 /// (SIGKILL, power cut) cannot remove its temporary file, so after a successful write the
-/// temporaries of `path` left by processes that no longer exist are swept.
+/// temporaries left in the directory by processes that no longer exist are swept (once per
+/// directory and process).
 pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&mut dyn Write) -> std::io::Result<()>,
@@ -48,24 +51,42 @@ where
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     } else {
-        sweep_dead_temporaries(dir, &name.to_string_lossy());
+        sweep_dead_temporaries_once(dir);
     }
     result.map_err(|e| CoreError::io(path, e))
 }
 
-/// Removes `.{name}.tmp-{pid}-{n}` files in `dir` whose writer process is gone. Where processes
-/// cannot be checked (no `/proc`), nothing is removed: a live writer's file must never go.
-fn sweep_dead_temporaries(dir: &Path, name: &str) {
+/// Removes the `.{name}.tmp-{pid}-{n}` files in `dir` whose writer process is gone, the first
+/// time this process writes into `dir`: a frame store writing thousands of files into one
+/// directory must not list it on every write. Where processes cannot be checked (no `/proc`),
+/// nothing is removed: a live writer's file must never go.
+fn sweep_dead_temporaries_once(dir: &Path) {
+    static SWEPT: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+    {
+        let Ok(mut swept) = SWEPT.lock() else {
+            return;
+        };
+        if !swept
+            .get_or_insert_with(HashSet::new)
+            .insert(dir.to_path_buf())
+        {
+            return;
+        }
+    }
     if !Path::new("/proc/self").exists() {
         return;
     }
-    let prefix = format!(".{name}.tmp-");
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let file_name = entry.file_name();
-        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+        let Some(rest) = file_name
+            .to_str()
+            .filter(|n| n.starts_with('.'))
+            .and_then(|n| n.rsplit_once(".tmp-"))
+            .map(|(_, rest)| rest)
+        else {
             continue;
         };
         let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
@@ -111,8 +132,18 @@ mod tests {
         write_atomic(&dir.join("head.safetensors"), |w| w.write_all(b"whole")).unwrap();
         assert!(!dead.exists(), "a dead writer's temporary was left");
         assert!(live.exists(), "a live writer's temporary was removed");
-        assert!(other.exists(), "another file's temporary was removed");
+        assert!(
+            !other.exists(),
+            "a dead writer's temporary of another file was left"
+        );
         assert_eq!(fs::read(dir.join("head.safetensors")).unwrap(), b"whole");
+        // Once per directory: later writes here do not list it again.
+        fs::write(&dead, b"partial").unwrap();
+        write_atomic(&dir.join("card.toml"), |w| w.write_all(b"x")).unwrap();
+        assert!(
+            dead.exists(),
+            "the directory was swept twice in one process"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 
