@@ -28,6 +28,10 @@
 //!    labeled adapted embeddings; [`head::KMeansHead::fit`] clusters when there are no labels;
 //!    [`head::SemiSupervised`] adds label propagation over unlabeled frames. Heads save to
 //!    `head.safetensors` with their class names.
+//! 4. **Novelty.** [`novelty::NoveltyModel::fit`] trains a small autoencoder (or VAE) on the
+//!    adapted embeddings, or keeps them for a cosine k-NN distance, and calibrates a threshold
+//!    at a quantile of the scores of held-out rows; `score`/`is_novel` then say how unlike the
+//!    adaptation data a frame is, and `score_graph` lays the score out for ONNX export.
 //!
 //! ```no_run
 //! use std::ops::ControlFlow;
@@ -73,6 +77,7 @@ mod gradcheck;
 pub mod head;
 pub mod loss;
 pub mod nn;
+pub mod novelty;
 pub mod optim;
 mod rng;
 mod tensor_file;
