@@ -32,6 +32,10 @@ pub enum TrainError {
     },
     #[error("invalid option: {0}")]
     InvalidConfig(String),
+    #[error("node {node}: operator {op} is not supported by the trainable graph")]
+    UnsupportedOp { op: String, node: String },
+    #[error("graph node {node}: {reason}")]
+    InvalidGraph { node: String, reason: String },
     #[error("{path}: not a valid {kind}: {reason}")]
     Corrupt {
         path: PathBuf,

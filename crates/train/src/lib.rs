@@ -74,6 +74,7 @@ pub mod augment;
 mod error;
 #[cfg(test)]
 mod gradcheck;
+pub mod graph;
 pub mod head;
 pub mod loss;
 pub mod nn;

@@ -1,0 +1,372 @@
+//! `Conv` (2-D): any `group` (depthwise included), strides, pads, dilations, `auto_pad`.
+//!
+//! Per image and group: `Y = W·cols` forward; backward `dW += dY·colsᵀ` and
+//! `dX = col2im(Wᵀ·dY)`, the columns rebuilt rather than kept from forward (they would be
+//! kh·kw times the size of the input, per layer, for the whole batch). A 1×1 unit-stride conv
+//! (MobileNet's pointwise layers) uses the image itself as its column matrix.
+
+use ndarray::{ArrayD, ArrayView2, ArrayViewMut2, Axis, IxDyn};
+
+use super::attrs;
+use super::im2col::{Geometry, col2im, im2col};
+use super::op::{Grads, Inputs, Op, OpResult, single};
+use super::sgemm::gemm;
+use crate::graph::{NodeSpec, Tensor};
+
+#[derive(Debug)]
+pub(crate) struct Conv {
+    group: usize,
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    /// top, left, bottom, right (ONNX order: begins then ends).
+    pads: [usize; 4],
+    auto_pad: String,
+}
+
+fn pair(v: Option<Vec<i64>>, what: &str) -> OpResult<[usize; 2]> {
+    match v.as_deref() {
+        None => Ok([1, 1]),
+        Some([a, b]) if *a >= 1 && *b >= 1 => Ok([*a as usize, *b as usize]),
+        Some(v) => Err(format!(
+            "{what} {v:?}: only 2-D convolutions with positive {what} are supported"
+        )),
+    }
+}
+
+impl Conv {
+    pub fn new(node: &NodeSpec) -> OpResult<Self> {
+        let pads = match attrs::ints(node, "pads")?.as_deref() {
+            None => [0; 4],
+            Some(p) if p.len() == 4 && p.iter().all(|&v| v >= 0) => {
+                [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
+            }
+            Some(p) => return Err(format!("pads {p:?}: need 4 non-negative values")),
+        };
+        let auto_pad = attrs::string(node, "auto_pad", "NOTSET")?;
+        if !matches!(
+            auto_pad.as_str(),
+            "NOTSET" | "VALID" | "SAME_UPPER" | "SAME_LOWER"
+        ) {
+            return Err(format!("auto_pad {auto_pad:?} is not an ONNX value"));
+        }
+        let group = attrs::int(node, "group", 1)?;
+        if group < 1 {
+            return Err(format!("group {group} must be positive"));
+        }
+        Ok(Conv {
+            group: group as usize,
+            strides: pair(attrs::ints(node, "strides")?, "strides")?,
+            dilations: pair(attrs::ints(node, "dilations")?, "dilations")?,
+            pads,
+            auto_pad,
+        })
+    }
+
+    /// Geometry of one group of one image, and the output shape.
+    fn geometry(&self, x: &[usize], w: &[usize]) -> OpResult<(Geometry, [usize; 4])> {
+        let ([n, c, h, wd], [o, cg, kh, kw]) = match (x, w) {
+            ([n, c, h, wd], [o, cg, kh, kw]) => ([*n, *c, *h, *wd], [*o, *cg, *kh, *kw]),
+            _ => {
+                return Err(format!(
+                    "input {x:?} and weight {w:?} must both be 4-D (2-D convolution)"
+                ));
+            }
+        };
+        let g = self.group;
+        if c != cg * g || o % g != 0 || kh == 0 || kw == 0 {
+            return Err(format!(
+                "input {x:?}, weight {w:?} and group {g} do not fit"
+            ));
+        }
+        let extent = |k: usize, d: usize| d * (k - 1) + 1;
+        let (ek, size) = (
+            [extent(kh, self.dilations[0]), extent(kw, self.dilations[1])],
+            [h, wd],
+        );
+        let mut pad = [self.pads[0], self.pads[1]];
+        let mut out = [0; 2];
+        for a in 0..2 {
+            let s = self.strides[a];
+            let total = match self.auto_pad.as_str() {
+                "VALID" => {
+                    pad[a] = 0;
+                    0
+                }
+                "SAME_UPPER" | "SAME_LOWER" => {
+                    let want = size[a].div_ceil(s);
+                    let total = ((want - 1) * s + ek[a]).saturating_sub(size[a]);
+                    pad[a] = if self.auto_pad == "SAME_UPPER" {
+                        total / 2
+                    } else {
+                        total - total / 2
+                    };
+                    total
+                }
+                _ => self.pads[a] + self.pads[a + 2],
+            };
+            if size[a] + total < ek[a] {
+                return Err(format!(
+                    "kernel {:?} does not fit input {x:?} with its padding",
+                    [kh, kw]
+                ));
+            }
+            out[a] = (size[a] + total - ek[a]) / s + 1;
+        }
+        let geo = Geometry {
+            channels: cg,
+            height: h,
+            width: wd,
+            kernel: [kh, kw],
+            stride: self.strides,
+            dilation: self.dilations,
+            pad,
+            out,
+        };
+        Ok((geo, [n, o, out[0], out[1]]))
+    }
+}
+
+impl Op for Conv {
+    fn forward(&mut self, x: &Inputs<'_>, _train: bool) -> OpResult<Vec<Tensor>> {
+        let (input, weight) = (x.f32(0)?, x.f32(1)?);
+        let (geo, shape) = self.geometry(input.shape(), weight.shape())?;
+        let bias = x.opt_f32(2)?;
+        if let Some(b) = &bias {
+            if b.shape() != [shape[1]] {
+                return Err(format!("bias {:?} must be [{}]", b.shape(), shape[1]));
+            }
+        }
+        let input = input.as_standard_layout();
+        let xs = input.as_slice().ok_or("input not contiguous")?;
+        let weight = weight.as_standard_layout();
+        let w2 = weight
+            .view()
+            .into_shape_with_order((shape[1], geo.rows()))
+            .map_err(|e| e.to_string())?;
+        let (g, og, p) = (self.group, shape[1] / self.group, geo.cols());
+        let image = geo.channels * geo.height * geo.width;
+        let mut y = ArrayD::<f32>::zeros(IxDyn(&shape));
+        let ys = y.as_slice_mut().ok_or("output not contiguous")?;
+        let mut cols = vec![
+            0.0f32;
+            if geo.is_pointwise() {
+                0
+            } else {
+                geo.rows() * p
+            }
+        ];
+        for n in 0..shape[0] {
+            for k in 0..g {
+                let src = &xs[(n * g + k) * image..(n * g + k + 1) * image];
+                let colv = if geo.is_pointwise() {
+                    ArrayView2::from_shape((geo.rows(), p), src)
+                } else {
+                    im2col(&geo, src, &mut cols);
+                    ArrayView2::from_shape((geo.rows(), p), &cols[..])
+                }
+                .map_err(|e| e.to_string())?;
+                let out = &mut ys[(n * g + k) * og * p..(n * g + k + 1) * og * p];
+                let out = ArrayViewMut2::from_shape((og, p), out).map_err(|e| e.to_string())?;
+                gemm(
+                    1.0,
+                    w2.slice(ndarray::s![k * og..(k + 1) * og, ..]),
+                    colv,
+                    0.0,
+                    out,
+                );
+            }
+        }
+        if let Some(b) = bias {
+            for (mut plane, &bv) in y.axis_iter_mut(Axis(1)).zip(b.iter()) {
+                plane += bv;
+            }
+        }
+        Ok(vec![Tensor::F32(y)])
+    }
+
+    fn backward(
+        &mut self,
+        x: &Inputs<'_>,
+        dy: &[Option<ArrayD<f32>>],
+        need: &[bool],
+    ) -> OpResult<Grads> {
+        let (input, weight) = (x.f32(0)?, x.f32(1)?);
+        let (geo, shape) = self.geometry(input.shape(), weight.shape())?;
+        let dy = single(dy)?.as_standard_layout();
+        let dys = dy.as_slice().ok_or("gradient not contiguous")?;
+        let input = input.as_standard_layout();
+        let xs = input.as_slice().ok_or("input not contiguous")?;
+        let weight = weight.as_standard_layout();
+        let w2 = weight
+            .view()
+            .into_shape_with_order((shape[1], geo.rows()))
+            .map_err(|e| e.to_string())?;
+        let (g, og, p) = (self.group, shape[1] / self.group, geo.cols());
+        let image = geo.channels * geo.height * geo.width;
+        let (need_x, need_w) = (need[0], need.get(1).copied().unwrap_or(false));
+        let mut dw = need_w.then(|| ndarray::Array2::<f32>::zeros((shape[1], geo.rows())));
+        let mut dx = need_x.then(|| ArrayD::<f32>::zeros(input.raw_dim()));
+        let mut cols = vec![
+            0.0f32;
+            if geo.is_pointwise() {
+                0
+            } else {
+                geo.rows() * p
+            }
+        ];
+        let mut dcols = vec![0.0f32; if need_x { geo.rows() * p } else { 0 }];
+        for n in 0..shape[0] {
+            for k in 0..g {
+                let idx = n * g + k;
+                let dyv = ArrayView2::from_shape((og, p), &dys[idx * og * p..(idx + 1) * og * p])
+                    .map_err(|e| e.to_string())?;
+                if let Some(dw) = &mut dw {
+                    let src = &xs[idx * image..(idx + 1) * image];
+                    let colv = if geo.is_pointwise() {
+                        ArrayView2::from_shape((geo.rows(), p), src)
+                    } else {
+                        im2col(&geo, src, &mut cols);
+                        ArrayView2::from_shape((geo.rows(), p), &cols[..])
+                    }
+                    .map_err(|e| e.to_string())?;
+                    let block = dw.slice_mut(ndarray::s![k * og..(k + 1) * og, ..]);
+                    gemm(1.0, dyv, colv.t(), 1.0, block);
+                }
+                if let Some(dx) = &mut dx {
+                    let wk = w2.slice(ndarray::s![k * og..(k + 1) * og, ..]);
+                    let dxs = dx.as_slice_mut().ok_or("gradient not contiguous")?;
+                    let dst = &mut dxs[idx * image..(idx + 1) * image];
+                    if geo.is_pointwise() {
+                        let out = ArrayViewMut2::from_shape((geo.rows(), p), dst)
+                            .map_err(|e| e.to_string())?;
+                        gemm(1.0, wk.t(), dyv, 0.0, out);
+                    } else {
+                        let out = ArrayViewMut2::from_shape((geo.rows(), p), &mut dcols[..])
+                            .map_err(|e| e.to_string())?;
+                        gemm(1.0, wk.t(), dyv, 0.0, out);
+                        col2im(&geo, &dcols, dst);
+                    }
+                }
+            }
+        }
+        let dw = dw
+            .map(|d| {
+                d.into_shape_with_order(IxDyn(weight.shape()))
+                    .map_err(|e| e.to_string())
+            })
+            .transpose()?;
+        let db = (x.get(2).is_some() && need.get(2).copied().unwrap_or(false)).then(|| {
+            dy.sum_axis(Axis(0))
+                .into_shape_with_order((shape[1], p))
+                .expect("contiguous sum")
+                .sum_axis(Axis(1))
+                .into_dyn()
+        });
+        Ok(vec![dx, dw, db])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::check::Case;
+    use crate::graph::{Attr, NodeSpec};
+
+    fn conv(attrs: &[(&str, Attr)], bias: bool) -> NodeSpec {
+        let inputs: &[&str] = if bias { &["x", "w", "b"] } else { &["x", "w"] };
+        attrs.iter().fold(
+            NodeSpec::new("Conv", "conv", inputs, &["y"]),
+            |n, (k, v)| n.with_attr(k, v.clone()),
+        )
+    }
+
+    #[test]
+    fn plain_3x3_with_bias() {
+        let node = conv(&[("pads", Attr::Ints(vec![1, 1, 1, 1]))], true);
+        Case::node(node)
+            .input("x", &[2, 3, 5, 6], 1)
+            .param("w", &[4, 3, 3, 3], 2)
+            .param("b", &[4], 3)
+            .check();
+    }
+
+    #[test]
+    fn strided_dilated_grouped_asymmetric_pads() {
+        let node = conv(
+            &[
+                ("strides", Attr::Ints(vec![2, 1])),
+                ("dilations", Attr::Ints(vec![1, 2])),
+                ("pads", Attr::Ints(vec![1, 0, 0, 2])),
+                ("group", Attr::Int(2)),
+            ],
+            false,
+        );
+        Case::node(node)
+            .input("x", &[2, 4, 7, 6], 4)
+            .param("w", &[6, 2, 3, 3], 5)
+            .check();
+    }
+
+    #[test]
+    fn depthwise_stride_2() {
+        let node = conv(
+            &[
+                ("strides", Attr::Ints(vec![2, 2])),
+                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+                ("group", Attr::Int(3)),
+            ],
+            true,
+        );
+        Case::node(node)
+            .input("x", &[2, 3, 6, 6], 6)
+            .param("w", &[3, 1, 3, 3], 7)
+            .param("b", &[3], 8)
+            .check();
+    }
+
+    #[test]
+    fn pointwise_and_same_upper() {
+        Case::node(conv(&[], false))
+            .input("x", &[2, 5, 3, 4], 9)
+            .param("w", &[3, 5, 1, 1], 10)
+            .check();
+        let node = conv(
+            &[
+                ("strides", Attr::Ints(vec![2, 2])),
+                ("auto_pad", Attr::String("SAME_UPPER".into())),
+            ],
+            false,
+        );
+        let mut g = Case::node(node.clone())
+            .input("x", &[1, 2, 5, 5], 11)
+            .param("w", &[2, 2, 2, 2], 12);
+        assert_eq!(
+            g.build()
+                .forward(vec![g.inputs[0].1.clone()], false)
+                .unwrap()[0]
+                .shape(),
+            &[1, 2, 3, 3]
+        );
+        g.inputs[0].1 = crate::graph::check::random(&[1, 2, 6, 5], 13);
+        g.check();
+    }
+
+    #[test]
+    fn bad_shapes_are_errors_not_panics() {
+        let mut g = Case::node(conv(&[("group", Attr::Int(2))], false))
+            .input("x", &[1, 3, 4, 4], 1)
+            .param("w", &[2, 2, 3, 3], 2)
+            .build();
+        let err = g
+            .forward(vec![crate::graph::check::random(&[1, 3, 4, 4], 1)], true)
+            .unwrap_err();
+        assert!(err.to_string().contains("conv (Conv)"), "{err}");
+        let mut g = Case::node(conv(&[], false))
+            .input("x", &[1, 2, 2, 2], 1)
+            .param("w", &[2, 2, 3, 3], 2)
+            .build();
+        assert!(
+            g.forward(vec![crate::graph::check::random(&[1, 2, 2, 2], 1)], true)
+                .is_err()
+        );
+    }
+}
