@@ -12,7 +12,8 @@ const FDS: &str = "proto/flwr-1.42.0.fds.bin";
 fn main() {
     println!("cargo:rerun-if-changed={FDS}");
     let bytes = std::fs::read(FDS).expect("the committed descriptor set is readable");
-    let fds = prost_types::FileDescriptorSet::decode(bytes.as_slice()).expect("the committed descriptor set decodes");
+    let fds = prost_types::FileDescriptorSet::decode(bytes.as_slice())
+        .expect("the committed descriptor set decodes");
     prost_build::Config::new()
         .compile_fds(fds)
         .expect("prost-build compiles the Fleet API descriptors");

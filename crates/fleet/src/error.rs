@@ -22,7 +22,10 @@ pub enum FleetError {
          check the clock (Flower accepts a timestamp at most 5 s ahead and 305 s behind) \
          and, with SuperNode authentication on, that this node's public key is registered"
     )]
-    Unauthorized { endpoint: &'static str, body: String },
+    Unauthorized {
+        endpoint: &'static str,
+        body: String,
+    },
     /// A response or object exceeded a configured bound.
     #[error("{what} is {size} bytes, over the limit of {limit}")]
     TooLarge { what: String, size: u64, limit: u64 },

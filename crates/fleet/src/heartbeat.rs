@@ -36,7 +36,11 @@ impl Heartbeat {
             .name("flwr-heartbeat".into())
             .spawn(move || run(&transport, node_id, interval_s, &stop2, &state2))
             .ok();
-        Self { stop, state, handle }
+        Self {
+            stop,
+            state,
+            handle,
+        }
     }
 
     /// What the thread learned so far.
@@ -59,14 +63,22 @@ impl Drop for Heartbeat {
     }
 }
 
-fn run(transport: &Transport, node_id: u64, interval_s: f64, stop: &(Mutex<bool>, Condvar), state: &HeartbeatState) {
+fn run(
+    transport: &Transport,
+    node_id: u64,
+    interval_s: f64,
+    stop: &(Mutex<bool>, Condvar),
+    state: &HeartbeatState,
+) {
     let request = proto::SendNodeHeartbeatRequest {
         node: Some(proto::Node { node_id }),
         heartbeat_interval: interval_s,
     };
     let mut beat: u64 = 0;
     loop {
-        let ok = match transport.call::<_, proto::SendNodeHeartbeatResponse>("send-node-heartbeat", &request) {
+        let ok = match transport
+            .call::<_, proto::SendNodeHeartbeatResponse>("send-node-heartbeat", &request)
+        {
             Ok(r) if r.success => true,
             Ok(_) | Err(crate::FleetError::Unauthorized { .. }) => {
                 state.forgotten.store(true, Ordering::SeqCst);
@@ -76,12 +88,17 @@ fn run(transport: &Transport, node_id: u64, interval_s: f64, stop: &(Mutex<bool>
         };
         beat += 1;
         // ±10 % jitter so a fleet started together does not beat in lockstep.
-        let jitter =
-            1.0 + 0.1 * (((beat.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f64 / f64::from(1 << 24)) * 2.0 - 1.0);
+        let jitter = 1.0
+            + 0.1
+                * (((beat.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f64 / f64::from(1 << 24))
+                    * 2.0
+                    - 1.0);
         let wait = if ok { interval_s * 0.8 * jitter } else { 1.0 };
         let (lock, cv) = stop;
         let Ok(guard) = lock.lock() else { return };
-        let Ok((guard, _)) = cv.wait_timeout_while(guard, Duration::from_secs_f64(wait.max(0.05)), |s| !*s) else {
+        let Ok((guard, _)) =
+            cv.wait_timeout_while(guard, Duration::from_secs_f64(wait.max(0.05)), |s| !*s)
+        else {
             return;
         };
         if *guard {

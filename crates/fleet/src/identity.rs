@@ -81,10 +81,12 @@ impl NodeKey {
                 })?;
                 let private = key.signing.as_nonzero_scalar();
                 let secret = p384::SecretKey::from(private);
-                let pem = secret.to_pkcs8_pem(LineEnding::LF).map_err(|e| FleetError::Key {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
+                let pem = secret
+                    .to_pkcs8_pem(LineEnding::LF)
+                    .map_err(|e| FleetError::Key {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
                 write_atomic(&dir.join(PUBLIC_KEY_FILE), &key.public_pem, 0o644)?;
                 write_atomic(&path, pem.as_bytes(), 0o600)?;
                 Ok(key)
@@ -131,10 +133,13 @@ impl NodeKey {
     /// Signs a given timestamp string (tests use it to simulate clock skew).
     pub fn headers_at(&self, timestamp: &str) -> Result<AuthHeaders> {
         let digest = Sha256::digest(timestamp.as_bytes());
-        let signature: Signature = self.signing.sign_prehash(&digest).map_err(|e| FleetError::Key {
-            path: PathBuf::new(),
-            reason: format!("signing failed: {e}"),
-        })?;
+        let signature: Signature =
+            self.signing
+                .sign_prehash(&digest)
+                .map_err(|e| FleetError::Key {
+                    path: PathBuf::new(),
+                    reason: format!("signing failed: {e}"),
+                })?;
         let b64 = base64::engine::general_purpose::STANDARD;
         Ok(AuthHeaders {
             public_key: b64.encode(&self.public_pem),
@@ -160,7 +165,9 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     #[cfg(not(unix))]
     let _ = mode;
     let mut file = options.open(&tmp).map_err(io)?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io)?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(io)?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(io)?;
     if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
@@ -182,7 +189,10 @@ mod tests {
         let h = key.headers_at("2026-12-04T05:35:28.123456+00:00").unwrap();
         let b64 = base64::engine::general_purpose::STANDARD;
         let pem = String::from_utf8(b64.decode(&h.public_key).unwrap()).unwrap();
-        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n") && pem.ends_with("-----END PUBLIC KEY-----\n"));
+        assert!(
+            pem.starts_with("-----BEGIN PUBLIC KEY-----\n")
+                && pem.ends_with("-----END PUBLIC KEY-----\n")
+        );
         let verifying = VerifyingKey::from_public_key_pem(&pem).unwrap();
         let sig = Signature::from_der(&b64.decode(&h.signature).unwrap()).unwrap();
         let digest = Sha256::digest(h.timestamp.as_bytes());

@@ -218,8 +218,13 @@ struct Loop {
 
 impl Loop {
     fn done(&self, options: &JoinOptions) -> bool {
-        options.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
-            || options.max_runs.is_some_and(|m| self.summary.runs_finished >= m)
+        options
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::SeqCst))
+            || options
+                .max_runs
+                .is_some_and(|m| self.summary.runs_finished >= m)
     }
 }
 
@@ -241,7 +246,9 @@ fn serve<T: FleetTask + ?Sized>(
             match handle(session, options, task, state, message, tree, on_event) {
                 Ok(()) => {}
                 Err(e) if retryable(&e) => return Err(e),
-                Err(e) => on_event(&FleetEvent::MessageFailed { reason: e.to_string() }),
+                Err(e) => on_event(&FleetEvent::MessageFailed {
+                    reason: e.to_string(),
+                }),
             }
             continue;
         }
@@ -257,7 +264,11 @@ fn serve<T: FleetTask + ?Sized>(
     Ok(())
 }
 
-fn check_finished_runs(session: &Session, state: &mut Loop, on_event: &mut dyn FnMut(&FleetEvent)) -> Result<()> {
+fn check_finished_runs(
+    session: &Session,
+    state: &mut Loop,
+    on_event: &mut dyn FnMut(&FleetEvent),
+) -> Result<()> {
     let mut still = Vec::new();
     for run_id in std::mem::take(&mut state.active_runs) {
         let finished = match session.get_run(run_id) {
@@ -337,7 +348,9 @@ fn handle<T: FleetTask + ?Sized>(
             .evaluate(&arrays, &config)
             .map(|m| (reply::content(&metadata, None, &m), m))
             .map_err(|e| e.to_string()),
-        other => Err(format!("message type {other:?} is not handled by this node")),
+        other => Err(format!(
+            "message type {other:?} is not handled by this node"
+        )),
     };
     let task_seconds = started.elapsed().as_secs_f64();
     let (reply, metrics) = match outcome {
@@ -348,7 +361,10 @@ fn handle<T: FleetTask + ?Sized>(
                 message_type: message_type.clone(),
                 reason: reason.clone(),
             });
-            (reply::error(&metadata, reply::ERROR_TASK_FAILED, &reason), None)
+            (
+                reply::error(&metadata, reply::ERROR_TASK_FAILED, &reason),
+                None,
+            )
         }
     };
     let push = session.push_reply(reply.message, reply.tree, &reply.objects, task_seconds)?;

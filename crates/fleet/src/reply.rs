@@ -74,5 +74,9 @@ fn finish(
         content: error.is_none().then(proto::RecordDict::default),
         error,
     };
-    Reply { message, tree, objects }
+    Reply {
+        message,
+        tree,
+        objects,
+    }
 }

@@ -116,13 +116,17 @@ impl Session {
     /// True once the heartbeat learned that the SuperLink no longer knows this node.
     #[must_use]
     pub fn forgotten(&self) -> bool {
-        self.heartbeat
-            .as_ref()
-            .is_some_and(|h| h.state().forgotten.load(std::sync::atomic::Ordering::SeqCst))
+        self.heartbeat.as_ref().is_some_and(|h| {
+            h.state()
+                .forgotten
+                .load(std::sync::atomic::Ordering::SeqCst)
+        })
     }
 
     fn node(&self) -> Option<proto::Node> {
-        Some(proto::Node { node_id: self.node_id })
+        Some(proto::Node {
+            node_id: self.node_id,
+        })
     }
 
     /// The next message for this node (without content) and its object tree, if any.
@@ -155,7 +159,12 @@ impl Session {
     }
 
     /// Pulls every object of `tree` (children first), verifying each one's hash and head.
-    pub fn pull_objects(&self, run_id: u64, tree: &proto::ObjectTree, limits: &PullLimits) -> Result<Verified> {
+    pub fn pull_objects(
+        &self,
+        run_id: u64,
+        tree: &proto::ObjectTree,
+        limits: &PullLimits,
+    ) -> Result<Verified> {
         let mut ids = Vec::new();
         post_order(tree, &mut ids);
         let mut out: Verified = HashMap::new();
@@ -253,7 +262,11 @@ impl Session {
                 clientapp_runtime_list: vec![runtime_s],
             },
         )?;
-        let wanted: HashSet<&str> = response.objects_to_push.iter().map(String::as_str).collect();
+        let wanted: HashSet<&str> = response
+            .objects_to_push
+            .iter()
+            .map(String::as_str)
+            .collect();
         let mut stats = PushStats::default();
         for id in objects.ids().filter(|id| wanted.contains(id)) {
             let content = objects.get(id).unwrap_or_default();
@@ -290,14 +303,20 @@ impl Session {
         self.heartbeat = None;
         let deactivated = self.transport.call::<_, proto::DeactivateNodeResponse>(
             "deactivate-node",
-            &proto::DeactivateNodeRequest { node_id: self.node_id },
+            &proto::DeactivateNodeRequest {
+                node_id: self.node_id,
+            },
         );
         if self.self_registered {
             // Refused when an operator manages keys (`--enable-supernode-auth`): fine.
-            let _ = self.transport.call::<_, proto::UnregisterNodeFleetResponse>(
-                "unregister-node",
-                &proto::UnregisterNodeFleetRequest { node_id: self.node_id },
-            );
+            let _ = self
+                .transport
+                .call::<_, proto::UnregisterNodeFleetResponse>(
+                    "unregister-node",
+                    &proto::UnregisterNodeFleetRequest {
+                        node_id: self.node_id,
+                    },
+                );
         }
         deactivated.map(|_| ())
     }

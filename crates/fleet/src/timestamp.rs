@@ -15,7 +15,9 @@ pub fn unix_now() -> f64 {
 /// The current UTC time in ISO 8601 with microseconds and `+00:00`.
 #[must_use]
 pub fn now_iso8601() -> String {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     iso8601(since.as_secs() as i64, since.subsec_micros())
 }
 
@@ -54,7 +56,10 @@ mod tests {
     #[test]
     fn formats_like_python_isoformat() {
         // datetime.fromtimestamp(1796362528.123456, timezone.utc).isoformat()
-        assert_eq!(iso8601(1_796_362_528, 123_456), "2026-12-04T05:35:28.123456+00:00");
+        assert_eq!(
+            iso8601(1_796_362_528, 123_456),
+            "2026-12-04T05:35:28.123456+00:00"
+        );
         assert_eq!(iso8601(0, 0), "1970-01-01T00:00:00.000000+00:00");
         assert_eq!(iso8601(951_782_400, 1), "2000-02-29T00:00:00.000001+00:00");
     }

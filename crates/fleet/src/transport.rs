@@ -69,7 +69,9 @@ impl Transport {
         let (scheme, builder) = match security {
             Security::Insecure => ("http", builder),
             #[cfg(feature = "tls")]
-            Security::RootCertificates(pem) => ("https", builder.tls_config(tls_config(Some(pem))?)),
+            Security::RootCertificates(pem) => {
+                ("https", builder.tls_config(tls_config(Some(pem))?))
+            }
             #[cfg(feature = "tls")]
             Security::PublicRoots => ("https", builder.tls_config(tls_config(None)?)),
             #[cfg(not(feature = "tls"))]
@@ -103,7 +105,12 @@ impl Transport {
     }
 
     /// Like [`Transport::call`], signing `timestamp` instead of now (clock-skew tests).
-    pub fn call_signed<Req, Resp>(&self, endpoint: &'static str, request: &Req, timestamp: Option<&str>) -> Result<Resp>
+    pub fn call_signed<Req, Resp>(
+        &self,
+        endpoint: &'static str,
+        request: &Req,
+        timestamp: Option<&str>,
+    ) -> Result<Resp>
     where
         Req: prost::Message,
         Resp: prost::Message + Default,
@@ -144,7 +151,10 @@ impl Transport {
         if !(200..300).contains(&status) {
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]).into_owned();
             return Err(if status == 401 {
-                FleetError::Unauthorized { endpoint, body: text }
+                FleetError::Unauthorized {
+                    endpoint,
+                    body: text,
+                }
             } else {
                 FleetError::Status {
                     endpoint,
@@ -165,7 +175,9 @@ fn tls_config(pem: Option<&[u8]>) -> Result<ureq::tls::TlsConfig> {
         Some(pem) => {
             let mut certs = Vec::new();
             for item in ureq::tls::parse_pem(pem) {
-                match item.map_err(|e| FleetError::Tls { reason: e.to_string() })? {
+                match item.map_err(|e| FleetError::Tls {
+                    reason: e.to_string(),
+                })? {
                     PemItem::Certificate(c) => certs.push(c),
                     _ => {}
                 }

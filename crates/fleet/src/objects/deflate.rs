@@ -106,7 +106,10 @@ pub fn message(
     (id.clone(), tree(&id, subtrees), out)
 }
 
-fn record_dict(out: &mut Deflated, records: &[(&str, OutRecord<'_>)]) -> (String, proto::ObjectTree) {
+fn record_dict(
+    out: &mut Deflated,
+    records: &[(&str, OutRecord<'_>)],
+) -> (String, proto::ObjectTree) {
     let mut refs = Vec::new();
     let mut items = Vec::new();
     for (name, record) in records {
@@ -145,9 +148,17 @@ fn array(out: &mut Deflated, a: &NdArray) -> (String, proto::ObjectTree) {
     let chunk_ids: Vec<String> = if bytes.is_empty() {
         Vec::new()
     } else {
-        bytes.chunks(MAX_CHUNK).map(|c| out.add("ArrayChunk", &[], c)).collect()
+        bytes
+            .chunks(MAX_CHUNK)
+            .map(|c| out.add("ArrayChunk", &[], c))
+            .collect()
     };
-    let (unique_ids, trees) = unique(chunk_ids.iter().map(|id| (id.clone(), tree(id, Vec::new()))).collect());
+    let (unique_ids, trees) = unique(
+        chunk_ids
+            .iter()
+            .map(|id| (id.clone(), tree(id, Vec::new())))
+            .collect(),
+    );
     let indices = chunk_ids
         .iter()
         .map(|id| Json::Int(unique_ids.iter().position(|u| u == id).unwrap_or(0) as i64))

@@ -72,12 +72,17 @@ pub fn parse(id: &str, content: &[u8]) -> Result<Head> {
         .iter()
         .position(|&b| b == 0)
         .ok_or_else(|| malformed("no head/body divider"))?;
-    let head = std::str::from_utf8(&content[..split]).map_err(|_| malformed("head is not UTF-8"))?;
+    let head =
+        std::str::from_utf8(&content[..split]).map_err(|_| malformed("head is not UTF-8"))?;
     let mut parts = head.split(' ');
-    let (Some(kind), Some(children), Some(len), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(kind), Some(children), Some(len), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(malformed("head does not have three fields"));
     };
-    let body_len: usize = len.parse().map_err(|_| malformed("body length is not a number"))?;
+    let body_len: usize = len
+        .parse()
+        .map_err(|_| malformed("body length is not a number"))?;
     if body_len != content.len() - split - 1 {
         return Err(malformed("body length does not match the head"));
     }
@@ -87,7 +92,9 @@ pub fn parse(id: &str, content: &[u8]) -> Result<Head> {
         children.split(',').map(str::to_owned).collect()
     };
     if let Some(bad) = children.iter().find(|c| !is_object_id(c)) {
-        return Err(malformed(&format!("child id {bad:?} is not a SHA-256 hex digest")));
+        return Err(malformed(&format!(
+            "child id {bad:?} is not a SHA-256 hex digest"
+        )));
     }
     Ok(Head {
         kind: kind.to_owned(),
@@ -115,13 +122,19 @@ mod tests {
     fn a_flipped_byte_is_a_hash_mismatch() {
         let (id, mut content) = build("ArrayChunk", &[], b"data");
         *content.last_mut().unwrap() ^= 1;
-        assert!(matches!(parse(&id, &content), Err(FleetError::HashMismatch { .. })));
+        assert!(matches!(
+            parse(&id, &content),
+            Err(FleetError::HashMismatch { .. })
+        ));
     }
 
     #[test]
     fn a_wrong_length_is_malformed() {
         let content = b"ArrayChunk  5\0data".to_vec();
         let id = object_id(&content);
-        assert!(matches!(parse(&id, &content), Err(FleetError::MalformedObject { .. })));
+        assert!(matches!(
+            parse(&id, &content),
+            Err(FleetError::MalformedObject { .. })
+        ));
     }
 }

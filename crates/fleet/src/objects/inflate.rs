@@ -30,8 +30,11 @@ pub struct Inflated {
 /// Inflates the message whose object id is `id`.
 pub fn message(id: &str, objects: &Verified) -> Result<Inflated> {
     let (head, body) = get(id, "Message", objects)?;
-    let msg = proto::Message::decode(body).map_err(|e| malformed(id, &format!("Message body: {e}")))?;
-    let mut metadata = msg.metadata.ok_or_else(|| malformed(id, "Message has no metadata"))?;
+    let msg =
+        proto::Message::decode(body).map_err(|e| malformed(id, &format!("Message body: {e}")))?;
+    let mut metadata = msg
+        .metadata
+        .ok_or_else(|| malformed(id, "Message has no metadata"))?;
     // The id is left out of the hashed body (it is the hash); put it back.
     metadata.message_id = id.to_owned();
     if let Some(error) = msg.error {
@@ -42,7 +45,10 @@ pub fn message(id: &str, objects: &Verified) -> Result<Inflated> {
         });
     }
     let [child] = head.children.as_slice() else {
-        return Err(malformed(id, "a Message without error must have exactly one child"));
+        return Err(malformed(
+            id,
+            "a Message without error must have exactly one child",
+        ));
     };
     Ok(Inflated {
         metadata,
@@ -55,7 +61,10 @@ fn record_dict(id: &str, objects: &Verified) -> Result<RecordDict> {
     let (head, body) = get(id, "RecordDict", objects)?;
     let mut out = RecordDict::default();
     for (name, child) in refs(id, head, body)? {
-        let kind = objects.get(&child).map(|(h, _)| h.kind.as_str()).unwrap_or_default();
+        let kind = objects
+            .get(&child)
+            .map(|(h, _)| h.kind.as_str())
+            .unwrap_or_default();
         let record = match kind {
             "ArrayRecord" => Record::Arrays(array_record(&child, objects)?),
             "ConfigRecord" => {
@@ -68,7 +77,12 @@ fn record_dict(id: &str, objects: &Verified) -> Result<RecordDict> {
                 metrics.extend_from_proto(decode(&child, "MetricRecord", objects)?);
                 Record::Metrics(metrics)
             }
-            other => return Err(malformed(&child, &format!("unexpected record type {other:?}"))),
+            other => {
+                return Err(malformed(
+                    &child,
+                    &format!("unexpected record type {other:?}"),
+                ));
+            }
         };
         out.insert(name, record);
     }
@@ -87,14 +101,20 @@ fn array_record(id: &str, objects: &Verified) -> Result<Arrays> {
 
 fn array(name: &str, id: &str, objects: &Verified) -> Result<NdArray> {
     let (head, body) = get(id, "Array", objects)?;
-    let meta: Value = serde_json::from_slice(body).map_err(|e| malformed(id, &format!("Array body: {e}")))?;
+    let meta: Value =
+        serde_json::from_slice(body).map_err(|e| malformed(id, &format!("Array body: {e}")))?;
     let unsupported = |reason: String| FleetError::UnsupportedArray {
         name: name.to_owned(),
         reason,
     };
-    let stype = meta.get("stype").and_then(Value::as_str).unwrap_or_default();
+    let stype = meta
+        .get("stype")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if stype != "numpy.ndarray" {
-        return Err(unsupported(format!("serialization {stype:?} is not numpy.ndarray")));
+        return Err(unsupported(format!(
+            "serialization {stype:?} is not numpy.ndarray"
+        )));
     }
     let indices = meta
         .get("arraychunk_ids")
@@ -126,8 +146,8 @@ fn array(name: &str, id: &str, objects: &Verified) -> Result<NdArray> {
 /// The `{name: child id}` JSON body of a `RecordDict` or `ArrayRecord`, checked against the
 /// head's children (same set, as Flower's `inflate` checks).
 fn refs(id: &str, head: &Head, body: &[u8]) -> Result<Vec<(String, String)>> {
-    let Pairs(pairs) =
-        serde_json::from_slice(body).map_err(|e| malformed(id, &format!("body is not a JSON object: {e}")))?;
+    let Pairs(pairs) = serde_json::from_slice(body)
+        .map_err(|e| malformed(id, &format!("body is not a JSON object: {e}")))?;
     let mut out = Vec::with_capacity(pairs.len());
     for (name, child) in pairs {
         let child = child
@@ -139,7 +159,11 @@ fn refs(id: &str, head: &Head, body: &[u8]) -> Result<Vec<(String, String)>> {
         }
         out.push((name, child));
     }
-    if head.children.iter().any(|c| !out.iter().any(|(_, r)| r == c)) {
+    if head
+        .children
+        .iter()
+        .any(|c| !out.iter().any(|(_, r)| r == c))
+    {
         return Err(malformed(id, "head lists a child its body does not name"));
     }
     Ok(out)
@@ -158,7 +182,10 @@ fn get<'a>(id: &str, kind: &str, objects: &'a Verified) -> Result<(&'a Head, &'a
         .get(id)
         .ok_or_else(|| FleetError::ObjectNotFound { id: id.to_owned() })?;
     if head.kind != kind {
-        return Err(malformed(id, &format!("expected a {kind}, found a {}", head.kind)));
+        return Err(malformed(
+            id,
+            &format!("expected a {kind}, found a {}", head.kind),
+        ));
     }
     Ok((head, &content[head.body_start..]))
 }
@@ -175,14 +202,19 @@ fn malformed(id: &str, reason: &str) -> FleetError {
 struct Pairs(Vec<(String, Value)>);
 
 impl<'de> serde::Deserialize<'de> for Pairs {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = Pairs;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Pairs, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Pairs, A::Error> {
                 let mut out = Vec::new();
                 while let Some(pair) = map.next_entry()? {
                     out.push(pair);

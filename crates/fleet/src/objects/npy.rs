@@ -43,7 +43,11 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[1, 0]);
     // The header is a few hundred bytes at most: shapes are printed integers.
-    out.extend_from_slice(&u16::try_from(header.len()).unwrap_or(u16::MAX).to_le_bytes());
+    out.extend_from_slice(
+        &u16::try_from(header.len())
+            .unwrap_or(u16::MAX)
+            .to_le_bytes(),
+    );
     out.extend_from_slice(header.as_bytes());
     for v in data {
         out.extend_from_slice(&v.to_le_bytes());
@@ -61,7 +65,10 @@ pub fn decode_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
         1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
         2 | 3 if bytes.len() >= 12 => {
             let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-            (usize::try_from(len).map_err(|_| err("header length overflows"))?, 12)
+            (
+                usize::try_from(len).map_err(|_| err("header length overflows"))?,
+                12,
+            )
         }
         v => return Err(NpyError(format!("unsupported .npy version {v}"))),
     };
@@ -69,11 +76,14 @@ pub fn decode_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
         .checked_add(header_len)
         .filter(|&end| end <= bytes.len())
         .ok_or_else(|| err("header runs past the end of the buffer"))?;
-    let header = std::str::from_utf8(&bytes[header_start..data_start]).map_err(|_| err("header is not UTF-8"))?;
+    let header = std::str::from_utf8(&bytes[header_start..data_start])
+        .map_err(|_| err("header is not UTF-8"))?;
     let descr = field(header, "descr").ok_or_else(|| err("header has no 'descr'"))?;
-    let fortran = field(header, "fortran_order").ok_or_else(|| err("header has no 'fortran_order'"))?;
+    let fortran =
+        field(header, "fortran_order").ok_or_else(|| err("header has no 'fortran_order'"))?;
     let shape_text = field(header, "shape").ok_or_else(|| err("header has no 'shape'"))?;
-    let shape = parse_shape(shape_text).ok_or_else(|| err("header 'shape' is not a tuple of integers"))?;
+    let shape =
+        parse_shape(shape_text).ok_or_else(|| err("header 'shape' is not a tuple of integers"))?;
     if fortran.starts_with("True") && shape.len() > 1 {
         return Err(err("Fortran-order arrays are not supported"));
     }
@@ -142,7 +152,9 @@ mod tests {
     fn header_bytes_match_numpy() {
         let m = encode_f32(&[4, 3], &[0.0; 12]);
         assert_eq!(m.len(), 176);
-        assert!(m.starts_with(b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }  "));
+        assert!(m.starts_with(
+            b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }  "
+        ));
         assert_eq!(m[127], b'\n');
         assert_eq!(encode_f32(&[5], &[0.0; 5]).len(), 148);
         assert_eq!(encode_f32(&[], &[1.5]).len(), 132);

@@ -86,7 +86,10 @@ impl Arrays {
 
     /// The array called `name`, to change in place.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut NdArray> {
-        self.items.iter_mut().find(|(n, _)| n == name).map(|(_, a)| a)
+        self.items
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a)
     }
 
     /// `(name, array)` pairs in order.

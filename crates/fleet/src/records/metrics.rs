@@ -106,9 +106,13 @@ impl Metrics {
                     MetricValue::Double(v) => Value::Double(*v),
                     MetricValue::Int(v) => Value::Sint64(*v),
                     MetricValue::Uint(v) => Value::Uint64(*v),
-                    MetricValue::DoubleList(v) => Value::DoubleList(proto::DoubleList { vals: v.clone() }),
+                    MetricValue::DoubleList(v) => {
+                        Value::DoubleList(proto::DoubleList { vals: v.clone() })
+                    }
                     MetricValue::IntList(v) => Value::SintList(proto::SintList { vals: v.clone() }),
-                    MetricValue::UintList(v) => Value::UintList(proto::UintList { vals: v.clone() }),
+                    MetricValue::UintList(v) => {
+                        Value::UintList(proto::UintList { vals: v.clone() })
+                    }
                 };
                 proto::metric_record::Item {
                     key: key.clone(),
