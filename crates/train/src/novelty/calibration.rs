@@ -1,12 +1,14 @@
 use ndarray::ArrayView1;
+use serde::{Deserialize, Serialize};
 
 use crate::Rng;
 
 /// Stream id of the train / held-out split.
 const SPLIT_STREAM: u64 = 1;
 
-/// Where the threshold came from, kept with the model so a user can see what "novel" means.
-#[derive(Clone, Debug, PartialEq)]
+/// Where the threshold came from, kept with the model so a user can see what "novel" means
+/// (serializable for a `metrics.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
     /// Quantile of the held-out scores that became the threshold.
     pub quantile: f32,
@@ -22,7 +24,7 @@ pub struct Calibration {
 }
 
 /// Five numbers about a set of scores.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoreSummary {
     pub min: f32,
     pub median: f32,

@@ -1,18 +1,23 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::{Result, TrainError};
 
 /// Which score a [`super::NoveltyModel`] computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NoveltyKind {
     /// Reconstruction error of a ReLU autoencoder `D → h → z → h → D`.
+    #[serde(rename = "ae")]
     Autoencoder,
     /// Reconstruction error of the posterior mean of a VAE with the same shape, trained on the
     /// negative ELBO: the KL term keeps the latent space smooth, so a row far from the data
     /// cannot hide in an unused corner of it.
+    #[serde(rename = "vae")]
     Vae,
     /// Cosine distance to the k-th nearest training row: no training, a baseline to beat.
+    #[serde(rename = "knn")]
     Knn,
 }
 
@@ -53,8 +58,8 @@ impl FromStr for NoveltyKind {
 /// Everything that determines a novelty fit. Equal configs on equal rows give bit-identical
 /// models. The defaults suit a few thousand 64–512-d embeddings: a fit takes seconds on two
 /// cores, and 20 % held out puts the 99th percentile between real order statistics for
-/// `n ≥ 500`.
-#[derive(Clone, Debug, PartialEq)]
+/// `n ≥ 500`. Serializable, to be kept as provenance next to the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NoveltyConfig {
     kind: NoveltyKind,
     hidden: usize,
@@ -277,3 +282,46 @@ impl NoveltyConfig {
 /// above any encoder's embedding, and small enough that one layer's weights stay under 16 GiB
 /// whatever a file's metadata claims.
 pub const MAX_WIDTH: usize = 1 << 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_agree_everywhere() {
+        for kind in NoveltyKind::ALL {
+            assert_eq!(kind.name().parse::<NoveltyKind>().unwrap(), kind);
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{kind}\""));
+        }
+        assert!("pca".parse::<NoveltyKind>().is_err());
+    }
+
+    #[test]
+    fn defaults_validate_and_nonsense_does_not() {
+        NoveltyConfig::default().validate().unwrap();
+        let d = NoveltyConfig::default;
+        for bad in [
+            d().with_shape(0, 4),
+            d().with_shape(8, MAX_WIDTH + 1),
+            d().with_epochs(0),
+            d().with_batch(0),
+            d().with_lr(f32::NAN),
+            d().with_weight_decay(-1.0),
+            d().with_beta(f32::INFINITY),
+            d().with_k(0),
+            d().with_held_out(1.0),
+            d().with_quantile(0.0),
+        ] {
+            assert!(
+                matches!(bad.validate(), Err(TrainError::InvalidConfig(_))),
+                "{bad:?}"
+            );
+        }
+        // Network options do not matter to k-NN.
+        d().with_kind(NoveltyKind::Knn)
+            .with_epochs(0)
+            .validate()
+            .unwrap();
+    }
+}
