@@ -13,8 +13,9 @@ use crate::nn::{Linear, Module, Param, Relu};
 ///
 /// The training loss per batch of `N` standardized rows is
 /// `L = 1/(N·D) Σ (x̂ − x)² + β·2/(N·D) Σ KL(q(z|x) ‖ N(0, I))`,
-/// i.e. the negative ELBO of a unit-variance Gaussian decoder, scaled by `2/D` so that the
-/// autoencoder's loss (`β` term absent) is the plain mean squared error.
+/// at `β = 1` the negative ELBO of a unit-variance Gaussian decoder (`β` is in effect the
+/// decoder's variance), scaled by `2/D` so that the autoencoder's loss (no KL term) is the
+/// plain mean squared error.
 #[derive(Clone, Debug)]
 pub(crate) struct Network {
     pub enc: Linear,
