@@ -1,10 +1,11 @@
 use std::collections::HashSet;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::regular_file::ensure_replaceable;
 use crate::{CoreError, Result};
 
 /// Writes `path` so that readers see either the old file or the whole new one, never a part.
@@ -16,6 +17,15 @@ use crate::{CoreError, Result};
 /// (SIGKILL, power cut) cannot remove its temporary file, so after a successful write the
 /// temporaries left in the directory by processes that no longer exist are swept (once per
 /// directory and process).
+///
+/// Only a regular file, or nothing, is ever replaced. A directory, device, FIFO or socket at
+/// `path` is a [`CoreError::NotRegular`]: run as root, renaming over `/dev/full` would turn the
+/// device node into a file. A symbolic link at `path` is a [`CoreError::Symlink`]: the rename
+/// would replace the link itself, not the file it names, which is neither thing a user could
+/// have meant — name the target instead. Links in the directories above `path` are followed as
+/// usual. `path` is checked before the temporary is written and again just before the rename,
+/// and the temporary is created exclusively (`O_EXCL`), so a link planted under its name is
+/// never followed.
 pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&mut dyn Write) -> std::io::Result<()>,
@@ -35,13 +45,17 @@ where
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
+    ensure_replaceable(path)?;
     let result = (|| {
-        let file = File::create(&tmp)?;
+        let io = |e| CoreError::io(path, e);
+        let file = create_new(&tmp).map_err(io)?;
         let mut out = BufWriter::new(file);
-        write(&mut out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
+        write(&mut out).map_err(io)?;
+        let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        // The write may have taken minutes; what is at `path` now is what gets replaced.
+        ensure_replaceable(path)?;
+        fs::rename(&tmp, path).map_err(io)?;
         // Persist the rename; some filesystems refuse fsync on a directory, which is harmless.
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
@@ -53,7 +67,21 @@ where
     } else {
         sweep_dead_temporaries_once(dir);
     }
-    result.map_err(|e| CoreError::io(path, e))
+    result
+}
+
+/// Creates `tmp` exclusively. A file already under that name carries this process's id and
+/// counter, so it was left by an earlier process that had the same id (before a reboot) and
+/// died: it is removed (a link, not its target) and the create tried once more.
+fn create_new(tmp: &Path) -> std::io::Result<File> {
+    let open = || OpenOptions::new().write(true).create_new(true).open(tmp);
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            fs::remove_file(tmp)?;
+            open()
+        }
+        other => other,
+    }
 }
 
 /// Removes the `.{name}.tmp-{pid}-{n}` files in `dir` whose writer process is gone, the first
@@ -102,6 +130,8 @@ fn sweep_dead_temporaries_once(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(unix)]
+    use std::os::unix::fs::FileTypeExt;
 
     #[test]
     fn failed_write_keeps_the_old_file_and_leaves_no_temp() {
@@ -145,6 +175,86 @@ mod tests {
             "the directory was swept twice in one process"
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_a_regular_file_or_nothing_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let leftovers = || {
+            fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+                .count()
+        };
+        let fifo = dir.path().join("out.fifo");
+        crate::regular_file::tests::mkfifo(&fifo);
+        let err = write_atomic(&fifo, |w| w.write_all(b"x")).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        let err = write_atomic(&sub, |w| w.write_all(b"x")).unwrap_err();
+        assert!(matches!(err, CoreError::NotRegular { .. }), "{err}");
+        assert!(sub.is_dir());
+
+        // A symlinked destination is refused; the link and the file it names are untouched.
+        let target = dir.path().join("previous.npy");
+        fs::write(&target, b"previous").unwrap();
+        let link = dir.path().join("link.npy");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = write_atomic(&link, |w| w.write_all(b"new")).unwrap_err();
+        assert!(matches!(err, CoreError::Symlink { .. }), "{err}");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"previous");
+        // A dangling link too: the rename would have replaced it with a file.
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        assert!(write_atomic(&dangling, |w| w.write_all(b"x")).is_err());
+
+        // A device node (`mknod` needs root: the part is skipped elsewhere).
+        let dev = dir.path().join("full");
+        let made = std::process::Command::new("mknod")
+            .arg(&dev)
+            .args(["c", "1", "7"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if made {
+            let err = write_atomic(&dev, |w| w.write_all(b"x")).unwrap_err();
+            assert!(err.to_string().contains("character device"), "{err}");
+            assert!(
+                fs::symlink_metadata(&dev)
+                    .unwrap()
+                    .file_type()
+                    .is_char_device()
+            );
+        }
+        assert_eq!(leftovers(), 0);
+
+        // The regular file is still replaced, and the write was never started for the others.
+        write_atomic(&target, |w| w.write_all(b"new")).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_destination_that_turns_into_a_link_during_the_write_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.npy");
+        let elsewhere = dir.path().join("elsewhere");
+        fs::write(&elsewhere, b"keep").unwrap();
+        let err = write_atomic(&path, |w| {
+            std::os::unix::fs::symlink(&elsewhere, &path)?;
+            w.write_all(b"new")
+        })
+        .unwrap_err();
+        assert!(matches!(err, CoreError::Symlink { .. }), "{err}");
+        assert!(fs::symlink_metadata(&path).unwrap().is_symlink());
+        assert_eq!(fs::read(&elsewhere).unwrap(), b"keep");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

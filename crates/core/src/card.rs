@@ -1,8 +1,8 @@
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::regular_file::{open_regular, read_regular};
 use crate::{CoreError, Result, write_atomic};
 
 /// Memory layout of the image input tensor.
@@ -103,7 +103,11 @@ impl ModelCard {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let text = fs::read_to_string(path).map_err(|e| CoreError::io(path, e))?;
+        let bytes = read_regular(path)?;
+        let text = String::from_utf8(bytes).map_err(|_| CoreError::Card {
+            path: path.to_owned(),
+            message: "not UTF-8 text".into(),
+        })?;
         Self::parse(&text, path)
     }
 
@@ -158,9 +162,10 @@ impl ModelCard {
     }
 }
 
-/// Hex sha256 of a file, streamed so large models do not sit in memory twice.
+/// Hex sha256 of a regular file, streamed so large models do not sit in memory twice. A FIFO
+/// or device is refused rather than read (it would block or never end).
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let file = fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
+    let file = open_regular(path)?;
     sha256_reader(file).map_err(|e| CoreError::io(path, e))
 }
 

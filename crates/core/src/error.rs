@@ -17,6 +17,25 @@ pub enum CoreError {
     Npy { path: PathBuf, message: String },
     #[error("{0}")]
     Shape(String),
+    /// A device, FIFO, socket or directory where only a regular file may be: such a thing is
+    /// never read as data (a FIFO or `/dev/zero` would hang or never end) nor replaced by a write
+    /// (renaming over `/dev/full` would turn a device node into a file).
+    #[error("{path}: is {kind}, not a regular file")]
+    NotRegular { path: PathBuf, kind: &'static str },
+    /// A write's destination is a symbolic link. Renaming over it would replace the link, not
+    /// the file it names, which is neither reading a user might have meant.
+    #[error("{path}: is a symbolic link; refusing to replace it (name the file it points to)")]
+    Symlink { path: PathBuf },
+    /// An output that is the same file as one of the command's inputs.
+    #[error("{path}: is also an input ({input}); refusing to overwrite it")]
+    OutputIsInput { path: PathBuf, input: PathBuf },
+    /// A path inside a directory (a model directory's card entry) that leads out of it.
+    #[error("{path}: {reason}; it must stay inside {dir}")]
+    OutsideDirectory {
+        dir: PathBuf,
+        path: PathBuf,
+        reason: String,
+    },
 }
 
 impl CoreError {

@@ -20,6 +20,14 @@
 //! atomically so a crash or a full disk never replaces a good file with half of one
 //! ([`write_atomic`]), and the `.npy` format that embeddings are exchanged in ([`npy`]).
 //!
+//! Files arrive from elsewhere and edge-ssl often runs as root, so the core also holds the
+//! rules every file access follows: only regular files are read as data ([`open_regular`];
+//! [`open_regular_in`] also keeps a path found inside a model directory inside it), only a
+//! regular file or nothing is replaced by a write, never a device, FIFO or symbolic link
+//! ([`write_atomic`]), an output may not be one of its own command's inputs
+//! ([`ensure_not_input`]), and a decoded image may not exceed [`MAX_IMAGE_PIXELS`] whatever its
+//! colour type.
+//!
 //! Errors are one typed enum, [`CoreError`]; every variant names the path it concerns, because the
 //! CLI prints it as the one line a user reads.
 
@@ -29,11 +37,15 @@ mod error;
 mod image_files;
 pub mod npy;
 mod preprocess;
+mod regular_file;
+mod same_file;
 mod tensor;
 
 pub use atomic_write::write_atomic;
 pub use card::{InputSpec, Layout, ModelCard, OutputSpec, ResizeMode, sha256_file, sha256_reader};
 pub use error::{CoreError, Result};
 pub use image_files::image_files;
-pub use preprocess::{Preprocessor, decode_image};
+pub use preprocess::{MAX_IMAGE_PIXELS, Preprocessor, decode_image};
+pub use regular_file::{open_regular, open_regular_in};
+pub use same_file::ensure_not_input;
 pub use tensor::{Tensor, TensorView};

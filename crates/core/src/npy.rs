@@ -5,6 +5,7 @@ use std::path::Path;
 
 use ndarray::{Array2, ArrayView2};
 
+use crate::regular_file::read_regular;
 use crate::{CoreError, Result, write_atomic};
 
 /// Writes `array` to `path` atomically.
@@ -36,7 +37,7 @@ pub fn write_f32(path: &Path, array: ArrayView2<f32>) -> Result<()> {
 
 /// Reads a 2-D `<f4` C-order array written by [`write_f32`] or by NumPy.
 pub fn read_f32(path: &Path) -> Result<Array2<f32>> {
-    let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
+    let bytes = read_regular(path)?;
     let bad = |message: &str| CoreError::Npy {
         path: path.to_owned(),
         message: message.to_owned(),

@@ -1,35 +1,62 @@
 use std::path::Path;
 
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, ImageBuffer, Luma, Rgb};
+use image::{DynamicImage, ImageBuffer, ImageDecoder, Luma, Rgb};
 use ndarray::{Array3, Array4, ArrayView3, Axis};
 
-use crate::{CoreError, InputSpec, Layout, ResizeMode, Result, Tensor};
+use crate::{CoreError, InputSpec, Layout, ResizeMode, Result, Tensor, open_regular};
 
 type GrayF = ImageBuffer<Luma<f32>, Vec<f32>>;
 type RgbF = ImageBuffer<Rgb<f32>, Vec<f32>>;
 
+/// The most pixels [`decode_image`] decodes, whatever the colour type: 2^26, an 8192 × 8192
+/// image, above a 50-megapixel phone photo. The bound is on pixels, not bytes, because what an
+/// image costs is decided after decoding: [`Preprocessor`] works in `f32`, 4 bytes per channel,
+/// so a gray image is as dangerous as a colour one of the same size (a 436 KB 20000 × 20000
+/// gray PNG would take 1.6 GB there). At the bound an RGB image takes ~200 MB decoded and
+/// ~800 MB as `f32`.
+pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;
+
+/// The longest side decoded; with [`MAX_IMAGE_PIXELS`] it only stops 1-pixel-high absurdities.
+const MAX_SIDE: u32 = 1 << 16;
+
 /// Decodes a PNG or JPEG file, sniffing the format from its bytes rather than its name.
 ///
 /// Decoders run on untrusted files, so a decoder panic is caught and reported as a decode
-/// error naming the file: bad input must never take the process down.
+/// error naming the file: bad input must never take the process down. Only a regular file is
+/// read (a FIFO or device is refused, see [`open_regular`](crate::open_regular)), and an image
+/// whose header declares more than [`MAX_IMAGE_PIXELS`] pixels is refused before any pixel is
+/// decoded; the decoder's own allocation limit is set to what such an image needs at 16 bits
+/// and 4 channels. PNG is read through a buffer, not loaded whole; JPEG's decoder loads the
+/// file and has no downscale-on-decode, so a large JPEG is decoded at full size.
 pub fn decode_image(path: &Path) -> Result<DynamicImage> {
-    let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
+    let file = open_regular(path)?;
     let fail = |message: String| CoreError::Image {
         path: path.to_owned(),
         message,
     };
-    let decoded = std::panic::catch_unwind(|| {
-        image::ImageReader::new(std::io::Cursor::new(&bytes))
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut reader = image::ImageReader::new(std::io::BufReader::new(file))
             .with_guessed_format()
-            .map_err(|e| e.to_string())
-            .and_then(|r| {
-                if r.format().is_none() {
-                    return Err("not a PNG or JPEG image".to_owned());
-                }
-                r.decode().map_err(|e| e.to_string())
-            })
-    });
+            .map_err(|e| e.to_string())?;
+        if reader.format().is_none() {
+            return Err("not a PNG or JPEG image".to_owned());
+        }
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_SIDE);
+        limits.max_image_height = Some(MAX_SIDE);
+        limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
+        reader.limits(limits);
+        let decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+        let (w, h) = decoder.dimensions();
+        let pixels = u64::from(w) * u64::from(h);
+        if pixels > MAX_IMAGE_PIXELS {
+            return Err(format!(
+                "{w}×{h} is {pixels} pixels, more than the {MAX_IMAGE_PIXELS} decoded at most"
+            ));
+        }
+        DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())
+    }));
     match decoded {
         Ok(Ok(img)) if img.width() > 0 && img.height() > 0 => Ok(img),
         Ok(Ok(_)) => Err(fail("image has no pixels".into())),
@@ -248,6 +275,83 @@ mod tests {
     fn wrong_size_unit_is_a_shape_error() {
         let p = Preprocessor::new(spec(1, Layout::Nchw, ResizeMode::Stretch));
         assert!(p.batch(&[Array3::zeros((1, 5, 5))]).is_err());
+    }
+
+    /// A valid `width × height` PNG of zeros, written row by row (it compresses to little).
+    fn zero_png(path: &Path, width: u32, height: u32, color: png::ColorType, depth: png::BitDepth) {
+        use std::io::Write;
+        let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        let mut encoder = png::Encoder::new(file, width, height);
+        encoder.set_color(color);
+        encoder.set_depth(depth);
+        encoder.set_compression(png::Compression::Fast);
+        let mut writer = encoder.write_header().unwrap();
+        let row_bytes = (width as usize * color.samples() * depth as usize).div_ceil(8);
+        let row = vec![0u8; row_bytes];
+        let mut stream = writer.stream_writer().unwrap();
+        for _ in 0..height {
+            stream.write_all(&row).unwrap();
+        }
+        stream.finish().unwrap();
+    }
+
+    #[test]
+    fn images_over_the_pixel_bound_are_refused_for_every_colour_type() {
+        let dir = tempfile::tempdir().unwrap();
+        // The case: 20000 × 20000 gray, 8 bits — under the decoder's default byte
+        // limit (400 MB of 512 MB), so it used to decode and take 1.6 GB as f32.
+        let gray = dir.path().join("gray.png");
+        zero_png(
+            &gray,
+            20000,
+            20000,
+            png::ColorType::Grayscale,
+            png::BitDepth::Eight,
+        );
+        assert!(
+            std::fs::metadata(&gray).unwrap().len() < 4 << 20,
+            "the fixture is small"
+        );
+        let start = std::time::Instant::now();
+        let err = decode_image(&gray).unwrap_err().to_string();
+        assert!(
+            err.contains("gray.png") && err.contains("20000×20000") && err.contains("pixels"),
+            "{err}"
+        );
+        // Refused from the header: decoding 400 MB of rows would take far longer.
+        assert!(start.elapsed().as_secs_f64() < 1.0, "{:?}", start.elapsed());
+        // Every colour type and depth is held to the same pixel bound, just above it too.
+        let side = 8193; // 8193² > 2^26
+        for (name, color, depth) in [
+            ("gray1.png", png::ColorType::Grayscale, png::BitDepth::One),
+            ("rgb.png", png::ColorType::Rgb, png::BitDepth::Eight),
+            ("rgba16.png", png::ColorType::Rgba, png::BitDepth::Sixteen),
+        ] {
+            let path = dir.path().join(name);
+            zero_png(&path, side, side, color, depth);
+            let err = decode_image(&path).unwrap_err().to_string();
+            assert!(err.contains("8193×8193"), "{name}: {err}");
+        }
+        // An image at a usual size still decodes.
+        let small = dir.path().join("small.png");
+        zero_png(
+            &small,
+            640,
+            480,
+            png::ColorType::Grayscale,
+            png::BitDepth::Eight,
+        );
+        assert_eq!(decode_image(&small).unwrap().width(), 640);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("frame.png");
+        crate::regular_file::tests::mkfifo(&fifo);
+        let err = decode_image(&fifo).unwrap_err().to_string();
+        assert!(err.contains("FIFO"), "{err}");
     }
 
     #[test]
