@@ -6,6 +6,7 @@ use std::thread::JoinHandle;
 
 use image::{DynamicImage, RgbImage};
 
+use super::local_input::{LOCAL_ONLY, local_input};
 use super::probe::{Probe, probe, spawn_error};
 use super::stderr_log::{StderrLog, drain};
 use crate::{
@@ -13,6 +14,9 @@ use crate::{
 };
 
 /// A video file decoded by an `ffmpeg` child process that writes raw RGB24 frames to a pipe.
+///
+/// Only a local regular file is handed to ffmpeg and ffprobe, as a `file:` URL with every other
+/// protocol disallowed: a path that begins `http:` is a local path here, never a download.
 ///
 /// ffprobe reads the size, rate and announced frame count first, so every frame is exactly
 /// `width × height × 3` bytes on the pipe. A file that ends early or has damaged packets yields
@@ -34,11 +38,14 @@ pub struct VideoFile {
 
 impl VideoFile {
     pub fn open(path: &Path, options: &SourceOptions) -> Result<Self> {
-        let probe = probe(&options.ffprobe, path)?;
+        let input = local_input(path)?;
+        let probe = probe(&options.ffprobe, path, &input)?;
         let mut command = Command::new(&options.ffmpeg);
         command
-            .args(["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-i"])
-            .arg(path)
+            .args(["-nostdin", "-hide_banner", "-nostats", "-v", "error"])
+            .args(LOCAL_ONLY)
+            .arg("-i")
+            .arg(&input)
             .args(["-map", "0:v:0", "-an", "-sn", "-dn"]);
         // Frame i is what is on screen at i / rate: AVI "dropped" frames (empty packets that mean
         // "show the last one again"; most of tree.avi) come out as copies, so timestamps from the

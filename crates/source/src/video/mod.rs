@@ -1,4 +1,5 @@
 mod ffmpeg;
+mod local_input;
 mod probe;
 mod stderr_log;
 

@@ -1,7 +1,9 @@
+use std::ffi::OsStr;
 use std::io::ErrorKind;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use super::local_input::LOCAL_ONLY;
 use crate::{Result, SourceError};
 
 /// What ffprobe says about a file's first video stream.
@@ -17,14 +19,17 @@ pub(crate) struct Probe {
     pub codec: String,
 }
 
-/// Runs ffprobe on `path`. Its failure is the clearest "this is not a video" message there is,
-/// so it becomes the error as ffprobe worded it.
-pub(crate) fn probe(ffprobe: &Path, path: &Path) -> Result<Probe> {
+/// Runs ffprobe on `input`, the [`local_input`](super::local_input::local_input) form of
+/// `path` (which names the file in errors). Its failure is the clearest "this is not a video"
+/// message there is, so it becomes the error as ffprobe worded it.
+pub(crate) fn probe(ffprobe: &Path, path: &Path, input: &OsStr) -> Result<Probe> {
     let output = Command::new(ffprobe)
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["-v", "error"])
+        .args(LOCAL_ONLY)
+        .args(["-select_streams", "v:0", "-show_entries"])
         .arg("stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames")
         .args(["-of", "default=noprint_wrappers=1"])
-        .arg(path)
+        .arg(input)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| spawn_error(ffprobe, e))?;
