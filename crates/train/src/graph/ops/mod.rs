@@ -24,6 +24,7 @@ mod shape;
 mod sigmoid;
 mod slice;
 mod softmax;
+mod split;
 mod sqrt;
 mod tanh;
 mod transpose;

@@ -21,6 +21,7 @@ use super::shape::Plumbing;
 use super::sigmoid::Sigmoid;
 use super::slice::Slice;
 use super::softmax::Softmax;
+use super::split::Split;
 use super::sqrt::Sqrt;
 use super::tanh::Tanh;
 use super::transpose::Transpose;
@@ -57,6 +58,7 @@ pub const SUPPORTED: &[&str] = &[
     "Sigmoid",
     "Slice",
     "Softmax",
+    "Split",
     "Sqrt",
     "Squeeze",
     "Sub",
@@ -94,6 +96,7 @@ pub(crate) fn build(node: &NodeSpec) -> Result<Box<dyn Op>, TrainError> {
         "Transpose" => Transpose::new(node).map(|o| Box::new(o) as _),
         "Slice" => Ok(Box::new(Slice)),
         "Gather" => Gather::new(node).map(|o| Box::new(o) as _),
+        "Split" => Split::new(node).map(|o| Box::new(o) as _),
         "Concat" => Concat::new(node).map(|o| Box::new(o) as _),
         "Shape" | "Constant" | "Cast" => Plumbing::new(node).map(|o| Box::new(o) as _),
         _ => {
@@ -107,4 +110,32 @@ pub(crate) fn build(node: &NodeSpec) -> Result<Box<dyn Op>, TrainError> {
         node: format!("{} ({})", node.name, node.op_type),
         reason,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_is_what_build_accepts() {
+        for op in SUPPORTED {
+            let node = NodeSpec::new(op, "n", &["x"], &["y"]);
+            assert!(
+                !matches!(build(&node), Err(TrainError::UnsupportedOp { .. })),
+                "{op} is listed but not built"
+            );
+        }
+    }
+
+    #[test]
+    fn unsupported_op_names_op_and_node() {
+        let node = NodeSpec::new("MaxPool", "/layer1/pool", &["x"], &["y"]);
+        let err = build(&node).unwrap_err();
+        assert!(matches!(err, TrainError::UnsupportedOp { .. }));
+        let text = err.to_string();
+        assert!(
+            text.contains("MaxPool") && text.contains("/layer1/pool"),
+            "{text}"
+        );
+    }
 }
