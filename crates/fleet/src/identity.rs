@@ -10,7 +10,8 @@
 //!
 //! The private key is stored as PKCS#8 PEM, as flwr's own `private_key_to_bytes` writes it,
 //! so the same file works with `flower-supernode --auth-supernode-private-key`; the public
-//! key beside it is what `flwr supernode register` wants. A key is kept across restarts so a
+//! key beside it is in OpenSSH format, which is what `flwr supernode register` reads (it
+//! converts to the same PEM bytes the headers carry). A key is kept across restarts so a
 //! device keeps its node identity.
 
 use std::path::{Path, PathBuf};
@@ -26,8 +27,8 @@ use crate::timestamp;
 
 /// File name of the private key inside the work directory.
 pub const PRIVATE_KEY_FILE: &str = "node-key.pem";
-/// File name of the public key inside the work directory.
-pub const PUBLIC_KEY_FILE: &str = "node-key.pub.pem";
+/// File name of the public key (OpenSSH format) inside the work directory.
+pub const PUBLIC_KEY_FILE: &str = "node-key.pub";
 
 /// A node's key pair and the PEM bytes of its public half.
 #[derive(Clone)]
@@ -72,7 +73,14 @@ impl NodeKey {
     pub fn load_or_create(dir: &Path) -> Result<Self> {
         let path = dir.join(PRIVATE_KEY_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(pem) => Self::from_pkcs8_pem(&pem, &path),
+            Ok(pem) => {
+                let key = Self::from_pkcs8_pem(&pem, &path)?;
+                let public = dir.join(PUBLIC_KEY_FILE);
+                if !public.exists() {
+                    write_atomic(&public, key.public_key_openssh().as_bytes(), 0o644)?;
+                }
+                Ok(key)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate()?;
                 std::fs::create_dir_all(dir).map_err(|source| FleetError::Io {
@@ -87,7 +95,11 @@ impl NodeKey {
                         path: path.clone(),
                         reason: e.to_string(),
                     })?;
-                write_atomic(&dir.join(PUBLIC_KEY_FILE), &key.public_pem, 0o644)?;
+                write_atomic(
+                    &dir.join(PUBLIC_KEY_FILE),
+                    key.public_key_openssh().as_bytes(),
+                    0o644,
+                )?;
                 write_atomic(&path, pem.as_bytes(), 0o600)?;
                 Ok(key)
             }
@@ -123,6 +135,28 @@ impl NodeKey {
     #[must_use]
     pub fn public_key_pem(&self) -> &[u8] {
         &self.public_pem
+    }
+
+    /// The public key as an OpenSSH `ecdsa-sha2-nistp384` line (RFC 5656), for
+    /// `flwr supernode register` when the SuperLink runs with `--enable-supernode-auth`.
+    #[must_use]
+    pub fn public_key_openssh(&self) -> String {
+        use p384::elliptic_curve::sec1::ToEncodedPoint as _;
+        let point = self.signing.verifying_key().to_encoded_point(false);
+        let mut blob = Vec::new();
+        for field in [
+            b"ecdsa-sha2-nistp384".as_slice(),
+            b"nistp384",
+            point.as_bytes(),
+        ] {
+            // Fields are a few dozen bytes: the length always fits in u32.
+            blob.extend_from_slice(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
+            blob.extend_from_slice(field);
+        }
+        format!(
+            "ecdsa-sha2-nistp384 {} edge-ssl-node\n",
+            base64::engine::general_purpose::STANDARD.encode(blob)
+        )
     }
 
     /// Signs `now` for one request.
@@ -216,8 +250,9 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let public = std::fs::read(dir.path().join(PUBLIC_KEY_FILE)).unwrap();
-        assert_eq!(public, a.public_key_pem());
+        let public = std::fs::read_to_string(dir.path().join(PUBLIC_KEY_FILE)).unwrap();
+        assert_eq!(public, a.public_key_openssh());
+        assert!(public.starts_with("ecdsa-sha2-nistp384 AAAAE2VjZHNhLXNoYTItbmlzdHAzODQ"));
     }
 
     #[test]

@@ -175,11 +175,11 @@ fn tls_config(pem: Option<&[u8]>) -> Result<ureq::tls::TlsConfig> {
         Some(pem) => {
             let mut certs = Vec::new();
             for item in ureq::tls::parse_pem(pem) {
-                match item.map_err(|e| FleetError::Tls {
+                // Private keys or other sections in the file are not roots: skipped.
+                if let PemItem::Certificate(c) = item.map_err(|e| FleetError::Tls {
                     reason: e.to_string(),
                 })? {
-                    PemItem::Certificate(c) => certs.push(c),
-                    _ => {}
+                    certs.push(c);
                 }
             }
             if certs.is_empty() {

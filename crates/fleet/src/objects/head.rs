@@ -110,7 +110,7 @@ mod tests {
     #[test]
     fn build_then_parse_round_trips() {
         let child = "a".repeat(64);
-        let (id, content) = build("RecordDict", &[child.clone()], b"{}");
+        let (id, content) = build("RecordDict", std::slice::from_ref(&child), b"{}");
         assert!(content.starts_with(format!("RecordDict {child} 2\0").as_bytes()));
         let head = parse(&id, &content).unwrap();
         assert_eq!(head.kind, "RecordDict");
