@@ -4,8 +4,17 @@
 //! CRC-32 over the tensors, since safetensors itself checks only that the header parses and
 //! the offsets fit: a flipped bit in the weights would otherwise load as a silently different
 //! model.
+//!
+//! Files arrive from elsewhere, so reading trusts nothing in them: only a regular file is read
+//! (a FIFO or `/dev/zero` is refused, not waited on), every tensor must hold finite values (a
+//! NaN weight turns every prediction into NaN, which argmax reads as class 0), scalars read
+//! with [`TensorFile::positive`] must be finite and positive, and a loader checks the sizes its
+//! metadata declares against the tensors actually present ([`TensorFile::expect_shape`])
+//! before it allocates anything from them, so `dim = 18446744073709551615` is an error, not
+//! an allocation panic.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -103,21 +112,17 @@ impl TensorFile {
         let buf = safetensors::serialize(views, Some(meta))
             .map_err(|e| self.corrupt_at(path, e.to_string()))?;
         let buf = with_sorted_header(buf);
-        edge_ssl_core::write_atomic(path, |w| w.write_all(&buf)).map_err(|e| match e {
-            edge_ssl_core::CoreError::Io { path, source } => TrainError::Io { path, source },
-            other => TrainError::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::other(other.to_string()),
-            },
-        })?;
-        Ok(())
+        edge_ssl_core::write_atomic(path, |w| w.write_all(&buf)).map_err(|e| io_error(path, e))
     }
 
     pub fn read(path: &Path, kind: &'static str) -> Result<Self> {
-        let buf = std::fs::read(path).map_err(|source| TrainError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let mut buf = Vec::new();
+        edge_ssl_core::open_regular(path)
+            .and_then(|mut f| {
+                f.read_to_end(&mut buf)
+                    .map_err(|e| edge_ssl_core::CoreError::io(path, e))
+            })
+            .map_err(|e| io_error(path, e))?;
         let mut file = TensorFile::new(kind);
         file.path = path.to_path_buf();
         let (_, header) = SafeTensors::read_metadata(&buf).map_err(|e| file.corrupt(e))?;
@@ -144,6 +149,12 @@ impl TensorFile {
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(file.corrupt(format!(
+                    "tensor {name} holds a non-finite value ({} at element {i})",
+                    values[i]
+                )));
+            }
             let a =
                 ArrayD::from_shape_vec(IxDyn(view.shape()), values).map_err(|e| file.corrupt(e))?;
             file.tensors.insert(name.to_string(), a);
@@ -176,6 +187,35 @@ impl TensorFile {
         }
     }
 
+    /// Checks that tensor `name` is present with `shape`, without taking it: a loader calls
+    /// this with the sizes its metadata declares before allocating anything from them.
+    pub fn expect_shape(&self, name: &str, shape: &[usize]) -> Result<()> {
+        let a = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| self.corrupt(format!("missing tensor {name}")))?;
+        if a.shape() == shape {
+            Ok(())
+        } else {
+            Err(self.corrupt(format!(
+                "tensor {name} has shape {:?}, but the metadata says {shape:?}",
+                a.shape()
+            )))
+        }
+    }
+
+    /// A scalar that divides or scales (`eps`, a temperature, a logit scale): finite and > 0.
+    pub fn positive(&self, key: &str) -> Result<f32> {
+        let value: f32 = self.parse(key)?;
+        if value.is_finite() && value > 0.0 {
+            Ok(value)
+        } else {
+            Err(self.corrupt(format!(
+                "metadata entry {key:?} = {value} must be a finite number > 0"
+            )))
+        }
+    }
+
     pub fn get(&self, key: &str) -> Result<&str> {
         self.metadata
             .get(key)
@@ -204,6 +244,21 @@ impl TensorFile {
             kind: self.kind,
             reason: reason.to_string(),
         }
+    }
+}
+
+/// The core's file errors as this crate's `Io`, the path said once.
+fn io_error(path: &Path, e: edge_ssl_core::CoreError) -> TrainError {
+    use edge_ssl_core::CoreError;
+    let message = match e {
+        CoreError::Io { path, source } => return TrainError::Io { path, source },
+        CoreError::NotRegular { kind, .. } => format!("is {kind}, not a regular file"),
+        CoreError::Symlink { .. } => "is a symbolic link; refusing to replace it".into(),
+        other => other.to_string(),
+    };
+    TrainError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(message),
     }
 }
 

@@ -192,6 +192,10 @@ impl Head {
         Self::load_with_metadata(path).map(|(h, _)| h)
     }
 
+    /// Reads `head.safetensors`. A file from elsewhere is checked, not trusted: NaN or infinite
+    /// weights (which would make every prediction class 0 with a `null` confidence), a
+    /// temperature or scale that is not finite and positive, and tensors whose shapes disagree
+    /// with the class list and `dim` are all [`TrainError::Corrupt`].
     pub fn load_with_metadata(path: &Path) -> Result<(Head, BTreeMap<String, String>)> {
         let mut f = TensorFile::read(path, FILE_KIND)?;
         let class_names: Vec<String> = f.json("classes")?;

@@ -43,7 +43,7 @@ impl ImprintHead {
     pub(super) fn read(f: &mut TensorFile, classes: usize, dim: usize) -> Result<Self> {
         Ok(ImprintHead {
             weight: f.take2("imprint.weight", Some((classes, dim)))?,
-            scale: f.parse("scale")?,
+            scale: f.positive("scale")?,
         })
     }
 }

@@ -206,10 +206,7 @@ impl KMeansHead {
     }
 
     pub(super) fn read(f: &mut TensorFile, classes: usize, dim: usize) -> Result<Self> {
-        let temperature: f32 = f.parse("temperature")?;
-        if temperature.is_nan() || temperature <= 0.0 {
-            return Err(f.corrupt("temperature must be > 0"));
-        }
+        let temperature = f.positive("temperature")?;
         Ok(KMeansHead {
             centroids: f.take2("kmeans.centroids", Some((classes, dim)))?,
             temperature,

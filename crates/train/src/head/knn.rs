@@ -83,7 +83,7 @@ impl KnnHead {
             labels,
             classes,
             k,
-            temperature: f.parse("temperature")?,
+            temperature: f.positive("temperature")?,
         })
     }
 }

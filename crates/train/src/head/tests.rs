@@ -1,7 +1,8 @@
 use ndarray::{Array2, ArrayView2};
 
 use super::*;
-use crate::{Rng, TrainError};
+use crate::tensor_file::TensorFile;
+use crate::{Result, Rng, TrainError};
 
 /// `per_class` samples of each of `classes` Gaussian blobs in `d` dimensions.
 fn blobs(
@@ -189,4 +190,85 @@ fn kmeans_handles_duplicate_points() {
     let x = Array2::from_shape_vec((4, 2), vec![1., 0., 1., 0., 1., 0., 0., 1.]).unwrap();
     let c = KMeansHead::fit(x.view(), &KMeansOptions::new(3)).unwrap();
     assert_eq!(c.sizes.iter().sum::<usize>(), 4);
+}
+
+/// Saves a head of each kind, applies `edit` to the file (CRC recomputed, so only the edited
+/// value is wrong) and returns what loading it gives, per kind.
+fn load_edited(edit: impl Fn(HeadKind, &mut TensorFile)) -> Vec<(HeadKind, Result<Head>)> {
+    let (x, y) = blobs(3, 8, 6, 0.3, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    for kind in [
+        HeadKind::Softmax,
+        HeadKind::Imprint,
+        HeadKind::Knn,
+        HeadKind::KMeans,
+    ] {
+        let head = match kind {
+            HeadKind::KMeans => {
+                KMeansHead::fit(x.view(), &KMeansOptions::new(3))
+                    .unwrap()
+                    .head
+            }
+            _ => Head::fit(kind, x.view(), &y, names(3)).unwrap(),
+        };
+        let path = dir.path().join(format!("{kind}.safetensors"));
+        head.save(&path).unwrap();
+        let mut f = TensorFile::read(&path, "edge-ssl head").unwrap();
+        edit(kind, &mut f);
+        f.write(&path).unwrap();
+        out.push((kind, Head::load(&path)));
+    }
+    out
+}
+
+#[test]
+fn heads_with_non_finite_weights_are_refused_on_load() {
+    for (kind, loaded) in load_edited(|_, _| {}) {
+        assert!(loaded.is_ok(), "{kind}: {loaded:?}");
+    }
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let results = load_edited(|_, f| {
+            let name = f
+                .tensors
+                .keys()
+                .find(|k| !k.ends_with("labels"))
+                .unwrap()
+                .clone();
+            let mut t = f.tensors.remove(&name).unwrap();
+            t.as_slice_mut().unwrap()[1] = bad;
+            f.insert(name, t);
+        });
+        for (kind, loaded) in results {
+            let err = loaded.unwrap_err();
+            assert!(matches!(err, TrainError::Corrupt { .. }), "{kind}: {err}");
+            assert!(
+                err.to_string().contains("non-finite"),
+                "{kind} {bad}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn head_scalars_must_be_finite_and_positive() {
+    for bad in ["NaN", "0", "-2", "inf"] {
+        let results = load_edited(|kind, f| match kind {
+            HeadKind::Imprint => f.set("scale", bad),
+            HeadKind::Knn | HeadKind::KMeans => f.set("temperature", bad),
+            HeadKind::Softmax => {}
+        });
+        for (kind, loaded) in results {
+            match kind {
+                HeadKind::Softmax => assert!(loaded.is_ok()),
+                _ => {
+                    let err = loaded.unwrap_err();
+                    assert!(
+                        err.to_string().contains("finite number > 0"),
+                        "{kind}: {err}"
+                    );
+                }
+            }
+        }
+    }
 }

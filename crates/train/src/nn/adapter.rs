@@ -20,7 +20,8 @@ const FILE_KIND: &str = "edge-ssl adapter";
 /// File layout (`adapter.safetensors`, all F32): `adapter.norm.weight`, `adapter.norm.bias`
 /// (`1×D`), `adapter.fc1.weight` (`H×D`), `adapter.fc1.bias` (`1×H`), `adapter.fc2.weight`
 /// (`D×H`), `adapter.fc2.bias` (`1×D`); metadata `format = "edge-ssl adapter"`, `dim`, `hidden`,
-/// `eps`, plus whatever provenance the caller adds. Linear weights are `out × in` (ONNX
+/// `eps` (finite and > 0), plus whatever provenance the caller adds. Loading refuses NaN or
+/// infinite weights and sizes that disagree with the stored tensors. Linear weights are `out × in` (ONNX
 /// `Gemm(transB=1)`), the norm is ONNX `LayerNormalization(axis=-1, epsilon=eps)`.
 #[derive(Clone, Debug)]
 pub struct Adapter {
@@ -86,16 +87,15 @@ impl Adapter {
         if d == 0 || h == 0 {
             return Err(f.corrupt("zero dim or hidden"));
         }
+        // The declared sizes must be those of the stored weights before anything is allocated
+        // from them: the largest parameter is `H×D`, so this bounds the adapter by the file.
+        f.expect_shape("adapter.fc1.weight", &[h, d])?;
+        let eps = f.positive("eps")?;
         let mut a = Adapter::new(d, h, &mut Rng::new(0));
-        a.norm.eps = f.parse("eps")?;
+        a.norm.eps = eps;
+        // Every tensor read is finite (the file reader refuses NaN and infinities).
         for p in a.params_mut() {
             p.value = f.take2(&p.name, Some(p.value.dim()))?;
-        }
-        if a.params()
-            .iter()
-            .any(|p| p.value.iter().any(|v| !v.is_finite()))
-        {
-            return Err(f.corrupt("non-finite weights"));
         }
         Ok((a, f.metadata))
     }
@@ -210,5 +210,61 @@ mod tests {
             Adapter::load(&dir.path().join("missing")),
             Err(TrainError::Io { .. })
         ));
+    }
+
+    /// Rewrites a saved adapter with `edit` applied to its file (metadata and tensors), the
+    /// CRC recomputed so only the edited value is wrong, and tries to load it.
+    fn load_edited(edit: impl FnOnce(&mut TensorFile)) -> Result<Adapter> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("adapter.safetensors");
+        Adapter::new(6, 10, &mut Rng::new(1)).save(&path).unwrap();
+        let mut f = TensorFile::read(&path, FILE_KIND).unwrap();
+        edit(&mut f);
+        f.write(&path).unwrap();
+        Adapter::load(&path)
+    }
+
+    #[test]
+    fn eps_must_be_finite_and_positive() {
+        assert!(load_edited(|_| {}).is_ok());
+        for eps in ["NaN", "-1e-5", "0", "inf", "-inf"] {
+            let err = load_edited(|f| f.set("eps", eps)).unwrap_err();
+            assert!(matches!(err, TrainError::Corrupt { .. }), "{eps}: {err}");
+            assert!(err.to_string().contains("eps"), "{eps}: {err}");
+        }
+    }
+
+    #[test]
+    fn sizes_from_metadata_are_checked_before_allocating() {
+        // The case: dim = u64::MAX with a valid CRC panicked ("Shape too large").
+        for (key, value) in [
+            ("dim", u64::MAX.to_string()),
+            ("hidden", u64::MAX.to_string()),
+            ("dim", (1u64 << 40).to_string()),
+            ("hidden", "7".to_string()),
+        ] {
+            let err = load_edited(|f| f.set(key, &value)).unwrap_err();
+            assert!(
+                matches!(err, TrainError::Corrupt { .. }),
+                "{key}={value}: {err}"
+            );
+            assert!(
+                err.to_string().contains("metadata says"),
+                "{key}={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused() {
+        for bad in [f32::NAN, f32::INFINITY] {
+            let err = load_edited(|f| {
+                let mut w = f.take2("adapter.fc1.weight", None).unwrap();
+                w[[2, 3]] = bad;
+                f.insert2("adapter.fc1.weight", &w);
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("non-finite"), "{err}");
+        }
     }
 }
