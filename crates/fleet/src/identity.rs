@@ -141,7 +141,6 @@ impl NodeKey {
     /// `flwr supernode register` when the SuperLink runs with `--enable-supernode-auth`.
     #[must_use]
     pub fn public_key_openssh(&self) -> String {
-        use p384::elliptic_curve::sec1::ToEncodedPoint as _;
         let point = self.signing.verifying_key().to_encoded_point(false);
         let mut blob = Vec::new();
         for field in [

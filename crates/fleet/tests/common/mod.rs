@@ -181,6 +181,13 @@ impl SuperLink {
         link
     }
 
+    /// Stops a plain-HTTP SuperLink and starts a fresh one (empty state) on the same port.
+    pub fn restart_insecure(&mut self) {
+        self.process.stop();
+        let port: u16 = self.address.rsplit(':').next().unwrap().parse().unwrap();
+        self.spawn(port, None, &[]);
+    }
+
     fn spawn(&mut self, port: u16, tls: Option<&Tls>, extra: &[&str]) {
         let mut command = Command::new(self.bin.join("flower-superlink"));
         command.args([
