@@ -5,6 +5,13 @@ use serde::{Deserialize, Serialize};
 use crate::regular_file::{open_regular, read_regular};
 use crate::{CoreError, Result, write_atomic};
 
+/// The longest input side a card may declare (8192: well above any encoder's input).
+pub const MAX_INPUT_SIDE: usize = 8192;
+/// The most values one input image may have (C × H × W): 2^26 floats, 256 MB.
+pub const MAX_INPUT_ELEMENTS: usize = 1 << 26;
+/// The widest output a card may declare.
+pub const MAX_OUTPUT_DIM: usize = 1 << 20;
+
 /// Memory layout of the image input tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Layout {
@@ -132,6 +139,27 @@ impl ModelCard {
         if i.height == 0 || i.width == 0 || self.output.dim == 0 {
             return Err("input.height, input.width and output.dim must be positive".into());
         }
+        // Sizes decide allocations (a batch is N × C × H × W floats, and a runtime plans for
+        // it): a card from elsewhere saying `height = 18446744073709551615` must stop here,
+        // not in an allocator's panic.
+        if i.height > MAX_INPUT_SIDE || i.width > MAX_INPUT_SIDE {
+            return Err(format!(
+                "input is {}×{}; a side may be at most {MAX_INPUT_SIDE}",
+                i.height, i.width
+            ));
+        }
+        if i.channels * i.height * i.width > MAX_INPUT_ELEMENTS {
+            return Err(format!(
+                "input is {}×{}×{}, more than {MAX_INPUT_ELEMENTS} values per image",
+                i.channels, i.height, i.width
+            ));
+        }
+        if self.output.dim > MAX_OUTPUT_DIM {
+            return Err(format!(
+                "output.dim is {}; at most {MAX_OUTPUT_DIM}",
+                self.output.dim
+            ));
+        }
         if i.mean.len() != i.channels || i.std.len() != i.channels {
             return Err(format!(
                 "input.mean and input.std need {} value(s) each, found {} and {}",
@@ -241,6 +269,26 @@ adapted_from = "default"
             text.contains("x/c.toml") && text.contains("input.mean"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn sizes_that_no_memory_holds_are_refused() {
+        for (from, to) in [
+            ("height = 28", "height = 9223372036854775807"),
+            ("width = 28", "width = 100000"),
+            (
+                "height = 28\nwidth = 28\nchannels = 1\nmean = [0.286]\nstd = [0.353]",
+                "height = 8192\nwidth = 8192\nchannels = 3\nmean = [0, 0, 0]\nstd = [1, 1, 1]",
+            ),
+            ("dim = 128", "dim = 9223372036854775807"),
+        ] {
+            let bad = CARD.replace(from, to);
+            assert_ne!(bad, CARD);
+            let err = ModelCard::parse(&bad, Path::new("c.toml")).unwrap_err();
+            assert!(matches!(err, CoreError::Card { .. }), "{to}: {err}");
+        }
+        let big = CARD.replace("height = 28\nwidth = 28", "height = 4096\nwidth = 4096");
+        assert!(ModelCard::parse(&big, Path::new("c.toml")).is_ok());
     }
 
     #[test]

@@ -42,7 +42,10 @@ mod same_file;
 mod tensor;
 
 pub use atomic_write::write_atomic;
-pub use card::{InputSpec, Layout, ModelCard, OutputSpec, ResizeMode, sha256_file, sha256_reader};
+pub use card::{
+    InputSpec, Layout, MAX_INPUT_ELEMENTS, MAX_INPUT_SIDE, MAX_OUTPUT_DIM, ModelCard, OutputSpec,
+    ResizeMode, sha256_file, sha256_reader,
+};
 pub use error::{CoreError, Result};
 pub use image_files::image_files;
 pub use preprocess::{MAX_IMAGE_PIXELS, Preprocessor, decode_image};
