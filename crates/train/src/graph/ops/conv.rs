@@ -5,7 +5,7 @@
 //! kh·kw times the size of the input, per layer, for the whole batch). A 1×1 unit-stride conv
 //! (MobileNet's pointwise layers) uses the image itself as its column matrix.
 
-use ndarray::{ArrayD, ArrayView2, ArrayViewMut2, Axis, IxDyn};
+use ndarray::{ArrayD, ArrayView2, ArrayViewMut2, Axis, IxDyn, ShapeBuilder};
 
 use super::attrs;
 use super::im2col::{Geometry, col2im, im2col};
@@ -126,54 +126,144 @@ impl Conv {
     }
 }
 
+/// Images per GEMM: enough columns (≥ 512) to amortize packing, at most 4 M floats of columns.
+/// A pointwise conv with large images multiplies the images in place instead (no copy).
+fn chunk(geo: &Geometry, n: usize) -> usize {
+    let p = geo.cols().max(1);
+    if geo.is_pointwise() && p >= 256 {
+        return 1;
+    }
+    let cap = (4 << 20) / (geo.rows() * p).max(1);
+    512usize.div_ceil(p).min(cap).clamp(1, n.max(1))
+}
+
+/// Everything forward and backward share about one call.
+struct Plan<'a> {
+    geo: Geometry,
+    shape: [usize; 4],
+    groups: usize,
+    og: usize,
+    p: usize,
+    image: usize,
+    nb: usize,
+    direct: bool,
+    xs: &'a [f32],
+}
+
+impl Plan<'_> {
+    /// The column matrix of images `n0..n0 + cnt`, group `k`: `rows × cnt·p`, rows `ld` apart.
+    fn columns<'c>(
+        &self,
+        n0: usize,
+        cnt: usize,
+        k: usize,
+        cols: &'c mut [f32],
+    ) -> OpResult<ArrayView2<'c, f32>>
+    where
+        Self: 'c,
+    {
+        let rows = self.geo.rows();
+        if self.direct {
+            let idx = n0 * self.groups + k;
+            let src = &self.xs[idx * self.image..(idx + 1) * self.image];
+            return ArrayView2::from_shape((rows, self.p), src).map_err(|e| e.to_string());
+        }
+        let ld = self.nb * self.p;
+        for s in 0..cnt {
+            let idx = (n0 + s) * self.groups + k;
+            im2col(
+                &self.geo,
+                &self.xs[idx * self.image..(idx + 1) * self.image],
+                &mut cols[s * self.p..],
+                ld,
+            );
+        }
+        ArrayView2::from_shape(
+            (rows, cnt * self.p).strides((ld, 1)),
+            &cols[..(rows - 1) * ld + cnt * self.p],
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Offset of `(image, channel)` in an `N × O × p` tensor.
+    fn at(&self, n: usize, k: usize, o: usize) -> usize {
+        (n * self.shape[1] + k * self.og + o) * self.p
+    }
+}
+
+impl Conv {
+    fn plan<'a>(&self, input: &'a [f32], x: &[usize], w: &[usize]) -> OpResult<Plan<'a>> {
+        let (geo, shape) = self.geometry(x, w)?;
+        let nb = chunk(&geo, shape[0]);
+        Ok(Plan {
+            geo,
+            shape,
+            groups: self.group,
+            og: shape[1] / self.group,
+            p: geo.cols(),
+            image: geo.channels * geo.height * geo.width,
+            nb,
+            direct: nb == 1 && geo.is_pointwise(),
+            xs: input,
+        })
+    }
+}
+
 impl Op for Conv {
     fn forward(&mut self, x: &Inputs<'_>, _train: bool) -> OpResult<Vec<Tensor>> {
         let (input, weight) = (x.f32(0)?, x.f32(1)?);
-        let (geo, shape) = self.geometry(input.shape(), weight.shape())?;
+        let input = input.as_standard_layout();
+        let weight = weight.as_standard_layout();
+        let plan = self.plan(
+            input.as_slice().ok_or("input not contiguous")?,
+            input.shape(),
+            weight.shape(),
+        )?;
+        let (shape, og, p) = (plan.shape, plan.og, plan.p);
         let bias = x.opt_f32(2)?;
         if let Some(b) = &bias {
             if b.shape() != [shape[1]] {
                 return Err(format!("bias {:?} must be [{}]", b.shape(), shape[1]));
             }
         }
-        let input = input.as_standard_layout();
-        let xs = input.as_slice().ok_or("input not contiguous")?;
-        let weight = weight.as_standard_layout();
         let w2 = weight
             .view()
-            .into_shape_with_order((shape[1], geo.rows()))
+            .into_shape_with_order((shape[1], plan.geo.rows()))
             .map_err(|e| e.to_string())?;
-        let (g, og, p) = (self.group, shape[1] / self.group, geo.cols());
-        let image = geo.channels * geo.height * geo.width;
         let mut y = ArrayD::<f32>::zeros(IxDyn(&shape));
         let ys = y.as_slice_mut().ok_or("output not contiguous")?;
         let mut cols = vec![
             0.0f32;
-            if geo.is_pointwise() {
+            if plan.direct {
                 0
             } else {
-                geo.rows() * p
+                plan.geo.rows() * plan.nb * p
             }
         ];
-        for n in 0..shape[0] {
-            for k in 0..g {
-                let src = &xs[(n * g + k) * image..(n * g + k + 1) * image];
-                let colv = if geo.is_pointwise() {
-                    ArrayView2::from_shape((geo.rows(), p), src)
-                } else {
-                    im2col(&geo, src, &mut cols);
-                    ArrayView2::from_shape((geo.rows(), p), &cols[..])
+        let mut ybuf = vec![0.0f32; if plan.nb > 1 { og * plan.nb * p } else { 0 }];
+        for n0 in (0..shape[0]).step_by(plan.nb) {
+            let cnt = plan.nb.min(shape[0] - n0);
+            for k in 0..plan.groups {
+                let colv = plan.columns(n0, cnt, k, &mut cols)?;
+                let wk = w2.slice(ndarray::s![k * og..(k + 1) * og, ..]);
+                if cnt == 1 {
+                    let at = plan.at(n0, k, 0);
+                    let out = ArrayViewMut2::from_shape((og, p), &mut ys[at..at + og * p])
+                        .map_err(|e| e.to_string())?;
+                    gemm(1.0, wk, colv, 0.0, out);
+                    continue;
                 }
-                .map_err(|e| e.to_string())?;
-                let out = &mut ys[(n * g + k) * og * p..(n * g + k + 1) * og * p];
-                let out = ArrayViewMut2::from_shape((og, p), out).map_err(|e| e.to_string())?;
-                gemm(
-                    1.0,
-                    w2.slice(ndarray::s![k * og..(k + 1) * og, ..]),
-                    colv,
-                    0.0,
-                    out,
-                );
+                let width = cnt * p;
+                let out = ArrayViewMut2::from_shape((og, width), &mut ybuf[..og * width])
+                    .map_err(|e| e.to_string())?;
+                gemm(1.0, wk, colv, 0.0, out);
+                for s in 0..cnt {
+                    for o in 0..og {
+                        let at = plan.at(n0 + s, k, o);
+                        ys[at..at + p]
+                            .copy_from_slice(&ybuf[o * width + s * p..o * width + (s + 1) * p]);
+                    }
+                }
             }
         }
         if let Some(b) = bias {
@@ -191,60 +281,85 @@ impl Op for Conv {
         need: &[bool],
     ) -> OpResult<Grads> {
         let (input, weight) = (x.f32(0)?, x.f32(1)?);
-        let (geo, shape) = self.geometry(input.shape(), weight.shape())?;
+        let input = input.as_standard_layout();
+        let weight = weight.as_standard_layout();
+        let plan = self.plan(
+            input.as_slice().ok_or("input not contiguous")?,
+            input.shape(),
+            weight.shape(),
+        )?;
+        let (shape, og, p, rows) = (plan.shape, plan.og, plan.p, plan.geo.rows());
         let dy = single(dy)?.as_standard_layout();
         let dys = dy.as_slice().ok_or("gradient not contiguous")?;
-        let input = input.as_standard_layout();
-        let xs = input.as_slice().ok_or("input not contiguous")?;
-        let weight = weight.as_standard_layout();
         let w2 = weight
             .view()
-            .into_shape_with_order((shape[1], geo.rows()))
+            .into_shape_with_order((shape[1], rows))
             .map_err(|e| e.to_string())?;
-        let (g, og, p) = (self.group, shape[1] / self.group, geo.cols());
-        let image = geo.channels * geo.height * geo.width;
         let (need_x, need_w) = (need[0], need.get(1).copied().unwrap_or(false));
-        let mut dw = need_w.then(|| ndarray::Array2::<f32>::zeros((shape[1], geo.rows())));
+        let mut dw = need_w.then(|| ndarray::Array2::<f32>::zeros((shape[1], rows)));
         let mut dx = need_x.then(|| ArrayD::<f32>::zeros(input.raw_dim()));
         let mut cols = vec![
             0.0f32;
-            if geo.is_pointwise() {
+            if plan.direct || !need_w {
                 0
             } else {
-                geo.rows() * p
+                rows * plan.nb * p
             }
         ];
-        let mut dcols = vec![0.0f32; if need_x { geo.rows() * p } else { 0 }];
-        for n in 0..shape[0] {
-            for k in 0..g {
-                let idx = n * g + k;
-                let dyv = ArrayView2::from_shape((og, p), &dys[idx * og * p..(idx + 1) * og * p])
-                    .map_err(|e| e.to_string())?;
-                if let Some(dw) = &mut dw {
-                    let src = &xs[idx * image..(idx + 1) * image];
-                    let colv = if geo.is_pointwise() {
-                        ArrayView2::from_shape((geo.rows(), p), src)
-                    } else {
-                        im2col(&geo, src, &mut cols);
-                        ArrayView2::from_shape((geo.rows(), p), &cols[..])
+        let mut dcols = vec![
+            0.0f32;
+            if need_x && !plan.direct {
+                rows * plan.nb * p
+            } else {
+                0
+            }
+        ];
+        let mut dybuf = vec![0.0f32; if plan.nb > 1 { og * plan.nb * p } else { 0 }];
+        for n0 in (0..shape[0]).step_by(plan.nb) {
+            let cnt = plan.nb.min(shape[0] - n0);
+            let width = cnt * p;
+            for k in 0..plan.groups {
+                let dyv = if cnt == 1 {
+                    let at = plan.at(n0, k, 0);
+                    ArrayView2::from_shape((og, p), &dys[at..at + og * p])
+                } else {
+                    for s in 0..cnt {
+                        for o in 0..og {
+                            let at = plan.at(n0 + s, k, o);
+                            dybuf[o * width + s * p..o * width + (s + 1) * p]
+                                .copy_from_slice(&dys[at..at + p]);
+                        }
                     }
-                    .map_err(|e| e.to_string())?;
+                    ArrayView2::from_shape((og, width), &dybuf[..og * width])
+                }
+                .map_err(|e| e.to_string())?;
+                if let Some(dw) = &mut dw {
+                    let colv = plan.columns(n0, cnt, k, &mut cols)?;
                     let block = dw.slice_mut(ndarray::s![k * og..(k + 1) * og, ..]);
                     gemm(1.0, dyv, colv.t(), 1.0, block);
                 }
                 if let Some(dx) = &mut dx {
                     let wk = w2.slice(ndarray::s![k * og..(k + 1) * og, ..]);
                     let dxs = dx.as_slice_mut().ok_or("gradient not contiguous")?;
-                    let dst = &mut dxs[idx * image..(idx + 1) * image];
-                    if geo.is_pointwise() {
-                        let out = ArrayViewMut2::from_shape((geo.rows(), p), dst)
-                            .map_err(|e| e.to_string())?;
+                    if plan.direct {
+                        let idx = n0 * plan.groups + k;
+                        let dst = &mut dxs[idx * plan.image..(idx + 1) * plan.image];
+                        let out =
+                            ArrayViewMut2::from_shape((rows, p), dst).map_err(|e| e.to_string())?;
                         gemm(1.0, wk.t(), dyv, 0.0, out);
-                    } else {
-                        let out = ArrayViewMut2::from_shape((geo.rows(), p), &mut dcols[..])
-                            .map_err(|e| e.to_string())?;
-                        gemm(1.0, wk.t(), dyv, 0.0, out);
-                        col2im(&geo, &dcols, dst);
+                        continue;
+                    }
+                    let out = ArrayViewMut2::from_shape((rows, width), &mut dcols[..rows * width])
+                        .map_err(|e| e.to_string())?;
+                    gemm(1.0, wk.t(), dyv, 0.0, out);
+                    for s in 0..cnt {
+                        let idx = (n0 + s) * plan.groups + k;
+                        col2im(
+                            &plan.geo,
+                            &dcols[s * p..],
+                            width,
+                            &mut dxs[idx * plan.image..(idx + 1) * plan.image],
+                        );
                     }
                 }
             }
@@ -348,6 +463,21 @@ mod tests {
         );
         g.inputs[0].1 = crate::graph::check::random(&[1, 2, 6, 5], 13);
         g.check();
+    }
+
+    /// 16×16 outputs: two images per GEMM with a last chunk of one (3 images), and a pointwise
+    /// conv that multiplies the images in place.
+    #[test]
+    fn chunked_and_in_place_paths() {
+        Case::node(conv(&[("pads", Attr::Ints(vec![1, 1, 1, 1]))], false))
+            .input("x", &[3, 2, 16, 16], 14)
+            .param("w", &[2, 2, 3, 3], 15)
+            .check();
+        Case::node(conv(&[], true))
+            .input("x", &[2, 3, 16, 16], 16)
+            .param("w", &[2, 3, 1, 1], 17)
+            .param("b", &[2], 18)
+            .check();
     }
 
     #[test]

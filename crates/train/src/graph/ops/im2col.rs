@@ -2,8 +2,10 @@
 //! channels) into a column, so the conv is `W (O × C·kh·kw) · cols (C·kh·kw × OH·OW)`; and the
 //! adjoint, folding columns back and summing overlaps, for the input gradient.
 //!
-//! Columns are built per image and reused, never for the whole batch: a batch of 64 at 56×56
-//! with 64 channels would need 460 MB of columns, one image needs 7 MB.
+//! Columns are built for a few images at a time, side by side (`ld` apart from row to row), and
+//! reused, never for the whole batch: a batch of 64 at 56×56 with 64 channels would need 460 MB
+//! of columns. Several images per GEMM keep late layers (7×7, 4×4 outputs) from spending their
+//! time packing tiny matrices.
 
 /// Sizes of one 2-D convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,8 +53,9 @@ impl Geometry {
     }
 }
 
-/// `image` is `channels × height × width`; `cols` is `rows() × cols()`.
-pub(crate) fn im2col(g: &Geometry, image: &[f32], cols: &mut [f32]) {
+/// `image` is `channels × height × width`; row `r` of its columns goes to
+/// `cols[r·ld .. r·ld + cols()]` (`ld ≥ cols()`; the caller offsets `cols` to the image's block).
+pub(crate) fn im2col(g: &Geometry, image: &[f32], cols: &mut [f32], ld: usize) {
     let [kh, kw] = g.kernel;
     let [oh, ow] = g.out;
     let plane = g.height * g.width;
@@ -63,7 +66,7 @@ pub(crate) fn im2col(g: &Geometry, image: &[f32], cols: &mut [f32]) {
             for j in 0..kw {
                 let (w0, w1) = g.valid(1, j);
                 let row = (c * kh + i) * kw + j;
-                let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
+                let dst = &mut cols[row * ld..row * ld + oh * ow];
                 dst[..h0 * ow].fill(0.0);
                 dst[h1 * ow..].fill(0.0);
                 for y in h0..h1 {
@@ -87,7 +90,7 @@ pub(crate) fn im2col(g: &Geometry, image: &[f32], cols: &mut [f32]) {
 }
 
 /// The adjoint of [`im2col`]: adds each column entry into the pixel it was read from.
-pub(crate) fn col2im(g: &Geometry, cols: &[f32], image: &mut [f32]) {
+pub(crate) fn col2im(g: &Geometry, cols: &[f32], ld: usize, image: &mut [f32]) {
     let [kh, kw] = g.kernel;
     let [oh, ow] = g.out;
     let plane = g.height * g.width;
@@ -98,7 +101,7 @@ pub(crate) fn col2im(g: &Geometry, cols: &[f32], image: &mut [f32]) {
             for j in 0..kw {
                 let (w0, w1) = g.valid(1, j);
                 let row = (c * kh + i) * kw + j;
-                let src = &cols[row * oh * ow..(row + 1) * oh * ow];
+                let src = &cols[row * ld..row * ld + oh * ow];
                 for y in h0..h1 {
                     let iy = y * g.stride[0] + i * g.dilation[0] - g.pad[0];
                     let line = &mut dst[iy * g.width..(iy + 1) * g.width];
@@ -153,9 +156,9 @@ mod tests {
                 .map(|i| ((i * 13) % 7) as f32 - 3.0)
                 .collect();
             let mut cols = vec![f32::NAN; g.rows() * g.cols()];
-            im2col(&g, &x, &mut cols);
+            im2col(&g, &x, &mut cols, g.cols());
             let mut back = vec![0.0; x.len()];
-            col2im(&g, &c, &mut back);
+            col2im(&g, &c, g.cols(), &mut back);
             let lhs: f32 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
             let rhs: f32 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
             assert_eq!(
