@@ -86,11 +86,9 @@ impl Session {
             },
         );
         let self_registered = registered.is_ok();
-        let node_id = match (activated, registered) {
-            (Ok(a), _) => a.node_id,
-            (Err(_), Err(register_error)) => return Err(register_error),
-            (Err(e), Ok(_)) => return Err(e),
-        };
+        // Activation's refusal says why ("no SuperNode with this key"); a refused
+        // registration alone is not an error.
+        let node_id = activated?.node_id;
         let heartbeat = Heartbeat::start(transport.clone(), node_id, heartbeat_interval_s);
         Ok(Self {
             self_registered,
