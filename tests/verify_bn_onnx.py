@@ -1,10 +1,17 @@
 """Checks a BN-patched encoder written by `edge-ssl adapt` with ONNX's own checker and ONNX
 Runtime: the graph is valid, its BatchNorm running statistics differ from the source model's
-(and nothing else does), they equal the AdaBN statistics computed here independently (numpy on
-ONNX Runtime's BN inputs, layer by layer until self-consistent), and ORT's output on the given
-images equals `edge-ssl embed`'s.
+(and nothing else does), they equal the AdaBN statistics computed here independently, and ORT's
+output on the given images equals `edge-ssl embed`'s.
 
-usage: verify_bn_onnx.py SOURCE.onnx MODEL_DIR PIXELS.bin N EMBED.npy
+The statistics are PyTorch's train mode with momentum=None over the frames in batches of BATCH
+(default 64, `adapt`'s default inference batch): per batch, every BN layer normalized with that
+batch's own mean and population variance; stored, the frame-weighted average of the batch means
+and of the unbiased batch variances. The reference gets there without the runtime's probe graph:
+per batch, numpy on ONNX Runtime's BN inputs with the BN nodes in eval mode, each layer's
+statistics set to what its input measures, layer by layer until self-consistent (a fixed point
+normalizes every layer with its batch statistics, i.e. is train mode).
+
+usage: verify_bn_onnx.py SOURCE.onnx MODEL_DIR PIXELS.bin N EMBED.npy [BATCH]
 """
 import sys
 import tomllib
@@ -16,6 +23,7 @@ from onnx import helper, numpy_helper
 
 source, model_dir, pixels, n, embedded = sys.argv[1:6]
 n = int(n)
+batch = int(sys.argv[6]) if len(sys.argv) > 6 else 64
 patched_path = f"{model_dir}/encoder.onnx"
 onnx.checker.check_model(onnx.load(patched_path), full_check=True)
 
@@ -43,9 +51,10 @@ diff = float(np.abs(out.reshape(n, -1) - ours).max())
 assert diff < 1e-3, f"ORT and edge-ssl embed differ by {diff}"
 
 
-def adabn_reference(source_model, x):
-    """Population mean/var of every BN input over `x`, each layer measured once the layers before it
-    hold their new statistics (one more layer settles per pass; as many passes as BN layers)."""
+def train_mode_batch(source_model, x):
+    """Per BN mean-initializer name: (mean, population var, values per channel) of its input over
+    the batch `x` with every BN layer in train mode, reached as a fixed point (one more layer
+    settles per pass; as many passes as BN layers)."""
     cur = onnx.ModelProto()
     cur.CopyFrom(source_model)
     bns = [nd for nd in cur.graph.node if nd.op_type == "BatchNormalization"]
@@ -53,16 +62,31 @@ def adabn_reference(source_model, x):
         cur.graph.output.append(helper.make_tensor_value_info(nd.input[0], onnx.TensorProto.FLOAT, None))
     inits = {i.name: i for i in cur.graph.initializer}
     n_out = len(source_model.graph.output)
+    stats = {}
     for _ in bns:
         outs = ort.InferenceSession(cur.SerializeToString(), providers=["CPUExecutionProvider"]).run(
             None, {inp["name"]: x})
         for k, nd in enumerate(bns):
             a = outs[n_out + k].astype(np.float64)
             axes = (0,) + tuple(range(2, a.ndim))
-            inits[nd.input[3]].CopyFrom(numpy_helper.from_array(a.mean(axis=axes).astype(np.float32), nd.input[3]))
-            inits[nd.input[4]].CopyFrom(numpy_helper.from_array(a.var(axis=axes).astype(np.float32), nd.input[4]))
-    return {nd.input[3]: (numpy_helper.to_array(inits[nd.input[3]]), numpy_helper.to_array(inits[nd.input[4]]))
-            for nd in bns}
+            mean, var = a.mean(axis=axes), a.var(axis=axes)
+            stats[nd.input[3]] = (mean, var, a.size // a.shape[1])
+            inits[nd.input[3]].CopyFrom(numpy_helper.from_array(mean.astype(np.float32), nd.input[3]))
+            inits[nd.input[4]].CopyFrom(numpy_helper.from_array(var.astype(np.float32), nd.input[4]))
+    return stats
+
+
+def adabn_reference(source_model, x):
+    """Frame-weighted average over batches of the train-mode batch means and unbiased variances."""
+    sums, total = {}, 0
+    for start in range(0, len(x), batch):
+        part = x[start:start + batch]
+        for name, (mean, var, m) in train_mode_batch(source_model, part).items():
+            s = sums.setdefault(name, [0.0, 0.0])
+            s[0] = s[0] + len(part) * mean
+            s[1] = s[1] + len(part) * var * m / (m - 1)
+        total += len(part)
+    return {name: (s[0] / total, s[1] / total) for name, s in sums.items()}
 
 
 worst = 0.0

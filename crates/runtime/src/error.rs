@@ -29,6 +29,9 @@ pub enum RuntimeError {
     Input(String),
     #[error("{backend} failed to run the model: {message}")]
     Run { backend: String, message: String },
+    /// The caller's progress callback asked to stop.
+    #[error("cancelled")]
+    Cancelled,
     #[error(transparent)]
     Core(#[from] CoreError),
 }

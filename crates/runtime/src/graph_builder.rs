@@ -42,21 +42,51 @@ fn build_error(message: String) -> RuntimeError {
     RuntimeError::Input(message)
 }
 
+/// The declaration of a float32 graph input or output of shape `dims`.
+fn float_value_info(name: &str, dims: Vec<Dim>) -> pb::ValueInfoProto {
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: DataType::Float as i32,
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims
+                        .into_iter()
+                        .map(|v| pb::tensor_shape_proto::Dimension {
+                            value: Some(v),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 impl GraphBuilder {
     /// Reads `onnx`; the graph must have one input and at least one output.
     pub fn open(onnx: &Path) -> Result<Self> {
-        let proto = inspect::read_proto(onnx)?;
+        Self::from_proto(inspect::read_proto(onnx)?, &onnx.display().to_string())
+    }
+
+    /// Takes over a model already read (`origin` names it in errors); the graph must have one
+    /// input and at least one output.
+    pub(crate) fn from_proto(proto: pb::ModelProto, origin: &str) -> Result<Self> {
         let opset = proto
             .opset_import
             .iter()
             .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
             .map(|o| o.version)
-            .ok_or_else(|| build_error(format!("{}: no default-domain opset", onnx.display())))?;
-        let g = proto.graph.as_ref().expect("read_proto checked the graph");
+            .ok_or_else(|| build_error(format!("{origin}: no default-domain opset")))?;
+        let g = proto
+            .graph
+            .as_ref()
+            .ok_or_else(|| build_error(format!("{origin}: the model has no graph")))?;
         if g.input.is_empty() || g.output.is_empty() {
             return Err(build_error(format!(
-                "{}: the graph declares no input or no output",
-                onnx.display()
+                "{origin}: the graph declares no input or no output"
             )));
         }
         let mut taken = HashSet::new();
@@ -74,6 +104,23 @@ impl GraphBuilder {
             taken,
             counter: 0,
         })
+    }
+
+    /// The model as built so far.
+    pub(crate) fn into_proto(self) -> pb::ModelProto {
+        self.proto
+    }
+
+    /// Removes every node from the graph and hands them over, so a caller can put them back one
+    /// by one ([`GraphBuilder::push_node`]) with new math in place of some: appended nodes land
+    /// where the caller is in that walk, which keeps the graph in topological order.
+    pub(crate) fn take_nodes(&mut self) -> Vec<pb::NodeProto> {
+        std::mem::take(&mut self.graph_mut().node)
+    }
+
+    /// Appends an existing node unchanged.
+    pub(crate) fn push_node(&mut self, node: pb::NodeProto) {
+        self.graph_mut().node.push(node);
     }
 
     pub fn opset(&self) -> i64 {
@@ -153,7 +200,8 @@ impl GraphBuilder {
         Ok(name)
     }
 
-    fn ints_constant(&mut self, hint: &str, values: &[i64]) -> String {
+    /// A one-dimensional int64 initializer (shapes, axes).
+    pub(crate) fn ints_constant(&mut self, hint: &str, values: &[i64]) -> String {
         let name = self.fresh(hint);
         let tensor = pb::TensorProto {
             name: name.clone(),
@@ -255,16 +303,56 @@ impl GraphBuilder {
     }
 
     /// `op` (ReduceMean, ReduceSum, ReduceL2) over the last axis of a 2-D tensor, keeping it
-    /// (`N × D` → `N × 1`). Opset 18 (13 for ReduceSum) moved `axes` from attribute to input.
+    /// (`N × D` → `N × 1`).
     pub fn reduce_last(&mut self, op: &str, x: &str) -> String {
+        self.reduce(op, x, &[-1])
+    }
+
+    /// `op` (ReduceMean, ReduceSum, ReduceL2) over `axes`, keeping them as size-1 axes. Opset 18
+    /// (13 for ReduceSum) moved `axes` from attribute to input.
+    pub(crate) fn reduce(&mut self, op: &str, x: &str, axes: &[i64]) -> String {
         let axes_as_input = self.opset >= 18 || (op == "ReduceSum" && self.opset >= 13);
         let keep = ("keepdims", Attr::Int(1));
         if axes_as_input {
-            let axes = self.ints_constant("axes", &[-1]);
+            let axes = self.ints_constant("axes", axes);
             self.node(op, &[x, &axes], vec![keep])
         } else {
-            self.node(op, &[x], vec![("axes", Attr::Ints(vec![-1])), keep])
+            self.node(op, &[x], vec![("axes", Attr::Ints(axes.to_vec())), keep])
         }
+    }
+
+    /// `x` reshaped to the int64 tensor `shape` (ONNX semantics: 0 copies the input's dimension,
+    /// −1 takes what is left).
+    pub(crate) fn reshape(&mut self, x: &str, shape: &str) -> String {
+        self.node("Reshape", &[x, shape], vec![])
+    }
+
+    /// The shape of `x` as an int64 tensor.
+    pub(crate) fn shape_of(&mut self, x: &str) -> String {
+        self.node("Shape", &[x], vec![])
+    }
+
+    /// `x` converted to float32.
+    pub(crate) fn cast_to_float(&mut self, x: &str) -> String {
+        self.node(
+            "Cast",
+            &[x],
+            vec![("to", Attr::Int(DataType::Float as i64))],
+        )
+    }
+
+    /// Makes `tensor` also available under the unused name `name`, through an Identity (which
+    /// every runtime removes), so new math can produce a tensor the graph already consumes.
+    pub(crate) fn alias(&mut self, tensor: &str, name: &str) {
+        self.taken.insert(name.into());
+        let node = self.fresh("Identity");
+        self.graph_mut().node.push(pb::NodeProto {
+            input: vec![tensor.into()],
+            output: vec![name.into()],
+            name: node,
+            op_type: "Identity".into(),
+            ..Default::default()
+        });
     }
 
     /// Row-wise softmax of a 2-D tensor (axis 1 means the same in every opset for rank 2).
@@ -319,36 +407,12 @@ impl GraphBuilder {
                 )));
             }
             if tensor != name {
-                self.taken.insert(name.into());
-                let node = self.fresh("Identity");
-                self.graph_mut().node.push(pb::NodeProto {
-                    input: vec![tensor.into()],
-                    output: vec![name.into()],
-                    name: node,
-                    op_type: "Identity".into(),
-                    ..Default::default()
-                });
+                self.alias(tensor, name);
             }
-            let dims = [batch.clone(), Dim::DimValue(width as i64)];
-            declared.push(pb::ValueInfoProto {
-                name: name.into(),
-                r#type: Some(pb::TypeProto {
-                    value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                        elem_type: DataType::Float as i32,
-                        shape: Some(pb::TensorShapeProto {
-                            dim: dims
-                                .into_iter()
-                                .map(|v| pb::tensor_shape_proto::Dimension {
-                                    value: Some(v),
-                                    ..Default::default()
-                                })
-                                .collect(),
-                        }),
-                    })),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            });
+            declared.push(float_value_info(
+                name,
+                vec![batch.clone(), Dim::DimValue(width as i64)],
+            ));
         }
         let g = self.graph_mut();
         g.output = declared;
@@ -356,6 +420,18 @@ impl GraphBuilder {
         // runtimes infer them again.
         g.value_info.clear();
         Ok(())
+    }
+
+    /// Makes the graph's outputs exactly `outputs`: tensors the graph computes, each with its
+    /// fixed shape. The nodes and their recorded shapes stay as they are.
+    pub(crate) fn set_fixed_outputs(&mut self, outputs: &[(String, Vec<usize>)]) {
+        self.graph_mut().output = outputs
+            .iter()
+            .map(|(name, dims)| {
+                let dims = dims.iter().map(|&d| Dim::DimValue(d as i64)).collect();
+                float_value_info(name, dims)
+            })
+            .collect();
     }
 
     /// Adds (or replaces) a `metadata_props` entry.

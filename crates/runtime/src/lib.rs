@@ -32,7 +32,7 @@
 //! [`card_for`] pairs an ONNX with its model card, or builds one from what the ONNX declares.
 
 mod backend;
-mod bn_reestimate;
+mod bn;
 mod card_for;
 mod error;
 mod graph_builder;
@@ -53,7 +53,9 @@ mod tract_threads;
 pub mod trt_cache;
 
 pub use backend::{Backend, Session, TensorInfo};
-pub use bn_reestimate::{BnLayerReport, BnReport, reestimate_batch_norm};
+pub use bn::{
+    BnLayerReport, BnProgress, BnReport, reestimate_batch_norm, reestimate_batch_norm_stream,
+};
 pub use card_for::{EMBEDDED_CARD_KEY, card_for};
 pub use error::{Result, RuntimeError};
 pub use graph_builder::GraphBuilder;

@@ -1,8 +1,8 @@
 //! Editing an ONNX graph in place: the protobuf is the product's interchange format, so
 //! adapting a model means rewriting its initializers and wiring, never re-exporting it.
 //!
-//! Used by BN re-estimation (expose the inputs of BatchNormalization nodes as extra outputs,
-//! measure them, write new running statistics) and by the one-file export.
+//! Used by BN re-estimation (find the BatchNormalization nodes, write new running statistics)
+//! and by the one-file export.
 
 use std::path::Path;
 
@@ -50,26 +50,6 @@ pub fn batch_norms(proto: &pb::ModelProto) -> Vec<BatchNorm> {
             })
         })
         .collect()
-}
-
-/// A copy of the model that also outputs the named intermediate tensors (after its own outputs).
-pub fn with_extra_outputs(proto: &pb::ModelProto, names: &[String]) -> pb::ModelProto {
-    let mut out = proto.clone();
-    let g = out.graph.as_mut().expect("read_proto checked the graph");
-    for name in names {
-        g.output.push(pb::ValueInfoProto {
-            name: name.clone(),
-            r#type: Some(pb::TypeProto {
-                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                    elem_type: pb::tensor_proto::DataType::Float as i32,
-                    shape: None,
-                })),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-    }
-    out
 }
 
 /// The values of a float initializer, whether stored as `float_data` or `raw_data`.
