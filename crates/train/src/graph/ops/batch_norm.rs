@@ -43,6 +43,27 @@ impl BatchNorm {
     }
 }
 
+/// Σ(x − shift)² (or Σx with `square = false`) of one plane: eight f32 lanes, which
+/// vectorize, over at most a few thousand values; planes are then summed in f64. Two passes
+/// (mean, then squared deviations) because E[x²] − E[x]² cancels badly when |mean| ≫ σ.
+fn plane_sum(v: &[f32], shift: f32, square: bool) -> f64 {
+    let mut acc = [0.0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            let d = c[i] - shift;
+            acc[i] += if square { d * d } else { d };
+        }
+    }
+    let mut total: f64 = acc.iter().map(|&v| v as f64).sum();
+    for &v in rest {
+        let d = (v - shift) as f64;
+        total += if square { d * d } else { d };
+    }
+    total
+}
+
 /// `(N, C, spatial)` of an `N × C × …` tensor.
 fn dims(shape: &[usize]) -> OpResult<(usize, usize, usize)> {
     match shape {
@@ -82,17 +103,10 @@ impl Op for BatchNorm {
             let mut new_mean = rmean.clone();
             let mut new_var = rvar.clone();
             for ch in 0..c {
-                // One pass in f64: with f32 data, E[x²] − E[x]² loses nothing that matters.
-                let (mut sum, mut sq) = (0.0f64, 0.0f64);
-                for b in 0..n {
-                    for &v in &xs[(b * c + ch) * s..(b * c + ch + 1) * s] {
-                        let v = v as f64;
-                        sum += v;
-                        sq += v * v;
-                    }
-                }
-                let mu = sum / count as f64;
-                let ss = (sq - sum * mu).max(0.0);
+                let plane = |b: usize| &xs[(b * c + ch) * s..(b * c + ch + 1) * s];
+                let mu =
+                    (0..n).map(|b| plane_sum(plane(b), 0.0, false)).sum::<f64>() / count as f64;
+                let ss: f64 = (0..n).map(|b| plane_sum(plane(b), mu as f32, true)).sum();
                 let var = ss / count as f64;
                 mean[ch] = mu as f32;
                 inv[ch] = (1.0 / (var + self.epsilon as f64).sqrt()) as f32;

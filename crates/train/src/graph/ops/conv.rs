@@ -23,6 +23,24 @@ pub(crate) struct Conv {
     auto_pad: String,
 }
 
+thread_local! {
+    /// Column and gather buffers kept between calls and shared by every conv of the thread
+    /// (they run one at a time): reallocating tens of MB per layer and step cost more in page
+    /// faults than the copies they hold, and one set (at most 4 × 16 MB, see [`chunk`]) bounds
+    /// what stays allocated however many convs a graph has.
+    static SCRATCH: std::cell::RefCell<[Vec<f32>; 4]> = Default::default();
+}
+
+fn buffer(slot: usize, len: usize) -> Vec<f32> {
+    let mut v = SCRATCH.with(|s| std::mem::take(&mut s.borrow_mut()[slot]));
+    v.resize(len, 0.0);
+    v
+}
+
+fn give_back(slot: usize, v: Vec<f32>) {
+    SCRATCH.with(|s| s.borrow_mut()[slot] = v);
+}
+
 fn pair(v: Option<Vec<i64>>, what: &str) -> OpResult<[usize; 2]> {
     match v.as_deref() {
         None => Ok([1, 1]),
@@ -232,15 +250,15 @@ impl Op for Conv {
             .map_err(|e| e.to_string())?;
         let mut y = ArrayD::<f32>::zeros(IxDyn(&shape));
         let ys = y.as_slice_mut().ok_or("output not contiguous")?;
-        let mut cols = vec![
-            0.0f32;
+        let mut cols = buffer(
+            0,
             if plan.direct {
                 0
             } else {
                 plan.geo.rows() * plan.nb * p
-            }
-        ];
-        let mut ybuf = vec![0.0f32; if plan.nb > 1 { og * plan.nb * p } else { 0 }];
+            },
+        );
+        let mut ybuf = buffer(1, if plan.nb > 1 { og * plan.nb * p } else { 0 });
         for n0 in (0..shape[0]).step_by(plan.nb) {
             let cnt = plan.nb.min(shape[0] - n0);
             for k in 0..plan.groups {
@@ -266,6 +284,8 @@ impl Op for Conv {
                 }
             }
         }
+        give_back(0, cols);
+        give_back(1, ybuf);
         if let Some(b) = bias {
             for (mut plane, &bv) in y.axis_iter_mut(Axis(1)).zip(b.iter()) {
                 plane += bv;
@@ -298,23 +318,23 @@ impl Op for Conv {
         let (need_x, need_w) = (need[0], need.get(1).copied().unwrap_or(false));
         let mut dw = need_w.then(|| ndarray::Array2::<f32>::zeros((shape[1], rows)));
         let mut dx = need_x.then(|| ArrayD::<f32>::zeros(input.raw_dim()));
-        let mut cols = vec![
-            0.0f32;
+        let mut cols = buffer(
+            0,
             if plan.direct || !need_w {
                 0
             } else {
                 rows * plan.nb * p
-            }
-        ];
-        let mut dcols = vec![
-            0.0f32;
+            },
+        );
+        let mut dcols = buffer(
+            2,
             if need_x && !plan.direct {
                 rows * plan.nb * p
             } else {
                 0
-            }
-        ];
-        let mut dybuf = vec![0.0f32; if plan.nb > 1 { og * plan.nb * p } else { 0 }];
+            },
+        );
+        let mut dybuf = buffer(3, if plan.nb > 1 { og * plan.nb * p } else { 0 });
         for n0 in (0..shape[0]).step_by(plan.nb) {
             let cnt = plan.nb.min(shape[0] - n0);
             let width = cnt * p;
@@ -364,6 +384,9 @@ impl Op for Conv {
                 }
             }
         }
+        give_back(0, cols);
+        give_back(2, dcols);
+        give_back(3, dybuf);
         let dw = dw
             .map(|d| {
                 d.into_shape_with_order(IxDyn(weight.shape()))
