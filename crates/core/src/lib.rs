@@ -48,7 +48,7 @@ pub use card::{
 };
 pub use error::{CoreError, Result};
 pub use image_files::image_files;
-pub use preprocess::{MAX_IMAGE_PIXELS, Preprocessor, decode_image};
+pub use preprocess::{MAX_IMAGE_PIXELS, Preprocessor, decode_image, decode_image_bytes};
 pub use regular_file::{open_regular, open_regular_in};
 pub use same_file::ensure_not_input;
 pub use tensor::{Tensor, TensorView};

@@ -31,12 +31,25 @@ const MAX_SIDE: u32 = 1 << 16;
 /// file and has no downscale-on-decode, so a large JPEG is decoded at full size.
 pub fn decode_image(path: &Path) -> Result<DynamicImage> {
     let file = open_regular(path)?;
-    let fail = |message: String| CoreError::Image {
+    decode_bounded(std::io::BufReader::new(file)).map_err(|message| CoreError::Image {
         path: path.to_owned(),
         message,
-    };
+    })
+}
+
+/// [`decode_image`] for bytes already in memory (a camera's MJPEG frame): the same format
+/// sniffing, pixel bound and caught panics. The error is a message for the caller to attach to
+/// where the bytes came from.
+pub fn decode_image_bytes(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
+    decode_bounded(std::io::Cursor::new(bytes))
+}
+
+fn decode_bounded<R>(input: R) -> std::result::Result<DynamicImage, String>
+where
+    R: std::io::BufRead + std::io::Seek,
+{
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut reader = image::ImageReader::new(std::io::BufReader::new(file))
+        let mut reader = image::ImageReader::new(input)
             .with_guessed_format()
             .map_err(|e| e.to_string())?;
         if reader.format().is_none() {
@@ -59,9 +72,9 @@ pub fn decode_image(path: &Path) -> Result<DynamicImage> {
     }));
     match decoded {
         Ok(Ok(img)) if img.width() > 0 && img.height() > 0 => Ok(img),
-        Ok(Ok(_)) => Err(fail("image has no pixels".into())),
-        Ok(Err(message)) => Err(fail(message)),
-        Err(_) => Err(fail("the decoder crashed on this file".into())),
+        Ok(Ok(_)) => Err("image has no pixels".into()),
+        Ok(Err(message)) => Err(message),
+        Err(_) => Err("the decoder crashed on this file".into()),
     }
 }
 
@@ -295,6 +308,20 @@ mod tests {
         stream.finish().unwrap();
     }
 
+    /// The error for an image that must not decode (not `unwrap_err`: a decoded image would be
+    /// printed whole).
+    fn refused(path: &Path) -> String {
+        match decode_image(path) {
+            Ok(img) => panic!(
+                "{}: decoded {}×{}",
+                path.display(),
+                img.width(),
+                img.height()
+            ),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
     fn images_over_the_pixel_bound_are_refused_for_every_colour_type() {
         let dir = tempfile::tempdir().unwrap();
@@ -313,7 +340,7 @@ mod tests {
             "the fixture is small"
         );
         let start = std::time::Instant::now();
-        let err = decode_image(&gray).unwrap_err().to_string();
+        let err = refused(&gray);
         assert!(
             err.contains("gray.png") && err.contains("20000×20000") && err.contains("pixels"),
             "{err}"
@@ -329,7 +356,7 @@ mod tests {
         ] {
             let path = dir.path().join(name);
             zero_png(&path, side, side, color, depth);
-            let err = decode_image(&path).unwrap_err().to_string();
+            let err = refused(&path);
             assert!(err.contains("8193×8193"), "{name}: {err}");
         }
         // An image at a usual size still decodes.

@@ -1,4 +1,4 @@
-use image::{DynamicImage, ImageFormat};
+use image::DynamicImage;
 
 /// Decodes one MJPEG camera frame.
 ///
@@ -15,11 +15,10 @@ pub fn decode_mjpeg(data: &[u8]) -> Result<DynamicImage, String> {
         }
         None => data,
     };
-    // The jpeg decoder has panicked on adversarial input before; a camera's garbled frame must
-    // cost one frame, not the process.
-    std::panic::catch_unwind(|| image::load_from_memory_with_format(jpeg, ImageFormat::Jpeg))
-        .map_err(|_| "the JPEG decoder crashed on this frame".to_owned())?
-        .map_err(|e| e.to_string())
+    // The jpeg decoder has panicked on adversarial input before, and a frame's header can
+    // declare 65535 × 65535: the core's decoder catches panics and bounds the pixels, so a
+    // garbled frame costs one frame, not the process or its memory.
+    edge_ssl_core::decode_image_bytes(jpeg)
 }
 
 /// Where the first SOS marker starts when no DHT segment precedes it; `None` when the frame
@@ -133,6 +132,28 @@ mod tests {
             );
         }
         assert_eq!(standard_dht_segment().len(), 2 + 0x1A2);
+    }
+
+    #[test]
+    fn a_frame_declaring_more_pixels_than_the_bound_is_refused() {
+        // A real 16×16 JPEG whose frame header (SOF0) is then rewritten to say 9000×9000:
+        // 243 MB of RGB, under the decoder's default byte limit but over the pixel bound.
+        let mut jpeg = Vec::new();
+        image::RgbImage::from_pixel(16, 16, image::Rgb([200, 100, 50]))
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
+            .unwrap();
+        assert_eq!(decode_mjpeg(&jpeg).unwrap().width(), 16);
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        // FF C0, length (2), precision (1), height (2), width (2).
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x23, 0x28, 0x23, 0x28]);
+        // Not `unwrap_err`: a decoded image would be printed whole.
+        match decode_mjpeg(&jpeg) {
+            Ok(img) => panic!("decoded {}×{}", img.width(), img.height()),
+            Err(err) => assert!(err.contains("9000×9000"), "{err}"),
+        }
     }
 
     #[test]
