@@ -4,6 +4,8 @@ use edge_ssl_core::{ModelCard, Tensor, TensorView};
 
 use crate::{Result, RuntimeError};
 
+pub(crate) mod fixed_batch;
+
 /// Name and shape of one model input or output; `None` marks a dimension the model leaves free
 /// (typically the batch).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -80,6 +82,8 @@ pub(crate) fn check_input_matches_card(
         )));
     }
     let expected = spec.batch_shape(1);
+    crate::inspect::check_input_size(&spec.name, expected)
+        .map_err(|why| mismatch(format!("the card's {why}")))?;
     if input.shape.len() != 4 {
         return Err(mismatch(format!(
             "its input has rank {} but the card describes a {:?} image batch",

@@ -1,4 +1,12 @@
 //! What an ONNX file says about itself, read without running it.
+//!
+//! Everything a backend needs to know before it hands the file to an engine is read and checked
+//! here, once for both engines: the declared inputs (a dimension of 0, or a shape too large to
+//! allocate, is an error now rather than a crash inside the engine later) and the external-data
+//! files the weights may live in ([`external_data`]). [`tract_model`] is the one way this crate
+//! turns a checked file into a tract model, so the checks cannot be skipped on one path.
+
+mod external_data;
 
 use std::path::Path;
 
@@ -58,9 +66,16 @@ pub(crate) fn first_line(e: &TractError) -> String {
     }
 }
 
-fn value_info(v: &pb::ValueInfoProto) -> TensorInfo {
+/// The most elements a declared input may hold, counting its fixed dimensions (2^31 floats, 8 GiB):
+/// far above any image encoder, and far below what makes an engine's allocation fail. Without it a
+/// model declaring 1x3x100000x100000 makes tract panic and ONNX Runtime abort the process.
+pub const MAX_INPUT_ELEMENTS: u64 = 1 << 31;
+
+/// The declared dimensions of `v`: `Some(n)` for a fixed one, `None` for a free one (symbolic or
+/// absent), and the raw value when it is not a usable size (0 or negative).
+fn declared_dims(v: &pb::ValueInfoProto) -> Vec<std::result::Result<Option<usize>, i64>> {
     use pb::tensor_shape_proto::dimension::Value as Dim;
-    let shape = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+    match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
         Some(pb::type_proto::Value::TensorType(t)) => t
             .shape
             .as_ref()
@@ -68,28 +83,86 @@ fn value_info(v: &pb::ValueInfoProto) -> TensorInfo {
                 s.dim
                     .iter()
                     .map(|d| match d.value {
-                        Some(Dim::DimValue(n)) if n > 0 => Some(n as usize),
-                        _ => None,
+                        Some(Dim::DimValue(n)) if n > 0 => {
+                            usize::try_from(n).map(Some).map_err(|_| n)
+                        }
+                        Some(Dim::DimValue(n)) => Err(n),
+                        _ => Ok(None),
                     })
                     .collect()
             })
             .unwrap_or_default(),
         _ => Vec::new(),
-    };
+    }
+}
+
+/// An output's shape as far as it is known; a dimension that is not a usable size counts as free,
+/// since the engine reports the real one when it runs.
+fn output_info(v: &pb::ValueInfoProto) -> TensorInfo {
     TensorInfo {
         name: v.name.clone(),
+        shape: declared_dims(v)
+            .into_iter()
+            .map(|d| d.ok().flatten())
+            .collect(),
+    }
+}
+
+/// An input's shape, which the caller will allocate: every fixed dimension must be positive and
+/// together they must stay under [`MAX_INPUT_ELEMENTS`].
+fn input_info(v: &pb::ValueInfoProto) -> std::result::Result<TensorInfo, String> {
+    let mut shape = Vec::new();
+    for (axis, d) in declared_dims(v).into_iter().enumerate() {
+        match d {
+            Ok(d) => shape.push(d),
+            Err(n) => return Err(format!("dimension {axis} of input `{}` is {n}", v.name)),
+        }
+    }
+    let info = TensorInfo {
+        name: v.name.clone(),
         shape,
+    };
+    check_input_size(&info.name, info.shape.iter().map(|d| d.unwrap_or(1)))?;
+    Ok(info)
+}
+
+/// Errs when a tensor of these dimensions would hold more than [`MAX_INPUT_ELEMENTS`]; checked in
+/// u64 so that an overflow is caught as "too large", not wrapped.
+pub(crate) fn check_input_size(
+    name: &str,
+    dims: impl IntoIterator<Item = usize> + Clone,
+) -> std::result::Result<(), String> {
+    let elements = dims
+        .clone()
+        .into_iter()
+        .try_fold(1u64, |n, d| n.checked_mul(d as u64));
+    match elements {
+        Some(n) if n <= MAX_INPUT_ELEMENTS => Ok(()),
+        _ => {
+            let shown: Vec<String> = dims.into_iter().map(|d| d.to_string()).collect();
+            Err(format!(
+                "input `{name}` of shape [{}] would hold more than 2^31 elements",
+                shown.join(", ")
+            ))
+        }
     }
 }
 
 /// Inputs, outputs, parameters and operators of an ONNX file.
 pub fn facts(path: &Path) -> Result<ModelFacts> {
     let proto = read_proto(path)?;
-    Ok(facts_of(&proto))
+    facts_of(path, &proto)
 }
 
-pub fn facts_of(proto: &pb::ModelProto) -> ModelFacts {
-    let graph = proto.graph.as_ref().expect("read_proto checked the graph");
+/// [`facts`] of a protobuf already read from `path`. Fails on inputs no engine could be given (see
+/// [`MAX_INPUT_ELEMENTS`]) and on external data that is missing or lies outside the model's
+/// directory, since every backend checks a model through here before loading it.
+pub fn facts_of(path: &Path, proto: &pb::ModelProto) -> Result<ModelFacts> {
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| model_error(path, "the file holds no graph"))?;
+    external_data::check(path, proto).map_err(|why| model_error(path, why))?;
     let initializers: std::collections::HashSet<&str> =
         graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let parameters = graph
@@ -101,14 +174,16 @@ pub fn facts_of(proto: &pb::ModelProto) -> ModelFacts {
     for node in &graph.node {
         *operators.entry(node.op_type.clone()).or_default() += 1;
     }
-    ModelFacts {
-        inputs: graph
-            .input
-            .iter()
-            .filter(|i| !initializers.contains(i.name.as_str()))
-            .map(value_info)
-            .collect(),
-        outputs: graph.output.iter().map(value_info).collect(),
+    let inputs = graph
+        .input
+        .iter()
+        .filter(|i| !initializers.contains(i.name.as_str()))
+        .map(input_info)
+        .collect::<std::result::Result<Vec<_>, String>>()
+        .map_err(|why| model_error(path, why))?;
+    Ok(ModelFacts {
+        inputs,
+        outputs: graph.output.iter().map(output_info).collect(),
         parameters,
         opset: proto
             .opset_import
@@ -119,6 +194,42 @@ pub fn facts_of(proto: &pb::ModelProto) -> ModelFacts {
             .trim()
             .to_owned(),
         operators: operators.into_iter().collect(),
+    })
+}
+
+/// The tract model of an ONNX file read from `path`, its external data (checked first) resolved
+/// against the file's directory. An import that crashes tract is an error, not a panic.
+pub(crate) fn tract_model(path: &Path, proto: &pb::ModelProto) -> Result<InferenceModel> {
+    external_data::check(path, proto).map_err(|why| model_error(path, why))?;
+    // tract resolves locations against this directory string, and refuses external data without one.
+    let dir = path.parent().map(|d| d.to_str());
+    let dir = match dir {
+        Some(Some(d)) => Some(d),
+        Some(None) if external_data::any(proto) => {
+            return Err(model_error(
+                path,
+                "its weights are in external data files and its directory name is not UTF-8",
+            ));
+        }
+        _ => None,
+    };
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tract_onnx::onnx().parse(proto, dir)
+    }));
+    match parsed {
+        Ok(Ok(result)) if result.unresolved_inputs.is_empty() => Ok(result.model),
+        Ok(Ok(result)) => Err(model_error(
+            path,
+            format!(
+                "tract cannot resolve its inputs {:?}",
+                result.unresolved_inputs
+            ),
+        )),
+        Ok(Err(e)) => Err(model_error(path, first_line(&e))),
+        Err(_) => Err(model_error(
+            path,
+            "tract crashed while importing this model",
+        )),
     }
 }
 
@@ -126,10 +237,11 @@ pub fn facts_of(proto: &pb::ModelProto) -> ModelFacts {
 /// (Conv, MatMul/Gemm and the other ops tract prices as FMA).
 pub fn flops_per_sample(path: &Path, input_shape: &[usize]) -> Result<u64> {
     let fail = |e: TractError| model_error(path, first_line(&e));
+    check_input_size("0", input_shape.iter().copied()).map_err(|why| model_error(path, why))?;
+    let model = tract_model(path, &read_proto(path)?)?;
     let computed =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> TractResult<u64> {
-            let model = tract_onnx::onnx()
-                .model_for_path(path)?
+            let model = model
                 .with_input_fact(0, f32::fact(input_shape).into())?
                 .into_typed()?;
             let mut fma: u64 = 0;

@@ -1,4 +1,7 @@
 //! The ONNX Runtime session, compiled with the `ort` feature.
+//!
+//! A model whose batch dimension is fixed runs any batch in chunks of what it declares
+//! ([`fixed_batch`](crate::backend::fixed_batch)); ONNX Runtime itself would refuse the batch.
 
 use std::path::Path;
 
@@ -8,6 +11,7 @@ use ort::session::Session as OrtInner;
 use ort::value::TensorRef;
 
 use crate::backend::check_input_matches_card;
+use crate::backend::fixed_batch::{fixed_batch, run_in_chunks};
 use crate::{
     BackendOptions, ExecutionProvider, Result, RuntimeError, Session, TensorInfo, inspect,
     ort_library,
@@ -63,6 +67,7 @@ pub fn load(options: &BackendOptions, onnx: &Path, card: &ModelCard) -> Result<B
     let inner = b.commit_from_file(onnx).map_err(model_error)?;
     Ok(Box::new(OrtSession {
         inner,
+        fixed_batch: fixed_batch(&facts.inputs),
         inputs: facts.inputs,
         outputs: facts.outputs,
         describe: format!(
@@ -140,6 +145,8 @@ fn tensorrt(
 
 struct OrtSession {
     inner: OrtInner,
+    /// The batch size the model declares, when it fixes one.
+    fixed_batch: Option<usize>,
     inputs: Vec<TensorInfo>,
     outputs: Vec<TensorInfo>,
     describe: String,
@@ -164,10 +171,6 @@ impl Session for OrtSession {
     }
 
     fn run(&mut self, inputs: &[TensorView]) -> Result<Vec<Tensor>> {
-        let run_error = |message: String| RuntimeError::Run {
-            backend: "ort".into(),
-            message,
-        };
         if inputs.len() != self.inputs.len() {
             return Err(RuntimeError::Input(format!(
                 "the model takes {} input(s), got {}",
@@ -175,6 +178,20 @@ impl Session for OrtSession {
                 inputs.len()
             )));
         }
+        match self.fixed_batch {
+            Some(batch) => run_in_chunks(batch, inputs, |chunk| self.run_as_given(chunk)),
+            None => self.run_as_given(inputs),
+        }
+    }
+}
+
+impl OrtSession {
+    /// One call into ONNX Runtime with `inputs` as they are.
+    fn run_as_given(&mut self, inputs: &[TensorView]) -> Result<Vec<Tensor>> {
+        let run_error = |message: String| RuntimeError::Run {
+            backend: "ort".into(),
+            message,
+        };
         let contiguous: Vec<_> = inputs.iter().map(|v| v.as_standard_layout()).collect();
         let values = contiguous
             .iter()

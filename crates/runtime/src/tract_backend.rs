@@ -6,6 +6,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::tract_linalg::multithread::{Executor, multithread_tract_scope};
 
 use crate::backend::check_input_matches_card;
+use crate::backend::fixed_batch::{fixed_batch, run_in_chunks};
 use crate::inspect::{self, first_line};
 use crate::tract_rewrite;
 use crate::tract_split::{self, Plan};
@@ -35,39 +36,26 @@ impl Backend for TractBackend {
 
     fn load(&self, onnx: &Path, card: &ModelCard) -> Result<Box<dyn Session>> {
         let proto = inspect::read_proto(onnx)?;
-        let facts = inspect::facts_of(&proto);
+        let facts = inspect::facts_of(onnx, &proto)?;
         if let Some(input) = facts.inputs.first() {
             check_input_matches_card(onnx, input, card)?;
         }
-        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            tract_onnx::onnx().model_for_proto_model(&proto)
-        }));
-        let model = match parsed {
-            Ok(Ok(m)) => m,
-            Ok(Err(e)) => {
-                return Err(RuntimeError::Model {
-                    path: onnx.to_owned(),
-                    message: first_line(&e),
-                });
-            }
-            Err(_) => {
-                return Err(RuntimeError::Model {
-                    path: onnx.to_owned(),
-                    message: "tract crashed while importing this model".into(),
-                });
-            }
-        };
+        let model = inspect::tract_model(onnx, &proto)?;
+        drop(proto);
         let threads = self.options.thread_count();
         let executor = if threads > 1 {
             Executor::multithread(threads)
         } else {
             Executor::SingleThread
         };
+        let fixed = fixed_batch(&facts.inputs);
         let mut session = TractSession {
             path: onnx.to_owned(),
             model,
             plans: HashMap::new(),
-            split: tract_split::splittable(&facts.inputs, &facts.outputs),
+            // A model fixed at batch 1 is run sample by sample whatever its outputs declare.
+            split: tract_split::splittable(&facts.inputs, &facts.outputs) || fixed == Some(1),
+            fixed_batch: fixed,
             workers: Vec::new(),
             worker_shape: Vec::new(),
             inputs: facts.inputs,
@@ -76,8 +64,9 @@ impl Backend for TractBackend {
             threads,
             single_at_batch_1: false,
         };
-        // Optimize for batch 1 now, so a model tract cannot handle fails at load time.
-        let mut shape = card.input.batch_shape(1).to_vec();
+        // Optimize for batch 1 (or the batch the model fixes) now, so a model tract cannot handle
+        // fails at load time.
+        let mut shape = card.input.batch_shape(fixed.unwrap_or(1)).to_vec();
         if let Some(first) = session.inputs.first()
             && first.shape.len() != shape.len()
         {
@@ -111,6 +100,8 @@ struct TractSession {
     plans: HashMap<Vec<usize>, Plan>,
     /// Whether batches above 1 run sample by sample (see [`tract_split`]).
     split: bool,
+    /// The batch size the model declares, when it fixes one: other batches run in chunks of it.
+    fixed_batch: Option<usize>,
     /// Single-threaded copies of the batch-1 state for split batches, one per thread, and the
     /// batch-1 input shape they were made for.
     workers: Vec<Plan>,
@@ -214,6 +205,16 @@ impl Session for TractSession {
         if self.split && input.shape().first().is_some_and(|&n| n > 1) {
             return self.run_split(input);
         }
+        match self.fixed_batch {
+            Some(batch) => run_in_chunks(batch, inputs, |chunk| self.run_whole(&chunk[0])),
+            None => self.run_whole(input),
+        }
+    }
+}
+
+impl TractSession {
+    /// Runs `input` as one batch on the plan optimized for its shape.
+    fn run_whole(&mut self, input: &TensorView) -> Result<Vec<Tensor>> {
         let tensor = tract_split::to_tract(input, input.shape())
             .map_err(|e| RuntimeError::Input(format!("bad input tensor: {}", first_line(&e))))?;
         let executor = self.executor.clone();

@@ -1,0 +1,172 @@
+"""Writes the models of the backend conformance suite (crates/runtime/tests/conformance.rs), each with
+reference inputs and ONNX Runtime (Python) outputs, into a cache directory:
+
+    python tests/make_foreign_models.py --out-dir target/tmp/conformance-models
+
+Models, as users bring them:
+  bundled                  models/fmnist-ssl/encoder.onnx, dynamic batch
+  bundled_fixed1           the same with its batch dimension fixed to 1 (onnx API)
+  bundled_fixed4           fixed to 4: batches that are not a multiple of 4 get padded by the runtime
+  bundled_external         its weights saved as external data beside it (save_as_external_data=True)
+  resnet18, mobilenet_v3_small, vit_small_patch16_224
+                           `models/export.py NAME --random-init` (needs torch, torchvision, timm)
+  resnet18_fixed1          resnet18 with its batch fixed to 1 (needs torch)
+  resnet18_external        resnet18 with external data (needs torch)
+
+Per model: NAME.onnx (+ NAME.onnx.data), NAME.toml (its card), NAME.input.npy (8 samples, each
+flattened to one row) and NAME.output.npy (the embeddings ONNX Runtime's Python package gives for
+them; a fixed-batch model is run in chunks of its batch). `manifest.txt` lists each model as `NAME ok`
+or `NAME skipped: REASON`, and is written last. Models already written by this version of the script
+are kept, so a second run costs nothing; models skipped for want of torch are retried.
+Exit status 3: onnx, onnxruntime or numpy is missing (the reason is printed).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLED = REPO / "models" / "fmnist-ssl" / "encoder.onnx"
+SAMPLES = 8
+TORCH_MODELS = ["resnet18", "mobilenet_v3_small", "vit_small_patch16_224"]
+
+try:
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+except ImportError as e:  # the suite skips, saying why
+    print(f"missing Python package: {e.name}", file=sys.stderr)
+    sys.exit(3)
+
+
+def version() -> str:
+    """Changes whenever this script or export.py does, so stale models are rebuilt."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update((REPO / "models" / "export.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def set_batch(model: onnx.ModelProto, batch: int) -> None:
+    """Fixes the leading dimension of every graph input and output to `batch`."""
+    for v in list(model.graph.input) + list(model.graph.output):
+        d = v.type.tensor_type.shape.dim[0]
+        d.Clear()
+        d.dim_value = batch
+
+
+def card_text(base_card: Path, onnx_name: str) -> str:
+    """The base model's card for a derived ONNX: same input and output, no sha256 (the file differs)."""
+    out = []
+    for line in base_card.read_text().splitlines():
+        if line.startswith("sha256"):
+            continue
+        out.append(f'onnx = "{onnx_name}"' if line.startswith("onnx =") else line)
+    return "\n".join(out) + "\n"
+
+
+def derive(out: Path, base: str, name: str, batch: int | None, external: bool) -> None:
+    model = onnx.load(str(out / f"{base}.onnx"))
+    if batch is not None:
+        set_batch(model, batch)
+    onnx.checker.check_model(model)
+    path = out / f"{name}.onnx"
+    for stale in (path, out / f"{name}.onnx.data"):
+        stale.unlink(missing_ok=True)
+    if external:
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{name}.onnx.data", size_threshold=0)
+    else:
+        onnx.save_model(model, str(path))
+    (out / f"{name}.toml").write_text(card_text(out / f"{base}.toml", path.name))
+
+
+def reference(out: Path, name: str, seed: int) -> None:
+    """Seeded inputs and ONNX Runtime's outputs for them, chunked as the model's batch requires."""
+    sess = ort.InferenceSession(str(out / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    sample = [int(d) for d in inp.shape[1:]]
+    batch = inp.shape[0] if isinstance(inp.shape[0], int) else SAMPLES
+    x = np.random.default_rng(seed).standard_normal((SAMPLES, *sample), dtype=np.float32)
+    outs = [sess.run(None, {inp.name: x[i:i + batch]})[0] for i in range(0, SAMPLES, batch)]
+    y = np.concatenate(outs).reshape(SAMPLES, -1)
+    atomic_save_npy(out / f"{name}.input.npy", x.reshape(SAMPLES, -1))
+    atomic_save_npy(out / f"{name}.output.npy", y.astype(np.float32))
+
+
+def have_torch() -> str | None:
+    """Why export.py cannot run here, or None. Looked up, not imported: importing torch takes seconds."""
+    import importlib.util
+    for module in ("torch", "torchvision", "timm"):
+        if importlib.util.find_spec(module) is None:
+            return f"Python package {module} is not installed (pip install -r models/requirements.txt)"
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-dir", type=Path, required=True)
+    args = ap.parse_args()
+    out = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = out / "version.txt"
+    current = version()
+    fresh = stamp.is_file() and stamp.read_text().strip() == current
+    if not fresh:
+        for f in out.glob("*.output.npy"):  # invalidates every model below
+            f.unlink()
+        stamp.write_text(current + "\n")
+    status: dict[str, str] = {}
+
+    def build(name: str, make, seed: int) -> None:
+        if (out / f"{name}.output.npy").is_file():
+            status[name] = "ok"
+            return
+        make()
+        reference(out, name, seed)
+        status[name] = "ok"
+        print(f"made {name}", file=sys.stderr, flush=True)
+
+    def copy_bundled() -> None:
+        (out / "bundled.onnx").write_bytes(BUNDLED.read_bytes())
+        (out / "bundled.toml").write_text(card_text(BUNDLED.with_suffix(".toml"), "bundled.onnx"))
+
+    build("bundled", copy_bundled, 1)
+    build("bundled_fixed1", lambda: derive(out, "bundled", "bundled_fixed1", 1, False), 2)
+    build("bundled_fixed4", lambda: derive(out, "bundled", "bundled_fixed4", 4, False), 3)
+    build("bundled_external", lambda: derive(out, "bundled", "bundled_external", None, True), 4)
+
+    missing = have_torch()
+    for i, arch in enumerate(TORCH_MODELS):
+        if missing:
+            status[arch] = f"skipped: {missing}"
+            continue
+
+        def export(arch=arch) -> None:
+            subprocess.run([sys.executable, str(REPO / "models" / "export.py"), arch, "--random-init",
+                            "--out-dir", str(out), "--threads", "2"], check=True, stdout=sys.stderr)
+
+        build(arch, export, 10 + i)
+    for name, (batch, external) in {"resnet18_fixed1": (1, False), "resnet18_external": (None, True)}.items():
+        if missing:
+            status[name] = f"skipped: {missing}"
+            continue
+        build(name, lambda name=name, b=batch, e=external: derive(out, "resnet18", name, b, e), 20)
+
+    manifest = out / "manifest.txt"
+    tmp = out / "manifest.txt.tmp"
+    tmp.write_text("".join(f"{k} {v}\n" for k, v in status.items()))
+    os.replace(tmp, manifest)
+
+
+if __name__ == "__main__":
+    main()
