@@ -53,6 +53,19 @@
 //!   for each input. Every backward and every loss gradient is checked against central finite
 //!   differences in the tests. This keeps the dependency list to `ndarray`, and the step cost
 //!   to a handful of `dot` calls (see `benches/adapter_step.rs`).
+//! * **The encoder itself trains through [`graph::Graph`], not a framework.** The part of an
+//!   ONNX encoder to train arrives as a plain [`graph::GraphSpec`] (nodes, attributes and
+//!   initializers copied from the ONNX by the library crate; this crate never parses protobuf)
+//!   and runs with a hand-written forward and backward per operator (`graph/ops/`, one file
+//!   each): Conv through im2col and `matrixmultiply`'s sgemm, BatchNormalization with batch
+//!   statistics and PyTorch's running-statistics update in training, the MobileNetV3 and ViT
+//!   activations, attention's MatMul/Softmax, and the integer shape plumbing of dynamic-batch
+//!   exports. Parameters are ordinary [`nn::Param`]s, so the optimizers and checkpoints above
+//!   apply unchanged, and [`graph::Graph::initializers`] hands back the weights and BN
+//!   statistics to write into the ONNX. Each op's backward is checked against finite
+//!   differences, and one SGD step on ResNet, MobileNetV3 and ViT blocks against PyTorch's
+//!   (`tests/graph_parity.rs`, fixtures from `models/graph_fixtures.py`). An operator outside
+//!   [`graph::SUPPORTED_OPS`] is a [`TrainError::UnsupportedOp`] naming it and its node.
 //! * **Determinism is structural.** Randomness comes from [`Rng::stream`]`(seed, [purpose,
 //!   epoch|step|frame, …])`, never from state carried across steps. A checkpoint is therefore
 //!   just weights + optimizer moments + MoCo queue + step counter, and resume equals an

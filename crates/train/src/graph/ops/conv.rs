@@ -239,10 +239,10 @@ impl Op for Conv {
         )?;
         let (shape, og, p) = (plan.shape, plan.og, plan.p);
         let bias = x.opt_f32(2)?;
-        if let Some(b) = &bias {
-            if b.shape() != [shape[1]] {
-                return Err(format!("bias {:?} must be [{}]", b.shape(), shape[1]));
-            }
+        if let Some(b) = &bias
+            && b.shape() != [shape[1]]
+        {
+            return Err(format!("bias {:?} must be [{}]", b.shape(), shape[1]));
         }
         let w2 = weight
             .view()

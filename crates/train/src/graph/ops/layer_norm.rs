@@ -9,6 +9,9 @@ use super::attrs;
 use super::op::{Grads, Inputs, Op, OpResult, single};
 use crate::graph::{NodeSpec, Tensor};
 
+/// Rows, row length, scale and bias (flattened to the row length).
+type Layout = (usize, usize, Vec<f32>, Option<Vec<f32>>);
+
 #[derive(Debug)]
 pub(crate) struct LayerNorm {
     axis: i64,
@@ -27,7 +30,7 @@ impl LayerNorm {
     }
 
     /// Rows × row length, and the scale/bias as flat vectors of the row length.
-    fn layout(&self, x: &Inputs<'_>) -> OpResult<(usize, usize, Vec<f32>, Option<Vec<f32>>)> {
+    fn layout(&self, x: &Inputs<'_>) -> OpResult<Layout> {
         let input = x.f32(0)?;
         let a = attrs::axis(self.axis, input.ndim())?;
         let d: usize = input.shape()[a..].iter().product();

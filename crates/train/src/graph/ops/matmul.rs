@@ -13,15 +13,15 @@ use crate::graph::Tensor;
 #[derive(Debug)]
 pub(crate) struct MatMul;
 
-/// Batch shape, and each operand broadcast to `batch × r × c` as a list of 2-D views.
-fn batched<'a>(
-    a: &'a ArrayViewD<'a, f32>,
-    b: &'a ArrayViewD<'a, f32>,
-) -> OpResult<(
+/// The broadcast batch shape and each operand's matrices, one per batch index.
+type Batched<'a> = (
     Vec<usize>,
     Vec<ArrayView2<'a, f32>>,
     Vec<ArrayView2<'a, f32>>,
-)> {
+);
+
+/// Batch shape, and each operand broadcast to `batch × r × c` as a list of 2-D views.
+fn batched<'a>(a: &'a ArrayViewD<'a, f32>, b: &'a ArrayViewD<'a, f32>) -> OpResult<Batched<'a>> {
     if a.ndim() < 2 || b.ndim() < 2 {
         return Err(format!(
             "operands {:?} and {:?} must be at least 2-D",

@@ -16,7 +16,7 @@ use super::op::Op;
 use super::pointwise::PointwiseOp;
 use super::reduce_mean::ReduceMean;
 use super::relu::Relu;
-use super::reshape::Reshape;
+use super::reshape::ShapeOnly;
 use super::shape::Plumbing;
 use super::sigmoid::Sigmoid;
 use super::slice::Slice;
@@ -28,7 +28,7 @@ use super::transpose::Transpose;
 use crate::TrainError;
 use crate::graph::NodeSpec;
 
-/// Every operator [`build`] accepts, for error messages and documentation.
+/// Every ONNX operator the trainable graph builds (opset 13+ semantics; the exports use 17).
 pub const SUPPORTED: &[&str] = &[
     "Add",
     "BatchNormalization",
@@ -87,7 +87,7 @@ pub(crate) fn build(node: &NodeSpec) -> Result<Box<dyn Op>, TrainError> {
         "GlobalAveragePool" => Ok(Box::new(ReduceMean::global_average_pool())),
         "ReduceMean" => ReduceMean::new(node).map(|o| Box::new(o) as _),
         "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Identity" | "Dropout" => {
-            Reshape::new(node).map(|o| Box::new(o) as _)
+            ShapeOnly::new(node).map(|o| Box::new(o) as _)
         }
         "Gemm" => Gemm::new(node).map(|o| Box::new(o) as _),
         "MatMul" => Ok(Box::new(MatMul)),

@@ -9,7 +9,7 @@ use super::op::{Grads, Inputs, Op, OpResult, single};
 use crate::graph::{NodeSpec, Tensor, TensorView};
 
 #[derive(Debug)]
-pub(crate) enum Reshape {
+pub(crate) enum ShapeOnly {
     /// Target from input 1; `0` copies a dimension (unless `allowzero`), `-1` is inferred.
     Reshape {
         allowzero: bool,
@@ -26,22 +26,22 @@ pub(crate) enum Reshape {
     Identity,
 }
 
-impl Reshape {
+impl ShapeOnly {
     pub fn new(node: &NodeSpec) -> OpResult<Self> {
         Ok(match node.op_type.as_str() {
-            "Reshape" => Reshape::Reshape {
+            "Reshape" => ShapeOnly::Reshape {
                 allowzero: attrs::int(node, "allowzero", 0)? != 0,
             },
-            "Flatten" => Reshape::Flatten {
+            "Flatten" => ShapeOnly::Flatten {
                 axis: attrs::int(node, "axis", 1)?,
             },
-            "Squeeze" => Reshape::Squeeze {
+            "Squeeze" => ShapeOnly::Squeeze {
                 axes: attrs::ints(node, "axes")?,
             },
-            "Unsqueeze" => Reshape::Unsqueeze {
+            "Unsqueeze" => ShapeOnly::Unsqueeze {
                 axes: attrs::ints(node, "axes")?,
             },
-            _ => Reshape::Identity,
+            _ => ShapeOnly::Identity,
         })
     }
 
@@ -53,8 +53,8 @@ impl Reshape {
             }
         };
         match self {
-            Reshape::Identity => Ok(shape.to_vec()),
-            Reshape::Flatten { axis } => {
+            ShapeOnly::Identity => Ok(shape.to_vec()),
+            ShapeOnly::Flatten { axis } => {
                 let a = if *axis == shape.len() as i64 {
                     shape.len()
                 } else {
@@ -65,7 +65,7 @@ impl Reshape {
                     shape[a..].iter().product(),
                 ])
             }
-            Reshape::Squeeze { axes } => {
+            ShapeOnly::Squeeze { axes } => {
                 let axes = match axes_of(axes)? {
                     Some(a) => a
                         .iter()
@@ -83,7 +83,7 @@ impl Reshape {
                     .map(|(_, &d)| d)
                     .collect())
             }
-            Reshape::Unsqueeze { axes } => {
+            ShapeOnly::Unsqueeze { axes } => {
                 let axes = axes_of(axes)?.ok_or("Unsqueeze needs axes")?;
                 let rank = shape.len() + axes.len();
                 let mut axes = axes
@@ -97,7 +97,7 @@ impl Reshape {
                 }
                 Ok(out)
             }
-            Reshape::Reshape { allowzero } => {
+            ShapeOnly::Reshape { allowzero } => {
                 let spec = x.i64(1)?;
                 let total: usize = shape.iter().product();
                 let mut out = Vec::with_capacity(spec.len());
@@ -117,7 +117,7 @@ impl Reshape {
                 }
                 if let Some(i) = infer {
                     let known: usize = out.iter().product();
-                    if known == 0 || total % known != 0 {
+                    if known == 0 || !total.is_multiple_of(known) {
                         return Err(format!("cannot reshape {shape:?} into {spec}"));
                     }
                     out[i] = total / known;
@@ -135,7 +135,7 @@ fn reshaped<T: Clone>(a: ndarray::ArrayViewD<T>, to: &[usize]) -> OpResult<Array
         .map_err(|_| format!("cannot reshape {:?} into {to:?}", a.shape()))
 }
 
-impl Op for Reshape {
+impl Op for ShapeOnly {
     fn forward(&mut self, x: &Inputs<'_>, _train: bool) -> OpResult<Vec<Tensor>> {
         let input = x.get(0).ok_or("input 0 is required")?;
         let to = self.target(x, input.shape())?;
