@@ -50,7 +50,10 @@ fn required() -> bool {
 
 /// Prints why a model is skipped, or fails when skips are not allowed.
 fn skip(name: &str, why: &str) {
-    assert!(!required(), "{name}: {why} (EDGE_SSL_CONFORMANCE_REQUIRED=1)");
+    assert!(
+        !required(),
+        "{name}: {why} (EDGE_SSL_CONFORMANCE_REQUIRED=1)"
+    );
     eprintln!("conformance: skipping {name}: {why}");
 }
 
@@ -140,7 +143,9 @@ fn conforms(kind: BackendKind, name: &str, batches: &[usize]) {
         let got = to_2d(s.run_one(x.view()).unwrap());
         let want = expected.slice(s![..n, ..]).to_owned();
         let diff = max_abs_diff(&got, &want);
-        eprintln!("conformance {kind:?} {name} batch {n}: max abs diff {diff:.2e} (outputs up to {scale:.2})");
+        eprintln!(
+            "conformance {kind:?} {name} batch {n}: max abs diff {diff:.2e} (outputs up to {scale:.2})"
+        );
         assert!(
             diff <= TOLERANCE,
             "{kind:?} {name} batch {n}: max abs diff {diff} > {TOLERANCE}"
@@ -214,6 +219,18 @@ macro_rules! conformance_suite {
                     set_input_dim(g, 3, 100_000);
                 });
                 assert!(err.contains("more than 2^31 elements"), "{err}");
+            }
+
+            #[test]
+            fn a_card_too_large_to_allocate_is_an_error() {
+                let mut card = card_for(&bundled(), None).unwrap();
+                card.input.height = usize::MAX;
+                let (backend, _) = select_backend(KIND, &BackendOptions::default()).unwrap();
+                let err = backend
+                    .load(&bundled(), &card)
+                    .err()
+                    .expect("must be refused");
+                assert!(err.to_string().contains("more than 2^31 elements"), "{err}");
             }
 
             #[test]
@@ -335,8 +352,11 @@ fn load_external(kind: BackendKind, location: &str) -> String {
     std::fs::create_dir(&model_dir).unwrap();
     let weights = heaviest_weights();
     std::fs::write(root.path().join("outside.bin"), &weights).unwrap();
-    std::os::unix::fs::symlink(root.path().join("outside.bin"), model_dir.join("link-out.bin"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        root.path().join("outside.bin"),
+        model_dir.join("link-out.bin"),
+    )
+    .unwrap();
     std::fs::create_dir(model_dir.join("subdir")).unwrap();
     std::fs::write(model_dir.join("short.bin"), &weights[..weights.len() / 2]).unwrap();
     let fifo = Command::new("mkfifo")
