@@ -13,7 +13,8 @@
 //! `threads` single-threaded copies of its state, each thread taking one contiguous range of
 //! samples. This is only correct for a model that treats the samples of a batch independently —
 //! every inference-mode CNN encoder does — which [`splittable`] reads from the ONNX: one input and
-//! every output with a dynamic leading dimension.
+//! every output with a dynamic leading dimension. A model that fixes its batch at 1 is run the same
+//! way (the session decides, see `backend::fixed_batch`): one sample per run is all it accepts.
 
 use std::ops::Range;
 
