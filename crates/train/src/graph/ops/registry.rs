@@ -6,12 +6,14 @@ use super::clip::Clip;
 use super::concat::Concat;
 use super::conv::Conv;
 use super::erf::Erf;
+use super::expand::Expand;
 use super::gather::Gather;
 use super::gemm::Gemm;
 use super::hard_sigmoid::HardSigmoid;
 use super::hard_swish::HardSwish;
 use super::layer_norm::LayerNorm;
 use super::matmul::MatMul;
+use super::max_pool::MaxPool;
 use super::op::Op;
 use super::pointwise::PointwiseOp;
 use super::reduce_mean::ReduceMean;
@@ -25,6 +27,7 @@ use super::split::Split;
 use super::sqrt::Sqrt;
 use super::tanh::Tanh;
 use super::transpose::Transpose;
+use super::where_op::Where;
 use crate::TrainError;
 use crate::graph::NodeSpec;
 
@@ -36,8 +39,11 @@ pub const SUPPORTED: &[&str] = &[
     "Clip",
     "Concat",
     "Constant",
+    "ConstantOfShape",
     "Conv",
     "Div",
+    "Equal",
+    "Expand",
     "Dropout",
     "Erf",
     "Flatten",
@@ -49,6 +55,7 @@ pub const SUPPORTED: &[&str] = &[
     "Identity",
     "LayerNormalization",
     "MatMul",
+    "MaxPool",
     "Mul",
     "Pow",
     "ReduceMean",
@@ -65,6 +72,7 @@ pub const SUPPORTED: &[&str] = &[
     "Tanh",
     "Transpose",
     "Unsqueeze",
+    "Where",
 ];
 
 pub(crate) fn build(node: &NodeSpec) -> Result<Box<dyn Op>, TrainError> {
@@ -96,9 +104,14 @@ pub(crate) fn build(node: &NodeSpec) -> Result<Box<dyn Op>, TrainError> {
         "Transpose" => Transpose::new(node).map(|o| Box::new(o) as _),
         "Slice" => Ok(Box::new(Slice)),
         "Gather" => Gather::new(node).map(|o| Box::new(o) as _),
+        "Where" => Ok(Box::new(Where)),
+        "Expand" => Ok(Box::new(Expand)),
+        "MaxPool" => MaxPool::new(node).map(|o| Box::new(o) as _),
         "Split" => Split::new(node).map(|o| Box::new(o) as _),
         "Concat" => Concat::new(node).map(|o| Box::new(o) as _),
-        "Shape" | "Constant" | "Cast" => Plumbing::new(node).map(|o| Box::new(o) as _),
+        "Shape" | "Constant" | "Cast" | "ConstantOfShape" | "Equal" => {
+            Plumbing::new(node).map(|o| Box::new(o) as _)
+        }
         _ => {
             return Err(TrainError::UnsupportedOp {
                 op: node.op_type.clone(),
@@ -129,12 +142,12 @@ mod tests {
 
     #[test]
     fn unsupported_op_names_op_and_node() {
-        let node = NodeSpec::new("MaxPool", "/layer1/pool", &["x"], &["y"]);
+        let node = NodeSpec::new("LSTM", "/rnn/lstm", &["x"], &["y"]);
         let err = build(&node).unwrap_err();
         assert!(matches!(err, TrainError::UnsupportedOp { .. }));
         let text = err.to_string();
         assert!(
-            text.contains("MaxPool") && text.contains("/layer1/pool"),
+            text.contains("LSTM") && text.contains("/rnn/lstm"),
             "{text}"
         );
     }

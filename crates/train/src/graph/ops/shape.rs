@@ -1,5 +1,6 @@
-//! `Shape` (with opset-15 `start`/`end`), `Constant`, `Cast`: the integer plumbing of dynamic
-//! exports. None of them carries a gradient.
+//! `Shape` (with opset-15 `start`/`end`), `Constant`, `ConstantOfShape`, `Cast`, `Equal`: the
+//! integer plumbing of dynamic exports (timm's class-token `expand(B, -1, -1)` becomes
+//! ConstantOfShape/Equal/Where/Expand). None of them carries a gradient; booleans are 0/1 i64.
 
 use ndarray::{ArrayD, IxDyn};
 
@@ -18,6 +19,8 @@ pub(crate) enum Plumbing {
     Cast {
         to_float: bool,
     },
+    ConstantOfShape(Tensor),
+    Equal,
 }
 
 impl Plumbing {
@@ -32,6 +35,15 @@ impl Plumbing {
                     .transpose()?,
             },
             "Constant" => Plumbing::Constant(constant(node)?),
+            "Equal" => Plumbing::Equal,
+            "ConstantOfShape" => {
+                let value = attrs::tensor(node, "value")
+                    .unwrap_or_else(|| Tensor::F32(ArrayD::zeros(IxDyn(&[1]))));
+                if value.shape().iter().product::<usize>() != 1 {
+                    return Err("ConstantOfShape value must hold one element".into());
+                }
+                Plumbing::ConstantOfShape(value)
+            }
             _ => match attrs::int(node, "to", 0)? {
                 1 => Plumbing::Cast { to_float: true },
                 6 | 7 | 9 => Plumbing::Cast { to_float: false },
@@ -80,6 +92,52 @@ impl Op for Plumbing {
                 let (s, e) = (clamp(*start), clamp(end.unwrap_or(r)));
                 let dims: Vec<i64> = shape[s..e.max(s)].iter().map(|&d| d as i64).collect();
                 Tensor::I64(ArrayD::from_shape_vec(IxDyn(&[dims.len()]), dims).expect("sized"))
+            }
+            Plumbing::ConstantOfShape(value) => {
+                let dims = x.i64(0)?;
+                let shape = dims
+                    .iter()
+                    .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d}")))
+                    .collect::<OpResult<Vec<_>>>()?;
+                match value {
+                    Tensor::F32(v) => Tensor::F32(ArrayD::from_elem(
+                        IxDyn(&shape),
+                        v.iter().copied().next().unwrap_or(0.0),
+                    )),
+                    Tensor::I64(v) => Tensor::I64(ArrayD::from_elem(
+                        IxDyn(&shape),
+                        v.iter().copied().next().unwrap_or(0),
+                    )),
+                }
+            }
+            Plumbing::Equal => {
+                let (a, b) = (
+                    x.get(0).ok_or("input 0 is required")?,
+                    x.get(1).ok_or("input 1 is required")?,
+                );
+                let shape = super::broadcast::broadcast_shape(a.shape(), b.shape())?;
+                let eq = match (a, b) {
+                    (TensorView::I64(a), TensorView::I64(b)) => {
+                        let (a, b) = (
+                            a.broadcast(IxDyn(&shape)).ok_or("broadcast")?,
+                            b.broadcast(IxDyn(&shape)).ok_or("broadcast")?,
+                        );
+                        ndarray::Zip::from(&a)
+                            .and(&b)
+                            .map_collect(|x, y| i64::from(x == y))
+                    }
+                    (TensorView::F32(a), TensorView::F32(b)) => {
+                        let (a, b) = (
+                            a.broadcast(IxDyn(&shape)).ok_or("broadcast")?,
+                            b.broadcast(IxDyn(&shape)).ok_or("broadcast")?,
+                        );
+                        ndarray::Zip::from(&a)
+                            .and(&b)
+                            .map_collect(|x, y| i64::from(x == y))
+                    }
+                    _ => return Err("Equal needs two inputs of one type".into()),
+                };
+                Tensor::I64(eq)
             }
             Plumbing::Cast { to_float } => {
                 match (x.get(0).ok_or("input 0 is required")?, *to_float) {
