@@ -19,6 +19,12 @@ gradient of every parameter (`grad/*`) and of the input (`grad_input/*`), and ev
 initializer after the step, BatchNorm running statistics included (`updated/*`).
 
 `crates/train/tests/graph_parity.rs` replays the step in Rust and compares.
+
+    .venv/bin/python models/graph_fixtures.py --dump .cache/models/resnet18.onnx /tmp/resnet18
+
+dumps a whole exported encoder the same way (`/tmp/resnet18.json` + `.safetensors` with the
+initializers, a random batch of 2 and ONNX Runtime's output for it, `ort_output/*`), for the
+ignored test `whole_exports_match_onnxruntime` (`EDGE_SSL_GRAPH_DUMPS=/tmp/resnet18,...`).
 """
 from __future__ import annotations
 
@@ -162,6 +168,46 @@ def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
     path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
+def graph_json(proto: onnx.ModelProto, floats: dict, ints: dict, trainable: list[str]) -> dict:
+    return {
+        "inputs": [i.name for i in proto.graph.input if i.name not in floats and i.name not in ints],
+        "outputs": [o.name for o in proto.graph.output],
+        "nodes": [{"op_type": n.op_type, "name": n.name, "inputs": list(n.input), "outputs": list(n.output),
+                   "attrs": {a.name: attr_json(a) for a in n.attribute}} for n in proto.graph.node],
+        "int_initializers": {k: {"shape": list(v.shape), "data": v.astype(np.int64).ravel().tolist()}
+                             for k, v in sorted(ints.items())},
+        "float_initializers": sorted(floats),
+        "trainable": sorted(trainable),
+    }
+
+
+def split_initializers(proto: onnx.ModelProto) -> tuple[dict, dict]:
+    floats, ints = {}, {}
+    for init in proto.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        (ints if arr.dtype.kind in "iub" else floats)[init.name] = arr
+    return floats, ints
+
+
+def dump(onnx_path: Path, prefix: Path) -> None:
+    import onnxruntime as ort
+    proto = onnx.load(str(onnx_path))
+    floats, ints = split_initializers(proto)
+    trainable = [k for k in floats if "running_" not in k and floats[k].dtype == np.float32]
+    graph = graph_json(proto, floats, ints, trainable)
+    size = proto.graph.input[0].type.tensor_type.shape.dim[2].dim_value or 224
+    x = np.random.default_rng(0).standard_normal((2, 3, size, size)).astype(np.float32)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    outs = sess.run(None, {graph["inputs"][0]: x})
+    tensors = {f"init/{k}": v for k, v in floats.items()}
+    tensors["input/input"] = x
+    for o, v in zip(graph["outputs"], outs):
+        tensors[f"ort_output/{o}"] = v
+    prefix.with_suffix(".json").write_text(json.dumps(graph) + "\n")
+    write_safetensors(prefix.with_suffix(".safetensors"), tensors)
+    print(f"{onnx_path}: {len(graph['nodes'])} nodes, {len(trainable)} trainable initializers -> {prefix}.*")
+
+
 def make(name: str, model: nn.Module, x: torch.Tensor, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)
     for m in model.modules():  # running statistics away from (0, 1) so eval graphs mean something
@@ -184,24 +230,12 @@ def make(name: str, model: nn.Module, x: torch.Tensor, seed: int) -> None:
         proto = onnx.load(str(path))
     onnx.checker.check_model(proto)
 
-    floats, ints = {}, {}
-    for init in proto.graph.initializer:
-        arr = numpy_helper.to_array(init)
-        (ints if arr.dtype.kind in "iub" else floats)[init.name] = arr
+    floats, ints = split_initializers(proto)
     params = dict(model.named_parameters())
     missing = sorted(set(params) - set(floats))
     if missing:
         raise SystemExit(f"{name}: parameters not exported as initializers: {missing}")
-    graph = {
-        "inputs": [i.name for i in proto.graph.input if i.name not in floats and i.name not in ints],
-        "outputs": [o.name for o in proto.graph.output],
-        "nodes": [{"op_type": n.op_type, "name": n.name, "inputs": list(n.input), "outputs": list(n.output),
-                   "attrs": {a.name: attr_json(a) for a in n.attribute}} for n in proto.graph.node],
-        "int_initializers": {k: {"shape": list(v.shape), "data": v.astype(np.int64).ravel().tolist()}
-                             for k, v in sorted(ints.items())},
-        "float_initializers": sorted(floats),
-        "trainable": sorted(params),
-    }
+    graph = graph_json(proto, floats, ints, list(params))
 
     tensors = {f"init/{k}": v for k, v in floats.items()}
     tensors["input/input"] = x.numpy()
@@ -233,6 +267,10 @@ def make(name: str, model: nn.Module, x: torch.Tensor, seed: int) -> None:
 
 
 def main() -> None:
+    import sys
+    if len(sys.argv) == 4 and sys.argv[1] == "--dump":
+        dump(Path(sys.argv[2]), Path(sys.argv[3]))
+        return
     torch.manual_seed(0)
     make("resnet_basic_block", BasicBlock(8, 16, 5), torch.randn(4, 8, 8, 8), 1)
     make("mobilenet_v3_block", InvertedResidual(8, 24, 5), torch.randn(4, 8, 6, 6), 2)

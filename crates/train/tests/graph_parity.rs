@@ -19,9 +19,17 @@ const TOLERANCE: f32 = 1e-4;
 const LR: f32 = 0.1;
 
 fn fixture(name: &str) -> (Value, BTreeMap<String, ArrayD<f32>>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/graph");
-    let json = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
-    let bytes = std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap();
+    load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/graph")
+            .join(name),
+    )
+}
+
+/// `<prefix>.json` and `<prefix>.safetensors`, as `models/graph_fixtures.py` writes them.
+fn load(prefix: &Path) -> (Value, BTreeMap<String, ArrayD<f32>>) {
+    let json = std::fs::read_to_string(prefix.with_extension("json")).unwrap();
+    let bytes = std::fs::read(prefix.with_extension("safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let tensors = st
         .tensors()
@@ -262,4 +270,42 @@ fn eval_forward_is_deterministic_and_leaves_state_alone() {
         graph.backward(vec![a[0].clone()]).is_err(),
         "backward after an eval forward"
     );
+}
+
+/// Whole encoders from `models/export.py` (too big to commit): import every node, check the
+/// evaluation forward against ONNX Runtime, and run one training step. Dumps come from
+/// `models/graph_fixtures.py --dump ONNX PREFIX`; run with
+/// `EDGE_SSL_GRAPH_DUMPS=/tmp/resnet18,/tmp/vit cargo test -p edge-ssl-train --test graph_parity -- --ignored`.
+#[test]
+#[ignore = "needs dumps of exported encoders (EDGE_SSL_GRAPH_DUMPS)"]
+fn whole_exports_match_onnxruntime() {
+    let dumps = std::env::var("EDGE_SSL_GRAPH_DUMPS").expect("EDGE_SSL_GRAPH_DUMPS=prefix,prefix");
+    for prefix in dumps.split(',') {
+        let (g, t) = load(Path::new(prefix));
+        let mut graph = Graph::from_spec(spec(&g, &t)).unwrap();
+        let input = t["input/input"].clone();
+        let out = graph.forward(vec![input.clone()], false).unwrap();
+        for (name, got) in strings(&g["outputs"]).iter().zip(&out) {
+            assert_close(
+                &format!("{prefix}: {name}"),
+                got,
+                &t[&format!("ort_output/{name}")],
+            );
+        }
+        let y = graph.forward(vec![input], true).unwrap().remove(0);
+        graph.backward(vec![ArrayD::ones(y.raw_dim())]).unwrap();
+        let norm: f32 = graph
+            .params()
+            .iter()
+            .map(|p| p.grad.iter().map(|g| g * g).sum::<f32>())
+            .sum();
+        assert!(
+            norm.is_finite() && norm > 0.0,
+            "{prefix}: gradient norm {norm}"
+        );
+        eprintln!(
+            "{prefix}: forward matches ONNX Runtime, train step ok, |grad| {:.3e}",
+            norm.sqrt()
+        );
+    }
 }
