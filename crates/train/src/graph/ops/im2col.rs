@@ -73,14 +73,25 @@ pub(crate) fn im2col(g: &Geometry, image: &[f32], cols: &mut [f32], ld: usize) {
                     let iy = y * g.stride[0] + i * g.dilation[0] - g.pad[0];
                     let line = &src[iy * g.width..(iy + 1) * g.width];
                     let out = &mut dst[y * ow..(y + 1) * ow];
-                    out[..w0].fill(0.0);
-                    out[w1..].fill(0.0);
+                    // Plain loops, not fill/copy_from_slice: rows are 4 to 56 values, where a
+                    // memset/memcpy call costs more than the copy.
+                    for o in &mut out[..w0] {
+                        *o = 0.0;
+                    }
+                    for o in &mut out[w1..] {
+                        *o = 0.0;
+                    }
                     let start = w0 * g.stride[1] + j * g.dilation[1] - g.pad[1];
                     if g.stride[1] == 1 {
-                        out[w0..w1].copy_from_slice(&line[start..start + (w1 - w0)]);
+                        for (o, &v) in out[w0..w1].iter_mut().zip(&line[start..]) {
+                            *o = v;
+                        }
                     } else {
-                        for (k, o) in out[w0..w1].iter_mut().enumerate() {
-                            *o = line[start + k * g.stride[1]];
+                        for (o, &v) in out[w0..w1]
+                            .iter_mut()
+                            .zip(line[start..].iter().step_by(g.stride[1]))
+                        {
+                            *o = v;
                         }
                     }
                 }
@@ -112,8 +123,8 @@ pub(crate) fn col2im(g: &Geometry, cols: &[f32], ld: usize, image: &mut [f32]) {
                             *o += v;
                         }
                     } else {
-                        for (k, &v) in from.iter().enumerate() {
-                            line[start + k * g.stride[1]] += v;
+                        for (o, &v) in line[start..].iter_mut().step_by(g.stride[1]).zip(from) {
+                            *o += v;
                         }
                     }
                 }
