@@ -51,10 +51,9 @@ impl Op for Where {
         let g = single(dy)?;
         let c = cond.broadcast(g.raw_dim()).ok_or("broadcast")?;
         let masked = |keep: bool| {
-            let m = Zip::from(g)
+            Zip::from(g)
                 .and(&c)
-                .map_collect(|&g, &c| if (c != 0) == keep { g } else { 0.0 });
-            m
+                .map_collect(|&g, &c| if (c != 0) == keep { g } else { 0.0 })
         };
         let da = need
             .get(1)
