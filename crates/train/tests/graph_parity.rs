@@ -282,7 +282,9 @@ fn whole_exports_match_onnxruntime() {
     let dumps = std::env::var("EDGE_SSL_GRAPH_DUMPS").expect("EDGE_SSL_GRAPH_DUMPS=prefix,prefix");
     for prefix in dumps.split(',') {
         let (g, t) = load(Path::new(prefix));
-        let mut graph = Graph::from_spec(spec(&g, &t)).unwrap();
+        let mut spec = spec(&g, &t);
+        let untied = spec.untie_initializer_identities().len();
+        let mut graph = Graph::from_spec(spec).unwrap();
         let input = t["input/input"].clone();
         let out = graph.forward(vec![input.clone()], false).unwrap();
         for (name, got) in strings(&g["outputs"]).iter().zip(&out) {
@@ -304,8 +306,9 @@ fn whole_exports_match_onnxruntime() {
             "{prefix}: gradient norm {norm}"
         );
         eprintln!(
-            "{prefix}: forward matches ONNX Runtime, train step ok, |grad| {:.3e}",
-            norm.sqrt()
+            "{prefix}: forward matches ONNX Runtime, train step ok, |grad| {:.3e}, {} parameters ({untied} untied)",
+            norm.sqrt(),
+            graph.params().len()
         );
     }
 }

@@ -47,6 +47,38 @@ pub enum Attr {
     Tensor(Tensor),
 }
 
+impl GraphSpec {
+    /// Unties initializers the exporter merged. PyTorch's exporter stores equal tensors once
+    /// and recreates the others as `Identity` nodes (a random-init ResNet-18's BN gains and
+    /// biases are all ones and zeros: 68 initializers become 28 plus 40 Identity nodes), which
+    /// would train those layers as one. Each such Identity becomes an initializer of its own
+    /// under its output name (trainable if its source is); returns those names, which the
+    /// writer must add to the ONNX as initializers when it drops the Identity nodes.
+    pub fn untie_initializer_identities(&mut self) -> Vec<String> {
+        let mut untied = Vec::new();
+        let initializers = &mut self.initializers;
+        let trainable = &mut self.trainable;
+        self.nodes.retain(|n| {
+            let (Some(src), Some(dst)) = (n.inputs.first(), n.outputs.first()) else {
+                return true;
+            };
+            if n.op_type != "Identity" || initializers.contains_key(dst) {
+                return true;
+            }
+            let Some(value) = initializers.get(src).cloned() else {
+                return true;
+            };
+            initializers.insert(dst.clone(), value);
+            if trainable.contains(src) {
+                trainable.insert(dst.clone());
+            }
+            untied.push(dst.clone());
+            false
+        });
+        untied
+    }
+}
+
 impl NodeSpec {
     pub fn new(op_type: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> Self {
         NodeSpec {
@@ -62,5 +94,38 @@ impl NodeSpec {
     pub fn with_attr(mut self, name: &str, value: Attr) -> Self {
         self.attrs.insert(name.to_string(), value);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::IxDyn;
+
+    #[test]
+    fn merged_initializers_are_untied() {
+        let mut spec = GraphSpec {
+            inputs: vec!["x".into()],
+            outputs: vec!["y".into()],
+            nodes: vec![
+                NodeSpec::new("Identity", "dup", &["a.weight"], &["b.weight"]),
+                NodeSpec::new("Mul", "m1", &["x", "a.weight"], &["h"]),
+                NodeSpec::new("Mul", "m2", &["h", "b.weight"], &["y"]),
+            ],
+            initializers: BTreeMap::from([("a.weight".to_string(), ArrayD::ones(IxDyn(&[2])))]),
+            trainable: BTreeSet::from(["a.weight".to_string()]),
+            ..GraphSpec::default()
+        };
+        assert_eq!(
+            spec.untie_initializer_identities(),
+            vec!["b.weight".to_string()]
+        );
+        assert_eq!(spec.nodes.len(), 2);
+        assert!(spec.trainable.contains("b.weight") && spec.initializers.contains_key("b.weight"));
+        let mut g = super::super::Graph::from_spec(spec).unwrap();
+        g.forward(vec![ArrayD::from_elem(IxDyn(&[3, 2]), 2.0)], true)
+            .unwrap();
+        g.backward(vec![ArrayD::ones(IxDyn(&[3, 2]))]).unwrap();
+        assert_eq!(g.params().len(), 2, "two parameters now, trained apart");
     }
 }
