@@ -1,17 +1,20 @@
 //! How long BN re-estimation takes on a model, for the figures in commit messages and issues.
 //!
 //! `cargo run --release -p edge-ssl-runtime --example bn_phase -- MODEL.onnx [FRAMES] [BATCH]
-//! [THREADS] [BACKEND]` (defaults: 64 frames, batches of 16, 2 threads, ort) re-estimates the BN
-//! statistics of MODEL.onnx (card beside it, or built from the ONNX) on FRAMES deterministic
+//! [THREADS] [BACKEND] [embed]` (defaults: 64 frames, batches of 16, 2 threads, ort) re-estimates
+//! the BN statistics of MODEL.onnx (card beside it, or built from the ONNX) on FRAMES deterministic
 //! pseudo-random frames of the card's input size and prints one JSON line: wall seconds, passes,
-//! BN layers. The frames are made before the clock starts, so only the BN phase is timed.
+//! BN layers. The frames are made before the clock starts, so only the BN phase is timed. With
+//! `embed` it times the plain forward passes over the same frames on the same session pool
+//! instead, the cost the BN phase is to be compared with (measure peak memory with
+//! `/usr/bin/time -f %M`).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use edge_ssl_core::Tensor;
 use edge_ssl_runtime::{
-    BackendKind, BackendOptions, card_for, reestimate_batch_norm, select_backend,
+    BackendKind, BackendOptions, SessionPool, card_for, reestimate_batch_norm, select_backend,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,6 +48,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let out = std::env::temp_dir().join(format!("bn_phase_{}.onnx", std::process::id()));
     let t0 = Instant::now();
+    if args.get(5).is_some_and(|m| m == "embed") {
+        let mut pool = SessionPool::new(backend.load_parallel(&onnx, &card)?)?;
+        let loaded = t0.elapsed().as_secs_f64();
+        pool.run_batches(batches.into_iter().map(Ok), |_, _| {
+            Ok::<(), edge_ssl_runtime::RuntimeError>(())
+        })?;
+        println!(
+            "{{\"model\": {:?}, \"backend\": {:?}, \"threads\": {threads}, \"frames\": {frames}, \"batch\": {batch}, \"mode\": \"embed\", \"load_seconds\": {loaded:.2}, \"seconds\": {:.2}}}",
+            onnx.display().to_string(),
+            backend.name(),
+            t0.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let report = reestimate_batch_norm(backend.as_ref(), &onnx, &card, &batches, usize::MAX, &out)?;
     let seconds = t0.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&out);
