@@ -324,6 +324,28 @@ fn cancelling_or_a_failing_batch_writes_nothing() {
 }
 
 #[test]
+fn weights_in_external_data_are_refused_before_anything_is_written() {
+    let card = card_for(&encoder(), None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let external = edited(dir.path(), |p| {
+        let t = &mut p.graph.as_mut().unwrap().initializer[0];
+        t.data_location = Some(tract_onnx::pb::tensor_proto::DataLocation::External as i32);
+    });
+    let out = dir.path().join("patched.onnx");
+    let err = reestimate_batch_norm_stream(
+        &tract(1),
+        &external,
+        &card,
+        &mut std::iter::once(Ok(batch(&card, 0, 8))),
+        None,
+        &out,
+        &mut |_| ControlFlow::Continue(()),
+    );
+    assert!(matches!(err, Err(RuntimeError::Model { .. })), "{err:?}");
+    assert!(!out.exists());
+}
+
+#[test]
 fn a_model_without_batch_norm_is_copied_without_pulling_a_batch() {
     let card = card_for(&encoder(), None).unwrap();
     let dir = tempfile::tempdir().unwrap();

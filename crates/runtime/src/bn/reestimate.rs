@@ -15,6 +15,10 @@
 //! statistics of all frames with every layer in eval mode — which agreed with PyTorch's
 //! train-mode statistics within 0.1–0.2 %; the probe computes those statistics themselves.
 //!
+//! Models whose weights lie in external data files are refused for now: the probe and the
+//! patched model are written beside `out`, where the weights' relative locations would not
+//! resolve.
+//!
 //! A model whose input declares a fixed batch gets its frames in batches of that size (a batch
 //! that does not divide evenly is an error): the probe must see exactly the batch the model was
 //! exported for, and its statistics are then those of batches of that size.
@@ -26,6 +30,7 @@ use std::path::Path;
 
 use edge_ssl_core::{ModelCard, Tensor};
 use ndarray::Axis;
+use tract_onnx::pb;
 
 use super::accumulate::{Accumulator, BatchStats};
 use super::probe;
@@ -60,6 +65,21 @@ pub fn reestimate_batch_norm_stream(
     progress: &mut dyn FnMut(BnProgress) -> ControlFlow<()>,
 ) -> Result<BnReport> {
     let original = inspect::read_proto(onnx)?;
+    if original.graph.as_ref().is_some_and(|g| {
+        g.initializer
+            .iter()
+            .any(|t| t.data_location == Some(pb::tensor_proto::DataLocation::External as i32))
+    }) {
+        // The probe and the patched model are written elsewhere than the model, where the
+        // weights' relative locations would no longer resolve; the statistics would have to be
+        // read from those files too.
+        return Err(RuntimeError::Model {
+            path: onnx.to_owned(),
+            message: "BN re-estimation does not support weights in external data files yet \
+                      (re-export the model with its weights inside, or skip BN adaptation)"
+                .into(),
+        });
+    }
     let bns = onnx_edit::batch_norms(&original);
     if bns.is_empty() {
         onnx_edit::save(&original, out)?;
