@@ -61,7 +61,7 @@ if [ $aarch64 = 1 ]; then
     # One cargo invocation builds every test binary (and, for the root package's integration
     # tests, the `edge-ssl` binary): the same package selection each time keeps cargo's feature
     # unification stable, so nothing (tract above all) is compiled twice.
-    pkgs=(-p edge-ssl -p edge-ssl-core -p edge-ssl-runtime -p edge-ssl-link)
+    pkgs=(-p edge-ssl-cli -p edge-ssl-core -p edge-ssl-runtime -p edge-ssl-link)
     step cargo test --target $T "${pkgs[@]}" --lib --tests --no-run
     mapfile -t tests < <(cargo test --target $T "${pkgs[@]}" --lib --tests --no-run \
         --message-format=json 2>/dev/null | python3 -c '
@@ -76,6 +76,7 @@ for line in sys.stdin:
         IFS=$'\t' read -r dir name exe <<<"$entry"
         case "$dir:$name" in
             "$PWD:backend_suite") filter=(tract::) ;;   # ONNX Runtime has no aarch64 library here
+            "$PWD/crates/runtime:conformance") filter=(tract::) ;;
             "$PWD:"*) continue ;;                        # CLI tests: not in the emulated subset
             *) filter=() ;;
         esac
@@ -88,6 +89,6 @@ for line in sys.stdin:
 fi
 
 if [ $armv7 = 1 ]; then
-    step cargo build --target armv7-unknown-linux-gnueabihf -p edge-ssl --bin edge-ssl
+    step cargo build --target armv7-unknown-linux-gnueabihf -p edge-ssl-cli --bin edge-ssl
 fi
 echo "cross: ok"

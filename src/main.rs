@@ -2,22 +2,10 @@
 //! own frames without labels. This binary only parses flags and wires the library crates
 //! together; every piece of real work lives in a crate that can be tested on its own.
 
-mod adapt;
 mod bench;
 mod bundle;
 mod cli;
-mod demo_data;
-mod dir_commit;
-mod embedder;
-mod fmnist;
-mod image_set;
 mod live;
-mod model_dir;
-mod model_ref;
-mod onnx_export;
-mod plot;
-mod progress;
-mod shifted_domain;
 
 use clap::Parser;
 

@@ -395,7 +395,7 @@ fn missing_cross_binary_names_the_cargo_command() {
         assert_clean_failure(
             &out,
             &format!(
-                "build it with `cargo build --release --target {triple} -p edge-ssl --bin edge-ssl`"
+                "build it with `cargo build --release --target {triple} -p edge-ssl-cli --bin edge-ssl`"
             ),
         );
     }

@@ -11,7 +11,7 @@ use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
 use embedded_graphics::text::Text;
 
-use crate::plot::Canvas;
+use edge_ssl::plot::Canvas;
 
 const INK: Rgb888 = Rgb888::new(40, 40, 40);
 const CHAR_W: i32 = 6;

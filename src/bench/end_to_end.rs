@@ -13,8 +13,8 @@ use ndarray::Array2;
 use super::host::proc_status_mb;
 use super::measurement::{Measurement, Percentiles};
 use super::worker::{Budget, Combination, timed_loop};
-use crate::embedder::Embedder;
-use crate::model_ref::ResolvedModel;
+use edge_ssl::embed::embedder::Embedder;
+use edge_ssl::model::reference::ResolvedModel;
 
 /// The engine name an end-to-end row carries, e.g. `tract-e2e`.
 pub fn engine_name(backend: &str) -> String {

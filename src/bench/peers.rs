@@ -8,7 +8,7 @@ use edge_ssl_core::Layout;
 
 use super::measurement::Measurement;
 use super::worker::{Budget, Combination};
-use crate::model_ref::ResolvedModel;
+use edge_ssl::model::reference::ResolvedModel;
 
 pub const ORT_PYTHON: &str = "onnxruntime-python";
 pub const TORCH_EAGER: &str = "pytorch-eager";

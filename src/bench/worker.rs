@@ -11,7 +11,7 @@ use edge_ssl_runtime::{BackendKind, BackendOptions, select_backend};
 
 use super::host::proc_status_mb;
 use super::measurement::{Measurement, Percentiles};
-use crate::model_ref::ResolvedModel;
+use edge_ssl::model::reference::ResolvedModel;
 
 /// How long the warmed run lasts.
 #[derive(Clone, Copy, Debug, PartialEq)]

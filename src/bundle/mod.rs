@@ -5,9 +5,6 @@
 
 pub mod device_files;
 pub mod elf;
-pub mod entry_path;
-pub mod manifest;
-pub mod manifest_check;
 pub mod tarball;
 pub mod target;
 pub mod verify;

@@ -56,7 +56,7 @@ impl Target {
     /// linkers are configured in `.cargo/config.toml`; `.ci/cross.sh` installs them.
     pub fn build_command(self) -> String {
         format!(
-            "cargo build --release --target {} -p edge-ssl --bin edge-ssl",
+            "cargo build --release --target {} -p edge-ssl-cli --bin edge-ssl",
             self.triple()
         )
     }

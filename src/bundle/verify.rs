@@ -14,8 +14,8 @@ use anyhow::{Context, bail};
 use edge_ssl_core::sha256_reader;
 
 use super::elf::{self, ElfArch};
-use super::entry_path;
-use super::manifest::{MANIFEST, Manifest};
+use edge_ssl::bundle::entry_path;
+use edge_ssl::bundle::manifest::{MANIFEST, Manifest};
 use super::target::Target;
 
 /// Name of the `edge-ssl` binary at the top of a bundle.

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{BackendArgs, SourceArgs};
-use crate::adapt::{AdaptOptions, adapt};
-use crate::model_ref;
+use edge_ssl::adapt::{AdaptOptions, adapt};
+use edge_ssl::model::reference;
 
 /// Adapt an encoder to a camera's frames without labels: re-estimate its BatchNorm statistics
 /// on the frames, then train a residual adapter on embeddings of K augmented views per frame.
@@ -76,7 +76,7 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         ..AdaptOptions::default()
     }
     .with_render_workers(args.backend.threads.unwrap_or(1));
-    let model = model_ref::resolve(&args.model)?;
+    let model = reference::resolve(&args.model)?;
     let backend = args.backend.backend()?;
     let summary = adapt(backend.as_ref(), &model, &args.data, &args.out, &opts)?;
     if args.json {

@@ -6,12 +6,13 @@ use edge_ssl_core::{sha256_reader, write_atomic};
 
 use crate::bundle::device_files::{self, DeviceSetup, MODEL_DIR, README, UNIT};
 use crate::bundle::elf;
-use crate::bundle::entry_path;
-use crate::bundle::manifest::{MANIFEST, Manifest};
+use edge_ssl::bundle::entry_path;
+use edge_ssl::bundle::manifest::{MANIFEST, Manifest};
 use crate::bundle::tarball::{BundleFile, write_tar_gz};
 use crate::bundle::target::Target;
 use crate::bundle::verify::{BINARY, verify_tarball};
-use crate::{model_dir, model_ref};
+use edge_ssl::model::directory as model_dir;
+use edge_ssl::model::reference as model_ref;
 
 /// Pack a model for a device (Raspberry Pi, Jetson, x86 box) into one .tar.gz, or check one.
 ///

@@ -7,8 +7,10 @@ use edge_ssl_train::head::{KMeansHead, KMeansOptions};
 use serde_json::json;
 
 use super::BackendArgs;
-use crate::embedder::Embedder;
-use crate::{image_set, model_dir, model_ref};
+use edge_ssl::embed::embedder::Embedder;
+use edge_ssl::frames::image_set;
+use edge_ssl::model::directory as model_dir;
+use edge_ssl::model::reference as model_ref;
 
 /// Group unlabeled frames into K clusters (k-means with k-means++ seeding) when there are no
 /// labels at all. Writes a head whose classes are cluster-0..K-1 into DIR/head.safetensors and

@@ -10,12 +10,12 @@ use edge_ssl_train::head::HeadKind;
 use edge_ssl_train::trainer::Method;
 use serde_json::json;
 
-use super::{BackendArgs, eval, head};
-use crate::adapt::{AdaptOptions, adapt};
-use crate::demo_data::{self, DemoData, Split};
-use crate::embedder::Embedder;
-use crate::image_set::{self, LabeledSet};
-use crate::model_ref::{self, ResolvedModel};
+use super::BackendArgs;
+use edge_ssl::adapt::{AdaptOptions, adapt};
+use edge_ssl::datasets::demo_data::{self, DemoData, Split};
+use edge_ssl::embed::embedder::Embedder;
+use edge_ssl::frames::image_set::{self, LabeledSet};
+use edge_ssl::model::reference::{self, ResolvedModel};
 
 /// The whole story on Fashion-MNIST: make a camera-like shifted domain from the test split,
 /// adapt the bundled encoder to it without labels (BN re-estimation, adapter, both), fit a
@@ -71,7 +71,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let fmnist = args
         .fmnist
         .clone()
-        .unwrap_or_else(crate::fmnist::default_dir);
+        .unwrap_or_else(edge_ssl::datasets::fmnist::default_dir);
     let data = demo_data::make(&fmnist, &args.out, args.seed, split)?;
     eprintln!(
         "data ready in {} ({:.1} s)",
@@ -82,7 +82,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let backend = args.backend.backend()?;
-    let source = model_ref::resolve("default")?;
+    let source = reference::resolve("default")?;
     let base = AdaptOptions {
         epochs: args.epochs,
         views: args.views,
@@ -138,7 +138,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         )
         .with_context(|| format!("adapting ({name})"))?;
         let seconds = t.elapsed().as_secs_f64();
-        let model = model_ref::resolve(&dir.display().to_string())?;
+        let model = reference::resolve(&dir.display().to_string())?;
         let row = score(name, &model, backend.as_ref(), &data, &sets, Some(seconds))?;
         eprintln!(
             "{}",
@@ -185,7 +185,7 @@ fn score(
                     unlabeled: Option<&ndarray::Array2<f32>>|
      -> anyhow::Result<(f64, serde_json::Value)> {
         let x = image_set::embed_strict(e, &train.paths, 256, "labeled")?;
-        let (h, _) = head::fit_head(
+        let (h, _) = edge_ssl::head::fit::fit_head(
             HeadKind::Softmax,
             x.view(),
             &train.labels,
@@ -193,7 +193,7 @@ fn score(
             unlabeled.map(|u| u.view()),
         )?;
         let xe = image_set::embed_strict(e, &test.paths, 256, "eval")?;
-        let r = eval::evaluate(&h, xe.view(), &test.labels)?;
+        let r = edge_ssl::head::eval::evaluate(&h, xe.view(), &test.labels)?;
         Ok((r["accuracy"].as_f64().unwrap_or(0.0), r))
     };
     let (shifted, result) = accuracy(&mut e, &sets.shifted_labeled, &sets.shifted_eval, None)?;
@@ -209,7 +209,7 @@ fn score(
     let mut plot_paths = Vec::new();
     if let Some(dir) = plots {
         let xe = image_set::embed_strict(&mut e, &sets.shifted_eval.paths, 256, "eval")?;
-        let (a, b) = eval::write_plots(
+        let (a, b) = edge_ssl::head::eval::write_plots(
             &dir,
             &result,
             xe.view(),

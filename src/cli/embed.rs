@@ -7,8 +7,9 @@ use edge_ssl_core::{decode_image, image_files, npy, write_atomic};
 use ndarray::Array2;
 
 use super::BackendArgs;
-use crate::embedder::Embedder;
-use crate::{model_ref, progress};
+use edge_ssl::embed::embedder::Embedder;
+use edge_ssl::model::reference as model_ref;
+use edge_ssl::progress;
 
 /// Embed images: one row of the encoder's output per image, as an N×D float32 `.npy`, and
 /// beside it `FILE.paths.txt` naming the source of each row.

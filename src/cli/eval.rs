@@ -1,14 +1,13 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
-use edge_ssl_train::head::Head;
-use ndarray::ArrayView2;
-use serde_json::json;
 
 use super::BackendArgs;
-use crate::embedder::Embedder;
-use crate::{image_set, model_dir, model_ref, plot};
+use edge_ssl::embed::embedder::Embedder;
+use edge_ssl::frames::image_set;
+use edge_ssl::model::directory as model_dir;
+use edge_ssl::model::reference as model_ref;
 
 /// Evaluate a model directory's head on a labeled ImageFolder tree (ROOT/<class>/*).
 ///
@@ -58,9 +57,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
     }
     let x = image_set::embed_strict(&mut embedder, &set.paths, args.batch, "evaluating")?;
-    let result = evaluate(&head, x.view(), &truth)?;
+    let result = edge_ssl::head::eval::evaluate(&head, x.view(), &truth)?;
     if let Some(dir) = &args.plots {
-        let (a, b) = write_plots(dir, &result, x.view(), &truth, &head.class_names)?;
+        let (a, b) = edge_ssl::head::eval::write_plots(dir, &result, x.view(), &truth, &head.class_names)?;
         eprintln!("plots: {} {}", a.display(), b.display());
     }
     if args.json {
@@ -75,55 +74,3 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Accuracy, per-class counts and the confusion matrix of `head` on rows `x` with `truth`.
-pub fn evaluate(
-    head: &Head,
-    x: ArrayView2<f32>,
-    truth: &[usize],
-) -> anyhow::Result<serde_json::Value> {
-    let k = head.class_names.len();
-    let mut confusion = vec![vec![0usize; k]; k];
-    for (p, &t) in head.predict(x)?.iter().zip(truth) {
-        confusion[t][p.class] += 1;
-    }
-    let n = truth.len();
-    let correct: usize = (0..k).map(|i| confusion[i][i]).sum();
-    let per_class: serde_json::Map<String, serde_json::Value> = head
-        .class_names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let total: usize = confusion[i].iter().sum();
-            let acc = if total == 0 {
-                serde_json::Value::Null
-            } else {
-                json!(confusion[i][i] as f64 / total as f64)
-            };
-            (
-                name.clone(),
-                json!({ "n": total, "correct": confusion[i][i], "accuracy": acc }),
-            )
-        })
-        .collect();
-    Ok(json!({
-        "accuracy": if n == 0 { 0.0 } else { correct as f64 / n as f64 },
-        "n": n, "correct": correct, "per_class": per_class,
-        "confusion": confusion, "classes": head.class_names,
-    }))
-}
-
-/// Writes confusion.png and pca.png into `dir`.
-pub fn write_plots(
-    dir: &Path,
-    result: &serde_json::Value,
-    x: ArrayView2<f32>,
-    truth: &[usize],
-    names: &[String],
-) -> anyhow::Result<(PathBuf, PathBuf)> {
-    std::fs::create_dir_all(dir)?;
-    let matrix: Vec<Vec<usize>> = serde_json::from_value(result["confusion"].clone())?;
-    let (a, b) = (dir.join("confusion.png"), dir.join("pca.png"));
-    plot::confusion(&matrix, names, &a)?;
-    plot::scatter(plot::pca2(x).view(), truth, names, &b)?;
-    Ok((a, b))
-}

@@ -3,8 +3,9 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::onnx_export::{self, EXPORTABLE, ExportOptions, SCORES};
-use crate::{model_dir, model_ref};
+use edge_ssl::export::{self, EXPORTABLE, ExportOptions, SCORES};
+use edge_ssl::model::directory as model_dir;
+use edge_ssl::model::reference as model_ref;
 
 /// Write a model directory as one plain ONNX graph: encoder + adapter + head.
 ///
@@ -62,7 +63,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         );
     }
     let options = ExportOptions::default().with_softmax(args.with_softmax);
-    let exported = onnx_export::build(&model, adapter.as_ref(), &head, options)
+    let exported = export::build(&model, adapter.as_ref(), &head, options)
         .with_context(|| format!("exporting {} (heads that export: {EXPORTABLE})", args.model))?;
     exported
         .graph

@@ -3,8 +3,8 @@ use clap::Args;
 use edge_ssl_runtime::{Backend, BackendOptions, OrtBackend, inspect};
 use serde_json::json;
 
-use crate::model_dir::{self, HEAD};
-use crate::model_ref;
+use edge_ssl::model::directory::{self, HEAD};
+use edge_ssl::model::reference;
 
 /// Describe a model: inputs and outputs, parameters, FLOPs per sample, its card, which
 /// backends can run it on this machine, and a model directory's adapter and head (each
@@ -23,7 +23,7 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
-    let model = model_ref::resolve(&args.model)?;
+    let model = reference::resolve(&args.model)?;
     let facts = inspect::facts(&model.onnx)?;
     let shape = model.card.input.batch_shape(1);
     let flops =
@@ -38,9 +38,9 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         ),
         Err(e) => Err(e.to_string()),
     };
-    let adapter = model_dir::load_adapter(&model)?;
+    let adapter = directory::load_adapter(&model)?;
     let head = match &model.dir {
-        Some(dir) if dir.join(HEAD).is_file() => Some(model_dir::load_head(&model)?),
+        Some(dir) if dir.join(HEAD).is_file() => Some(directory::load_head(&model)?),
         _ => None,
     };
     let card_json = serde_json::to_value(&model.card)?;

@@ -8,13 +8,13 @@ use edge_ssl_source::open_source;
 use serde_json::json;
 
 use super::{BackendArgs, SourceArgs};
-use crate::live::classifier::Classifier;
+use edge_ssl::embed::classifier::Classifier;
 use crate::live::display_out::{DisplayOut, DisplaySpec};
 use crate::live::frame_reader::{FrameReader, Next};
 use crate::live::interrupt;
-use crate::live::run_stats::RunStats;
+use edge_ssl::live::run_stats::RunStats;
 use crate::live::serial_out::{self, SerialOut};
-use crate::model_ref;
+use edge_ssl::model::reference;
 
 /// How often a wait for the next frame looks for Ctrl-C.
 const POLL: Duration = Duration::from_millis(100);
@@ -71,7 +71,7 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let display_spec: DisplaySpec = args.display.parse()?;
-    let model = model_ref::resolve(&args.model)?;
+    let model = reference::resolve(&args.model)?;
     let backend = args.backend.backend()?;
     let mut classifier = Classifier::load(backend.as_ref(), &model)?;
     let names = classifier.class_names().to_vec();

@@ -8,11 +8,7 @@
 //! constant memory) and [`data_frames`] (`adapt`'s
 //! loader). `cli/run.rs` only wires them.
 
-pub mod classifier;
-pub mod data_frames;
 pub mod display_out;
 pub mod frame_reader;
 pub mod interrupt;
-pub mod latency;
-pub mod run_stats;
 pub mod serial_out;

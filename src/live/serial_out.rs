@@ -13,7 +13,7 @@ use anyhow::Context;
 use edge_ssl_firmware_host::{LinkEvent, LinkOptions, SendOutcome, SerialLink};
 use serde_json::json;
 
-use super::classifier::Decision;
+use edge_ssl::embed::classifier::Decision;
 
 /// How long the end of a run waits for the last Acks (only while some are outstanding; a
 /// device on a loaded host can take a while to answer).

@@ -9,7 +9,7 @@ use edge_ssl_train::nn::Adapter;
 use image::DynamicImage;
 use ndarray::{Array2, Array3};
 
-use crate::model_ref::ResolvedModel;
+use crate::model::reference::ResolvedModel;
 
 pub struct Embedder {
     session: Box<dyn Session>,
@@ -30,7 +30,7 @@ impl Embedder {
         Ok(Embedder {
             session,
             pre: Preprocessor::new(model.card.input.clone()),
-            adapter: crate::model_dir::load_adapter(model)?,
+            adapter: crate::model::directory::load_adapter(model)?,
         })
     }
 

@@ -14,7 +14,8 @@ use anyhow::Context;
 use edge_ssl_core::write_atomic;
 use edge_ssl_train::Rng;
 
-use crate::{fmnist, progress, shifted_domain};
+use super::{fmnist, shifted_domain};
+use crate::progress;
 
 /// Sizes of the three parts.
 #[derive(Clone, Copy, Debug)]

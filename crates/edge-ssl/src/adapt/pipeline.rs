@@ -15,9 +15,9 @@ use serde_json::json;
 use super::model_output::{self, Trained};
 use super::phase_times::{PhaseClock, PhaseTimes};
 use super::{AdaptOptions, bn_phase, train_phase, view_cache, work_dir};
-use crate::image_set::Frames;
-use crate::model_dir;
-use crate::model_ref::ResolvedModel;
+use crate::frames::image_set::Frames;
+use crate::model::directory as model_dir;
+use crate::model::reference::ResolvedModel;
 
 /// Runs the whole adaptation and returns the metrics it wrote.
 pub fn adapt(
@@ -33,7 +33,7 @@ pub fn adapt(
     let mut clock = PhaseClock::start();
     let mut times = PhaseTimes::default();
     let pre = Preprocessor::new(model.card.input.clone());
-    let frames = crate::live::data_frames::decode(data, &pre, &opts.sampling)?;
+    let frames = crate::frames::loader::decode(data, &pre, &opts.sampling)?;
     if frames.len() < 2 {
         bail!(
             "{}: adaptation needs at least 2 decodable frames, found {}",

@@ -13,7 +13,7 @@ use edge_ssl_core::Preprocessor;
 use edge_ssl_source::{SourceKind, SourceOptions, detect_kind, open_source};
 use image::imageops::FilterType;
 
-use crate::image_set::{self, Frames};
+use crate::frames::image_set::{self as image_set, Frames};
 use crate::progress;
 
 /// Kept frames are at most this many times the input size on each side.
@@ -81,7 +81,7 @@ mod tests {
 
     fn pre() -> Preprocessor {
         let card = edge_ssl_core::ModelCard::load(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            &std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
                 .join("models/fmnist-ssl/encoder.toml"),
         )
         .unwrap();

@@ -1,5 +1,5 @@
 //! The last phase: turning the work directory's results into a model directory. Every part and
-//! the card are staged in the work directory, then moved in by [`dir_commit`](crate::dir_commit),
+//! the card are staged in the work directory, then moved in by [`dir_commit`](crate::model::commit),
 //! card last, so a directory with `edge-ssl.toml` is always one whole model (the previous one or
 //! the new one), whatever kill or full disk interrupts it.
 
@@ -9,9 +9,10 @@ use edge_ssl_core::{ModelCard, write_atomic};
 use edge_ssl_train::nn::Adapter;
 
 use super::AdaptOptions;
-use crate::model_dir::{self, ADAPTER, ENCODER, LOSS_PNG, METRICS};
-use crate::model_ref::ResolvedModel;
-use crate::{dir_commit, plot};
+use crate::model::directory::{self as model_dir, ADAPTER, ENCODER, LOSS_PNG, METRICS};
+use crate::model::reference::ResolvedModel;
+use crate::model::commit as dir_commit;
+use crate::plot;
 
 /// What training produced, for the model directory.
 pub struct Trained<'a> {

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use edge_ssl_core::{Preprocessor, decode_image, image_files};
 use ndarray::{Array2, Array3, Axis, concatenate};
 
-use crate::embedder::Embedder;
+use crate::embed::embedder::Embedder;
 use crate::progress;
 
 /// Decoded frames, kept as 8-bit CHW at their own size (a quarter of the memory of f32) in the

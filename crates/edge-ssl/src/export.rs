@@ -1,6 +1,6 @@
 //! A model directory as one ONNX graph: the directory's encoder (whose BatchNorm statistics
 //! `adapt` already re-estimated), then its adapter and head written as plain ONNX operators
-//! after the encoder's output. The graph computes exactly what [`crate::embedder::Embedder`]
+//! after the encoder's output. The graph computes exactly what [`crate::embed::embedder::Embedder`]
 //! and [`Head::probabilities`] compute: `A(E(x))`, L2-normalized, through the head.
 //!
 //! Outputs: the adapted embedding, under the encoder's own output name (so the directory's
@@ -21,7 +21,7 @@ use edge_ssl_train::head::{Head, HeadModel};
 use edge_ssl_train::nn::{Adapter, L2_FLOOR};
 use ndarray::Array2;
 
-use crate::model_ref::ResolvedModel;
+use crate::model::reference::ResolvedModel;
 
 /// The output carrying class scores.
 pub const SCORES: &str = "scores";

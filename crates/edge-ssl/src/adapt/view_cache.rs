@@ -16,8 +16,8 @@ use edge_ssl_runtime::SessionPool;
 use edge_ssl_train::augment::Augmenter;
 use ndarray::{Array2, Array3, Array4, ArrayView3};
 
-use crate::embedder::embedding_rows;
-use crate::image_set::Frames;
+use crate::embed::embedder::embedding_rows;
+use crate::frames::image_set::Frames;
 use crate::progress;
 
 /// Views `0..k` of every frame, embedded `batch` images at a time by the sessions of `pool`.

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::classifier::Decision;
+use crate::embed::classifier::Decision;
 use super::latency::{Latency, LatencyHistogram};
 
 /// Weight of the newest frame in the FPS shown on the display.

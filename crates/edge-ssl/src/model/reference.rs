@@ -38,7 +38,7 @@ pub fn default_model_path() -> PathBuf {
             }
         }
     }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .join("models")
         .join(rel)
 }

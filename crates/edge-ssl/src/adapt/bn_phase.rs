@@ -10,9 +10,9 @@ use edge_ssl_core::{Preprocessor, write_atomic};
 use edge_ssl_runtime::{Backend, reestimate_batch_norm};
 
 use super::{AdaptOptions, view_cache};
-use crate::image_set::Frames;
-use crate::model_dir::{self, ENCODER};
-use crate::model_ref::ResolvedModel;
+use crate::frames::image_set::Frames;
+use crate::model::directory::{self as model_dir, ENCODER};
+use crate::model::reference::ResolvedModel;
 
 /// The work directory's encoder and, when BN was re-estimated, its report.
 pub fn encoder(

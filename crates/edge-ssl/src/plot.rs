@@ -14,9 +14,9 @@ use embedded_graphics::text::Text;
 use image::{ImageEncoder, RgbImage};
 use ndarray::ArrayView2;
 
-/// An `RgbImage` as an embedded-graphics draw target; pixels outside are dropped.
-/// An RGB image that embedded-graphics can draw on; shared by every PNG this binary writes.
-pub(crate) struct Canvas(RgbImage);
+/// An RGB image that embedded-graphics can draw on (pixels outside are dropped); shared by every PNG
+/// edge-ssl writes (plots here, the bench bar chart in the CLI).
+pub struct Canvas(RgbImage);
 
 impl OriginDimensions for Canvas {
     fn size(&self) -> Size {
@@ -47,11 +47,13 @@ impl DrawTarget for Canvas {
 }
 
 impl Canvas {
-    pub(crate) fn new(w: u32, h: u32) -> Self {
+    /// A white canvas of `w`×`h` pixels.
+    pub fn new(w: u32, h: u32) -> Self {
         Canvas(RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255])))
     }
 
-    pub(crate) fn text(&mut self, s: &str, x: i32, y: i32, color: Rgb888) {
+    /// Draws `s` in the 6×10 bitmap font with its baseline at (`x`, `y`).
+    pub fn text(&mut self, s: &str, x: i32, y: i32, color: Rgb888) {
         let _ = Text::new(s, Point::new(x, y), MonoTextStyle::new(&FONT_6X10, color)).draw(self);
     }
 
@@ -61,7 +63,8 @@ impl Canvas {
             .draw(self);
     }
 
-    pub(crate) fn save(self, path: &Path) -> anyhow::Result<()> {
+    /// Writes the canvas as a PNG, atomically.
+    pub fn save(self, path: &Path) -> anyhow::Result<()> {
         let img = self.0;
         write_atomic(path, |w| {
             image::codecs::png::PngEncoder::new(w)

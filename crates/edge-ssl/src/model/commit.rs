@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::model_ref::DIR_CARD;
+use crate::model::reference::DIR_CARD;
 
 /// A fresh, empty stage directory inside `out`.
 pub fn stage_dir(out: &Path) -> anyhow::Result<PathBuf> {

@@ -8,7 +8,7 @@
 //! encoder *and* adapter whose embeddings it was fitted to, and the card's `[provenance]`
 //! records the adapter's own sha256, so a missing, truncated or bit-flipped adapter is named
 //! rather than silently skipped or applied. Writers stage every part and the card in a work
-//! directory and move them in with [`commit`](crate::dir_commit::commit), card last: a
+//! directory and move them in with [`commit`](crate::model::commit::commit), card last: a
 //! directory whose writer died half-way holds the previous model or no card at all.
 
 use std::collections::BTreeMap;
@@ -19,7 +19,7 @@ use edge_ssl_core::{ModelCard, sha256_file, write_atomic};
 use edge_ssl_train::head::Head;
 use edge_ssl_train::nn::Adapter;
 
-use crate::model_ref::{DIR_CARD, ResolvedModel};
+use crate::model::reference::{DIR_CARD, ResolvedModel};
 
 pub const ENCODER: &str = "encoder.onnx";
 pub const ADAPTER: &str = "adapter.safetensors";
@@ -61,7 +61,7 @@ pub fn materialize(model: &ResolvedModel, out: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let stage = crate::dir_commit::stage_dir(out)?;
+    let stage = crate::model::commit::stage_dir(out)?;
     copy_atomic(&model.onnx, &stage.join(ENCODER))?;
     if let Some(dir) = &model.dir
         && dir.join(ADAPTER).is_file()
@@ -74,7 +74,7 @@ pub fn materialize(model: &ResolvedModel, out: &Path) -> anyhow::Result<()> {
         model.onnx.display().to_string().into(),
     );
     write_card(&stage, model.card.clone(), provenance)?;
-    crate::dir_commit::commit(&stage, out, &[ENCODER, ADAPTER])?;
+    crate::model::commit::commit(&stage, out, &[ENCODER, ADAPTER])?;
     std::fs::remove_dir_all(&stage).with_context(|| format!("removing {}", stage.display()))
 }
 

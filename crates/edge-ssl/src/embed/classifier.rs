@@ -9,9 +9,9 @@ use edge_ssl_runtime::Backend;
 use edge_ssl_train::head::Head;
 use image::DynamicImage;
 
-use crate::embedder::Embedder;
-use crate::model_dir;
-use crate::model_ref::ResolvedModel;
+use crate::embed::embedder::Embedder;
+use crate::model::directory as model_dir;
+use crate::model::reference::ResolvedModel;
 
 /// A frame's decision.
 #[derive(Clone, Debug)]

@@ -1,0 +1,5 @@
+//! Frames for the commands that read images: decoded unlabeled frames and labeled ImageFolder
+//! trees ([`image_set`]), and the loader that reads a folder, a video or a camera ([`loader`]).
+
+pub mod image_set;
+pub mod loader;

@@ -1,0 +1,96 @@
+//! Fitting a head on labeled (adapted) embeddings, optionally with pseudo-labels from unlabeled
+//! frames, and the 2-fold cross-validation that says whether those pseudo-labels helped.
+
+use anyhow::Context;
+use edge_ssl_train::head::{Head, HeadKind, SemiSupervised};
+use ndarray::{Array2, ArrayView2, Axis};
+
+/// What using the unlabeled frames did: pseudo-labels kept, and 2-fold accuracy without/with.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SemiReport {
+    pub unlabeled: usize,
+    pub pseudo_labeled: usize,
+    pub cv_accuracy_labeled_only: Option<f64>,
+    pub cv_accuracy_with_unlabeled: Option<f64>,
+}
+
+/// Fits `kind` on labeled rows, with pseudo-labels from `unlabeled` when given.
+pub fn fit_head(
+    kind: HeadKind,
+    x: ArrayView2<f32>,
+    labels: &[usize],
+    names: &[String],
+    unlabeled: Option<ArrayView2<f32>>,
+) -> anyhow::Result<(Head, Option<SemiReport>)> {
+    let Some(u) = unlabeled else {
+        return Ok((
+            Head::fit(kind, x, labels, names.to_vec()).context("fitting the head")?,
+            None,
+        ));
+    };
+    let semi = SemiSupervised::default();
+    let (head, report) = semi
+        .fit(kind, x, labels, names.to_vec(), u)
+        .context("fitting the head with pseudo-labels")?;
+    let (plain, with) = match cross_validate(kind, x, labels, names, u, &semi) {
+        Ok(Some((a, b))) => (Some(a), Some(b)),
+        _ => (None, None),
+    };
+    Ok((
+        head,
+        Some(SemiReport {
+            unlabeled: report.unlabeled,
+            pseudo_labeled: report.pseudo_labeled,
+            cv_accuracy_labeled_only: plain,
+            cv_accuracy_with_unlabeled: with,
+        }),
+    ))
+}
+
+/// 2-fold cross-validation (alternate examples of each class): accuracy of a head fitted on one
+/// half, without and with the unlabeled frames, on the other half. `None` when some class has
+/// fewer than two examples.
+fn cross_validate(
+    kind: HeadKind,
+    x: ArrayView2<f32>,
+    labels: &[usize],
+    names: &[String],
+    u: ArrayView2<f32>,
+    semi: &SemiSupervised,
+) -> anyhow::Result<Option<(f64, f64)>> {
+    let mut seen = vec![0usize; names.len()];
+    let fold: Vec<usize> = labels
+        .iter()
+        .map(|&l| {
+            seen[l] += 1;
+            seen[l] % 2
+        })
+        .collect();
+    if seen.iter().any(|&c| c < 2) {
+        return Ok(None);
+    }
+    let (mut plain, mut with, mut total) = (0usize, 0usize, 0usize);
+    for f in 0..2 {
+        let train: Vec<usize> = (0..labels.len()).filter(|&i| fold[i] != f).collect();
+        let test: Vec<usize> = (0..labels.len()).filter(|&i| fold[i] == f).collect();
+        let xt = x.select(Axis(0), &train);
+        let yt: Vec<usize> = train.iter().map(|&i| labels[i]).collect();
+        let xe: Array2<f32> = x.select(Axis(0), &test);
+        let a = Head::fit(kind, xt.view(), &yt, names.to_vec())?;
+        let (b, _) = semi.fit(kind, xt.view(), &yt, names.to_vec(), u)?;
+        let correct = |h: &Head| -> anyhow::Result<usize> {
+            Ok(h.predict(xe.view())?
+                .iter()
+                .zip(&test)
+                .filter(|(p, i)| p.class == labels[**i])
+                .count())
+        };
+        plain += correct(&a)?;
+        with += correct(&b)?;
+        total += test.len();
+    }
+    Ok(Some((
+        plain as f64 / total as f64,
+        with as f64 / total as f64,
+    )))
+}
