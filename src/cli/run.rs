@@ -12,6 +12,7 @@ use edge_ssl::embed::classifier::Classifier;
 use crate::live::display_out::{DisplayOut, DisplaySpec};
 use crate::live::frame_reader::{FrameReader, Next};
 use crate::live::interrupt;
+use crate::live::page_out::{PageArgs, PageOut};
 use edge_ssl::live::run_stats::RunStats;
 use crate::live::serial_out::{self, SerialOut};
 use edge_ssl::model::reference;
@@ -66,6 +67,8 @@ pub struct RunArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    page: PageArgs,
+    #[command(flatten)]
     backend: BackendArgs,
 }
 
@@ -74,7 +77,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let model = reference::resolve(&args.model)?;
     let backend = args.backend.backend()?;
     let mut classifier = Classifier::load(backend.as_ref(), &model)?;
-    let names = classifier.class_names().to_vec();
+    let mut names = classifier.class_names().to_vec();
     let mut display = DisplayOut::create(&display_spec, &args.panel, args.display_every)?;
     let mut serial = match &args.serial {
         Some(path) => Some(SerialOut::open(
@@ -92,6 +95,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         model.onnx.display(),
         classifier.describe()
     );
+    let mut page = PageOut::start(&args.page, &model, &args.backend, &names)?;
     interrupt::install()?;
 
     let mut stats = RunStats::new(names.len());
@@ -130,6 +134,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 line["serial"] = serial_out::outcome_name(outcome).into();
             }
             writeln!(out, "{line}").context("writing to stdout")?;
+        }
+        if let Some(p) = page.as_mut() {
+            p.show(frame.index, name, &decision, frame.image);
+            if let Some(refitted) = p.refitted() {
+                classifier = refitted;
+                names = classifier.class_names().to_vec();
+            }
         }
     }
     let interrupted = interrupt::requested();

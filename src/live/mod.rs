@@ -10,5 +10,7 @@
 
 pub mod display_out;
 pub mod frame_reader;
+pub mod head_refit;
 pub mod interrupt;
+pub mod page_out;
 pub mod serial_out;
