@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what edge-ssl's demo and tests need on a fresh Debian/Ubuntu machine:
-#   - Debian packages: real data (Fashion-MNIST, OpenCV's sample videos) and ffmpeg (video decoding)
+#   - Debian packages: real data (Fashion-MNIST, OpenCV's sample videos), ffmpeg (video decoding) and
+#     chromium (the headless browser that tests `run --http`'s live page)
 #   - a project-local .venv with ONNX Runtime 1.31.1 (its libonnxruntime.so is what the `ort`
 #     backend loads) and numpy/onnx for the reference checks
 # Safe to run again; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/apt_ensure.sh setup dataset-fashion-mnist opencv-doc ffmpeg python3-venv
+scripts/apt_ensure.sh setup dataset-fashion-mnist opencv-doc ffmpeg python3-venv chromium
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
