@@ -14,3 +14,4 @@ pub mod live;
 pub mod model;
 pub mod plot;
 pub mod progress;
+pub mod tune;

@@ -81,6 +81,9 @@ pub fn save_label(dir: &Path, class: &ClassName, stem: &str, jpeg: &[u8]) -> Res
             if std::fs::symlink_metadata(&stale).is_ok_and(|m| m.is_file())
                 && std::fs::remove_file(&stale).is_ok()
             {
+                // A class left without images would make the ImageFolder unreadable; removing
+                // the directory only succeeds when it is empty.
+                let _ = std::fs::remove_dir(&other);
                 moved_from = Some(name);
             }
         }
@@ -197,7 +200,7 @@ mod tests {
         assert!(!dir.path().join("a/1-5.jpg").exists());
         assert_eq!(std::fs::read(dir.path().join("b/1-5.jpg")).unwrap(), b"jpeg2");
         let counts = count_labels(dir.path());
-        assert_eq!(counts.get("a"), Some(&0));
+        assert_eq!(counts.get("a"), None, "the emptied class folder is gone");
         assert_eq!(counts.get("b"), Some(&1));
     }
 }

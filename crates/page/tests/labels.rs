@@ -64,6 +64,7 @@ fn labels_become_an_image_folder() {
     let status = get(a, "/status.json").json();
     assert_eq!(status["labels"]["person"], 2);
     assert_eq!(status["labels"]["bike"], 0);
+    assert!(!labels.join("bike").exists(), "an emptied class folder is removed");
     assert!(status["known_classes"].as_array().unwrap().contains(&"bike".into()));
 
     // A frame no longer (or never) held.

@@ -38,6 +38,7 @@ mod error;
 mod graph_builder;
 pub mod inspect;
 pub mod onnx_edit;
+pub mod onnx_graph;
 mod options;
 mod ort_backend;
 pub mod ort_library;

@@ -95,7 +95,9 @@ pub mod novelty;
 pub mod optim;
 mod rng;
 mod tensor_file;
+mod tensor_store;
 pub mod trainer;
 
 pub use error::{Result, TrainError};
 pub use rng::Rng;
+pub use tensor_store::TensorStore;

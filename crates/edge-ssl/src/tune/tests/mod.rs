@@ -1,0 +1,9 @@
+//! Tests of encoder training: import and split, write-back against ONNX Runtime, SimCLR
+//! steps and resume, unsupported operators, and (ignored) real-size encoders.
+
+mod fixtures;
+mod import_split;
+mod real_size;
+mod simclr;
+mod unsupported;
+mod write_back_ort;

@@ -1,0 +1,112 @@
+//! Protobuf-free copies of an ONNX graph's nodes, attributes and initializers.
+
+use std::collections::BTreeMap;
+
+use ndarray::ArrayD;
+use tract_onnx::pb;
+use tract_onnx::pb::attribute_proto::AttributeType;
+
+use super::tensor::{TensorData, decode};
+
+/// A graph in ONNX terms: nodes in stored (topological) order, the graph inputs that are not
+/// initializers, the outputs, and the initializers by element type. Initializers of other
+/// types (float16, double, strings) are left out; a node that reads one then names a value
+/// that is nowhere defined, which the trainable graph reports.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OnnxGraph {
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub nodes: Vec<OnnxNode>,
+    pub floats: BTreeMap<String, ArrayD<f32>>,
+    /// int64, int32 and bool initializers, widened to i64.
+    pub ints: BTreeMap<String, ArrayD<i64>>,
+}
+
+/// One node. `op_type` carries the domain as `domain:Op` for anything outside the default
+/// ONNX domain, so a contrib operator never passes for a standard one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OnnxNode {
+    pub op_type: String,
+    pub name: String,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub attrs: BTreeMap<String, OnnxAttr>,
+}
+
+/// An attribute value. Kinds no supported operator uses (graphs, sparse tensors, lists of
+/// strings or tensors) are kept as `Other` with their kind, so they can be reported.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OnnxAttr {
+    Int(i64),
+    Ints(Vec<i64>),
+    Float(f32),
+    Floats(Vec<f32>),
+    String(String),
+    FloatTensor(ArrayD<f32>),
+    IntTensor(ArrayD<i64>),
+    Other(String),
+}
+
+fn attr(a: &pb::AttributeProto) -> Result<OnnxAttr, String> {
+    let kind = AttributeType::try_from(a.r#type).unwrap_or(AttributeType::Undefined);
+    Ok(match kind {
+        AttributeType::Int => OnnxAttr::Int(a.i),
+        AttributeType::Ints => OnnxAttr::Ints(a.ints.clone()),
+        AttributeType::Float => OnnxAttr::Float(a.f),
+        AttributeType::Floats => OnnxAttr::Floats(a.floats.clone()),
+        AttributeType::String => OnnxAttr::String(String::from_utf8_lossy(&a.s).into_owned()),
+        AttributeType::Tensor => match a.t.as_ref().map(decode).transpose()? {
+            Some(TensorData::F32(t)) => OnnxAttr::FloatTensor(t),
+            Some(TensorData::I64(t)) => OnnxAttr::IntTensor(t),
+            _ => OnnxAttr::Other("tensor of an unsupported element type".into()),
+        },
+        other => OnnxAttr::Other(other.as_str_name().to_lowercase()),
+    })
+}
+
+pub(super) fn node(n: &pb::NodeProto) -> Result<OnnxNode, String> {
+    let op_type = if n.domain.is_empty() || n.domain == "ai.onnx" {
+        n.op_type.clone()
+    } else {
+        format!("{}:{}", n.domain, n.op_type)
+    };
+    let attrs = n
+        .attribute
+        .iter()
+        .map(|a| -> Result<(String, OnnxAttr), String> {
+            let value = attr(a).map_err(|e| format!("node `{}`: {e}", n.name))?;
+            Ok((a.name.clone(), value))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(OnnxNode {
+        op_type,
+        name: n.name.clone(),
+        inputs: n.input.clone(),
+        outputs: n.output.clone(),
+        attrs,
+    })
+}
+
+pub(super) fn graph(g: &pb::GraphProto) -> Result<OnnxGraph, String> {
+    let mut out = OnnxGraph::default();
+    for t in &g.initializer {
+        match decode(t).map_err(|e| format!("initializer `{}`: {e}", t.name))? {
+            TensorData::F32(a) => {
+                out.floats.insert(t.name.clone(), a);
+            }
+            TensorData::I64(a) => {
+                out.ints.insert(t.name.clone(), a);
+            }
+            TensorData::Other => {}
+        }
+    }
+    out.inputs = g
+        .input
+        .iter()
+        .filter(|v| !out.floats.contains_key(&v.name) && !out.ints.contains_key(&v.name))
+        .map(|v| v.name.clone())
+        .collect();
+    out.outputs = g.output.iter().map(|v| v.name.clone()).collect();
+    out.nodes = g.node.iter().map(node).collect::<Result<_, _>>()?;
+    Ok(out)
+}
