@@ -4,6 +4,8 @@
 #     chromium (the headless browser that tests `run --http`'s live page)
 #   - a project-local .venv with ONNX Runtime 1.31.1 (its libonnxruntime.so is what the `ort`
 #     backend loads) and numpy/onnx for the reference checks
+#   - flwr 1.42.0 in the same .venv: the SuperLink, `flwr run` and the ServerApp that the fleet
+#     tests (crates/fleet/tests, tests/cli_fleet.rs) federate the Rust nodes with
 # Safe to run again; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,5 +18,10 @@ fi
 if ! .venv/bin/python -c "import onnxruntime, numpy, onnx; assert onnxruntime.__version__ == '1.31.1'" 2>/dev/null; then
   echo "setup: installing onnxruntime==1.31.1 into .venv"
   .venv/bin/pip install -q onnxruntime==1.31.1 numpy onnx pillow
+fi
+# The Fleet API changes between minor versions; the Rust SuperNode speaks exactly this one.
+if ! .venv/bin/python -c "import importlib.metadata as m; assert m.version('flwr') == '1.42.0'" 2>/dev/null; then
+  echo "setup: installing flwr==1.42.0 into .venv"
+  .venv/bin/pip install -q flwr==1.42.0
 fi
 echo "setup: ok ($(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so* | head -1))"

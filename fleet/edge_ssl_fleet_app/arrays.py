@@ -37,3 +37,15 @@ def write_json_atomic(path: str, value: dict) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, target)
+
+
+def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write `arrays` as an .npz through a temporary in the same directory, then rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".")
+    with os.fdopen(fd, "wb") as f:
+        np.savez(f, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, target)

@@ -7,6 +7,7 @@ mod demo;
 mod embed;
 mod eval;
 mod export;
+mod fleet;
 mod head;
 mod info;
 mod run;
@@ -41,6 +42,7 @@ enum Command {
     Run(run::RunArgs),
     Bench(bench::BenchArgs),
     Bundle(bundle::BundleArgs),
+    Fleet(fleet::FleetArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -56,5 +58,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Bundle(args) => bundle::run(args),
+        Command::Fleet(args) => fleet::run(args),
     }
 }

@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod datasets;
 pub mod embed;
 pub mod export;
+pub mod fleet;
 pub mod frames;
 pub mod head;
 pub mod live;

@@ -14,8 +14,23 @@ use edge_ssl_fleet::{Arrays, Config, FleetTask, Metrics, TaskError};
 
 pub const FLWR_VERSION: &str = "1.42.0";
 
+/// The workspace root: the nearest folder above this crate that holds the Flower app
+/// (`fleet/pyproject.toml`), so the CLI's tests can share this file.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|d| d.join("fleet/pyproject.toml").is_file())
+        .unwrap_or(here)
+        .to_owned()
+}
+
+/// Prints why a test is skipped, or fails it when `EDGE_SSL_FLEET_REQUIRED=1` (CI), where a
+/// missing flwr must not pass silently.
+pub fn skip(reason: &str) {
+    if std::env::var_os("EDGE_SSL_FLEET_REQUIRED").is_some_and(|v| v == "1") {
+        panic!("EDGE_SSL_FLEET_REQUIRED=1 but {reason}");
+    }
+    eprintln!("SKIPPED: {reason}");
 }
 
 /// The interpreter whose environment has flwr 1.42.0 (`EDGE_SSL_PYTHON`, else the project's
@@ -34,14 +49,14 @@ pub fn python() -> Option<PathBuf> {
     match version {
         Ok(v) if v == FLWR_VERSION => Some(python),
         Ok(v) => {
-            eprintln!(
-                "SKIPPED: {} has flwr {v:?}, not {FLWR_VERSION} (pip install flwr=={FLWR_VERSION})",
+            skip(&format!(
+                "{} has flwr {v:?}, not {FLWR_VERSION} (scripts/setup.sh, or pip install flwr=={FLWR_VERSION})",
                 python.display()
-            );
+            ));
             None
         }
         Err(e) => {
-            eprintln!("SKIPPED: {} cannot run: {e}", python.display());
+            skip(&format!("{} cannot run: {e}", python.display()));
             None
         }
     }

@@ -109,6 +109,30 @@ impl AdapterTrainer {
         self
     }
 
+    /// Starts from `adapter`'s weights instead of a fresh adapter: a federated round goes on
+    /// from the global adapter it received. The momentum target (MoCo, BYOL) starts from the
+    /// same weights. Only before the first step, and `adapter` must have this trainer's sizes.
+    pub fn with_initial_adapter(mut self, adapter: &Adapter) -> Result<Self> {
+        if self.step > 0 {
+            return Err(TrainError::InvalidConfig(
+                "the initial adapter can only be set before the first step".into(),
+            ));
+        }
+        if adapter.dim() != self.adapter.dim() {
+            return Err(TrainError::DimMismatch {
+                what: "initial adapter width".into(),
+                expected: self.adapter.dim(),
+                got: adapter.dim(),
+            });
+        }
+        self.adapter.load_weights_from(adapter)?;
+        self.adapter.norm.eps = adapter.norm.eps;
+        if self.target.is_some() {
+            self.target = Some(Target::new(&self.adapter, &self.projector));
+        }
+        Ok(self)
+    }
+
     pub fn config(&self) -> &TrainConfig {
         &self.config
     }

@@ -283,3 +283,44 @@ fn adaptation_suppresses_view_nuisance_and_helps_a_few_shot_head() {
         );
     }
 }
+
+#[test]
+fn a_trainer_can_start_from_a_given_adapter() {
+    let views = clustered_views(3, 64, 8, 2);
+    let first = adapt(
+        &views,
+        small(Method::Byol).with_epochs(2),
+        |_| ControlFlow::Continue(()),
+    )
+    .unwrap()
+    .adapter;
+    let cfg = small(Method::Byol).with_epochs(1).with_seed(9);
+    let warm = AdapterTrainer::new(cfg.clone(), &views)
+        .unwrap()
+        .with_initial_adapter(&first)
+        .unwrap();
+    assert_eq!(warm.adapter().params(), first.params());
+    let cold = AdapterTrainer::new(cfg.clone(), &views).unwrap();
+    assert_ne!(cold.adapter().params(), first.params());
+
+    let mut trained = warm;
+    trained.step(&views).unwrap();
+    assert!(matches!(
+        trained.with_initial_adapter(&first),
+        Err(TrainError::InvalidConfig(_))
+    ));
+    let narrow = crate::nn::Adapter::new(4, 32, &mut Rng::new(1));
+    assert!(
+        AdapterTrainer::new(cfg.clone(), &views)
+            .unwrap()
+            .with_initial_adapter(&narrow)
+            .is_err()
+    );
+    let other_hidden = crate::nn::Adapter::new(8, 16, &mut Rng::new(1));
+    assert!(
+        AdapterTrainer::new(cfg, &views)
+            .unwrap()
+            .with_initial_adapter(&other_hidden)
+            .is_err()
+    );
+}

@@ -1,0 +1,326 @@
+//! `edge-ssl fleet`: take part in a Flower federation as a SuperNode (`join`), and make the
+//! model directory a ServerApp starts from (`init`). The work is `edge_ssl::fleet`; this file
+//! parses flags and prints events.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use edge_ssl::fleet::edge_ssl_fleet::{self as flower, FleetEvent, MetricValue, Metrics, Security};
+use edge_ssl::fleet::{ModelTask, ModelTaskOptions};
+use edge_ssl::model::reference as model_ref;
+use edge_ssl::progress::{Event, Progress};
+use serde_json::json;
+
+use super::BackendArgs;
+
+/// Federated adaptation with Flower (flwr 1.42): devices train the adapter (and softmax head)
+/// on their own frames; a ServerApp averages them (see docs/fleet.md).
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    #[command(subcommand)]
+    command: FleetCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum FleetCommand {
+    Join(JoinArgs),
+    Init(InitArgs),
+}
+
+/// Join a Flower SuperLink as a SuperNode and answer its rounds until stopped (Ctrl-C) or
+/// --max-runs runs have finished.
+///
+/// On a train message the device continues the global adapter on its frames for the
+/// ServerApp's `local-epochs`, refits the softmax head on --labeled if the federation has one,
+/// and replies with the arrays, `num-examples` (its frame count) and metrics; on an evaluate
+/// message it reports the global head's accuracy on --labeled (without labels: how far the
+/// adapter moves its embeddings). Every message's global model is written to WORK/model as a
+/// model directory (atomically). The node's key pair is kept in WORK (node-key.pem, mode 0600; node-key.pub).
+/// Frames never leave the device.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The SuperLink's Fleet API address (the port given to `flower-superlink --port`).
+    #[arg(long, value_name = "HOST:PORT")]
+    superlink: String,
+    /// The device's model: an ONNX file, a model directory, or `default`.
+    #[arg(long, value_name = "MODEL")]
+    model: String,
+    /// The device's unlabeled frames: an image folder, a video file or a camera.
+    #[arg(long, value_name = "FRAMES")]
+    data: PathBuf,
+    /// A labeled ImageFolder tree (ROOT/<class>/*) for the head.
+    #[arg(long, value_name = "ROOT")]
+    labeled: Option<PathBuf>,
+    /// Where the node keeps its key and writes the global model (WORK/model).
+    #[arg(long, value_name = "DIR")]
+    work: PathBuf,
+    /// HTTPS, trusting only the CA certificates in this PEM file.
+    #[arg(long, value_name = "PEM", conflicts_with = "insecure")]
+    root_certificates: Option<PathBuf>,
+    /// Plain HTTP (for loopback and tests). Without this or --root-certificates, HTTPS with the
+    /// public root certificates.
+    #[arg(long)]
+    insecure: bool,
+    /// Leave after N runs have finished.
+    #[arg(long, value_name = "N")]
+    max_runs: Option<usize>,
+    /// Print one JSON object per event (stderr) instead of a line of text.
+    #[arg(long)]
+    json: bool,
+    /// Augmented views embedded per frame (once, at start).
+    #[arg(long, default_value_t = 4, value_name = "K")]
+    views: usize,
+    /// Frames per training step.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    batch: usize,
+    /// Seed of the views and of each round's batches (plus the server round).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Loss when the ServerApp does not send `method`.
+    #[arg(long, default_value = "vicreg")]
+    method: String,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+/// Write the model directory a federation starts from: MODEL with its adapter and head, or a
+/// fresh adapter (the identity) when it has none. Give it to the ServerApp as
+/// `initial-model`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// An ONNX file, a model directory, or `default`.
+    #[arg(long, value_name = "MODEL")]
+    model: String,
+    /// The model directory to write.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Hidden units of a fresh adapter.
+    #[arg(long, value_name = "N")]
+    hidden: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn run(args: FleetArgs) -> anyhow::Result<()> {
+    match args.command {
+        FleetCommand::Join(a) => join(a),
+        FleetCommand::Init(a) => init(a),
+    }
+}
+
+fn init(args: InitArgs) -> anyhow::Result<()> {
+    let model = model_ref::resolve(&args.model)?;
+    let out = edge_ssl::fleet::initial::write(&model, &args.out, args.hidden, args.seed)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+fn join(args: JoinArgs) -> anyhow::Result<()> {
+    let security = match (&args.root_certificates, args.insecure) {
+        (Some(pem), _) => Security::RootCertificates(
+            std::fs::read(pem).with_context(|| format!("reading {}", pem.display()))?,
+        ),
+        (None, true) => Security::Insecure,
+        (None, false) => Security::PublicRoots,
+    };
+    if args.max_runs == Some(0) {
+        bail!("--max-runs must be at least 1");
+    }
+    let method = args
+        .method
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--method: {e}"))?;
+    let options = ModelTaskOptions::default()
+        .with_views(args.views)
+        .with_batch(args.batch)
+        .with_seed(args.seed)
+        .with_method(method);
+    let model = model_ref::resolve(&args.model)?;
+    let backend = args.backend.backend()?;
+    std::fs::create_dir_all(&args.work)
+        .with_context(|| format!("creating {}", args.work.display()))?;
+    let json_notes = args.json;
+    let progress = Progress::new(move |event: &Event| {
+        if let Event::Note(text) = event {
+            if json_notes {
+                eprintln!("{}", json!({"event": "note", "text": text}));
+            } else {
+                eprintln!("{text}");
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    crate::live::interrupt::install()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (watcher, cancel) = (Arc::clone(&stop), progress.clone());
+    std::thread::spawn(move || {
+        while !crate::live::interrupt::requested() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        watcher.store(true, Ordering::SeqCst);
+        cancel.cancel();
+    });
+    let mut task = ModelTask::prepare(
+        backend.as_ref(),
+        &model,
+        &args.data,
+        args.labeled.as_deref(),
+        args.work.join("model"),
+        options,
+        &progress,
+    )
+    .context("preparing the local data")?;
+    let print = Printer { json: args.json };
+    print.ready(task.frames(), task.labeled());
+
+    let mut join = flower::JoinOptions::new(&args.superlink, &args.work)
+        .with_security(security)
+        .with_stop_flag(stop);
+    if let Some(n) = args.max_runs {
+        join = join.with_max_runs(n);
+    }
+    let summary = flower::join(&join, &mut task, &mut |e| print.event(e))
+        .with_context(|| format!("in the federation at {}", args.superlink))?;
+    print.done(&summary, task.global_model());
+    Ok(())
+}
+
+struct Printer {
+    json: bool,
+}
+
+impl Printer {
+    fn line(&self, value: serde_json::Value, text: String) {
+        if self.json {
+            eprintln!("{value}");
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    fn ready(&self, frames: usize, labeled: usize) {
+        self.line(
+            json!({"event": "ready", "frames": frames, "labeled": labeled}),
+            format!("ready: {frames} frames embedded, {labeled} labeled images"),
+        );
+    }
+
+    fn event(&self, e: &FleetEvent) {
+        let (value, text) = match e {
+            FleetEvent::Connected { node_id } => (
+                json!({"event": "connected", "node_id": node_id}),
+                format!("connected as node {node_id}"),
+            ),
+            FleetEvent::RunStarted {
+                run_id,
+                fab_id,
+                fab_version,
+            } => (
+                json!({"event": "run_started", "run_id": run_id, "fab_id": fab_id, "fab_version": fab_version}),
+                format!("run {run_id}: started ({fab_id} {fab_version})"),
+            ),
+            FleetEvent::Received {
+                run_id,
+                message_type,
+                group_id,
+                objects,
+                bytes,
+            } => (
+                json!({"event": "received", "run_id": run_id, "message_type": message_type,
+                       "group_id": group_id, "objects": objects, "bytes": bytes}),
+                format!(
+                    "run {run_id}: {message_type} message for round {group_id} ({objects} objects, {bytes} bytes)"
+                ),
+            ),
+            FleetEvent::Replied {
+                run_id,
+                message_type,
+                group_id,
+                push,
+                task_seconds,
+                metrics,
+            } => (
+                json!({"event": "replied", "run_id": run_id, "message_type": message_type,
+                       "group_id": group_id, "objects": push.objects, "bytes": push.bytes,
+                       "task_seconds": task_seconds, "metrics": metrics_json(metrics)}),
+                format!(
+                    "run {run_id}: {message_type} reply for round {group_id} after {task_seconds:.1} s ({} bytes): {}",
+                    push.bytes,
+                    metrics_text(metrics)
+                ),
+            ),
+            FleetEvent::TaskFailed {
+                run_id,
+                message_type,
+                reason,
+            } => (
+                json!({"event": "task_failed", "run_id": run_id, "message_type": message_type, "reason": reason}),
+                format!("run {run_id}: {message_type} failed: {reason}"),
+            ),
+            FleetEvent::MessageFailed { reason } => (
+                json!({"event": "message_failed", "reason": reason}),
+                format!("a message was skipped: {reason}"),
+            ),
+            FleetEvent::RunFinished { run_id } => (
+                json!({"event": "run_finished", "run_id": run_id}),
+                format!("run {run_id}: finished"),
+            ),
+            FleetEvent::Reconnecting { reason, wait } => (
+                json!({"event": "reconnecting", "reason": reason, "wait_s": wait.as_secs_f64()}),
+                format!("reconnecting in {:.1} s: {reason}", wait.as_secs_f64()),
+            ),
+        };
+        self.line(value, text);
+    }
+
+    fn done(&self, s: &flower::JoinSummary, model: Option<&std::path::Path>) {
+        let model = model.map(|p| p.display().to_string());
+        self.line(
+            json!({"event": "left", "messages": s.messages, "runs_finished": s.runs_finished,
+                   "bytes_pulled": s.bytes_pulled, "bytes_pushed": s.bytes_pushed,
+                   "global_model": model}),
+            format!(
+                "left: {} messages, {} runs, {} bytes pulled, {} pushed; global model: {}",
+                s.messages,
+                s.runs_finished,
+                s.bytes_pulled,
+                s.bytes_pushed,
+                model.as_deref().unwrap_or("none received")
+            ),
+        );
+    }
+}
+
+fn metric_json(v: &MetricValue) -> serde_json::Value {
+    match v {
+        MetricValue::Double(x) => json!(x),
+        MetricValue::Int(x) => json!(x),
+        MetricValue::Uint(x) => json!(x),
+        MetricValue::DoubleList(x) => json!(x),
+        MetricValue::IntList(x) => json!(x),
+        MetricValue::UintList(x) => json!(x),
+    }
+}
+
+fn metrics_json(m: &Metrics) -> serde_json::Value {
+    m.iter()
+        .map(|(k, v)| (k.to_owned(), metric_json(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+fn metrics_text(m: &Metrics) -> String {
+    m.iter()
+        .map(|(k, v)| match v {
+            MetricValue::Double(x) => format!("{k}={x:.4}"),
+            other => format!("{k}={}", metric_json(other)),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
