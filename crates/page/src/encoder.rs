@@ -25,8 +25,8 @@ pub struct EncoderOptions {
 impl Default for EncoderOptions {
     fn default() -> Self {
         EncoderOptions {
-            max_fps: 15.0,
-            max_width: 640,
+            max_fps: 10.0,
+            max_width: 800,
             quality: 80,
         }
     }
@@ -36,7 +36,7 @@ impl EncoderOptions {
     /// Frames per second encoded at most; the rest only update the numbers.
     #[must_use]
     pub fn with_max_fps(mut self, fps: f32) -> Self {
-        self.max_fps = if fps.is_finite() { fps.max(0.1) } else { 15.0 };
+        self.max_fps = if fps.is_finite() { fps.max(0.1) } else { 10.0 };
         self
     }
     /// Wider frames are scaled down to this width first.
@@ -68,6 +68,7 @@ impl FrameEncoder {
         let thread = std::thread::Builder::new()
             .name("page-jpeg".into())
             .spawn(move || {
+                crate::priority::lower();
                 for (prediction, image) in rx {
                     match encode(image, options) {
                         Some(jpeg) => worker_state.put_frame(FrameRecord {

@@ -77,6 +77,7 @@ mod label;
 mod options;
 mod page;
 mod prediction;
+mod priority;
 mod recent;
 mod refit;
 mod routes;

@@ -50,6 +50,7 @@ pub(crate) fn start(
     let spawned = std::thread::Builder::new()
         .name("page-refit".into())
         .spawn(move || {
+            crate::priority::lower();
             let started = Instant::now();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 callback(&labels_dir)

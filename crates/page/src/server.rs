@@ -1,5 +1,5 @@
 //! The accept loop: one thread per connection, at most `max_connections` at once. A connection
-//! past the cap is answered `503` by a short-lived thread (at most [`REJECTERS`] of them; past
+//! past the cap waits a moment for a slot, then is answered `503` by a short-lived thread (at most [`REJECTERS`] of them; past
 //! that it is simply closed), so neither a crowd nor a slow client can grow the thread count or
 //! stall the accept loop. Dropping the [`Server`] stops accepting, tells event streams to end,
 //! and returns without waiting for connections (each is bounded by its timeouts anyway).
@@ -9,7 +9,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{PageError, Result};
 use crate::label::count_labels;
@@ -19,6 +19,8 @@ use crate::state::LiveState;
 
 /// Threads answering connections past the cap.
 const REJECTERS: usize = 4;
+/// How long a connection past the cap waits for a slot before it is answered 503.
+const SLOT_WAIT: Duration = Duration::from_millis(250);
 /// How long a closing connection waits for the client's unread bytes (so the close is a FIN,
 /// not a reset that could destroy the response before the client reads it).
 const LINGER: Duration = Duration::from_millis(200);
@@ -59,7 +61,10 @@ impl Server {
         let accept_stop = stop.clone();
         let accept = std::thread::Builder::new()
             .name("page-accept".into())
-            .spawn(move || accept_loop(listener, ctx, accept_stop))
+            .spawn(move || {
+                crate::priority::lower();
+                accept_loop(listener, ctx, accept_stop)
+            })
             .map_err(|source| PageError::Spawn {
                 what: "accept",
                 source,
@@ -118,8 +123,7 @@ fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, stop: Arc<AtomicBool>) {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         };
-        if active.fetch_add(1, Ordering::AcqRel) >= ctx.options.max_connections {
-            active.fetch_sub(1, Ordering::AcqRel);
+        if !take_slot(&active, ctx.options.max_connections) {
             reject(stream, &rejecting);
             continue;
         }
@@ -130,8 +134,25 @@ fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>, stop: Arc<AtomicBool>) {
             .name("page-conn".into())
             .spawn(move || {
                 let _slot = slot;
+                crate::priority::lower();
                 serve(stream, &ctx);
             });
+    }
+}
+
+/// Takes a connection slot, waiting up to [`SLOT_WAIT`] for one: a browser's next request
+/// often arrives before the thread that answered its last one has ended and let go of its slot.
+fn take_slot(active: &AtomicUsize, max: usize) -> bool {
+    let started = Instant::now();
+    loop {
+        if active.fetch_add(1, Ordering::AcqRel) < max {
+            return true;
+        }
+        active.fetch_sub(1, Ordering::AcqRel);
+        if started.elapsed() >= SLOT_WAIT {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

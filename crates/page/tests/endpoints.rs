@@ -46,7 +46,7 @@ fn page_status_and_frames() {
     assert_eq!(frame.header("content-type").as_deref(), Some("image/jpeg"));
     assert_eq!(frame.header("x-frame").as_deref(), Some("2"));
     let img = image::load_from_memory(&frame.body).unwrap();
-    assert_eq!((img.width(), img.height()), (640, 480), "scaled to the default max width");
+    assert_eq!((img.width(), img.height()), (800, 600), "scaled to the default max width");
 
     let one = get(live.addr(), "/recent/1.jpg");
     assert_eq!(one.status, 200);

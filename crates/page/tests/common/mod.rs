@@ -80,7 +80,7 @@ impl Live {
 
     /// Offers frame `n` (a real image, encoded by the real encoder) and waits until it is held.
     pub fn frame(&mut self, n: u64, class: &str) {
-        let img = image::RgbImage::from_fn(800, 600, |x, y| {
+        let img = image::RgbImage::from_fn(1000, 750, |x, y| {
             image::Rgb([(x % 256) as u8, (y % 256) as u8, (n % 256) as u8])
         });
         self.encoder.offer(prediction(n, class), image::DynamicImage::ImageRgb8(img));
