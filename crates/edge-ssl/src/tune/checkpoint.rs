@@ -13,8 +13,10 @@ use ndarray::{Array1, ArrayD, Ix1, Ix2};
 
 use super::{EncoderTrainer, PairedViews, Result, TuneConfig, TuneError};
 
-const KIND: &str = "edge-ssl encoder-training checkpoint";
+pub(super) const KIND: &str = "edge-ssl encoder-training checkpoint";
 const VERSION: u32 = 1;
+/// The optimizers' moment slots ([`edge_ssl_train::optim`]): keys are `<slot>.<param>`.
+const SLOTS: [&str; 3] = ["adamw.m", "adamw.v", "sgd.momentum"];
 
 fn corrupt(path: &Path, reason: impl ToString) -> TuneError {
     TuneError::Train(TrainError::Corrupt {
@@ -114,15 +116,25 @@ impl EncoderTrainer {
                 format!("{} losses for step {step}", curve.len()),
             ));
         }
+        // A moment must belong to a parameter and have its shape: the optimizer would
+        // otherwise fail on a shape mismatch inside its first step.
+        let shapes: BTreeMap<String, (usize, usize)> = t
+            .graph
+            .params()
+            .into_iter()
+            .chain(t.projector.params())
+            .flat_map(|p| SLOTS.map(|slot| (format!("{slot}.{}", p.name), p.value.dim())))
+            .collect();
         let mut state = BTreeMap::new();
         for (name, m) in std::mem::take(&mut s.tensors) {
-            let Some(key) = name.strip_prefix("optimizer/") else {
-                return Err(corrupt(path, format!("unexpected tensor {name}")));
-            };
-            let m = m
-                .into_dimensionality::<Ix2>()
-                .map_err(|_| corrupt(path, format!("{name} is not 2-D")))?;
-            state.insert(key.to_string(), m);
+            let key = name.strip_prefix("optimizer/");
+            let shape = key.and_then(|k| shapes.get(k));
+            match (key, shape, m.into_dimensionality::<Ix2>()) {
+                (Some(key), Some(&shape), Ok(m)) if m.dim() == shape => {
+                    state.insert(key.to_string(), m);
+                }
+                _ => return Err(corrupt(path, format!("unexpected tensor {name}"))),
+            }
         }
         t.optimizer.restore(state);
         t.step = step;

@@ -3,6 +3,10 @@
 use edge_ssl_train::optim::OptimizerKind;
 use serde::{Deserialize, Serialize};
 
+/// Bounds that keep settings read from a checkpoint from asking for absurd allocations.
+const MAX_WIDTH: usize = 1 << 16;
+const MAX_EPOCHS: usize = 1 << 20;
+
 /// SimCLR over the trainable part of an encoder. Defaults follow the PyTorch reference of
 /// issue 14 (batch 256, AdamW 1e-3, temperature 0.2, a 512→128 projector).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -124,8 +128,13 @@ impl TuneConfig {
                 self.temperature
             ));
         }
-        if self.projector_hidden == 0 || self.projector_dim == 0 {
-            return Some("projector widths must be at least 1".into());
+        if !(1..=MAX_WIDTH).contains(&self.projector_hidden)
+            || !(1..=MAX_WIDTH).contains(&self.projector_dim)
+        {
+            return Some(format!("projector widths must be 1 to {MAX_WIDTH}"));
+        }
+        if self.epochs > MAX_EPOCHS {
+            return Some(format!("at most {MAX_EPOCHS} epochs"));
         }
         None
     }

@@ -1,6 +1,7 @@
 //! Tests of encoder training: import and split, write-back against ONNX Runtime, SimCLR
 //! steps and resume, unsupported operators, and (ignored) real-size encoders.
 
+mod checkpoint_file;
 mod fixtures;
 mod import_split;
 mod real_size;

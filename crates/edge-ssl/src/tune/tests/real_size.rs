@@ -5,8 +5,11 @@
 //! ```text
 //! for a in resnet18 mobilenet_v3_small vit_small_patch16_224; do
 //!     .venv/bin/python models/export.py $a --random-init; done
-//! cargo test --release -p edge-ssl --lib tune::tests::real_size -- --ignored --nocapture
+//! cargo test -p edge-ssl --lib tune::tests::real_size -- --ignored --nocapture
 //! ```
+//!
+//! `EDGE_SSL_TUNE_TRAIN=tail:2` (any selection that leaves a prefix), `EDGE_SSL_TUNE_ARCHS=resnet18`
+//! (one process per model gives each its own peak memory) and `EDGE_SSL_TUNE_FRAMES=32` vary it.
 
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -28,11 +31,15 @@ fn peak_rss_mib() -> f64 {
 #[ignore = "needs models/export.py --random-init exports in .cache/models"]
 fn tail_1_of_real_encoders_trains_and_writes_back() {
     let frames: usize = std::env::var("EDGE_SSL_TUNE_FRAMES").map_or(16, |v| v.parse().unwrap());
-    for arch in ["resnet18", "mobilenet_v3_small", "vit_small_patch16_224"] {
+    let train: Train =
+        std::env::var("EDGE_SSL_TUNE_TRAIN").map_or(Train::Tail(1), |v| v.parse().unwrap());
+    let archs = std::env::var("EDGE_SSL_TUNE_ARCHS")
+        .unwrap_or_else(|_| "resnet18,mobilenet_v3_small,vit_small_patch16_224".into());
+    for arch in archs.split(',') {
         let model = repo().join(".cache/models").join(format!("{arch}.onnx"));
         let dir = tempfile::tempdir().unwrap();
         let t0 = Instant::now();
-        let split = import(&model, Train::Tail(1)).unwrap();
+        let split = import(&model, train).unwrap();
         let (blocks, cut) = (split.blocks(), split.cut().unwrap().to_string());
         let prefix = dir.path().join("prefix.onnx");
         assert!(split.write_prefix(&prefix).unwrap());
@@ -62,7 +69,7 @@ fn tail_1_of_real_encoders_trains_and_writes_back() {
             &want,
         );
         eprintln!(
-            "{arch}: {blocks} blocks, tail:1 reads {cut} {:?}, {params} parameters; import {:.2} s, \
+            "{arch}: {blocks} blocks, {train} reads {cut} {:?}, {params} parameters; import {:.2} s, \
              one step on {frames} frames x 2 views {:.3} s, write-back of {written} tensors {:.2} s, \
              peak RSS so far {:.0} MiB",
             views.item_shape(),
