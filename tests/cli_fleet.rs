@@ -221,6 +221,13 @@ fn two_devices_adapt_together_on_a_real_superlink() {
             .filter(|e| e["event"] == "replied" && e["message_type"] == "train")
             .count();
         assert_eq!(replied, 2, "node {i}: {log}");
+        for e in events.iter().filter(|e| e["event"] == "replied") {
+            eprintln!(
+                "node {i} {} round {}: {:.2} s, {} bytes pushed",
+                e["message_type"], e["group_id"], e["task_seconds"].as_f64().unwrap(), e["bytes"]
+            );
+        }
+        eprintln!("node {i}: {left}");
     }
 
     let models: Vec<PathBuf> = nodes.iter().map(|(_, w, _)| w.join("model")).collect();

@@ -235,7 +235,8 @@ impl Printer {
                 json!({"event": "received", "run_id": run_id, "message_type": message_type,
                        "group_id": group_id, "objects": objects, "bytes": bytes}),
                 format!(
-                    "run {run_id}: {message_type} message for round {group_id} ({objects} objects, {bytes} bytes)"
+                    "run {run_id}: {message_type} message{} ({objects} objects, {bytes} bytes)",
+                    group(group_id)
                 ),
             ),
             FleetEvent::Replied {
@@ -250,7 +251,8 @@ impl Printer {
                        "group_id": group_id, "objects": push.objects, "bytes": push.bytes,
                        "task_seconds": task_seconds, "metrics": metrics_json(metrics)}),
                 format!(
-                    "run {run_id}: {message_type} reply for round {group_id} after {task_seconds:.1} s ({} bytes): {}",
+                    "run {run_id}: {message_type} reply{} after {task_seconds:.1} s ({} bytes): {}",
+                    group(group_id),
                     push.bytes,
                     metrics_text(metrics)
                 ),
@@ -294,6 +296,15 @@ impl Printer {
                 model.as_deref().unwrap_or("none received")
             ),
         );
+    }
+}
+
+/// FedAvg leaves a message's group empty; other strategies name the round there.
+fn group(id: &str) -> String {
+    if id.is_empty() {
+        String::new()
+    } else {
+        format!(" (group {id})")
     }
 }
 

@@ -75,6 +75,10 @@ pub struct Process(pub Child);
 
 impl Process {
     pub fn stop(&mut self) {
+        // One that was already waited for must not be signalled: its pid may be reused.
+        if let Ok(Some(_)) = self.0.try_wait() {
+            return;
+        }
         let pid = self.0.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(10);
