@@ -349,3 +349,23 @@ fn the_live_page_works_in_headless_chromium() {
     eprintln!("screenshot: {} ({} bytes)", out.display(), png.len());
     let _ = browser.call(None, "Browser.close", json!({}));
 }
+
+#[test]
+fn a_bad_http_address_is_a_clean_error() {
+    let out = common::edge_ssl()
+        .args(["run", "--model"])
+        .arg(common::model_dir())
+        .args(["--source", VTEST, "--max-frames", "1", "--http", "256.0.0.1:8080"])
+        .output()
+        .unwrap();
+    common::assert_clean_failure(&out, "--http 256.0.0.1:8080");
+    // The token and labels flags mean nothing without a page.
+    let out = common::edge_ssl()
+        .args(["run", "--model"])
+        .arg(common::model_dir())
+        .args(["--source", VTEST, "--http-token", "x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--http"));
+}
