@@ -6,6 +6,7 @@ mod bench;
 mod bundle;
 mod cli;
 mod live;
+mod progress_bars;
 
 use clap::Parser;
 
@@ -27,7 +28,7 @@ fn main() {
     }
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
-        eprintln!("error: {}", one_line(&e));
+        eprintln!("error: {}{}", one_line(&e), advice(&e));
         std::process::exit(1);
     }
 }
@@ -48,4 +49,21 @@ fn one_line(e: &anyhow::Error) -> String {
         line.push_str(&text);
     }
     line
+}
+
+/// The flag to change, for library errors that are about something a flag sets (the library's
+/// messages do not know the CLI's flags).
+fn advice(e: &anyhow::Error) -> &'static str {
+    let Some(e) = e.chain().find_map(|c| c.downcast_ref::<edge_ssl::Error>()) else {
+        return "";
+    };
+    match e.root() {
+        edge_ssl::Error::ViewCacheTooLarge { .. } => "; lower --views or --max-frames",
+        edge_ssl::Error::EndlessSource(_) => " (pass --max-frames N)",
+        edge_ssl::Error::NoHead { .. } => {
+            "; fit one first with `edge-ssl head --model MODEL --labeled DIR --out DIR`"
+        }
+        edge_ssl::Error::ResumeMismatch(_) => "; run without --resume to start over",
+        _ => "",
+    }
 }

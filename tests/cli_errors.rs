@@ -172,16 +172,30 @@ fn no_ort_library_anywhere_names_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("edge-ssl");
     std::fs::copy(assert_cmd::cargo::cargo_bin("edge-ssl"), &exe).unwrap();
-    let out = std::process::Command::new(&exe)
-        .current_dir(dir.path())
-        .env_remove("ORT_DYLIB_PATH")
-        .env("LD_LIBRARY_PATH", dir.path())
-        .args(["embed", "--backend", "ort", "--input"])
-        .arg(images())
-        .arg("--out")
-        .arg(dir.path().join("e.npy"))
-        .output()
-        .unwrap();
+    let run = || {
+        std::process::Command::new(&exe)
+            .current_dir(dir.path())
+            .env_remove("ORT_DYLIB_PATH")
+            .env("LD_LIBRARY_PATH", dir.path())
+            .args(["embed", "--backend", "ort", "--input"])
+            .arg(images())
+            .arg("--out")
+            .arg(dir.path().join("e.npy"))
+            .output()
+    };
+    // Another test thread forking while the copy's write descriptor was open leaves a child
+    // holding it for a moment: exec then fails with ETXTBSY until that child execs or exits.
+    let mut out = run();
+    for _ in 0..50 {
+        match &out {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                out = run();
+            }
+            _ => break,
+        }
+    }
+    let out = out.unwrap();
     if Path::new("/usr/lib/libonnxruntime.so").exists()
         || Path::new("/usr/lib/x86_64-linux-gnu/libonnxruntime.so").exists()
     {

@@ -63,7 +63,7 @@ pub fn horizontal(title: &str, unit: &str, bars: &[Bar], path: &Path) -> anyhow:
         let value = format_value(bar.value);
         let _ = Text::new(&value, Point::new(label_w + len as i32 + 4, y + 10), style).draw(&mut c);
     }
-    c.save(path)
+    Ok(c.save(path)?)
 }
 
 fn format_value(v: f64) -> String {

@@ -63,7 +63,7 @@ pub fn measure(
     let baseline_rss_mb = proc_status_mb("VmRSS:");
     let cold = Instant::now();
     let (backend, _) = select_backend(kind, &options.with_threads(Some(combo.threads)))?;
-    let mut embedder = Embedder::load(backend.as_ref(), model)?;
+    let mut embedder = crate::cli::model_arg::embedder(backend.as_ref(), model)?;
     let head = head_weights(model.card.output.dim);
     let mut next = 0usize;
     let mut classify = |embedder: &mut Embedder| -> anyhow::Result<Vec<usize>> {

@@ -4,7 +4,6 @@ use clap::Args;
 
 use super::{BackendArgs, SourceArgs};
 use edge_ssl::adapt::{AdaptOptions, adapt};
-use edge_ssl::model::reference;
 
 /// Adapt an encoder to a camera's frames without labels: re-estimate its BatchNorm statistics
 /// on the frames, then train a residual adapter on embeddings of K augmented views per frame.
@@ -76,11 +75,26 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         ..AdaptOptions::default()
     }
     .with_render_workers(args.backend.threads.unwrap_or(1));
-    let model = reference::resolve(&args.model)?;
+    let model = super::model_arg::resolve(&args.model)?;
     let backend = args.backend.backend()?;
-    let summary = adapt(backend.as_ref(), &model, &args.data, &args.out, &opts)?;
+    let report = adapt(
+        backend.as_ref(),
+        &model,
+        &args.data,
+        &args.out,
+        &opts,
+        &crate::progress_bars::terminal(),
+    )?;
+    eprintln!(
+        "adapted on {} frames × {} views in {:.1} s ({}); wrote {}",
+        report.frames,
+        report.views,
+        report.seconds.total,
+        report.seconds.summary(),
+        args.out.display()
+    );
     if args.json {
-        println!("{summary}");
+        println!("{}", serde_json::to_string(&report)?);
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use crate::bench::peers::Peers;
 use crate::bench::report::{BenchRun, write_report};
 use crate::bench::worker::{self, Budget, Combination};
 use crate::bench::{child, end_to_end, ratios};
-use edge_ssl::model::reference::{self, ResolvedModel};
+use edge_ssl::model::reference::ResolvedModel;
 
 /// Measure a model on this device: for every backend × threads × batch, cold start (load +
 /// optimize + first inference), latency p50/p90/p99 over a warmed run, throughput, achieved
@@ -150,7 +150,7 @@ fn validate(args: &BenchArgs) -> anyhow::Result<Vec<usize>> {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let budget = args.budget()?;
     if let Some(spec) = &args.measure_one {
-        let model = reference::resolve(&args.model)?;
+        let model = super::model_arg::resolve(&args.model)?;
         let combo = Combination::parse(spec)?;
         let m = match (&args.e2e, combo.engine.ends_with("-e2e")) {
             (Some(dir), true) => end_to_end::measure(&model, &combo, args.options(), budget, dir)?,
@@ -160,7 +160,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let threads = validate(&args)?;
-    let model = reference::resolve(&args.model)?;
+    let model = super::model_arg::resolve(&args.model)?;
     if let Some(dir) = &args.e2e {
         end_to_end::pictures(dir)?;
     }

@@ -7,7 +7,6 @@ use edge_ssl_train::head::{KMeansHead, KMeansOptions};
 use serde_json::json;
 
 use super::BackendArgs;
-use edge_ssl::embed::embedder::Embedder;
 use edge_ssl::frames::image_set;
 use edge_ssl::model::directory as model_dir;
 use edge_ssl::model::reference as model_ref;
@@ -49,8 +48,8 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     }
     let model = model_ref::resolve(&args.model)?;
     let backend = args.backend.backend()?;
-    let mut embedder = Embedder::load(backend.as_ref(), &model)?;
-    let frames = image_set::decode_frames(&args.data, embedder.preprocessor())?;
+    let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
+    let frames = image_set::decode_frames(&args.data, embedder.preprocessor(), &crate::progress_bars::terminal())?;
     if frames.len() < args.k {
         bail!(
             "--k {} is larger than the {} decodable image(s) in {}",
@@ -62,7 +61,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     if let Some(note) = frames.skipped_note() {
         eprintln!("{note}");
     }
-    let x = image_set::embed_frames(&mut embedder, &frames, args.batch)?;
+    let x = image_set::embed_frames(&mut embedder, &frames, args.batch, &crate::progress_bars::terminal())?;
     let clustering = KMeansHead::fit(x.view(), &KMeansOptions::new(args.k).with_seed(args.seed))
         .context("k-means")?;
     let clusters: Vec<_> = (0..args.k)

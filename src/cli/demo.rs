@@ -15,7 +15,7 @@ use edge_ssl::adapt::{AdaptOptions, adapt};
 use edge_ssl::datasets::demo_data::{self, DemoData, Split};
 use edge_ssl::embed::embedder::Embedder;
 use edge_ssl::frames::image_set::{self, LabeledSet};
-use edge_ssl::model::reference::{self, ResolvedModel};
+use edge_ssl::model::reference::ResolvedModel;
 
 /// The whole story on Fashion-MNIST: make a camera-like shifted domain from the test split,
 /// adapt the bundled encoder to it without labels (BN re-estimation, adapter, both), fit a
@@ -72,7 +72,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         .fmnist
         .clone()
         .unwrap_or_else(edge_ssl::datasets::fmnist::default_dir);
-    let data = demo_data::make(&fmnist, &args.out, args.seed, split)?;
+    let data = demo_data::make(&fmnist, &args.out, args.seed, split, &crate::progress_bars::terminal())?;
     eprintln!(
         "data ready in {} ({:.1} s)",
         args.out.display(),
@@ -82,7 +82,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let backend = args.backend.backend()?;
-    let source = reference::resolve("default")?;
+    let source = super::model_arg::resolve("default")?;
     let base = AdaptOptions {
         epochs: args.epochs,
         views: args.views,
@@ -135,10 +135,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             &data.shifted_unlabeled,
             &dir,
             opts,
+            &crate::progress_bars::terminal(),
         )
         .with_context(|| format!("adapting ({name})"))?;
         let seconds = t.elapsed().as_secs_f64();
-        let model = reference::resolve(&dir.display().to_string())?;
+        let model = super::model_arg::resolve(&dir.display().to_string())?;
         let row = score(name, &model, backend.as_ref(), &data, &sets, Some(seconds))?;
         eprintln!(
             "{}",
@@ -178,13 +179,13 @@ fn score(
     sets: &Sets,
     adapt_seconds: Option<f64>,
 ) -> anyhow::Result<serde_json::Value> {
-    let mut e = Embedder::load(backend, model)?;
+    let mut e = super::model_arg::embedder(backend, model)?;
     let accuracy = |e: &mut Embedder,
                     train: &LabeledSet,
                     test: &LabeledSet,
                     unlabeled: Option<&ndarray::Array2<f32>>|
      -> anyhow::Result<(f64, serde_json::Value)> {
-        let x = image_set::embed_strict(e, &train.paths, 256, "labeled")?;
+        let x = image_set::embed_strict(e, &train.paths, 256, "labeled", &crate::progress_bars::terminal())?;
         let (h, _) = edge_ssl::head::fit::fit_head(
             HeadKind::Softmax,
             x.view(),
@@ -192,14 +193,14 @@ fn score(
             &train.class_names,
             unlabeled.map(|u| u.view()),
         )?;
-        let xe = image_set::embed_strict(e, &test.paths, 256, "eval")?;
+        let xe = image_set::embed_strict(e, &test.paths, 256, "eval", &crate::progress_bars::terminal())?;
         let r = edge_ssl::head::eval::evaluate(&h, xe.view(), &test.labels)?;
         Ok((r["accuracy"].as_f64().unwrap_or(0.0), r))
     };
     let (shifted, result) = accuracy(&mut e, &sets.shifted_labeled, &sets.shifted_eval, None)?;
     let (clean, _) = accuracy(&mut e, &sets.clean_labeled, &sets.clean_eval, None)?;
-    let frames = image_set::decode_frames(&data.shifted_unlabeled, e.preprocessor())?;
-    let u = image_set::embed_frames(&mut e, &frames, 256)?;
+    let frames = image_set::decode_frames(&data.shifted_unlabeled, e.preprocessor(), &crate::progress_bars::terminal())?;
+    let u = image_set::embed_frames(&mut e, &frames, 256, &crate::progress_bars::terminal())?;
     let (semi, _) = accuracy(&mut e, &sets.shifted_labeled, &sets.shifted_eval, Some(&u))?;
     let plots = data
         .shifted_eval
@@ -208,7 +209,7 @@ fn score(
         .map(|p| p.join("plots").join(slug(name)));
     let mut plot_paths = Vec::new();
     if let Some(dir) = plots {
-        let xe = image_set::embed_strict(&mut e, &sets.shifted_eval.paths, 256, "eval")?;
+        let xe = image_set::embed_strict(&mut e, &sets.shifted_eval.paths, 256, "eval", &crate::progress_bars::terminal())?;
         let (a, b) = edge_ssl::head::eval::write_plots(
             &dir,
             &result,

@@ -7,9 +7,6 @@ use edge_ssl_core::{decode_image, image_files, npy, write_atomic};
 use ndarray::Array2;
 
 use super::BackendArgs;
-use edge_ssl::embed::embedder::Embedder;
-use edge_ssl::model::reference as model_ref;
-use edge_ssl::progress;
 
 /// Embed images: one row of the encoder's output per image, as an N×D float32 `.npy`, and
 /// beside it `FILE.paths.txt` naming the source of each row.
@@ -55,15 +52,16 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     if !out_dir.is_dir() {
         bail!("{}: output directory does not exist", out_dir.display());
     }
-    let model = model_ref::resolve(&args.model)?;
+    let model = super::model_arg::resolve(&args.model)?;
     let files = image_files(&args.input)?;
     if files.is_empty() {
         bail!("{}: no files to embed (empty folder)", args.input.display());
     }
     let backend = args.backend.backend()?;
-    let mut embedder = Embedder::load(backend.as_ref(), &model)?;
+    let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
     let started = Instant::now();
-    let bar = progress::bar(files.len() as u64, "embedding");
+    let progress = crate::progress_bars::terminal();
+    let mut bar = progress.phase("embedding", Some(files.len() as u64));
     let mut rows: Vec<f32> = Vec::new();
     let mut dim = 0;
     let mut kept: Vec<&PathBuf> = Vec::new();
@@ -82,7 +80,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
                 Err(e) => skipped.push(e.to_string()),
             }
         }
-        bar.inc(chunk.len() as u64);
+        bar.advance(chunk.len() as u64)?;
         if images.is_empty() {
             continue;
         }
@@ -96,7 +94,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         dim = out.ncols();
         rows.extend(out.iter().copied());
     }
-    bar.finish_and_clear();
+    bar.finish();
     if kept.is_empty() {
         bail!(
             "{}: none of the {} file(s) is a decodable image (first: {})",

@@ -4,7 +4,6 @@ use anyhow::bail;
 use clap::Args;
 
 use super::BackendArgs;
-use edge_ssl::embed::embedder::Embedder;
 use edge_ssl::frames::image_set;
 use edge_ssl::model::directory as model_dir;
 use edge_ssl::model::reference as model_ref;
@@ -40,7 +39,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let backend = args.backend.backend()?;
     // The embedder first: it validates the adapter, so a corrupt adapter is named as such
     // rather than reported as a head fitted on other embeddings.
-    let mut embedder = Embedder::load(backend.as_ref(), &model)?;
+    let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
     let head = model_dir::load_head(&model)?;
     let set = image_set::LabeledSet::read(&args.labeled)?;
     // Map the folder's classes onto the head's, by name.
@@ -56,7 +55,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             ),
         }
     }
-    let x = image_set::embed_strict(&mut embedder, &set.paths, args.batch, "evaluating")?;
+    let x = image_set::embed_strict(&mut embedder, &set.paths, args.batch, "evaluating", &crate::progress_bars::terminal())?;
     let result = edge_ssl::head::eval::evaluate(&head, x.view(), &truth)?;
     if let Some(dir) = &args.plots {
         let (a, b) = edge_ssl::head::eval::write_plots(dir, &result, x.view(), &truth, &head.class_names)?;

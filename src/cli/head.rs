@@ -5,7 +5,6 @@ use edge_ssl_train::head::HeadKind;
 use serde_json::json;
 
 use super::BackendArgs;
-use edge_ssl::embed::embedder::Embedder;
 use edge_ssl::frames::image_set;
 use edge_ssl::model::directory as model_dir;
 use edge_ssl::model::reference as model_ref;
@@ -51,15 +50,15 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
     let model = model_ref::resolve(&args.model)?;
     let set = image_set::LabeledSet::read(&args.labeled)?;
     let backend = args.backend.backend()?;
-    let mut embedder = Embedder::load(backend.as_ref(), &model)?;
-    let x = image_set::embed_strict(&mut embedder, &set.paths, args.batch, "labeled")?;
+    let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
+    let x = image_set::embed_strict(&mut embedder, &set.paths, args.batch, "labeled", &crate::progress_bars::terminal())?;
     let unlabeled = match &args.unlabeled {
         Some(p) => {
-            let frames = image_set::decode_frames(p, embedder.preprocessor())?;
+            let frames = image_set::decode_frames(p, embedder.preprocessor(), &crate::progress_bars::terminal())?;
             if let Some(note) = frames.skipped_note() {
                 eprintln!("{note}");
             }
-            Some(image_set::embed_frames(&mut embedder, &frames, args.batch)?)
+            Some(image_set::embed_frames(&mut embedder, &frames, args.batch, &crate::progress_bars::terminal())?)
         }
         None => None,
     };

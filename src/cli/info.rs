@@ -4,7 +4,6 @@ use edge_ssl_runtime::{Backend, BackendOptions, OrtBackend, inspect};
 use serde_json::json;
 
 use edge_ssl::model::directory::{self, HEAD};
-use edge_ssl::model::reference;
 
 /// Describe a model: inputs and outputs, parameters, FLOPs per sample, its card, which
 /// backends can run it on this machine, and a model directory's adapter and head (each
@@ -23,7 +22,7 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
-    let model = reference::resolve(&args.model)?;
+    let model = super::model_arg::resolve(&args.model)?;
     let facts = inspect::facts(&model.onnx)?;
     let shape = model.card.input.batch_shape(1);
     let flops =

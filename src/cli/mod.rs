@@ -10,6 +10,7 @@ mod export;
 mod fleet;
 mod head;
 mod info;
+pub(crate) mod model_arg;
 mod run;
 mod source_args;
 

@@ -15,7 +15,6 @@ use crate::live::interrupt;
 use crate::live::page_out::{PageArgs, PageOut};
 use edge_ssl::live::run_stats::RunStats;
 use crate::live::serial_out::{self, SerialOut};
-use edge_ssl::model::reference;
 
 /// How often a wait for the next frame looks for Ctrl-C.
 const POLL: Duration = Duration::from_millis(100);
@@ -74,7 +73,7 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let display_spec: DisplaySpec = args.display.parse()?;
-    let model = reference::resolve(&args.model)?;
+    let model = super::model_arg::resolve(&args.model)?;
     let backend = args.backend.backend()?;
     let mut classifier = Classifier::load(backend.as_ref(), &model)?;
     let mut names = classifier.class_names().to_vec();

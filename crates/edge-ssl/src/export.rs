@@ -15,7 +15,7 @@
 //! k-NN heads are refused: a faithful export needs TopK and a gather over every stored
 //! embedding, and a deployment that wants that head can refit it as imprinting in seconds.
 
-use anyhow::{Context, bail};
+use crate::error::{Context, bail};
 use edge_ssl_runtime::{EMBEDDED_CARD_KEY, GraphBuilder};
 use edge_ssl_train::head::{Head, HeadModel};
 use edge_ssl_train::nn::{Adapter, L2_FLOOR};
@@ -60,7 +60,7 @@ pub fn build(
     adapter: Option<&Adapter>,
     head: &Head,
     options: ExportOptions,
-) -> anyhow::Result<Exported> {
+) -> crate::Result<Exported> {
     let mut g = GraphBuilder::open(&model.onnx)
         .with_context(|| format!("reading {}", model.onnx.display()))?;
     let name = g.first_output();
@@ -102,7 +102,7 @@ pub fn build(
     (card.onnx, card.sha256) = (None, None);
     card.output.name = name.clone();
     card.output.dim = dim;
-    let card = card.to_toml().map_err(anyhow::Error::msg)?;
+    let card = card.to_toml().map_err(crate::Error::Format)?;
     g.set_metadata(EMBEDDED_CARD_KEY, &card);
     Ok(Exported {
         graph: g,
@@ -113,7 +113,7 @@ pub fn build(
 }
 
 /// `e + W2·relu(W1·LayerNorm(e) + b1) + b2`, as [`Adapter`] infers it.
-fn append_adapter(g: &mut GraphBuilder, e: &str, a: &Adapter) -> anyhow::Result<String> {
+fn append_adapter(g: &mut GraphBuilder, e: &str, a: &Adapter) -> crate::Result<String> {
     let (d, h) = (a.dim(), a.hidden());
     let norm = g.layer_norm(
         e,
@@ -142,7 +142,7 @@ fn append_adapter(g: &mut GraphBuilder, e: &str, a: &Adapter) -> anyhow::Result<
 }
 
 /// The head's logits on unit rows: `softmax(logits)` is [`Head::probabilities`].
-fn append_head(g: &mut GraphBuilder, unit: &str, head: &Head) -> anyhow::Result<String> {
+fn append_head(g: &mut GraphBuilder, unit: &str, head: &Head) -> crate::Result<String> {
     let (c, d) = (head.class_names.len(), head.dim());
     Ok(match &head.model {
         HeadModel::Softmax(s) => {
@@ -163,7 +163,8 @@ fn append_head(g: &mut GraphBuilder, unit: &str, head: &Head) -> anyhow::Result<
             g.scale(&dist, -1.0 / k.temperature)?
         }
         HeadModel::Knn(_) => bail!(
-            "k-NN heads do not export (they vote over every stored embedding); heads that export: {EXPORTABLE} — refit with `edge-ssl head --kind imprint` or `--kind softmax`"
+            Model,
+            "k-NN heads do not export (they vote over every stored embedding); heads that export: {EXPORTABLE}; refit an imprint or softmax head"
         ),
     })
 }

@@ -4,6 +4,7 @@
 //! without labels, fit a small head and classify.
 
 pub mod adapt;
+mod error;
 pub mod bundle;
 pub mod datasets;
 pub mod embed;
@@ -16,3 +17,4 @@ pub mod model;
 pub mod plot;
 pub mod progress;
 pub mod tune;
+pub use error::{Context, Error, Result};

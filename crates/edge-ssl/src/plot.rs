@@ -64,7 +64,7 @@ impl Canvas {
     }
 
     /// Writes the canvas as a PNG, atomically.
-    pub fn save(self, path: &Path) -> anyhow::Result<()> {
+    pub fn save(self, path: &Path) -> crate::Result<()> {
         let img = self.0;
         write_atomic(path, |w| {
             image::codecs::png::PngEncoder::new(w)
@@ -101,7 +101,7 @@ fn palette(i: usize) -> Rgb888 {
 const AXIS: Rgb888 = Rgb888::new(60, 60, 60);
 
 /// Loss per step as a line chart, with first/last values in the title.
-pub fn loss_curve(losses: &[f32], title: &str, path: &Path) -> anyhow::Result<()> {
+pub fn loss_curve(losses: &[f32], title: &str, path: &Path) -> crate::Result<()> {
     let (w, h, left, top, bottom) = (640u32, 360u32, 60i32, 30i32, 30i32);
     let mut c = Canvas::new(w, h);
     let (pw, ph) = (w as i32 - left - 20, h as i32 - top - bottom);
@@ -142,7 +142,7 @@ pub fn loss_curve(losses: &[f32], title: &str, path: &Path) -> anyhow::Result<()
 }
 
 /// A confusion matrix (rows: true class, columns: predicted), cells shaded by row fraction.
-pub fn confusion(matrix: &[Vec<usize>], names: &[String], path: &Path) -> anyhow::Result<()> {
+pub fn confusion(matrix: &[Vec<usize>], names: &[String], path: &Path) -> crate::Result<()> {
     let k = matrix.len().max(1) as i32;
     let cell = 36i32;
     let left = 96i32;
@@ -210,7 +210,7 @@ pub fn scatter(
     labels: &[usize],
     names: &[String],
     path: &Path,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let (w, h, plot) = (640u32, 480u32, 440i32);
     let mut c = Canvas::new(w, h);
     c.text("PCA of embeddings, coloured by class", 4, 14, AXIS);

@@ -5,9 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use crate::error::Context;
 use edge_ssl_core::{Preprocessor, write_atomic};
-use edge_ssl_runtime::{Backend, reestimate_batch_norm};
+use std::ops::ControlFlow;
+
+use edge_ssl_runtime::{Backend, reestimate_batch_norm_stream};
+
+use crate::progress::Progress;
 
 use super::{AdaptOptions, view_cache};
 use crate::frames::image_set::Frames;
@@ -22,7 +26,8 @@ pub fn encoder(
     opts: &AdaptOptions,
     work: &Path,
     resuming: bool,
-) -> anyhow::Result<(PathBuf, serde_json::Value)> {
+    progress: &Progress,
+) -> crate::Result<(PathBuf, serde_json::Value)> {
     let encoder = work.join(ENCODER);
     let report_path = work.join("bn.json");
     if resuming && encoder.is_file() {
@@ -37,22 +42,32 @@ pub fn encoder(
         return Ok((encoder, serde_json::Value::Null));
     }
     let pre = Preprocessor::new(model.card.input.clone());
-    let batches = view_cache::bn_batches(frames, &pre, opts.bn_frames, opts.infer_batch)?;
-    let report = reestimate_batch_norm(
+    let total = view_cache::bn_frame_count(frames, opts.bn_frames);
+    let mut batches = view_cache::bn_batches(frames, &pre, opts.bn_frames, opts.infer_batch);
+    let mut phase = progress.phase("BN statistics", Some(total as u64));
+    let report = reestimate_batch_norm_stream(
         backend,
         &model.onnx,
         &model.card,
-        &batches,
-        usize::MAX,
+        &mut batches,
+        Some(total),
         &encoder,
+        &mut |p| {
+            let step = p.frames_done as u64 - phase.done();
+            match phase.advance(step) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            }
+        },
     )
     .context("re-estimating BatchNorm statistics")?;
-    eprintln!(
+    phase.finish();
+    progress.note(format_args!(
         "re-estimated {} BatchNorm layer(s) on {} frames ({} passes)",
         report.layers.len(),
         report.frames,
         report.passes
-    );
+    ));
     let report = serde_json::to_value(&report)?;
     write_atomic(&report_path, |w| w.write_all(report.to_string().as_bytes()))?;
     Ok((encoder, report))

@@ -30,7 +30,7 @@ pub fn write(
     trained: Trained,
     metrics: &serde_json::Value,
     opts: &AdaptOptions,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let encoder_sha = edge_ssl_core::sha256_file(&work.join(ENCODER))?;
     let adapter_path = work.join(ADAPTER);
     if let Some(a) = trained.adapter {
@@ -65,7 +65,7 @@ pub fn write(
     Ok(())
 }
 
-fn provenance(model: &ResolvedModel, opts: &AdaptOptions) -> anyhow::Result<toml::Table> {
+fn provenance(model: &ResolvedModel, opts: &AdaptOptions) -> crate::Result<toml::Table> {
     let mut t = toml::Table::new();
     t.insert(
         "source_model".into(),

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use crate::error::{Context, bail};
 use edge_ssl_core::Preprocessor;
 use edge_ssl_runtime::{Backend, SessionPool};
 use edge_ssl_train::augment::Augmenter;
@@ -12,37 +12,76 @@ use edge_ssl_train::trainer::Views;
 use ndarray::Array3;
 use serde_json::json;
 
+use serde::Serialize;
+
 use super::model_output::{self, Trained};
 use super::phase_times::{PhaseClock, PhaseTimes};
 use super::{AdaptOptions, bn_phase, train_phase, view_cache, work_dir};
 use crate::frames::image_set::Frames;
 use crate::model::directory as model_dir;
 use crate::model::reference::ResolvedModel;
+use crate::progress::Progress;
 
-/// Runs the whole adaptation and returns the metrics it wrote.
+/// What an adaptation did; also written as the model directory's `metrics.json`.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct AdaptReport {
+    /// Frames adapted on, and files or frames skipped as undecodable.
+    pub frames: usize,
+    pub skipped: usize,
+    pub method: String,
+    pub epochs: usize,
+    pub views: usize,
+    pub batch: usize,
+    pub seed: u64,
+    pub bn_adapt: bool,
+    pub adapter: bool,
+    /// Optimizer steps run (over all runs, when resumed).
+    pub steps: u64,
+    /// The loss of every step.
+    pub loss_curve: Vec<f32>,
+    /// BN re-estimation's report (`null` without it).
+    pub bn: serde_json::Value,
+    /// Whether an interrupted run was continued.
+    pub resumed: bool,
+    /// Seconds per phase.
+    pub seconds: PhaseTimes,
+}
+
+/// Adapts `model` to the frames of `data` (an image folder, a video file or a camera) and
+/// writes the adapted model directory `out`; progress and cancellation go through `progress`.
+/// An interrupted run continues where it stopped when `opts.resume` is set.
 pub fn adapt(
     backend: &dyn Backend,
     model: &ResolvedModel,
     data: &Path,
     out: &Path,
     opts: &AdaptOptions,
-) -> anyhow::Result<serde_json::Value> {
+    progress: &Progress,
+) -> crate::Result<AdaptReport> {
     if opts.views < 2 || opts.batch < 2 || opts.epochs == 0 {
-        bail!("--views and --batch must be at least 2 and --epochs at least 1");
+        bail!(
+            Options,
+            "views and batch must be at least 2 and epochs at least 1 (got {}, {}, {})",
+            opts.views,
+            opts.batch,
+            opts.epochs
+        );
     }
     let mut clock = PhaseClock::start();
     let mut times = PhaseTimes::default();
     let pre = Preprocessor::new(model.card.input.clone());
-    let frames = crate::frames::loader::decode(data, &pre, &opts.sampling)?;
+    let frames = crate::frames::loader::decode(data, &pre, &opts.sampling, progress)?;
     if frames.len() < 2 {
         bail!(
+            Options,
             "{}: adaptation needs at least 2 decodable frames, found {}",
             data.display(),
             frames.len()
         );
     }
     if let Some(note) = frames.skipped_note() {
-        eprintln!("{note}");
+        progress.note(note);
     }
     check_cache_size(frames.len(), opts.views, model.card.output.dim)?;
     times.decode = clock.lap();
@@ -54,9 +93,9 @@ pub fn adapt(
         "method": opts.method.name(), "epochs": opts.epochs, "views": opts.views,
         "batch": opts.batch, "seed": opts.seed, "bn_adapt": opts.bn_adapt, "adapter": opts.adapter,
     });
-    let resuming = work_dir::prepare(&work, &plan, opts.resume)?;
+    let resuming = work_dir::prepare(&work, &plan, opts.resume, progress)?;
 
-    let (encoder, bn_report) = bn_phase::encoder(backend, model, &frames, opts, &work, resuming)?;
+    let (encoder, bn_report) = bn_phase::encoder(backend, model, &frames, opts, &work, resuming, progress)?;
     times.bn = clock.lap();
     let mut card = model.card.clone();
     card.sha256 = None;
@@ -69,45 +108,50 @@ pub fn adapt(
     let (mut losses, mut adapter, mut steps) = (Vec::new(), None, 0);
     if opts.adapter {
         let cache = view_cache_phase(
-            backend, &patched, &frames, opts, &work, resuming, &mut times,
+            backend, &patched, &frames, opts, &work, resuming, &mut times, progress,
         )?;
         times.views = clock.lap();
         let views = Views::new(cache).context("the view cache")?;
-        let trained = train_phase::train(&views, opts, &work, resuming)?;
+        let trained = train_phase::train(&views, opts, &work, resuming, progress)?;
         steps = trained.steps_done();
         losses = trained.loss_curve().to_vec();
         adapter = Some(trained.into_adapter());
         times.train = clock.lap();
     }
 
-    let mut metrics = json!({
-        "frames": frames.len(), "skipped": frames.skipped.len(), "method": opts.method.name(),
-        "epochs": opts.epochs, "views": opts.views, "batch": opts.batch, "seed": opts.seed,
-        "bn_adapt": opts.bn_adapt, "adapter": opts.adapter, "steps": steps, "loss_curve": losses,
-        "bn": bn_report, "resumed": resuming,
-    });
+    let mut report = AdaptReport {
+        frames: frames.len(),
+        skipped: frames.skipped.len(),
+        method: opts.method.name().into(),
+        epochs: opts.epochs,
+        views: opts.views,
+        batch: opts.batch,
+        seed: opts.seed,
+        bn_adapt: opts.bn_adapt,
+        adapter: opts.adapter,
+        steps,
+        loss_curve: losses.clone(),
+        bn: bn_report,
+        resumed: resuming,
+        seconds: PhaseTimes::default(),
+    };
     drop(frames);
     let trained = Trained {
         adapter: adapter.as_ref(),
         losses: &losses,
     };
     // metrics.json is written with the directory, so its `write` and `total` are measured
-    // up to that point; the stderr line below has the final figures.
+    // up to that point; the report returned has the final figures.
     times.write = clock.lap();
     times.total = clock.total();
-    metrics["seconds"] = serde_json::to_value(&times)?;
+    report.seconds = times.clone();
+    let metrics = serde_json::to_value(&report)?;
     model_output::write(out, &work, model, card, trained, &metrics, opts)?;
     let _ = std::fs::remove_dir_all(&work);
     times.write += clock.lap();
-    eprintln!(
-        "adapted on {} frames × {} views in {:.1} s ({}); wrote {}",
-        metrics["frames"],
-        opts.views,
-        clock.total(),
-        times.summary(),
-        out.display()
-    );
-    Ok(metrics)
+    times.total = clock.total();
+    report.seconds = times;
+    Ok(report)
 }
 
 /// The view cache: reloaded when resuming, else rendered and embedded (and saved for a resume).
@@ -119,7 +163,8 @@ fn view_cache_phase(
     work: &Path,
     resuming: bool,
     times: &mut PhaseTimes,
-) -> anyhow::Result<Array3<f32>> {
+    progress: &Progress,
+) -> crate::Result<Array3<f32>> {
     let path = work.join("views.npy");
     if resuming && let Some(cache) = view_cache::load(&path, opts.views, frames.len()) {
         return Ok(cache);
@@ -128,7 +173,7 @@ fn view_cache_phase(
         .load_parallel(&encoder.onnx, &encoder.card)
         .with_context(|| format!("loading {} with {}", encoder.onnx.display(), backend.name()))?;
     if let Some(note) = sessions.first().and_then(|s| s.fallback_note()) {
-        eprintln!("{note}");
+        progress.note(note);
     }
     let mut pool = SessionPool::new(sessions)?;
     let pre = Preprocessor::new(encoder.card.input.clone());
@@ -142,6 +187,7 @@ fn view_cache_phase(
         opts.infer_batch,
         opts.render_workers,
         &mut pool,
+        progress,
     )?;
     times.render = render;
     view_cache::save(&path, &cache)?;
@@ -152,17 +198,19 @@ fn view_cache_phase(
 /// must be refused up front, not discovered when the allocator gives up.
 const MAX_VIEW_CACHE_BYTES: u64 = 2 << 30;
 
-fn check_cache_size(frames: usize, views: usize, dim: usize) -> anyhow::Result<()> {
+fn check_cache_size(frames: usize, views: usize, dim: usize) -> crate::Result<()> {
     let bytes = (frames as u64)
         .saturating_mul(views as u64)
         .saturating_mul(dim as u64)
         .saturating_mul(4);
     if bytes > MAX_VIEW_CACHE_BYTES {
-        bail!(
-            "the view cache would need {:.1} GiB ({frames} frames × {views} views × {dim} floats), more than the {} GiB allowed; lower --views or --max-frames",
-            bytes as f64 / (1u64 << 30) as f64,
-            MAX_VIEW_CACHE_BYTES >> 30
-        );
+        return Err(crate::Error::ViewCacheTooLarge {
+            frames,
+            views,
+            dim,
+            bytes,
+            limit_gib: MAX_VIEW_CACHE_BYTES >> 30,
+        });
     }
     Ok(())
 }
@@ -177,7 +225,7 @@ mod tests {
         let err = check_cache_size(16, 1_000_000_000, 128)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--views"), "{err}");
+        assert!(err.contains("GiB allowed"), "{err}");
         assert!(check_cache_size(usize::MAX, usize::MAX, usize::MAX).is_err());
     }
 }

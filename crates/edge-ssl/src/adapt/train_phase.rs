@@ -4,11 +4,11 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use crate::error::Context;
 use edge_ssl_train::trainer::{AdapterTrainer, TrainConfig, Views};
 
 use super::AdaptOptions;
-use crate::progress;
+use crate::progress::Progress;
 
 /// Trains (or, when resuming, continues) the adapter on `views`.
 pub fn train(
@@ -16,7 +16,8 @@ pub fn train(
     opts: &AdaptOptions,
     work: &Path,
     resuming: bool,
-) -> anyhow::Result<AdapterTrainer> {
+    progress: &Progress,
+) -> crate::Result<AdapterTrainer> {
     let config = TrainConfig::default()
         .with_method(opts.method)
         .with_epochs(opts.epochs)
@@ -26,23 +27,26 @@ pub fn train(
     let mut trainer = (if resuming && ckpt.is_file() {
         let t = AdapterTrainer::load_checkpoint(&ckpt).context("reading the checkpoint")?;
         if *t.config() != config {
-            bail!(
-                "--resume: {} was written with other training settings",
+            return Err(crate::Error::ResumeMismatch(format!(
+                "{} was written with other training settings",
                 ckpt.display()
-            );
+            )));
         }
         t
     } else {
         AdapterTrainer::new(config, views)?
     })
     .with_checkpoint(&ckpt, opts.checkpoint_every);
-    let bar = progress::bar(trainer.total_steps(), "adapting");
-    bar.set_position(trainer.steps_done());
+    let mut phase = progress.phase("adapting", Some(trainer.total_steps()));
+    phase.advance(trainer.steps_done())?;
     trainer.fit(views, |s| {
-        bar.set_position(s.step);
-        bar.set_prefix(format!("epoch {} loss {:.4}", s.epoch + 1, s.loss));
-        ControlFlow::Continue(())
+        phase.loss(s.step, s.loss);
+        match phase.advance(s.step.saturating_sub(phase.done())) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
     })?;
-    bar.finish_and_clear();
+    progress.check()?;
+    phase.finish();
     Ok(trainer)
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use anyhow::bail;
+use crate::error::bail;
 use edge_ssl_core::{Preprocessor, Tensor, npy};
 use edge_ssl_runtime::SessionPool;
 use edge_ssl_train::augment::Augmenter;
@@ -18,7 +18,7 @@ use ndarray::{Array2, Array3, Array4, ArrayView3};
 
 use crate::embed::embedder::embedding_rows;
 use crate::frames::image_set::Frames;
-use crate::progress;
+use crate::progress::Progress;
 
 /// Views `0..k` of every frame, embedded `batch` images at a time by the sessions of `pool`.
 /// Returns the cache and the seconds spent rendering (on the producer thread, overlapping
@@ -35,13 +35,14 @@ pub fn build(
     batch: usize,
     workers: usize,
     pool: &mut SessionPool,
-) -> anyhow::Result<(Array3<f32>, f64)> {
+    progress: &Progress,
+) -> crate::Result<(Array3<f32>, f64)> {
     let n = frames.len();
     if n == 0 || k == 0 {
-        bail!("no frames to embed");
+        bail!(Options, "no frames to embed");
     }
     let (total, batch) = (n * k, batch.max(1));
-    let bar = progress::bar(total as u64, "views");
+    let mut phase = progress.phase("views", Some(total as u64));
     let render_nanos = AtomicU64::new(0);
     let inputs = (0..total).step_by(batch).map(|start| {
         let t = Instant::now();
@@ -63,6 +64,7 @@ pub fn build(
         let out = cache.get_or_insert_with(|| Array2::zeros((total, rows.ncols())));
         if rows.ncols() != out.ncols() {
             bail!(
+                Options,
                 "the encoder returned rows of {} and {} values",
                 out.ncols(),
                 rows.ncols()
@@ -70,12 +72,12 @@ pub fn build(
         }
         out.slice_mut(ndarray::s![start..start + len, ..])
             .assign(&rows);
-        bar.inc(len as u64);
+        phase.advance(len as u64)?;
         Ok(())
     })?;
-    bar.finish_and_clear();
+    phase.finish();
     let Some(cache) = cache else {
-        bail!("no frames to embed")
+        bail!(Options, "no frames to embed")
     };
     let d = cache.ncols();
     let render = render_nanos.load(Ordering::Relaxed) as f64 * 1e-9;
@@ -90,20 +92,20 @@ fn render_batch(
     pre: &Preprocessor,
     range: std::ops::Range<usize>,
     workers: usize,
-) -> anyhow::Result<Tensor> {
+) -> crate::Result<Tensor> {
     let spec = pre.spec();
     let (c, h, w) = (spec.channels, spec.height, spec.width);
     let n = frames.len();
     let mut units = Array4::<f32>::zeros((range.len(), c, h, w));
     let buffer = units.as_slice_mut().expect("a new array is contiguous");
     let per = range.len().div_ceil(workers.max(1)).max(1);
-    std::thread::scope(|s| -> anyhow::Result<()> {
+    std::thread::scope(|s| -> crate::Result<()> {
         let jobs: Vec<_> = buffer
             .chunks_mut(per * c * h * w)
             .enumerate()
             .map(|(j, part)| {
                 let first = range.start + j * per;
-                move || -> anyhow::Result<()> {
+                move || -> crate::Result<()> {
                     let mut scratch = Vec::new();
                     for (i, out) in part.chunks_exact_mut(c * h * w).enumerate() {
                         let (view, frame) = ((first + i) / n, (first + i) % n);
@@ -123,7 +125,7 @@ fn render_batch(
         }
         for h in handles {
             h.join()
-                .map_err(|_| anyhow::anyhow!("a view rendering thread panicked"))??;
+                .map_err(|_| crate::Error::Data("a view rendering thread panicked".into()))??;
         }
         Ok(())
     })?;
@@ -132,25 +134,32 @@ fn render_batch(
 
 /// Input batches of (un-augmented) frames for BN re-estimation: at most `max_frames`, spread
 /// evenly over the set so a long capture's start does not dominate.
-pub fn bn_batches(
-    frames: &Frames,
-    pre: &Preprocessor,
+pub fn bn_batches<'a>(
+    frames: &'a Frames,
+    pre: &'a Preprocessor,
     max_frames: usize,
     batch: usize,
-) -> anyhow::Result<Vec<Tensor>> {
+) -> impl Iterator<Item = edge_ssl_runtime::Result<Tensor>> + Send + 'a {
     let n = frames.len();
     let take = n.min(max_frames.max(1));
-    let idx: Vec<usize> = (0..take).map(|i| i * n / take).collect();
-    idx.chunks(batch.max(1))
-        .map(|c| {
-            let units: Vec<_> = c.iter().map(|&i| frames.input_unit(i, pre)).collect();
-            Ok(pre.batch(&units)?)
-        })
-        .collect()
+    let batch = batch.max(1);
+    // Made one batch at a time as BN re-estimation pulls them: only the batch in flight (and
+    // the one being made beside it) is ever in memory.
+    (0..take).step_by(batch).map(move |first| {
+        let units: Vec<_> = (first..(first + batch).min(take))
+            .map(|j| frames.input_unit(j * n / take, pre))
+            .collect();
+        Ok(pre.batch(&units)?)
+    })
+}
+
+/// How many frames [`bn_batches`] yields.
+pub fn bn_frame_count(frames: &Frames, max_frames: usize) -> usize {
+    frames.len().min(max_frames.max(1))
 }
 
 /// Saves the cache as a `(K·N) × D` `.npy` (atomic).
-pub fn save(path: &Path, cache: &Array3<f32>) -> anyhow::Result<()> {
+pub fn save(path: &Path, cache: &Array3<f32>) -> crate::Result<()> {
     let (k, n, d) = cache.dim();
     let flat = cache.view().into_shape_with_order((k * n, d))?;
     npy::write_f32(path, flat)?;
@@ -263,6 +272,7 @@ mod tests {
                 batch,
                 workers,
                 &mut pool(sessions, None),
+                &Progress::silent(),
             )
             .unwrap()
             .0
@@ -299,6 +309,7 @@ mod tests {
                 4,
                 2,
                 &mut pool(sessions, Some(2)),
+                &Progress::silent(),
             )
             .unwrap_err();
             assert!(err.to_string().contains("encoder broke"), "{err:#}");

@@ -4,29 +4,36 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use crate::error::Context;
 use edge_ssl_core::write_atomic;
 
+use crate::progress::Progress;
+
 /// Creates (or, with `--resume`, reuses) the work directory; true when resuming.
-pub fn prepare(work: &Path, plan: &serde_json::Value, resume: bool) -> anyhow::Result<bool> {
+pub fn prepare(
+    work: &Path,
+    plan: &serde_json::Value,
+    resume: bool,
+    progress: &Progress,
+) -> crate::Result<bool> {
     let plan_path = work.join("plan.json");
     if resume && plan_path.is_file() {
         let old: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&plan_path)?)
             .with_context(|| format!("{}: corrupt", plan_path.display()))?;
         if old != *plan {
-            bail!(
-                "--resume: the interrupted run in {} used other data or flags ({old}); run without --resume to start over",
+            return Err(crate::Error::ResumeMismatch(format!(
+                "the interrupted run in {} used other data or settings ({old})",
                 work.display()
-            );
+            )));
         }
-        eprintln!("resuming from {}", work.display());
+        progress.note(format_args!("resuming from {}", work.display()));
         return Ok(true);
     }
     if resume {
-        eprintln!(
-            "--resume: no interrupted run in {}; starting from the beginning",
+        progress.note(format_args!(
+            "no interrupted run in {} to resume; starting from the beginning",
             work.display()
-        );
+        ));
     }
     if work.exists() {
         std::fs::remove_dir_all(work).with_context(|| format!("clearing {}", work.display()))?;

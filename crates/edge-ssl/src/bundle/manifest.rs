@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::bail;
+use crate::error::bail;
 
 use super::entry_path;
 
@@ -49,7 +49,7 @@ impl Manifest {
 
     /// Reads a manifest, refusing anything `sha256sum -c` would read differently or that names
     /// a path outside the manifest's folder. `name` is used in the errors.
-    pub fn parse(text: &str, name: &str) -> anyhow::Result<Self> {
+    pub fn parse(text: &str, name: &str) -> crate::Result<Self> {
         let mut manifest = Manifest::default();
         for (i, line) in text.lines().enumerate() {
             let at = || format!("{name} line {}", i + 1);
@@ -58,16 +58,16 @@ impl Manifest {
             }
             // `sha256sum` marks binary mode with `*` in place of the second space.
             let Some((hash, path)) = line.split_once("  ").or_else(|| line.split_once(" *")) else {
-                bail!("{}: expected `<sha256>  <path>`, got `{line}`", at());
+                bail!(Bundle, "{}: expected `<sha256>  <path>`, got `{line}`", at());
             };
             if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                bail!("{}: `{hash}` is not a sha256", at());
+                bail!(Bundle, "{}: `{hash}` is not a sha256", at());
             }
             if let Some(problem) = entry_path::problem(path) {
-                bail!("{}: unsafe path `{path}` ({problem})", at());
+                bail!(Bundle, "{}: unsafe path `{path}` ({problem})", at());
             }
             if manifest.entries.contains_key(path) {
-                bail!("{}: `{path}` is listed twice", at());
+                bail!(Bundle, "{}: `{path}` is listed twice", at());
             }
             manifest
                 .entries

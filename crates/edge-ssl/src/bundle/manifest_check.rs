@@ -6,13 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::error::{Context, bail};
 use edge_ssl_core::sha256_file;
 
 use super::manifest::{MANIFEST, Manifest};
 
 /// Checks `dir` against the manifest that covers it, if any.
-pub fn verify_model_dir(dir: &Path) -> anyhow::Result<()> {
+pub fn verify_model_dir(dir: &Path) -> crate::Result<()> {
     let dir = dir
         .canonicalize()
         .with_context(|| format!("reading {}", dir.display()))?;
@@ -34,6 +34,7 @@ pub fn verify_model_dir(dir: &Path) -> anyhow::Result<()> {
         let path = root.join(rel);
         if !path.is_file() {
             bail!(
+                Bundle,
                 "{}: listed in {} but missing; refusing to load the model",
                 path.display(),
                 manifest_path.display()
@@ -42,6 +43,7 @@ pub fn verify_model_dir(dir: &Path) -> anyhow::Result<()> {
         let got = sha256_file(&path)?;
         if got != *want {
             bail!(
+                Bundle,
                 "{}: does not match {} (sha256 {got}, listed {want}): the file changed after bundling; refusing to load the model",
                 path.display(),
                 manifest_path.display()
@@ -60,6 +62,7 @@ pub fn verify_model_dir(dir: &Path) -> anyhow::Result<()> {
         }
         if manifest.get(&format!("{prefix}{name}")).is_none() {
             bail!(
+                Bundle,
                 "{}: not listed in {}; a bundled model directory may hold only the files its manifest lists",
                 entry.path().display(),
                 manifest_path.display()

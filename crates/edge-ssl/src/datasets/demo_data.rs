@@ -10,12 +10,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use crate::error::Context;
 use edge_ssl_core::write_atomic;
 use edge_ssl_train::Rng;
 
 use super::{fmnist, shifted_domain};
-use crate::progress;
+use crate::progress::Progress;
 
 /// Sizes of the three parts.
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +59,13 @@ impl DemoData {
 
 /// Writes the data set into `dir` unless a complete one with the same recipe is there
 /// (`.complete` is written last and names the recipe).
-pub fn make(fmnist_dir: &Path, dir: &Path, seed: u64, split: Split) -> anyhow::Result<DemoData> {
+pub fn make(
+    fmnist_dir: &Path,
+    dir: &Path,
+    seed: u64,
+    split: Split,
+    progress: &Progress,
+) -> crate::Result<DemoData> {
     let stamp = dir.join(".complete");
     let recipe = format!("shifted-fmnist v1 seed {seed} {split:?}\n");
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == recipe) {
@@ -75,9 +81,9 @@ pub fn make(fmnist_dir: &Path, dir: &Path, seed: u64, split: Split) -> anyhow::R
     let order = Rng::stream(seed, &[0xda7a]).permutation(test.labels.len());
     let mut taken = [0usize; 10];
     let (mut unlabeled, mut evaluated) = (0usize, 0usize);
-    let bar = progress::bar(order.len() as u64, "data");
+    let mut phase = progress.phase("data", Some(order.len() as u64));
     for &i in &order {
-        bar.inc(1);
+        phase.advance(1)?;
         let label = test.labels[i] as usize;
         let class = fmnist::CLASS_NAMES[label];
         let part = if taken[label] < split.labeled_per_class {
@@ -117,12 +123,12 @@ pub fn make(fmnist_dir: &Path, dir: &Path, seed: u64, split: Split) -> anyhow::R
             )?;
         }
     }
-    bar.finish_and_clear();
+    phase.finish();
     write_atomic(&stamp, |w| w.write_all(recipe.as_bytes()))?;
     Ok(DemoData::at(dir))
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_file(path: &Path, bytes: &[u8]) -> crate::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::error::{Context, bail};
 
 pub const CLASS_NAMES: [&str; 10] = [
     "0-tshirt",
@@ -33,11 +33,12 @@ pub struct Split {
 }
 
 /// Reads `t10k` (test) or `train` from `dir`.
-pub fn load(dir: &Path, split: &str) -> anyhow::Result<Split> {
+pub fn load(dir: &Path, split: &str) -> crate::Result<Split> {
     let images = read_idx(&dir.join(format!("{split}-images-idx3-ubyte.gz")), 0x0803)?;
     let labels = read_idx(&dir.join(format!("{split}-labels-idx1-ubyte.gz")), 0x0801)?;
     if images.len() != labels.len() * 784 {
         bail!(
+            Data,
             "{}: {} image bytes for {} labels",
             dir.display(),
             images.len(),
@@ -45,7 +46,7 @@ pub fn load(dir: &Path, split: &str) -> anyhow::Result<Split> {
         );
     }
     if let Some(bad) = labels.iter().find(|&&l| l > 9) {
-        bail!("{}: label {bad} out of range", dir.display());
+        bail!(Data, "{}: label {bad} out of range", dir.display());
     }
     let images = images
         .chunks_exact(784)
@@ -55,7 +56,7 @@ pub fn load(dir: &Path, split: &str) -> anyhow::Result<Split> {
 }
 
 /// The payload of an IDX file after its header (magic, then one u32 per dimension).
-fn read_idx(path: &Path, magic: u32) -> anyhow::Result<Vec<u8>> {
+fn read_idx(path: &Path, magic: u32) -> crate::Result<Vec<u8>> {
     let file = std::fs::File::open(path).with_context(|| {
         format!(
             "{}: Fashion-MNIST not found (install it: `sudo apt-get install dataset-fashion-mnist`, or set EDGE_SSL_FMNIST)",
@@ -72,7 +73,7 @@ fn read_idx(path: &Path, magic: u32) -> anyhow::Result<Vec<u8>> {
             .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
     };
     if be(0) != Some(magic) {
-        bail!("{}: not an IDX file of the expected kind", path.display());
+        bail!(Data, "{}: not an IDX file of the expected kind", path.display());
     }
     let dims = (magic & 0xff) as usize;
     let header = 4 + 4 * dims;
@@ -81,6 +82,7 @@ fn read_idx(path: &Path, magic: u32) -> anyhow::Result<Vec<u8>> {
         .product();
     if bytes.len() != header + count {
         bail!(
+            Data,
             "{}: truncated ({} bytes, expected {})",
             path.display(),
             bytes.len(),

@@ -144,7 +144,7 @@ fn blur(plane: &mut [f32], sigma: f32) {
 }
 
 /// Encodes a shot as JPEG bytes at its quality.
-pub fn jpeg_bytes(shot: &Shot) -> anyhow::Result<Vec<u8>> {
+pub fn jpeg_bytes(shot: &Shot) -> crate::Result<Vec<u8>> {
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, shot.jpeg_quality)
         .encode_image(&shot.image)?;

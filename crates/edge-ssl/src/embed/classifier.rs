@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use crate::error::Context;
 use edge_ssl_runtime::Backend;
 use edge_ssl_train::head::Head;
 use image::DynamicImage;
@@ -28,7 +28,7 @@ pub struct Classifier {
 
 impl Classifier {
     /// Loads the head first: a directory without one fails before the encoder is compiled.
-    pub fn load(backend: &dyn Backend, model: &ResolvedModel) -> anyhow::Result<Self> {
+    pub fn load(backend: &dyn Backend, model: &ResolvedModel) -> crate::Result<Self> {
         let head = model_dir::load_head(model)?;
         let embedder = Embedder::load(backend, model)?;
         Ok(Classifier { embedder, head })
@@ -42,7 +42,7 @@ impl Classifier {
         self.embedder.describe()
     }
 
-    pub fn classify(&mut self, image: &DynamicImage) -> anyhow::Result<Decision> {
+    pub fn classify(&mut self, image: &DynamicImage) -> crate::Result<Decision> {
         let started = Instant::now();
         let row = self.embedder.embed_images(std::slice::from_ref(image))?;
         let prediction = (self.head.predict(row.view())?.into_iter().next())

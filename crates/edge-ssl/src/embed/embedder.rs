@@ -2,7 +2,7 @@
 //! (`embed`, `adapt`, `head`, `eval`, `run`). Decoding failures are the caller's policy, so
 //! this takes already-decoded images or [0, 1] CHW units.
 
-use anyhow::{Context, bail};
+use crate::error::{Context, bail};
 use edge_ssl_core::{Preprocessor, Tensor, TensorView};
 use edge_ssl_runtime::{Backend, Session};
 use edge_ssl_train::nn::Adapter;
@@ -19,19 +19,21 @@ pub struct Embedder {
 }
 
 impl Embedder {
-    /// Loads `model` on `backend` and prints a provider fallback if one happened.
-    pub fn load(backend: &dyn Backend, model: &ResolvedModel) -> anyhow::Result<Self> {
+    /// Loads `model` on `backend` (see [`Embedder::fallback_note`] for a provider fallback).
+    pub fn load(backend: &dyn Backend, model: &ResolvedModel) -> crate::Result<Self> {
         let session = backend
             .load(&model.onnx, &model.card)
             .with_context(|| format!("loading {} with {}", model.onnx.display(), backend.name()))?;
-        if let Some(note) = session.fallback_note() {
-            eprintln!("{note}");
-        }
         Ok(Embedder {
             session,
             pre: Preprocessor::new(model.card.input.clone()),
             adapter: crate::model::directory::load_adapter(model)?,
         })
+    }
+
+    /// What the backend said when it fell back from the requested execution provider.
+    pub fn fallback_note(&self) -> Option<String> {
+        self.session.fallback_note().map(|n| n.to_string())
     }
 
     pub fn preprocessor(&self) -> &Preprocessor {
@@ -43,13 +45,13 @@ impl Embedder {
     }
 
     /// Embeds decoded images (resized by the card's rule).
-    pub fn embed_images(&mut self, images: &[DynamicImage]) -> anyhow::Result<Array2<f32>> {
+    pub fn embed_images(&mut self, images: &[DynamicImage]) -> crate::Result<Array2<f32>> {
         let units: Vec<Array3<f32>> = images.iter().map(|i| self.pre.unit_image(i)).collect();
         self.embed_units(&units)
     }
 
     /// Embeds [0, 1] CHW images already at the input size, as one batch.
-    pub fn embed_units(&mut self, units: &[Array3<f32>]) -> anyhow::Result<Array2<f32>> {
+    pub fn embed_units(&mut self, units: &[Array3<f32>]) -> crate::Result<Array2<f32>> {
         if units.is_empty() {
             return Ok(Array2::zeros((0, 0)));
         }
@@ -58,7 +60,7 @@ impl Embedder {
     }
 
     /// Embeds one model-ready input batch (normalized, in the card's layout): one row per image.
-    pub fn embed_batch(&mut self, batch: TensorView) -> anyhow::Result<Array2<f32>> {
+    pub fn embed_batch(&mut self, batch: TensorView) -> crate::Result<Array2<f32>> {
         let n = batch.shape().first().copied().unwrap_or(0);
         let out = self.session.run_one(batch)?;
         let rows = embedding_rows(vec![out], n)?;
@@ -70,12 +72,13 @@ impl Embedder {
 }
 
 /// The first of a session's `outputs` for a batch of `n` images, as `n` embedding rows.
-pub fn embedding_rows(outputs: Vec<Tensor>, n: usize) -> anyhow::Result<Array2<f32>> {
+pub fn embedding_rows(outputs: Vec<Tensor>, n: usize) -> crate::Result<Array2<f32>> {
     let Some(out) = outputs.into_iter().next() else {
-        bail!("the model returned no output");
+        bail!(Model, "the model returned no output");
     };
     if n == 0 || out.shape().first() != Some(&n) || out.is_empty() {
         bail!(
+            Model,
             "the model returned shape {:?} for a batch of {n}",
             out.shape()
         );

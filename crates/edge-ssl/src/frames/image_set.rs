@@ -7,12 +7,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::error::{Context, bail};
 use edge_ssl_core::{Preprocessor, decode_image, image_files};
 use ndarray::{Array2, Array3, Axis, concatenate};
 
 use crate::embed::embedder::Embedder;
-use crate::progress;
+use crate::progress::Progress;
 
 /// Decoded frames, kept as 8-bit CHW at their own size (a quarter of the memory of f32) in the
 /// card's channel count; [`Frames::unit`] gives the [0, 1] float view the augmenter takes.
@@ -50,19 +50,23 @@ impl Frames {
 
 /// Decodes every image under `root` (recursively); undecodable files are skipped and counted,
 /// and a folder with nothing decodable is an error.
-pub fn decode_frames(root: &Path, pre: &Preprocessor) -> anyhow::Result<Frames> {
+pub fn decode_frames(
+    root: &Path,
+    pre: &Preprocessor,
+    progress: &Progress,
+) -> crate::Result<Frames> {
     let files = image_files(root)?;
     if files.is_empty() {
-        bail!("{}: no image files (empty folder)", root.display());
+        bail!(Data, "{}: no image files (empty folder)", root.display());
     }
-    let bar = progress::bar(files.len() as u64, "decoding");
+    let mut phase = progress.phase("decoding", Some(files.len() as u64));
     let mut frames = Frames {
         paths: Vec::new(),
         pixels: Vec::new(),
         skipped: Vec::new(),
     };
     for path in files {
-        bar.inc(1);
+        phase.advance(1)?;
         match decode_image(&path) {
             Ok(img) => {
                 frames
@@ -73,9 +77,10 @@ pub fn decode_frames(root: &Path, pre: &Preprocessor) -> anyhow::Result<Frames> 
             Err(e) => frames.skipped.push(e.to_string()),
         }
     }
-    bar.finish_and_clear();
+    phase.finish();
     if frames.pixels.is_empty() {
         bail!(
+            Data,
             "{}: none of the {} file(s) is a decodable image (first: {})",
             root.display(),
             frames.skipped.len(),
@@ -94,7 +99,7 @@ pub struct LabeledSet {
 
 impl LabeledSet {
     /// Reads `ROOT/<class>/...`; at least two classes, each with at least one file.
-    pub fn read(root: &Path) -> anyhow::Result<Self> {
+    pub fn read(root: &Path) -> crate::Result<Self> {
         let entries = std::fs::read_dir(root)
             .with_context(|| format!("{}: cannot read the labeled folder", root.display()))?;
         let mut classes: Vec<(String, PathBuf)> = Vec::new();
@@ -108,6 +113,7 @@ impl LabeledSet {
         classes.sort();
         if classes.len() < 2 {
             bail!(
+                Data,
                 "{}: found {} class folder(s); a labeled root needs at least two (ROOT/<class>/*.png)",
                 root.display(),
                 classes.len()
@@ -121,7 +127,7 @@ impl LabeledSet {
         for (label, (name, dir)) in classes.into_iter().enumerate() {
             let files = image_files(&dir)?;
             if files.is_empty() {
-                bail!("{}: class `{name}` has no images", dir.display());
+                bail!(Data, "{}: class `{name}` has no images", dir.display());
             }
             set.labels.extend(std::iter::repeat_n(label, files.len()));
             set.paths.extend(files);
@@ -137,9 +143,10 @@ pub fn embed_strict(
     embedder: &mut Embedder,
     paths: &[PathBuf],
     batch: usize,
-    what: &str,
-) -> anyhow::Result<Array2<f32>> {
-    let bar = progress::bar(paths.len() as u64, what);
+    what: &'static str,
+    progress: &Progress,
+) -> crate::Result<Array2<f32>> {
+    let mut phase = progress.phase(what, Some(paths.len() as u64));
     let mut parts = Vec::new();
     for chunk in paths.chunks(batch.max(1)) {
         let images = chunk
@@ -147,9 +154,9 @@ pub fn embed_strict(
             .map(|p| decode_image(p))
             .collect::<Result<Vec<_>, _>>()?;
         parts.push(embedder.embed_images(&images)?);
-        bar.inc(chunk.len() as u64);
+        phase.advance(chunk.len() as u64)?;
     }
-    bar.finish_and_clear();
+    phase.finish();
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
     Ok(concatenate(Axis(0), &views)?)
 }
@@ -159,17 +166,18 @@ pub fn embed_frames(
     embedder: &mut Embedder,
     frames: &Frames,
     batch: usize,
-) -> anyhow::Result<Array2<f32>> {
+    progress: &Progress,
+) -> crate::Result<Array2<f32>> {
     let pre = embedder.preprocessor().clone();
-    let bar = progress::bar(frames.len() as u64, "embedding");
+    let mut phase = progress.phase("embedding", Some(frames.len() as u64));
     let mut parts = Vec::new();
     let idx: Vec<usize> = (0..frames.len()).collect();
     for chunk in idx.chunks(batch.max(1)) {
         let units: Vec<_> = chunk.iter().map(|&i| frames.input_unit(i, &pre)).collect();
         parts.push(embedder.embed_units(&units)?);
-        bar.inc(chunk.len() as u64);
+        phase.advance(chunk.len() as u64)?;
     }
-    bar.finish_and_clear();
+    phase.finish();
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
     Ok(concatenate(Axis(0), &views)?)
 }

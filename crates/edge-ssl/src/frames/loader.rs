@@ -8,35 +8,40 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::error::{Context, bail};
 use edge_ssl_core::Preprocessor;
 use edge_ssl_source::{SourceKind, SourceOptions, detect_kind, open_source};
 use image::imageops::FilterType;
 
 use crate::frames::image_set::{self as image_set, Frames};
-use crate::progress;
+use crate::progress::Progress;
 
 /// Kept frames are at most this many times the input size on each side.
 const KEEP_SCALE: u32 = 4;
 
 /// Decodes `data` — an image folder, a video file or a camera — for adaptation.
 // `adapt --data` and its `--fps`/`--dedup`/`--max-frames` flags come through here.
-pub fn decode(data: &Path, pre: &Preprocessor, options: &SourceOptions) -> anyhow::Result<Frames> {
-    let spec = data.to_str().context("--data: the path is not UTF-8")?;
-    let kind = detect_kind(spec).context("opening --data")?;
+pub fn decode(
+    data: &Path,
+    pre: &Preprocessor,
+    options: &SourceOptions,
+    progress: &Progress,
+) -> crate::Result<Frames> {
+    let spec = data.to_str().with_context(|| format!("{}: the path is not UTF-8", data.display()))?;
+    let kind = detect_kind(spec).with_context(|| format!("opening {spec}"))?;
     if kind == SourceKind::Images && *options == SourceOptions::default() {
-        return image_set::decode_frames(data, pre);
+        return image_set::decode_frames(data, pre, progress);
     }
     if kind == SourceKind::Camera && options.max_frames.is_none() {
-        bail!("--data {spec}: a camera never ends; pass --max-frames N");
+        return Err(crate::Error::EndlessSource(spec.to_owned()));
     }
-    let mut source = open_source(spec, options).context("opening --data")?;
-    eprintln!("{}", source.info());
+    let mut source = open_source(spec, options).with_context(|| format!("opening {spec}"))?;
+    progress.note(source.info());
     let bound = match (source.info().frame_count, options.max_frames) {
         (Some(a), Some(b)) => a.min(b),
         (a, b) => a.or(b).unwrap_or(0),
     };
-    let bar = progress::bar(bound, "decoding");
+    let mut phase = progress.phase("decoding", (bound > 0).then_some(bound));
     let spec_in = pre.spec();
     let (max_w, max_h) = (
         KEEP_SCALE * spec_in.width as u32,
@@ -47,8 +52,8 @@ pub fn decode(data: &Path, pre: &Preprocessor, options: &SourceOptions) -> anyho
         pixels: Vec::new(),
         skipped: Vec::new(),
     };
-    while let Some(frame) = source.next_frame().context("reading --data")? {
-        bar.inc(1);
+    while let Some(frame) = source.next_frame().with_context(|| format!("reading {spec}"))? {
+        phase.advance(1)?;
         let image = if frame.image.width() > max_w || frame.image.height() > max_h {
             frame.image.resize(max_w, max_h, FilterType::Triangle)
         } else {
@@ -58,14 +63,14 @@ pub fn decode(data: &Path, pre: &Preprocessor, options: &SourceOptions) -> anyho
         frames.pixels.push(unit.mapv(|v| (v * 255.0).round() as u8));
         frames.paths.push(PathBuf::from(frame.origin));
     }
-    bar.finish_and_clear();
+    phase.finish();
     let stats = source.stats();
-    eprintln!("{spec}: {stats}");
+    progress.note(format_args!("{spec}: {stats}"));
     for warning in &stats.warnings {
-        eprintln!("warning: {warning}");
+        progress.note(format_args!("warning: {warning}"));
     }
     if frames.pixels.is_empty() {
-        bail!("--data {spec}: no frames were kept ({stats})");
+        bail!(Data, "{spec}: no frames were kept ({stats})");
     }
     Ok(frames)
 }
@@ -75,7 +80,7 @@ mod tests {
     use edge_ssl_core::{InputSpec, Preprocessor};
     use edge_ssl_source::SourceOptions;
 
-    use super::{KEEP_SCALE, decode};
+    use super::{KEEP_SCALE, Progress, decode};
 
     const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 
@@ -94,7 +99,7 @@ mod tests {
         let options = SourceOptions::default()
             .with_fps(Some(2.0))
             .with_max_frames(Some(6));
-        let frames = decode(VTEST.as_ref(), &pre(), &options).unwrap();
+        let frames = decode(VTEST.as_ref(), &pre(), &options, &Progress::silent()).unwrap();
         assert_eq!(frames.len(), 6);
         // 10 fps clip at 2 fps: every fifth frame.
         let names: Vec<String> = frames
@@ -118,9 +123,9 @@ mod tests {
     #[test]
     fn a_camera_needs_max_frames() {
         // /dev/null is a character device, so it is taken for a camera.
-        let err = decode("/dev/null".as_ref(), &pre(), &SourceOptions::default())
+        let err = decode("/dev/null".as_ref(), &pre(), &SourceOptions::default(), &Progress::silent())
             .err()
             .expect("a camera without --max-frames is refused");
-        assert!(format!("{err:#}").contains("--max-frames"), "{err:#}");
+        assert!(format!("{err:#}").contains("maximum number of frames"), "{err:#}");
     }
 }

@@ -14,7 +14,7 @@ pub fn evaluate(
     head: &Head,
     x: ArrayView2<f32>,
     truth: &[usize],
-) -> anyhow::Result<serde_json::Value> {
+) -> crate::Result<serde_json::Value> {
     let k = head.class_names.len();
     let mut confusion = vec![vec![0usize; k]; k];
     for (p, &t) in head.predict(x)?.iter().zip(truth) {
@@ -53,7 +53,7 @@ pub fn write_plots(
     x: ArrayView2<f32>,
     truth: &[usize],
     names: &[String],
-) -> anyhow::Result<(PathBuf, PathBuf)> {
+) -> crate::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
     let matrix: Vec<Vec<usize>> = serde_json::from_value(result["confusion"].clone())?;
     let (a, b) = (dir.join("confusion.png"), dir.join("pca.png"));

@@ -1,7 +1,7 @@
 //! Fitting a head on labeled (adapted) embeddings, optionally with pseudo-labels from unlabeled
 //! frames, and the 2-fold cross-validation that says whether those pseudo-labels helped.
 
-use anyhow::Context;
+use crate::error::Context;
 use edge_ssl_train::head::{Head, HeadKind, SemiSupervised};
 use ndarray::{Array2, ArrayView2, Axis};
 
@@ -21,7 +21,7 @@ pub fn fit_head(
     labels: &[usize],
     names: &[String],
     unlabeled: Option<ArrayView2<f32>>,
-) -> anyhow::Result<(Head, Option<SemiReport>)> {
+) -> crate::Result<(Head, Option<SemiReport>)> {
     let Some(u) = unlabeled else {
         return Ok((
             Head::fit(kind, x, labels, names.to_vec()).context("fitting the head")?,
@@ -57,7 +57,7 @@ fn cross_validate(
     names: &[String],
     u: ArrayView2<f32>,
     semi: &SemiSupervised,
-) -> anyhow::Result<Option<(f64, f64)>> {
+) -> crate::Result<Option<(f64, f64)>> {
     let mut seen = vec![0usize; names.len()];
     let fold: Vec<usize> = labels
         .iter()
@@ -78,7 +78,7 @@ fn cross_validate(
         let xe: Array2<f32> = x.select(Axis(0), &test);
         let a = Head::fit(kind, xt.view(), &yt, names.to_vec())?;
         let (b, _) = semi.fit(kind, xt.view(), &yt, names.to_vec(), u)?;
-        let correct = |h: &Head| -> anyhow::Result<usize> {
+        let correct = |h: &Head| -> crate::Result<usize> {
             Ok(h.predict(xe.view())?
                 .iter()
                 .zip(&test)

@@ -10,12 +10,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use crate::error::Context;
 
 use crate::model::reference::DIR_CARD;
 
 /// A fresh, empty stage directory inside `out`.
-pub fn stage_dir(out: &Path) -> anyhow::Result<PathBuf> {
+pub fn stage_dir(out: &Path) -> crate::Result<PathBuf> {
     let stage = out.join(".edge-ssl-stage");
     if stage.exists() {
         std::fs::remove_dir_all(&stage).with_context(|| format!("clearing {}", stage.display()))?;
@@ -26,7 +26,7 @@ pub fn stage_dir(out: &Path) -> anyhow::Result<PathBuf> {
 
 /// Moves `parts` (and the card) from `stage` into `out`, card last. A part missing from the
 /// stage is removed from `out`, so a stale file of the old model cannot outlive it.
-pub fn commit(stage: &Path, out: &Path, parts: &[&str]) -> anyhow::Result<()> {
+pub fn commit(stage: &Path, out: &Path, parts: &[&str]) -> crate::Result<()> {
     let old_card = out.join(DIR_CARD);
     if old_card.exists() {
         std::fs::remove_file(&old_card)

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::error::{Context, bail};
 use edge_ssl_core::{ModelCard, sha256_file, write_atomic};
 use edge_ssl_train::head::Head;
 use edge_ssl_train::nn::Adapter;
@@ -40,7 +40,7 @@ pub fn write_card(
     dir: &Path,
     mut card: ModelCard,
     mut provenance: toml::Table,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let onnx = dir.join(ENCODER);
     card.onnx = Some(ENCODER.into());
     card.sha256 = Some(sha256_file(&onnx)?);
@@ -56,7 +56,7 @@ pub fn write_card(
 
 /// Makes `out` a model directory holding `model`'s encoder, adapter and card, unless it
 /// already is `model`'s own directory. Used by `head`/`cluster` when `--out` is a new place.
-pub fn materialize(model: &ResolvedModel, out: &Path) -> anyhow::Result<()> {
+pub fn materialize(model: &ResolvedModel, out: &Path) -> crate::Result<()> {
     if model.dir.as_deref().is_some_and(|d| same_dir(d, out)) {
         return Ok(());
     }
@@ -85,14 +85,14 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
-pub fn copy_atomic(from: &Path, to: &Path) -> anyhow::Result<()> {
+pub fn copy_atomic(from: &Path, to: &Path) -> crate::Result<()> {
     let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
     write_atomic(to, |w| w.write_all(&bytes))?;
     Ok(())
 }
 
 /// The sha256 that adapters and heads record for `model`'s encoder.
-pub fn encoder_sha(model: &ResolvedModel) -> anyhow::Result<String> {
+pub fn encoder_sha(model: &ResolvedModel) -> crate::Result<String> {
     match &model.card.sha256 {
         Some(s) => Ok(s.clone()),
         None => Ok(sha256_file(&model.onnx)?),
@@ -111,7 +111,7 @@ pub fn adapter_metadata(encoder_sha: &str, extra: &[(&str, String)]) -> BTreeMap
 
 /// The adapter of a model directory, if it has one, checked against the directory's encoder
 /// and against the sha256 the card records for it.
-pub fn load_adapter(model: &ResolvedModel) -> anyhow::Result<Option<Adapter>> {
+pub fn load_adapter(model: &ResolvedModel) -> crate::Result<Option<Adapter>> {
     let Some(dir) = &model.dir else {
         return Ok(None);
     };
@@ -125,6 +125,7 @@ pub fn load_adapter(model: &ResolvedModel) -> anyhow::Result<Option<Adapter>> {
     if !path.is_file() {
         if let Some(sha) = recorded {
             bail!(
+                Model,
                 "{}: missing; the card records an adapter (sha256 {sha}); restore it or re-run `edge-ssl adapt`",
                 path.display()
             );
@@ -135,6 +136,7 @@ pub fn load_adapter(model: &ResolvedModel) -> anyhow::Result<Option<Adapter>> {
     let (adapter, meta) = Adapter::load_with_metadata(&path)?;
     if adapter.dim() != model.card.output.dim {
         bail!(
+            Model,
             "mismatched model directory: {} is {}-d but the encoder outputs {}-d",
             path.display(),
             adapter.dim(),
@@ -144,6 +146,7 @@ pub fn load_adapter(model: &ResolvedModel) -> anyhow::Result<Option<Adapter>> {
     let encoder = encoder_sha(model)?;
     if meta.get(ENCODER_KEY).is_some_and(|s| *s != encoder) {
         bail!(
+            Model,
             "mismatched model directory: {} was trained on another encoder than {} (re-run `edge-ssl adapt`)",
             path.display(),
             model.onnx.display()
@@ -153,6 +156,7 @@ pub fn load_adapter(model: &ResolvedModel) -> anyhow::Result<Option<Adapter>> {
         && !sha.eq_ignore_ascii_case(&sha256_file(&path)?)
     {
         bail!(
+            Model,
             "{}: corrupt or replaced: its sha256 is not the {sha} the card records (re-run `edge-ssl adapt`)",
             path.display()
         );
@@ -161,7 +165,7 @@ pub fn load_adapter(model: &ResolvedModel) -> anyhow::Result<Option<Adapter>> {
 }
 
 /// What a head records about the embeddings it was fitted on: encoder and adapter hashes.
-pub fn embedding_key(model: &ResolvedModel) -> anyhow::Result<BTreeMap<String, String>> {
+pub fn embedding_key(model: &ResolvedModel) -> crate::Result<BTreeMap<String, String>> {
     let adapter = match model
         .dir
         .as_ref()
@@ -183,7 +187,7 @@ pub fn save_head(
     model: &ResolvedModel,
     dir: &Path,
     extra: &[(&str, String)],
-) -> anyhow::Result<PathBuf> {
+) -> crate::Result<PathBuf> {
     let mut meta = embedding_key(model)?;
     meta.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
     let path = dir.join(HEAD);
@@ -194,35 +198,35 @@ pub fn save_head(
 /// The head of a model directory, refusing one fitted on other embeddings. The adapter is
 /// checked first, so a corrupt adapter is named as such rather than reported as a head fitted
 /// on other embeddings.
-pub fn load_head(model: &ResolvedModel) -> anyhow::Result<Head> {
+pub fn load_head(model: &ResolvedModel) -> crate::Result<Head> {
     load_adapter(model)?;
     let Some(dir) = &model.dir else {
-        bail!(
-            "{} is a bare ONNX file with no head; run `edge-ssl head --model {} --out DIR` first",
-            model.onnx.display(),
-            model.onnx.display()
-        );
+        return Err(crate::Error::NoHead {
+            model: model.onnx.clone(),
+            what: "is a bare ONNX file with no head".into(),
+        });
     };
     let path = dir.join(HEAD);
     if !path.is_file() {
-        bail!(
-            "{}: no {HEAD}; run `edge-ssl head` (or `cluster`) with --out {}",
-            dir.display(),
-            dir.display()
-        );
+        return Err(crate::Error::NoHead {
+            model: dir.clone(),
+            what: format!("has no {HEAD}"),
+        });
     }
     let (head, meta) = Head::load_with_metadata(&path)?;
     let expected = embedding_key(model)?;
     for (k, v) in &expected {
         if meta.get(k).is_some_and(|m| m != v) {
             bail!(
-                "mismatched model directory: {} was fitted on other embeddings ({k} differs); re-run `edge-ssl head`",
+                Model,
+                "mismatched model directory: {} was fitted on other embeddings ({k} differs); fit the head again",
                 path.display()
             );
         }
     }
     if head.dim() != model.card.output.dim {
         bail!(
+            Model,
             "mismatched model directory: {} takes {}-d embeddings, the model gives {}-d",
             path.display(),
             head.dim(),
@@ -235,13 +239,12 @@ pub fn load_head(model: &ResolvedModel) -> anyhow::Result<Head> {
 /// The files of a model directory that a device needs to `run` it, as (file name, path): the
 /// card, the encoder it names, the adapter if there is one, the head (which must fit the
 /// encoder and adapter) and `metrics.json` if there is one. Not the training plots.
-pub fn deploy_files(model: &ResolvedModel) -> anyhow::Result<Vec<(String, PathBuf)>> {
+pub fn deploy_files(model: &ResolvedModel) -> crate::Result<Vec<(String, PathBuf)>> {
     let Some(dir) = &model.dir else {
-        bail!(
-            "{} is a bare ONNX file; a bundle needs a model directory with a head (`edge-ssl head --model {} --out DIR`)",
-            model.onnx.display(),
-            model.onnx.display()
-        );
+        return Err(crate::Error::NoHead {
+            model: model.onnx.clone(),
+            what: "is a bare ONNX file; a bundle needs a model directory with a head".into(),
+        });
     };
     load_head(model)?;
     let onnx_name = model

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::error::{Context, bail};
 use edge_ssl_core::ModelCard;
 use edge_ssl_runtime::card_for;
 
@@ -43,7 +43,7 @@ pub fn default_model_path() -> PathBuf {
         .join(rel)
 }
 
-pub fn resolve(spec: &str) -> anyhow::Result<ResolvedModel> {
+pub fn resolve(spec: &str) -> crate::Result<ResolvedModel> {
     let path = if spec == "default" {
         default_model_path()
     } else {
@@ -55,6 +55,7 @@ pub fn resolve(spec: &str) -> anyhow::Result<ResolvedModel> {
         let card_path = path.join(DIR_CARD);
         if !card_path.is_file() {
             bail!(
+                Model,
                 "{}: not a model directory (no {DIR_CARD}); pass an .onnx file or a directory made by `edge-ssl adapt`/`head`",
                 path.display()
             );
@@ -72,11 +73,12 @@ pub fn resolve(spec: &str) -> anyhow::Result<ResolvedModel> {
     if !path.exists() {
         if spec == "default" {
             bail!(
+                Model,
                 "the bundled model is missing at {} (set EDGE_SSL_DEFAULT_MODEL)",
                 path.display()
             );
         }
-        bail!("{}: no such model file or directory", path.display());
+        bail!(Model, "{}: no such model file or directory", path.display());
     }
     // An ONNX file inside a bundled model directory (or an unpacked bundle) is checked too.
     match path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -84,9 +86,6 @@ pub fn resolve(spec: &str) -> anyhow::Result<ResolvedModel> {
         None => verify_model_dir(Path::new("."))?,
     }
     let card = card_for(&path, None)?;
-    for note in &card.assumptions {
-        eprintln!("assumed: {note}");
-    }
     Ok(ResolvedModel {
         onnx: path,
         card,

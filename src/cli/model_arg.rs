@@ -1,0 +1,24 @@
+//! What the CLI says around loading a model that the library only reports: the card's
+//! assumptions (an ONNX without a card) and an execution-provider fallback.
+
+use edge_ssl::embed::embedder::Embedder;
+use edge_ssl::model::reference::{self, ResolvedModel};
+use edge_ssl_runtime::Backend;
+
+/// Resolves a MODEL argument, printing what had to be assumed about a card-less ONNX.
+pub fn resolve(spec: &str) -> anyhow::Result<ResolvedModel> {
+    let model = reference::resolve(spec)?;
+    for note in &model.card.assumptions {
+        eprintln!("assumed: {note}");
+    }
+    Ok(model)
+}
+
+/// Loads the encoder (and adapter) of `model`, printing a provider fallback.
+pub fn embedder(backend: &dyn Backend, model: &ResolvedModel) -> anyhow::Result<Embedder> {
+    let embedder = Embedder::load(backend, model)?;
+    if let Some(note) = embedder.fallback_note() {
+        eprintln!("{note}");
+    }
+    Ok(embedder)
+}
