@@ -24,4 +24,12 @@ if ! .venv/bin/python -c "import importlib.metadata as m; assert m.version('flwr
   echo "setup: installing flwr==1.42.0 into .venv"
   .venv/bin/pip install -q flwr==1.42.0
 fi
+# Real-size encoders for the tests (ResNet-18, MobileNetV3-Small, ViT-S/16 from models/export.py
+# --random-init, and the conformance suite's fixed-batch and external-data variants): PyTorch,
+# torchvision and timm. About 75 s to install; skip with EDGE_SSL_NO_TORCH=1 (the tests that
+# need them then say they skipped, unless EDGE_SSL_CONFORMANCE_REQUIRED=1).
+if [ "${EDGE_SSL_NO_TORCH:-0}" != 1 ] && ! .venv/bin/python -c "import torch, torchvision, timm" 2>/dev/null; then
+  echo "setup: installing torch, torchvision and timm into .venv"
+  .venv/bin/pip install -q torch torchvision timm
+fi
 echo "setup: ok ($(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so* | head -1))"
