@@ -4,6 +4,21 @@
 
 use crate::http::request::Request;
 
+/// Whether a state-changing request comes from the page itself. Browsers send `Origin` with
+/// every cross-site `POST`, and a JSON or form `POST` is a "simple" request that needs no
+/// preflight, so without this any web page open in the same browser could label frames or
+/// start a refit on a device at `127.0.0.1`. Clients that are not browsers send no `Origin`.
+pub(crate) fn same_origin(request: &Request) -> bool {
+    let Some(origin) = request.header("origin") else {
+        return true;
+    };
+    let host = request.header("host").unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    origin_host.is_some_and(|o| !host.is_empty() && o.eq_ignore_ascii_case(host))
+}
+
 pub(crate) fn authorized(request: &Request, token: Option<&str>) -> bool {
     let Some(token) = token else { return true };
     let bearer = request

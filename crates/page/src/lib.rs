@@ -62,7 +62,9 @@
 //! Labels land in an ImageFolder, `DIR/<class>/<run>-<frame>.jpg`, written atomically; class
 //! names are held to letters, digits, `-` and `_` ([`ClassName`]), so no request can name a
 //! path outside `DIR`. With a token set, the two `POST`s need `Authorization: Bearer <token>`
-//! or `?token=<token>`; the page passes on the token it was opened with.
+//! or `?token=<token>`; the page passes on the token it was opened with. A `POST` whose `Origin`
+//! is not the page's own is refused (`403`), so another site open in the same browser cannot
+//! label frames or start a refit on a device at `127.0.0.1`.
 //!
 //! The crate knows nothing of models: the refit is a callback, and what a frame is called is
 //! the caller's string. It never prints; what goes wrong in a request is its HTTP status and a

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde_json::json;
 
-use crate::auth::authorized;
+use crate::auth::{authorized, same_origin};
 use crate::http::request::{Rejection, Request, read_request};
 use crate::http::response::Response;
 use crate::label::{ClassName, parse_body, parse_frame, save_label};
@@ -96,7 +96,14 @@ fn unauthorized() -> Response {
         .with_header("WWW-Authenticate", "Bearer")
 }
 
+fn cross_origin() -> Response {
+    Response::error(403, "cross-origin request refused")
+}
+
 fn label(request: &Request, ctx: &Ctx) -> Response {
+    if !same_origin(request) {
+        return cross_origin();
+    }
     if !authorized(request, ctx.options.token.as_deref()) {
         return unauthorized();
     }
@@ -133,6 +140,9 @@ fn label(request: &Request, ctx: &Ctx) -> Response {
 }
 
 fn refit(request: &Request, ctx: &Ctx) -> Response {
+    if !same_origin(request) {
+        return cross_origin();
+    }
     if !authorized(request, ctx.options.token.as_deref()) {
         return unauthorized();
     }

@@ -67,6 +67,18 @@ fn labels_become_an_image_folder() {
     assert!(!labels.join("bike").exists(), "an emptied class folder is removed");
     assert!(status["known_classes"].as_array().unwrap().contains(&"bike".into()));
 
+    // Another site's page in the same browser cannot label (or refit); the page's own origin can.
+    let body = r#"{"frame": 5, "class": "car"}"#;
+    for origin in ["http://evil.example", "null", "http://127.0.0.1:1"] {
+        let r = post(a, "/label", body, &format!("Origin: {origin}\r\n"));
+        assert_eq!(r.status, 403, "{origin}");
+        assert_eq!(post(a, "/refit", "", &format!("Origin: {origin}\r\n")).status, 403);
+    }
+    assert!(!labels.join("car").exists());
+    let r = post(a, "/label", body, &format!("Origin: http://{a}\r\n"));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(post(a, "/label", r#"{"frame": 5, "class": "person"}"#, "").status, 200);
+
     // A frame no longer (or never) held.
     let r = post(a, "/label", r#"{"frame": 99, "class": "person"}"#, "");
     assert_eq!(r.status, 404);

@@ -59,7 +59,7 @@ pub fn post(addr: SocketAddr, path: &str, body: &str, extra_headers: &str) -> Re
     raw(
         addr,
         format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra_headers}\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra_headers}\r\n{body}",
             body.len()
         )
         .as_bytes(),
