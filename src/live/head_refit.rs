@@ -39,7 +39,13 @@ pub fn refit(
     let set = image_set::LabeledSet::read(labels)?;
     let backend = backend.backend()?;
     let mut embedder = Embedder::load(backend.as_ref(), model)?;
-    let x = image_set::embed_strict(&mut embedder, &set.paths, BATCH, "labeled")?;
+    let x = image_set::embed_strict(
+        &mut embedder,
+        &set.paths,
+        BATCH,
+        "labeled",
+        &edge_ssl::progress::Progress::silent(),
+    )?;
     drop(embedder);
     let kind = HeadKind::Softmax;
     let (head, _) =
