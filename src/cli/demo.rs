@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::BackendArgs;
 use edge_ssl::adapt::{AdaptOptions, adapt};
+use edge_ssl::head::eval::Evaluation;
 use edge_ssl::datasets::demo_data::{self, DemoData, Split};
 use edge_ssl::embed::embedder::Embedder;
 use edge_ssl::frames::image_set::{self, LabeledSet};
@@ -184,7 +185,7 @@ fn score(
                     train: &LabeledSet,
                     test: &LabeledSet,
                     unlabeled: Option<&ndarray::Array2<f32>>|
-     -> anyhow::Result<(f64, serde_json::Value)> {
+     -> anyhow::Result<(f64, Evaluation)> {
         let x = image_set::embed_strict(e, &train.paths, 256, "labeled", &crate::progress_bars::terminal())?;
         let (h, _) = edge_ssl::head::fit::fit_head(
             HeadKind::Softmax,
@@ -195,7 +196,7 @@ fn score(
         )?;
         let xe = image_set::embed_strict(e, &test.paths, 256, "eval", &crate::progress_bars::terminal())?;
         let r = edge_ssl::head::eval::evaluate(&h, xe.view(), &test.labels)?;
-        Ok((r["accuracy"].as_f64().unwrap_or(0.0), r))
+        Ok((r.accuracy, r))
     };
     let (shifted, result) = accuracy(&mut e, &sets.shifted_labeled, &sets.shifted_eval, None)?;
     let (clean, _) = accuracy(&mut e, &sets.clean_labeled, &sets.clean_eval, None)?;

@@ -62,11 +62,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         eprintln!("plots: {} {}", a.display(), b.display());
     }
     if args.json {
-        println!("{result}");
+        println!("{}", serde_json::to_string(&result)?);
     } else {
         println!(
             "accuracy {:.2} % on {} image(s)",
-            100.0 * result["accuracy"].as_f64().unwrap_or(0.0),
+            100.0 * result.accuracy,
             set.paths.len()
         );
     }

@@ -21,6 +21,7 @@ pub struct Decision {
     pub latency: Duration,
 }
 
+/// Encoder, adapter and head: images in, classes out.
 pub struct Classifier {
     embedder: Embedder,
     head: Head,
@@ -30,8 +31,22 @@ impl Classifier {
     /// Loads the head first: a directory without one fails before the encoder is compiled.
     pub fn load(backend: &dyn Backend, model: &ResolvedModel) -> crate::Result<Self> {
         let head = model_dir::load_head(model)?;
+        Self::from_parts(backend, model, head)
+    }
+
+    /// A classifier from a head already loaded (and checked) for `model`.
+    pub fn from_parts(
+        backend: &dyn Backend,
+        model: &ResolvedModel,
+        head: Head,
+    ) -> crate::Result<Self> {
         let embedder = Embedder::load(backend, model)?;
         Ok(Classifier { embedder, head })
+    }
+
+    /// What the backend said when it fell back from the requested execution provider.
+    pub fn fallback_note(&self) -> Option<String> {
+        self.embedder.fallback_note()
     }
 
     pub fn class_names(&self) -> &[String] {
@@ -42,6 +57,7 @@ impl Classifier {
         self.embedder.describe()
     }
 
+    /// The class of one image; `latency` is the whole decision (preprocessing included).
     pub fn classify(&mut self, image: &DynamicImage) -> crate::Result<Decision> {
         let started = Instant::now();
         let row = self.embedder.embed_images(std::slice::from_ref(image))?;
@@ -52,5 +68,30 @@ impl Classifier {
             confidence: prediction.confidence,
             latency: started.elapsed(),
         })
+    }
+
+    /// The classes of a batch of images, run as one encoder batch; each decision's `latency`
+    /// is the batch's time divided by its size.
+    pub fn classify_batch(&mut self, images: &[DynamicImage]) -> crate::Result<Vec<Decision>> {
+        let started = Instant::now();
+        let rows = self.embedder.embed_images(images)?;
+        let predictions = self.head.predict(rows.view())?;
+        let each = started.elapsed() / images.len().max(1) as u32;
+        Ok(predictions
+            .into_iter()
+            .map(|p| Decision {
+                class_id: p.class,
+                confidence: p.confidence,
+                latency: each,
+            })
+            .collect())
+    }
+
+    /// The name of a decision's class.
+    pub fn class_name(&self, decision: &Decision) -> &str {
+        self.head
+            .class_names
+            .get(decision.class_id)
+            .map_or("?", String::as_str)
     }
 }

@@ -3,7 +3,7 @@
 //! the same [`Frames`] the trainer takes, each frame named by its origin (`vtest.avi#12`).
 //!
 //! Frames are held in memory for the epochs, so video frames are first shrunk to at most
-//! [`KEEP_SCALE`]× the encoder's input size: augmentation crops then still see more detail than
+//! `KEEP_SCALE`× the encoder's input size: augmentation crops then still see more detail than
 //! the encoder, and a 768×576 clip costs tens of kilobytes per frame instead of over a megabyte.
 
 use std::path::{Path, PathBuf};

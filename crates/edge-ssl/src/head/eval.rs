@@ -1,63 +1,107 @@
 //! How good a head is on labeled embeddings: accuracy, per-class counts, the confusion matrix,
 //! and the plots (confusion matrix, 2-D PCA) a person looks at.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use edge_ssl_train::head::Head;
 use ndarray::ArrayView2;
-use serde_json::json;
+use serde::Serialize;
+
+use crate::error::bail;
 
 use crate::plot;
 
-/// Accuracy, per-class counts and the confusion matrix of `head` on rows `x` with `truth`.
-pub fn evaluate(
-    head: &Head,
-    x: ArrayView2<f32>,
-    truth: &[usize],
-) -> crate::Result<serde_json::Value> {
+/// One class's share of an [`Evaluation`].
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ClassScore {
+    /// Labeled images of this class.
+    pub n: usize,
+    /// Of them, classified as this class.
+    pub correct: usize,
+    /// `correct / n`; `None` when the class had no image.
+    pub accuracy: Option<f64>,
+}
+
+/// How a head did on labeled embeddings.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Evaluation {
+    /// Fraction classified right (0 for no image).
+    pub accuracy: f64,
+    pub n: usize,
+    pub correct: usize,
+    /// Per class name.
+    pub per_class: BTreeMap<String, ClassScore>,
+    /// `confusion[truth][predicted]` counts, in the head's class order.
+    pub confusion: Vec<Vec<usize>>,
+    /// The head's class names.
+    pub classes: Vec<String>,
+}
+
+/// Accuracy, per-class counts and the confusion matrix of `head` on rows `x` with `truth`
+/// (class indices in the head's order).
+///
+/// ```
+/// use edge_ssl::head::eval::evaluate;
+/// use edge_ssl_train::head::{Head, HeadKind};
+/// use ndarray::array;
+///
+/// let x = array![[1.0f32, 0.0], [0.0, 1.0], [0.9, 0.1]];
+/// let names = vec!["a".to_string(), "b".to_string()];
+/// let head = Head::fit(HeadKind::Imprint, x.view(), &[0, 1, 0], names).unwrap();
+/// let e = evaluate(&head, x.view(), &[0, 1, 0]).unwrap();
+/// assert_eq!(e.correct, 3);
+/// assert_eq!(e.confusion, vec![vec![2, 0], vec![0, 1]]);
+/// ```
+pub fn evaluate(head: &Head, x: ArrayView2<f32>, truth: &[usize]) -> crate::Result<Evaluation> {
     let k = head.class_names.len();
+    if truth.len() != x.nrows() {
+        bail!(Data, "{} rows but {} labels", x.nrows(), truth.len());
+    }
+    if let Some(bad) = truth.iter().find(|&&t| t >= k) {
+        bail!(Data, "label {bad} is not one of the head's {k} classes");
+    }
     let mut confusion = vec![vec![0usize; k]; k];
     for (p, &t) in head.predict(x)?.iter().zip(truth) {
         confusion[t][p.class] += 1;
     }
     let n = truth.len();
     let correct: usize = (0..k).map(|i| confusion[i][i]).sum();
-    let per_class: serde_json::Map<String, serde_json::Value> = head
+    let per_class = head
         .class_names
         .iter()
         .enumerate()
         .map(|(i, name)| {
             let total: usize = confusion[i].iter().sum();
-            let acc = if total == 0 {
-                serde_json::Value::Null
-            } else {
-                json!(confusion[i][i] as f64 / total as f64)
+            let score = ClassScore {
+                n: total,
+                correct: confusion[i][i],
+                accuracy: (total > 0).then(|| confusion[i][i] as f64 / total as f64),
             };
-            (
-                name.clone(),
-                json!({ "n": total, "correct": confusion[i][i], "accuracy": acc }),
-            )
+            (name.clone(), score)
         })
         .collect();
-    Ok(json!({
-        "accuracy": if n == 0 { 0.0 } else { correct as f64 / n as f64 },
-        "n": n, "correct": correct, "per_class": per_class,
-        "confusion": confusion, "classes": head.class_names,
-    }))
+    Ok(Evaluation {
+        accuracy: if n == 0 { 0.0 } else { correct as f64 / n as f64 },
+        n,
+        correct,
+        per_class,
+        confusion,
+        classes: head.class_names.clone(),
+    })
 }
 
 /// Writes confusion.png and pca.png into `dir`.
 pub fn write_plots(
     dir: &Path,
-    result: &serde_json::Value,
+    result: &Evaluation,
     x: ArrayView2<f32>,
     truth: &[usize],
     names: &[String],
 ) -> crate::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir)?;
-    let matrix: Vec<Vec<usize>> = serde_json::from_value(result["confusion"].clone())?;
     let (a, b) = (dir.join("confusion.png"), dir.join("pca.png"));
-    plot::confusion(&matrix, names, &a)?;
+    plot::confusion(&result.confusion, names, &a)?;
     plot::scatter(plot::pca2(x).view(), truth, names, &b)?;
     Ok((a, b))
 }

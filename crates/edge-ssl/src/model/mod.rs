@@ -1,6 +1,13 @@
-//! Models: what a model argument names ([`reference`]), the model directory and its checks
-//! ([`directory`]), and how a directory is replaced without ever being half-written ([`commit`]).
+//! Models: the two types a program opens — [`Encoder`] (embeds; no head) and [`ModelDir`]
+//! (classifies) — and below them what a model argument names ([`reference`](mod@reference)), the model
+//! directory's parts and checks ([`directory`]), and how a directory is replaced without ever
+//! being half-written ([`commit`]).
 
 pub mod commit;
 pub mod directory;
 pub mod reference;
+mod encoder;
+mod model_dir;
+
+pub use encoder::Encoder;
+pub use model_dir::ModelDir;

@@ -1,0 +1,67 @@
+//! [`ModelDir`]: a model directory that can classify — encoder, optional adapter and a head
+//! that was fitted on this encoder's embeddings, all checked when it is opened.
+
+use std::path::Path;
+
+use edge_ssl_core::ModelCard;
+use edge_ssl_runtime::Backend;
+use edge_ssl_train::head::Head;
+
+use super::Encoder;
+use super::directory::load_head;
+use super::reference::{self, ResolvedModel};
+use crate::embed::classifier::Classifier;
+
+/// A model directory with a head.
+#[derive(Debug, Clone)]
+pub struct ModelDir {
+    model: ResolvedModel,
+    head: Head,
+}
+
+impl ModelDir {
+    /// Opens `path`: its card, the sha256 ties between its parts, the CRCs of its tensors and,
+    /// for a directory from a device bundle, the bundle's manifest. A bare ONNX file or a
+    /// directory without `head.safetensors` is [`Error::NoHead`](crate::Error::NoHead).
+    pub fn open(path: impl AsRef<Path>) -> crate::Result<Self> {
+        let path = path.as_ref();
+        let model = reference::resolve(&path.to_string_lossy())?;
+        let head = load_head(&model)?;
+        Ok(ModelDir { model, head })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.model.dir.as_deref().unwrap_or(Path::new("."))
+    }
+
+    /// The classes the head tells apart, in its order.
+    pub fn class_names(&self) -> &[String] {
+        &self.head.class_names
+    }
+
+    /// The head.
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// The model card.
+    pub fn card(&self) -> &ModelCard {
+        &self.model.card
+    }
+
+    /// The encoder part (with the adapter), e.g. to embed or to adapt again.
+    pub fn encoder(&self) -> Encoder {
+        Encoder::from(self.model.clone())
+    }
+
+    /// The resolved parts, for the lower-level functions that take them.
+    pub fn resolved(&self) -> &ResolvedModel {
+        &self.model
+    }
+
+    /// Compiles encoder, adapter and head on `backend`.
+    pub fn load(&self, backend: &dyn Backend) -> crate::Result<Classifier> {
+        Classifier::from_parts(backend, &self.model, self.head.clone())
+    }
+}

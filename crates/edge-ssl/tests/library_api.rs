@@ -1,0 +1,136 @@
+//! The library as a Rust program uses it: open, classify, adapt with a progress observer that
+//! cancels, and the typed errors a program matches on.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use edge_ssl::progress::{Event, Progress};
+use edge_ssl::{AdaptOptions, BackendKind, BackendOptions, Encoder, Error, ModelDir, select_backend};
+use edge_ssl_train::head::{Head, HeadKind};
+
+fn backend() -> Box<dyn edge_ssl::Backend> {
+    let options = BackendOptions::default().with_threads(Some(1));
+    select_backend(BackendKind::Tract, &options).unwrap().0
+}
+
+/// Fashion-MNIST test images 0..n with their labels, written as PNGs into `dir/<label>/`.
+fn fmnist_folder(dir: &Path, n: usize) -> Vec<(PathBuf, usize)> {
+    let test = edge_ssl::datasets::fmnist::load(
+        Path::new("/usr/share/datasets/fashion-mnist"),
+        "t10k",
+    )
+    .expect("Fashion-MNIST (Debian dataset-fashion-mnist; scripts/setup.sh installs it)");
+    (0..n)
+        .map(|i| {
+            let label = test.labels[i] as usize;
+            let class = dir.join(format!("c{label}"));
+            std::fs::create_dir_all(&class).unwrap();
+            let path = class.join(format!("{i}.png"));
+            let img = image::GrayImage::from_raw(28, 28, test.images[i].to_vec()).unwrap();
+            img.save(&path).unwrap();
+            (path, label)
+        })
+        .collect()
+}
+
+#[test]
+fn a_bare_encoder_is_not_a_model_dir_and_says_so_by_type() {
+    let encoder = Encoder::bundled().unwrap();
+    let err = ModelDir::open(encoder.onnx()).unwrap_err();
+    assert!(matches!(err.root(), Error::NoHead { .. }), "{err:?}");
+    assert!(!err.to_string().contains("--"), "a flag in a library error: {err}");
+}
+
+#[test]
+fn a_model_dir_classifies_single_images_like_a_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let labeled = fmnist_folder(&tmp.path().join("labeled"), 60);
+    let backend = backend();
+    let encoder = Encoder::bundled().unwrap();
+    let mut embedder = encoder.load(backend.as_ref()).unwrap();
+    let images: Vec<_> = labeled.iter().map(|(p, _)| image::open(p).unwrap()).collect();
+    let x = embedder.embed_images(&images).unwrap();
+    let mut names: Vec<usize> = labeled.iter().map(|(_, l)| *l).collect();
+    names.sort();
+    names.dedup();
+    let class_names: Vec<String> = names.iter().map(|l| format!("c{l}")).collect();
+    let truth: Vec<usize> = labeled
+        .iter()
+        .map(|(_, l)| names.iter().position(|n| n == l).unwrap())
+        .collect();
+    let head = Head::fit(HeadKind::Softmax, x.view(), &truth, class_names).unwrap();
+    // A model directory: the encoder's card and ONNX plus the head, written by the library.
+    let dir = tmp.path().join("model");
+    edge_ssl::model::directory::materialize(encoder.resolved(), &dir).unwrap();
+    let resolved = edge_ssl::model::reference::resolve(dir.to_str().unwrap()).unwrap();
+    edge_ssl::model::directory::save_head(&head, &resolved, &dir, &[]).unwrap();
+
+    let model = ModelDir::open(&dir).unwrap();
+    assert_eq!(model.class_names(), head.class_names.as_slice());
+    let mut classifier = model.load(backend.as_ref()).unwrap();
+    let batch = classifier.classify_batch(&images).unwrap();
+    let eval = edge_ssl::head::eval::evaluate(&head, x.view(), &truth).unwrap();
+    let right = batch
+        .iter()
+        .zip(&truth)
+        .filter(|(d, t)| d.class_id == **t)
+        .count();
+    assert_eq!(right, eval.correct, "classify_batch disagrees with the head on the same rows");
+    for (image, d) in images.iter().zip(&batch).take(10) {
+        let one = classifier.classify(image).unwrap();
+        assert_eq!(one.class_id, d.class_id);
+        assert!((one.confidence - d.confidence).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn adapt_reports_phases_and_a_cancel_leaves_no_model_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    fmnist_folder(&tmp.path().join("frames"), 40);
+    let out = tmp.path().join("site");
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let progress = Progress::new(move |e: &Event| {
+        if let Event::Start { phase, .. } = e {
+            log.lock().unwrap().push(phase.to_string());
+            // Cancel once the views start: BN statistics were already written to the work dir.
+            if *phase == "views" {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    let options = AdaptOptions {
+        epochs: 1,
+        views: 2,
+        batch: 8,
+        ..AdaptOptions::default()
+    };
+    let err = Encoder::bundled()
+        .unwrap()
+        .adapt(backend().as_ref(), &tmp.path().join("frames"), &out, &options, &progress)
+        .unwrap_err();
+    assert!(err.is_cancelled(), "{err:?}");
+    let phases = seen.lock().unwrap().clone();
+    assert!(
+        phases.ends_with(&["BN statistics".to_string(), "views".to_string()]) && phases.len() >= 3,
+        "{phases:?}"
+    );
+    assert!(!out.join("edge-ssl.toml").exists(), "a cancelled run wrote a model");
+
+    // The same call, observed silently, finishes and reports what it did.
+    let report = Encoder::bundled()
+        .unwrap()
+        .adapt(
+            backend().as_ref(),
+            &tmp.path().join("frames"),
+            &out,
+            &options,
+            &Progress::silent(),
+        )
+        .unwrap();
+    assert_eq!(report.frames, 40);
+    assert_eq!(report.loss_curve.len() as u64, report.steps);
+    assert!(Encoder::open(&out).is_ok());
+}
