@@ -6,7 +6,7 @@ use edge_ssl_core::write_atomic;
 use edge_ssl_train::head::{KMeansHead, KMeansOptions};
 use serde_json::json;
 
-use super::BackendArgs;
+use super::{BackendArgs, SourceArgs};
 use edge_ssl::frames::image_set;
 use edge_ssl::model::directory as model_dir;
 use edge_ssl::model::reference as model_ref;
@@ -19,9 +19,12 @@ pub struct ClusterArgs {
     /// ONNX file, model directory, or `default`.
     #[arg(long, default_value = "default")]
     model: String,
-    /// Folder of unlabeled frames (recursive).
+    /// Unlabeled frames: an image folder (recursive), a video file or a camera (with
+    /// --max-frames).
     #[arg(long, value_name = "PATH")]
     data: PathBuf,
+    #[command(flatten)]
+    sampling: SourceArgs,
     /// Number of clusters.
     #[arg(long, value_name = "N")]
     k: usize,
@@ -49,7 +52,13 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     let model = model_ref::resolve(&args.model)?;
     let backend = args.backend.backend()?;
     let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
-    let frames = image_set::decode_frames(&args.data, embedder.preprocessor(), &crate::progress_bars::terminal())?;
+    let progress = crate::progress_bars::terminal();
+    let frames = edge_ssl::frames::loader::decode(
+        &args.data,
+        embedder.preprocessor(),
+        &args.sampling.options(),
+        &progress,
+    )?;
     if frames.len() < args.k {
         bail!(
             "--k {} is larger than the {} decodable image(s) in {}",
@@ -61,7 +70,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     if let Some(note) = frames.skipped_note() {
         eprintln!("{note}");
     }
-    let x = image_set::embed_frames(&mut embedder, &frames, args.batch, &crate::progress_bars::terminal())?;
+    let x = image_set::embed_frames(&mut embedder, &frames, args.batch, &progress)?;
     let clustering = KMeansHead::fit(x.view(), &KMeansOptions::new(args.k).with_seed(args.seed))
         .context("k-means")?;
     let clusters: Vec<_> = (0..args.k)
@@ -78,6 +87,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
         "k": args.k, "frames": frames.len(), "skipped": frames.skipped.len(),
         "inertia": clustering.inertia, "iterations": clustering.iterations, "clusters": clusters,
     });
+    let _lock = super::dir_lock::lock(&args.out)?;
     model_dir::materialize(&model, &args.out)?;
     let written = model_ref::resolve(&args.out.display().to_string())?;
     model_dir::save_head(

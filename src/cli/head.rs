@@ -4,7 +4,7 @@ use clap::Args;
 use edge_ssl_train::head::HeadKind;
 use serde_json::json;
 
-use super::BackendArgs;
+use super::{BackendArgs, SourceArgs};
 use edge_ssl::frames::image_set;
 use edge_ssl::model::directory as model_dir;
 use edge_ssl::model::reference as model_ref;
@@ -30,9 +30,12 @@ pub struct HeadArgs {
     /// softmax (L2-regularized regression), imprint (class means) or knn.
     #[arg(long, default_value = "softmax")]
     kind: String,
-    /// Folder of unlabeled frames to self-train with.
+    /// Unlabeled frames to self-train with: an image folder, a video file or a camera (with
+    /// --max-frames).
     #[arg(long, value_name = "PATH")]
     unlabeled: Option<PathBuf>,
+    #[command(flatten)]
+    sampling: SourceArgs,
     #[arg(long, default_value_t = 64, value_name = "N")]
     batch: usize,
     /// Print a JSON summary on stdout.
@@ -54,7 +57,12 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
     let x = image_set::embed_strict(&mut embedder, &set.paths, args.batch, "labeled", &crate::progress_bars::terminal())?;
     let unlabeled = match &args.unlabeled {
         Some(p) => {
-            let frames = image_set::decode_frames(p, embedder.preprocessor(), &crate::progress_bars::terminal())?;
+            let frames = edge_ssl::frames::loader::decode(
+                p,
+                embedder.preprocessor(),
+                &args.sampling.options(),
+                &crate::progress_bars::terminal(),
+            )?;
             if let Some(note) = frames.skipped_note() {
                 eprintln!("{note}");
             }
@@ -69,6 +77,7 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
         &set.class_names,
         unlabeled.as_ref().map(|u| u.view()),
     )?;
+    let _lock = super::dir_lock::lock(&args.out)?;
     model_dir::materialize(&model, &args.out)?;
     let written = model_ref::resolve(&args.out.display().to_string())?;
     let path = model_dir::save_head(&head, &written, &args.out, &[("kind", kind.name().into())])?;

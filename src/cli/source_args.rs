@@ -1,7 +1,8 @@
 use clap::Args;
 use edge_ssl_source::SourceOptions;
 
-/// Which frames of a source are used; shared by `run --source` and `adapt --data`.
+/// Which frames of a source are used; shared by every command that reads frames (`run --source`,
+/// `adapt --data`, `cluster --data`, `head --unlabeled`, `fleet join --data`).
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Keep at most F frames per second of source time (video and camera clocks; a folder

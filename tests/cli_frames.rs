@@ -1,0 +1,71 @@
+//! One frame loader for every command that reads unlabeled frames: `cluster --data` and
+//! `head --unlabeled` take a video file with the same sampling flags as `adapt` and `run`.
+
+mod common;
+
+use common::edge_ssl;
+
+const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+
+#[test]
+fn cluster_reads_a_video_with_the_sampling_flags() {
+    let out = tempfile::tempdir().unwrap();
+    let run = edge_ssl()
+        .args(["cluster", "--data", VTEST, "--fps", "2", "--max-frames", "12", "--k", "2"])
+        .args(["--backend", "tract", "--threads", "1", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("clusters.json")).unwrap()).unwrap();
+    assert_eq!(summary["frames"], 12, "{summary}");
+    let sizes: u64 = summary["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["size"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sizes, 12, "{summary}");
+    // Frames are named by their origin: at 2 fps of a 10 fps clip, every fifth frame.
+    let example = summary["clusters"][0]["examples"][0].as_str().unwrap();
+    let index: u64 = example.rsplit_once('#').unwrap().1.parse().unwrap();
+    assert!(example.starts_with(VTEST) && index % 5 == 0, "{example}");
+}
+
+#[test]
+fn head_unlabeled_reads_a_video_and_a_camera_needs_a_bound() {
+    let labeled = tempfile::tempdir().unwrap();
+    for (class, shade) in [("dark", 40u8), ("light", 220u8)] {
+        let dir = labeled.path().join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..3u8 {
+            image::GrayImage::from_pixel(28, 28, image::Luma([shade + i * 5]))
+                .save(dir.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let out = tempfile::tempdir().unwrap();
+    let run = edge_ssl()
+        .args(["head", "--labeled"])
+        .arg(labeled.path())
+        .args(["--unlabeled", VTEST, "--max-frames", "8", "--backend", "tract", "--out"])
+        .arg(out.path().join("m"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("8 kept"), "{stderr}");
+
+    // /dev/null is a character device, so it is taken for a camera: it never ends.
+    let run = edge_ssl()
+        .args(["cluster", "--data", "/dev/null", "--k", "2", "--backend", "tract", "--out"])
+        .arg(out.path().join("c"))
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("--max-frames"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
