@@ -30,7 +30,15 @@ fn make_data(dir: &Path) -> Option<PathBuf> {
     }
     let data = dir.join("demo");
     let out = edge_ssl()
-        .args(["demo", "--data-only", "--unlabeled", "180", "--eval", "50", "--out"])
+        .args([
+            "demo",
+            "--data-only",
+            "--unlabeled",
+            "180",
+            "--eval",
+            "50",
+            "--out",
+        ])
         .arg(&data)
         .output()
         .unwrap();
@@ -143,7 +151,14 @@ fn two_devices_adapt_together_on_a_real_superlink() {
         let log = dir.path().join(format!("node-{i}.log"));
         let mut cmd = Command::new(&bin);
         cmd.current_dir(repo_root())
-            .args(["fleet", "join", "--superlink", &link.address, "--model", "default"])
+            .args([
+                "fleet",
+                "join",
+                "--superlink",
+                &link.address,
+                "--model",
+                "default",
+            ])
             .arg("--data")
             .arg(frames)
             .arg("--work")
@@ -224,7 +239,10 @@ fn two_devices_adapt_together_on_a_real_superlink() {
         for e in events.iter().filter(|e| e["event"] == "replied") {
             eprintln!(
                 "node {i} {} round {}: {:.2} s, {} bytes pushed",
-                e["message_type"], e["group_id"], e["task_seconds"].as_f64().unwrap(), e["bytes"]
+                e["message_type"],
+                e["group_id"],
+                e["task_seconds"].as_f64().unwrap(),
+                e["bytes"]
             );
         }
         eprintln!("node {i}: {left}");

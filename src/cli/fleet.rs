@@ -16,7 +16,7 @@ use edge_ssl::model::reference as model_ref;
 use edge_ssl::progress::{Event, Progress};
 use serde_json::json;
 
-use super::BackendArgs;
+use super::{BackendArgs, SourceArgs};
 
 /// Federated adaptation with Flower (flwr 1.42): devices train the adapter (and softmax head)
 /// on their own frames; a ServerApp averages them (see docs/fleet.md).
@@ -50,7 +50,8 @@ pub struct JoinArgs {
     /// The device's model: an ONNX file, a model directory, or `default`.
     #[arg(long, value_name = "MODEL")]
     model: String,
-    /// The device's unlabeled frames: an image folder, a video file or a camera.
+    /// The device's unlabeled frames: an image folder, a video file or a camera (with
+    /// --max-frames), read once at start.
     #[arg(long, value_name = "FRAMES")]
     data: PathBuf,
     /// A labeled ImageFolder tree (ROOT/<class>/*) for the head.
@@ -84,6 +85,8 @@ pub struct JoinArgs {
     /// Loss when the ServerApp does not send `method`.
     #[arg(long, default_value = "vicreg")]
     method: String,
+    #[command(flatten)]
+    sampling: SourceArgs,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -140,7 +143,8 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         .with_views(args.views)
         .with_batch(args.batch)
         .with_seed(args.seed)
-        .with_method(method);
+        .with_method(method)
+        .with_sampling(args.sampling.options());
     let model = model_ref::resolve(&args.model)?;
     let backend = args.backend.backend()?;
     std::fs::create_dir_all(&args.work)

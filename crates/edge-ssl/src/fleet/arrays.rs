@@ -158,15 +158,16 @@ mod tests {
         let back = adapter(&arrays, 6).unwrap();
         assert_eq!(back.params(), a.params());
         let classes = head.class_names.clone();
-        assert_eq!(
-            super::head(&arrays, 6, Some(&classes)).unwrap(),
-            Some(head)
-        );
+        assert_eq!(super::head(&arrays, 6, Some(&classes)).unwrap(), Some(head));
         assert_eq!(
             super::head(&arrays, 6, None).unwrap().unwrap().class_names,
             ["class-0", "class-1", "class-2"]
         );
-        assert!(super::head(&to_arrays(&a, None).unwrap(), 6, None).unwrap().is_none());
+        assert!(
+            super::head(&to_arrays(&a, None).unwrap(), 6, None)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -188,7 +189,10 @@ mod tests {
             Err(FleetTaskError::NonFinite { .. })
         ));
         let mut short = good.clone();
-        short.insert("adapter.fc2.weight", NdArray::new(vec![2], vec![0.0, 0.0]).unwrap());
+        short.insert(
+            "adapter.fc2.weight",
+            NdArray::new(vec![2], vec![0.0, 0.0]).unwrap(),
+        );
         assert!(matches!(
             adapter(&short, 6),
             Err(FleetTaskError::ArrayShape { .. })

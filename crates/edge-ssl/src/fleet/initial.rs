@@ -15,7 +15,12 @@ use crate::model::reference::ResolvedModel;
 
 /// Writes `model` into `out` with its own adapter and head, or a fresh adapter of
 /// `hidden` units (seeded by `seed`) when it has none. Returns `out`.
-pub fn write(model: &ResolvedModel, out: &Path, hidden: Option<usize>, seed: u64) -> Result<PathBuf> {
+pub fn write(
+    model: &ResolvedModel,
+    out: &Path,
+    hidden: Option<usize>,
+    seed: u64,
+) -> Result<PathBuf> {
     let adapter = match model_dir::load_adapter(model)? {
         Some(a) => a,
         None => {

@@ -227,7 +227,10 @@ impl ModelTask {
         let adapter = trainer.into_adapter();
         let metrics = Metrics::with_num_examples(self.frames() as u64)
             .with("steps", losses.len())
-            .with("loss-first-epoch", mean(&losses[..per_epoch.min(losses.len())]))
+            .with(
+                "loss-first-epoch",
+                mean(&losses[..per_epoch.min(losses.len())]),
+            )
             .with(
                 "loss-last-epoch",
                 mean(&losses[losses.len().saturating_sub(per_epoch)..]),
@@ -438,7 +441,7 @@ fn accuracy(head: &Head, adapter: &Adapter, l: &Labeled) -> Result<f64> {
     let x = adapter.apply(l.x.view())?;
     let truth = truth(&head.class_names, l)?;
     let result = crate::head::eval::evaluate(head, x.view(), &truth)?;
-    Ok(result.accuracy)
+    Ok(result["accuracy"].as_f64().unwrap_or(0.0))
 }
 
 fn mean(v: &[f32]) -> f64 {
@@ -450,7 +453,9 @@ fn mean(v: &[f32]) -> f64 {
 
 fn row_norm_mean(m: &Array2<f32>) -> f64 {
     let n = m.nrows().max(1) as f64;
-    m.map_axis(Axis(1), |r| r.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt())
-        .sum()
+    m.map_axis(Axis(1), |r| {
+        r.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt()
+    })
+    .sum()
         / n
 }

@@ -287,11 +287,9 @@ fn adaptation_suppresses_view_nuisance_and_helps_a_few_shot_head() {
 #[test]
 fn a_trainer_can_start_from_a_given_adapter() {
     let views = clustered_views(3, 64, 8, 2);
-    let first = adapt(
-        &views,
-        small(Method::Byol).with_epochs(2),
-        |_| ControlFlow::Continue(()),
-    )
+    let first = adapt(&views, small(Method::Byol).with_epochs(2), |_| {
+        ControlFlow::Continue(())
+    })
     .unwrap()
     .adapter;
     let cfg = small(Method::Byol).with_epochs(1).with_seed(9);
