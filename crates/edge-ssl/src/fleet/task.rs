@@ -441,7 +441,7 @@ fn accuracy(head: &Head, adapter: &Adapter, l: &Labeled) -> Result<f64> {
     let x = adapter.apply(l.x.view())?;
     let truth = truth(&head.class_names, l)?;
     let result = crate::head::eval::evaluate(head, x.view(), &truth)?;
-    Ok(result["accuracy"].as_f64().unwrap_or(0.0))
+    Ok(result.accuracy)
 }
 
 fn mean(v: &[f32]) -> f64 {
