@@ -28,7 +28,7 @@ pub struct FleetArgs {
 
 #[derive(Debug, Subcommand)]
 enum FleetCommand {
-    Join(JoinArgs),
+    Join(Box<JoinArgs>),
     Init(InitArgs),
 }
 
@@ -111,7 +111,7 @@ pub struct InitArgs {
 
 pub fn run(args: FleetArgs) -> anyhow::Result<()> {
     match args.command {
-        FleetCommand::Join(a) => join(a),
+        FleetCommand::Join(a) => join(*a),
         FleetCommand::Init(a) => init(a),
     }
 }
