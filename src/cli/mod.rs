@@ -4,6 +4,7 @@ mod bench;
 mod bundle;
 mod cluster;
 mod demo;
+mod dir_lock;
 mod embed;
 mod eval;
 mod export;

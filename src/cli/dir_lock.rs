@@ -1,0 +1,65 @@
+//! One writer per output directory.
+//!
+//! Two `adapt` runs with the same `--out` used to fail with confusing internal errors (a
+//! missing `.adapt-work/plan.json`, `views.npy`…) as each removed the other's work files. A
+//! command that writes a model directory first takes an advisory lock (`flock`) on the
+//! directory itself: no lock file is added to the model, the kernel drops the lock when the
+//! process ends however it ends, and a second writer fails at once with one line naming the
+//! holder's pid (read from `/proc/locks`).
+
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+/// Held while the directory is being written; dropping it (or exiting) releases the lock.
+#[derive(Debug)]
+pub struct DirLock {
+    _dir: File,
+}
+
+/// Creates `dir` if needed and locks it for this process, or says who holds it.
+pub fn lock(dir: &Path) -> anyhow::Result<DirLock> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let file = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `flock` on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(err).with_context(|| format!("locking {}", dir.display()));
+            }
+            let holder = holder_pid(&file)
+                .map(|pid| format!("edge-ssl process {pid}"))
+                .unwrap_or_else(|| "another edge-ssl process".into());
+            bail!(
+                "{}: {holder} is writing this directory; wait for it to finish or stop it",
+                dir.display()
+            );
+        }
+    }
+    Ok(DirLock { _dir: file })
+}
+
+/// The pid holding an `flock` on `file`, from `/proc/locks` (Linux).
+#[cfg(unix)]
+fn holder_pid(file: &File) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = file.metadata().ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    // `1: FLOCK  ADVISORY  WRITE 4242 fd:01:123456 0 EOF`
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let at = fields.iter().position(|f| *f == "FLOCK")?;
+        let pid = fields.get(at + 3)?.parse().ok()?;
+        let inode: u64 = fields.get(at + 4)?.rsplit(':').next()?.parse().ok()?;
+        (inode == ino).then_some(pid)
+    })
+}
+
+#[cfg(not(unix))]
+fn holder_pid(_: &File) -> Option<u32> {
+    None
+}
