@@ -36,13 +36,13 @@ pub struct Blocks {
 /// The size of the float initializer `name` holds, looking through an `Identity` of one.
 fn float_len(g: &OnnxGraph, aliases: &BTreeMap<&str, &str>, name: &str) -> usize {
     let name = aliases.get(name).copied().unwrap_or(name);
-    g.floats.get(name).map_or(0, |a| a.len())
+    g.float_shapes.get(name).map_or(0, |s| s.iter().product())
 }
 
 impl Blocks {
     pub fn of(g: &OnnxGraph) -> Blocks {
         let mut known: BTreeSet<&str> = g
-            .floats
+            .float_shapes
             .keys()
             .chain(g.ints.keys())
             .map(String::as_str)

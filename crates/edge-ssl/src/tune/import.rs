@@ -1,5 +1,6 @@
 //! ONNX encoder + [`Train`] selection → a frozen prefix (its own ONNX) and a trainable graph.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use edge_ssl_runtime::onnx_graph::{OnnxGraph, OnnxModel};
@@ -76,7 +77,9 @@ fn unsupported(g: &OnnxGraph, nodes: &[usize]) -> Option<usize> {
 /// Imports the part of `model` that `train` selects.
 pub fn import(model: &Path, train: Train) -> Result<Split> {
     let onnx = OnnxModel::open(model)?;
-    let g = onnx.graph()?;
+    // Weights are decoded only for the part that trains: a frozen ResNet-18 prefix is most
+    // of its 45 MB.
+    let mut g = onnx.structure()?;
     let blocks = Blocks::of(&g);
     let total = blocks.len();
     // (first node that trains, the tensor it reads, blocks trained); `None`: the whole graph.
@@ -114,7 +117,13 @@ pub fn import(model: &Path, train: Train) -> Result<Split> {
     } else {
         Trainable::Weights
     };
+    let read: BTreeSet<&str> = nodes
+        .iter()
+        .flat_map(|&k| g.nodes[k].inputs.iter().map(String::as_str))
+        .collect();
+    g.floats = onnx.float_initializers(&|name| read.contains(name))?;
     let (spec, untied) = spec(&g, &nodes, inputs, which);
+    drop(g);
     let graph = Graph::from_spec(spec)?.with_input_grads(false);
     let prefix = match &cut {
         Some((_, t, _)) => Some(onnx.prefix(t)?),

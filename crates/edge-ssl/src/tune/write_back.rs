@@ -18,9 +18,11 @@ pub fn write_back(model: &Path, graph: &Graph, out: &Path) -> Result<usize> {
     let values = graph.initializers();
     let written = onnx.replace_initializers(&values)?;
     let bytes = onnx.to_bytes();
-    let reread = OnnxModel::from_bytes(&bytes, out)?.graph()?;
+    drop(onnx);
+    let reread = OnnxModel::from_bytes(&bytes, out)?;
+    let reread = reread.float_initializers(&|name| values.contains_key(name))?;
     for (name, value) in &values {
-        let same = reread.floats.get(name).is_some_and(|r| {
+        let same = reread.get(name).is_some_and(|r| {
             r.shape() == value.shape()
                 && r.iter().zip(value).all(|(a, b)| a.to_bits() == b.to_bits())
         });

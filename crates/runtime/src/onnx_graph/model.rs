@@ -9,7 +9,7 @@ use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::{DataLocation, DataType};
 
-use super::tensor::{float_tensor, shape};
+use super::tensor::{TensorData, decode, float_tensor, shape};
 use super::{OnnxGraph, plain};
 use crate::{Result, RuntimeError, inspect};
 
@@ -70,7 +70,42 @@ impl OnnxModel {
 
     /// Nodes, attributes and initializers as plain data.
     pub fn graph(&self) -> Result<OnnxGraph> {
-        plain::graph(self.graph_proto()).map_err(|message| RuntimeError::Model {
+        self.graph_with(&|_| true)
+    }
+
+    /// Nodes, attributes, integer initializers and the shapes of the float ones, without
+    /// copying any weight: what a caller needs to decide which weights it wants
+    /// ([`OnnxModel::float_initializers`]).
+    pub fn structure(&self) -> Result<OnnxGraph> {
+        self.graph_with(&|_| false)
+    }
+
+    /// The float initializers that `wanted` names, decoded.
+    pub fn float_initializers(
+        &self,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<BTreeMap<String, ArrayD<f32>>> {
+        let mut out = BTreeMap::new();
+        let float = DataType::Float as i32;
+        let picked = self.graph_proto().initializer.iter();
+        for t in picked.filter(|t| t.data_type == float && wanted(&t.name)) {
+            let value = decode(t).map_err(|e| RuntimeError::Model {
+                path: self.path.clone(),
+                message: format!("initializer `{}`: {e}", t.name),
+            })?;
+            if let TensorData::F32(a) = value {
+                out.insert(t.name.clone(), a);
+            }
+        }
+        Ok(out)
+    }
+
+    fn graph_with(&self, wanted: &dyn Fn(&str) -> bool) -> Result<OnnxGraph> {
+        self.plain(plain::graph(self.graph_proto(), wanted))
+    }
+
+    fn plain(&self, g: Result<OnnxGraph, String>) -> Result<OnnxGraph> {
+        g.map_err(|message| RuntimeError::Model {
             path: self.path.clone(),
             message,
         })

@@ -6,7 +6,9 @@ use ndarray::ArrayD;
 use tract_onnx::pb;
 use tract_onnx::pb::attribute_proto::AttributeType;
 
-use super::tensor::{TensorData, decode};
+use tract_onnx::pb::tensor_proto::DataType;
+
+use super::tensor::{TensorData, decode, shape};
 
 /// A graph in ONNX terms: nodes in stored (topological) order, the graph inputs that are not
 /// initializers, the outputs, and the initializers by element type. Initializers of other
@@ -17,7 +19,11 @@ pub struct OnnxGraph {
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
     pub nodes: Vec<OnnxNode>,
+    /// Float initializers, decoded ([`super::OnnxModel::graph`]: all of them;
+    /// [`super::OnnxModel::structure`]: none).
     pub floats: BTreeMap<String, ArrayD<f32>>,
+    /// The shape of every float initializer, decoded or not.
+    pub float_shapes: BTreeMap<String, Vec<usize>>,
     /// int64, int32 and bool initializers, widened to i64.
     pub ints: BTreeMap<String, ArrayD<i64>>,
 }
@@ -87,10 +93,23 @@ pub(super) fn node(n: &pb::NodeProto) -> Result<OnnxNode, String> {
     })
 }
 
-pub(super) fn graph(g: &pb::GraphProto) -> Result<OnnxGraph, String> {
+/// The graph of `g`, decoding the float initializers that `wanted` names (every float
+/// initializer's shape is recorded either way).
+pub(super) fn graph(
+    g: &pb::GraphProto,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<OnnxGraph, String> {
     let mut out = OnnxGraph::default();
     for t in &g.initializer {
-        match decode(t).map_err(|e| format!("initializer `{}`: {e}", t.name))? {
+        let error = |e: String| format!("initializer `{}`: {e}", t.name);
+        if t.data_type == DataType::Float as i32 {
+            out.float_shapes
+                .insert(t.name.clone(), shape(t).map_err(error)?);
+            if !wanted(&t.name) {
+                continue;
+            }
+        }
+        match decode(t).map_err(error)? {
             TensorData::F32(a) => {
                 out.floats.insert(t.name.clone(), a);
             }
@@ -103,7 +122,7 @@ pub(super) fn graph(g: &pb::GraphProto) -> Result<OnnxGraph, String> {
     out.inputs = g
         .input
         .iter()
-        .filter(|v| !out.floats.contains_key(&v.name) && !out.ints.contains_key(&v.name))
+        .filter(|v| !out.float_shapes.contains_key(&v.name) && !out.ints.contains_key(&v.name))
         .map(|v| v.name.clone())
         .collect();
     out.outputs = g.output.iter().map(|v| v.name.clone()).collect();
