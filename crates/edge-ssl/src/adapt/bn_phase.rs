@@ -1,6 +1,7 @@
 //! The BN phase: the encoder every later step uses. With `bn_adapt`, BatchNorm statistics are
 //! re-estimated on the frames (forward passes only) and the patched ONNX goes into the work
-//! directory; without it the source encoder is copied there. A resumed run reuses what an
+//! directory (one pass that reads the frames again); without it the source encoder is copied
+//! there. A resumed run reuses what an
 //! interrupted one already wrote.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use edge_ssl_runtime::{Backend, reestimate_batch_norm_stream};
 use crate::progress::Progress;
 
 use super::{AdaptOptions, view_cache};
-use crate::frames::image_set::Frames;
+use crate::frames::frame_list::FrameList;
 use crate::model::directory::{self as model_dir, ENCODER};
 use crate::model::reference::ResolvedModel;
 
@@ -22,7 +23,7 @@ use crate::model::reference::ResolvedModel;
 pub fn encoder(
     backend: &dyn Backend,
     model: &ResolvedModel,
-    frames: &Frames,
+    frames: &FrameList,
     opts: &AdaptOptions,
     work: &Path,
     resuming: bool,
@@ -42,8 +43,24 @@ pub fn encoder(
         return Ok((encoder, serde_json::Value::Null));
     }
     let pre = Preprocessor::new(model.card.input.clone());
-    let total = view_cache::bn_frame_count(frames, opts.bn_frames);
-    let mut batches = view_cache::bn_batches(frames, &pre, opts.bn_frames, opts.infer_batch);
+    let total = view_cache::bn_frame_count(frames.len(), opts.bn_frames);
+    // The runtime takes its own error type: a frame that could not be read again is kept here
+    // whole and returned instead of the runtime's stand-in.
+    let failed = std::sync::Mutex::new(None);
+    let mut batches = view_cache::bn_batches(
+        frames.pass(&pre)?,
+        frames.len(),
+        &pre,
+        opts.bn_frames,
+        opts.infer_batch,
+    )
+    .map(|batch| {
+        batch.map_err(|e| {
+            let message = e.to_string();
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            edge_ssl_runtime::RuntimeError::Input(message)
+        })
+    });
     let mut phase = progress.phase("BN statistics", Some(total as u64));
     let report = reestimate_batch_norm_stream(
         backend,
@@ -59,8 +76,11 @@ pub fn encoder(
                 Err(_) => ControlFlow::Break(()),
             }
         },
-    )
-    .context("re-estimating BatchNorm statistics")?;
+    );
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let report = report.context("re-estimating BatchNorm statistics")?;
     phase.finish();
     progress.note(format_args!(
         "re-estimated {} BatchNorm layer(s) on {} frames ({} passes)",

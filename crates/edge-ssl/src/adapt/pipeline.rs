@@ -1,5 +1,6 @@
-//! `adapt` from frames to model directory, one phase after the other: decode → BN
-//! re-estimation → view cache → training → model directory. Each phase is timed
+//! `adapt` from frames to model directory, one phase after the other: list the frames → BN
+//! re-estimation → view cache → training → model directory. Frames are never all in memory:
+//! the BN and view passes read them again ([`FrameList`]), and only embeddings stay. Each phase is timed
 //! ([`PhaseTimes`]); the work directory makes every phase resumable.
 
 use std::path::Path;
@@ -17,7 +18,7 @@ use serde::Serialize;
 use super::model_output::{self, Trained};
 use super::phase_times::{PhaseClock, PhaseTimes};
 use super::{AdaptOptions, bn_phase, train_phase, view_cache, work_dir};
-use crate::frames::image_set::Frames;
+use crate::frames::frame_list::FrameList;
 use crate::model::directory as model_dir;
 use crate::model::reference::ResolvedModel;
 use crate::progress::Progress;
@@ -71,7 +72,7 @@ pub fn adapt(
     let mut clock = PhaseClock::start();
     let mut times = PhaseTimes::default();
     let pre = Preprocessor::new(model.card.input.clone());
-    let frames = crate::frames::loader::decode(data, &pre, &opts.sampling, progress)?;
+    let frames = FrameList::scan(data, &pre, &opts.sampling, progress)?;
     if frames.len() < 2 {
         bail!(
             Options,
@@ -87,15 +88,18 @@ pub fn adapt(
     times.decode = clock.lap();
 
     let work = out.join(".adapt-work");
+    // The frames are read again in later passes and on resume: the plan names every one.
     let plan = json!({
         "source_sha256": model_dir::encoder_sha(model)?, "frames": frames.len(),
-        "first": frames.paths.first(), "last": frames.paths.last(),
+        "first": frames.origins.first(), "last": frames.origins.last(),
+        "origins_sha256": origins_sha256(&frames.origins),
         "method": opts.method.name(), "epochs": opts.epochs, "views": opts.views,
         "batch": opts.batch, "seed": opts.seed, "bn_adapt": opts.bn_adapt, "adapter": opts.adapter,
     });
     let resuming = work_dir::prepare(&work, &plan, opts.resume, progress)?;
 
-    let (encoder, bn_report) = bn_phase::encoder(backend, model, &frames, opts, &work, resuming, progress)?;
+    let (encoder, bn_report) =
+        bn_phase::encoder(backend, model, &frames, opts, &work, resuming, progress)?;
     times.bn = clock.lap();
     let mut card = model.card.clone();
     card.sha256 = None;
@@ -158,7 +162,7 @@ pub fn adapt(
 fn view_cache_phase(
     backend: &dyn Backend,
     encoder: &ResolvedModel,
-    frames: &Frames,
+    frames: &FrameList,
     opts: &AdaptOptions,
     work: &Path,
     resuming: bool,
@@ -179,8 +183,9 @@ fn view_cache_phase(
     let pre = Preprocessor::new(encoder.card.input.clone());
     let input = &encoder.card.input;
     let augmenter = Augmenter::new(opts.augment.clone(), input.height, input.width, opts.seed)?;
-    let (cache, render) = view_cache::build(
-        frames,
+    let (cache, render) = view_cache::build_stream(
+        frames.pass(&pre)?,
+        frames.len(),
         &augmenter,
         &pre,
         opts.views,
@@ -192,6 +197,17 @@ fn view_cache_phase(
     times.render = render;
     view_cache::save(&path, &cache)?;
     Ok(cache)
+}
+
+/// SHA-256 of the frame origins, one per line: a resumed run must read the same frames.
+fn origins_sha256(origins: &[std::path::PathBuf]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for origin in origins {
+        hash.update(origin.to_string_lossy().as_bytes());
+        hash.update(b"\n");
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The view cache is held in memory (frames × views × embedding floats): an absurd `--views`

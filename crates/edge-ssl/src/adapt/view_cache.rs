@@ -6,6 +6,7 @@
 //! encoder's sessions run earlier batches side by side ([`SessionPool`]), and only embeddings
 //! are kept: 5,000 frames × 8 views hold 20 MB of embeddings and a few batches of images.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -20,9 +21,9 @@ use crate::embed::embedder::embedding_rows;
 use crate::frames::image_set::Frames;
 use crate::progress::Progress;
 
-/// Views `0..k` of every frame, embedded `batch` images at a time by the sessions of `pool`.
-/// Returns the cache and the seconds spent rendering (on the producer thread, overlapping
-/// the encoder).
+/// Views `0..k` of every frame of `frames`, embedded `batch` images at a time by the sessions of
+/// `pool`. Returns the cache and the seconds spent rendering (on the producer thread,
+/// overlapping the encoder).
 ///
 /// View `v` of frame `f` depends only on `(seed, f, v)`, and sessions of one pool compute
 /// identical rows, so neither the batch size, the number of rendering `workers` nor the number
@@ -37,22 +38,50 @@ pub fn build(
     pool: &mut SessionPool,
     progress: &Progress,
 ) -> crate::Result<(Array3<f32>, f64)> {
-    let n = frames.len();
+    let pass = frames.pixels.iter().map(|p| Ok(p.clone()));
+    build_stream(
+        pass,
+        frames.len(),
+        augmenter,
+        pre,
+        k,
+        batch,
+        workers,
+        pool,
+        progress,
+    )
+}
+
+/// [`build`] over a pass that yields the `n` frames one at a time: all `k` views of a frame are
+/// rendered together, so only the frames of the batches in flight are in memory.
+pub fn build_stream(
+    frames: impl Iterator<Item = crate::Result<Array3<u8>>> + Send,
+    n: usize,
+    augmenter: &Augmenter,
+    pre: &Preprocessor,
+    k: usize,
+    batch: usize,
+    workers: usize,
+    pool: &mut SessionPool,
+    progress: &Progress,
+) -> crate::Result<(Array3<f32>, f64)> {
     if n == 0 || k == 0 {
         bail!(Options, "no frames to embed");
     }
     let (total, batch) = (n * k, batch.max(1));
     let mut phase = progress.phase("views", Some(total as u64));
     let render_nanos = AtomicU64::new(0);
+    let mut window = Window {
+        frames,
+        first: 0,
+        held: VecDeque::new(),
+    };
+    // Flat index `i` is view `i % k` of frame `i / k`: a frame's views are rendered together.
     let inputs = (0..total).step_by(batch).map(|start| {
+        let end = (start + batch).min(total);
+        window.hold(start / k, (end - 1) / k, n)?;
         let t = Instant::now();
-        let rendered = render_batch(
-            frames,
-            augmenter,
-            pre,
-            start..(start + batch).min(total),
-            workers,
-        );
+        let rendered = render_batch(&window, augmenter, pre, k, start..end, workers);
         render_nanos.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         rendered
     });
@@ -70,8 +99,10 @@ pub fn build(
                 rows.ncols()
             );
         }
-        out.slice_mut(ndarray::s![start..start + len, ..])
-            .assign(&rows);
+        for (j, row) in rows.outer_iter().enumerate() {
+            let i = start + j;
+            out.row_mut((i % k) * n + i / k).assign(&row);
+        }
         phase.advance(len as u64)?;
         Ok(())
     })?;
@@ -84,21 +115,59 @@ pub fn build(
     Ok((cache.into_shape_with_order((k, n, d))?, render))
 }
 
-/// Renders flat indices `range` (index `i` is view `i / n` of frame `i % n`) into one input
+/// The frames the batch being rendered needs, pulled from a pass and dropped once rendered.
+struct Window<I> {
+    frames: I,
+    /// Index of `held[0]`.
+    first: usize,
+    held: VecDeque<Array3<u8>>,
+}
+
+impl<I: Iterator<Item = crate::Result<Array3<u8>>>> Window<I> {
+    /// Holds frames `from..=to` (of `n`), dropping earlier ones.
+    fn hold(&mut self, from: usize, to: usize, n: usize) -> crate::Result<()> {
+        while self.first < from && !self.held.is_empty() {
+            self.held.pop_front();
+            self.first += 1;
+        }
+        while self.first + self.held.len() <= to {
+            match self.frames.next() {
+                Some(frame) => self.held.push_back(frame?),
+                None => bail!(
+                    Data,
+                    "the source ended after {} of its {n} frames",
+                    self.first + self.held.len()
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    fn pixels(&self, frame: usize) -> ArrayView3<'_, u8> {
+        self.held[frame - self.first].view()
+    }
+}
+
+/// Renders flat indices `range` (index `i` is view `i % k` of frame `i / k`) into one input
 /// batch, splitting the rows over `workers` threads.
-fn render_batch(
-    frames: &Frames,
+fn render_batch<I: Iterator<Item = crate::Result<Array3<u8>>>>(
+    window: &Window<I>,
     augmenter: &Augmenter,
     pre: &Preprocessor,
+    k: usize,
     range: std::ops::Range<usize>,
     workers: usize,
 ) -> crate::Result<Tensor> {
     let spec = pre.spec();
     let (c, h, w) = (spec.channels, spec.height, spec.width);
-    let n = frames.len();
     let mut units = Array4::<f32>::zeros((range.len(), c, h, w));
     let buffer = units.as_slice_mut().expect("a new array is contiguous");
     let per = range.len().div_ceil(workers.max(1)).max(1);
+    let held: Vec<ArrayView3<u8>> = (range.start / k..=(range.end - 1) / k)
+        .map(|f| window.pixels(f))
+        .collect();
+    let held = &held;
+    let base = range.start / k;
     std::thread::scope(|s| -> crate::Result<()> {
         let jobs: Vec<_> = buffer
             .chunks_mut(per * c * h * w)
@@ -108,8 +177,8 @@ fn render_batch(
                 move || -> crate::Result<()> {
                     let mut scratch = Vec::new();
                     for (i, out) in part.chunks_exact_mut(c * h * w).enumerate() {
-                        let (view, frame) = ((first + i) / n, (first + i) % n);
-                        let pixels: ArrayView3<u8> = frames.pixels[frame].view();
+                        let (view, frame) = ((first + i) % k, (first + i) / k);
+                        let pixels = held[frame - base];
                         augmenter.render(pixels, frame as u64, view as u64, out, &mut scratch)?;
                     }
                     Ok(())
@@ -132,30 +201,41 @@ fn render_batch(
     Ok(pre.normalize_units(units)?)
 }
 
-/// Input batches of (un-augmented) frames for BN re-estimation: at most `max_frames`, spread
-/// evenly over the set so a long capture's start does not dominate.
+/// Input batches of (un-augmented) frames for BN re-estimation, from a pass over the `n`
+/// frames: at most `max_frames`, spread evenly over the set so a long capture's start does not
+/// dominate. A frame the pass fails to give ends the batches with an error.
 pub fn bn_batches<'a>(
-    frames: &'a Frames,
+    frames: impl Iterator<Item = crate::Result<Array3<u8>>> + Send + 'a,
+    n: usize,
     pre: &'a Preprocessor,
     max_frames: usize,
     batch: usize,
-) -> impl Iterator<Item = edge_ssl_runtime::Result<Tensor>> + Send + 'a {
-    let n = frames.len();
+) -> impl Iterator<Item = crate::Result<Tensor>> + Send + 'a {
     let take = n.min(max_frames.max(1));
     let batch = batch.max(1);
+    // Frame `j * n / take` is the j-th chosen one (increasing, since take <= n).
+    let mut chosen = frames
+        .enumerate()
+        .filter(move |(i, _)| take > 0 && (i * take).div_ceil(n) != ((i + 1) * take).div_ceil(n))
+        .map(|(_, frame)| frame);
     // Made one batch at a time as BN re-estimation pulls them: only the batch in flight (and
     // the one being made beside it) is ever in memory.
     (0..take).step_by(batch).map(move |first| {
-        let units: Vec<_> = (first..(first + batch).min(take))
-            .map(|j| frames.input_unit(j * n / take, pre))
-            .collect();
+        let mut units = Vec::with_capacity(batch);
+        for _ in first..(first + batch).min(take) {
+            let Some(frame) = chosen.next() else {
+                bail!(Data, "the source ended before its {n} frames");
+            };
+            let unit = frame?.mapv(|v| v as f32 / 255.0);
+            units.push(pre.resize_unit(unit.view()));
+        }
         Ok(pre.batch(&units)?)
     })
 }
 
-/// How many frames [`bn_batches`] yields.
-pub fn bn_frame_count(frames: &Frames, max_frames: usize) -> usize {
-    frames.len().min(max_frames.max(1))
+/// How many frames [`bn_batches`] yields out of `n`.
+pub fn bn_frame_count(n: usize, max_frames: usize) -> usize {
+    n.min(max_frames.max(1))
 }
 
 /// Saves the cache as a `(K·N) × D` `.npy` (atomic).
@@ -314,6 +394,50 @@ mod tests {
             .unwrap_err();
             assert!(err.to_string().contains("encoder broke"), "{err:#}");
         }
+    }
+
+    #[test]
+    fn bn_batches_take_frames_spread_evenly_from_one_pass() {
+        let (frames, pre) = (frames(10), pre());
+        let pass = frames.pixels.clone().into_iter().map(Ok);
+        let batches: Vec<Tensor> = bn_batches(pass, 10, &pre, 4, 3)
+            .collect::<crate::Result<_>>()
+            .unwrap();
+        assert_eq!(batches.len(), 2);
+        let chosen: Vec<_> = [0, 2, 5, 7].map(|i| frames.input_unit(i, &pre)).into();
+        let want = pre.batch(&chosen).unwrap();
+        let got = ndarray::concatenate(Axis(0), &[batches[0].view(), batches[1].view()]).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(bn_frame_count(10, 4), 4);
+        assert_eq!(bn_frame_count(3, 2048), 3);
+    }
+
+    #[test]
+    fn a_pass_that_ends_early_is_an_error() {
+        let (frames, pre) = (frames(5), pre());
+        let augmenter = Augmenter::new(AugmentConfig::camera(), 8, 8, 5).unwrap();
+        let pass = frames.pixels.clone().into_iter().take(3).map(Ok);
+        let err = build_stream(
+            pass,
+            5,
+            &augmenter,
+            &pre,
+            2,
+            4,
+            1,
+            &mut pool(1, None),
+            &Progress::silent(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("ended after 3 of its 5 frames"),
+            "{err}"
+        );
+        let pass = frames.pixels.clone().into_iter().take(1).map(Ok);
+        let err = bn_batches(pass, 5, &pre, 5, 2)
+            .find_map(Result::err)
+            .unwrap();
+        assert!(err.to_string().contains("ended before"), "{err}");
     }
 
     #[test]

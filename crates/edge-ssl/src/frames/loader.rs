@@ -2,7 +2,9 @@
 //! or a camera is read through `edge_ssl_source` (with `--fps`, `--dedup`, `--max-frames`) into
 //! the same [`Frames`] the trainer takes, each frame named by its origin (`vtest.avi#12`).
 //!
-//! Frames are held in memory for the epochs, so video frames are first shrunk to at most
+//! `adapt` itself reads its frames through [`FrameList`](super::frame_list::FrameList), which
+//! decodes them again per pass instead of holding them; [`decode`] holds them all (the fleet
+//! client's smaller sets). Either way video frames are first shrunk to at most
 //! `KEEP_SCALE`× the encoder's input size: augmentation crops then still see more detail than
 //! the encoder, and a 768×576 clip costs tens of kilobytes per frame instead of over a megabyte.
 
@@ -11,7 +13,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Context, bail};
 use edge_ssl_core::Preprocessor;
 use edge_ssl_source::{SourceKind, SourceOptions, detect_kind, open_source};
+use image::DynamicImage;
 use image::imageops::FilterType;
+use ndarray::Array3;
 
 use crate::frames::image_set::{self as image_set, Frames};
 use crate::progress::Progress;
@@ -42,11 +46,6 @@ pub fn decode(
         (a, b) => a.or(b).unwrap_or(0),
     };
     let mut phase = progress.phase("decoding", (bound > 0).then_some(bound));
-    let spec_in = pre.spec();
-    let (max_w, max_h) = (
-        KEEP_SCALE * spec_in.width as u32,
-        KEEP_SCALE * spec_in.height as u32,
-    );
     let mut frames = Frames {
         paths: Vec::new(),
         pixels: Vec::new(),
@@ -54,13 +53,7 @@ pub fn decode(
     };
     while let Some(frame) = source.next_frame().with_context(|| format!("reading {spec}"))? {
         phase.advance(1)?;
-        let image = if frame.image.width() > max_w || frame.image.height() > max_h {
-            frame.image.resize(max_w, max_h, FilterType::Triangle)
-        } else {
-            frame.image
-        };
-        let unit = pre.unit_full(&image);
-        frames.pixels.push(unit.mapv(|v| (v * 255.0).round() as u8));
+        frames.pixels.push(kept_pixels(frame.image, pre));
         frames.paths.push(PathBuf::from(frame.origin));
     }
     phase.finish();
@@ -73,6 +66,22 @@ pub fn decode(
         bail!(Data, "{spec}: no frames were kept ({stats})");
     }
     Ok(frames)
+}
+
+/// A video or camera frame as the trainer keeps it: shrunk to at most `KEEP_SCALE`× the input
+/// size, 8-bit CHW in the card's channel count.
+pub fn kept_pixels(image: DynamicImage, pre: &Preprocessor) -> Array3<u8> {
+    let spec = pre.spec();
+    let (max_w, max_h) = (
+        KEEP_SCALE * spec.width as u32,
+        KEEP_SCALE * spec.height as u32,
+    );
+    let image = if image.width() > max_w || image.height() > max_h {
+        image.resize(max_w, max_h, FilterType::Triangle)
+    } else {
+        image
+    };
+    pre.unit_full(&image).mapv(|v| (v * 255.0).round() as u8)
 }
 
 #[cfg(test)]

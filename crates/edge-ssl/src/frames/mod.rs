@@ -1,5 +1,7 @@
 //! Frames for the commands that read images: decoded unlabeled frames and labeled ImageFolder
-//! trees ([`image_set`]), and the loader that reads a folder, a video or a camera ([`loader`]).
+//! trees ([`image_set`]), and the loader that reads a folder, a video or a camera ([`loader`]), and
+//! the list of frames `adapt` reads again per pass instead of holding ([`frame_list`]).
 
+pub mod frame_list;
 pub mod image_set;
 pub mod loader;
