@@ -28,28 +28,27 @@ fn main() {
     }
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
-        eprintln!("error: {}{}", one_line(&e), advice(&e));
+        if interrupted(&e) {
+            // 128 + SIGINT, as a shell reports a command Ctrl-C stopped.
+            eprintln!(
+                "error: interrupted; outputs were left as they were (`adapt --resume` continues from its last checkpoint)"
+            );
+            std::process::exit(130);
+        }
+        eprintln!("error: {e:#}{}", advice(&e));
         std::process::exit(1);
     }
 }
 
-/// One line, the whole cause chain: what failed and why. A cause whose text the line already
-/// holds is left out: typed errors print their source *and* expose it, which `{:#}` would
-/// repeat ("x.onnx: No such file (os error 2): No such file (os error 2)").
-fn one_line(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
+/// Whether `e` is the library stopping because Ctrl-C or SIGTERM cancelled its progress (or
+/// anything failing after one arrived).
+fn interrupted(e: &anyhow::Error) -> bool {
+    live::interrupt::requested()
+        || e.chain()
+            .filter_map(|c| c.downcast_ref::<edge_ssl::Error>())
+            .any(edge_ssl::Error::is_cancelled)
 }
+
 
 /// The flag to change, for library errors that are about something a flag sets (the library's
 /// messages do not know the CLI's flags).

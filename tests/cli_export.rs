@@ -426,3 +426,56 @@ fn bad_inputs_fail_with_one_line_and_write_nothing() {
     );
     refused(&f.site, &f.site.join("encoder.onnx"), "own encoder");
 }
+
+/// Class per origin from `edge-ssl run --json --model MODEL --source IMAGES`.
+fn run_classes(model: &Path, images: &Path) -> HashMap<String, (usize, f64)> {
+    let run = ok(edge_ssl()
+        .args(["run", "--json", "--backend", "tract", "--model"])
+        .arg(model)
+        .arg("--source")
+        .arg(images)
+        .output()
+        .unwrap());
+    String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "frame")
+        .map(|v| {
+            let origin = v["origin"].as_str().unwrap().to_owned();
+            let class = v["class_id"].as_u64().unwrap() as usize;
+            (origin, (class, v["confidence"].as_f64().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn run_and_eval_take_the_exported_onnx_and_agree_with_the_directory() {
+    let Some(f) = fixture() else { return };
+    let eval = f.data.join("shifted/eval");
+    let out = tempfile::tempdir().unwrap();
+    for softmax in [false, true] {
+        let onnx = out.path().join(format!("site-{softmax}.onnx"));
+        export(&f.site, &onnx, softmax);
+        let (from_dir, from_file) = (run_classes(&f.site, &eval), run_classes(&onnx, &eval));
+        assert_eq!(from_dir.len(), 100);
+        assert_eq!(from_dir.len(), from_file.len());
+        for (origin, (class, confidence)) in &from_dir {
+            let (c, p) = from_file[origin];
+            assert_eq!(c, *class, "{origin}: exported ONNX vs directory");
+            assert!((p - confidence).abs() < 1e-4, "{origin}: confidence {p} vs {confidence}");
+        }
+        let eval_json = |model: &Path| -> serde_json::Value {
+            let out = ok(edge_ssl()
+                .args(["eval", "--json", "--backend", "tract", "--model"])
+                .arg(model)
+                .arg("--labeled")
+                .arg(f.data.join("shifted/labeled"))
+                .output()
+                .unwrap());
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        let (a, b) = (eval_json(&f.site), eval_json(&onnx));
+        assert_eq!(a["confusion"], b["confusion"], "eval: exported ONNX vs directory");
+        assert_eq!(a["classes"], b["classes"]);
+    }
+}

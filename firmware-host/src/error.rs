@@ -5,12 +5,12 @@ use std::path::PathBuf;
 /// Errors from opening or using a serial link, or from running the emulator.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    #[error("cannot open serial port {path}: {source}")]
+    #[error("cannot open serial port {path}")]
     Open {
         path: PathBuf,
         source: serialport::Error,
     },
-    #[error("serial port {path}: {source}")]
+    #[error("serial port {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -19,6 +19,6 @@ pub enum LinkError {
     Pty(serialport::Error),
     #[error("cannot encode message: {0}")]
     Encode(edge_ssl_link::EncodeError),
-    #[error("cannot write display image: {0}")]
+    #[error("cannot write display image")]
     Display(#[from] edge_ssl_display::PngError),
 }

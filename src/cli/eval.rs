@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::BackendArgs;
 use edge_ssl::frames::image_set;
-use edge_ssl::model::directory as model_dir;
+use edge_ssl::embed::classifier::{Classifier, Scorer};
 use edge_ssl::model::reference as model_ref;
 
 /// Evaluate a model directory's head on a labeled ImageFolder tree (ROOT/<class>/*).
@@ -16,7 +16,8 @@ use edge_ssl::model::reference as model_ref;
 /// and pca.png (2-D PCA of the embeddings, coloured by true class).
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Model directory with a head (from `edge-ssl head` or `cluster`).
+    /// Model directory with a head (from `edge-ssl head` or `cluster`), or an ONNX written by
+    /// `edge-ssl export`.
     #[arg(long, value_name = "DIR")]
     model: String,
     /// Labeled ImageFolder root.
@@ -40,25 +41,41 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     // The embedder first: it validates the adapter, so a corrupt adapter is named as such
     // rather than reported as a head fitted on other embeddings.
     let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
-    let head = model_dir::load_head(&model)?;
+    let scorer = Scorer::of(&model)?;
+    let class_names = scorer.class_names().to_vec();
     let set = image_set::LabeledSet::read(&args.labeled)?;
     // Map the folder's classes onto the head's, by name.
     let mut truth = Vec::with_capacity(set.labels.len());
     for &l in &set.labels {
         let name = &set.class_names[l];
-        match head.class_names.iter().position(|c| c == name) {
+        match class_names.iter().position(|c| c == name) {
             Some(i) => truth.push(i),
             None => bail!(
                 "{}: class `{name}` is not one the head knows ({})",
                 args.labeled.display(),
-                head.class_names.join(", ")
+                class_names.join(", ")
             ),
         }
     }
     let x = image_set::embed_strict(&mut embedder, &set.paths, args.batch, "evaluating", &crate::progress_bars::terminal())?;
-    let result = edge_ssl::head::eval::evaluate(&head, x.view(), &truth)?;
+    let result = match &scorer {
+        Scorer::Head(head) => edge_ssl::head::eval::evaluate(head, x.view(), &truth)?,
+        // An exported ONNX: its own `scores` decide, as they would on the device.
+        Scorer::Exported(_) => {
+            let mut classifier = Classifier::from_parts(backend.as_ref(), &model, scorer.clone())?;
+            let mut predicted = Vec::with_capacity(set.paths.len());
+            for chunk in set.paths.chunks(args.batch.max(1)) {
+                let images = chunk
+                    .iter()
+                    .map(|p| edge_ssl_core::decode_image(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                predicted.extend(classifier.classify_batch(&images)?.iter().map(|d| d.class_id));
+            }
+            edge_ssl::head::eval::score(&class_names, &predicted, &truth)?
+        }
+    };
     if let Some(dir) = &args.plots {
-        let (a, b) = edge_ssl::head::eval::write_plots(dir, &result, x.view(), &truth, &head.class_names)?;
+        let (a, b) = edge_ssl::head::eval::write_plots(dir, &result, x.view(), &truth, &class_names)?;
         eprintln!("plots: {} {}", a.display(), b.display());
     }
     if args.json {

@@ -1,9 +1,10 @@
 use std::path::PathBuf;
 
-/// Everything that can go wrong in the core: each variant names the file it is about.
+/// Everything that can go wrong in the core: each variant names the file it is about. The
+/// message never repeats its source: print the chain (`anyhow`'s `{:#}`) to see the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -48,3 +49,28 @@ impl CoreError {
 }
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+/// `e` and every cause under it on one line, joined by `: ` (what `anyhow`'s `{:#}` prints):
+/// for the places that keep an error as text, such as a list of skipped files.
+pub fn error_line(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        line.push_str(": ");
+        line.push_str(&c.to_string());
+        cause = c.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_names_its_path_once_and_its_cause_once() {
+        let e = CoreError::io("x.onnx", std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(e.to_string(), "x.onnx");
+        assert_eq!(error_line(&e), "x.onnx: entity not found");
+    }
+}

@@ -46,7 +46,7 @@ pub use card::{
     InputSpec, Layout, MAX_INPUT_ELEMENTS, MAX_INPUT_SIDE, MAX_OUTPUT_DIM, ModelCard, OutputSpec,
     ResizeMode, sha256_file, sha256_reader,
 };
-pub use error::{CoreError, Result};
+pub use error::{CoreError, Result, error_line};
 pub use image_files::image_files;
 pub use preprocess::{MAX_IMAGE_PIXELS, Preprocessor, decode_image, decode_image_bytes};
 pub use regular_file::{open_regular, open_regular_in};

@@ -15,17 +15,17 @@ use crate::framebuffer::Framebuffer;
 /// Why a PNG could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum PngError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot encode PNG {path}: {source}")]
+    #[error("cannot encode PNG {path}")]
     Encode {
         path: PathBuf,
         source: png::EncodingError,
     },
-    #[error("cannot decode PNG {path}: {source}")]
+    #[error("cannot decode PNG {path}")]
     Decode {
         path: PathBuf,
         source: png::DecodingError,

@@ -52,7 +52,7 @@ pub enum Error {
     #[error("{0}")]
     Bundle(String),
     /// Reading or writing a file failed.
-    #[error("{}", path.display())]
+    #[error("{}", if path.as_os_str().is_empty() { "I/O".into() } else { path.display().to_string() })]
     Io {
         path: PathBuf,
         #[source]

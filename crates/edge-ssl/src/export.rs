@@ -84,12 +84,12 @@ pub fn build(
     g.set_outputs(&[(&x, &name, dim), (&scores, SCORES, classes)])?;
     g.set_producer("edge-ssl export", env!("CARGO_PKG_VERSION"));
     g.set_metadata(
-        "edge-ssl.classes",
+        crate::model::exported::CLASSES_KEY,
         &serde_json::to_string(&head.class_names)?,
     );
     g.set_metadata("edge-ssl.head", head.kind().name());
     g.set_metadata(
-        "edge-ssl.scores",
+        crate::model::exported::SCORES_KEY,
         if options.softmax {
             "probabilities"
         } else {

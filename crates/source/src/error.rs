@@ -13,7 +13,7 @@ pub enum SourceError {
     #[error(transparent)]
     Core(#[from] CoreError),
 
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]

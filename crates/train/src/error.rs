@@ -42,7 +42,7 @@ pub enum TrainError {
         kind: &'static str,
         reason: String,
     },
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]

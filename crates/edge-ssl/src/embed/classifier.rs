@@ -4,13 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::Context;
+use crate::error::{Context, bail};
 use edge_ssl_runtime::Backend;
-use edge_ssl_train::head::Head;
+use edge_ssl_train::head::{Head, Prediction};
 use image::DynamicImage;
 
 use crate::embed::embedder::Embedder;
 use crate::model::directory as model_dir;
+use crate::model::exported::{ExportedHead, exported_head};
 use crate::model::reference::ResolvedModel;
 
 /// A frame's decision.
@@ -21,27 +22,56 @@ pub struct Decision {
     pub latency: Duration,
 }
 
+/// What turns an image's embedding into a class: a model directory's head, or the head inside
+/// an exported ONNX (its `scores` output).
+#[derive(Clone, Debug)]
+pub enum Scorer {
+    Head(Head),
+    Exported(ExportedHead),
+}
+
+impl Scorer {
+    /// The scorer of `model`: its directory's head (checked against encoder and adapter), or
+    /// the one an exported ONNX carries; [`Error::NoHead`](crate::Error::NoHead) otherwise.
+    pub fn of(model: &ResolvedModel) -> crate::Result<Self> {
+        if model.dir.is_none()
+            && let Some(head) = exported_head(&model.onnx)?
+        {
+            return Ok(Scorer::Exported(head));
+        }
+        Ok(Scorer::Head(model_dir::load_head(model)?))
+    }
+
+    /// Class names in score order.
+    pub fn class_names(&self) -> &[String] {
+        match self {
+            Scorer::Head(h) => &h.class_names,
+            Scorer::Exported(e) => &e.class_names,
+        }
+    }
+}
+
 /// Encoder, adapter and head: images in, classes out.
 pub struct Classifier {
     embedder: Embedder,
-    head: Head,
+    scorer: Scorer,
 }
 
 impl Classifier {
     /// Loads the head first: a directory without one fails before the encoder is compiled.
     pub fn load(backend: &dyn Backend, model: &ResolvedModel) -> crate::Result<Self> {
-        let head = model_dir::load_head(model)?;
-        Self::from_parts(backend, model, head)
+        let scorer = Scorer::of(model)?;
+        Self::from_parts(backend, model, scorer)
     }
 
-    /// A classifier from a head already loaded (and checked) for `model`.
+    /// A classifier from a scorer already loaded (and checked) for `model`.
     pub fn from_parts(
         backend: &dyn Backend,
         model: &ResolvedModel,
-        head: Head,
+        scorer: Scorer,
     ) -> crate::Result<Self> {
         let embedder = Embedder::load(backend, model)?;
-        Ok(Classifier { embedder, head })
+        Ok(Classifier { embedder, scorer })
     }
 
     /// What the backend said when it fell back from the requested execution provider.
@@ -50,7 +80,7 @@ impl Classifier {
     }
 
     pub fn class_names(&self) -> &[String] {
-        &self.head.class_names
+        self.scorer.class_names()
     }
 
     pub fn describe(&self) -> String {
@@ -60,8 +90,7 @@ impl Classifier {
     /// The class of one image; `latency` is the whole decision (preprocessing included).
     pub fn classify(&mut self, image: &DynamicImage) -> crate::Result<Decision> {
         let started = Instant::now();
-        let row = self.embedder.embed_images(std::slice::from_ref(image))?;
-        let prediction = (self.head.predict(row.view())?.into_iter().next())
+        let prediction = (self.predict(std::slice::from_ref(image))?.into_iter().next())
             .context("the head returned no prediction")?;
         Ok(Decision {
             class_id: prediction.class,
@@ -74,8 +103,7 @@ impl Classifier {
     /// is the batch's time divided by its size.
     pub fn classify_batch(&mut self, images: &[DynamicImage]) -> crate::Result<Vec<Decision>> {
         let started = Instant::now();
-        let rows = self.embedder.embed_images(images)?;
-        let predictions = self.head.predict(rows.view())?;
+        let predictions = self.predict(images)?;
         let each = started.elapsed() / images.len().max(1) as u32;
         Ok(predictions
             .into_iter()
@@ -89,9 +117,53 @@ impl Classifier {
 
     /// The name of a decision's class.
     pub fn class_name(&self, decision: &Decision) -> &str {
-        self.head
-            .class_names
+        self.class_names()
             .get(decision.class_id)
             .map_or("?", String::as_str)
     }
+
+    fn predict(&mut self, images: &[DynamicImage]) -> crate::Result<Vec<Prediction>> {
+        match &self.scorer {
+            Scorer::Head(head) => {
+                let rows = self.embedder.embed_images(images)?;
+                Ok(head.predict(rows.view())?)
+            }
+            Scorer::Exported(e) => {
+                let (index, logits, classes) = (e.output_index, e.logits, e.class_names.len());
+                let outputs = self.embedder.run_images(images)?;
+                let scores = outputs
+                    .into_iter()
+                    .nth(index)
+                    .context("the exported model returned no scores")?;
+                if scores.len() != images.len() * classes {
+                    bail!(
+                        Model,
+                        "the exported model returned {} scores for {} image(s) of {classes} classes",
+                        scores.len(),
+                        images.len()
+                    );
+                }
+                let scores = scores.as_standard_layout().into_owned();
+                let rows = scores.into_shape_with_order((images.len(), classes))?;
+                Ok(rows.rows().into_iter().map(|r| best(r, logits)).collect())
+            }
+        }
+    }
+}
+
+/// The top class of one row of scores; logits are turned into probabilities first.
+fn best(row: ndarray::ArrayView1<f32>, logits: bool) -> Prediction {
+    let max = row.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let (mut class, mut top) = (0, f32::NEG_INFINITY);
+    for (i, &v) in row.iter().enumerate() {
+        if v > top {
+            (class, top) = (i, v);
+        }
+    }
+    let confidence = if logits {
+        1.0 / row.iter().map(|&v| (v - max).exp()).sum::<f32>()
+    } else {
+        top
+    };
+    Prediction { class, confidence }
 }

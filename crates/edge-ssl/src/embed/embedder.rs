@@ -59,6 +59,14 @@ impl Embedder {
         self.embed_batch(batch.view())
     }
 
+    /// Every output of the model for decoded images, as the model gives them (no adapter): for
+    /// a graph with more than one output, such as an exported ONNX's `scores`.
+    pub fn run_images(&mut self, images: &[DynamicImage]) -> crate::Result<Vec<Tensor>> {
+        let units: Vec<Array3<f32>> = images.iter().map(|i| self.pre.unit_image(i)).collect();
+        let batch = self.pre.batch(&units)?;
+        Ok(self.session.run(&[batch.view()])?)
+    }
+
     /// Embeds one model-ready input batch (normalized, in the card's layout): one row per image.
     pub fn embed_batch(&mut self, batch: TensorView) -> crate::Result<Array2<f32>> {
         let n = batch.shape().first().copied().unwrap_or(0);

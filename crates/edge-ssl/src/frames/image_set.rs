@@ -74,7 +74,7 @@ pub fn decode_frames(
                     .push(pre.unit_full(&img).mapv(|v| (v * 255.0).round() as u8));
                 frames.paths.push(path);
             }
-            Err(e) => frames.skipped.push(e.to_string()),
+            Err(e) => frames.skipped.push(edge_ssl_core::error_line(&e)),
         }
     }
     phase.finish();

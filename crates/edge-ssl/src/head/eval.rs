@@ -54,21 +54,34 @@ pub struct Evaluation {
 /// assert_eq!(e.confusion, vec![vec![2, 0], vec![0, 1]]);
 /// ```
 pub fn evaluate(head: &Head, x: ArrayView2<f32>, truth: &[usize]) -> crate::Result<Evaluation> {
-    let k = head.class_names.len();
     if truth.len() != x.nrows() {
         bail!(Data, "{} rows but {} labels", x.nrows(), truth.len());
     }
-    if let Some(bad) = truth.iter().find(|&&t| t >= k) {
-        bail!(Data, "label {bad} is not one of the head's {k} classes");
+    let predicted: Vec<usize> = head.predict(x)?.iter().map(|p| p.class).collect();
+    score(&head.class_names, &predicted, truth)
+}
+
+/// The [`Evaluation`] of predicted classes against `truth`, both indices into `class_names`
+/// (for a classifier whose head is not a [`Head`], such as an exported ONNX).
+pub fn score(
+    class_names: &[String],
+    predicted: &[usize],
+    truth: &[usize],
+) -> crate::Result<Evaluation> {
+    let k = class_names.len();
+    if truth.len() != predicted.len() {
+        bail!(Data, "{} predictions but {} labels", predicted.len(), truth.len());
+    }
+    if let Some(bad) = truth.iter().chain(predicted).find(|&&t| t >= k) {
+        bail!(Data, "class {bad} is not one of the {k} classes");
     }
     let mut confusion = vec![vec![0usize; k]; k];
-    for (p, &t) in head.predict(x)?.iter().zip(truth) {
-        confusion[t][p.class] += 1;
+    for (&p, &t) in predicted.iter().zip(truth) {
+        confusion[t][p] += 1;
     }
     let n = truth.len();
     let correct: usize = (0..k).map(|i| confusion[i][i]).sum();
-    let per_class = head
-        .class_names
+    let per_class = class_names
         .iter()
         .enumerate()
         .map(|(i, name)| {
@@ -87,7 +100,7 @@ pub fn evaluate(head: &Head, x: ArrayView2<f32>, truth: &[usize]) -> crate::Resu
         correct,
         per_class,
         confusion,
-        classes: head.class_names.clone(),
+        classes: class_names.to_vec(),
     })
 }
 

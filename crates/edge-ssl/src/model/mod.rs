@@ -7,6 +7,7 @@ pub mod commit;
 pub mod directory;
 pub mod reference;
 mod encoder;
+pub mod exported;
 mod model_dir;
 
 pub use encoder::Encoder;

@@ -1,5 +1,6 @@
-//! [`ModelDir`]: a model directory that can classify — encoder, optional adapter and a head
-//! that was fitted on this encoder's embeddings, all checked when it is opened.
+//! [`ModelDir`]: a model that can classify — a directory with encoder, optional adapter and a
+//! head fitted on this encoder's embeddings, all checked when it is opened; or the one ONNX file
+//! `export` writes, which carries its head and class names.
 
 use std::path::Path;
 
@@ -8,41 +9,44 @@ use edge_ssl_runtime::Backend;
 use edge_ssl_train::head::Head;
 
 use super::Encoder;
-use super::directory::load_head;
 use super::reference::{self, ResolvedModel};
-use crate::embed::classifier::Classifier;
+use crate::embed::classifier::{Classifier, Scorer};
 
 /// A model directory with a head.
 #[derive(Debug, Clone)]
 pub struct ModelDir {
     model: ResolvedModel,
-    head: Head,
+    scorer: Scorer,
 }
 
 impl ModelDir {
     /// Opens `path`: its card, the sha256 ties between its parts, the CRCs of its tensors and,
     /// for a directory from a device bundle, the bundle's manifest. A bare ONNX file or a
-    /// directory without `head.safetensors` is [`Error::NoHead`](crate::Error::NoHead).
+    /// directory without `head.safetensors` is [`Error::NoHead`](crate::Error::NoHead); an
+    /// ONNX written by `export` opens with the head inside it.
     pub fn open(path: impl AsRef<Path>) -> crate::Result<Self> {
         let path = path.as_ref();
         let model = reference::resolve(&path.to_string_lossy())?;
-        let head = load_head(&model)?;
-        Ok(ModelDir { model, head })
+        let scorer = Scorer::of(&model)?;
+        Ok(ModelDir { model, scorer })
     }
 
-    /// The directory.
+    /// The directory, or the exported ONNX file.
     pub fn path(&self) -> &Path {
-        self.model.dir.as_deref().unwrap_or(Path::new("."))
+        self.model.dir.as_deref().unwrap_or(&self.model.onnx)
     }
 
     /// The classes the head tells apart, in its order.
     pub fn class_names(&self) -> &[String] {
-        &self.head.class_names
+        self.scorer.class_names()
     }
 
-    /// The head.
-    pub fn head(&self) -> &Head {
-        &self.head
+    /// The head of a model directory (`None` for an exported ONNX, whose head is in its graph).
+    pub fn head(&self) -> Option<&Head> {
+        match &self.scorer {
+            Scorer::Head(h) => Some(h),
+            Scorer::Exported(_) => None,
+        }
     }
 
     /// The model card.
@@ -62,6 +66,6 @@ impl ModelDir {
 
     /// Compiles encoder, adapter and head on `backend`.
     pub fn load(&self, backend: &dyn Backend) -> crate::Result<Classifier> {
-        Classifier::from_parts(backend, &self.model, self.head.clone())
+        Classifier::from_parts(backend, &self.model, self.scorer.clone())
     }
 }

@@ -1,0 +1,62 @@
+//! An ONNX written by `export`: encoder, adapter and head in one graph, its class names and card
+//! in the metadata. It classifies by itself, so it opens as a [`ModelDir`](super::ModelDir) too.
+
+use std::path::Path;
+
+use edge_ssl_runtime::inspect::read_proto;
+
+use crate::error::Context;
+use crate::export::SCORES;
+
+/// Metadata key of the exported class names (a JSON array).
+pub const CLASSES_KEY: &str = "edge-ssl.classes";
+/// Metadata key saying whether `scores` are probabilities or logits.
+pub const SCORES_KEY: &str = "edge-ssl.scores";
+
+/// What an exported ONNX says about its `scores` output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportedHead {
+    /// Class names, in the order of `scores`.
+    pub class_names: Vec<String>,
+    /// `scores` are logits (the decision's confidence is their softmax), not probabilities.
+    pub logits: bool,
+    /// Position of `scores` among the graph's outputs.
+    pub output_index: usize,
+}
+
+/// The head an exported ONNX carries, or `None` for any other ONNX.
+pub fn exported_head(onnx: &Path) -> crate::Result<Option<ExportedHead>> {
+    let proto = read_proto(onnx)?;
+    let meta = |key: &str| {
+        proto
+            .metadata_props
+            .iter()
+            .find(|p| p.key == key)
+            .map(|p| p.value.clone())
+    };
+    let Some(classes) = meta(CLASSES_KEY) else {
+        return Ok(None);
+    };
+    let class_names: Vec<String> = serde_json::from_str(&classes)
+        .with_context(|| format!("{}: its {CLASSES_KEY} metadata", onnx.display()))?;
+    let output_index = proto
+        .graph
+        .as_ref()
+        .and_then(|g| g.output.iter().position(|o| o.name == SCORES));
+    let Some(output_index) = output_index else {
+        crate::error::bail!(
+            Model,
+            "{}: has {CLASSES_KEY} metadata but no `{SCORES}` output",
+            onnx.display()
+        );
+    };
+    if class_names.is_empty() {
+        crate::error::bail!(Model, "{}: its {CLASSES_KEY} list is empty", onnx.display());
+    }
+    let logits = meta(SCORES_KEY).is_none_or(|v| v != "probabilities");
+    Ok(Some(ExportedHead {
+        class_names,
+        logits,
+        output_index,
+    }))
+}
