@@ -9,7 +9,12 @@ use super::measurement::Measurement;
 
 /// Runs `cmd` to completion and parses its last stdout line as a [`Measurement`]. A failing
 /// child's own `error:` line (or last stderr line) becomes the error.
-pub fn run_measurement(mut cmd: Command, what: &str) -> anyhow::Result<Measurement> {
+pub fn run_measurement(cmd: Command, what: &str) -> anyhow::Result<Measurement> {
+    run_json(cmd, what)
+}
+
+/// Runs `cmd` to completion and parses its last JSON line on stdout as a `T`.
+pub fn run_json<T: serde::de::DeserializeOwned>(mut cmd: Command, what: &str) -> anyhow::Result<T> {
     let out = cmd.output().with_context(|| format!("starting {what}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {

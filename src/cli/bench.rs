@@ -11,7 +11,10 @@ use crate::bench::measurement::{COLUMNS, Measurement, Skipped};
 use crate::bench::peers::Peers;
 use crate::bench::report::{BenchRun, write_report};
 use crate::bench::worker::{self, Budget, Combination};
+use crate::bench::adapt_cost::{self, AdaptCost, ChildResult, Settings};
 use crate::bench::{child, end_to_end, ratios};
+use super::SourceArgs;
+use edge_ssl::adapt::AdaptOptions;
 use edge_ssl::model::reference::ResolvedModel;
 
 /// Measure a model on this device: for every backend × threads × batch, cold start (load +
@@ -78,6 +81,22 @@ pub struct BenchArgs {
     /// Path to libonnxruntime.so (else ORT_DYLIB_PATH, the project's .venv, the system).
     #[arg(long, value_name = "PATH")]
     ort_lib: Option<PathBuf>,
+    /// Measure adaptation instead: for each backend × threads, `adapt` on the frames of DATA
+    /// (an image folder or a video) beside embedding the same frames (1 + views) times, each in
+    /// a fresh process; prints the wall-time ratio and both peak RSS.
+    #[arg(long, value_name = "DATA")]
+    adapt: Option<PathBuf>,
+    #[command(flatten)]
+    sampling: SourceArgs,
+    /// With --adapt: augmented views per frame.
+    #[arg(long, default_value_t = AdaptOptions::default().views, value_name = "K")]
+    views: usize,
+    /// With --adapt: training epochs.
+    #[arg(long, default_value_t = AdaptOptions::default().epochs, value_name = "N")]
+    epochs: usize,
+    /// Internal: run one side of --adapt (adapt|embed:ENGINE:THREADS) and print it as JSON.
+    #[arg(long, hide = true, value_name = "W:E:T")]
+    adapt_child: Option<String>,
     /// Internal: measure one ENGINE:THREADS:BATCH in this process and print it as JSON.
     #[arg(long, hide = true, value_name = "E:T:B")]
     measure_one: Option<String>,
@@ -148,6 +167,9 @@ fn validate(args: &BenchArgs) -> anyhow::Result<Vec<usize>> {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(data) = &args.adapt {
+        return run_adapt(&args, data);
+    }
     let budget = args.budget()?;
     if let Some(spec) = &args.measure_one {
         let model = super::model_arg::resolve(&args.model)?;
@@ -335,3 +357,123 @@ fn print_table(run: &BenchRun, model: &ResolvedModel) {
         );
     }
 }
+
+/// `bench --adapt DATA`: per backend × threads, adapt and plain embedding in fresh children.
+fn run_adapt(args: &BenchArgs, data: &std::path::Path) -> anyhow::Result<()> {
+    if args.views < 2 || args.epochs == 0 {
+        bail!("--views must be at least 2 and --epochs at least 1");
+    }
+    let model = super::model_arg::resolve(&args.model)?;
+    let settings = Settings {
+        model: &model,
+        data,
+        sampling: args.sampling.options(),
+        views: args.views,
+        epochs: args.epochs,
+        options: args.options(),
+    };
+    if let Some(spec) = &args.adapt_child {
+        let parts: Vec<&str> = spec.split(':').collect();
+        let [what, engine, threads] = parts[..] else {
+            bail!("--adapt-child wants WHAT:ENGINE:THREADS, got `{spec}`");
+        };
+        let threads = threads.parse().with_context(|| format!("threads in `{spec}`"))?;
+        let result = adapt_cost::measure(&settings, what, engine, threads)?;
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
+    let threads = validate(args)?;
+    let mut host = Host::now();
+    let mut rows = Vec::new();
+    for engine in &args.backend {
+        for &t in &threads {
+            let side = |what: &str| -> anyhow::Result<ChildResult> {
+                let exe = std::env::current_exe().context("finding this executable to re-run it")?;
+                let mut cmd = Command::new(exe);
+                cmd.args(["bench", "--model", &args.model])
+                    .arg("--adapt")
+                    .arg(data)
+                    .args(["--views", &args.views.to_string()])
+                    .args(["--epochs", &args.epochs.to_string()])
+                    .args(["--adapt-child", &format!("{what}:{engine}:{t}")]);
+                if let Some(fps) = args.sampling.fps {
+                    cmd.args(["--fps", &fps.to_string()]);
+                }
+                if let Some(dedup) = args.sampling.dedup {
+                    cmd.args(["--dedup", &dedup.to_string()]);
+                }
+                if let Some(n) = args.sampling.max_frames {
+                    cmd.args(["--max-frames", &n.to_string()]);
+                }
+                if let Some(lib) = &args.ort_lib {
+                    cmd.arg("--ort-lib").arg(lib);
+                }
+                let result: ChildResult = child::run_json(cmd, &format!("{what} on {engine} t{t}"))?;
+                eprintln!(
+                    "bench: {what:<5} {engine} t{t}: {:.1} s, {} images, peak RSS {} MB",
+                    result.wall_s,
+                    result.images,
+                    result.peak_rss_mb.map_or("?".into(), |m| format!("{m:.0}"))
+                );
+                Ok(result)
+            };
+            let measured = side("adapt").and_then(|adapt| Ok((adapt, side("embed")?)));
+            match measured {
+                Ok((adapt, embed)) => rows.push(AdaptCost {
+                    engine: engine.clone(),
+                    threads: t,
+                    frames: adapt.frames,
+                    views: args.views,
+                    epochs: args.epochs,
+                    ratio: adapt.wall_s / embed.wall_s.max(1e-9),
+                    adapt,
+                    embed,
+                }),
+                Err(e) => eprintln!("bench: {engine} t{t} not measured: {e:#}"),
+            }
+        }
+    }
+    host.finish();
+    if rows.is_empty() {
+        bail!("no backend could be measured");
+    }
+    if args.json {
+        let run = json!({"model": model.onnx, "data": data, "host": host, "target_ratio": TARGET_RATIO, "rows": rows});
+        println!("{}", serde_json::to_string_pretty(&run)?);
+        return Ok(());
+    }
+    println!("model {}  ({})", model.onnx.display(), host.describe_load());
+    println!(
+        "{:<8} {:>7} {:>7} {:>6} {:>10} {:>10} {:>7} {:>13} {:>13}",
+        "backend", "threads", "frames", "views", "adapt s", "embed s", "ratio", "adapt RSS MB", "embed RSS MB"
+    );
+    let mb = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.0}"));
+    for r in &rows {
+        println!(
+            "{:<8} {:>7} {:>7} {:>6} {:>10.1} {:>10.1} {:>6.2}× {:>13} {:>13}",
+            r.engine,
+            r.threads,
+            r.frames,
+            r.views,
+            r.adapt.wall_s,
+            r.embed.wall_s,
+            r.ratio,
+            mb(r.adapt.peak_rss_mb),
+            mb(r.embed.peak_rss_mb)
+        );
+    }
+    for r in &rows {
+        println!(
+            "{} t{}: adapt / embed (1 + {} views) = {:.2}× (target ≤ {TARGET_RATIO:.1}×: {})",
+            r.engine,
+            r.threads,
+            r.views,
+            r.ratio,
+            if r.ratio <= TARGET_RATIO { "met" } else { "not met" }
+        );
+    }
+    Ok(())
+}
+
+/// Adaptation should cost at most this many times the forward passes it needs.
+const TARGET_RATIO: f64 = 1.5;

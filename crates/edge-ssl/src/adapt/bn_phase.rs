@@ -52,7 +52,7 @@ pub fn encoder(
         frames.len(),
         &pre,
         opts.bn_frames,
-        opts.infer_batch,
+        opts.images_per_call(&model.card.input),
     )
     .map(|batch| {
         batch.map_err(|e| {

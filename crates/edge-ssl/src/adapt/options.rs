@@ -45,7 +45,18 @@ impl Default for AdaptOptions {
     }
 }
 
+/// Input floats one encoder call may take (4 MiB): a call's activations grow with its batch
+/// times the input size, and every session of a pool runs one call at a time, so 64 images of
+/// 224×224 per call cost gigabytes per session while 64 of 28×28 cost almost nothing.
+const CALL_INPUT_FLOATS: usize = 1 << 20;
+
 impl AdaptOptions {
+    /// Images per encoder call for inputs of `input`: `infer_batch`, fewer for large inputs.
+    pub fn images_per_call(&self, input: &edge_ssl_core::InputSpec) -> usize {
+        let per_image = (input.channels * input.height * input.width).max(1);
+        self.infer_batch.min(CALL_INPUT_FLOATS / per_image).max(1)
+    }
+
     pub fn with_render_workers(mut self, workers: usize) -> Self {
         self.render_workers = workers.max(1);
         self

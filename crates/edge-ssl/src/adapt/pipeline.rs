@@ -189,7 +189,7 @@ fn view_cache_phase(
         &augmenter,
         &pre,
         opts.views,
-        opts.infer_batch,
+        opts.images_per_call(input),
         opts.render_workers,
         &mut pool,
         progress,

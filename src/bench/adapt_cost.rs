@@ -1,0 +1,170 @@
+//! `edge-ssl bench --adapt DATA`: what adaptation costs beside the forward passes it needs.
+//!
+//! For each backend × threads, two fresh child processes run on the same model, frames, backend
+//! and threads: one runs `adapt` whole (listing the frames, BN statistics, view cache, epochs,
+//! writing the model directory into a temporary folder), the other loads the encoder and embeds
+//! every frame (1 + views) times — one decoding pass, the frame resized to the input, no
+//! augmentation. `adapt_wall / embed_wall` is the overhead of adapting over the passes it
+//! needs; each child's VmHWM is its own peak RSS, since nothing ran in it before.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use edge_ssl::adapt::{AdaptOptions, adapt};
+use edge_ssl::frames::frame_list::FrameList;
+use edge_ssl::model::reference::ResolvedModel;
+use edge_ssl::progress::Progress;
+use edge_ssl_core::Preprocessor;
+use edge_ssl_runtime::{BackendKind, BackendOptions, SessionPool, select_backend};
+use edge_ssl_source::SourceOptions;
+use serde::{Deserialize, Serialize};
+
+use super::host::proc_status_mb;
+
+/// What one child measured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChildResult {
+    /// `adapt` or `embed`.
+    pub what: String,
+    pub frames: usize,
+    /// Encoder images run: views × frames (+ BN frames) for adapt, (1 + views) × frames for embed.
+    pub images: usize,
+    pub wall_s: f64,
+    pub peak_rss_mb: Option<f64>,
+    /// adapt's seconds per phase (`null` for embed).
+    pub phases: serde_json::Value,
+}
+
+/// One backend × threads row.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdaptCost {
+    pub engine: String,
+    pub threads: usize,
+    pub frames: usize,
+    pub views: usize,
+    pub epochs: usize,
+    pub adapt: ChildResult,
+    pub embed: ChildResult,
+    /// `adapt.wall_s / embed.wall_s`.
+    pub ratio: f64,
+}
+
+type UnitIter = Box<dyn Iterator<Item = edge_ssl::Result<ndarray::Array3<f32>>> + Send>;
+
+/// The settings both children share.
+pub struct Settings<'a> {
+    pub model: &'a ResolvedModel,
+    pub data: &'a Path,
+    pub sampling: SourceOptions,
+    pub views: usize,
+    pub epochs: usize,
+    pub options: BackendOptions,
+}
+
+impl Settings<'_> {
+    fn adapt_options(&self, threads: usize) -> AdaptOptions {
+        AdaptOptions {
+            views: self.views,
+            epochs: self.epochs,
+            sampling: self.sampling.clone(),
+            ..AdaptOptions::default()
+        }
+        .with_render_workers(threads)
+    }
+}
+
+/// The child side: `what` is `adapt` or `embed`, on `engine` with `threads`.
+pub fn measure(
+    settings: &Settings,
+    what: &str,
+    engine: &str,
+    threads: usize,
+) -> anyhow::Result<ChildResult> {
+    let kind = BackendKind::parse(engine)?;
+    let (backend, _) = select_backend(kind, &settings.options.clone().with_threads(Some(threads)))?;
+    let opts = settings.adapt_options(threads);
+    let model = settings.model;
+    let progress = Progress::silent();
+    match what {
+        "adapt" => {
+            let out =
+                std::env::temp_dir().join(format!("edge-ssl-bench-adapt-{}", std::process::id()));
+            let start = Instant::now();
+            let report = adapt(
+                backend.as_ref(),
+                model,
+                settings.data,
+                &out,
+                &opts,
+                &progress,
+            );
+            let wall_s = start.elapsed().as_secs_f64();
+            let _ = std::fs::remove_dir_all(&out);
+            let report = report?;
+            let bn_frames = if opts.bn_adapt {
+                report.frames.min(opts.bn_frames)
+            } else {
+                0
+            };
+            Ok(ChildResult {
+                what: what.into(),
+                frames: report.frames,
+                images: report.frames * report.views + bn_frames,
+                wall_s,
+                peak_rss_mb: proc_status_mb("VmHWM:"),
+                phases: serde_json::to_value(&report.seconds)?,
+            })
+        }
+        "embed" => {
+            let pre = Preprocessor::new(model.card.input.clone());
+            let frames = FrameList::scan(settings.data, &pre, &settings.sampling, &progress)?;
+            let repeat = 1 + settings.views;
+            let start = Instant::now();
+            let sessions = backend
+                .load_parallel(&model.onnx, &model.card)
+                .with_context(|| format!("loading {} with {engine}", model.onnx.display()))?;
+            let mut pool = SessionPool::new(sessions)?;
+            let batch = opts.images_per_call(&model.card.input);
+            let pre = &pre;
+            // Every frame, resized to the input, `repeat` times in a row, `batch` at a time.
+            let mut units = frames.pass(pre)?.flat_map(move |frame| -> UnitIter {
+                match frame {
+                    Ok(pixels) => {
+                        let unit = pre.resize_unit(pixels.mapv(|v| v as f32 / 255.0).view());
+                        Box::new(std::iter::repeat_n(unit, repeat).map(Ok))
+                    }
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                }
+            });
+            let inputs = std::iter::from_fn(move || {
+                let mut next = Vec::with_capacity(batch);
+                for unit in units.by_ref() {
+                    match unit {
+                        Ok(unit) => next.push(unit),
+                        Err(e) => return Some(Err(anyhow::Error::from(e))),
+                    }
+                    if next.len() == batch {
+                        break;
+                    }
+                }
+                (!next.is_empty()).then(|| pre.batch(&next).map_err(anyhow::Error::from))
+            });
+            let mut images = 0usize;
+            pool.run_batches(inputs, |_, outputs| {
+                images += outputs.first().map_or(0, |t| t.shape()[0]);
+                Ok::<_, anyhow::Error>(())
+            })?;
+            let wall_s = start.elapsed().as_secs_f64();
+            Ok(ChildResult {
+                what: what.into(),
+                frames: frames.len(),
+                images,
+                wall_s,
+                peak_rss_mb: proc_status_mb("VmHWM:"),
+                phases: serde_json::Value::Null,
+            })
+        }
+        other => bail!("unknown adapt measurement `{other}`"),
+    }
+}
