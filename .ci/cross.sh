@@ -78,6 +78,8 @@ for line in sys.stdin:
             "$PWD:backend_suite") filter=(tract::) ;;   # ONNX Runtime has no aarch64 library here
             # Under emulation the real-size encoders would take minutes each: the bundled ones only.
             "$PWD/crates/runtime:conformance") filter=(tract::bundled) ;;
+            # The PyTorch BN check runs ResNet-18 on the host already; emulated it takes minutes.
+            "$PWD/crates/runtime:bn_torch") continue ;;
             "$PWD:"*) continue ;;                        # CLI tests: not in the emulated subset
             *) filter=() ;;
         esac
