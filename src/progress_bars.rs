@@ -4,12 +4,54 @@
 
 use std::io::IsTerminal;
 use std::ops::ControlFlow;
+use std::sync::{Mutex, Once};
+use std::time::Duration;
 
 use edge_ssl::progress::{Event, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// A [`Progress`] that draws bars and prints notes on stderr.
+use crate::live::interrupt;
+
+/// A [`Progress`] that draws bars and prints notes on stderr, and that Ctrl-C (SIGINT) or
+/// SIGTERM cancels: the library stops at its next step with `Error::Cancelled`, leaving what it
+/// had committed (an `adapt` work directory keeps its checkpoint; a previous model is not
+/// replaced), and `main` exits 130 with one line. A second signal exits at once.
 pub fn terminal() -> Progress {
+    let progress = bars();
+    cancel_on_interrupt(&progress);
+    progress
+}
+
+/// Every [`Progress`] a signal cancels. A handler may only store to an atomic, so a watcher
+/// thread turns the flag [`interrupt`] sets into `Progress::cancel` calls.
+static WATCHED: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
+
+fn cancel_on_interrupt(progress: &Progress) {
+    static WATCHER: Once = Once::new();
+    WATCHER.call_once(|| {
+        // Without a handler the default action still ends the process; nothing is lost but
+        // the clean exit, so a failure to install one is not an error.
+        if interrupt::install().is_err() {
+            return;
+        }
+        std::thread::spawn(|| {
+            while !interrupt::requested() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if let Ok(watched) = WATCHED.lock() {
+                watched.iter().for_each(Progress::cancel);
+            }
+        });
+    });
+    if let Ok(mut watched) = WATCHED.lock() {
+        watched.push(progress.clone());
+    }
+    if interrupt::requested() {
+        progress.cancel();
+    }
+}
+
+fn bars() -> Progress {
     let draw = std::io::stderr().is_terminal();
     let mut bar: Option<ProgressBar> = None;
     Progress::new(move |event: &Event| {

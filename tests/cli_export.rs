@@ -424,7 +424,9 @@ fn bad_inputs_fail_with_one_line_and_write_nothing() {
         Path::new("/proc/edge-ssl-export-test.onnx"),
         "writing",
     );
-    refused(&f.site, &f.site.join("encoder.onnx"), "own encoder");
+    // An output that is a file of the model being exported (issue 15 item 1).
+    refused(&f.site, &f.site.join("encoder.onnx"), "is also an input");
+    refused(&f.site, &f.site.join("head.safetensors"), "is also an input");
 }
 
 /// Class per origin from `edge-ssl run --json --model MODEL --source IMAGES`.

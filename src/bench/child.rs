@@ -15,6 +15,7 @@ pub fn run_measurement(cmd: Command, what: &str) -> anyhow::Result<Measurement> 
 
 /// Runs `cmd` to completion and parses its last JSON line on stdout as a `T`.
 pub fn run_json<T: serde::de::DeserializeOwned>(mut cmd: Command, what: &str) -> anyhow::Result<T> {
+    die_with_parent(&mut cmd);
     let out = cmd.output().with_context(|| format!("starting {what}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
@@ -34,4 +35,30 @@ pub fn run_json<T: serde::de::DeserializeOwned>(mut cmd: Command, what: &str) ->
         .find(|l| l.trim_start().starts_with('{'))
         .with_context(|| format!("{what} printed no JSON result"))?;
     serde_json::from_str(line).with_context(|| format!("{what} printed a malformed result: {line}"))
+}
+
+/// A measuring child (hundreds of MB) must not outlive a `bench` that was killed or sent
+/// SIGTERM: on Linux the kernel sends it SIGKILL when its parent dies (`PR_SET_PDEATHSIG`).
+/// Set between fork and exec; a parent that died before that is caught by `getppid`.
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: the closure runs in the forked child and makes only async-signal-safe calls
+        // (prctl, getppid, _exit); it allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }

@@ -35,7 +35,8 @@ pub struct Verified {
 }
 
 pub fn verify_tarball(path: &Path) -> anyhow::Result<Verified> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // A FIFO or a device named as the bundle is an error, not a read that never ends.
+    let file = edge_ssl_core::open_regular(path)?;
     verify_stream(file).with_context(|| format!("{} is not a sound bundle", path.display()))
 }
 

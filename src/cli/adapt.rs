@@ -74,9 +74,10 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         sampling: args.sampling.options(),
         ..AdaptOptions::default()
     }
-    .with_render_workers(args.backend.threads.unwrap_or(1));
+    .with_render_workers(args.backend.threads().unwrap_or(1));
     let model = super::model_arg::resolve(&args.model)?;
     let backend = args.backend.backend()?;
+    let _lock = super::dir_lock::lock(&args.out)?;
     let report = adapt(
         backend.as_ref(),
         &model,

@@ -34,6 +34,11 @@ pub struct BackendArgs {
 }
 
 impl BackendArgs {
+    /// `--threads`, capped at a few per core (said on stderr).
+    pub fn threads(&self) -> Option<usize> {
+        self.threads.map(super::limits::cap_threads)
+    }
+
     pub fn options(&self) -> anyhow::Result<BackendOptions> {
         let provider = ExecutionProvider::parse(&self.provider).with_context(|| {
             format!(
@@ -50,7 +55,7 @@ impl BackendArgs {
             bail!("--threads must be at least 1");
         }
         Ok(BackendOptions::default()
-            .with_threads(self.threads)
+            .with_threads(self.threads())
             .with_ort_lib(self.ort_lib.clone())
             .with_provider(provider)
             .with_fallback_cpu(fallback_cpu)

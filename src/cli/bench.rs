@@ -162,7 +162,7 @@ fn validate(args: &BenchArgs) -> anyhow::Result<Vec<usize>> {
     Ok(if args.threads.is_empty() {
         vec![BackendOptions::default().thread_count()]
     } else {
-        args.threads.clone()
+        args.threads.iter().map(|&t| super::limits::cap_threads(t)).collect()
     })
 }
 
@@ -187,6 +187,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         end_to_end::pictures(dir)?;
     }
     let shape = model.card.input.batch_shape(1).to_vec();
+    for &b in &args.batch {
+        super::limits::check_batch(&model.onnx, &shape, b)?;
+    }
     let flops = match inspect::flops_per_sample(&model.onnx, &shape) {
         Ok(f) => Some(f),
         Err(e) => {

@@ -79,6 +79,10 @@ pub fn run(args: BundleArgs) -> anyhow::Result<()> {
     let binary = pick_binary(target, args.binary.as_deref())?;
     let model = model_ref::resolve(spec)?;
     let top = format!("edge-ssl-{target}");
+    // The bundle must not replace what goes into it: the binary or a file of the model.
+    let mut inputs = super::model_arg::model_files(&model);
+    inputs.push(binary.clone());
+    edge_ssl_core::ensure_not_input(out, &inputs)?;
 
     let mut files = vec![BundleFile {
         path: BINARY.into(),
@@ -165,5 +169,9 @@ fn pick_binary(target: Target, asked: Option<&Path>) -> anyhow::Result<PathBuf> 
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    // Only regular files go into a bundle: a FIFO or `/dev/zero` would never end.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut edge_ssl_core::open_regular(path)?, &mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(bytes)
 }

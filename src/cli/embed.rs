@@ -3,7 +3,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use edge_ssl_core::{decode_image, image_files, npy, write_atomic};
+use edge_ssl_core::{decode_image, ensure_not_input, image_files, npy, write_atomic};
 use ndarray::Array2;
 
 use super::BackendArgs;
@@ -56,6 +56,11 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     let files = image_files(&args.input)?;
     if files.is_empty() {
         bail!("{}: no files to embed (empty folder)", args.input.display());
+    }
+    // Neither output may be a file this command reads: an image, the encoder or its card.
+    let inputs = super::model_arg::model_files(&model);
+    for out in [args.out.clone(), paths_file(&args.out)] {
+        ensure_not_input(&out, inputs.iter().chain(files.iter()))?;
     }
     let backend = args.backend.backend()?;
     let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;

@@ -52,16 +52,12 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         );
     }
     let model = model_ref::resolve(&args.model)?;
+    // The export must not replace a file of the model it exports (its encoder, card, head…).
+    edge_ssl_core::ensure_not_input(&args.out, super::model_arg::model_files(&model))?;
     // The adapter first: a corrupt adapter is named as such rather than reported as a head
     // fitted on other embeddings.
     let adapter = model_dir::load_adapter(&model)?;
     let head = model_dir::load_head(&model)?;
-    if same_file(&args.out, &model.onnx) {
-        bail!(
-            "{}: is the model directory's own encoder; write the export elsewhere",
-            args.out.display()
-        );
-    }
     let options = ExportOptions::default().with_softmax(args.with_softmax);
     let exported = export::build(&model, adapter.as_ref(), &head, options)
         .with_context(|| format!("exporting {} (heads that export: {EXPORTABLE})", args.model))?;
@@ -88,11 +84,4 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         exported.graph.opset()
     );
     Ok(())
-}
-
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }

@@ -11,6 +11,7 @@ mod export;
 mod fleet;
 mod head;
 mod info;
+pub(crate) mod limits;
 pub(crate) mod model_arg;
 mod run;
 mod source_args;

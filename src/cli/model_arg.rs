@@ -22,3 +22,18 @@ pub fn embedder(backend: &dyn Backend, model: &ResolvedModel) -> anyhow::Result<
     }
     Ok(embedder)
 }
+
+/// Every file of `model` a command reads: the encoder, and in a model directory its card,
+/// adapter, head and metrics. An output that is one of these is refused
+/// ([`edge_ssl_core::ensure_not_input`]): `export --out MODEL/head.safetensors` would replace
+/// the head it exports.
+pub fn model_files(model: &ResolvedModel) -> Vec<std::path::PathBuf> {
+    use edge_ssl::model::directory::{ADAPTER, HEAD, METRICS};
+    let mut files = vec![model.onnx.clone()];
+    if let Some(dir) = &model.dir {
+        for name in [reference::DIR_CARD, ADAPTER, HEAD, METRICS] {
+            files.push(dir.join(name));
+        }
+    }
+    files
+}

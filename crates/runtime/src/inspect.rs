@@ -264,3 +264,41 @@ pub fn flops_per_sample(path: &Path, input_shape: &[usize]) -> Result<u64> {
         )),
     }
 }
+
+/// Bytes of every tensor one sample makes on its way through the graph (the input and each
+/// node's outputs, from tract's typed graph at batch 1): what a batch of N needs is about N
+/// times this. An upper bound on the live set (engines reuse buffers), so a batch refused for
+/// not fitting would not have fitted, and one admitted may still need less.
+pub fn activation_bytes_per_sample(path: &Path, input_shape: &[usize]) -> Result<u64> {
+    let fail = |e: TractError| model_error(path, first_line(&e));
+    check_input_size("0", input_shape.iter().copied()).map_err(|why| model_error(path, why))?;
+    let model = tract_model(path, &read_proto(path)?)?;
+    let computed =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> TractResult<u64> {
+            let model = model
+                .with_input_fact(0, f32::fact(input_shape).into())?
+                .into_typed()?;
+            let mut bytes: u64 = 0;
+            for node in model.nodes() {
+                for output in &node.outputs {
+                    let fact = &output.fact;
+                    if fact.konst.is_some() {
+                        continue; // weights, not activations
+                    }
+                    let values = fact
+                        .shape
+                        .as_concrete()
+                        .map_or(0u64, |s| s.iter().map(|&d| d as u64).product());
+                    bytes = bytes.saturating_add(values.saturating_mul(fact.datum_type.size_of() as u64));
+                }
+            }
+            Ok(bytes)
+        }));
+    match computed {
+        Ok(r) => r.map_err(fail),
+        Err(_) => Err(model_error(
+            path,
+            "tract crashed while analysing this model",
+        )),
+    }
+}

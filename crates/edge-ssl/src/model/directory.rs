@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, bail};
-use edge_ssl_core::{ModelCard, sha256_file, write_atomic};
+use edge_ssl_core::{ModelCard, open_regular, open_regular_in, sha256_file, write_atomic};
 use edge_ssl_train::head::Head;
 use edge_ssl_train::nn::Adapter;
 
@@ -26,6 +26,20 @@ pub const ADAPTER: &str = "adapter.safetensors";
 pub const HEAD: &str = "head.safetensors";
 pub const METRICS: &str = "metrics.json";
 pub const LOSS_PNG: &str = "loss.png";
+
+/// `dir/name` when anything is there, checked to be a regular file that stays inside `dir`:
+/// a part that is a FIFO, a device, a directory or a link out of the directory is an error,
+/// not a hang or a read of `/etc/shadow`. `None` when nothing is there.
+pub fn part(dir: &Path, name: &str) -> crate::Result<Option<PathBuf>> {
+    let path = dir.join(name);
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        Ok(_) => {}
+    }
+    open_regular_in(dir, Path::new(name))?;
+    Ok(Some(path))
+}
 
 /// Metadata key naming the encoder (sha256) an adapter or head was computed with.
 const ENCODER_KEY: &str = "encoder_sha256";
@@ -44,8 +58,7 @@ pub fn write_card(
     let onnx = dir.join(ENCODER);
     card.onnx = Some(ENCODER.into());
     card.sha256 = Some(sha256_file(&onnx)?);
-    let adapter = dir.join(ADAPTER);
-    if adapter.is_file() {
+    if let Some(adapter) = part(dir, ADAPTER)? {
         provenance.insert(ADAPTER_KEY.into(), sha256_file(&adapter)?.into());
     }
     card.extra
@@ -64,9 +77,9 @@ pub fn materialize(model: &ResolvedModel, out: &Path) -> crate::Result<()> {
     let stage = crate::model::commit::stage_dir(out)?;
     copy_atomic(&model.onnx, &stage.join(ENCODER))?;
     if let Some(dir) = &model.dir
-        && dir.join(ADAPTER).is_file()
+        && let Some(adapter) = part(dir, ADAPTER)?
     {
-        copy_atomic(&dir.join(ADAPTER), &stage.join(ADAPTER))?;
+        copy_atomic(&adapter, &stage.join(ADAPTER))?;
     }
     let mut provenance = toml::Table::new();
     provenance.insert(
@@ -86,7 +99,9 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 pub fn copy_atomic(from: &Path, to: &Path) -> crate::Result<()> {
-    let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut open_regular(from)?, &mut bytes)
+        .with_context(|| format!("reading {}", from.display()))?;
     write_atomic(to, |w| w.write_all(&bytes))?;
     Ok(())
 }
@@ -115,6 +130,7 @@ pub fn load_adapter(model: &ResolvedModel) -> crate::Result<Option<Adapter>> {
     let Some(dir) = &model.dir else {
         return Ok(None);
     };
+    let found = part(dir, ADAPTER)?;
     let path = dir.join(ADAPTER);
     let recorded = model
         .card
@@ -122,7 +138,7 @@ pub fn load_adapter(model: &ResolvedModel) -> crate::Result<Option<Adapter>> {
         .get("provenance")
         .and_then(|p| p.get(ADAPTER_KEY))
         .and_then(|v| v.as_str());
-    if !path.is_file() {
+    if found.is_none() {
         if let Some(sha) = recorded {
             bail!(
                 Model,
@@ -166,12 +182,11 @@ pub fn load_adapter(model: &ResolvedModel) -> crate::Result<Option<Adapter>> {
 
 /// What a head records about the embeddings it was fitted on: encoder and adapter hashes.
 pub fn embedding_key(model: &ResolvedModel) -> crate::Result<BTreeMap<String, String>> {
-    let adapter = match model
-        .dir
-        .as_ref()
-        .map(|d| d.join(ADAPTER))
-        .filter(|p| p.is_file())
-    {
+    let adapter = match &model.dir {
+        Some(d) => part(d, ADAPTER)?,
+        None => None,
+    };
+    let adapter = match adapter {
         Some(p) => sha256_file(&p)?,
         None => "none".into(),
     };
@@ -206,13 +221,12 @@ pub fn load_head(model: &ResolvedModel) -> crate::Result<Head> {
             what: "is a bare ONNX file with no head".into(),
         });
     };
-    let path = dir.join(HEAD);
-    if !path.is_file() {
+    let Some(path) = part(dir, HEAD)? else {
         return Err(crate::Error::NoHead {
             model: dir.clone(),
             what: format!("has no {HEAD}"),
         });
-    }
+    };
     let (head, meta) = Head::load_with_metadata(&path)?;
     let expected = embedding_key(model)?;
     for (k, v) in &expected {
@@ -262,8 +276,8 @@ pub fn deploy_files(model: &ResolvedModel) -> crate::Result<Vec<(String, PathBuf
     let mut files = vec![(DIR_CARD.to_string(), dir.join(DIR_CARD))];
     files.push((onnx_name.to_string(), model.onnx.clone()));
     for optional in [ADAPTER, METRICS] {
-        if dir.join(optional).is_file() {
-            files.push((optional.to_string(), dir.join(optional)));
+        if let Some(path) = part(dir, optional)? {
+            files.push((optional.to_string(), path));
         }
     }
     files.push((HEAD.to_string(), dir.join(HEAD)));

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, bail};
-use edge_ssl_core::ModelCard;
+use edge_ssl_core::{ModelCard, open_regular, open_regular_in};
 use edge_ssl_runtime::card_for;
 
 use crate::bundle::manifest_check::verify_model_dir;
@@ -60,8 +60,13 @@ pub fn resolve(spec: &str) -> crate::Result<ResolvedModel> {
                 path.display()
             );
         }
+        // The card and the encoder it names must be regular files inside the directory: an
+        // `onnx = "/dev/zero"` or `"../../etc/shadow"` is an error, not a hang or a leak.
+        open_regular_in(&path, Path::new(DIR_CARD))?;
         let card = ModelCard::load(&card_path)?;
-        let onnx = path.join(card.onnx.as_deref().unwrap_or("encoder.onnx"));
+        let rel = card.onnx.clone().unwrap_or_else(|| "encoder.onnx".into());
+        open_regular_in(&path, Path::new(&rel))?;
+        let onnx = path.join(&rel);
         let card = card_for(&onnx, Some(&card_path))
             .with_context(|| format!("model directory {}", path.display()))?;
         return Ok(ResolvedModel {
@@ -85,6 +90,8 @@ pub fn resolve(spec: &str) -> crate::Result<ResolvedModel> {
         Some(dir) => verify_model_dir(dir)?,
         None => verify_model_dir(Path::new("."))?,
     }
+    // A bare ONNX must be a regular file too: `--model /dev/zero` or a FIFO never ends.
+    open_regular(&path)?;
     let card = card_for(&path, None)?;
     Ok(ResolvedModel {
         onnx: path,
