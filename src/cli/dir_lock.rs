@@ -16,10 +16,23 @@ use anyhow::{Context, bail};
 #[derive(Debug)]
 pub struct DirLock {
     _dir: File,
+    /// The directory, when locking created it: a command that fails before writing anything
+    /// must leave no empty directory behind, so dropping the lock removes it if still empty.
+    created: Option<std::path::PathBuf>,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.created {
+            // Fails, harmlessly, once the directory holds anything.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 
 /// Creates `dir` if needed and locks it for this process, or says who holds it.
 pub fn lock(dir: &Path) -> anyhow::Result<DirLock> {
+    let created = (!dir.exists()).then(|| dir.to_owned());
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let file = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     #[cfg(unix)]
@@ -40,7 +53,10 @@ pub fn lock(dir: &Path) -> anyhow::Result<DirLock> {
             );
         }
     }
-    Ok(DirLock { _dir: file })
+    Ok(DirLock {
+        _dir: file,
+        created,
+    })
 }
 
 /// The pid holding an `flock` on `file`, from `/proc/locks` (Linux).
