@@ -1,6 +1,6 @@
-use anyhow::Context;
 use clap::Args;
-use edge_ssl_runtime::{Backend, BackendOptions, OrtBackend, inspect};
+use edge_ssl_runtime::inspect::{self, Flops};
+use edge_ssl_runtime::{Backend, BackendOptions, OrtBackend};
 use serde_json::json;
 
 use edge_ssl::model::directory::{self, HEAD};
@@ -10,9 +10,17 @@ use edge_ssl::model::directory::{self, HEAD};
 /// loaded and checked, so a damaged part shows here first).
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// ONNX file, model directory, or `default`.
-    #[arg(default_value = "default")]
-    model: String,
+    /// ONNX file, model directory, or `default` (the default).
+    #[arg(value_name = "MODEL", conflicts_with = "model_flag")]
+    model: Option<String>,
+    /// The same as the MODEL argument, as the other commands spell it.
+    #[arg(long = "model", value_name = "MODEL")]
+    model_flag: Option<String>,
+    /// The input shape to estimate FLOPs at, in the input's own order: `N,C,H,W` with the batch
+    /// or `CxHxW` without it (batch 1). By default the card's size; a card-less ONNX with free
+    /// dimensions is assumed 224×224, which a graph built for another size may not take.
+    #[arg(long, value_name = "SHAPE")]
+    input_shape: Option<String>,
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
@@ -22,11 +30,34 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
-    let model = super::model_arg::resolve(&args.model)?;
+    let spec = args
+        .model
+        .as_deref()
+        .or(args.model_flag.as_deref())
+        .unwrap_or("default");
+    let model = super::model_arg::resolve(spec)?;
     let facts = inspect::facts(&model.onnx)?;
-    let shape = model.card.input.batch_shape(1);
-    let flops =
-        inspect::flops_per_sample(&model.onnx, &shape).with_context(|| "estimating FLOPs")?;
+    let (shape, shape_from) = match &args.input_shape {
+        Some(text) => (
+            parse_input_shape(text, facts.inputs.first().map(|i| i.shape.as_slice()))?,
+            "the given size",
+        ),
+        None if model.card.assumptions.is_empty() => {
+            (model.card.input.batch_shape(1).to_vec(), "the card's size")
+        }
+        None => (model.card.input.batch_shape(1).to_vec(), "the assumed size"),
+    };
+    // A graph that imports but cannot be analysed at this size still gets described.
+    let batch = shape.first().copied().unwrap_or(1).max(1) as u64;
+    let flops = match inspect::flops_at(&model.onnx, &shape)? {
+        Flops::Known(n) => Ok(n / batch),
+        Flops::Unknown(why) => Err(why),
+    };
+    let shape_text = shape
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x");
     let ort = OrtBackend::new(BackendOptions::default().with_ort_lib(args.ort_lib.clone()));
     let ort_status = match ort.check() {
         Ok(()) => Ok(
@@ -49,7 +80,9 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
             "inputs": facts.inputs,
             "outputs": facts.outputs,
             "parameters": facts.parameters,
-            "flops_per_sample": flops,
+            "flops_per_sample": flops.as_ref().ok(),
+            "flops_input_shape": shape,
+            "flops_unknown": flops.as_ref().err(),
             "opset": facts.opset,
             "producer": facts.producer,
             "operators": facts.operators.iter().map(|(k, v)| json!({"op": k, "count": v})).collect::<Vec<_>>(),
@@ -93,7 +126,18 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         facts.parameters,
         facts.parameters as f64 * 4.0 / 1e6
     );
-    println!("FLOPs       {:.2} M per sample", flops as f64 / 1e6);
+    match &flops {
+        Ok(n) if args.input_shape.is_some() => {
+            println!(
+                "FLOPs       {:.2} M per sample at {shape_text}",
+                *n as f64 / 1e6
+            )
+        }
+        Ok(n) => println!("FLOPs       {:.2} M per sample", *n as f64 / 1e6),
+        Err(why) => println!(
+            "FLOPs       unknown at {shape_from} {shape_text} ({why}); give the size with --input-shape N,C,H,W"
+        ),
+    }
     let ops: Vec<String> = facts
         .operators
         .iter()
@@ -141,4 +185,53 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         Err(e) => println!("backend     ort: unavailable — {e}"),
     }
     Ok(())
+}
+
+/// `--input-shape`: `N,C,H,W` (every dimension, batch first) or `CxHxW` (without the batch, which
+/// is 1), checked against the rank and the fixed dimensions the ONNX declares for its input.
+fn parse_input_shape(text: &str, declared: Option<&[Option<usize>]>) -> anyhow::Result<Vec<usize>> {
+    let bad = |why: String| {
+        anyhow::anyhow!(
+            "--input-shape {text:?}: {why} (write N,C,H,W, for example 1,3,48,320, or CxHxW)"
+        )
+    };
+    let (parts, with_batch): (Vec<&str>, bool) = if text.contains(',') {
+        (text.split(',').collect(), true)
+    } else {
+        (text.split(['x', 'X']).collect(), false)
+    };
+    let mut shape = Vec::new();
+    if !with_batch {
+        shape.push(1);
+    }
+    for part in parts {
+        match part.trim().parse::<usize>() {
+            Ok(d) if d > 0 => shape.push(d),
+            _ => {
+                return Err(bad(format!(
+                    "{:?} is not a positive whole number",
+                    part.trim()
+                )));
+            }
+        }
+    }
+    if let Some(declared) = declared.filter(|d| !d.is_empty()) {
+        if declared.len() != shape.len() {
+            return Err(bad(format!(
+                "the model's input has {} dimensions, this gives {}",
+                declared.len(),
+                shape.len()
+            )));
+        }
+        for (axis, (want, got)) in declared.iter().zip(&shape).enumerate() {
+            if let Some(want) = want
+                && want != got
+            {
+                return Err(bad(format!(
+                    "dimension {axis} of the model's input is fixed at {want}, this gives {got}"
+                )));
+            }
+        }
+    }
+    Ok(shape)
 }

@@ -86,6 +86,8 @@ fn declared_dims(v: &pb::ValueInfoProto) -> Vec<std::result::Result<Option<usize
                         Some(Dim::DimValue(n)) if n > 0 => {
                             usize::try_from(n).map(Some).map_err(|_| n)
                         }
+                        // Paddle2ONNX and older exporters write a free dimension as -1.
+                        Some(Dim::DimValue(-1)) => Ok(None),
                         Some(Dim::DimValue(n)) => Err(n),
                         _ => Ok(None),
                     })
@@ -165,11 +167,7 @@ pub fn facts_of(path: &Path, proto: &pb::ModelProto) -> Result<ModelFacts> {
     external_data::check(path, proto).map_err(|why| model_error(path, why))?;
     let initializers: std::collections::HashSet<&str> =
         graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let parameters = graph
-        .initializer
-        .iter()
-        .map(|t| t.dims.iter().map(|d| (*d).max(0) as u64).product::<u64>())
-        .sum();
+    let parameters = parameter_count(graph);
     let mut operators = std::collections::BTreeMap::<String, usize>::new();
     for node in &graph.node {
         *operators.entry(node.op_type.clone()).or_default() += 1;
@@ -195,6 +193,93 @@ pub fn facts_of(path: &Path, proto: &pb::ModelProto) -> Result<ModelFacts> {
             .to_owned(),
         operators: operators.into_iter().collect(),
     })
+}
+
+/// `TensorProto.DataType` codes of the floating-point types (FLOAT, FLOAT16, DOUBLE, BFLOAT16 and
+/// the FLOAT8 variants).
+const FLOAT_TYPES: [i32; 8] = [1, 10, 11, 16, 17, 18, 19, 20];
+
+/// Elements of a tensor of these dimensions (a negative one counts as 0).
+fn elements(dims: &[i64]) -> u64 {
+    dims.iter()
+        .map(|d| (*d).max(0) as u64)
+        .fold(1u64, u64::saturating_mul)
+}
+
+/// The weights a graph stores: every element of its initializers, plus the floating-point values
+/// of its `Constant` nodes, which is where Paddle2ONNX (and some other exporters) put every weight.
+/// An integer `Constant` is a shape or an index, not a weight, and is not counted.
+fn parameter_count(graph: &pb::GraphProto) -> u64 {
+    let initializers = graph.initializer.iter().map(|t| elements(&t.dims));
+    let constants = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Constant" && (n.domain.is_empty() || n.domain == "ai.onnx"))
+        .flat_map(|n| n.attribute.iter())
+        .map(|a| match a.name.as_str() {
+            "value" => {
+                a.t.as_ref()
+                    .filter(|t| FLOAT_TYPES.contains(&t.data_type))
+                    .map_or(0, |t| elements(&t.dims))
+            }
+            "value_floats" => a.floats.len() as u64,
+            "value_float" => 1,
+            _ => 0,
+        });
+    initializers
+        .chain(constants)
+        .fold(0u64, u64::saturating_add)
+}
+
+#[cfg(test)]
+mod parameter_tests {
+    use super::*;
+
+    fn tensor(data_type: i32, dims: &[i64]) -> pb::TensorProto {
+        pb::TensorProto {
+            data_type,
+            dims: dims.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn constant(attribute: pb::AttributeProto) -> pb::NodeProto {
+        pb::NodeProto {
+            op_type: "Constant".into(),
+            attribute: vec![attribute],
+            ..Default::default()
+        }
+    }
+
+    /// Initializers count whole; a float `Constant` (a Paddle export's weights) counts; an
+    /// integer `Constant` (a Reshape target) does not.
+    #[test]
+    fn constant_node_weights_are_parameters() {
+        let value = |t| pb::AttributeProto {
+            name: "value".into(),
+            t: Some(t),
+            ..Default::default()
+        };
+        let graph = pb::GraphProto {
+            initializer: vec![tensor(1, &[4, 3])],
+            node: vec![
+                constant(value(tensor(1, &[8, 3, 3, 3]))),
+                constant(value(tensor(10, &[5]))),
+                constant(value(tensor(7, &[4]))),
+                constant(pb::AttributeProto {
+                    name: "value_floats".into(),
+                    floats: vec![1.0, 2.0],
+                    ..Default::default()
+                }),
+                pb::NodeProto {
+                    op_type: "Relu".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(parameter_count(&graph), 12 + 216 + 5 + 2);
+    }
 }
 
 /// The tract model of an ONNX file read from `path`, its external data (checked first) resolved
@@ -234,9 +319,30 @@ pub(crate) fn tract_model(path: &Path, proto: &pb::ModelProto) -> Result<Inferen
 }
 
 /// Multiply-adds per sample ×2, from tract's cost model of the typed graph at batch 1
-/// (Conv, MatMul/Gemm and the other ops tract prices as FMA).
+/// (Conv, MatMul/Gemm and the other ops tract prices as FMA). An error either way: see
+/// [`flops_at`] to tell a model tract cannot read from a size the graph cannot take.
 pub fn flops_per_sample(path: &Path, input_shape: &[usize]) -> Result<u64> {
-    let fail = |e: TractError| model_error(path, first_line(&e));
+    match flops_at(path, input_shape)? {
+        Flops::Known(n) => Ok(n),
+        Flops::Unknown(why) => Err(model_error(path, why)),
+    }
+}
+
+/// What [`flops_at`] found at one input shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Flops {
+    /// Multiply-adds ×2 for the whole input shape given (divide by its batch for one sample).
+    Known(u64),
+    /// The graph imports, but tract's analysis fails at this shape — typically a `Reshape` or a
+    /// `Concat` whose target was computed for another size of a free dimension (PaddleOCR's
+    /// recognizer assumes a height of 48). The reason, one line.
+    Unknown(String),
+}
+
+/// Multiply-adds ×2 of `path` at `input_shape`, from tract's cost model of its typed graph. An
+/// `Err` is a file tract cannot read or import (a damaged model); a graph that imports but cannot
+/// be analysed at this shape is [`Flops::Unknown`], so a caller can still say what it knows.
+pub fn flops_at(path: &Path, input_shape: &[usize]) -> Result<Flops> {
     check_input_size("0", input_shape.iter().copied()).map_err(|why| model_error(path, why))?;
     let model = tract_model(path, &read_proto(path)?)?;
     let computed =
@@ -250,19 +356,17 @@ pub fn flops_per_sample(path: &Path, input_shape: &[usize]) -> Result<u64> {
                 let facts = model.node_input_facts(node.id)?;
                 for (cost, count) in node.op.cost(&facts)? {
                     if let Cost::FMA(_) = cost {
-                        fma += count.to_i64()?.max(0) as u64;
+                        fma = fma.saturating_add(count.to_i64()?.max(0) as u64);
                     }
                 }
             }
-            Ok(fma * 2)
+            Ok(fma.saturating_mul(2))
         }));
-    match computed {
-        Ok(r) => r.map_err(fail),
-        Err(_) => Err(model_error(
-            path,
-            "tract crashed while analysing this model",
-        )),
-    }
+    Ok(match computed {
+        Ok(Ok(n)) => Flops::Known(n),
+        Ok(Err(e)) => Flops::Unknown(first_line(&e)),
+        Err(_) => Flops::Unknown("tract crashed while analysing the graph at this size".into()),
+    })
 }
 
 /// Bytes of every tensor one sample makes on its way through the graph (the input and each
@@ -289,7 +393,8 @@ pub fn activation_bytes_per_sample(path: &Path, input_shape: &[usize]) -> Result
                         .shape
                         .as_concrete()
                         .map_or(0u64, |s| s.iter().map(|&d| d as u64).product());
-                    bytes = bytes.saturating_add(values.saturating_mul(fact.datum_type.size_of() as u64));
+                    bytes = bytes
+                        .saturating_add(values.saturating_mul(fact.datum_type.size_of() as u64));
                 }
             }
             Ok(bytes)
