@@ -395,11 +395,57 @@ fn missing_cross_binary_names_the_cargo_command() {
         assert_clean_failure(
             &out,
             &format!(
-                "build it with `cargo build --release --target {triple} -p edge-ssl-cli --bin edge-ssl`"
+                "build it with `cargo build --profile dist --target {triple} -p edge-ssl-cli --bin edge-ssl`"
             ),
         );
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// Without --binary, the dist build (stripped, LTO) is shipped before the release build; the
+/// release build goes with a note naming the dist command.
+#[test]
+fn the_dist_build_is_preferred_and_the_release_build_gets_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let built = |profile: &str, flags: u32| {
+        let path = dir.path().join(format!(
+            "target/aarch64-unknown-linux-gnu/{profile}/edge-ssl"
+        ));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // Different bytes, so the bundle shows which one it took.
+        let mut bytes = elf_header(64, 183, 0);
+        bytes.extend_from_slice(&flags.to_le_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let shipped = |out: &str| {
+        let run = bundle_cmd("aarch64", model_dir(), Path::new(out))
+            .current_dir(dir.path())
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .unwrap();
+        assert_success(&run);
+        let binary = list(&dir.path().join(out))
+            .into_iter()
+            .find(|e| e.path == "edge-ssl-aarch64/edge-ssl")
+            .unwrap();
+        (
+            binary.bytes,
+            String::from_utf8_lossy(&run.stderr).into_owned(),
+        )
+    };
+    let release = built("release", 1);
+    let (bytes, stderr) = shipped("release.tar.gz");
+    assert_eq!(bytes, std::fs::read(&release).unwrap());
+    assert!(
+        stderr.contains("not a dist build")
+            && stderr.contains("cargo build --profile dist --target aarch64-unknown-linux-gnu"),
+        "{stderr}"
+    );
+    let dist = built("dist", 2);
+    let (bytes, stderr) = shipped("dist.tar.gz");
+    assert_eq!(bytes, std::fs::read(&dist).unwrap());
+    assert!(!stderr.contains("note:"), "{stderr}");
 }
 
 #[test]

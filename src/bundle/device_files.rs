@@ -44,11 +44,13 @@ impl DeviceSetup {
         })
     }
 
-    fn serial_args(&self) -> String {
+    /// The unit's `run` flags: where predictions go. `--serial TTY` sends them to the device;
+    /// without one, `--json` prints one JSON line per prediction, which the journal keeps
+    /// (without either, `run` prints nothing until it stops, and on a camera it never stops).
+    fn run_args(&self) -> String {
         self.serial
             .as_ref()
-            .map(|s| format!("--serial {s}"))
-            .unwrap_or_default()
+            .map_or_else(|| "--json".into(), |s| format!("--serial {s}"))
     }
 }
 
@@ -80,12 +82,15 @@ PrivateTmp=yes
 WantedBy=multi-user.target
 ",
         source = setup.source,
-        serial = setup.serial_args(),
+        serial = setup.run_args(),
     )
 }
 
 pub fn readme(target: Target, top: &str, setup: &DeviceSetup) -> String {
-    let serial = setup.serial.as_deref().unwrap_or("(none)");
+    let serial = setup
+        .serial
+        .as_deref()
+        .unwrap_or("no serial port: the journal, one JSON line each");
     format!(
         "\
 # edge-ssl device bundle ({target}, {triple})
@@ -117,7 +122,9 @@ The unit reads `{source}` and sends predictions to `{serial}`. To change either,
     Environment=EDGE_SSL_SOURCE=/dev/video1
     Environment=\"EDGE_SSL_ARGS=--serial /dev/ttyUSB0\"
 
-(`EDGE_SSL_ARGS=` with nothing after it sends nothing over serial.) Other `edge-ssl run` flags
+Without a serial port the unit runs with `--json`: one JSON line per prediction goes to the
+journal. (`EDGE_SSL_ARGS=` with nothing after it sends nothing over serial and logs only a
+summary when `run` stops.) Other `edge-ssl run` flags
 go in `EDGE_SSL_ARGS` too, e.g. `--backend ort --ort-lib PATH` for JetPack's ONNX Runtime on a
 Jetson (docs/jetson.md in the source tree). The source can also be a video file or a folder of
 images. The service runs as a throwaway user in the `video` and
@@ -129,14 +136,15 @@ images. The service runs as a throwaway user in the `video` and
     sudo systemctl daemon-reload
     sudo systemctl enable --now edge-ssl
 
-It restarts 5 s after a failure (a camera unplugged, a crash). Logs go to the journal:
+It restarts 5 s after a failure (a camera unplugged, a crash). Logs go to the journal (with
+`--json`, one line per prediction: frame, class, confidence, latency):
 
     journalctl -u edge-ssl -f
     systemctl status edge-ssl
 ",
         triple = target.triple(),
         source = setup.source,
-        serial_args = setup.serial_args(),
+        serial_args = setup.run_args(),
     )
 }
 
@@ -154,8 +162,12 @@ mod tests {
         assert!(unit.contains("Environment=\"EDGE_SSL_ARGS=--serial /dev/ttyACM0\""));
         assert!(unit.contains("Restart=on-failure"));
         assert!(unit.contains("WorkingDirectory=/opt/edge-ssl"));
+        // Without a serial port the predictions go to the journal, one JSON line each.
         let none = systemd_unit(&DeviceSetup::new("/dev/video0", None).unwrap());
-        assert!(none.contains("Environment=\"EDGE_SSL_ARGS=\""));
+        assert!(
+            none.contains("Environment=\"EDGE_SSL_ARGS=--json\""),
+            "{none}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The devices a bundle can be made for, and what each one needs: the Rust target triple, the
-//! ELF architecture its binary must have, and the cargo command that builds that binary.
+//! ELF architecture its binary must have, and the cargo command that builds that binary (the
+//! size-optimized `dist` profile of the workspace's Cargo.toml).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -43,20 +44,32 @@ impl Target {
         }
     }
 
-    /// Where `cargo build --release --target <triple>` puts the binary, under
+    /// Where `cargo build --profile PROFILE --target <triple>` puts the binary, under
     /// `$CARGO_TARGET_DIR` (default `target/` of the current directory).
-    pub fn release_binary(self) -> PathBuf {
+    fn built_binary(self, profile: &str) -> PathBuf {
         let dir = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("target"));
-        dir.join(self.triple()).join("release").join("edge-ssl")
+        dir.join(self.triple()).join(profile).join("edge-ssl")
     }
 
-    /// The one command that builds [`Self::release_binary`] from the source tree. The cross
+    /// The device build ([`Self::build_command`]: the `dist` profile, LTO, stripped), the binary a
+    /// bundle is meant to ship.
+    pub fn dist_binary(self) -> PathBuf {
+        self.built_binary("dist")
+    }
+
+    /// The release build (`cargo build --release --target <triple>`): debug info, about ten
+    /// times the size of [`Self::dist_binary`]; shipped only when there is no dist build.
+    pub fn release_binary(self) -> PathBuf {
+        self.built_binary("release")
+    }
+
+    /// The one command that builds [`Self::dist_binary`] from the source tree. The cross
     /// linkers are configured in `.cargo/config.toml`; `.ci/cross.sh` installs them.
     pub fn build_command(self) -> String {
         format!(
-            "cargo build --release --target {} -p edge-ssl-cli --bin edge-ssl",
+            "cargo build --profile dist --target {} -p edge-ssl-cli --bin edge-ssl",
             self.triple()
         )
     }

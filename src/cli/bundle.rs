@@ -18,15 +18,18 @@ use edge_ssl::model::reference as model_ref;
 ///
 /// The tarball holds one folder, edge-ssl-TARGET/, with: `edge-ssl` (the binary for TARGET),
 /// `model/` (the model directory: card, encoder, adapter, head), `edge-ssl.service` (a systemd
-/// unit running `edge-ssl run --model /opt/edge-ssl/model --source SRC [--serial TTY]` on boot,
-/// restarted on failure), `README.md` (how to install it on the device) and `MANIFEST.sha256`
-/// (the sha256 of every other file; `sha256sum -c MANIFEST.sha256` checks it). The same inputs
+/// unit running `edge-ssl run --model /opt/edge-ssl/model --source SRC --serial TTY` on boot, or
+/// with `--json` instead when there is no serial port, so the journal gets one JSON line per
+/// prediction; restarted on failure), `README.md` (how to install it on the device) and
+/// `MANIFEST.sha256` (the sha256 of every other file; `sha256sum -c MANIFEST.sha256` checks it). The same inputs
 /// give a byte-identical tarball. Every command that loads a model directory from an unpacked
 /// bundle checks it against the manifest first and refuses a changed, missing or added file.
 ///
-/// The binary: --binary PATH, else target/TRIPLE/release/edge-ssl (under $CARGO_TARGET_DIR if
-/// set), else this edge-ssl itself when it is built for TARGET. It must be an ELF executable
-/// for TARGET.
+/// The binary: --binary PATH, else target/TRIPLE/dist/edge-ssl (the stripped, LTO device build:
+/// `cargo build --profile dist --target TRIPLE -p edge-ssl-cli --bin edge-ssl`), else
+/// target/TRIPLE/release/edge-ssl (both under $CARGO_TARGET_DIR if set), else this edge-ssl
+/// itself when it is built for TARGET; anything but the dist build is shipped with a note. It
+/// must be an ELF executable for TARGET.
 ///
 /// `edge-ssl bundle --verify FILE.tar.gz` checks a bundle without unpacking it: no absolute
 /// paths, `..`, links or odd modes, one top folder, every file matching the manifest, and an
@@ -52,7 +55,8 @@ pub struct BundleArgs {
     /// Camera (or video, or folder) the device's unit reads.
     #[arg(long, default_value = "/dev/video0", value_name = "SRC")]
     source: String,
-    /// Serial port the device's unit sends predictions to.
+    /// Serial port the device's unit sends predictions to (without one, the unit logs them to
+    /// the journal as JSON lines).
     #[arg(long, value_name = "TTY")]
     serial: Option<String>,
     /// Check a bundle instead of writing one; nothing is unpacked.
@@ -129,20 +133,32 @@ pub fn run(args: BundleArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The binary to ship: the one asked for, the release build for `target`, or this very
-/// executable when it runs on `target`'s architecture; checked to be an ELF for `target`.
+/// The binary to ship: the one asked for, the dist build for `target`, its release build, or this
+/// very executable when it runs on `target`'s architecture; checked to be an ELF for `target`.
 fn pick_binary(target: Target, asked: Option<&Path>) -> anyhow::Result<PathBuf> {
     let path = match asked {
         Some(p) if !p.is_file() => bail!("--binary {}: no such file", p.display()),
         Some(p) => p.to_owned(),
         None => {
-            let built = target.release_binary();
+            let dist = target.dist_binary();
+            let release = target.release_binary();
             let running = std::env::current_exe()
                 .ok()
                 .filter(|exe| elf::file_arch(exe).ok().flatten() == Some(target.arch()));
+            let not_dist = |path: PathBuf| {
+                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+                eprintln!(
+                    "note: shipping {} ({:.1} MB), not a dist build; `{}` makes the stripped, size-optimized binary bundles are meant to carry",
+                    path.display(),
+                    size as f64 / 1e6,
+                    target.build_command()
+                );
+                path
+            };
             match running {
-                _ if built.is_file() => built,
-                Some(exe) => exe,
+                _ if dist.is_file() => dist,
+                _ if release.is_file() => not_dist(release),
+                Some(exe) => not_dist(exe),
                 None => {
                     let linker = target
                         .linker_packages()
@@ -150,7 +166,7 @@ fn pick_binary(target: Target, asked: Option<&Path>) -> anyhow::Result<PathBuf> 
                         .unwrap_or_default();
                     bail!(
                         "no {target} build of edge-ssl at {}: build it with `{}`{linker}, or pass --binary PATH",
-                        built.display(),
+                        dist.display(),
                         target.build_command()
                     );
                 }
