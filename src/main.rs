@@ -35,7 +35,8 @@ fn main() {
             );
             std::process::exit(130);
         }
-        eprintln!("error: {e:#}{}", advice(&e));
+        // One line, whatever the causes hold (ONNX Runtime's messages span several lines).
+        eprintln!("error: {}{}", edge_ssl_core::one_line(&format!("{e:#}")), advice(&e));
         std::process::exit(1);
     }
 }

@@ -469,3 +469,72 @@ fn a_second_writer_of_the_same_directory_is_refused_naming_the_first() {
         .assert()
         .success();
 }
+
+/// Class names and card fields come from files; what reaches the terminal from them is checked
+/// where it enters: a class name carrying a terminal escape or a bidirectional override is
+/// refused (from a head file, from a labeled folder's names), and a card that names an output
+/// or a width the graph does not have is refused before anything runs.
+#[test]
+fn names_and_cards_from_files_are_checked_where_they_enter() {
+    use edge_ssl_train::head::{Head, HeadKind};
+    let tmp = tempfile::tempdir().unwrap();
+    let model = model_copy(tmp.path());
+    let image = common::reference_dir().join("images/00-boot.png");
+
+    // A head whose class names clear the screen, or read right to left.
+    let head = Head::load(&model.join("head.safetensors")).unwrap();
+    let dim = head.dim();
+    let x = ndarray::Array2::<f32>::from_shape_fn((4, dim), |(i, j)| ((i * 7 + j) % 5) as f32);
+    for evil in ["\u{1b}[2Jboot", "boot\u{202e}kcab"] {
+        let names = vec![evil.to_owned(), "ok".to_owned()];
+        let bad = Head::fit(HeadKind::Softmax, x.view(), &[0, 1, 0, 1], names).unwrap();
+        bad.save(&model.join("head.safetensors")).unwrap();
+        for cmd in ["run", "export"] {
+            let mut c = edge_ssl();
+            c.arg(cmd).arg("--model").arg(&model);
+            if cmd == "run" {
+                c.arg("--source").arg(&image).arg("--json");
+            } else {
+                c.arg("--out").arg(tmp.path().join("x.onnx"));
+            }
+            let out = c.output().unwrap();
+            assert_clean_failure(&out, "control character");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(!stdout.contains('\u{1b}') && !stdout.contains('\u{202e}'), "{stdout:?}");
+        }
+    }
+    common::copy_dir(common::model_dir(), &model);
+
+    // A labeled folder whose class folder names carry an escape.
+    let labeled = tmp.path().join("labeled");
+    for class in ["\u{1b}]0;owned\u{7}", "fine"] {
+        std::fs::create_dir_all(labeled.join(class)).unwrap();
+        std::fs::copy(&image, labeled.join(class).join("a.png")).unwrap();
+    }
+    let out = edge_ssl()
+        .args(["head", "--model", "default", "--labeled"])
+        .arg(&labeled)
+        .arg("--out")
+        .arg(tmp.path().join("new"))
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, "control character");
+
+    // A card whose output width or name is not the graph's.
+    let card = model.join("edge-ssl.toml");
+    let text = std::fs::read_to_string(&card).unwrap();
+    for (from, to) in [("dim = 256", "dim = 255"), ("name = \"embedding\"", "name = \"logits\"")] {
+        assert!(text.contains(from), "{text}");
+        std::fs::write(&card, text.replace(from, to)).unwrap();
+        let out = edge_ssl().arg("info").arg(&model).output().unwrap();
+        assert_clean_failure(&out, "its card does not describe it");
+        let out = edge_ssl()
+            .args(["run", "--model"])
+            .arg(&model)
+            .arg("--source")
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert_clean_failure(&out, "its card does not describe it");
+    }
+}

@@ -63,6 +63,15 @@ pub fn assert_clean_failure(output: &std::process::Output, must_contain: &str) {
     assert_no_panic(output);
     let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(error_lines.len(), 1, "want one error line, got: {stderr}");
+    // The error is the last thing printed (no fragment of a multi-line message after it) and
+    // carries no terminal control character.
+    let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+    assert_eq!(last, Some(error_lines[0]), "stderr continues after the error line: {stderr}");
+    assert!(
+        !error_lines[0].chars().any(|c| c.is_control()),
+        "control character in the error line: {:?}",
+        error_lines[0]
+    );
     let parts: Vec<&str> = error_lines[0].split(": ").collect();
     assert!(
         parts.windows(2).all(|w| w[0] != w[1]),

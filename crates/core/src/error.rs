@@ -51,7 +51,8 @@ impl CoreError {
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 
 /// `e` and every cause under it on one line, joined by `: ` (what `anyhow`'s `{:#}` prints):
-/// for the places that keep an error as text, such as a list of skipped files.
+/// for the places that keep an error as text, such as a list of skipped files. Always one
+/// printable line ([`one_line`](crate::one_line)), whatever the messages hold.
 pub fn error_line(e: &dyn std::error::Error) -> String {
     let mut line = e.to_string();
     let mut cause = e.source();
@@ -60,7 +61,7 @@ pub fn error_line(e: &dyn std::error::Error) -> String {
         line.push_str(&c.to_string());
         cause = c.source();
     }
-    line
+    crate::one_line(&line)
 }
 
 #[cfg(test)]

@@ -26,28 +26,33 @@
 //! regular file or nothing is replaced by a write, never a device, FIFO or symbolic link
 //! ([`write_atomic`]), an output may not be one of its own command's inputs
 //! ([`ensure_not_input`]), and a decoded image may not exceed [`MAX_IMAGE_PIXELS`] whatever its
-//! colour type.
+//! colour type; a class name read from a file may not carry a terminal escape
+//! ([`class_name_problem`]), and text from outside is printed as [`one_line`].
 //!
 //! Errors are one typed enum, [`CoreError`]; every variant names the path it concerns, because the
 //! CLI prints it as the one line a user reads.
 
 mod atomic_write;
 mod card;
+mod class_name;
 mod error;
 mod image_files;
 pub mod npy;
 mod preprocess;
+mod printable;
 mod regular_file;
 mod same_file;
 mod tensor;
 
 pub use atomic_write::write_atomic;
+pub use class_name::{MAX_CLASS_NAME_BYTES, class_name_problem};
 pub use card::{
     InputSpec, Layout, MAX_INPUT_ELEMENTS, MAX_INPUT_SIDE, MAX_OUTPUT_DIM, ModelCard, OutputSpec,
     ResizeMode, sha256_file, sha256_reader,
 };
 pub use error::{CoreError, Result, error_line};
 pub use image_files::image_files;
+pub use printable::one_line;
 pub use preprocess::{MAX_IMAGE_PIXELS, Preprocessor, decode_image, decode_image_bytes};
 pub use regular_file::{open_regular, open_regular_in};
 pub use same_file::ensure_not_input;

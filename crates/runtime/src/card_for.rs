@@ -35,13 +35,81 @@ pub fn card_for(onnx: &Path, card_path: Option<&Path>) -> Result<ModelCard> {
                     });
                 }
             }
+            check_against_graph(onnx, &card, &inspect::facts(onnx)?)?;
             Ok(card)
         }
-        None => match embedded_card(onnx)? {
-            Some(card) => Ok(card),
-            None => assume_card(onnx, &inspect::facts(onnx)?),
-        },
+        None => {
+            let facts = inspect::facts(onnx)?;
+            match embedded_card(onnx)? {
+                Some(card) => {
+                    check_against_graph(onnx, &card, &facts)?;
+                    Ok(card)
+                }
+                None => assume_card(onnx, &facts),
+            }
+        }
     }
+}
+
+/// A card that names an input or output the graph lacks, or gives a size the graph fixes
+/// otherwise, describes another model: refused before anything runs on it (a wrong
+/// `output.dim` would otherwise size adapters and heads for embeddings that never come).
+fn check_against_graph(onnx: &Path, card: &ModelCard, facts: &ModelFacts) -> Result<()> {
+    let bad = |message: String| RuntimeError::Model {
+        path: onnx.to_owned(),
+        message: format!("its card does not describe it: {message}"),
+    };
+    let names = |list: &[crate::TensorInfo]| {
+        list.iter()
+            .map(|t| format!("`{}`", t.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(output) = facts.outputs.iter().find(|o| o.name == card.output.name) else {
+        return Err(bad(format!(
+            "output `{}` is not one of the graph's outputs ({})",
+            card.output.name,
+            names(&facts.outputs)
+        )));
+    };
+    if let Some(Some(dim)) = output.shape.last()
+        && *dim != card.output.dim
+    {
+        return Err(bad(format!(
+            "output.dim is {} but `{}` is {dim} wide",
+            card.output.dim, output.name
+        )));
+    }
+    let Some(input) = facts.inputs.iter().find(|i| i.name == card.input.name) else {
+        return Err(bad(format!(
+            "input `{}` is not one of the graph's inputs ({})",
+            card.input.name,
+            names(&facts.inputs)
+        )));
+    };
+    if input.shape.len() == 4 {
+        let i = &card.input;
+        let want = match i.layout {
+            Layout::Nchw => [i.channels, i.height, i.width],
+            Layout::Nhwc => [i.height, i.width, i.channels],
+        };
+        for (axis, (declared, carded)) in input.shape[1..].iter().zip(want).enumerate() {
+            if let Some(d) = declared
+                && *d != carded
+            {
+                return Err(bad(format!(
+                    "input `{}` axis {} is {d} but the card ({:?}, {}x{}x{}) says {carded}",
+                    i.name,
+                    axis + 1,
+                    i.layout,
+                    i.channels,
+                    i.height,
+                    i.width
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn embedded_card(onnx: &Path) -> Result<Option<ModelCard>> {
@@ -160,6 +228,26 @@ mod tests {
         let read = card_for(&path, None).unwrap();
         assert!(read.assumptions.is_empty(), "{:?}", read.assumptions);
         assert_eq!(read.input, real.input);
+
+        for (field, value) in [("dim", 7usize), ("name", 0)] {
+            let mut wrong = card.clone();
+            if field == "dim" {
+                wrong.output.dim = value;
+            } else {
+                wrong.output.name = "nope".into();
+            }
+            g.set_metadata(EMBEDDED_CARD_KEY, &wrong.to_toml().unwrap());
+            g.save(&path).unwrap();
+            let err = card_for(&path, None).unwrap_err().to_string();
+            assert!(err.contains("does not describe it"), "{field}: {err}");
+        }
+        let mut wrong = card.clone();
+        wrong.input.height += 1;
+        g.set_metadata(EMBEDDED_CARD_KEY, &wrong.to_toml().unwrap());
+        g.save(&path).unwrap();
+        let err = card_for(&path, None).unwrap_err().to_string();
+        let fixed = real.input.height;
+        assert!(err.contains(&format!("is {fixed} but")), "the bundled encoder fixes its height: {err}");
 
         g.set_metadata(EMBEDDED_CARD_KEY, "input = 3");
         g.save(&path).unwrap();

@@ -107,6 +107,12 @@ impl LabeledSet {
             let entry = entry.with_context(|| format!("reading {}", root.display()))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if !name.starts_with('.') && entry.path().is_dir() {
+                if entry.file_name().to_str().is_none() {
+                    bail!(Data, "{}: a class folder name is not UTF-8", entry.path().display());
+                }
+                if let Some(why) = edge_ssl_core::class_name_problem(&name) {
+                    bail!(Data, "{}: {why}", root.display());
+                }
                 classes.push((name, entry.path()));
             }
         }

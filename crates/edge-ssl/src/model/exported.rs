@@ -39,6 +39,12 @@ pub fn exported_head(onnx: &Path) -> crate::Result<Option<ExportedHead>> {
     };
     let class_names: Vec<String> = serde_json::from_str(&classes)
         .with_context(|| format!("{}: its {CLASSES_KEY} metadata", onnx.display()))?;
+    if let Some(why) = class_names
+        .iter()
+        .find_map(|n| edge_ssl_core::class_name_problem(n))
+    {
+        crate::error::bail!(Model, "{}: {why}", onnx.display());
+    }
     let output_index = proto
         .graph
         .as_ref()

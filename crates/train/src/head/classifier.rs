@@ -207,10 +207,16 @@ impl Head {
             HeadKind::Knn => HeadModel::Knn(KnnHead::read(&mut f, c, d)?),
             HeadKind::KMeans => HeadModel::KMeans(KMeansHead::read(&mut f, c, d)?),
         };
-        let head = Head { class_names, model };
         if c == 0 {
             return Err(f.corrupt("no classes"));
         }
+        if let Some(why) = class_names
+            .iter()
+            .find_map(|n| edge_ssl_core::class_name_problem(n))
+        {
+            return Err(f.corrupt(why));
+        }
+        let head = Head { class_names, model };
         Ok((head, f.metadata))
     }
 }
