@@ -538,3 +538,47 @@ fn names_and_cards_from_files_are_checked_where_they_enter() {
         assert_clean_failure(&out, "its card does not describe it");
     }
 }
+
+/// A model whose output is NaN (here `x * NaN`, as a broken export or a diverged fine-tune
+/// gives) is an error naming it, on both backends, instead of rows of NaN in `embed`'s file
+/// and "class 0, confidence null" from `run`.
+#[test]
+fn a_model_that_outputs_nan_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let onnx = tmp.path().join("nan.onnx");
+    let script = r#"
+import sys, onnx
+from onnx import helper, TensorProto
+x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 1, 28, 28])
+y = helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["n", 784])
+nan = helper.make_tensor("nan", TensorProto.FLOAT, [1], [float("nan")])
+nodes = [helper.make_node("Mul", ["input", "nan"], ["m"]), helper.make_node("Flatten", ["m"], ["embedding"])]
+g = helper.make_graph(nodes, "nan", [x], [y], [nan])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+m.ir_version = 8
+onnx.save(m, sys.argv[1])
+"#;
+    let made = std::process::Command::new(common::root().join(".venv/bin/python"))
+        .arg("-c")
+        .arg(script)
+        .arg(&onnx)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let images = common::reference_dir().join("images");
+    for backend in ["tract", "ort"] {
+        let out_file = tmp.path().join(format!("{backend}.npy"));
+        let out = edge_ssl()
+            .args(["embed", "--model"])
+            .arg(&onnx)
+            .arg("--input")
+            .arg(&images)
+            .arg("--out")
+            .arg(&out_file)
+            .args(["--backend", backend])
+            .output()
+            .unwrap();
+        assert_clean_failure(&out, "NaN");
+        assert!(!out_file.exists(), "{backend}: wrote {}", out_file.display());
+    }
+}

@@ -98,7 +98,7 @@ fn check_against_graph(onnx: &Path, card: &ModelCard, facts: &ModelFacts) -> Res
                 && *d != carded
             {
                 return Err(bad(format!(
-                    "input `{}` axis {} is {d} but the card ({:?}, {}x{}x{}) says {carded}",
+                    "input `{}` axis {} is {d} but the card says {carded} ({:?}, channels x height x width {}x{}x{})",
                     i.name,
                     axis + 1,
                     i.layout,

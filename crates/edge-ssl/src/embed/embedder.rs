@@ -91,6 +91,16 @@ pub fn embedding_rows(outputs: Vec<Tensor>, n: usize) -> crate::Result<Array2<f3
             out.shape()
         );
     }
+    // A broken export or a diverged fine-tune outputs NaN: rows of it would label every frame
+    // class 0 with no confidence, or poison a head fitted on them.
+    let bad = out.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        bail!(
+            Model,
+            "the model's output holds NaN or infinite values ({bad} of {}): it cannot embed",
+            out.len()
+        );
+    }
     let width = out.len() / n;
     let out = out.as_standard_layout().into_owned();
     Ok(out.into_shape_with_order((n, width))?)
