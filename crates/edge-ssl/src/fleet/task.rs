@@ -237,7 +237,7 @@ impl ModelTask {
             );
         // Every node reports the same keys (FedAvg refuses replies whose metrics differ).
         let head = match (head, &self.labeled) {
-            (Some(h), Some(l)) => Some(fit_softmax(&adapter, &h.class_names, l)?),
+            (Some(h), Some(l)) => Some(fit_softmax(&adapter, &h, l)?),
             (h, _) => h,
         };
         Ok((arrays::to_arrays(&adapter, head.as_ref())?, metrics))
@@ -429,12 +429,47 @@ fn truth(classes: &[String], l: &Labeled) -> Result<Vec<usize>> {
     Ok(l.labels.iter().map(|&i| map[i]).collect())
 }
 
-fn fit_softmax(adapter: &Adapter, classes: &[String], l: &Labeled) -> Result<Head> {
+/// The softmax head refitted on this device's labels. A device rarely has labels of every
+/// class (a door camera sees no forklifts): the head is then fitted over the classes it has
+/// labels of, and the rows of the other classes stay the global head's, so the federation
+/// learns each class from the devices that see it instead of a device refusing to train. With
+/// labels of fewer than two classes there is nothing to fit, and the global head is kept.
+fn fit_softmax(adapter: &Adapter, global: &Head, l: &Labeled) -> Result<Head> {
+    let classes = &global.class_names;
     let x = adapter.apply(l.x.view())?;
     let truth = truth(classes, l)?;
-    let head = Head::fit(HeadKind::Softmax, x.view(), &truth, classes.to_vec())?;
-    debug_assert!(matches!(head.model, HeadModel::Softmax(_)));
-    Ok(head)
+    let mut present: Vec<usize> = truth.clone();
+    present.sort_unstable();
+    present.dedup();
+    if present.len() == classes.len() {
+        let head = Head::fit(HeadKind::Softmax, x.view(), &truth, classes.clone())?;
+        debug_assert!(matches!(head.model, HeadModel::Softmax(_)));
+        return Ok(head);
+    }
+    let HeadModel::Softmax(global_softmax) = &global.model else {
+        return Ok(global.clone());
+    };
+    if present.len() < 2 {
+        return Ok(global.clone());
+    }
+    let local: Vec<usize> = truth
+        .iter()
+        .map(|t| present.iter().position(|p| p == t).unwrap_or(0))
+        .collect();
+    let names = present.iter().map(|&c| classes[c].clone()).collect();
+    let fitted = Head::fit(HeadKind::Softmax, x.view(), &local, names)?;
+    let HeadModel::Softmax(part) = &fitted.model else {
+        return Ok(global.clone());
+    };
+    let mut merged = global_softmax.clone();
+    for (row, &class) in present.iter().enumerate() {
+        merged.weight.row_mut(class).assign(&part.weight.row(row));
+        merged.bias[[0, class]] = part.bias[[0, row]];
+    }
+    Ok(Head {
+        class_names: classes.clone(),
+        model: HeadModel::Softmax(merged),
+    })
 }
 
 fn accuracy(head: &Head, adapter: &Adapter, l: &Labeled) -> Result<f64> {
