@@ -48,9 +48,13 @@ pub enum Error {
     /// A resume was asked for but the interrupted run differs.
     #[error("cannot resume: {0}")]
     ResumeMismatch(String),
-    /// A bundle whose manifest or layout does not verify.
+    /// A bundle whose manifest or layout does not verify, or that cannot be packed.
     #[error("{0}")]
     Bundle(String),
+    /// A benchmark measurement that failed: a measuring process that failed or printed no
+    /// result (the message is that process's own error line).
+    #[error("{0}")]
+    Bench(String),
     /// Reading or writing a file failed.
     #[error("{}", if path.as_os_str().is_empty() { "I/O".into() } else { path.display().to_string() })]
     Io {

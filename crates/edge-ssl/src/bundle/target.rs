@@ -7,18 +7,24 @@ use std::path::PathBuf;
 
 use super::elf::ElfArch;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     /// Raspberry Pi OS 64-bit, Jetson (JetPack).
     Aarch64,
     /// Raspberry Pi OS 32-bit (armhf).
     Armv7,
     /// x86-64 Linux boxes.
-    #[value(name = "x86_64")]
     X86_64,
 }
 
 impl Target {
+    pub const ALL: [Target; 3] = [Target::Aarch64, Target::Armv7, Target::X86_64];
+
+    /// The target called `name` ([`Target::name`]: `aarch64`, `armv7`, `x86_64`).
+    pub fn from_name(name: &str) -> Option<Target> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Target::Aarch64 => "aarch64",
