@@ -31,11 +31,13 @@ pub struct ClusterArgs {
     /// Model directory to write the head into.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Seed of the k-means++ initialisation.
     #[arg(long, default_value_t = 0, value_name = "S")]
     seed: u64,
     /// Example paths listed per cluster.
     #[arg(long, default_value_t = 5, value_name = "N")]
     examples: usize,
+    /// Images per inference call while embedding.
     #[arg(long, default_value_t = 64, value_name = "N")]
     batch: usize,
     /// Print the summary as JSON on stdout.

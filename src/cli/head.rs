@@ -36,6 +36,7 @@ pub struct HeadArgs {
     unlabeled: Option<PathBuf>,
     #[command(flatten)]
     sampling: SourceArgs,
+    /// Images per inference call while embedding.
     #[arg(long, default_value_t = 64, value_name = "N")]
     batch: usize,
     /// Print a JSON summary on stdout.

@@ -10,6 +10,8 @@ mod eval;
 mod export;
 mod fleet;
 mod head;
+#[cfg(test)]
+mod help_lines;
 mod info;
 pub(crate) mod limits;
 pub(crate) mod model_arg;
