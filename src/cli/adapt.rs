@@ -81,7 +81,7 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
     .with_render_workers(args.backend.threads().unwrap_or(1));
     let model = super::model_arg::resolve(&args.model)?;
     let backend = args.backend.backend()?;
-    let _lock = super::dir_lock::lock(&args.out)?;
+    let _lock = edge_ssl::model::dir_lock::lock(&args.out)?;
     let report = adapt(
         backend.as_ref(),
         &model,

@@ -89,7 +89,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
         "k": args.k, "frames": frames.len(), "skipped": frames.skipped.len(),
         "inertia": clustering.inertia, "iterations": clustering.iterations, "clusters": clusters,
     });
-    let _lock = super::dir_lock::lock(&args.out)?;
+    let _lock = edge_ssl::model::dir_lock::lock(&args.out)?;
     model_dir::materialize(&model, &args.out)?;
     let written = model_ref::resolve(&args.out.display().to_string())?;
     model_dir::save_head(

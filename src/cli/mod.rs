@@ -4,7 +4,6 @@ mod bench;
 mod bundle;
 mod cluster;
 mod demo;
-mod dir_lock;
 mod embed;
 mod eval;
 mod export;

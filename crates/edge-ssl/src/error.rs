@@ -45,6 +45,10 @@ pub enum Error {
     /// A model that has no head where one is needed (to classify, export or bundle).
     #[error("{}: {what}", model.display())]
     NoHead { model: PathBuf, what: String },
+    /// Another process holds the lock of a directory this one would write
+    /// ([`model::dir_lock`](crate::model::dir_lock)).
+    #[error("{}: {holder} is writing this directory; wait for it to finish or stop it", dir.display())]
+    Busy { dir: PathBuf, holder: String },
     /// A resume was asked for but the interrupted run differs.
     #[error("cannot resume: {0}")]
     ResumeMismatch(String),

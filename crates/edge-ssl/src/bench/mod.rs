@@ -17,6 +17,7 @@ pub mod collect;
 pub mod end_to_end;
 pub mod host;
 pub mod measurement;
+pub mod memory;
 pub mod peers;
 pub mod ratios;
 pub mod report;
