@@ -51,6 +51,7 @@
 //!   the residual adapter — with a typed [`adapt::AdaptReport`]; [`tune`] trains encoder layers.
 //! - [`head`]: fitting a head and evaluating one ([`head::eval::Evaluation`]).
 //! - [`export`]: encoder + adapter + head as one ONNX file.
+//! - [`info`]: what a model is — graph, parameters, FLOPs, card, parts, usable backends.
 //! - [`fleet`]: a Flower SuperNode task, so a fleet of devices adapts together.
 //! - [`bench`]: latency, throughput, cold start and memory of a model on this device, and what
 //!   adaptation costs; [`bundle`]: device bundles (packing, checking).
