@@ -26,7 +26,8 @@ use super::SourceArgs;
 /// ratios. Numbers depend on what else the machine is doing: the load average is recorded.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// ONNX file, model directory, or `default`.
+    /// ONNX file, model directory (measured whole: encoder, adapter and head, as a device runs
+    /// it), or `default`.
     #[arg(long, default_value = "default")]
     model: String,
     /// Backends to measure, comma-separated: tract, ort.
@@ -164,7 +165,10 @@ fn validate(args: &BenchArgs) -> anyhow::Result<Vec<usize>> {
     Ok(if args.threads.is_empty() {
         vec![BackendOptions::default().thread_count()]
     } else {
-        args.threads.iter().map(|&t| super::limits::cap_threads(t)).collect()
+        args.threads
+            .iter()
+            .map(|&t| super::limits::cap_threads(t))
+            .collect()
     })
 }
 
@@ -263,7 +267,9 @@ fn run_adapt(args: &BenchArgs, data: &Path) -> anyhow::Result<()> {
         let [what, engine, threads] = parts[..] else {
             bail!("--adapt-child wants WHAT:ENGINE:THREADS, got `{spec}`");
         };
-        let threads = threads.parse().with_context(|| format!("threads in `{spec}`"))?;
+        let threads = threads
+            .parse()
+            .with_context(|| format!("threads in `{spec}`"))?;
         let result = adapt_cost::measure(&settings, what, engine, threads)?;
         println!("{}", serde_json::to_string(&result)?);
         return Ok(());
@@ -274,7 +280,8 @@ fn run_adapt(args: &BenchArgs, data: &Path) -> anyhow::Result<()> {
     for engine in &args.backend {
         for &t in &threads {
             let side = |what: &str| -> anyhow::Result<ChildResult> {
-                let exe = std::env::current_exe().context("finding this executable to re-run it")?;
+                let exe =
+                    std::env::current_exe().context("finding this executable to re-run it")?;
                 let mut cmd = Command::new(exe);
                 cmd.args(["bench", "--model", &args.model])
                     .arg("--adapt")
@@ -294,7 +301,8 @@ fn run_adapt(args: &BenchArgs, data: &Path) -> anyhow::Result<()> {
                 if let Some(lib) = &args.ort_lib {
                     cmd.arg("--ort-lib").arg(lib);
                 }
-                let result: ChildResult = child::run_json(cmd, &format!("{what} on {engine} t{t}"))?;
+                let result: ChildResult =
+                    child::run_json(cmd, &format!("{what} on {engine} t{t}"))?;
                 eprintln!("bench: {what:<5} {engine} t{t}: {}", result.summary());
                 Ok(result)
             };

@@ -12,7 +12,9 @@ fn missing_help(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
             continue;
         }
         if arg.get_help().is_none() && arg.get_long_help().is_none() {
-            let name = arg.get_long().map_or(id.to_uppercase(), |l| format!("--{l}"));
+            let name = arg
+                .get_long()
+                .map_or(id.to_uppercase(), |l| format!("--{l}"));
             missing.push(format!("{path} {name}"));
         }
     }
@@ -38,9 +40,11 @@ fn every_flag_of_every_subcommand_has_a_help_line() {
 
 #[test]
 fn the_walk_finds_a_flag_without_help() {
-    let cmd = clap::Command::new("x")
-        .about("x")
-        .subcommand(clap::Command::new("y").about("y").arg(clap::Arg::new("seed").long("seed")));
+    let cmd = clap::Command::new("x").about("x").subcommand(
+        clap::Command::new("y")
+            .about("y")
+            .arg(clap::Arg::new("seed").long("seed")),
+    );
     let mut missing = Vec::new();
     missing_help(&cmd, "x", &mut missing);
     assert_eq!(missing, ["x y --seed"]);

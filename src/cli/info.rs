@@ -36,7 +36,10 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&info.to_json()?)?);
     } else {
-        print!("{}", info.text("; give the size with --input-shape N,C,H,W"));
+        print!(
+            "{}",
+            info.text("; give the size with --input-shape N,C,H,W")
+        );
     }
     Ok(())
 }

@@ -53,7 +53,7 @@
 //! - [`export`]: encoder + adapter + head as one ONNX file.
 //! - [`info`]: what a model is — graph, parameters, FLOPs, card, parts, usable backends.
 //! - [`fleet`]: a Flower SuperNode task, so a fleet of devices adapts together.
-//! - [`bench`]: latency, throughput, cold start and memory of a model on this device, and what
+//! - [`bench`](mod@bench): latency, throughput, cold start and memory of a model on this device, and what
 //!   adaptation costs; [`bundle`]: device bundles (packing, checking).
 //! - [`frames`], [`datasets`], [`live`], [`plot`]: what those need.
 //!

@@ -71,7 +71,15 @@ pub fn table(model: &Path, host: &Host, rows: &[AdaptCost]) -> String {
     let _ = writeln!(
         s,
         "{:<8} {:>7} {:>7} {:>6} {:>10} {:>10} {:>7} {:>13} {:>13}",
-        "backend", "threads", "frames", "views", "adapt s", "embed s", "ratio", "adapt RSS MB", "embed RSS MB"
+        "backend",
+        "threads",
+        "frames",
+        "views",
+        "adapt s",
+        "embed s",
+        "ratio",
+        "adapt RSS MB",
+        "embed RSS MB"
     );
     let mb = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.0}"));
     for r in rows {
@@ -97,7 +105,11 @@ pub fn table(model: &Path, host: &Host, rows: &[AdaptCost]) -> String {
             r.threads,
             r.views,
             r.ratio,
-            if r.ratio <= TARGET_RATIO { "met" } else { "not met" }
+            if r.ratio <= TARGET_RATIO {
+                "met"
+            } else {
+                "not met"
+            }
         );
     }
     s

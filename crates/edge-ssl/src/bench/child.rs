@@ -36,8 +36,9 @@ pub fn run_json<T: serde::de::DeserializeOwned>(mut cmd: Command, what: &str) ->
         .rev()
         .find(|l| l.trim_start().starts_with('{'))
         .ok_or_else(|| crate::Error::Bench(format!("{what} printed no JSON result")))?;
-    serde_json::from_str(line)
-        .map_err(|e| crate::Error::Bench(format!("{what} printed a malformed result ({e}): {line}")))
+    serde_json::from_str(line).map_err(|e| {
+        crate::Error::Bench(format!("{what} printed a malformed result ({e}): {line}"))
+    })
 }
 
 /// A measuring child (hundreds of MB) must not outlive a `bench` that was killed or sent

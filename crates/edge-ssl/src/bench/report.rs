@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::bar_chart::{self, Bar};
-use crate::error::Context;
 use super::host::Host;
 use super::measurement::{COLUMNS, Measurement, Skipped};
 use super::ratios::Ratio;
+use crate::error::Context;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BenchRun {
@@ -93,7 +93,11 @@ pub fn write_report(run: &BenchRun, dir: &Path) -> crate::Result<Vec<PathBuf>> {
 /// The terminal table: a header line, one line per measurement, one per ratio.
 pub fn table(run: &BenchRun) -> String {
     const WIDTHS: [usize; 10] = [20, 7, 5, 13, 9, 9, 9, 11, 8, 11];
-    let mut s = format!("model {}  ({})\n", run.model.display(), run.host.describe_load());
+    let mut s = format!(
+        "model {}  ({})\n",
+        run.model.display(),
+        run.host.describe_load()
+    );
     let mut line = |cells: &[String]| {
         let _ = write!(s, "{:<w$}", cells[0], w = WIDTHS[0]);
         for (cell, w) in cells.iter().zip(WIDTHS).skip(1) {

@@ -17,8 +17,8 @@ use crate::model::reference::ResolvedModel;
 pub enum ModelRunner {
     Graph(Box<dyn Session>),
     Directory {
-        embedder: Embedder,
-        head: Option<Head>,
+        embedder: Box<Embedder>,
+        head: Option<Box<Head>>,
     },
 }
 
@@ -27,16 +27,16 @@ impl ModelRunner {
     /// checks them, so a damaged part is refused rather than left out of the measurement.
     pub fn load(backend: &dyn Backend, model: &ResolvedModel) -> crate::Result<Self> {
         let Some(dir) = &model.dir else {
-            let session = backend
-                .load(&model.onnx, &model.card)
-                .with_context(|| format!("loading {} with {}", model.onnx.display(), backend.name()))?;
+            let session = backend.load(&model.onnx, &model.card).with_context(|| {
+                format!("loading {} with {}", model.onnx.display(), backend.name())
+            })?;
             return Ok(ModelRunner::Graph(session));
         };
         let head = match model_dir::part(dir, HEAD)? {
-            Some(_) => Some(model_dir::load_head(model)?),
+            Some(_) => Some(Box::new(model_dir::load_head(model)?)),
             None => None,
         };
-        let embedder = Embedder::load(backend, model)?;
+        let embedder = Box::new(Embedder::load(backend, model)?);
         Ok(ModelRunner::Directory { embedder, head })
     }
 
@@ -63,7 +63,11 @@ impl ModelRunner {
             ModelRunner::Directory { embedder, head } => format!(
                 "{} (encoder{}{})",
                 embedder.describe(),
-                if embedder.has_adapter() { " + adapter" } else { "" },
+                if embedder.has_adapter() {
+                    " + adapter"
+                } else {
+                    ""
+                },
                 head.as_ref()
                     .map_or(String::new(), |h| format!(" + {} head", h.kind().name()))
             ),

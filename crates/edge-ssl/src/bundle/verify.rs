@@ -183,8 +183,8 @@ fn kind_name(kind: tar::EntryType) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::tarball::{BundleFile, write_tar_gz};
+    use super::*;
 
     /// The first bytes of a 64-bit little-endian ELF for `machine`.
     fn elf64(machine: u16) -> Vec<u8> {

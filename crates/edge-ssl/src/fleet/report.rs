@@ -17,7 +17,7 @@ pub fn ready(frames: usize, labeled: usize) -> Report {
     )
 }
 
-/// One event of [`edge_ssl_fleet::join`].
+/// One event of [`edge_ssl_fleet::join()`].
 pub fn event(e: &FleetEvent) -> Report {
     match e {
         FleetEvent::Connected { node_id } => (

@@ -59,7 +59,10 @@ mod tests {
     #[test]
     fn both_spellings_and_the_declared_shape() {
         let declared = [None, Some(3), Some(48), None];
-        assert_eq!(parse("1,3,48,320", Some(&declared)).unwrap(), [1, 3, 48, 320]);
+        assert_eq!(
+            parse("1,3,48,320", Some(&declared)).unwrap(),
+            [1, 3, 48, 320]
+        );
         assert_eq!(parse("3x48x64", Some(&declared)).unwrap(), [1, 3, 48, 64]);
         for (text, why) in [
             ("1,1,48,64", "fixed at 3"),

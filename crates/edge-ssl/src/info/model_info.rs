@@ -72,7 +72,8 @@ impl ModelInfo {
             Flops::Known(n) => Ok(n / batch),
             Flops::Unknown(why) => Err(why),
         };
-        let ort = OrtBackend::new(BackendOptions::default().with_ort_lib(ort_lib.map(Path::to_owned)));
+        let ort =
+            OrtBackend::new(BackendOptions::default().with_ort_lib(ort_lib.map(Path::to_owned)));
         let ort = match ort.check() {
             Ok(()) => Ok(edge_ssl_runtime::ort_library::candidates(ort_lib)
                 .first()
@@ -148,10 +149,19 @@ impl ModelInfo {
         }
         let mb = facts.parameters as f64 * 4.0 / 1e6;
         let _ = writeln!(s, "parameters  {} ({mb:.2} MB as f32)", facts.parameters);
-        let shape = self.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+        let shape = self
+            .shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("x");
         let _ = match &self.flops {
             Ok(n) if self.shape_from == ShapeFrom::Given => {
-                writeln!(s, "FLOPs       {:.2} M per sample at {shape}", *n as f64 / 1e6)
+                writeln!(
+                    s,
+                    "FLOPs       {:.2} M per sample at {shape}",
+                    *n as f64 / 1e6
+                )
             }
             Ok(n) => writeln!(s, "FLOPs       {:.2} M per sample", *n as f64 / 1e6),
             Err(why) => writeln!(
@@ -160,7 +170,11 @@ impl ModelInfo {
                 self.shape_from.describe()
             ),
         };
-        let ops: Vec<String> = facts.operators.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+        let ops: Vec<String> = facts
+            .operators
+            .iter()
+            .map(|(k, v)| format!("{k}×{v}"))
+            .collect();
         let _ = writeln!(s, "operators   {}", ops.join(" "));
         let _ = writeln!(
             s,
@@ -174,7 +188,11 @@ impl ModelInfo {
             c.input.resize,
             c.output.name,
             c.output.dim,
-            if c.assumptions.is_empty() { "" } else { " [assumed]" }
+            if c.assumptions.is_empty() {
+                ""
+            } else {
+                " [assumed]"
+            }
         );
         if let Some(method) = c.pretraining.get("method") {
             let _ = writeln!(s, "pretrained  {method}");
@@ -183,7 +201,12 @@ impl ModelInfo {
             let _ = writeln!(s, "metric      {k} = {v}");
         }
         if let Some(a) = &self.adapter {
-            let _ = writeln!(s, "adapter     residual MLP {0}→{1}→{0}", a.dim(), a.hidden());
+            let _ = writeln!(
+                s,
+                "adapter     residual MLP {0}→{1}→{0}",
+                a.dim(),
+                a.hidden()
+            );
         }
         if let Some(h) = &self.head {
             let _ = writeln!(
