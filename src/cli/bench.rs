@@ -8,7 +8,7 @@ use edge_ssl::bench::adapt_cost::{self, ChildResult, Settings};
 use edge_ssl::bench::adapt_report::{self, AdaptCost};
 use edge_ssl::bench::collect::{Collected, combinations};
 use edge_ssl::bench::host::Host;
-use edge_ssl::bench::peers::Peers;
+use edge_ssl::bench::peers::{Peers, TORCH_EAGER};
 use edge_ssl::bench::report::{table, write_report};
 use edge_ssl::bench::worker::{self, Budget, Combination};
 use edge_ssl::bench::{child, end_to_end};
@@ -226,7 +226,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                         eprintln!("bench: {line}");
                     }
                 }
-                Err((engine, why)) => {
+                Err((engine, mut why)) => {
+                    if engine == TORCH_EAGER {
+                        why.push_str(" (pass --torch-arch NAME)");
+                    }
                     eprintln!("bench: {engine} skipped: {why}");
                     got.skip_engine(engine, why);
                 }

@@ -118,3 +118,76 @@ impl Collected {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::measurement::Percentiles;
+
+    fn measured(engine: &str, p50: f64) -> Measurement {
+        Measurement {
+            engine: engine.into(),
+            describe: String::new(),
+            threads: 1,
+            batch: 2,
+            cold_start_ms: 1.0,
+            iterations: 3,
+            latency_ms: Percentiles {
+                p50,
+                ..Percentiles::default()
+            },
+            samples_per_s: 0.0,
+            gflops_per_s: None,
+            peak_rss_mb: None,
+            baseline_rss_mb: None,
+        }
+    }
+
+    fn budget() -> Budget {
+        Budget {
+            warmup: 1,
+            iters: Some(3),
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn combinations_nest_engine_threads_batch() {
+        let c = combinations(&["a".into(), "b".into()], &[1, 2], &[8]);
+        let args: Vec<String> = c.iter().map(Combination::to_arg).collect();
+        assert_eq!(args, ["a:1:8", "a:2:8", "b:1:8", "b:2:8"]);
+    }
+
+    #[test]
+    fn rows_get_a_flop_rate_failures_become_skipped_and_nothing_measured_is_an_error() {
+        let combo = |e: &str| Combination {
+            engine: e.into(),
+            threads: 1,
+            batch: 2,
+        };
+        let mut got = Collected::new(Some(1_000_000));
+        let line = got.record(&combo("tract"), Ok(measured("tract", 2.0)));
+        assert!(line.starts_with("tract t1 b2"), "{line}");
+        got.record(&combo("tract-e2e"), Ok(measured("tract-e2e", 2.0)));
+        let err = Err(crate::Error::Bench("no library".into()));
+        assert_eq!(
+            got.record(&combo("ort"), err),
+            "ort:1:2 not measured: no library"
+        );
+        // 2 samples × 1 MFLOP in 2 ms; end-to-end rows also decode, so they get none.
+        assert!((got.measured[0].gflops_per_s.unwrap() - 1.0).abs() < 1e-9);
+        assert_eq!(got.measured[1].gflops_per_s, None);
+        assert_eq!(got.skipped[0].reason, "no library");
+        let run = got
+            .finish("m.onnx".into(), vec![1, 1, 28, 28], Host::now(), budget())
+            .unwrap();
+        assert_eq!(run.budget, serde_json::json!({"warmup": 1, "iters": 3}));
+
+        let mut none = Collected::new(None);
+        none.skip_engine("pytorch-eager", "no torch".into());
+        let e = none
+            .finish("m.onnx".into(), vec![], Host::now(), budget())
+            .unwrap_err();
+        assert_eq!(e.to_string(), "no combination could be measured: no torch");
+    }
+}

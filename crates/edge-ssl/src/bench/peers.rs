@@ -140,5 +140,5 @@ fn torch_arch_for(model: &ResolvedModel) -> Result<String, String> {
     {
         return Ok("fmnist-ssl".into());
     }
-    Err("the card names no torchvision/timm architecture (pass --torch-arch NAME)".into())
+    Err("the card names no torchvision/timm architecture".into())
 }

@@ -95,3 +95,21 @@ impl fmt::Display for Target {
         f.write_str(self.name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    #[test]
+    fn names_round_trip_and_others_are_refused() {
+        for t in Target::ALL {
+            assert_eq!(Target::from_name(t.name()), Some(t));
+        }
+        assert_eq!(Target::from_name("riscv64"), None);
+        assert!(
+            Target::Armv7
+                .dist_binary()
+                .ends_with("armv7-unknown-linux-gnueabihf/dist/edge-ssl")
+        );
+    }
+}
