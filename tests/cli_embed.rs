@@ -196,3 +196,16 @@ fn embed_takes_a_video_with_the_sampling_flags() {
     let other = (&rows.row(0) - &one.row(0)).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
     assert!(other > 1e-3, "frames 0 and 5 embed alike ({other})");
 }
+
+/// A camera (any character device, `/dev/null` here) never ends: `embed` needs a bound.
+#[test]
+fn embed_from_a_camera_needs_max_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = common::edge_ssl()
+        .args(["embed", "--input", "/dev/null", "--out"])
+        .arg(tmp.path().join("c.npy"))
+        .output()
+        .unwrap();
+    common::assert_clean_failure(&out, "a camera never ends; set a maximum number of frames (pass --max-frames N)");
+    assert!(!tmp.path().join("c.npy").exists());
+}
