@@ -122,25 +122,8 @@ impl Collected {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::measurement::Percentiles;
-
     fn measured(engine: &str, p50: f64) -> Measurement {
-        Measurement {
-            engine: engine.into(),
-            describe: String::new(),
-            threads: 1,
-            batch: 2,
-            cold_start_ms: 1.0,
-            iterations: 3,
-            latency_ms: Percentiles {
-                p50,
-                ..Percentiles::default()
-            },
-            samples_per_s: 0.0,
-            gflops_per_s: None,
-            peak_rss_mb: None,
-            baseline_rss_mb: None,
-        }
+        Measurement::with_p50(engine, 1, 2, p50)
     }
 
     fn budget() -> Budget {
