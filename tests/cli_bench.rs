@@ -177,6 +177,7 @@ fn a_model_directory_is_measured_whole() {
     let out = bench(&site);
     let run: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(run["model"], site.display().to_string());
     let describe = run["measurements"][0]["describe"].as_str().unwrap();
     assert!(
         describe.ends_with("(encoder + adapter + softmax head)"),

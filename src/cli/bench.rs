@@ -237,7 +237,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     host.finish();
-    let run = got.finish(model.onnx.clone(), shape, host, budget)?;
+    // A directory is measured whole, so the run names the directory.
+    let measured = model.dir.clone().unwrap_or_else(|| model.onnx.clone());
+    let run = got.finish(measured, shape, host, budget)?;
     if let Some(dir) = &args.report {
         for path in write_report(&run, dir)? {
             eprintln!("wrote {}", path.display());

@@ -14,6 +14,7 @@ use crate::error::Context;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BenchRun {
+    /// The ONNX file, or the model directory (measured whole).
     pub model: PathBuf,
     /// `[N, C, H, W]` (or NHWC) at batch 1.
     pub input_shape: Vec<usize>,
