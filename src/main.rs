@@ -2,8 +2,6 @@
 //! own frames without labels. This binary only parses flags and wires the library crates
 //! together; every piece of real work lives in a crate that can be tested on its own.
 
-mod bench;
-mod bundle;
 mod cli;
 mod live;
 mod progress_bars;

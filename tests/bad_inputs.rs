@@ -223,12 +223,13 @@ fn expect_for_model(case: &Case, command: &str) -> Expect {
     let must_fail = case.damage.always_invalid() || case.part.ends_with(".safetensors");
     let reads = match case.part.as_str() {
         "adapter.safetensors" => {
-            ["info", "embed", "head", "cluster", "eval", "run"].contains(&command)
+            ["info", "embed", "head", "cluster", "eval", "run", "bench"].contains(&command)
         }
-        // A directory without a head is a valid model (adapted, not yet labeled) to `info`.
+        // A directory without a head is a valid model (adapted, not yet labeled) to `info`
+        // and `bench` (which then measures encoder and adapter).
         "head.safetensors" => {
             ["eval", "run"].contains(&command)
-                || (command == "info" && case.damage != Damage::Missing)
+                || (["info", "bench"].contains(&command) && case.damage != Damage::Missing)
         }
         _ => true, // the card and the encoder (or a bare ONNX file): every command
     };

@@ -157,3 +157,41 @@ fn unavailable_peer_python_is_reported_not_fatal() {
         "{skipped:?}"
     );
 }
+
+/// `--model DIR` times what a device runs per batch: encoder, adapter and head, not the
+/// encoder alone; a damaged adapter is refused rather than left out of the measurement.
+#[test]
+fn a_model_directory_is_measured_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (labeled, site) = (tmp.path().join("labeled"), tmp.path().join("site"));
+    common::reference_labeled(&labeled);
+    common::small_model_dir(&site, &labeled);
+    let bench = |model: &std::path::Path| {
+        edge_ssl()
+            .args(["bench", "--backend", "tract", "--iters", "2", "--warmup", "0"])
+            .args(["--batch", "2", "--threads", "1", "--json", "--model"])
+            .arg(model)
+            .output()
+            .unwrap()
+    };
+    let out = bench(&site);
+    let run: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(run["model"], site.display().to_string());
+    let describe = run["measurements"][0]["describe"].as_str().unwrap();
+    assert!(
+        describe.ends_with("(encoder + adapter + softmax head)"),
+        "{describe}"
+    );
+    let bare = bench(&common::default_onnx());
+    let bare: Value = serde_json::from_slice(&bare.stdout).unwrap();
+    let bare = bare["measurements"][0]["describe"].as_str().unwrap();
+    assert!(!bare.contains("head"), "{bare}");
+
+    let adapter = site.join("adapter.safetensors");
+    let mut bytes = std::fs::read(&adapter).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&adapter, bytes).unwrap();
+    assert_clean_failure(&bench(&site), "adapter.safetensors");
+}

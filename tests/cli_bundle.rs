@@ -572,3 +572,29 @@ fn arm_bundles_build_and_verify_and_a_soft_float_binary_is_refused() {
         "is built for 32-bit ARM soft-float (armel), not armv7 (hard-float)",
     );
 }
+
+/// `bundle --json` and `bundle --verify --json` print one JSON object instead of the line.
+#[test]
+fn json_output_of_packing_and_verifying() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.tar.gz");
+    let run = bundle_cmd("x86_64", model_dir(), &out)
+        .args(["--binary", BIN, "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(assert_success(&run).trim()).unwrap();
+    assert_eq!(v["top"], TOP);
+    assert_eq!(v["triple"], "x86_64-unknown-linux-gnu");
+    assert_eq!(v["binary"], BIN);
+    // card, encoder and head of `model_dir()` (it has no adapter and no metrics).
+    assert_eq!(v["model_files"], 3, "{v}");
+    let check = edge_ssl()
+        .args(["bundle", "--json", "--verify"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(assert_success(&check).trim()).unwrap();
+    assert_eq!((v["ok"].as_bool(), v["top"].as_str()), (Some(true), Some(TOP)));
+    assert_eq!(v["files"], 6, "{v}");
+    assert_eq!(v["binary"], "x86_64");
+}

@@ -151,3 +151,61 @@ fn rgb_jpeg_is_converted_to_the_cards_gray_input() {
     assert_eq!(e.dim(), (1, card.output.dim));
     assert!(e.iter().all(|v| v.is_finite()));
 }
+
+/// `embed` reads a video through the same loader as `adapt` and `run`: `--fps` and
+/// `--max-frames` pick the frames, each row is named `VIDEO#FRAME`, and a row is the embedding
+/// of that very frame (compared with ffmpeg's PNG of it, embedded as a file).
+#[test]
+fn embed_takes_a_video_with_the_sampling_flags() {
+    const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("v.npy");
+    let run = common::edge_ssl()
+        .args(["embed", "--input", VTEST, "--fps", "2", "--max-frames", "3", "--json", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = common::assert_success(&run);
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["images"], 3, "{summary}");
+    let rows = npy::read_f32(&out).unwrap();
+    assert_eq!(rows.nrows(), 3);
+    let names = std::fs::read_to_string(tmp.path().join("v.paths.txt")).unwrap();
+    // A 10 fps clip at 2 fps: every fifth frame.
+    let want: Vec<String> = [0, 5, 10].iter().map(|i| format!("{VTEST}#{i}")).collect();
+    assert_eq!(names.lines().collect::<Vec<_>>(), want);
+
+    let png = tmp.path().join("frame5.png");
+    let ffmpeg = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i", VTEST, "-vf", "select=eq(n\\,5)", "-frames:v", "1"])
+        .arg(&png)
+        .status()
+        .unwrap();
+    assert!(ffmpeg.success());
+    let one = tmp.path().join("one.npy");
+    common::edge_ssl()
+        .args(["embed", "--input"])
+        .arg(&png)
+        .arg("--out")
+        .arg(&one)
+        .assert()
+        .success();
+    let one = npy::read_f32(&one).unwrap();
+    let diff = (&rows.row(1) - &one.row(0)).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
+    assert!(diff < 1e-4, "frame 5 embedded from the video and from its PNG differ by {diff}");
+    let other = (&rows.row(0) - &one.row(0)).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
+    assert!(other > 1e-3, "frames 0 and 5 embed alike ({other})");
+}
+
+/// A camera (any character device, `/dev/null` here) never ends: `embed` needs a bound.
+#[test]
+fn embed_from_a_camera_needs_max_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = common::edge_ssl()
+        .args(["embed", "--input", "/dev/null", "--out"])
+        .arg(tmp.path().join("c.npy"))
+        .output()
+        .unwrap();
+    common::assert_clean_failure(&out, "a camera never ends; set a maximum number of frames (pass --max-frames N)");
+    assert!(!tmp.path().join("c.npy").exists());
+}

@@ -481,3 +481,26 @@ fn run_and_eval_take_the_exported_onnx_and_agree_with_the_directory() {
         assert_eq!(a["classes"], b["classes"]);
     }
 }
+
+/// `export --json` prints one object on stdout saying what the file holds.
+#[test]
+fn export_json_says_what_was_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("m.onnx");
+    let run = edge_ssl()
+        .args(["export", "--json", "--model"])
+        .arg(common::model_dir())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = common::assert_success(&run);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["out"], out.display().to_string());
+    assert_eq!(v["head"], "softmax");
+    assert_eq!(v["classes"].as_array().unwrap().len(), 8, "{v}");
+    assert!(v["adapter"].is_null(), "{v}");
+    assert_eq!(v["outputs"][1]["name"], "scores");
+    assert_eq!(v["outputs"][1]["values"], "logits");
+    assert!(out.is_file());
+}

@@ -32,6 +32,7 @@ pub struct AdaptArgs {
     /// Self-supervised objective: vicreg, barlow, simclr, moco, byol, margin or emp.
     #[arg(long, default_value = "vicreg")]
     method: String,
+    /// Training epochs of the adapter over the frames' cached views.
     #[arg(long, default_value_t = AdaptOptions::default().epochs, value_name = "N")]
     epochs: usize,
     /// Augmented views per frame (embedded once, then cached).
@@ -40,6 +41,8 @@ pub struct AdaptArgs {
     /// Frames per training step.
     #[arg(long, default_value_t = AdaptOptions::default().batch, value_name = "N")]
     batch: usize,
+    /// Seed of the augmentations, the adapter's initial weights and the batch order (the same
+    /// seed and flags give the same model).
     #[arg(long, default_value_t = 0, value_name = "S")]
     seed: u64,
     /// Keep the encoder's BatchNorm statistics (skip AdaBN).
@@ -51,6 +54,7 @@ pub struct AdaptArgs {
     /// Continue an interrupted run from DIR/.adapt-work/ (same flags required).
     #[arg(long)]
     resume: bool,
+    /// Write a checkpoint (for --resume) every N training steps.
     #[arg(long, default_value_t = AdaptOptions::default().checkpoint_every, value_name = "N")]
     checkpoint_every: u64,
     /// Print a JSON summary on stdout.
@@ -77,7 +81,7 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
     .with_render_workers(args.backend.threads().unwrap_or(1));
     let model = super::model_arg::resolve(&args.model)?;
     let backend = args.backend.backend()?;
-    let _lock = super::dir_lock::lock(&args.out)?;
+    let _lock = edge_ssl::model::dir_lock::lock(&args.out)?;
     let report = adapt(
         backend.as_ref(),
         &model,

@@ -1,21 +1,20 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use edge_ssl_runtime::{BackendOptions, inspect};
-use serde_json::json;
-
-use crate::bench::host::Host;
-use crate::bench::measurement::{COLUMNS, Measurement, Skipped};
-use crate::bench::peers::Peers;
-use crate::bench::report::{BenchRun, write_report};
-use crate::bench::worker::{self, Budget, Combination};
-use crate::bench::adapt_cost::{self, AdaptCost, ChildResult, Settings};
-use crate::bench::{child, end_to_end, ratios};
-use super::SourceArgs;
 use edge_ssl::adapt::AdaptOptions;
-use edge_ssl::model::reference::ResolvedModel;
+use edge_ssl::bench::adapt_cost::{self, ChildResult, Settings};
+use edge_ssl::bench::adapt_report::{self, AdaptCost};
+use edge_ssl::bench::collect::{Collected, combinations};
+use edge_ssl::bench::host::Host;
+use edge_ssl::bench::peers::{Peers, TORCH_EAGER};
+use edge_ssl::bench::report::{table, write_report};
+use edge_ssl::bench::worker::{self, Budget, Combination};
+use edge_ssl::bench::{child, end_to_end};
+use edge_ssl_runtime::{BackendOptions, inspect};
+
+use super::SourceArgs;
 
 /// Measure a model on this device: for every backend × threads × batch, cold start (load +
 /// optimize + first inference), latency p50/p90/p99 over a warmed run, throughput, achieved
@@ -27,7 +26,8 @@ use edge_ssl::model::reference::ResolvedModel;
 /// ratios. Numbers depend on what else the machine is doing: the load average is recorded.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// ONNX file, model directory, or `default`.
+    /// ONNX file, model directory (measured whole: encoder, adapter and head, as a device runs
+    /// it), or `default`.
     #[arg(long, default_value = "default")]
     model: String,
     /// Backends to measure, comma-separated: tract, ort.
@@ -122,8 +122,11 @@ impl BenchArgs {
     }
 
     /// The child command measuring `combo`: this executable, same model and budget.
-    fn child_command(&self, combo: &Combination) -> anyhow::Result<Command> {
-        let exe = std::env::current_exe().context("finding this executable to re-run it")?;
+    fn child_command(&self, combo: &Combination) -> edge_ssl::Result<Command> {
+        let exe = edge_ssl::Context::context(
+            std::env::current_exe(),
+            "finding this executable to re-run it",
+        )?;
         let mut cmd = Command::new(exe);
         cmd.args([
             "bench",
@@ -162,7 +165,10 @@ fn validate(args: &BenchArgs) -> anyhow::Result<Vec<usize>> {
     Ok(if args.threads.is_empty() {
         vec![BackendOptions::default().thread_count()]
     } else {
-        args.threads.iter().map(|&t| super::limits::cap_threads(t)).collect()
+        args.threads
+            .iter()
+            .map(|&t| super::limits::cap_threads(t))
+            .collect()
     })
 }
 
@@ -198,87 +204,42 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     };
     let mut host = Host::now();
-    let mut got = Collected {
-        flops,
-        ..Collected::default()
-    };
+    let mut got = Collected::new(flops);
     let mut engines: Vec<String> = args.backend.clone();
     if args.e2e.is_some() {
         engines.extend(args.backend.iter().map(|b| end_to_end::engine_name(b)));
     }
-    for engine in &engines {
-        for &t in &threads {
-            for &b in &args.batch {
-                let combo = Combination {
-                    engine: engine.clone(),
-                    threads: t,
-                    batch: b,
-                };
-                let what = format!("the {} measurement", combo.to_arg());
-                got.record(
-                    &combo,
-                    args.child_command(&combo)
-                        .and_then(|c| child::run_measurement(c, &what)),
-                );
-            }
-        }
+    for combo in combinations(&engines, &threads, &args.batch) {
+        let what = format!("the {} measurement", combo.to_arg());
+        let result = (args.child_command(&combo)).and_then(|c| child::run_measurement(c, &what));
+        eprintln!("bench: {}", got.record(&combo, result));
     }
     if args.peers {
-        let peers = Peers::locate(
-            &model,
-            args.python.as_deref(),
-            args.torch_arch.as_deref(),
-            args.e2e.as_deref(),
-        );
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let (python, arch) = (args.python.as_deref(), args.torch_arch.as_deref());
+        let peers = Peers::locate(repo, &model, python, arch, args.e2e.as_deref());
         for engine in peers.engines() {
-            let engine = match engine {
-                Ok(e) => e,
-                Err((e, why)) => {
-                    eprintln!("bench: {e} skipped: {why}");
-                    got.skipped.push(Skipped {
-                        engine: e.into(),
-                        threads: None,
-                        batch: None,
-                        reason: why,
-                    });
-                    continue;
+            match engine {
+                Ok(engine) => {
+                    for combo in combinations(&[engine.into()], &threads, &args.batch) {
+                        let line = got.record(&combo, peers.measure(&model, &combo, budget));
+                        eprintln!("bench: {line}");
+                    }
                 }
-            };
-            for &t in &threads {
-                for &b in &args.batch {
-                    let combo = Combination {
-                        engine: engine.into(),
-                        threads: t,
-                        batch: b,
-                    };
-                    got.record(&combo, peers.measure(&model, &combo, budget));
+                Err((engine, mut why)) => {
+                    if engine == TORCH_EAGER {
+                        why.push_str(" (pass --torch-arch NAME)");
+                    }
+                    eprintln!("bench: {engine} skipped: {why}");
+                    got.skip_engine(engine, why);
                 }
             }
         }
     }
     host.finish();
-    let Collected {
-        measured, skipped, ..
-    } = got;
-    if measured.is_empty() {
-        let first = skipped
-            .first()
-            .map_or("nothing to measure".into(), |s| s.reason.clone());
-        bail!("no combination could be measured: {first}");
-    }
-    let run = BenchRun {
-        model: model.onnx.clone(),
-        input_shape: shape,
-        flops_per_sample: flops,
-        host,
-        budget: match budget.iters {
-            Some(n) => json!({"warmup": budget.warmup, "iters": n}),
-            None => json!({"warmup": budget.warmup, "seconds": budget.seconds}),
-        },
-        ratios: ratios::ratios(&measured),
-        measurements: measured,
-        skipped,
-    };
+    // A directory is measured whole, so the run names the directory.
+    let measured = model.dir.clone().unwrap_or_else(|| model.onnx.clone());
+    let run = got.finish(measured, shape, host, budget)?;
     if let Some(dir) = &args.report {
         for path in write_report(&run, dir)? {
             eprintln!("wrote {}", path.display());
@@ -287,82 +248,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&run)?);
     } else {
-        print_table(&run, &model);
+        print!("{}", table(&run));
     }
     Ok(())
 }
 
-/// Measurements so far, and the combinations that could not be measured.
-#[derive(Default)]
-struct Collected {
-    flops: Option<u64>,
-    measured: Vec<Measurement>,
-    skipped: Vec<Skipped>,
-}
-
-impl Collected {
-    fn record(&mut self, combo: &Combination, result: anyhow::Result<Measurement>) {
-        match result {
-            Ok(mut m) => {
-                // A FLOP rate is about the encoder alone; end-to-end rows also decode.
-                if !m.engine.ends_with("-e2e") {
-                    m.fill_gflops(self.flops);
-                }
-                eprintln!(
-                    "bench: {:<28} p50 {:>9.3} ms  {:>9.1} samples/s",
-                    m.label(),
-                    m.latency_ms.p50,
-                    m.samples_per_s
-                );
-                self.measured.push(m);
-            }
-            Err(e) => {
-                eprintln!("bench: {} not measured: {e:#}", combo.to_arg());
-                self.skipped.push(Skipped {
-                    engine: combo.engine.clone(),
-                    threads: Some(combo.threads),
-                    batch: Some(combo.batch),
-                    reason: format!("{e:#}"),
-                });
-            }
-        }
-    }
-}
-
-fn print_table(run: &BenchRun, model: &ResolvedModel) {
-    println!(
-        "model {}  ({})",
-        model.onnx.display(),
-        run.host.describe_load()
-    );
-    const WIDTHS: [usize; 10] = [20, 7, 5, 13, 9, 9, 9, 11, 8, 11];
-    let line = |cells: &[String]| {
-        let mut out = format!("{:<w$}", cells[0], w = WIDTHS[0]);
-        for (cell, w) in cells.iter().zip(WIDTHS).skip(1) {
-            out.push_str(&format!(" {cell:>w$}"));
-        }
-        println!("{out}");
-    };
-    line(&COLUMNS.map(String::from));
-    for m in &run.measurements {
-        line(&m.cells("-"));
-    }
-    for r in &run.ratios {
-        let target = r.target.map_or(String::new(), |t| {
-            format!(
-                "  (target ≤ {t:.2}×: {})",
-                if r.p50_ratio <= t { "met" } else { "not met" }
-            )
-        });
-        println!(
-            "{} / {} at t{} b{}: {:.2}×{target}",
-            r.engine, r.versus, r.threads, r.batch, r.p50_ratio
-        );
-    }
-}
-
 /// `bench --adapt DATA`: per backend × threads, adapt and plain embedding in fresh children.
-fn run_adapt(args: &BenchArgs, data: &std::path::Path) -> anyhow::Result<()> {
+fn run_adapt(args: &BenchArgs, data: &Path) -> anyhow::Result<()> {
     if args.views < 2 || args.epochs == 0 {
         bail!("--views must be at least 2 and --epochs at least 1");
     }
@@ -380,7 +272,9 @@ fn run_adapt(args: &BenchArgs, data: &std::path::Path) -> anyhow::Result<()> {
         let [what, engine, threads] = parts[..] else {
             bail!("--adapt-child wants WHAT:ENGINE:THREADS, got `{spec}`");
         };
-        let threads = threads.parse().with_context(|| format!("threads in `{spec}`"))?;
+        let threads = threads
+            .parse()
+            .with_context(|| format!("threads in `{spec}`"))?;
         let result = adapt_cost::measure(&settings, what, engine, threads)?;
         println!("{}", serde_json::to_string(&result)?);
         return Ok(());
@@ -391,7 +285,8 @@ fn run_adapt(args: &BenchArgs, data: &std::path::Path) -> anyhow::Result<()> {
     for engine in &args.backend {
         for &t in &threads {
             let side = |what: &str| -> anyhow::Result<ChildResult> {
-                let exe = std::env::current_exe().context("finding this executable to re-run it")?;
+                let exe =
+                    std::env::current_exe().context("finding this executable to re-run it")?;
                 let mut cmd = Command::new(exe);
                 cmd.args(["bench", "--model", &args.model])
                     .arg("--adapt")
@@ -411,27 +306,19 @@ fn run_adapt(args: &BenchArgs, data: &std::path::Path) -> anyhow::Result<()> {
                 if let Some(lib) = &args.ort_lib {
                     cmd.arg("--ort-lib").arg(lib);
                 }
-                let result: ChildResult = child::run_json(cmd, &format!("{what} on {engine} t{t}"))?;
-                eprintln!(
-                    "bench: {what:<5} {engine} t{t}: {:.1} s, {} images, peak RSS {} MB",
-                    result.wall_s,
-                    result.images,
-                    result.peak_rss_mb.map_or("?".into(), |m| format!("{m:.0}"))
-                );
+                let result: ChildResult =
+                    child::run_json(cmd, &format!("{what} on {engine} t{t}"))?;
+                eprintln!("bench: {what:<5} {engine} t{t}: {}", result.summary());
                 Ok(result)
             };
-            let measured = side("adapt").and_then(|adapt| Ok((adapt, side("embed")?)));
-            match measured {
-                Ok((adapt, embed)) => rows.push(AdaptCost {
-                    engine: engine.clone(),
-                    threads: t,
-                    frames: adapt.frames,
-                    views: args.views,
-                    epochs: args.epochs,
-                    ratio: adapt.wall_s / embed.wall_s.max(1e-9),
+            match side("adapt").and_then(|adapt| Ok((adapt, side("embed")?))) {
+                Ok((adapt, embed)) => rows.push(AdaptCost::new(
+                    engine,
+                    t,
+                    (args.views, args.epochs),
                     adapt,
                     embed,
-                }),
+                )),
                 Err(e) => eprintln!("bench: {engine} t{t} not measured: {e:#}"),
             }
         }
@@ -441,42 +328,10 @@ fn run_adapt(args: &BenchArgs, data: &std::path::Path) -> anyhow::Result<()> {
         bail!("no backend could be measured");
     }
     if args.json {
-        let run = json!({"model": model.onnx, "data": data, "host": host, "target_ratio": TARGET_RATIO, "rows": rows});
+        let run = adapt_report::to_json(&model.onnx, data, &host, &rows);
         println!("{}", serde_json::to_string_pretty(&run)?);
-        return Ok(());
-    }
-    println!("model {}  ({})", model.onnx.display(), host.describe_load());
-    println!(
-        "{:<8} {:>7} {:>7} {:>6} {:>10} {:>10} {:>7} {:>13} {:>13}",
-        "backend", "threads", "frames", "views", "adapt s", "embed s", "ratio", "adapt RSS MB", "embed RSS MB"
-    );
-    let mb = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.0}"));
-    for r in &rows {
-        println!(
-            "{:<8} {:>7} {:>7} {:>6} {:>10.1} {:>10.1} {:>6.2}× {:>13} {:>13}",
-            r.engine,
-            r.threads,
-            r.frames,
-            r.views,
-            r.adapt.wall_s,
-            r.embed.wall_s,
-            r.ratio,
-            mb(r.adapt.peak_rss_mb),
-            mb(r.embed.peak_rss_mb)
-        );
-    }
-    for r in &rows {
-        println!(
-            "{} t{}: adapt / embed (1 + {} views) = {:.2}× (target ≤ {TARGET_RATIO:.1}×: {})",
-            r.engine,
-            r.threads,
-            r.views,
-            r.ratio,
-            if r.ratio <= TARGET_RATIO { "met" } else { "not met" }
-        );
+    } else {
+        print!("{}", adapt_report::table(&model.onnx, &host, &rows));
     }
     Ok(())
 }
-
-/// Adaptation should cost at most this many times the forward passes it needs.
-const TARGET_RATIO: f64 = 1.5;

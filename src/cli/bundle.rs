@@ -1,18 +1,15 @@
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
-use clap::Args;
-use edge_ssl_core::{sha256_reader, write_atomic};
-
-use crate::bundle::device_files::{self, DeviceSetup, MODEL_DIR, README, UNIT};
-use crate::bundle::elf;
-use edge_ssl::bundle::entry_path;
-use edge_ssl::bundle::manifest::{MANIFEST, Manifest};
-use crate::bundle::tarball::{BundleFile, write_tar_gz};
-use crate::bundle::target::Target;
-use crate::bundle::verify::{BINARY, verify_tarball};
-use edge_ssl::model::directory as model_dir;
+use anyhow::bail;
+use clap::{Args, ValueEnum};
+use edge_ssl::bundle::binary::{self, Found};
+use edge_ssl::bundle::device_files::{DeviceSetup, MODEL_DIR, README, UNIT};
+use edge_ssl::bundle::manifest::MANIFEST;
+use edge_ssl::bundle::pack::pack;
+use edge_ssl::bundle::target::Target;
+use edge_ssl::bundle::verify::verify_tarball;
 use edge_ssl::model::reference as model_ref;
+use serde_json::json;
 
 /// Pack a model for a device (Raspberry Pi, Jetson, x86 box) into one .tar.gz, or check one.
 ///
@@ -45,7 +42,7 @@ pub struct BundleArgs {
     /// Device: aarch64 (Raspberry Pi OS 64-bit, Jetson), armv7 (Raspberry Pi OS 32-bit),
     /// x86_64.
     #[arg(long, value_enum, required_unless_present = "verify")]
-    target: Option<Target>,
+    target: Option<TargetArg>,
     /// Where to write the bundle (written atomically).
     #[arg(long, value_name = "FILE.tar.gz", required_unless_present = "verify")]
     out: Option<PathBuf>,
@@ -62,132 +59,111 @@ pub struct BundleArgs {
     /// Check a bundle instead of writing one; nothing is unpacked.
     #[arg(long, value_name = "FILE.tar.gz", conflicts_with_all = ["model", "target", "out", "binary", "serial"])]
     verify: Option<PathBuf>,
+    /// Print one JSON object on stdout (what was written, or what was verified) instead of a line
+    /// of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--target`: the library's [`Target`], with help text for each value.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TargetArg {
+    /// Raspberry Pi OS 64-bit, Jetson (JetPack).
+    Aarch64,
+    /// Raspberry Pi OS 32-bit (armhf).
+    Armv7,
+    /// x86-64 Linux boxes.
+    #[value(name = "x86_64")]
+    X86_64,
+}
+
+impl From<TargetArg> for Target {
+    fn from(t: TargetArg) -> Self {
+        match t {
+            TargetArg::Aarch64 => Target::Aarch64,
+            TargetArg::Armv7 => Target::Armv7,
+            TargetArg::X86_64 => Target::X86_64,
+        }
+    }
 }
 
 pub fn run(args: BundleArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.verify {
         let v = verify_tarball(path)?;
-        println!(
-            "{}: ok ({}/: {} files match {MANIFEST}, {} binary)",
-            path.display(),
-            v.top,
-            v.files,
-            v.binary
-        );
+        if args.json {
+            let out = json!({"bundle": path, "ok": true, "top": v.top, "files": v.files,
+                             "binary": v.binary.to_string()});
+            println!("{out}");
+        } else {
+            println!(
+                "{}: ok ({}/: {} files match {MANIFEST}, {} binary)",
+                path.display(),
+                v.top,
+                v.files,
+                v.binary
+            );
+        }
         return Ok(());
     }
     let (Some(spec), Some(target), Some(out)) = (&args.model, args.target, &args.out) else {
         bail!("--model, --target and --out are required");
     };
+    let target = Target::from(target);
     let setup = DeviceSetup::new(&args.source, args.serial.as_deref())?;
     let binary = pick_binary(target, args.binary.as_deref())?;
     let model = model_ref::resolve(spec)?;
-    let top = format!("edge-ssl-{target}");
     // The bundle must not replace what goes into it: the binary or a file of the model.
     let mut inputs = super::model_arg::model_files(&model);
     inputs.push(binary.clone());
     edge_ssl_core::ensure_not_input(out, &inputs)?;
-
-    let mut files = vec![BundleFile {
-        path: BINARY.into(),
-        bytes: read(&binary)?,
-        executable: true,
-    }];
-    for (name, path) in model_dir::deploy_files(&model)? {
-        if let Some(why) = entry_path::problem(&name) {
-            bail!("{}: cannot be bundled ({why})", path.display());
-        }
-        files.push(BundleFile {
-            path: format!("{MODEL_DIR}/{name}"),
-            bytes: read(&path)?,
-            executable: false,
-        });
+    let packed = pack(&model, target, &binary, &setup, out)?;
+    if args.json {
+        let out = json!({"out": out, "top": packed.top, "target": target.name(),
+                         "triple": target.triple(), "binary": binary,
+                         "model_files": packed.model_files,
+                         "files": [format!("{MODEL_DIR}/"), UNIT, README, MANIFEST]});
+        println!("{out}");
+        return Ok(());
     }
-    for (path, text) in [
-        (UNIT, device_files::systemd_unit(&setup)),
-        (README, device_files::readme(target, &top, &setup)),
-    ] {
-        files.push(BundleFile {
-            path: path.into(),
-            bytes: text.into_bytes(),
-            executable: false,
-        });
-    }
-    let mut manifest = Manifest::default();
-    for f in &files {
-        manifest.insert(&f.path, &sha256_reader(f.bytes.as_slice())?);
-    }
-    files.push(BundleFile {
-        path: MANIFEST.into(),
-        bytes: manifest.render().into_bytes(),
-        executable: false,
-    });
-    write_atomic(out, |w| write_tar_gz(w, &top, &files))
-        .with_context(|| format!("writing the bundle {}", out.display()))?;
     println!(
-        "wrote {}: {top}/ with edge-ssl ({target}, from {}), {MODEL_DIR}/ ({} files), {UNIT}, {README}, {MANIFEST}",
+        "wrote {}: {}/ with edge-ssl ({target}, from {}), {MODEL_DIR}/ ({} files), {UNIT}, {README}, {MANIFEST}",
         out.display(),
+        packed.top,
         binary.display(),
-        files.len() - 4
+        packed.model_files
     );
     Ok(())
 }
 
-/// The binary to ship: the one asked for, the dist build for `target`, its release build, or this
-/// very executable when it runs on `target`'s architecture; checked to be an ELF for `target`.
+/// The binary to ship: the one asked for, or what [`binary::find`] finds (noting one that is
+/// not the dist build); checked to be an ELF for `target`.
 fn pick_binary(target: Target, asked: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let path = match asked {
-        Some(p) if !p.is_file() => bail!("--binary {}: no such file", p.display()),
-        Some(p) => p.to_owned(),
-        None => {
-            let dist = target.dist_binary();
-            let release = target.release_binary();
-            let running = std::env::current_exe()
-                .ok()
-                .filter(|exe| elf::file_arch(exe).ok().flatten() == Some(target.arch()));
-            let not_dist = |path: PathBuf| {
-                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-                eprintln!(
-                    "note: shipping {} ({:.1} MB), not a dist build; `{}` makes the stripped, size-optimized binary bundles are meant to carry",
-                    path.display(),
-                    size as f64 / 1e6,
-                    target.build_command()
-                );
-                path
-            };
-            match running {
-                _ if dist.is_file() => dist,
-                _ if release.is_file() => not_dist(release),
-                Some(exe) => not_dist(exe),
-                None => {
-                    let linker = target
-                        .linker_packages()
-                        .map(|p| format!(" (linker: apt-get install {p}, or run .ci/cross.sh)"))
-                        .unwrap_or_default();
-                    bail!(
-                        "no {target} build of edge-ssl at {}: build it with `{}`{linker}, or pass --binary PATH",
-                        dist.display(),
-                        target.build_command()
-                    );
-                }
-            }
+    let path = match (asked, binary::find(target)) {
+        (Some(p), _) if !p.is_file() => bail!("--binary {}: no such file", p.display()),
+        (Some(p), _) => p.to_owned(),
+        (None, Some(Found::Dist(path))) => path,
+        (None, Some(Found::NotDist(path))) => {
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            eprintln!(
+                "note: shipping {} ({:.1} MB), not a dist build; `{}` makes the stripped, size-optimized binary bundles are meant to carry",
+                path.display(),
+                size as f64 / 1e6,
+                target.build_command()
+            );
+            path
+        }
+        (None, None) => {
+            let linker = target
+                .linker_packages()
+                .map(|p| format!(" (linker: apt-get install {p}, or run .ci/cross.sh)"))
+                .unwrap_or_default();
+            bail!(
+                "no {target} build of edge-ssl at {}: build it with `{}`{linker}, or pass --binary PATH",
+                target.dist_binary().display(),
+                target.build_command()
+            );
         }
     };
-    match elf::file_arch(&path)? {
-        Some(arch) if arch == target.arch() => Ok(path),
-        Some(arch) => bail!(
-            "{} is built for {arch}, not {} (--target {target})",
-            path.display(),
-            target.arch()
-        ),
-        None => bail!("{} is not an ELF executable", path.display()),
-    }
-}
-
-fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
-    // Only regular files go into a bundle: a FIFO or `/dev/zero` would never end.
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut edge_ssl_core::open_regular(path)?, &mut bytes)
-        .with_context(|| format!("reading {}", path.display()))?;
-    Ok(bytes)
+    binary::check(&path, target)?;
+    Ok(path)
 }

@@ -31,11 +31,13 @@ pub struct ClusterArgs {
     /// Model directory to write the head into.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Seed of the k-means++ initialisation.
     #[arg(long, default_value_t = 0, value_name = "S")]
     seed: u64,
     /// Example paths listed per cluster.
     #[arg(long, default_value_t = 5, value_name = "N")]
     examples: usize,
+    /// Images per inference call while embedding.
     #[arg(long, default_value_t = 64, value_name = "N")]
     batch: usize,
     /// Print the summary as JSON on stdout.
@@ -87,7 +89,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
         "k": args.k, "frames": frames.len(), "skipped": frames.skipped.len(),
         "inertia": clustering.inertia, "iterations": clustering.iterations, "clusters": clusters,
     });
-    let _lock = super::dir_lock::lock(&args.out)?;
+    let _lock = edge_ssl::model::dir_lock::lock(&args.out)?;
     model_dir::materialize(&model, &args.out)?;
     let written = model_ref::resolve(&args.out.display().to_string())?;
     model_dir::save_head(

@@ -35,8 +35,10 @@ pub struct DemoArgs {
     /// Adapter objectives to compare, comma-separated (or `all`).
     #[arg(long, default_value = "vicreg", value_name = "LIST")]
     methods: String,
+    /// Training epochs of each adapter.
     #[arg(long, default_value_t = AdaptOptions::default().epochs, value_name = "N")]
     epochs: usize,
+    /// Augmented views per frame while adapting.
     #[arg(long, default_value_t = AdaptOptions::default().views, value_name = "K")]
     views: usize,
     /// Unlabeled frames to adapt on.
@@ -45,11 +47,16 @@ pub struct DemoArgs {
     /// Cap on evaluation images per domain (default: all 4,900 left).
     #[arg(long, value_name = "N")]
     eval: Option<usize>,
+    /// Seed of the shifted domain, the splits and the adaptation.
     #[arg(long, default_value_t = 0, value_name = "S")]
     seed: u64,
     /// Only write the data set.
     #[arg(long)]
     data_only: bool,
+    /// Print one JSON object on stdout (the rows, the report's and results' paths) instead of
+    /// the table.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -80,6 +87,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     if args.data_only {
+        if args.json {
+            println!("{}", json!({"data": args.out}));
+        }
         return Ok(());
     }
     let backend = args.backend.backend()?;
@@ -296,6 +306,10 @@ fn report(args: &DemoArgs, rows: &[serde_json::Value]) -> anyhow::Result<()> {
     write_atomic(&json_path, |w| {
         w.write_all(serde_json::to_string_pretty(&json!(rows))?.as_bytes())
     })?;
+    if args.json {
+        println!("{}", json!({"rows": rows, "report": md_path, "results": json_path}));
+        return Ok(());
+    }
     println!("{table}");
     for r in rows.iter().filter(|r| {
         r["variant"] == "frozen"

@@ -1,23 +1,27 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use edge_ssl_core::{decode_image, ensure_not_input, image_files, npy, write_atomic};
+use edge_ssl::frames::loader;
+use edge_ssl_core::{ensure_not_input, image_files, npy, write_atomic};
 use ndarray::Array2;
 
-use super::BackendArgs;
+use super::{BackendArgs, SourceArgs};
 
 /// Embed images: one row of the encoder's output per image, as an N×D float32 `.npy`, and
-/// beside it `FILE.paths.txt` naming the source of each row.
+/// beside it `FILE.paths.txt` naming the source of each row (a file's path, or `VIDEO#FRAME`).
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
     /// ONNX file, model directory, or `default`.
     #[arg(long, default_value = "default")]
     model: String,
-    /// An image file, or a folder searched recursively (sorted by path).
+    /// An image file, a folder searched recursively (sorted by path), a video file or a camera
+    /// (with --max-frames).
     #[arg(long, value_name = "PATH")]
     input: PathBuf,
+    #[command(flatten)]
+    sampling: SourceArgs,
     /// Output `.npy` file (written atomically).
     #[arg(long, value_name = "FILE.npy")]
     out: PathBuf,
@@ -34,7 +38,7 @@ pub struct EmbedArgs {
     backend: BackendArgs,
 }
 
-pub fn paths_file(out: &std::path::Path) -> PathBuf {
+fn paths_file(out: &Path) -> PathBuf {
     let mut name = out.file_stem().unwrap_or_default().to_os_string();
     name.push(".paths.txt");
     out.with_file_name(name)
@@ -53,42 +57,46 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         bail!("{}: output directory does not exist", out_dir.display());
     }
     let model = super::model_arg::resolve(&args.model)?;
-    let files = image_files(&args.input)?;
-    if files.is_empty() {
-        bail!("{}: no files to embed (empty folder)", args.input.display());
+    let options = args.sampling.options().with_strict(args.strict);
+    let mut source = loader::open(&args.input, &options)?;
+    // Neither output may be a file this command reads: an image or video, the encoder, its card.
+    let mut inputs = super::model_arg::model_files(&model);
+    inputs.push(args.input.clone());
+    if args.input.is_dir() {
+        inputs.extend(image_files(&args.input)?);
     }
-    // Neither output may be a file this command reads: an image, the encoder or its card.
-    let inputs = super::model_arg::model_files(&model);
     for out in [args.out.clone(), paths_file(&args.out)] {
-        ensure_not_input(&out, inputs.iter().chain(files.iter()))?;
+        ensure_not_input(&out, &inputs)?;
     }
     let backend = args.backend.backend()?;
     let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
     let started = Instant::now();
     let progress = crate::progress_bars::terminal();
-    let mut bar = progress.phase("embedding", Some(files.len() as u64));
-    let mut rows: Vec<f32> = Vec::new();
-    let mut dim = 0;
-    let mut kept: Vec<&PathBuf> = Vec::new();
-    let mut skipped: Vec<String> = Vec::new();
-    for chunk in files.chunks(args.batch) {
-        let mut images = Vec::with_capacity(chunk.len());
-        for path in chunk {
-            match decode_image(path) {
-                Ok(img) => {
-                    images.push(img);
-                    kept.push(path);
-                }
+    let bound = match (source.info().frame_count, args.sampling.max_frames) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let mut bar = progress.phase("embedding", bound);
+    let (mut rows, mut dim, mut origins) = (Vec::<f32>::new(), 0, Vec::<String>::new());
+    loop {
+        let mut images = Vec::with_capacity(args.batch);
+        while images.len() < args.batch {
+            let frame = source.next_frame().map_err(edge_ssl::Error::from);
+            let frame = match frame {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
                 Err(e) if args.strict => {
                     return Err(e).context("--strict: stopping at a file that is not an image");
                 }
-                Err(e) => skipped.push(e.to_string()),
-            }
+                Err(e) => return Err(e.into()),
+            };
+            origins.push(frame.origin);
+            images.push(frame.image);
         }
-        bar.advance(chunk.len() as u64)?;
         if images.is_empty() {
-            continue;
+            break;
         }
+        bar.advance(images.len() as u64)?;
         let out = embedder.embed_images(&images)?;
         if dim != 0 && out.ncols() != dim {
             bail!(
@@ -100,29 +108,32 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         rows.extend(out.iter().copied());
     }
     bar.finish();
-    if kept.is_empty() {
-        bail!(
-            "{}: none of the {} file(s) is a decodable image (first: {})",
-            args.input.display(),
-            files.len(),
-            skipped.first().map_or("", String::as_str)
-        );
+    let stats = source.stats();
+    if origins.is_empty() {
+        bail!("{}: no frames were kept ({stats})", args.input.display());
     }
-    let embeddings = Array2::from_shape_vec((kept.len(), dim), rows)
+    let embeddings = Array2::from_shape_vec((origins.len(), dim), rows)
         .context("assembling the embedding matrix")?;
-    write_outputs(&args, &embeddings, &kept)?;
+    npy::write_f32(&args.out, embeddings.view())?;
+    write_atomic(&paths_file(&args.out), |w| {
+        origins.iter().try_for_each(|o| writeln!(w, "{o}"))
+    })?;
     let seconds = started.elapsed().as_secs_f64();
-    if !skipped.is_empty() {
+    if stats.decode_errors > 0 {
+        let first = stats.warnings.first().map_or("", String::as_str);
         eprintln!(
             "skipped {} file(s) that are not decodable images (first: {}); --strict makes this an error",
-            skipped.len(),
-            skipped[0]
+            stats.decode_errors,
+            first.strip_prefix("skipped ").unwrap_or(first)
         );
+    }
+    if source.info().kind != edge_ssl_source::SourceKind::Images {
+        eprintln!("{}: {stats}", args.input.display());
     }
     eprintln!(
         "embedded {} image(s) → {}x{} in {:.2} s with {}; wrote {} and {}",
-        kept.len(),
-        kept.len(),
+        origins.len(),
+        origins.len(),
         dim,
         seconds,
         embedder.describe(),
@@ -133,9 +144,9 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "images": kept.len(),
+                "images": origins.len(),
                 "dim": dim,
-                "skipped": skipped.len(),
+                "skipped": stats.decode_errors,
                 "seconds": seconds,
                 "backend": embedder.describe(),
                 "out": args.out,
@@ -143,21 +154,5 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
             })
         );
     }
-    Ok(())
-}
-
-fn write_outputs(
-    args: &EmbedArgs,
-    embeddings: &Array2<f32>,
-    sources: &[&PathBuf],
-) -> anyhow::Result<()> {
-    npy::write_f32(&args.out, embeddings.view())?;
-    let paths = paths_file(&args.out);
-    write_atomic(&paths, |w| {
-        for p in sources {
-            writeln!(w, "{}", p.display())?;
-        }
-        Ok(())
-    })?;
     Ok(())
 }

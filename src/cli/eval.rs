@@ -29,6 +29,7 @@ pub struct EvalArgs {
     /// Write confusion.png and pca.png into this folder.
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
+    /// Images per inference call while embedding.
     #[arg(long, default_value_t = 64, value_name = "N")]
     batch: usize,
     #[command(flatten)]

@@ -35,6 +35,9 @@ pub struct ExportArgs {
     /// End the graph with a Softmax: `scores` are class probabilities.
     #[arg(long)]
     with_softmax: bool,
+    /// Also print one JSON object on stdout: the file, its outputs, head, classes and opset.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
@@ -65,6 +68,11 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         .graph
         .save(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
+    let scores = if args.with_softmax {
+        "probabilities"
+    } else {
+        "logits"
+    };
     let adapter_note = match &adapter {
         Some(a) => format!("adapter {}→{}→{}", a.dim(), a.hidden(), a.dim()),
         None => "no adapter".into(),
@@ -76,12 +84,18 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         exported.embedding,
         exported.dim,
         exported.classes,
-        if args.with_softmax {
-            "probabilities"
-        } else {
-            "logits"
-        },
+        scores,
         exported.graph.opset()
     );
+    if args.json {
+        let out = serde_json::json!({
+            "out": args.out, "head": head.kind().to_string(), "classes": head.class_names,
+            "adapter": adapter.as_ref().map(|a| serde_json::json!({"dim": a.dim(), "hidden": a.hidden()})),
+            "outputs": [{"name": exported.embedding, "shape": ["N", exported.dim]},
+                        {"name": SCORES, "shape": ["N", exported.classes], "values": scores}],
+            "opset": exported.graph.opset(),
+        });
+        println!("{out}");
+    }
     Ok(())
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use edge_ssl::fleet::edge_ssl_fleet::{self as flower, FleetEvent, MetricValue, Metrics, Security};
+use edge_ssl::fleet::edge_ssl_fleet::{self as flower, Security};
+use edge_ssl::fleet::report;
 use edge_ssl::fleet::{ModelTask, ModelTaskOptions};
 use edge_ssl::model::reference as model_ref;
 use edge_ssl::progress::{Event, Progress};
@@ -105,6 +106,7 @@ pub struct InitArgs {
     /// Hidden units of a fresh adapter.
     #[arg(long, value_name = "N")]
     hidden: Option<usize>,
+    /// Seed of a fresh adapter's initial weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -181,7 +183,7 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
     )
     .context("preparing the local data")?;
     let print = Printer { json: args.json };
-    print.ready(task.frames(), task.labeled());
+    print.line(report::ready(task.frames(), task.labeled()));
 
     let mut join = flower::JoinOptions::new(&args.superlink, &args.work)
         .with_security(security)
@@ -189,9 +191,9 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
     if let Some(n) = args.max_runs {
         join = join.with_max_runs(n);
     }
-    let summary = flower::join(&join, &mut task, &mut |e| print.event(e))
+    let summary = flower::join(&join, &mut task, &mut |e| print.line(report::event(e)))
         .with_context(|| format!("in the federation at {}", args.superlink))?;
-    print.done(&summary, task.global_model());
+    print.line(report::left(&summary, task.global_model()));
     Ok(())
 }
 
@@ -200,142 +202,11 @@ struct Printer {
 }
 
 impl Printer {
-    fn line(&self, value: serde_json::Value, text: String) {
+    fn line(&self, (value, text): report::Report) {
         if self.json {
             eprintln!("{value}");
         } else {
             eprintln!("{text}");
         }
     }
-
-    fn ready(&self, frames: usize, labeled: usize) {
-        self.line(
-            json!({"event": "ready", "frames": frames, "labeled": labeled}),
-            format!("ready: {frames} frames embedded, {labeled} labeled images"),
-        );
-    }
-
-    fn event(&self, e: &FleetEvent) {
-        let (value, text) = match e {
-            FleetEvent::Connected { node_id } => (
-                json!({"event": "connected", "node_id": node_id}),
-                format!("connected as node {node_id}"),
-            ),
-            FleetEvent::RunStarted {
-                run_id,
-                fab_id,
-                fab_version,
-            } => (
-                json!({"event": "run_started", "run_id": run_id, "fab_id": fab_id, "fab_version": fab_version}),
-                format!("run {run_id}: started ({fab_id} {fab_version})"),
-            ),
-            FleetEvent::Received {
-                run_id,
-                message_type,
-                group_id,
-                objects,
-                bytes,
-            } => (
-                json!({"event": "received", "run_id": run_id, "message_type": message_type,
-                       "group_id": group_id, "objects": objects, "bytes": bytes}),
-                format!(
-                    "run {run_id}: {message_type} message{} ({objects} objects, {bytes} bytes)",
-                    group(group_id)
-                ),
-            ),
-            FleetEvent::Replied {
-                run_id,
-                message_type,
-                group_id,
-                push,
-                task_seconds,
-                metrics,
-            } => (
-                json!({"event": "replied", "run_id": run_id, "message_type": message_type,
-                       "group_id": group_id, "objects": push.objects, "bytes": push.bytes,
-                       "task_seconds": task_seconds, "metrics": metrics_json(metrics)}),
-                format!(
-                    "run {run_id}: {message_type} reply{} after {task_seconds:.1} s ({} bytes): {}",
-                    group(group_id),
-                    push.bytes,
-                    metrics_text(metrics)
-                ),
-            ),
-            FleetEvent::TaskFailed {
-                run_id,
-                message_type,
-                reason,
-            } => (
-                json!({"event": "task_failed", "run_id": run_id, "message_type": message_type, "reason": reason}),
-                format!("run {run_id}: {message_type} failed: {reason}"),
-            ),
-            FleetEvent::MessageFailed { reason } => (
-                json!({"event": "message_failed", "reason": reason}),
-                format!("a message was skipped: {reason}"),
-            ),
-            FleetEvent::RunFinished { run_id } => (
-                json!({"event": "run_finished", "run_id": run_id}),
-                format!("run {run_id}: finished"),
-            ),
-            FleetEvent::Reconnecting { reason, wait } => (
-                json!({"event": "reconnecting", "reason": reason, "wait_s": wait.as_secs_f64()}),
-                format!("reconnecting in {:.1} s: {reason}", wait.as_secs_f64()),
-            ),
-        };
-        self.line(value, text);
-    }
-
-    fn done(&self, s: &flower::JoinSummary, model: Option<&std::path::Path>) {
-        let model = model.map(|p| p.display().to_string());
-        self.line(
-            json!({"event": "left", "messages": s.messages, "runs_finished": s.runs_finished,
-                   "bytes_pulled": s.bytes_pulled, "bytes_pushed": s.bytes_pushed,
-                   "global_model": model}),
-            format!(
-                "left: {} messages, {} runs, {} bytes pulled, {} pushed; global model: {}",
-                s.messages,
-                s.runs_finished,
-                s.bytes_pulled,
-                s.bytes_pushed,
-                model.as_deref().unwrap_or("none received")
-            ),
-        );
-    }
-}
-
-/// FedAvg leaves a message's group empty; other strategies name the round there.
-fn group(id: &str) -> String {
-    if id.is_empty() {
-        String::new()
-    } else {
-        format!(" (group {id})")
-    }
-}
-
-fn metric_json(v: &MetricValue) -> serde_json::Value {
-    match v {
-        MetricValue::Double(x) => json!(x),
-        MetricValue::Int(x) => json!(x),
-        MetricValue::Uint(x) => json!(x),
-        MetricValue::DoubleList(x) => json!(x),
-        MetricValue::IntList(x) => json!(x),
-        MetricValue::UintList(x) => json!(x),
-    }
-}
-
-fn metrics_json(m: &Metrics) -> serde_json::Value {
-    m.iter()
-        .map(|(k, v)| (k.to_owned(), metric_json(v)))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
-}
-
-fn metrics_text(m: &Metrics) -> String {
-    m.iter()
-        .map(|(k, v)| match v {
-            MetricValue::Double(x) => format!("{k}={x:.4}"),
-            other => format!("{k}={}", metric_json(other)),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -36,6 +36,7 @@ pub struct HeadArgs {
     unlabeled: Option<PathBuf>,
     #[command(flatten)]
     sampling: SourceArgs,
+    /// Images per inference call while embedding.
     #[arg(long, default_value_t = 64, value_name = "N")]
     batch: usize,
     /// Print a JSON summary on stdout.
@@ -77,7 +78,7 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
         &set.class_names,
         unlabeled.as_ref().map(|u| u.view()),
     )?;
-    let _lock = super::dir_lock::lock(&args.out)?;
+    let _lock = edge_ssl::model::dir_lock::lock(&args.out)?;
     model_dir::materialize(&model, &args.out)?;
     let written = model_ref::resolve(&args.out.display().to_string())?;
     let path = model_dir::save_head(&head, &written, &args.out, &[("kind", kind.name().into())])?;

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::bail;
+use edge_ssl::bench::memory::BatchMemory;
 
 /// Threads per core past which a request is capped.
 pub const THREADS_PER_CORE: usize = 4;
@@ -33,32 +34,14 @@ pub fn cap_threads(requested: usize) -> usize {
 /// Refuses a `batch` of `input_shape`-sized samples (batch 1) of the model at `onnx` whose
 /// tensors would not fit in the memory available now (`MemAvailable`).
 pub fn check_batch(onnx: &Path, input_shape: &[usize], batch: usize) -> anyhow::Result<()> {
-    let per_sample = edge_ssl_runtime::inspect::activation_bytes_per_sample(onnx, input_shape)
-        .unwrap_or_else(|_| input_shape.iter().map(|&d| d as u64).product::<u64>() * 4);
-    let need = per_sample.saturating_mul(batch as u64);
-    if let Some(available) = available_memory()
-        && need > available
-    {
+    let m = BatchMemory::of(onnx, input_shape, batch);
+    if m.too_large() {
         bail!(
             "--batch {batch}: its tensors take about {} MB ({} kB a sample), more than the {} MB of memory available",
-            need >> 20,
-            per_sample >> 10,
-            available >> 20
+            m.need >> 20,
+            m.per_sample >> 10,
+            m.available.unwrap_or(0) >> 20
         );
     }
     Ok(())
-}
-
-/// `MemAvailable` from /proc/meminfo, in bytes (Linux); `None` elsewhere.
-fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb.saturating_mul(1024))
 }

@@ -4,12 +4,13 @@ mod bench;
 mod bundle;
 mod cluster;
 mod demo;
-mod dir_lock;
 mod embed;
 mod eval;
 mod export;
 mod fleet;
 mod head;
+#[cfg(test)]
+mod help_lines;
 mod info;
 pub(crate) mod limits;
 pub(crate) mod model_arg;

@@ -45,12 +45,20 @@ pub enum Error {
     /// A model that has no head where one is needed (to classify, export or bundle).
     #[error("{}: {what}", model.display())]
     NoHead { model: PathBuf, what: String },
+    /// Another process holds the lock of a directory this one would write
+    /// ([`model::dir_lock`](crate::model::dir_lock)).
+    #[error("{}: {holder} is writing this directory; wait for it to finish or stop it", dir.display())]
+    Busy { dir: PathBuf, holder: String },
     /// A resume was asked for but the interrupted run differs.
     #[error("cannot resume: {0}")]
     ResumeMismatch(String),
-    /// A bundle whose manifest or layout does not verify.
+    /// A bundle whose manifest or layout does not verify, or that cannot be packed.
     #[error("{0}")]
     Bundle(String),
+    /// A benchmark measurement that failed: a measuring process that failed or printed no
+    /// result (the message is that process's own error line).
+    #[error("{0}")]
+    Bench(String),
     /// Reading or writing a file failed.
     #[error("{}", if path.as_os_str().is_empty() { "I/O".into() } else { path.display().to_string() })]
     Io {

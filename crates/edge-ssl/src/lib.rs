@@ -51,14 +51,18 @@
 //!   the residual adapter — with a typed [`adapt::AdaptReport`]; [`tune`] trains encoder layers.
 //! - [`head`]: fitting a head and evaluating one ([`head::eval::Evaluation`]).
 //! - [`export`]: encoder + adapter + head as one ONNX file.
+//! - [`info`]: what a model is — graph, parameters, FLOPs, card, parts, usable backends.
 //! - [`fleet`]: a Flower SuperNode task, so a fleet of devices adapts together.
-//! - [`frames`], [`datasets`], [`bundle`], [`live`], [`plot`]: what those need.
+//! - [`bench`](mod@bench): latency, throughput, cold start and memory of a model on this device, and what
+//!   adaptation costs; [`bundle`]: device bundles (packing, checking).
+//! - [`frames`], [`datasets`], [`live`], [`plot`]: what those need.
 //!
 //! Long calls report through a [`progress::Progress`] (phases, steps, notes) and stop when it is
 //! cancelled; the library never prints. Errors are one [`Error`] whose variants say what kind
 //! of input was wrong and whose messages never name a command-line flag.
 
 pub mod adapt;
+pub mod bench;
 pub mod bundle;
 pub mod datasets;
 pub mod embed;
@@ -67,6 +71,7 @@ pub mod export;
 pub mod fleet;
 pub mod frames;
 pub mod head;
+pub mod info;
 pub mod live;
 pub mod model;
 pub mod plot;

@@ -27,7 +27,7 @@ impl ImageFolder {
         if files.is_empty() {
             return Err(SourceError::Empty {
                 path: path.to_owned(),
-                reason: "the folder has no files".into(),
+                reason: "no image files (empty folder)".into(),
             });
         }
         let mut info = SourceInfo::new(SourceKind::Images, path.display().to_string());
@@ -82,9 +82,9 @@ impl FrameSource for ImageFolder {
             return Err(SourceError::Empty {
                 path: PathBuf::from(&self.info.spec),
                 reason: format!(
-                    "none of its {} files decoded as a PNG or JPEG image (first: {})",
+                    "none of the {} file(s) is a decodable image (first: {})",
                     self.files.len(),
-                    self.stats.warnings.first().map_or("", String::as_str)
+                    self.stats.warnings.first().map_or("", |w| w.trim_start_matches("skipped "))
                 ),
             });
         }

@@ -116,7 +116,8 @@ fn a_folder_where_nothing_decodes_is_an_error() {
     let err = source.next_frame().unwrap_err();
     assert!(matches!(err, SourceError::Empty { .. }), "{err:?}");
     assert!(
-        err.to_string().contains("none of its 1 files decoded"),
+        err.to_string()
+            .contains("none of the 1 file(s) is a decodable image (first: "),
         "{err}"
     );
 

@@ -44,6 +44,11 @@ impl Embedder {
         self.session.describe()
     }
 
+    /// Whether rows go through a model directory's adapter.
+    pub fn has_adapter(&self) -> bool {
+        self.adapter.is_some()
+    }
+
     /// Embeds decoded images (resized by the card's rule).
     pub fn embed_images(&mut self, images: &[DynamicImage]) -> crate::Result<Array2<f32>> {
         let units: Vec<Array3<f32>> = images.iter().map(|i| self.pre.unit_image(i)).collect();

@@ -14,12 +14,13 @@
 //! encoder + the global adapter and head), replaced atomically, so the last round's model is
 //! what `run`, `export` and `bundle` find there. [`arrays`] converts between the two forms,
 //! [`global`] writes the directory, [`initial`] makes the directory a ServerApp starts from,
-//! [`task`] is the task itself.
+//! [`task`] is the task itself, [`report`] says what its events mean.
 
 pub mod arrays;
 pub mod error;
 pub mod global;
 pub mod initial;
+pub mod report;
 pub mod task;
 
 pub use edge_ssl_fleet;

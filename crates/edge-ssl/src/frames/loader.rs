@@ -2,6 +2,9 @@
 //! or a camera is read through `edge_ssl_source` (with `--fps`, `--dedup`, `--max-frames`) into
 //! the same [`Frames`] the trainer takes, each frame named by its origin (`vtest.avi#12`).
 //!
+//! [`open`] gives the same sources one frame at a time, for a caller that uses each frame once
+//! (`embed`) and holds none.
+//!
 //! `adapt` itself reads its frames through [`FrameList`](super::frame_list::FrameList), which
 //! decodes them again per pass instead of holding them; [`decode`] holds them all (the fleet
 //! client's smaller sets). Either way video frames are first shrunk to at most
@@ -12,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Context, bail};
 use edge_ssl_core::Preprocessor;
-use edge_ssl_source::{SourceKind, SourceOptions, detect_kind, open_source};
+use edge_ssl_source::{FrameSource, SourceKind, SourceOptions, detect_kind, open_source};
 use image::DynamicImage;
 use image::imageops::FilterType;
 use ndarray::Array3;
@@ -36,10 +39,7 @@ pub fn decode(
     if kind == SourceKind::Images && *options == SourceOptions::default() {
         return image_set::decode_frames(data, pre, progress);
     }
-    if kind == SourceKind::Camera && options.max_frames.is_none() {
-        return Err(crate::Error::EndlessSource(spec.to_owned()));
-    }
-    let mut source = open_source(spec, options).with_context(|| format!("opening {spec}"))?;
+    let mut source = open(data, options)?;
     progress.note(source.info());
     let bound = match (source.info().frame_count, options.max_frames) {
         (Some(a), Some(b)) => a.min(b),
@@ -66,6 +66,19 @@ pub fn decode(
         bail!(Data, "{spec}: no frames were kept ({stats})");
     }
     Ok(frames)
+}
+
+/// `data` — an image folder or file, a video file or a camera — as a source of decoded frames,
+/// each named by its origin (a file's path, `vtest.avi#12`); undecodable files of a folder are
+/// skipped and counted in its stats unless `options` are strict. A camera needs a maximum
+/// number of frames ([`Error::EndlessSource`](crate::Error::EndlessSource)).
+pub fn open(data: &Path, options: &SourceOptions) -> crate::Result<Box<dyn FrameSource>> {
+    let spec = data.to_str().with_context(|| format!("{}: the path is not UTF-8", data.display()))?;
+    let kind = detect_kind(spec).with_context(|| format!("opening {spec}"))?;
+    if kind == SourceKind::Camera && options.max_frames.is_none() {
+        return Err(crate::Error::EndlessSource(spec.to_owned()));
+    }
+    open_source(spec, options).with_context(|| format!("opening {spec}"))
 }
 
 /// A video or camera frame as the trainer keeps it: shrunk to at most `KEEP_SCALE`× the input

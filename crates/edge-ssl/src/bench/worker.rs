@@ -2,16 +2,19 @@
 //!
 //! The parent re-runs its own executable with `--measure-one ENGINE:THREADS:BATCH`; this code
 //! then loads the model once, so the cold start it times is a real first load.
+//!
+//! What one call runs is the whole model a device would run ([`ModelRunner`]).
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
 use edge_ssl_core::Tensor;
 use edge_ssl_runtime::{BackendKind, BackendOptions, select_backend};
 
 use super::host::proc_status_mb;
 use super::measurement::{Measurement, Percentiles};
-use edge_ssl::model::reference::ResolvedModel;
+use super::runner::ModelRunner;
+use crate::error::{Context, bail};
+use crate::model::reference::ResolvedModel;
 
 /// How long the warmed run lasts.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,6 +31,15 @@ pub struct Budget {
 pub const MIN_ITERS: usize = 5;
 
 impl Budget {
+    /// How the warmed run was bounded, as the report records it: `{"warmup": W, "iters": N}`
+    /// or `{"warmup": W, "seconds": S}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self.iters {
+            Some(n) => serde_json::json!({"warmup": self.warmup, "iters": n}),
+            None => serde_json::json!({"warmup": self.warmup, "seconds": self.seconds}),
+        }
+    }
+
     fn more(&self, done: usize, elapsed_s: f64) -> bool {
         match self.iters {
             Some(n) => done < n,
@@ -49,19 +61,22 @@ impl Combination {
         format!("{}:{}:{}", self.engine, self.threads, self.batch)
     }
 
-    pub fn parse(s: &str) -> anyhow::Result<Self> {
+    pub fn parse(s: &str) -> crate::Result<Self> {
         let parts: Vec<&str> = s.split(':').collect();
         let [engine, threads, batch] = parts[..] else {
-            bail!("--measure-one wants ENGINE:THREADS:BATCH, got `{s}`");
+            bail!(Options, "a measurement is ENGINE:THREADS:BATCH, got `{s}`");
         };
         Ok(Combination {
             engine: engine.into(),
-            threads: threads
-                .parse()
-                .with_context(|| format!("threads in `{s}`"))?,
-            batch: batch.parse().with_context(|| format!("batch in `{s}`"))?,
+            threads: number(threads, "threads", s)?,
+            batch: number(batch, "batch", s)?,
         })
     }
+}
+
+fn number(text: &str, what: &str, spec: &str) -> crate::Result<usize> {
+    text.parse()
+        .map_err(|e| crate::Error::Options(format!("{what} in `{spec}`: {e}")))
 }
 
 /// A deterministic, non-constant input in [-1, 1) (constant inputs can take shortcuts in some
@@ -82,26 +97,21 @@ pub fn measure(
     combo: &Combination,
     options: BackendOptions,
     budget: Budget,
-) -> anyhow::Result<Measurement> {
+) -> crate::Result<Measurement> {
     let kind = BackendKind::parse(&combo.engine)?;
     let input = synthetic_input(&model.card.input.batch_shape(combo.batch));
     let baseline_rss_mb = proc_status_mb("VmRSS:");
 
     let cold = Instant::now();
     let (backend, _) = select_backend(kind, &options.with_threads(Some(combo.threads)))?;
-    let mut session = backend
-        .load(&model.onnx, &model.card)
-        .with_context(|| format!("loading {} with {}", model.onnx.display(), combo.engine))?;
-    session.run_one(input.view()).context("first inference")?;
+    let mut runner = ModelRunner::load(backend.as_ref(), model)?;
+    runner.run(input.view()).context("first inference")?;
     let cold_start_ms = cold.elapsed().as_secs_f64() * 1e3;
 
-    let (samples, wall_s) = timed_loop(budget, || {
-        std::hint::black_box(session.run_one(input.view()).context("inference")?);
-        Ok(())
-    })?;
+    let (samples, wall_s) = timed_loop(budget, || runner.run(input.view()).context("inference"))?;
     Ok(Measurement {
         engine: combo.engine.clone(),
-        describe: session.describe(),
+        describe: runner.describe(),
         threads: combo.threads,
         batch: combo.batch,
         cold_start_ms,
@@ -122,8 +132,8 @@ pub fn measure(
 /// wall time in seconds. Shared by every Rust-side measurement so all time the same way.
 pub fn timed_loop(
     budget: Budget,
-    mut call: impl FnMut() -> anyhow::Result<()>,
-) -> anyhow::Result<(Vec<f64>, f64)> {
+    mut call: impl FnMut() -> crate::Result<()>,
+) -> crate::Result<(Vec<f64>, f64)> {
     for _ in 0..budget.warmup {
         call()?;
     }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
-use anyhow::Context;
+use crate::error::Context;
 
 const MAGIC: &[u8; 4] = b"\x7fELF";
 const EM_ARM: u16 = 40;
@@ -88,16 +88,17 @@ pub fn arch_of(header: &[u8]) -> Option<ElfArch> {
 }
 
 /// The first bytes of `path`, enough for [`arch_of`].
-pub fn read_header(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub fn read_header(path: &Path) -> crate::Result<Vec<u8>> {
     let mut header = Vec::with_capacity(HEADER_LEN);
     std::fs::File::open(path)
         .and_then(|f| f.take(HEADER_LEN as u64).read_to_end(&mut header))
-        .with_context(|| format!("reading {}", path.display()))?;
+        .map_err(|e| crate::Error::io(path, e))
+        .context("reading an executable's header")?;
     Ok(header)
 }
 
 /// The architecture of the executable at `path` (`None`: not an ELF file).
-pub fn file_arch(path: &Path) -> anyhow::Result<Option<ElfArch>> {
+pub fn file_arch(path: &Path) -> crate::Result<Option<ElfArch>> {
     Ok(arch_of(&read_header(path)?))
 }
 

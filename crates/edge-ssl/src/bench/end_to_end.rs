@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
 use edge_ssl_core::{decode_image, image_files};
 use edge_ssl_runtime::{BackendKind, BackendOptions, select_backend};
 use ndarray::Array2;
@@ -13,8 +12,9 @@ use ndarray::Array2;
 use super::host::proc_status_mb;
 use super::measurement::{Measurement, Percentiles};
 use super::worker::{Budget, Combination, timed_loop};
-use edge_ssl::embed::embedder::Embedder;
-use edge_ssl::model::reference::ResolvedModel;
+use crate::embed::embedder::Embedder;
+use crate::error::{Context, bail};
+use crate::model::reference::ResolvedModel;
 
 /// The engine name an end-to-end row carries, e.g. `tract-e2e`.
 pub fn engine_name(backend: &str) -> String {
@@ -24,7 +24,7 @@ pub fn engine_name(backend: &str) -> String {
 pub const CLASSES: usize = 10;
 
 /// JPEG and PNG files under `dir`, sorted (the Python side applies the same rule).
-pub fn pictures(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn pictures(dir: &Path) -> crate::Result<Vec<PathBuf>> {
     let files: Vec<PathBuf> = image_files(dir)?
         .into_iter()
         .filter(|p| {
@@ -35,6 +35,7 @@ pub fn pictures(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect();
     if files.is_empty() {
         bail!(
+            Data,
             "{}: no .jpg/.jpeg/.png files for the end-to-end run",
             dir.display()
         );
@@ -56,17 +57,17 @@ pub fn measure(
     options: BackendOptions,
     budget: Budget,
     dir: &Path,
-) -> anyhow::Result<Measurement> {
+) -> crate::Result<Measurement> {
     let files = pictures(dir)?;
     let backend_name = combo.engine.trim_end_matches("-e2e");
     let kind = BackendKind::parse(backend_name)?;
     let baseline_rss_mb = proc_status_mb("VmRSS:");
     let cold = Instant::now();
     let (backend, _) = select_backend(kind, &options.with_threads(Some(combo.threads)))?;
-    let mut embedder = crate::cli::model_arg::embedder(backend.as_ref(), model)?;
+    let mut embedder = Embedder::load(backend.as_ref(), model)?;
     let head = head_weights(model.card.output.dim);
     let mut next = 0usize;
-    let mut classify = |embedder: &mut Embedder| -> anyhow::Result<Vec<usize>> {
+    let mut classify = |embedder: &mut Embedder| -> crate::Result<Vec<usize>> {
         let mut images = Vec::with_capacity(combo.batch);
         for _ in 0..combo.batch {
             let path = &files[next % files.len()];

@@ -1,6 +1,6 @@
 //! Horizontal bar charts as PNG, drawn with embedded-graphics' built-in bitmap font into an
 //! `image` buffer, so a device without fonts or a plotting stack can still write the report.
-//! The canvas is `src/plot.rs`'s, shared with the training plots.
+//! The canvas is [`crate::plot`]'s, shared with the training plots.
 
 use std::path::Path;
 
@@ -11,7 +11,7 @@ use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
 use embedded_graphics::text::Text;
 
-use edge_ssl::plot::Canvas;
+use crate::plot::Canvas;
 
 const INK: Rgb888 = Rgb888::new(40, 40, 40);
 const CHAR_W: i32 = 6;
@@ -36,7 +36,7 @@ pub struct Bar {
 }
 
 /// Draws `bars` top to bottom, scaled to the largest value, each with its value printed.
-pub fn horizontal(title: &str, unit: &str, bars: &[Bar], path: &Path) -> anyhow::Result<()> {
+pub fn horizontal(title: &str, unit: &str, bars: &[Bar], path: &Path) -> crate::Result<()> {
     let label_w = bars.iter().map(|b| b.label.len()).max().unwrap_or(0) as i32 * CHAR_W + 12;
     let (plot_w, value_w, top) = (420i32, 90i32, 28i32);
     let width = (label_w + plot_w + value_w) as u32;
@@ -63,7 +63,7 @@ pub fn horizontal(title: &str, unit: &str, bars: &[Bar], path: &Path) -> anyhow:
         let value = format_value(bar.value);
         let _ = Text::new(&value, Point::new(label_w + len as i32 + 4, y + 10), style).draw(&mut c);
     }
-    Ok(c.save(path)?)
+    c.save(path)
 }
 
 fn format_value(v: f64) -> String {

@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use crate::error::Context;
 
 /// Held while the directory is being written; dropping it (or exiting) releases the lock.
 #[derive(Debug)]
@@ -31,10 +31,10 @@ impl Drop for DirLock {
 }
 
 /// Creates `dir` if needed and locks it for this process, or says who holds it.
-pub fn lock(dir: &Path) -> anyhow::Result<DirLock> {
+pub fn lock(dir: &Path) -> crate::Result<DirLock> {
     let created = (!dir.exists()).then(|| dir.to_owned());
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let file = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+    let file = File::open(dir).map_err(|e| crate::Error::io(dir, e))?;
     #[cfg(unix)]
     {
         use std::os::fd::AsRawFd;
@@ -42,15 +42,15 @@ pub fn lock(dir: &Path) -> anyhow::Result<DirLock> {
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let err = std::io::Error::last_os_error();
             if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(err).with_context(|| format!("locking {}", dir.display()));
+                return Err(crate::Error::io(dir, err)).context("locking a directory");
             }
             let holder = holder_pid(&file)
                 .map(|pid| format!("edge-ssl process {pid}"))
                 .unwrap_or_else(|| "another edge-ssl process".into());
-            bail!(
-                "{}: {holder} is writing this directory; wait for it to finish or stop it",
-                dir.display()
-            );
+            return Err(crate::Error::Busy {
+                dir: dir.to_owned(),
+                holder,
+            });
         }
     }
     Ok(DirLock {

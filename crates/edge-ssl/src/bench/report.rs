@@ -4,16 +4,17 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::bar_chart::{self, Bar};
 use super::host::Host;
 use super::measurement::{COLUMNS, Measurement, Skipped};
 use super::ratios::Ratio;
+use crate::error::Context;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BenchRun {
+    /// The ONNX file, or the model directory (measured whole).
     pub model: PathBuf,
     /// `[N, C, H, W]` (or NHWC) at batch 1.
     pub input_shape: Vec<usize>,
@@ -58,7 +59,7 @@ const CHARTS: [Metric; 5] = [
 ];
 
 /// Writes `dir/report.md` and the charts; returns the paths written.
-pub fn write_report(run: &BenchRun, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn write_report(run: &BenchRun, dir: &Path) -> crate::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = Vec::new();
     let mut sorted = run.measurements.clone();
@@ -88,6 +89,41 @@ pub fn write_report(run: &BenchRun, dir: &Path) -> anyhow::Result<Vec<PathBuf>> 
         .with_context(|| format!("writing {}", md.display()))?;
     written.insert(0, md);
     Ok(written)
+}
+
+/// The terminal table: a header line, one line per measurement, one per ratio.
+pub fn table(run: &BenchRun) -> String {
+    const WIDTHS: [usize; 10] = [20, 7, 5, 13, 9, 9, 9, 11, 8, 11];
+    let mut s = format!(
+        "model {}  ({})\n",
+        run.model.display(),
+        run.host.describe_load()
+    );
+    let mut line = |cells: &[String]| {
+        let _ = write!(s, "{:<w$}", cells[0], w = WIDTHS[0]);
+        for (cell, w) in cells.iter().zip(WIDTHS).skip(1) {
+            let _ = write!(s, " {cell:>w$}");
+        }
+        s.push('\n');
+    };
+    line(&COLUMNS.map(String::from));
+    for m in &run.measurements {
+        line(&m.cells("-"));
+    }
+    for r in &run.ratios {
+        let target = r.target.map_or(String::new(), |t| {
+            format!(
+                "  (target ≤ {t:.2}×: {})",
+                if r.p50_ratio <= t { "met" } else { "not met" }
+            )
+        });
+        let _ = writeln!(
+            s,
+            "{} / {} at t{} b{}: {:.2}×{target}",
+            r.engine, r.versus, r.threads, r.batch, r.p50_ratio
+        );
+    }
+    s
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {

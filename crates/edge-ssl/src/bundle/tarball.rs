@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use edge_ssl::bundle::entry_path;
+use super::entry_path;
 
 /// The mtime of every entry: 2024-01-01T00:00:00Z. Not 0, which GNU tar calls implausibly old.
 pub const MTIME: u64 = 1_704_067_200;

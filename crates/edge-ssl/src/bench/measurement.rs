@@ -118,6 +118,29 @@ pub struct Skipped {
 }
 
 #[cfg(test)]
+impl Measurement {
+    /// A row with only what the statistics read: engine, threads, batch and p50.
+    pub(crate) fn with_p50(engine: &str, threads: usize, batch: usize, p50: f64) -> Self {
+        Measurement {
+            engine: engine.into(),
+            describe: String::new(),
+            threads,
+            batch,
+            cold_start_ms: 0.0,
+            iterations: 1,
+            latency_ms: Percentiles {
+                p50,
+                ..Percentiles::default()
+            },
+            samples_per_s: 0.0,
+            gflops_per_s: None,
+            peak_rss_mb: None,
+            baseline_rss_mb: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -133,22 +156,7 @@ mod tests {
 
     #[test]
     fn gflops_from_flops_and_p50() {
-        let mut m = Measurement {
-            engine: "tract".into(),
-            describe: String::new(),
-            threads: 1,
-            batch: 4,
-            cold_start_ms: 1.0,
-            iterations: 1,
-            latency_ms: Percentiles {
-                p50: 2.0,
-                ..Percentiles::default()
-            },
-            samples_per_s: 0.0,
-            gflops_per_s: None,
-            peak_rss_mb: None,
-            baseline_rss_mb: None,
-        };
+        let mut m = Measurement::with_p50("tract", 1, 4, 2.0);
         m.fill_gflops(Some(1_000_000));
         // 4 samples × 1 MFLOP in 2 ms = 2 GFLOP/s
         assert!((m.gflops_per_s.unwrap() - 2.0).abs() < 1e-9);

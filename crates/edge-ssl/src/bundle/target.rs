@@ -7,18 +7,24 @@ use std::path::PathBuf;
 
 use super::elf::ElfArch;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     /// Raspberry Pi OS 64-bit, Jetson (JetPack).
     Aarch64,
     /// Raspberry Pi OS 32-bit (armhf).
     Armv7,
     /// x86-64 Linux boxes.
-    #[value(name = "x86_64")]
     X86_64,
 }
 
 impl Target {
+    pub const ALL: [Target; 3] = [Target::Aarch64, Target::Armv7, Target::X86_64];
+
+    /// The target called `name` ([`Target::name`]: `aarch64`, `armv7`, `x86_64`).
+    pub fn from_name(name: &str) -> Option<Target> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Target::Aarch64 => "aarch64",
@@ -87,5 +93,23 @@ impl Target {
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    #[test]
+    fn names_round_trip_and_others_are_refused() {
+        for t in Target::ALL {
+            assert_eq!(Target::from_name(t.name()), Some(t));
+        }
+        assert_eq!(Target::from_name("riscv64"), None);
+        assert!(
+            Target::Armv7
+                .dist_binary()
+                .ends_with("armv7-unknown-linux-gnueabihf/dist/edge-ssl")
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! device with a drop-in (`systemctl edit edge-ssl`) without touching the bundled files, whose
 //! hashes the manifest records.
 
-use anyhow::bail;
+use crate::error::bail;
 
 use super::target::Target;
 
@@ -25,8 +25,8 @@ pub struct DeviceSetup {
 
 impl DeviceSetup {
     /// Refuses values that systemd would expand or split (`%`, `$`, quotes, spaces…).
-    pub fn new(source: &str, serial: Option<&str>) -> anyhow::Result<Self> {
-        for (flag, value) in [("--source", Some(source)), ("--serial", serial)] {
+    pub fn new(source: &str, serial: Option<&str>) -> crate::Result<Self> {
+        for (what, value) in [("the source", Some(source)), ("the serial port", serial)] {
             if let Some(v) = value
                 && (v.is_empty()
                     || !v
@@ -34,7 +34,8 @@ impl DeviceSetup {
                         .all(|c| c.is_ascii_alphanumeric() || "/._-:+@,=".contains(c)))
             {
                 bail!(
-                    "{flag} `{v}`: use a plain path (letters, digits and / . _ - : + @ , =) in a systemd unit"
+                    Options,
+                    "{what} `{v}`: use a plain path (letters, digits and / . _ - : + @ , =) in a systemd unit"
                 );
             }
         }

@@ -8,7 +8,7 @@ use edge_ssl_core::Layout;
 
 use super::measurement::Measurement;
 use super::worker::{Budget, Combination};
-use edge_ssl::model::reference::ResolvedModel;
+use crate::model::reference::ResolvedModel;
 
 pub const ORT_PYTHON: &str = "onnxruntime-python";
 pub const TORCH_EAGER: &str = "pytorch-eager";
@@ -21,17 +21,17 @@ pub struct Peers {
     pub script: PathBuf,
     /// `fmnist-ssl` (models/fmnist.py) or a torchvision/timm name; `Err` says why there is none.
     pub torch_arch: Result<String, String>,
-    /// Pictures for the end-to-end peer, when `--e2e` was given.
+    /// Pictures for the end-to-end peer, when end-to-end rows are measured.
     pub e2e: Option<PathBuf>,
-}
-
-fn source_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    /// The edge-ssl source tree (its `models/` mirror the bundled encoder in PyTorch).
+    pub repo: PathBuf,
 }
 
 impl Peers {
-    /// `python`: `--python`, else `EDGE_SSL_PYTHON`, else the project's `.venv`, else `python3`.
+    /// `python`: the one given, else `EDGE_SSL_PYTHON`, else `repo`'s `.venv`, else `python3`;
+    /// the script is `EDGE_SSL_PEER_SCRIPT` or `repo/benches/peers/peer_bench.py`.
     pub fn locate(
+        repo: &Path,
         model: &ResolvedModel,
         python: Option<&Path>,
         torch_arch: Option<&str>,
@@ -40,11 +40,11 @@ impl Peers {
         let python = python
             .map(Path::to_owned)
             .or_else(|| std::env::var_os("EDGE_SSL_PYTHON").map(PathBuf::from))
-            .or_else(|| Some(source_root().join(".venv/bin/python")).filter(|p| p.is_file()))
+            .or_else(|| Some(repo.join(".venv/bin/python")).filter(|p| p.is_file()))
             .unwrap_or_else(|| PathBuf::from("python3"));
         let script = std::env::var_os("EDGE_SSL_PEER_SCRIPT")
             .map(PathBuf::from)
-            .unwrap_or_else(|| source_root().join("benches/peers/peer_bench.py"));
+            .unwrap_or_else(|| repo.join("benches/peers/peer_bench.py"));
         let torch_arch = match torch_arch {
             Some(a) => Ok(a.to_owned()),
             None => torch_arch_for(model),
@@ -54,6 +54,7 @@ impl Peers {
             script,
             torch_arch,
             e2e: e2e.map(Path::to_owned),
+            repo: repo.to_owned(),
         }
     }
 
@@ -82,7 +83,7 @@ impl Peers {
             .args(["--threads", &combo.threads.to_string()])
             .args(["--warmup", &budget.warmup.to_string()])
             .arg("--repo")
-            .arg(source_root());
+            .arg(&self.repo);
         match budget.iters {
             Some(n) => cmd.args(["--iters", &n.to_string()]),
             None => cmd.args(["--seconds", &budget.seconds.to_string()]),
@@ -103,7 +104,7 @@ impl Peers {
         model: &ResolvedModel,
         combo: &Combination,
         budget: Budget,
-    ) -> anyhow::Result<Measurement> {
+    ) -> crate::Result<Measurement> {
         let what = format!("peer {} ({})", combo.engine, self.python.display());
         super::child::run_measurement(self.command(model, combo, budget), &what)
     }
@@ -139,5 +140,5 @@ fn torch_arch_for(model: &ResolvedModel) -> Result<String, String> {
     {
         return Ok("fmnist-ssl".into());
     }
-    Err("the card names no torchvision/timm architecture (pass --torch-arch NAME)".into())
+    Err("the card names no torchvision/timm architecture".into())
 }

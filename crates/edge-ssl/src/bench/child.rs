@@ -3,20 +3,22 @@
 
 use std::process::Command;
 
-use anyhow::{Context, bail};
-
 use super::measurement::Measurement;
+use crate::error::{Context, bail};
 
 /// Runs `cmd` to completion and parses its last stdout line as a [`Measurement`]. A failing
 /// child's own `error:` line (or last stderr line) becomes the error.
-pub fn run_measurement(cmd: Command, what: &str) -> anyhow::Result<Measurement> {
+pub fn run_measurement(cmd: Command, what: &str) -> crate::Result<Measurement> {
     run_json(cmd, what)
 }
 
 /// Runs `cmd` to completion and parses its last JSON line on stdout as a `T`.
-pub fn run_json<T: serde::de::DeserializeOwned>(mut cmd: Command, what: &str) -> anyhow::Result<T> {
+pub fn run_json<T: serde::de::DeserializeOwned>(mut cmd: Command, what: &str) -> crate::Result<T> {
     die_with_parent(&mut cmd);
-    let out = cmd.output().with_context(|| format!("starting {what}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| crate::Error::io(cmd.get_program(), e))
+        .with_context(|| format!("starting {what}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         let reason = stderr
@@ -26,15 +28,17 @@ pub fn run_json<T: serde::de::DeserializeOwned>(mut cmd: Command, what: &str) ->
             .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
             .map(|l| l.trim_start_matches("error:").trim().to_owned())
             .unwrap_or_else(|| format!("exited with {}", out.status));
-        bail!("{reason}");
+        bail!(Bench, "{reason}");
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()
         .rev()
         .find(|l| l.trim_start().starts_with('{'))
-        .with_context(|| format!("{what} printed no JSON result"))?;
-    serde_json::from_str(line).with_context(|| format!("{what} printed a malformed result: {line}"))
+        .ok_or_else(|| crate::Error::Bench(format!("{what} printed no JSON result")))?;
+    serde_json::from_str(line).map_err(|e| {
+        crate::Error::Bench(format!("{what} printed a malformed result ({e}): {line}"))
+    })
 }
 
 /// A measuring child (hundreds of MB) must not outlive a `bench` that was killed or sent

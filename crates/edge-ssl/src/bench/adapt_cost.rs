@@ -10,11 +10,11 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-use edge_ssl::adapt::{AdaptOptions, adapt};
-use edge_ssl::frames::frame_list::FrameList;
-use edge_ssl::model::reference::ResolvedModel;
-use edge_ssl::progress::Progress;
+use crate::adapt::{AdaptOptions, adapt};
+use crate::error::{Context, bail};
+use crate::frames::frame_list::FrameList;
+use crate::model::reference::ResolvedModel;
+use crate::progress::Progress;
 use edge_ssl_core::Preprocessor;
 use edge_ssl_runtime::{BackendKind, BackendOptions, SessionPool, select_backend};
 use edge_ssl_source::SourceOptions;
@@ -36,21 +36,7 @@ pub struct ChildResult {
     pub phases: serde_json::Value,
 }
 
-/// One backend × threads row.
-#[derive(Clone, Debug, Serialize)]
-pub struct AdaptCost {
-    pub engine: String,
-    pub threads: usize,
-    pub frames: usize,
-    pub views: usize,
-    pub epochs: usize,
-    pub adapt: ChildResult,
-    pub embed: ChildResult,
-    /// `adapt.wall_s / embed.wall_s`.
-    pub ratio: f64,
-}
-
-type UnitIter = Box<dyn Iterator<Item = edge_ssl::Result<ndarray::Array3<f32>>> + Send>;
+type UnitIter = Box<dyn Iterator<Item = crate::Result<ndarray::Array3<f32>>> + Send>;
 
 /// The settings both children share.
 pub struct Settings<'a> {
@@ -80,7 +66,7 @@ pub fn measure(
     what: &str,
     engine: &str,
     threads: usize,
-) -> anyhow::Result<ChildResult> {
+) -> crate::Result<ChildResult> {
     let kind = BackendKind::parse(engine)?;
     let (backend, _) = select_backend(kind, &settings.options.clone().with_threads(Some(threads)))?;
     let opts = settings.adapt_options(threads);
@@ -142,18 +128,18 @@ pub fn measure(
                 for unit in units.by_ref() {
                     match unit {
                         Ok(unit) => next.push(unit),
-                        Err(e) => return Some(Err(anyhow::Error::from(e))),
+                        Err(e) => return Some(Err(e)),
                     }
                     if next.len() == batch {
                         break;
                     }
                 }
-                (!next.is_empty()).then(|| pre.batch(&next).map_err(anyhow::Error::from))
+                (!next.is_empty()).then(|| pre.batch(&next).map_err(crate::Error::from))
             });
             let mut images = 0usize;
             pool.run_batches(inputs, |_, outputs| {
                 images += outputs.first().map_or(0, |t| t.shape()[0]);
-                Ok::<_, anyhow::Error>(())
+                Ok::<_, crate::Error>(())
             })?;
             let wall_s = start.elapsed().as_secs_f64();
             Ok(ChildResult {
@@ -165,6 +151,6 @@ pub fn measure(
                 phases: serde_json::Value::Null,
             })
         }
-        other => bail!("unknown adapt measurement `{other}`"),
+        other => bail!(Options, "unknown adapt measurement `{other}`"),
     }
 }

@@ -59,25 +59,8 @@ pub fn ratios(measured: &[Measurement]) -> Vec<Ratio> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::measurement::Percentiles;
-
     fn m(engine: &str, batch: usize, p50: f64) -> Measurement {
-        Measurement {
-            engine: engine.into(),
-            describe: String::new(),
-            threads: 2,
-            batch,
-            cold_start_ms: 0.0,
-            iterations: 1,
-            latency_ms: Percentiles {
-                p50,
-                ..Percentiles::default()
-            },
-            samples_per_s: 0.0,
-            gflops_per_s: None,
-            peak_rss_mb: None,
-            baseline_rss_mb: None,
-        }
+        Measurement::with_p50(engine, 2, batch, p50)
     }
 
     #[test]

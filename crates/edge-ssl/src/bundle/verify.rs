@@ -10,13 +10,20 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, bail};
 use edge_ssl_core::sha256_reader;
 
 use super::elf::{self, ElfArch};
-use edge_ssl::bundle::entry_path;
-use edge_ssl::bundle::manifest::{MANIFEST, Manifest};
+use super::entry_path;
+use super::manifest::{MANIFEST, Manifest};
 use super::target::Target;
+use crate::error::Context;
+
+/// Returns early with an [`Error::Bundle`](crate::Error::Bundle).
+macro_rules! bail {
+    ($($fmt:tt)+) => {
+        return Err(crate::Error::Bundle(format!($($fmt)+)))
+    };
+}
 
 /// Name of the `edge-ssl` binary at the top of a bundle.
 pub const BINARY: &str = "edge-ssl";
@@ -34,13 +41,13 @@ pub struct Verified {
     pub binary: ElfArch,
 }
 
-pub fn verify_tarball(path: &Path) -> anyhow::Result<Verified> {
+pub fn verify_tarball(path: &Path) -> crate::Result<Verified> {
     // A FIFO or a device named as the bundle is an error, not a read that never ends.
     let file = edge_ssl_core::open_regular(path)?;
     verify_stream(file).with_context(|| format!("{} is not a sound bundle", path.display()))
 }
 
-fn verify_stream(reader: impl Read) -> anyhow::Result<Verified> {
+fn verify_stream(reader: impl Read) -> crate::Result<Verified> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
     let mut top: Option<String> = None;
     let mut hashes: BTreeMap<String, String> = BTreeMap::new();
@@ -49,8 +56,9 @@ fn verify_stream(reader: impl Read) -> anyhow::Result<Verified> {
     let mut binary = None;
     for entry in archive.entries().context("reading the tarball")? {
         let mut entry = entry.context("reading the tarball")?;
-        let raw = String::from_utf8(entry.path_bytes().into_owned())
-            .map_err(|_| anyhow::anyhow!("an entry's path is not UTF-8"))?;
+        let Ok(raw) = String::from_utf8(entry.path_bytes().into_owned()) else {
+            bail!("an entry's path is not UTF-8");
+        };
         let kind = entry.header().entry_type();
         let is_dir = kind.is_dir();
         let path = if is_dir {
@@ -58,8 +66,10 @@ fn verify_stream(reader: impl Read) -> anyhow::Result<Verified> {
         } else {
             &raw
         };
-        let parts =
-            entry_path::components(path).map_err(|why| anyhow::anyhow!("entry `{raw}`: {why}"))?;
+        let parts = match entry_path::components(path) {
+            Ok(parts) => parts,
+            Err(why) => bail!("entry `{raw}`: {why}"),
+        };
         if !(is_dir || kind.is_file()) {
             bail!(
                 "entry `{raw}` is a {}; a bundle holds only files and folders",
@@ -105,7 +115,10 @@ fn verify_stream(reader: impl Read) -> anyhow::Result<Verified> {
             hash
         } else if rel == BINARY {
             let mut head = Vec::new();
-            (&mut entry).take(64).read_to_end(&mut head)?;
+            (&mut entry)
+                .take(64)
+                .read_to_end(&mut head)
+                .with_context(|| format!("reading `{raw}`"))?;
             binary = elf::arch_of(&head);
             sha256_reader(head.as_slice().chain(&mut entry))
                 .with_context(|| format!("reading `{raw}`"))?
@@ -114,8 +127,12 @@ fn verify_stream(reader: impl Read) -> anyhow::Result<Verified> {
         };
         hashes.insert(rel, hash);
     }
-    let top = top.context("the tarball is empty")?;
-    let text = manifest_text.with_context(|| format!("no {top}/{MANIFEST}"))?;
+    let Some(top) = top else {
+        bail!("the tarball is empty");
+    };
+    let Some(text) = manifest_text else {
+        bail!("no {top}/{MANIFEST}");
+    };
     let manifest = Manifest::parse(&text, &format!("{top}/{MANIFEST}"))?;
     for (rel, want) in manifest.iter() {
         match hashes.get(rel) {
@@ -138,9 +155,7 @@ fn verify_stream(reader: impl Read) -> anyhow::Result<Verified> {
     let Some(arch) = arch else {
         bail!("{top}/{BINARY} is not an ELF executable");
     };
-    let named = top
-        .strip_prefix("edge-ssl-")
-        .and_then(|t| <Target as clap::ValueEnum>::from_str(t, false).ok());
+    let named = top.strip_prefix("edge-ssl-").and_then(Target::from_name);
     if let Some(target) = named
         && arch != target.arch()
     {
@@ -168,8 +183,8 @@ fn kind_name(kind: tar::EntryType) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tarball::{BundleFile, write_tar_gz};
     use super::*;
-    use crate::bundle::tarball::{BundleFile, write_tar_gz};
 
     /// The first bytes of a 64-bit little-endian ELF for `machine`.
     fn elf64(machine: u16) -> Vec<u8> {
