@@ -5,7 +5,15 @@ from pathlib import Path
 
 from flwr.common.logger import log
 
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord
+from flwr.app import (
+    Array,
+    ArrayRecord,
+    ConfigRecord,
+    Context,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
 
@@ -86,6 +94,30 @@ class RecordingFedAvg(FedAvg):
         return out
 
 
+def deliver_final(grid: Grid, strategy: FedAvg, arrays: ArrayRecord, config: ConfigRecord) -> None:
+    """Sends the final global arrays to every node as one last evaluate message.
+
+    With `fraction-evaluate > 0` the strategy's last evaluate round already carries them; without
+    it, a device would keep the model it started the last round from. An edge-ssl device writes
+    the arrays of every message it gets to `WORK/model`, so after this every node holds the
+    final model. Replies (local metrics) are logged, not aggregated.
+    """
+    nodes = list(grid.get_node_ids())
+    messages = [
+        Message(
+            content=RecordDict(
+                {strategy.arrayrecord_key: arrays, strategy.configrecord_key: config}
+            ),
+            dst_node_id=node,
+            message_type="evaluate",
+        )
+        for node in nodes
+    ]
+    replies = list(grid.send_and_receive(messages))
+    ok = sum(1 for r in replies if not r.has_error())
+    log(INFO, "final model delivered to %s of %s nodes", ok, len(nodes))
+
+
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Run `num-server-rounds` rounds of FedAvg and write the result to `out`."""
@@ -125,6 +157,9 @@ def main(grid: Grid, context: Context) -> None:
         train_config=train_config,
         evaluate_config=ConfigRecord(node_config),
     )
+
+    if fraction_evaluate == 0:
+        deliver_final(grid, strategy, result.arrays, ConfigRecord(node_config))
 
     final = {name: array.numpy() for name, array in result.arrays.items()}
     if save_dir:
