@@ -582,3 +582,30 @@ onnx.save(m, sys.argv[1])
         assert!(!out_file.exists(), "{backend}: wrote {}", out_file.display());
     }
 }
+
+/// `embed`'s `paths.txt` has one row per embedding row whatever the file names hold: a newline
+/// or a backslash in a name is written escaped.
+#[test]
+fn paths_rows_survive_newlines_in_file_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    let src = common::reference_dir().join("images/00-boot.png");
+    for name in ["a.png", "two\nlines.png", "back\\slash.png"] {
+        std::fs::copy(&src, images.join(name)).unwrap();
+    }
+    let out_file = tmp.path().join("e.npy");
+    let out = edge_ssl()
+        .args(["embed", "--model", "default", "--input"])
+        .arg(&images)
+        .arg("--out")
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let rows = std::fs::read_to_string(tmp.path().join("e.paths.txt")).unwrap();
+    let rows: Vec<&str> = rows.lines().collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().any(|r| r.ends_with("two\\nlines.png")), "{rows:?}");
+    assert!(rows.iter().any(|r| r.ends_with("back\\\\slash.png")), "{rows:?}");
+}

@@ -10,7 +10,9 @@ use ndarray::Array2;
 use super::{BackendArgs, SourceArgs};
 
 /// Embed images: one row of the encoder's output per image, as an N×D float32 `.npy`, and
-/// beside it `FILE.paths.txt` naming the source of each row (a file's path, or `VIDEO#FRAME`).
+/// beside it `FILE.paths.txt` naming the source of each row (a file's path, or `VIDEO#FRAME`;
+/// one per line, with `\`, line breaks, tabs and other control characters escaped as `\\`,
+/// `\n`, `\r`, `\t`, `\u{XX}`).
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
     /// ONNX file, model directory, or `default`.
@@ -116,7 +118,9 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         .context("assembling the embedding matrix")?;
     npy::write_f32(&args.out, embeddings.view())?;
     write_atomic(&paths_file(&args.out), |w| {
-        origins.iter().try_for_each(|o| writeln!(w, "{o}"))
+        origins
+            .iter()
+            .try_for_each(|o| writeln!(w, "{}", edge_ssl_core::escape_row(o)))
     })?;
     let seconds = started.elapsed().as_secs_f64();
     if stats.decode_errors > 0 {

@@ -52,7 +52,7 @@ pub use card::{
 };
 pub use error::{CoreError, Result, error_line};
 pub use image_files::image_files;
-pub use printable::one_line;
+pub use printable::{escape_row, one_line};
 pub use preprocess::{MAX_IMAGE_PIXELS, Preprocessor, decode_image, decode_image_bytes};
 pub use regular_file::{open_regular, open_regular_in};
 pub use same_file::ensure_not_input;
