@@ -70,7 +70,8 @@ fn read_idx(path: &Path, magic: u32) -> crate::Result<Vec<u8>> {
     let be = |i: usize| {
         bytes
             .get(i..i + 4)
-            .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
     };
     if be(0) != Some(magic) {
         bail!(Data, "{}: not an IDX file of the expected kind", path.display());

@@ -33,7 +33,11 @@ impl VicReg {
     /// Variance + covariance regularizer of one branch, with its gradient.
     fn regularizer(&self, z: ArrayView2<f32>) -> (f32, Array2<f32>) {
         let (n, d) = z.dim();
-        let zc = &z - &z.mean_axis(Axis(0)).unwrap().insert_axis(Axis(0));
+        // `mean_axis` is `None` only for an empty batch; the losses are called with n ≥ 2.
+        let mean = z
+            .mean_axis(Axis(0))
+            .unwrap_or_else(|| ndarray::Array1::zeros(d));
+        let zc = &z - &mean.insert_axis(Axis(0));
         let var = zc.map_axis(Axis(0), |c| c.dot(&c) / (n - 1) as f32);
         let std = var.mapv(|v| (v + self.eps).sqrt());
 
