@@ -4,10 +4,11 @@ use clap::Args;
 use edge_ssl_train::head::HeadKind;
 use serde_json::json;
 
-use super::{BackendArgs, SourceArgs};
+use super::{BackendArgs, NoveltyArgs, SourceArgs};
 use edge_ssl::frames::image_set;
 use edge_ssl::model::directory as model_dir;
 use edge_ssl::model::reference as model_ref;
+use edge_ssl::novelty::NoveltyOutcome;
 
 /// Fit a classifier head on (adapted) embeddings of a few labeled images.
 ///
@@ -16,6 +17,10 @@ use edge_ssl::model::reference as model_ref;
 /// and given a plain ONNX (or `default`) a new model directory is made. With --unlabeled, label
 /// propagation over those frames adds pseudo-labels; the output says how much that helped,
 /// measured by 2-fold cross-validation on the labeled images.
+///
+/// A novelty model (--novelty) is fitted on the same embeddings, labeled and unlabeled, and
+/// written as DIR/novelty.safetensors with its threshold at the 99th percentile of held-out
+/// frames' scores; it needs at least 20 frames (--unlabeled gives it more).
 #[derive(Debug, Args)]
 pub struct HeadArgs {
     /// ONNX file, model directory, or `default`.
@@ -42,6 +47,8 @@ pub struct HeadArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    novelty: NoveltyArgs,
+    #[command(flatten)]
     backend: BackendArgs,
 }
 
@@ -50,11 +57,18 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
     if kind == HeadKind::KMeans {
         anyhow::bail!("--kind kmeans needs no labels: use `edge-ssl cluster`");
     }
+    let novelty_config = args.novelty.config()?;
     let model = model_ref::resolve(&args.model)?;
     let set = image_set::LabeledSet::read(&args.labeled)?;
     let backend = args.backend.backend()?;
     let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
-    let x = image_set::embed_strict(&mut embedder, &set.paths, args.batch, "labeled", &crate::progress_bars::terminal())?;
+    let x = image_set::embed_strict(
+        &mut embedder,
+        &set.paths,
+        args.batch,
+        "labeled",
+        &crate::progress_bars::terminal(),
+    )?;
     let unlabeled = match &args.unlabeled {
         Some(p) => {
             let frames = edge_ssl::frames::loader::decode(
@@ -66,7 +80,12 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
             if let Some(note) = frames.skipped_note() {
                 eprintln!("{note}");
             }
-            Some(image_set::embed_frames(&mut embedder, &frames, args.batch, &crate::progress_bars::terminal())?)
+            Some(image_set::embed_frames(
+                &mut embedder,
+                &frames,
+                args.batch,
+                &crate::progress_bars::terminal(),
+            )?)
         }
         None => None,
     };
@@ -77,16 +96,30 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
         &set.class_names,
         unlabeled.as_ref().map(|u| u.view()),
     )?;
+    let (novelty, novelty_outcome) = match novelty_config {
+        Some(config) => {
+            let rows = match &unlabeled {
+                Some(u) => ndarray::concatenate(ndarray::Axis(0), &[x.view(), u.view()])?,
+                None => x.clone(),
+            };
+            edge_ssl::novelty::fit(rows.view(), &config, &crate::progress_bars::terminal())?
+        }
+        None => (None, NoveltyOutcome::Disabled),
+    };
     let _lock = super::dir_lock::lock(&args.out)?;
     model_dir::materialize(&model, &args.out)?;
     let written = model_ref::resolve(&args.out.display().to_string())?;
     let path = model_dir::save_head(&head, &written, &args.out, &[("kind", kind.name().into())])?;
+    if let Some(n) = &novelty {
+        edge_ssl::novelty::file::save(n, &written, &args.out)?;
+    }
     eprintln!(
         "fitted a {kind} head on {} labeled image(s) of {} classes; wrote {}",
         set.paths.len(),
         set.class_names.len(),
         path.display()
     );
+    eprintln!("{}", novelty_outcome.line());
     if let Some(s) = &semi {
         let pct = |v: Option<f64>| v.map_or("n/a".into(), |a| format!("{:.1} %", 100.0 * a));
         eprintln!(
@@ -101,9 +134,8 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
         println!(
             "{}",
             json!({ "kind": kind.name(), "classes": set.class_names, "labeled": set.paths.len(),
-                    "head": path, "semi_supervised": semi })
+                    "head": path, "semi_supervised": semi, "novelty": novelty_outcome })
         );
     }
     Ok(())
 }
-

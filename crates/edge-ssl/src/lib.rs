@@ -50,6 +50,8 @@
 //! - [`adapt`]: adaptation without labels — BN statistics in one streaming pass, a view cache,
 //!   the residual adapter — with a typed [`adapt::AdaptReport`]; [`tune`] trains encoder layers.
 //! - [`head`]: fitting a head and evaluating one ([`head::eval::Evaluation`]).
+//! - [`novelty`]: the novelty model a directory carries, so a decision says when a frame is
+//!   unlike anything the model was fitted on (`Decision::novel`).
 //! - [`export`]: encoder + adapter + head as one ONNX file.
 //! - [`fleet`]: a Flower SuperNode task, so a fleet of devices adapts together.
 //! - [`frames`], [`datasets`], [`bundle`], [`live`], [`plot`]: what those need.
@@ -69,6 +71,7 @@ pub mod frames;
 pub mod head;
 pub mod live;
 pub mod model;
+pub mod novelty;
 pub mod plot;
 pub mod progress;
 pub mod tune;
