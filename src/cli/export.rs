@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use edge_ssl::export::{self, EXPORTABLE, ExportOptions, SCORES};
+use edge_ssl::export::{self, EXPORTABLE, ExportOptions, NOVELTY_THRESHOLD_KEY, SCORES};
 use edge_ssl::model::directory as model_dir;
 use edge_ssl::model::reference as model_ref;
 
@@ -21,6 +21,9 @@ use edge_ssl::model::reference as model_ref;
 /// directory's card (input preprocessing) are stored in the ONNX metadata_props
 /// (`edge-ssl.classes`, `edge-ssl.head`, `edge-ssl.card`), so `edge-ssl embed`/`bench`
 /// --model FILE.onnx need no card beside it.
+///
+/// With a novelty model (ae or vae), a third output `novelty` [N, 1] is its score, and
+/// `edge-ssl.novelty_threshold` in the metadata its threshold (novel when above).
 ///
 /// Heads that export: softmax, imprint, kmeans. k-NN heads are refused (refit with --kind
 /// imprint or softmax). The file is written atomically: on any error nothing is written.
@@ -58,8 +61,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     // fitted on other embeddings.
     let adapter = model_dir::load_adapter(&model)?;
     let head = model_dir::load_head(&model)?;
+    let novelty = edge_ssl::novelty::file::load(&model)?;
     let options = ExportOptions::default().with_softmax(args.with_softmax);
-    let exported = export::build(&model, adapter.as_ref(), &head, options)
+    let exported = export::build(&model, adapter.as_ref(), &head, novelty.as_ref(), options)
         .with_context(|| format!("exporting {} (heads that export: {EXPORTABLE})", args.model))?;
     exported
         .graph
@@ -83,5 +87,12 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         },
         exported.graph.opset()
     );
+    match &exported.novelty {
+        Ok(true) => {
+            eprintln!("and `novelty` [N, 1] (novel above {NOVELTY_THRESHOLD_KEY} in the metadata)")
+        }
+        Ok(false) => {}
+        Err(why) => eprintln!("note: no `novelty` output: {why}"),
+    }
     Ok(())
 }
