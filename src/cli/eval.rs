@@ -86,20 +86,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     )?;
     let ood = match (&args.novelty_ood, &novelty) {
         (Some(path), Some(novelty)) => {
+            let options = args.sampling.options();
             let progress = crate::progress_bars::terminal();
-            let frames = edge_ssl::frames::loader::decode(
-                path,
-                embedder.preprocessor(),
-                &args.sampling.options(),
-                &progress,
-            )
-            .with_context(|| format!("--novelty-ood {}", path.display()))?;
-            let out = image_set::embed_frames(&mut embedder, &frames, args.batch, &progress)?;
-            Some(edge_ssl::novelty::ood::measure(
-                novelty,
-                x.view(),
-                out.view(),
-            )?)
+            let (out, _) =
+                image_set::embed_source(&mut embedder, path, &options, args.batch, &progress)
+                    .with_context(|| format!("--novelty-ood {}", path.display()))?;
+            Some(edge_ssl::novelty::ood::measure(novelty, x.view(), out.view())?)
         }
         _ => None,
     };

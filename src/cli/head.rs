@@ -8,7 +8,6 @@ use super::{BackendArgs, NoveltyArgs, SourceArgs};
 use edge_ssl::frames::image_set;
 use edge_ssl::model::directory as model_dir;
 use edge_ssl::model::reference as model_ref;
-use edge_ssl::novelty::NoveltyOutcome;
 
 /// Fit a classifier head on (adapted) embeddings of a few labeled images.
 ///
@@ -69,23 +68,16 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
         "labeled",
         &crate::progress_bars::terminal(),
     )?;
+    let progress = crate::progress_bars::terminal();
     let unlabeled = match &args.unlabeled {
         Some(p) => {
-            let frames = edge_ssl::frames::loader::decode(
-                p,
-                embedder.preprocessor(),
-                &args.sampling.options(),
-                &crate::progress_bars::terminal(),
-            )?;
-            if let Some(note) = frames.skipped_note() {
+            let options = args.sampling.options();
+            let (rows, note) =
+                image_set::embed_source(&mut embedder, p, &options, args.batch, &progress)?;
+            if let Some(note) = note {
                 eprintln!("{note}");
             }
-            Some(image_set::embed_frames(
-                &mut embedder,
-                &frames,
-                args.batch,
-                &crate::progress_bars::terminal(),
-            )?)
+            Some(rows)
         }
         None => None,
     };
@@ -96,16 +88,11 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
         &set.class_names,
         unlabeled.as_ref().map(|u| u.view()),
     )?;
-    let (novelty, novelty_outcome) = match novelty_config {
-        Some(config) => {
-            let rows = match &unlabeled {
-                Some(u) => ndarray::concatenate(ndarray::Axis(0), &[x.view(), u.view()])?,
-                None => x.clone(),
-            };
-            edge_ssl::novelty::fit(rows.view(), &config, &crate::progress_bars::terminal())?
-        }
-        None => (None, NoveltyOutcome::Disabled),
-    };
+    let parts: Vec<_> = std::iter::once(x.view())
+        .chain(unlabeled.as_ref().map(|u| u.view()))
+        .collect();
+    let (novelty, novelty_outcome) =
+        edge_ssl::novelty::fit_parts(&parts, novelty_config.as_ref(), &progress)?;
     let _lock = super::dir_lock::lock(&args.out)?;
     model_dir::materialize(&model, &args.out)?;
     let written = model_ref::resolve(&args.out.display().to_string())?;

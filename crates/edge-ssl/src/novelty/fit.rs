@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 
 use edge_ssl_train::novelty::{Calibration, NoveltyConfig, NoveltyKind, NoveltyModel};
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2, Axis, concatenate};
 use serde::Serialize;
 
 use crate::error::Context;
@@ -108,6 +108,20 @@ pub fn fit(
     progress.check()?;
     let outcome = NoveltyOutcome::Fitted(NoveltyReport::of(&model));
     Ok((Some(model), outcome))
+}
+
+/// [`fit`] on the rows of every part, one after the other (labeled and unlabeled embeddings),
+/// or [`NoveltyOutcome::Disabled`] without a config.
+pub fn fit_parts(
+    parts: &[ArrayView2<f32>],
+    config: Option<&NoveltyConfig>,
+    progress: &Progress,
+) -> crate::Result<(Option<NoveltyModel>, NoveltyOutcome)> {
+    let Some(config) = config else {
+        return Ok((None, NoveltyOutcome::Disabled));
+    };
+    let rows: Array2<f32> = concatenate(Axis(0), parts)?;
+    fit(rows.view(), config, progress)
 }
 
 #[cfg(test)]

@@ -27,4 +27,4 @@ pub mod fit;
 pub mod ood;
 
 pub use edge_ssl_train::novelty::{Calibration, NoveltyConfig, NoveltyKind, NoveltyModel};
-pub use fit::{MIN_ROWS, NoveltyOutcome, NoveltyReport, fit};
+pub use fit::{MIN_ROWS, NoveltyOutcome, NoveltyReport, fit, fit_parts};
