@@ -460,7 +460,8 @@ fn bad_inputs_fail_with_one_line_and_write_nothing() {
 }
 
 /// Class per origin from `edge-ssl run --json --model MODEL --source IMAGES`.
-fn run_classes(model: &Path, images: &Path) -> HashMap<String, (usize, f64)> {
+/// Per origin: class, confidence and novelty score (NaN when `run` gives none).
+fn run_classes(model: &Path, images: &Path) -> HashMap<String, (usize, f64, f64)> {
     let run = ok(edge_ssl()
         .args(["run", "--json", "--backend", "tract", "--model"])
         .arg(model)
@@ -475,7 +476,8 @@ fn run_classes(model: &Path, images: &Path) -> HashMap<String, (usize, f64)> {
         .map(|v| {
             let origin = v["origin"].as_str().unwrap().to_owned();
             let class = v["class_id"].as_u64().unwrap() as usize;
-            (origin, (class, v["confidence"].as_f64().unwrap()))
+            let novelty = v["novelty"].as_f64().unwrap_or(f64::NAN);
+            (origin, (class, v["confidence"].as_f64().unwrap(), novelty))
         })
         .collect()
 }
@@ -491,12 +493,17 @@ fn run_and_eval_take_the_exported_onnx_and_agree_with_the_directory() {
         let (from_dir, from_file) = (run_classes(&f.site, &eval), run_classes(&onnx, &eval));
         assert_eq!(from_dir.len(), 100);
         assert_eq!(from_dir.len(), from_file.len());
-        for (origin, (class, confidence)) in &from_dir {
-            let (c, p) = from_file[origin];
+        for (origin, (class, confidence, novelty)) in &from_dir {
+            let (c, p, n) = from_file[origin];
             assert_eq!(c, *class, "{origin}: exported ONNX vs directory");
             assert!(
                 (p - confidence).abs() < 1e-4,
                 "{origin}: confidence {p} vs {confidence}"
+            );
+            // The file's `novelty` output decides like the directory's novelty model.
+            assert!(
+                (n - novelty).abs() < 1e-4 * novelty.abs().max(1.0),
+                "{origin}: novelty {n} vs {novelty}"
             );
         }
         let eval_json = |model: &Path| -> serde_json::Value {

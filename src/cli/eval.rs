@@ -91,7 +91,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let (out, _) =
                 image_set::embed_source(&mut embedder, path, &options, args.batch, &progress)
                     .with_context(|| format!("--novelty-ood {}", path.display()))?;
-            Some(edge_ssl::novelty::ood::measure(novelty, x.view(), out.view())?)
+            Some(edge_ssl::novelty::ood::measure(
+                novelty,
+                x.view(),
+                out.view(),
+            )?)
         }
         _ => None,
     };

@@ -169,10 +169,26 @@ impl Classifier {
             }
             Scorer::Exported(e) => {
                 let (index, logits, classes) = (e.output_index, e.logits, e.class_names.len());
-                let outputs = self.embedder.run_images(images)?;
-                let scores = outputs
-                    .into_iter()
-                    .nth(index)
+                let mut outputs = self.embedder.run_images(images)?;
+                let novelty = match e.novelty {
+                    Some((i, threshold)) => {
+                        let n = outputs
+                            .get(i)
+                            .context("the exported model returned no novelty")?;
+                        if n.len() != images.len() {
+                            bail!(
+                                Model,
+                                "the exported model returned {} novelty scores for {} image(s)",
+                                n.len(),
+                                images.len()
+                            );
+                        }
+                        Some((n.iter().copied().collect::<Vec<f32>>(), threshold))
+                    }
+                    None => None,
+                };
+                let scores = (index < outputs.len())
+                    .then(|| outputs.swap_remove(index))
                     .context("the exported model returned no scores")?;
                 if scores.len() != images.len() * classes {
                     bail!(
@@ -184,11 +200,18 @@ impl Classifier {
                 }
                 let scores = scores.as_standard_layout().into_owned();
                 let rows = scores.into_shape_with_order((images.len(), classes))?;
-                Ok(rows
+                let mut decisions: Vec<Decision> = rows
                     .rows()
                     .into_iter()
                     .map(|r| decide(best(r, logits)))
-                    .collect())
+                    .collect();
+                if let Some((scores, threshold)) = novelty {
+                    for (d, s) in decisions.iter_mut().zip(scores) {
+                        d.novelty = Some(s);
+                        d.novel = Some(s > threshold);
+                    }
+                }
+                Ok(decisions)
             }
         }
     }
