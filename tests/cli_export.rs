@@ -15,6 +15,7 @@ use common::{assert_clean_failure, copy_dir, edge_ssl, max_abs_diff, root};
 use edge_ssl_core::{ModelCard, Preprocessor, Tensor, decode_image, npy};
 use edge_ssl_runtime::{Backend, BackendOptions, TractBackend};
 use edge_ssl_train::head::Head;
+use edge_ssl_train::novelty::NoveltyModel;
 use ndarray::{Array2, Axis};
 
 /// Shifted demo data and an adapted model directory, made once for the whole file.
@@ -88,6 +89,8 @@ struct Reference {
     probabilities: Array2<f32>,
     /// Class per image from `edge-ssl run --json`.
     classes: Vec<usize>,
+    /// The directory's novelty scores (`N × 1`), when it has a novelty model.
+    novelty: Option<Array2<f32>>,
 }
 
 impl Reference {
@@ -130,6 +133,12 @@ fn reference(model: &Path, images: &Path) -> Reference {
     let head = Head::load(&model.join("head.safetensors")).unwrap();
     let probabilities = head.probabilities(embedding.view()).unwrap();
     npy::write_f32(&dir.path().join("probabilities.npy"), probabilities.view()).unwrap();
+    let novelty = model.join("novelty.safetensors").is_file().then(|| {
+        let n = NoveltyModel::load(&model.join("novelty.safetensors")).unwrap();
+        let scores = n.score(embedding.view()).unwrap().insert_axis(Axis(1));
+        npy::write_f32(&dir.path().join("novelty.npy"), scores.view()).unwrap();
+        scores
+    });
 
     let run = ok(edge_ssl()
         .args(["run", "--json", "--model"])
@@ -159,6 +168,7 @@ fn reference(model: &Path, images: &Path) -> Reference {
         embedding,
         probabilities,
         classes,
+        novelty,
     }
 }
 
@@ -195,6 +205,7 @@ fn check_with_onnxruntime(onnx: &Path, softmax: bool, r: &Reference) -> serde_js
         .arg(r.path("embedding.npy"))
         .arg(r.path("probabilities.npy"))
         .arg(r.path("classes.json"))
+        .args(r.novelty.as_ref().map(|_| r.path("novelty.npy")))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -228,7 +239,10 @@ fn check_with_tract(onnx: &Path, model: &Path, softmax: bool, r: &Reference) -> 
     let mut session = TractBackend::new(BackendOptions::default())
         .load(onnx, &card)
         .unwrap();
-    assert_eq!(session.outputs().len(), 2);
+    assert_eq!(
+        session.outputs().len(),
+        2 + usize::from(r.novelty.is_some())
+    );
     let to2 = |t: &Tensor| {
         let n = t.shape()[0];
         Array2::from_shape_vec((n, t.len() / n), t.iter().copied().collect()).unwrap()
@@ -243,6 +257,15 @@ fn check_with_tract(onnx: &Path, model: &Path, softmax: bool, r: &Reference) -> 
     } else {
         softmax_rows(scores)
     };
+    if let Some(want) = &r.novelty {
+        let got = to2(&out[2]);
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let d = max_abs_diff(&got, want);
+        assert!(
+            d < 1e-4 * scale,
+            "tract novelty differs by {d} (scores up to {scale})"
+        );
+    }
     let emb_diff = max_abs_diff(&embedding, &r.embedding);
     let diff = max_abs_diff(&probabilities, &r.probabilities);
     assert!(emb_diff < 1e-4, "tract embedding differs by {emb_diff}");
@@ -286,6 +309,9 @@ fn softmax_head_export_matches_edge_ssl_under_onnxruntime_and_tract() {
     let eval = f.data.join("shifted/eval");
     let r = reference(&f.site, &eval);
     assert_eq!(r.classes.len(), 100);
+    // `head` fitted a novelty model on its 100 labeled images: the export's `novelty` output
+    // is checked against it below.
+    assert!(r.novelty.is_some(), "the site has no novelty.safetensors");
     // edge-ssl's own two paths agree before anything is compared with them.
     for (i, row) in r.probabilities.rows().into_iter().enumerate() {
         assert_eq!(argmax(row), r.classes[i], "image {i}: head vs run");
@@ -426,11 +452,16 @@ fn bad_inputs_fail_with_one_line_and_write_nothing() {
     );
     // An output that is a file of the model being exported (issue 15 item 1).
     refused(&f.site, &f.site.join("encoder.onnx"), "is also an input");
-    refused(&f.site, &f.site.join("head.safetensors"), "is also an input");
+    refused(
+        &f.site,
+        &f.site.join("head.safetensors"),
+        "is also an input",
+    );
 }
 
 /// Class per origin from `edge-ssl run --json --model MODEL --source IMAGES`.
-fn run_classes(model: &Path, images: &Path) -> HashMap<String, (usize, f64)> {
+/// Per origin: class, confidence and novelty score (NaN when `run` gives none).
+fn run_classes(model: &Path, images: &Path) -> HashMap<String, (usize, f64, f64)> {
     let run = ok(edge_ssl()
         .args(["run", "--json", "--backend", "tract", "--model"])
         .arg(model)
@@ -445,7 +476,8 @@ fn run_classes(model: &Path, images: &Path) -> HashMap<String, (usize, f64)> {
         .map(|v| {
             let origin = v["origin"].as_str().unwrap().to_owned();
             let class = v["class_id"].as_u64().unwrap() as usize;
-            (origin, (class, v["confidence"].as_f64().unwrap()))
+            let novelty = v["novelty"].as_f64().unwrap_or(f64::NAN);
+            (origin, (class, v["confidence"].as_f64().unwrap(), novelty))
         })
         .collect()
 }
@@ -461,10 +493,18 @@ fn run_and_eval_take_the_exported_onnx_and_agree_with_the_directory() {
         let (from_dir, from_file) = (run_classes(&f.site, &eval), run_classes(&onnx, &eval));
         assert_eq!(from_dir.len(), 100);
         assert_eq!(from_dir.len(), from_file.len());
-        for (origin, (class, confidence)) in &from_dir {
-            let (c, p) = from_file[origin];
+        for (origin, (class, confidence, novelty)) in &from_dir {
+            let (c, p, n) = from_file[origin];
             assert_eq!(c, *class, "{origin}: exported ONNX vs directory");
-            assert!((p - confidence).abs() < 1e-4, "{origin}: confidence {p} vs {confidence}");
+            assert!(
+                (p - confidence).abs() < 1e-4,
+                "{origin}: confidence {p} vs {confidence}"
+            );
+            // The file's `novelty` output decides like the directory's novelty model.
+            assert!(
+                (n - novelty).abs() < 1e-4 * novelty.abs().max(1.0),
+                "{origin}: novelty {n} vs {novelty}"
+            );
         }
         let eval_json = |model: &Path| -> serde_json::Value {
             let out = ok(edge_ssl()
@@ -477,7 +517,10 @@ fn run_and_eval_take_the_exported_onnx_and_agree_with_the_directory() {
             serde_json::from_slice(&out.stdout).unwrap()
         };
         let (a, b) = (eval_json(&f.site), eval_json(&onnx));
-        assert_eq!(a["confusion"], b["confusion"], "eval: exported ONNX vs directory");
+        assert_eq!(
+            a["confusion"], b["confusion"],
+            "eval: exported ONNX vs directory"
+        );
         assert_eq!(a["classes"], b["classes"]);
     }
 }

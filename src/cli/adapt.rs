@@ -2,14 +2,15 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{BackendArgs, SourceArgs};
+use super::{BackendArgs, NoveltyArgs, SourceArgs};
 use edge_ssl::adapt::{AdaptOptions, adapt};
 
 /// Adapt an encoder to a camera's frames without labels: re-estimate its BatchNorm statistics
 /// on the frames, then train a residual adapter on embeddings of K augmented views per frame.
 ///
 /// DIR becomes a model directory: edge-ssl.toml, encoder.onnx (BN-patched), adapter.safetensors,
-/// metrics.json (loss curve, timings, BN report) and loss.png. Checkpoints go to
+/// novelty.safetensors, metrics.json (loss curve, timings, BN report, novelty calibration) and
+/// loss.png. Checkpoints go to
 /// DIR/.adapt-work/ every --checkpoint-every steps; after a crash, the same command with
 /// --resume continues and ends with the same adapter as an uninterrupted run.
 ///
@@ -61,6 +62,8 @@ pub struct AdaptArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    novelty: NoveltyArgs,
+    #[command(flatten)]
     backend: BackendArgs,
 }
 
@@ -76,6 +79,7 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,
         sampling: args.sampling.options(),
+        novelty: args.novelty.config()?,
         ..AdaptOptions::default()
     }
     .with_render_workers(args.backend.threads().unwrap_or(1));
@@ -98,6 +102,7 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         report.seconds.summary(),
         args.out.display()
     );
+    eprintln!("{}", report.novelty.line());
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     }

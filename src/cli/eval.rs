@@ -1,11 +1,11 @@
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::Args;
 
-use super::BackendArgs;
-use edge_ssl::frames::image_set;
+use super::{BackendArgs, SourceArgs};
 use edge_ssl::embed::classifier::{Classifier, Scorer};
+use edge_ssl::frames::image_set;
 use edge_ssl::model::reference as model_ref;
 
 /// Evaluate a model directory's head on a labeled ImageFolder tree (ROOT/<class>/*).
@@ -14,6 +14,10 @@ use edge_ssl::model::reference as model_ref;
 /// object: accuracy (0..1), n, per_class {name: {n, correct, accuracy}}, confusion (rows: true
 /// class, columns: predicted, in `classes` order), classes. --plots DIR writes confusion.png
 /// and pca.png (2-D PCA of the embeddings, coloured by true class).
+///
+/// --novelty-ood PATH measures the model's novelty score: the labeled images are the in-domain
+/// frames, PATH (a video, folder or camera) the out-of-domain ones; it prints the AUROC and the
+/// fraction of each set above the calibrated threshold (JSON: `novelty_ood`).
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Model directory with a head (from `edge-ssl head` or `cluster`), or an ONNX written by
@@ -29,6 +33,12 @@ pub struct EvalArgs {
     /// Write confusion.png and pca.png into this folder.
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
+    /// Out-of-domain frames to measure the novelty score against: a video file, an image
+    /// folder or a camera (with --max-frames).
+    #[arg(long, value_name = "PATH")]
+    novelty_ood: Option<PathBuf>,
+    #[command(flatten)]
+    sampling: SourceArgs,
     /// Images per inference call while embedding.
     #[arg(long, default_value_t = 64, value_name = "N")]
     batch: usize,
@@ -58,7 +68,38 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             ),
         }
     }
-    let x = image_set::embed_strict(&mut embedder, &set.paths, args.batch, "evaluating", &crate::progress_bars::terminal())?;
+    // Before the in-domain images are embedded: a missing novelty model is an error at once.
+    let novelty = match &args.novelty_ood {
+        Some(_) => Some(edge_ssl::novelty::file::load(&model)?.with_context(|| {
+            format!(
+                "{}: has no novelty model (fit one with `edge-ssl head` or `adapt`)",
+                args.model
+            )
+        })?),
+        None => None,
+    };
+    let x = image_set::embed_strict(
+        &mut embedder,
+        &set.paths,
+        args.batch,
+        "evaluating",
+        &crate::progress_bars::terminal(),
+    )?;
+    let ood = match (&args.novelty_ood, &novelty) {
+        (Some(path), Some(novelty)) => {
+            let options = args.sampling.options();
+            let progress = crate::progress_bars::terminal();
+            let (out, _) =
+                image_set::embed_source(&mut embedder, path, &options, args.batch, &progress)
+                    .with_context(|| format!("--novelty-ood {}", path.display()))?;
+            Some(edge_ssl::novelty::ood::measure(
+                novelty,
+                x.view(),
+                out.view(),
+            )?)
+        }
+        _ => None,
+    };
     let result = match &scorer {
         Scorer::Head(head) => edge_ssl::head::eval::evaluate(head, x.view(), &truth)?,
         // An exported ONNX: its own `scores` decide, as they would on the device.
@@ -70,24 +111,36 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     .iter()
                     .map(|p| edge_ssl_core::decode_image(p))
                     .collect::<Result<Vec<_>, _>>()?;
-                predicted.extend(classifier.classify_batch(&images)?.iter().map(|d| d.class_id));
+                predicted.extend(
+                    classifier
+                        .classify_batch(&images)?
+                        .iter()
+                        .map(|d| d.class_id),
+                );
             }
             edge_ssl::head::eval::score(&class_names, &predicted, &truth)?
         }
     };
     if let Some(dir) = &args.plots {
-        let (a, b) = edge_ssl::head::eval::write_plots(dir, &result, x.view(), &truth, &class_names)?;
+        let (a, b) =
+            edge_ssl::head::eval::write_plots(dir, &result, x.view(), &truth, &class_names)?;
         eprintln!("plots: {} {}", a.display(), b.display());
     }
     if args.json {
-        println!("{}", serde_json::to_string(&result)?);
+        let mut json = serde_json::to_value(&result)?;
+        if let Some(ood) = &ood {
+            json["novelty_ood"] = serde_json::to_value(ood)?;
+        }
+        println!("{json}");
     } else {
         println!(
             "accuracy {:.2} % on {} image(s)",
             100.0 * result.accuracy,
             set.paths.len()
         );
+        if let Some(ood) = &ood {
+            println!("{}", ood.line());
+        }
     }
     Ok(())
 }
-

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use edge_ssl::export::{self, EXPORTABLE, ExportOptions, SCORES};
+use edge_ssl::export::{self, EXPORTABLE, ExportOptions, NOVELTY_THRESHOLD_KEY, SCORES};
 use edge_ssl::model::directory as model_dir;
 use edge_ssl::model::reference as model_ref;
 
@@ -21,6 +21,9 @@ use edge_ssl::model::reference as model_ref;
 /// directory's card (input preprocessing) are stored in the ONNX metadata_props
 /// (`edge-ssl.classes`, `edge-ssl.head`, `edge-ssl.card`), so `edge-ssl embed`/`bench`
 /// --model FILE.onnx need no card beside it.
+///
+/// With a novelty model (ae or vae), a third output `novelty` [N, 1] is its score, and
+/// `edge-ssl.novelty_threshold` in the metadata its threshold (novel when above).
 ///
 /// Heads that export: softmax, imprint, kmeans. k-NN heads are refused (refit with --kind
 /// imprint or softmax). The file is written atomically: on any error nothing is written.
@@ -61,8 +64,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     // fitted on other embeddings.
     let adapter = model_dir::load_adapter(&model)?;
     let head = model_dir::load_head(&model)?;
+    let novelty = edge_ssl::novelty::file::load(&model)?;
     let options = ExportOptions::default().with_softmax(args.with_softmax);
-    let exported = export::build(&model, adapter.as_ref(), &head, options)
+    let exported = export::build(&model, adapter.as_ref(), &head, novelty.as_ref(), options)
         .with_context(|| format!("exporting {} (heads that export: {EXPORTABLE})", args.model))?;
     exported
         .graph
@@ -87,12 +91,23 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         scores,
         exported.graph.opset()
     );
+    let mut outputs = vec![
+        serde_json::json!({"name": exported.embedding, "shape": ["N", exported.dim]}),
+        serde_json::json!({"name": SCORES, "shape": ["N", exported.classes], "values": scores}),
+    ];
+    match &exported.novelty {
+        Ok(true) => {
+            outputs.push(serde_json::json!({"name": "novelty", "shape": ["N", 1]}));
+            eprintln!("and `novelty` [N, 1] (novel above {NOVELTY_THRESHOLD_KEY} in the metadata)");
+        }
+        Ok(false) => {}
+        Err(why) => eprintln!("note: no `novelty` output: {why}"),
+    }
     if args.json {
         let out = serde_json::json!({
             "out": args.out, "head": head.kind().to_string(), "classes": head.class_names,
             "adapter": adapter.as_ref().map(|a| serde_json::json!({"dim": a.dim(), "hidden": a.hidden()})),
-            "outputs": [{"name": exported.embedding, "shape": ["N", exported.dim]},
-                        {"name": SCORES, "shape": ["N", exported.classes], "values": scores}],
+            "outputs": outputs,
             "opset": exported.graph.opset(),
         });
         println!("{out}");

@@ -4,7 +4,7 @@ use clap::Args;
 use edge_ssl_train::head::HeadKind;
 use serde_json::json;
 
-use super::{BackendArgs, SourceArgs};
+use super::{BackendArgs, NoveltyArgs, SourceArgs};
 use edge_ssl::frames::image_set;
 use edge_ssl::model::directory as model_dir;
 use edge_ssl::model::reference as model_ref;
@@ -16,6 +16,10 @@ use edge_ssl::model::reference as model_ref;
 /// and given a plain ONNX (or `default`) a new model directory is made. With --unlabeled, label
 /// propagation over those frames adds pseudo-labels; the output says how much that helped,
 /// measured by 2-fold cross-validation on the labeled images.
+///
+/// A novelty model (--novelty) is fitted on the same embeddings, labeled and unlabeled, and
+/// written as DIR/novelty.safetensors with its threshold at the 99th percentile of held-out
+/// frames' scores; it needs at least 20 frames (--unlabeled gives it more).
 #[derive(Debug, Args)]
 pub struct HeadArgs {
     /// ONNX file, model directory, or `default`.
@@ -43,6 +47,8 @@ pub struct HeadArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    novelty: NoveltyArgs,
+    #[command(flatten)]
     backend: BackendArgs,
 }
 
@@ -51,23 +57,28 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
     if kind == HeadKind::KMeans {
         anyhow::bail!("--kind kmeans needs no labels: use `edge-ssl cluster`");
     }
+    let novelty_config = args.novelty.config()?;
     let model = model_ref::resolve(&args.model)?;
     let set = image_set::LabeledSet::read(&args.labeled)?;
     let backend = args.backend.backend()?;
     let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
-    let x = image_set::embed_strict(&mut embedder, &set.paths, args.batch, "labeled", &crate::progress_bars::terminal())?;
+    let x = image_set::embed_strict(
+        &mut embedder,
+        &set.paths,
+        args.batch,
+        "labeled",
+        &crate::progress_bars::terminal(),
+    )?;
+    let progress = crate::progress_bars::terminal();
     let unlabeled = match &args.unlabeled {
         Some(p) => {
-            let frames = edge_ssl::frames::loader::decode(
-                p,
-                embedder.preprocessor(),
-                &args.sampling.options(),
-                &crate::progress_bars::terminal(),
-            )?;
-            if let Some(note) = frames.skipped_note() {
+            let options = args.sampling.options();
+            let (rows, note) =
+                image_set::embed_source(&mut embedder, p, &options, args.batch, &progress)?;
+            if let Some(note) = note {
                 eprintln!("{note}");
             }
-            Some(image_set::embed_frames(&mut embedder, &frames, args.batch, &crate::progress_bars::terminal())?)
+            Some(rows)
         }
         None => None,
     };
@@ -78,16 +89,25 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
         &set.class_names,
         unlabeled.as_ref().map(|u| u.view()),
     )?;
+    let parts: Vec<_> = std::iter::once(x.view())
+        .chain(unlabeled.as_ref().map(|u| u.view()))
+        .collect();
+    let (novelty, novelty_outcome) =
+        edge_ssl::novelty::fit_parts(&parts, novelty_config.as_ref(), &progress)?;
     let _lock = edge_ssl::model::dir_lock::lock(&args.out)?;
     model_dir::materialize(&model, &args.out)?;
     let written = model_ref::resolve(&args.out.display().to_string())?;
     let path = model_dir::save_head(&head, &written, &args.out, &[("kind", kind.name().into())])?;
+    if let Some(n) = &novelty {
+        edge_ssl::novelty::file::save(n, &written, &args.out)?;
+    }
     eprintln!(
         "fitted a {kind} head on {} labeled image(s) of {} classes; wrote {}",
         set.paths.len(),
         set.class_names.len(),
         path.display()
     );
+    eprintln!("{}", novelty_outcome.line());
     if let Some(s) = &semi {
         let pct = |v: Option<f64>| v.map_or("n/a".into(), |a| format!("{:.1} %", 100.0 * a));
         eprintln!(
@@ -102,9 +122,8 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
         println!(
             "{}",
             json!({ "kind": kind.name(), "classes": set.class_names, "labeled": set.paths.len(),
-                    "head": path, "semi_supervised": semi })
+                    "head": path, "semi_supervised": semi, "novelty": novelty_outcome })
         );
     }
     Ok(())
 }
-

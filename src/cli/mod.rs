@@ -14,12 +14,14 @@ mod help_lines;
 mod info;
 pub(crate) mod limits;
 pub(crate) mod model_arg;
+mod novelty_args;
 mod run;
 mod source_args;
 
 use clap::{Parser, Subcommand};
 
 pub use backend_args::BackendArgs;
+pub use novelty_args::NoveltyArgs;
 pub use source_args::SourceArgs;
 
 /// Run and adapt self-supervised ONNX encoders on edge devices.

@@ -24,14 +24,14 @@ pub fn embedder(backend: &dyn Backend, model: &ResolvedModel) -> anyhow::Result<
 }
 
 /// Every file of `model` a command reads: the encoder, and in a model directory its card,
-/// adapter, head and metrics. An output that is one of these is refused
+/// adapter, head, novelty model and metrics. An output that is one of these is refused
 /// ([`edge_ssl_core::ensure_not_input`]): `export --out MODEL/head.safetensors` would replace
 /// the head it exports.
 pub fn model_files(model: &ResolvedModel) -> Vec<std::path::PathBuf> {
-    use edge_ssl::model::directory::{ADAPTER, HEAD, METRICS};
+    use edge_ssl::model::directory::{ADAPTER, HEAD, METRICS, NOVELTY};
     let mut files = vec![model.onnx.clone()];
     if let Some(dir) = &model.dir {
-        for name in [reference::DIR_CARD, ADAPTER, HEAD, METRICS] {
+        for name in [reference::DIR_CARD, ADAPTER, HEAD, NOVELTY, METRICS] {
             files.push(dir.join(name));
         }
     }

@@ -8,13 +8,13 @@ use edge_ssl_source::open_source;
 use serde_json::json;
 
 use super::{BackendArgs, SourceArgs};
-use edge_ssl::embed::classifier::Classifier;
 use crate::live::display_out::{DisplayOut, DisplaySpec};
 use crate::live::frame_reader::{FrameReader, Next};
 use crate::live::interrupt;
 use crate::live::page_out::{PageArgs, PageOut};
-use edge_ssl::live::run_stats::RunStats;
 use crate::live::serial_out::{self, SerialOut};
+use edge_ssl::embed::classifier::Classifier;
+use edge_ssl::live::run_stats::RunStats;
 
 /// How often a wait for the next frame looks for Ctrl-C.
 const POLL: Duration = Duration::from_millis(100);
@@ -24,10 +24,11 @@ const POLL: Duration = Duration::from_millis(100);
 ///
 /// SRC is a video file (any codec ffmpeg decodes), a V4L2 camera (/dev/videoN) or an image
 /// folder. With --json, stdout carries one JSON object per frame ({"type":"frame", frame,
-/// origin, timestamp, class, class_id, confidence, latency_ms[, serial]}) and a last
+/// origin, timestamp, class, class_id, confidence, novelty, novel, latency_ms[, serial]};
+/// novelty and novel are null for a model without a novelty model) and a last
 /// {"type":"summary", …} line; otherwise a short summary is printed at the end: frames per
 /// second, latency percentiles (preprocessing + encoder + adapter + head, per frame), frames
-/// read and kept, predicted classes, serial counters. Ctrl-C stops after the current frame and
+/// read and kept, predicted classes, novel frames, serial counters. Ctrl-C stops after the current frame and
 /// still prints the summary; a second Ctrl-C exits at once.
 ///
 /// --serial sends one Prediction per frame over the edge-ssl link protocol
@@ -120,13 +121,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .as_mut()
             .map(|s| s.send(frame.index, &decision, name));
         if let Some(d) = display.as_mut() {
-            d.show(name, decision.confidence, stats.live_fps(), stats.frames())?;
+            // A novel frame's class is a guess: the panel says so.
+            let shown = match decision.novel {
+                Some(true) => format!("? {name}"),
+                _ => name.clone(),
+            };
+            d.show(
+                &shown,
+                decision.confidence,
+                stats.live_fps(),
+                stats.frames(),
+            )?;
         }
         if args.json {
             let mut line = json!({
                 "type": "frame", "frame": frame.index, "origin": frame.origin,
                 "timestamp": frame.timestamp, "class": name, "class_id": decision.class_id,
                 "confidence": decision.confidence,
+                "novelty": decision.novelty, "novel": decision.novel,
                 "latency_ms": decision.latency.as_secs_f64() * 1e3,
             });
             if let Some(outcome) = sent {
@@ -155,6 +167,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             "type": "summary", "frames": stats.frames(), "seconds": seconds, "fps": fps,
             "latency_ms": latency, "interrupted": interrupted,
             "classes": stats.classes_json(&names), "source": source_stats,
+            "novel": stats.novel().map(|(novel, of)| json!({"frames": novel, "of": of})),
             "serial": serial.as_ref().map(|s| &s.json),
             "display": display.as_ref().map(|d| d.summary().1),
         });
@@ -175,6 +188,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         )?;
         writeln!(out, "source: {source_stats}")?;
         writeln!(out, "classes: {}", stats.classes_line(&names))?;
+        if let Some((novel, of)) = stats.novel() {
+            writeln!(
+                out,
+                "novel: {novel} of {of} frames (unlike anything the model was fitted on)"
+            )?;
+        }
         if let Some(s) = &serial {
             writeln!(out, "{}", s.line())?;
         }

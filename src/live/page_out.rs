@@ -10,7 +10,9 @@ use anyhow::Context;
 use clap::Args;
 use edge_ssl::embed::classifier::{Classifier, Decision};
 use edge_ssl::model::reference::ResolvedModel;
-use edge_ssl_page::{EncoderOptions, FrameEncoder, LiveState, Prediction, RefitFn, Server, ServerOptions};
+use edge_ssl_page::{
+    EncoderOptions, FrameEncoder, LiveState, Prediction, RefitFn, Server, ServerOptions,
+};
 use image::DynamicImage;
 
 use crate::cli::BackendArgs;
@@ -108,8 +110,8 @@ impl PageOut {
             frame,
             class: class.to_string(),
             confidence: decision.confidence,
-            novelty: None,
-            novel: None,
+            novelty: decision.novelty,
+            novel: decision.novel,
             latency: decision.latency,
         };
         self.encoder.offer(prediction, image);

@@ -9,6 +9,12 @@
 //! regression, `scale · cos` for imprinting, `−‖x̂ − c‖² / T` for k-means — or, with
 //! `with_softmax`, the probabilities themselves.
 //!
+//! With a novelty model (AE or VAE), a third output `novelty` (`N × 1`) is its score on the
+//! adapted embedding — standardize, the four dense layers, mean squared reconstruction error,
+//! as [`NoveltyModel::score_graph`] lays it out — and the metadata carries its threshold
+//! (`edge-ssl.novelty_threshold`: a frame is novel when its score is above it). A k-NN novelty
+//! model is left out (it would need TopK over every stored embedding), and [`Exported`] says so.
+//!
 //! The directory's card (minus file name and hash) is embedded in the metadata, with the class
 //! names and head kind, so the file is self-describing.
 //!
@@ -19,12 +25,17 @@ use crate::error::{Context, bail};
 use edge_ssl_runtime::{EMBEDDED_CARD_KEY, GraphBuilder};
 use edge_ssl_train::head::{Head, HeadModel};
 use edge_ssl_train::nn::{Adapter, L2_FLOOR};
+use edge_ssl_train::novelty::{NoveltyModel, ScoreGraph};
 use ndarray::Array2;
 
 use crate::model::reference::ResolvedModel;
 
 /// The output carrying class scores.
 pub const SCORES: &str = "scores";
+/// The output carrying the novelty score, when the directory has an exportable novelty model.
+pub const NOVELTY: &str = "novelty";
+/// Metadata key of the novelty threshold (a decimal number).
+pub const NOVELTY_THRESHOLD_KEY: &str = "edge-ssl.novelty_threshold";
 
 /// Head kinds [`build`] can write, for error and help texts.
 pub const EXPORTABLE: &str = "softmax, imprint, kmeans";
@@ -48,17 +59,21 @@ pub struct Exported {
     pub embedding: String,
     pub dim: usize,
     pub classes: usize,
+    /// Whether the graph has the `novelty` output; `Err` says why a novelty model was left out.
+    pub novelty: Result<bool, String>,
 }
 
 fn values(a: &Array2<f32>) -> Vec<f32> {
     a.iter().copied().collect()
 }
 
-/// Builds the one-file graph of `model` with its (optional) adapter and its head.
+/// Builds the one-file graph of `model` with its (optional) adapter, its head and its
+/// (optional) novelty model.
 pub fn build(
     model: &ResolvedModel,
     adapter: Option<&Adapter>,
     head: &Head,
+    novelty: Option<&NoveltyModel>,
     options: ExportOptions,
 ) -> crate::Result<Exported> {
     let mut g = GraphBuilder::open(&model.onnx)
@@ -81,7 +96,31 @@ pub fn build(
     }
     let dim = head.dim();
     let classes = head.class_names.len();
-    g.set_outputs(&[(&x, &name, dim), (&scores, SCORES, classes)])?;
+    let mut outputs = vec![
+        (x.as_str(), name.as_str(), dim),
+        (scores.as_str(), SCORES, classes),
+    ];
+    let (score, exported_novelty) = match novelty {
+        Some(n) => match append_novelty(&mut g, &x, n)? {
+            Some(score) => (Some(score), Ok(true)),
+            None => (
+                None,
+                Err(format!(
+                    "{} novelty models do not export (only ae and vae do)",
+                    n.kind()
+                )),
+            ),
+        },
+        None => (None, Ok(false)),
+    };
+    if let Some(score) = &score {
+        outputs.push((score.as_str(), NOVELTY, 1));
+    }
+    g.set_outputs(&outputs)?;
+    if let (Some(n), Some(_)) = (novelty, &score) {
+        g.set_metadata(NOVELTY_THRESHOLD_KEY, &n.threshold().to_string());
+        g.set_metadata("edge-ssl.novelty_kind", n.kind().name());
+    }
     g.set_producer("edge-ssl export", env!("CARGO_PKG_VERSION"));
     g.set_metadata(
         crate::model::exported::CLASSES_KEY,
@@ -109,7 +148,46 @@ pub fn build(
         embedding: name,
         dim,
         classes,
+        novelty: exported_novelty,
     })
+}
+
+/// The novelty score of the adapted embedding `x` (`N × 1`), or `None` for a k-NN model.
+fn append_novelty(
+    g: &mut GraphBuilder,
+    x: &str,
+    n: &NoveltyModel,
+) -> crate::Result<Option<String>> {
+    let ScoreGraph::Reconstruction {
+        mean,
+        inv_std,
+        layers,
+    } = n.score_graph()
+    else {
+        return Ok(None);
+    };
+    let d = mean.len();
+    let mean = g.constant("novelty_mean", &[d], &mean.to_vec())?;
+    let inv_std = g.constant("novelty_inv_std", &[d], &inv_std.to_vec())?;
+    let centered = g.sub(x, &mean);
+    let u = g.mul(&centered, &inv_std);
+    let mut h = u.clone();
+    for layer in &layers {
+        let (out, inp) = layer.weight.dim();
+        h = g.linear(
+            &h,
+            &values(&layer.weight),
+            (out, inp),
+            &layer.bias.to_vec(),
+            1.0,
+        )?;
+        if layer.relu {
+            h = g.relu(&h);
+        }
+    }
+    let error = g.sub(&h, &u);
+    let squared = g.mul(&error, &error);
+    Ok(Some(g.reduce_last("ReduceMean", &squared)))
 }
 
 /// `e + W2·relu(W1·LayerNorm(e) + b1) + b2`, as [`Adapter`] infers it.

@@ -50,6 +50,8 @@
 //! - [`adapt`]: adaptation without labels — BN statistics in one streaming pass, a view cache,
 //!   the residual adapter — with a typed [`adapt::AdaptReport`]; [`tune`] trains encoder layers.
 //! - [`head`]: fitting a head and evaluating one ([`head::eval::Evaluation`]).
+//! - [`novelty`]: the novelty model a directory carries, so a decision says when a frame is
+//!   unlike anything the model was fitted on (`Decision::novel`).
 //! - [`export`]: encoder + adapter + head as one ONNX file.
 //! - [`info`]: what a model is — graph, parameters, FLOPs, card, parts, usable backends.
 //! - [`fleet`]: a Flower SuperNode task, so a fleet of devices adapts together.
@@ -74,6 +76,7 @@ pub mod head;
 pub mod info;
 pub mod live;
 pub mod model;
+pub mod novelty;
 pub mod plot;
 pub mod progress;
 pub mod tune;

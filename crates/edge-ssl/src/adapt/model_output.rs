@@ -7,17 +7,19 @@ use std::path::Path;
 
 use edge_ssl_core::{ModelCard, write_atomic};
 use edge_ssl_train::nn::Adapter;
+use edge_ssl_train::novelty::NoveltyModel;
 
 use super::AdaptOptions;
-use crate::model::directory::{self as model_dir, ADAPTER, ENCODER, LOSS_PNG, METRICS};
-use crate::model::reference::ResolvedModel;
 use crate::model::commit as dir_commit;
+use crate::model::directory::{self as model_dir, ADAPTER, ENCODER, LOSS_PNG, METRICS, NOVELTY};
+use crate::model::reference::ResolvedModel;
 use crate::plot;
 
 /// What training produced, for the model directory.
 pub struct Trained<'a> {
     pub adapter: Option<&'a Adapter>,
     pub losses: &'a [f32],
+    pub novelty: Option<&'a NoveltyModel>,
 }
 
 /// Stages the adapter, its loss plot, metrics.json and the card in `work` (where the BN-patched
@@ -57,11 +59,22 @@ pub fn write(
             }
         }
     }
+    // Tied to the staged encoder and adapter, exactly as the card will name them.
+    let novelty_path = work.join(NOVELTY);
+    match trained.novelty {
+        Some(n) => {
+            let adapter = trained.adapter.map(|_| adapter_path.as_path());
+            let key = model_dir::embedding_key_of(&encoder_sha, adapter)?;
+            crate::novelty::file::save_with_key(n, work, &key)?;
+        }
+        None if novelty_path.is_file() => std::fs::remove_file(&novelty_path)?,
+        None => {}
+    }
     write_atomic(&work.join(METRICS), |w| {
         w.write_all(serde_json::to_string_pretty(metrics)?.as_bytes())
     })?;
     model_dir::write_card(work, card, provenance(source, opts)?)?;
-    dir_commit::commit(work, out, &[ENCODER, ADAPTER, LOSS_PNG, METRICS])?;
+    dir_commit::commit(work, out, &[ENCODER, ADAPTER, NOVELTY, LOSS_PNG, METRICS])?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 use edge_ssl_source::SourceOptions;
 use edge_ssl_train::augment::AugmentConfig;
+use edge_ssl_train::novelty::NoveltyConfig;
 use edge_ssl_train::trainer::Method;
 
 /// Everything `adapt` needs once flags are parsed (the demo builds these directly).
@@ -22,6 +23,9 @@ pub struct AdaptOptions {
     pub augment: AugmentConfig,
     /// Which frames of a video or camera `--data` are used (`--fps`, `--dedup`, `--max-frames`).
     pub sampling: SourceOptions,
+    /// The novelty model fitted on the adapted, un-augmented embeddings of the frames
+    /// (`None`: no novelty model).
+    pub novelty: Option<NoveltyConfig>,
 }
 
 impl Default for AdaptOptions {
@@ -41,6 +45,7 @@ impl Default for AdaptOptions {
             render_workers: 1,
             augment: AugmentConfig::camera(),
             sampling: SourceOptions::default(),
+            novelty: Some(NoveltyConfig::default()),
         }
     }
 }

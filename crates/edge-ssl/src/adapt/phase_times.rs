@@ -17,6 +17,8 @@ pub struct PhaseTimes {
     pub render: f64,
     /// Epochs over the cache.
     pub train: f64,
+    /// Embedding the frames un-augmented and fitting the novelty model.
+    pub novelty: f64,
     /// The model directory.
     pub write: f64,
     pub total: f64,
@@ -53,8 +55,8 @@ impl PhaseTimes {
     /// One stderr line, e.g. `decode 0.4 s, BN 1.2 s, views 6.1 s (rendering 0.5 s beside the encoder), ...`.
     pub fn summary(&self) -> String {
         format!(
-            "decode {:.1} s, BN {:.1} s, views {:.1} s (rendering {:.1} s beside the encoder), training {:.1} s, writing {:.1} s",
-            self.decode, self.bn, self.views, self.render, self.train, self.write
+            "decode {:.1} s, BN {:.1} s, views {:.1} s (rendering {:.1} s beside the encoder), training {:.1} s, novelty {:.1} s, writing {:.1} s",
+            self.decode, self.bn, self.views, self.render, self.train, self.novelty, self.write
         )
     }
 }

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::model_output::{self, Trained};
 use super::phase_times::{PhaseClock, PhaseTimes};
-use super::{AdaptOptions, bn_phase, train_phase, view_cache, work_dir};
+use super::{AdaptOptions, bn_phase, novelty_phase, train_phase, view_cache, work_dir};
 use crate::frames::frame_list::FrameList;
 use crate::model::directory as model_dir;
 use crate::model::reference::ResolvedModel;
@@ -45,6 +45,8 @@ pub struct AdaptReport {
     pub bn: serde_json::Value,
     /// Whether an interrupted run was continued.
     pub resumed: bool,
+    /// The novelty model fitted on the adapted frames, with its calibration.
+    pub novelty: crate::novelty::NoveltyOutcome,
     /// Seconds per phase.
     pub seconds: PhaseTimes,
 }
@@ -123,6 +125,17 @@ pub fn adapt(
         times.train = clock.lap();
     }
 
+    let (novelty, novelty_outcome) = novelty_phase::fit(
+        backend,
+        &work.join(model_dir::ENCODER),
+        &card,
+        adapter.as_ref(),
+        &frames,
+        opts,
+        progress,
+    )?;
+    times.novelty = clock.lap();
+
     let mut report = AdaptReport {
         frames: frames.len(),
         skipped: frames.skipped.len(),
@@ -137,12 +150,14 @@ pub fn adapt(
         loss_curve: losses.clone(),
         bn: bn_report,
         resumed: resuming,
+        novelty: novelty_outcome,
         seconds: PhaseTimes::default(),
     };
     drop(frames);
     let trained = Trained {
         adapter: adapter.as_ref(),
         losses: &losses,
+        novelty: novelty.as_ref(),
     };
     // metrics.json is written with the directory, so its `write` and `total` are measured
     // up to that point; the report returned has the final figures.

@@ -1,12 +1,14 @@
 //! One frame to one class: the card's preprocessing, the encoder, the directory's adapter (all
-//! inside [`Embedder`]) and the head, timed together — the latency `run` reports is what a
-//! frame costs from decoded image to decision, without decoding and without the outputs.
+//! inside [`Embedder`]), the head and the novelty model when the directory has one, timed
+//! together — the latency `run` reports is what a frame costs from decoded image to decision,
+//! without decoding and without the outputs.
 
 use std::time::{Duration, Instant};
 
 use crate::error::{Context, bail};
 use edge_ssl_runtime::Backend;
 use edge_ssl_train::head::{Head, Prediction};
+use edge_ssl_train::novelty::NoveltyModel;
 use image::DynamicImage;
 
 use crate::embed::embedder::Embedder;
@@ -19,6 +21,11 @@ use crate::model::reference::ResolvedModel;
 pub struct Decision {
     pub class_id: usize,
     pub confidence: f32,
+    /// The novelty score (higher is more unusual), when the model has a novelty model.
+    pub novelty: Option<f32>,
+    /// Whether `novelty` is above the calibrated threshold: the frame is unlike anything the
+    /// model was fitted on, whatever class the head names.
+    pub novel: Option<bool>,
     pub latency: Duration,
 }
 
@@ -51,27 +58,46 @@ impl Scorer {
     }
 }
 
-/// Encoder, adapter and head: images in, classes out.
+/// Encoder, adapter, head and novelty model: images in, classes (and novelty) out.
 pub struct Classifier {
     embedder: Embedder,
     scorer: Scorer,
+    novelty: Option<NoveltyModel>,
 }
 
 impl Classifier {
-    /// Loads the head first: a directory without one fails before the encoder is compiled.
+    /// Loads the head and the novelty model first: a directory without a head, or with a
+    /// mismatched novelty model, fails before the encoder is compiled.
     pub fn load(backend: &dyn Backend, model: &ResolvedModel) -> crate::Result<Self> {
         let scorer = Scorer::of(model)?;
-        Self::from_parts(backend, model, scorer)
+        let novelty = crate::novelty::file::load(model)?;
+        Ok(Self::from_parts(backend, model, scorer)?.with_novelty(novelty))
     }
 
-    /// A classifier from a scorer already loaded (and checked) for `model`.
+    /// A classifier from a scorer already loaded (and checked) for `model`, without novelty.
     pub fn from_parts(
         backend: &dyn Backend,
         model: &ResolvedModel,
         scorer: Scorer,
     ) -> crate::Result<Self> {
         let embedder = Embedder::load(backend, model)?;
-        Ok(Classifier { embedder, scorer })
+        Ok(Classifier {
+            embedder,
+            scorer,
+            novelty: None,
+        })
+    }
+
+    /// Scores every decision with `novelty` (already checked for this model's embeddings).
+    #[must_use]
+    pub fn with_novelty(mut self, novelty: Option<NoveltyModel>) -> Self {
+        self.novelty = novelty;
+        self
+    }
+
+    /// The novelty model decisions are scored with, if any.
+    pub fn novelty(&self) -> Option<&NoveltyModel> {
+        self.novelty.as_ref()
     }
 
     /// What the backend said when it fell back from the requested execution provider.
@@ -90,29 +116,25 @@ impl Classifier {
     /// The class of one image; `latency` is the whole decision (preprocessing included).
     pub fn classify(&mut self, image: &DynamicImage) -> crate::Result<Decision> {
         let started = Instant::now();
-        let prediction = (self.predict(std::slice::from_ref(image))?.into_iter().next())
-            .context("the head returned no prediction")?;
-        Ok(Decision {
-            class_id: prediction.class,
-            confidence: prediction.confidence,
-            latency: started.elapsed(),
-        })
+        let mut decision = (self
+            .predict(std::slice::from_ref(image))?
+            .into_iter()
+            .next())
+        .context("the head returned no prediction")?;
+        decision.latency = started.elapsed();
+        Ok(decision)
     }
 
     /// The classes of a batch of images, run as one encoder batch; each decision's `latency`
     /// is the batch's time divided by its size.
     pub fn classify_batch(&mut self, images: &[DynamicImage]) -> crate::Result<Vec<Decision>> {
         let started = Instant::now();
-        let predictions = self.predict(images)?;
+        let mut decisions = self.predict(images)?;
         let each = started.elapsed() / images.len().max(1) as u32;
-        Ok(predictions
-            .into_iter()
-            .map(|p| Decision {
-                class_id: p.class,
-                confidence: p.confidence,
-                latency: each,
-            })
-            .collect())
+        for d in &mut decisions {
+            d.latency = each;
+        }
+        Ok(decisions)
     }
 
     /// The name of a decision's class.
@@ -122,18 +144,51 @@ impl Classifier {
             .map_or("?", String::as_str)
     }
 
-    fn predict(&mut self, images: &[DynamicImage]) -> crate::Result<Vec<Prediction>> {
+    /// Decisions with a zero latency, which the callers fill in.
+    fn predict(&mut self, images: &[DynamicImage]) -> crate::Result<Vec<Decision>> {
+        let decide = |p: Prediction| Decision {
+            class_id: p.class,
+            confidence: p.confidence,
+            novelty: None,
+            novel: None,
+            latency: Duration::ZERO,
+        };
         match &self.scorer {
             Scorer::Head(head) => {
                 let rows = self.embedder.embed_images(images)?;
-                Ok(head.predict(rows.view())?)
+                let mut decisions: Vec<Decision> =
+                    head.predict(rows.view())?.into_iter().map(decide).collect();
+                if let Some(novelty) = &self.novelty {
+                    let scores = novelty.score(rows.view())?;
+                    for (d, &s) in decisions.iter_mut().zip(&scores) {
+                        d.novelty = Some(s);
+                        d.novel = Some(s > novelty.threshold());
+                    }
+                }
+                Ok(decisions)
             }
             Scorer::Exported(e) => {
                 let (index, logits, classes) = (e.output_index, e.logits, e.class_names.len());
-                let outputs = self.embedder.run_images(images)?;
-                let scores = outputs
-                    .into_iter()
-                    .nth(index)
+                let mut outputs = self.embedder.run_images(images)?;
+                let novelty = match e.novelty {
+                    Some((i, threshold)) => {
+                        let n = outputs
+                            .get(i)
+                            .context("the exported model returned no novelty")?;
+                        if n.len() != images.len() {
+                            bail!(
+                                Model,
+                                "the exported model returned {} novelty scores for {} image(s)",
+                                n.len(),
+                                images.len()
+                            );
+                        }
+                        Some((n.iter().copied().collect::<Vec<f32>>(), threshold))
+                    }
+                    None => None,
+                };
+                let scores = (index < outputs.len())
+                    .then(|| outputs.swap_remove(index))
                     .context("the exported model returned no scores")?;
                 if scores.len() != images.len() * classes {
                     bail!(
@@ -145,7 +200,18 @@ impl Classifier {
                 }
                 let scores = scores.as_standard_layout().into_owned();
                 let rows = scores.into_shape_with_order((images.len(), classes))?;
-                Ok(rows.rows().into_iter().map(|r| best(r, logits)).collect())
+                let mut decisions: Vec<Decision> = rows
+                    .rows()
+                    .into_iter()
+                    .map(|r| decide(best(r, logits)))
+                    .collect();
+                if let Some((scores, threshold)) = novelty {
+                    for (d, s) in decisions.iter_mut().zip(scores) {
+                        d.novelty = Some(s);
+                        d.novel = Some(s > threshold);
+                    }
+                }
+                Ok(decisions)
             }
         }
     }

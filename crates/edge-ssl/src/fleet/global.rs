@@ -11,7 +11,7 @@ use edge_ssl_train::nn::Adapter;
 use super::error::Result;
 use crate::error::Context;
 use crate::model::commit;
-use crate::model::directory::{self as model_dir, ADAPTER, ENCODER, HEAD, METRICS};
+use crate::model::directory::{self as model_dir, ADAPTER, ENCODER, HEAD, METRICS, NOVELTY};
 use crate::model::reference::ResolvedModel;
 
 /// Where a global model came from, for its card's `[provenance]`.
@@ -66,7 +66,8 @@ pub fn write(
         table.insert("fleet_server_round".into(), r.into());
     }
     model_dir::write_card(&stage, card, table)?;
-    commit::commit(&stage, out, &[ENCODER, ADAPTER, HEAD, METRICS])?;
+    // A novelty model fitted behind the previous adapter would be refused: it goes with it.
+    commit::commit(&stage, out, &[ENCODER, ADAPTER, HEAD, NOVELTY, METRICS])?;
     std::fs::remove_dir_all(&stage).with_context(|| format!("removing {}", stage.display()))?;
     Ok(out.to_owned())
 }

@@ -12,6 +12,7 @@ use edge_ssl_core::{Preprocessor, decode_image, image_files};
 use ndarray::{Array2, Array3, Axis, concatenate};
 
 use crate::embed::embedder::Embedder;
+use edge_ssl_source::SourceOptions;
 use crate::progress::Progress;
 
 /// Decoded frames, kept as 8-bit CHW at their own size (a quarter of the memory of f32) in the
@@ -186,4 +187,19 @@ pub fn embed_frames(
     phase.finish();
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
     Ok(concatenate(Axis(0), &views)?)
+}
+
+/// Decodes `data` (an image folder, a video file or a camera, sampled by `options`) and embeds
+/// every frame, in batches: the unlabeled rows `head` fits on, the out-of-domain rows `eval`
+/// scores. The note says what did not decode.
+pub fn embed_source(
+    embedder: &mut Embedder,
+    data: &Path,
+    options: &SourceOptions,
+    batch: usize,
+    progress: &Progress,
+) -> crate::Result<(Array2<f32>, Option<String>)> {
+    let frames = crate::frames::loader::decode(data, embedder.preprocessor(), options, progress)?;
+    let rows = embed_frames(embedder, &frames, batch, progress)?;
+    Ok((rows, frames.skipped_note()))
 }

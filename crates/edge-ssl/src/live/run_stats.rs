@@ -1,12 +1,13 @@
 //! What a live run measured: frames, wall time from the first frame, per-frame latency
-//! (preprocess + encoder + adapter + head) and how often each class was predicted.
+//! (preprocess + encoder + adapter + head) and how often each class was predicted, and how
+//! many frames were novel when the model scores novelty.
 
 use std::time::Instant;
 
 use serde_json::json;
 
-use crate::embed::classifier::Decision;
 use super::latency::{Latency, LatencyHistogram};
+use crate::embed::classifier::Decision;
 
 /// Weight of the newest frame in the FPS shown on the display.
 const FPS_SMOOTHING: f64 = 0.1;
@@ -16,6 +17,9 @@ pub struct RunStats {
     last: Option<Instant>,
     latency: LatencyHistogram,
     class_counts: Vec<u64>,
+    /// Frames scored for novelty, and of them those above the threshold.
+    novelty_scored: u64,
+    novel: u64,
     fps: f64,
 }
 
@@ -26,6 +30,8 @@ impl RunStats {
             last: None,
             latency: LatencyHistogram::default(),
             class_counts: vec![0; classes],
+            novelty_scored: 0,
+            novel: 0,
             fps: 0.0,
         }
     }
@@ -52,6 +58,15 @@ impl RunStats {
         if let Some(n) = self.class_counts.get_mut(decision.class_id) {
             *n += 1;
         }
+        if let Some(novel) = decision.novel {
+            self.novelty_scored += 1;
+            self.novel += u64::from(novel);
+        }
+    }
+
+    /// `(novel frames, frames scored)`; `None` when no frame was scored for novelty.
+    pub fn novel(&self) -> Option<(u64, u64)> {
+        (self.novelty_scored > 0).then_some((self.novel, self.novelty_scored))
     }
 
     pub fn frames(&self) -> u64 {

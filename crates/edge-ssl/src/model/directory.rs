@@ -1,11 +1,11 @@
 //! The model directory that `adapt`, `head` and `cluster` write and every `--model` reads:
 //! `edge-ssl.toml` (card + `[provenance]`), `encoder.onnx`, `adapter.safetensors`,
-//! `head.safetensors`, `metrics.json`, `loss.png`.
+//! `head.safetensors`, `novelty.safetensors`, `metrics.json`, `loss.png`.
 //!
 //! The parts are tied together by hashes so a directory assembled from mismatched pieces is an
 //! error, not a silently wrong classifier: the card records the encoder's sha256 (checked by
 //! `card_for`), the adapter records the encoder it was trained on, and the head records the
-//! encoder *and* adapter whose embeddings it was fitted to, and the card's `[provenance]`
+//! encoder *and* adapter whose embeddings it was fitted to (so does the novelty model), and the card's `[provenance]`
 //! records the adapter's own sha256, so a missing, truncated or bit-flipped adapter is named
 //! rather than silently skipped or applied. Writers stage every part and the card in a work
 //! directory and move them in with [`commit`](crate::model::commit::commit), card last: a
@@ -24,6 +24,7 @@ use crate::model::reference::{DIR_CARD, ResolvedModel};
 pub const ENCODER: &str = "encoder.onnx";
 pub const ADAPTER: &str = "adapter.safetensors";
 pub const HEAD: &str = "head.safetensors";
+pub const NOVELTY: &str = "novelty.safetensors";
 pub const METRICS: &str = "metrics.json";
 pub const LOSS_PNG: &str = "loss.png";
 
@@ -87,7 +88,8 @@ pub fn materialize(model: &ResolvedModel, out: &Path) -> crate::Result<()> {
         model.onnx.display().to_string().into(),
     );
     write_card(&stage, model.card.clone(), provenance)?;
-    crate::model::commit::commit(&stage, out, &[ENCODER, ADAPTER])?;
+    // A novelty model of the directory's previous encoder must not outlive it.
+    crate::model::commit::commit(&stage, out, &[ENCODER, ADAPTER, NOVELTY])?;
     std::fs::remove_dir_all(&stage).with_context(|| format!("removing {}", stage.display()))
 }
 
@@ -180,18 +182,28 @@ pub fn load_adapter(model: &ResolvedModel) -> crate::Result<Option<Adapter>> {
     Ok(Some(adapter))
 }
 
-/// What a head records about the embeddings it was fitted on: encoder and adapter hashes.
+/// What a head (or novelty model) records about the embeddings it was fitted on: encoder and
+/// adapter hashes.
 pub fn embedding_key(model: &ResolvedModel) -> crate::Result<BTreeMap<String, String>> {
     let adapter = match &model.dir {
         Some(d) => part(d, ADAPTER)?,
         None => None,
     };
+    embedding_key_of(&encoder_sha(model)?, adapter.as_deref())
+}
+
+/// The embedding key of an encoder with sha256 `encoder_sha` behind the adapter file
+/// `adapter` (or none), for a writer whose directory is not assembled yet.
+pub fn embedding_key_of(
+    encoder_sha: &str,
+    adapter: Option<&Path>,
+) -> crate::Result<BTreeMap<String, String>> {
     let adapter = match adapter {
-        Some(p) => sha256_file(&p)?,
+        Some(p) => sha256_file(p)?,
         None => "none".into(),
     };
     Ok(BTreeMap::from([
-        (ENCODER_KEY.to_string(), encoder_sha(model)?),
+        (ENCODER_KEY.to_string(), encoder_sha.to_string()),
         (ADAPTER_KEY.to_string(), adapter),
     ]))
 }
@@ -252,7 +264,8 @@ pub fn load_head(model: &ResolvedModel) -> crate::Result<Head> {
 
 /// The files of a model directory that a device needs to `run` it, as (file name, path): the
 /// card, the encoder it names, the adapter if there is one, the head (which must fit the
-/// encoder and adapter) and `metrics.json` if there is one. Not the training plots.
+/// encoder and adapter), the novelty model (checked the same way) and `metrics.json` if there
+/// are. Not the training plots.
 pub fn deploy_files(model: &ResolvedModel) -> crate::Result<Vec<(String, PathBuf)>> {
     let Some(dir) = &model.dir else {
         return Err(crate::Error::NoHead {
@@ -261,6 +274,7 @@ pub fn deploy_files(model: &ResolvedModel) -> crate::Result<Vec<(String, PathBuf
         });
     };
     load_head(model)?;
+    crate::novelty::file::load(model)?;
     let onnx_name = model
         .onnx
         .file_name()
@@ -275,7 +289,7 @@ pub fn deploy_files(model: &ResolvedModel) -> crate::Result<Vec<(String, PathBuf
         })?;
     let mut files = vec![(DIR_CARD.to_string(), dir.join(DIR_CARD))];
     files.push((onnx_name.to_string(), model.onnx.clone()));
-    for optional in [ADAPTER, METRICS] {
+    for optional in [ADAPTER, NOVELTY, METRICS] {
         if let Some(path) = part(dir, optional)? {
             files.push((optional.to_string(), path));
         }

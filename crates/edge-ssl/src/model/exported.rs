@@ -6,7 +6,7 @@ use std::path::Path;
 use edge_ssl_runtime::inspect::read_proto;
 
 use crate::error::Context;
-use crate::export::SCORES;
+use crate::export::{NOVELTY, NOVELTY_THRESHOLD_KEY, SCORES};
 
 /// Metadata key of the exported class names (a JSON array).
 pub const CLASSES_KEY: &str = "edge-ssl.classes";
@@ -22,6 +22,8 @@ pub struct ExportedHead {
     pub logits: bool,
     /// Position of `scores` among the graph's outputs.
     pub output_index: usize,
+    /// Position of the `novelty` output and its threshold, when the file has them.
+    pub novelty: Option<(usize, f32)>,
 }
 
 /// The head an exported ONNX carries, or `None` for any other ONNX.
@@ -60,9 +62,25 @@ pub fn exported_head(onnx: &Path) -> crate::Result<Option<ExportedHead>> {
         crate::error::bail!(Model, "{}: its {CLASSES_KEY} list is empty", onnx.display());
     }
     let logits = meta(SCORES_KEY).is_none_or(|v| v != "probabilities");
+    let novelty_index = proto
+        .graph
+        .as_ref()
+        .and_then(|g| g.output.iter().position(|o| o.name == NOVELTY));
+    let novelty = match (novelty_index, meta(NOVELTY_THRESHOLD_KEY)) {
+        (Some(i), Some(t)) => match t.parse::<f32>() {
+            Ok(t) if t.is_finite() => Some((i, t)),
+            _ => crate::error::bail!(
+                Model,
+                "{}: its {NOVELTY_THRESHOLD_KEY} metadata {t:?} is not a finite number",
+                onnx.display()
+            ),
+        },
+        _ => None,
+    };
     Ok(Some(ExportedHead {
         class_names,
         logits,
         output_index,
+        novelty,
     }))
 }

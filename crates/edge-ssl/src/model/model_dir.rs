@@ -7,6 +7,7 @@ use std::path::Path;
 use edge_ssl_core::ModelCard;
 use edge_ssl_runtime::Backend;
 use edge_ssl_train::head::Head;
+use edge_ssl_train::novelty::NoveltyModel;
 
 use super::Encoder;
 use super::reference::{self, ResolvedModel};
@@ -17,18 +18,30 @@ use crate::embed::classifier::{Classifier, Scorer};
 pub struct ModelDir {
     model: ResolvedModel,
     scorer: Scorer,
+    novelty: Option<NoveltyModel>,
 }
 
 impl ModelDir {
     /// Opens `path`: its card, the sha256 ties between its parts, the CRCs of its tensors and,
     /// for a directory from a device bundle, the bundle's manifest. A bare ONNX file or a
     /// directory without `head.safetensors` is [`Error::NoHead`](crate::Error::NoHead); an
-    /// ONNX written by `export` opens with the head inside it.
+    /// ONNX written by `export` opens with the head inside it. A `novelty.safetensors` is
+    /// loaded and checked too (a directory without one has no novelty).
     pub fn open(path: impl AsRef<Path>) -> crate::Result<Self> {
         let path = path.as_ref();
         let model = reference::resolve(&path.to_string_lossy())?;
         let scorer = Scorer::of(&model)?;
-        Ok(ModelDir { model, scorer })
+        let novelty = crate::novelty::file::load(&model)?;
+        Ok(ModelDir {
+            model,
+            scorer,
+            novelty,
+        })
+    }
+
+    /// The novelty model, when the directory has one.
+    pub fn novelty(&self) -> Option<&NoveltyModel> {
+        self.novelty.as_ref()
     }
 
     /// The directory, or the exported ONNX file.
@@ -64,8 +77,11 @@ impl ModelDir {
         &self.model
     }
 
-    /// Compiles encoder, adapter and head on `backend`.
+    /// Compiles encoder, adapter, head (and novelty model) on `backend`.
     pub fn load(&self, backend: &dyn Backend) -> crate::Result<Classifier> {
-        Classifier::from_parts(backend, &self.model, self.scorer.clone())
+        Ok(
+            Classifier::from_parts(backend, &self.model, self.scorer.clone())?
+                .with_novelty(self.novelty.clone()),
+        )
     }
 }

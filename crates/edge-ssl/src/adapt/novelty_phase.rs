@@ -1,0 +1,93 @@
+//! The novelty model of an adapted directory: every frame embedded once more, un-augmented,
+//! through the final encoder and the adapter just trained — the embeddings `run` will see —
+//! and a novelty model fitted on them (see [`crate::novelty`]). The frames are read again like
+//! every other pass, so memory holds the embeddings, not the frames.
+
+use std::path::Path;
+
+use edge_ssl_core::{ModelCard, Preprocessor};
+use edge_ssl_runtime::Backend;
+use edge_ssl_train::nn::Adapter;
+use edge_ssl_train::novelty::NoveltyModel;
+use ndarray::{Array2, Array3, Axis, concatenate};
+
+use super::AdaptOptions;
+use crate::embed::embedder::Embedder;
+use crate::error::Context;
+use crate::frames::frame_list::FrameList;
+use crate::model::reference::ResolvedModel;
+use crate::novelty::{MIN_ROWS, NoveltyOutcome};
+use crate::progress::Progress;
+
+/// Fits `opts.novelty` on the adapted embeddings of `frames` with the encoder `onnx` (and
+/// `adapter`). Nothing is embedded when novelty is off or there are too few frames.
+pub fn fit(
+    backend: &dyn Backend,
+    onnx: &Path,
+    card: &ModelCard,
+    adapter: Option<&Adapter>,
+    frames: &FrameList,
+    opts: &AdaptOptions,
+    progress: &Progress,
+) -> crate::Result<(Option<NoveltyModel>, NoveltyOutcome)> {
+    let Some(config) = &opts.novelty else {
+        return Ok((None, NoveltyOutcome::Disabled));
+    };
+    if frames.len() < MIN_ROWS {
+        let skipped = NoveltyOutcome::Skipped {
+            rows: frames.len(),
+            needed: MIN_ROWS,
+        };
+        return Ok((None, skipped));
+    }
+    let encoder = ResolvedModel {
+        onnx: onnx.to_path_buf(),
+        card: card.clone(),
+        dir: None,
+    };
+    let mut embedder = Embedder::load(backend, &encoder)?;
+    let pre = Preprocessor::new(card.input.clone());
+    let rows = embed_all(
+        &mut embedder,
+        frames,
+        &pre,
+        opts.images_per_call(&card.input),
+        progress,
+    )?;
+    let rows = match adapter {
+        Some(a) => a.apply(rows.view()).context("applying the adapter")?,
+        None => rows,
+    };
+    crate::novelty::fit(rows.view(), config, progress)
+}
+
+fn embed_all(
+    embedder: &mut Embedder,
+    frames: &FrameList,
+    pre: &Preprocessor,
+    batch: usize,
+    progress: &Progress,
+) -> crate::Result<Array2<f32>> {
+    let mut phase = progress.phase("novelty embeddings", Some(frames.len() as u64));
+    let (mut parts, mut units) = (Vec::new(), Vec::<Array3<f32>>::with_capacity(batch));
+    let mut flush = |units: &mut Vec<Array3<f32>>| -> crate::Result<()> {
+        if !units.is_empty() {
+            parts.push(embedder.embed_units(units)?);
+            phase.advance(units.len() as u64)?;
+            units.clear();
+        }
+        Ok(())
+    };
+    for pixels in frames.pass(pre)? {
+        let unit = pixels?.mapv(|v| v as f32 / 255.0);
+        units.push(pre.resize_unit(unit.view()));
+        if units.len() >= batch.max(1) {
+            flush(&mut units)?;
+        }
+    }
+    flush(&mut units)?;
+    drop(flush);
+    phase.finish();
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    Ok(concatenate(Axis(0), &views)?)
+}

@@ -1,0 +1,30 @@
+//! Novelty: a model directory's answer to "is this frame unlike anything I was fitted on?".
+//!
+//! A head always names one of its classes — a head fitted on garments calls every frame of a
+//! street video an ankle boot, with confidence 0.4–0.7 and no warning. The novelty model is
+//! what lets a device say "I don't know this": a small autoencoder (or VAE) fitted, without
+//! labels, on the same adapted embeddings as the head, scoring a new frame by how badly it
+//! reconstructs that frame's embedding (or a k-NN distance, the training-free baseline). The
+//! math lives in [`edge_ssl_train::novelty`]; this module wires it into the product:
+//!
+//! - [`fit`](mod@fit): `head` and `adapt` fit one on the embeddings they already computed
+//!   (too few rows is a [`NoveltyOutcome::Skipped`], not an error: a 16-image head still works),
+//!   with the threshold calibrated on held-out rows at a quantile (0.99 by default).
+//! - [`file`]: the model directory's `novelty.safetensors`, tied like the head to the encoder
+//!   and adapter whose embeddings it scores (their sha256 in the file's metadata), so a novelty
+//!   model left over from another encoder or adapter is refused, not silently wrong. A
+//!   directory without one still classifies; its decisions carry no novelty.
+//! - [`ood`]: how well the score separates in-domain frames from out-of-domain ones (AUROC)
+//!   and how many in-domain frames the calibrated threshold flags — what `eval
+//!   --novelty-ood` prints.
+//!
+//! Scoring happens in [`Classifier`](crate::Classifier): every [`Decision`](crate::Decision)
+//! of a directory with a novelty model has `novelty` (the score) and `novel` (above the
+//! threshold).
+
+pub mod file;
+pub mod fit;
+pub mod ood;
+
+pub use edge_ssl_train::novelty::{Calibration, NoveltyConfig, NoveltyKind, NoveltyModel};
+pub use fit::{MIN_ROWS, NoveltyOutcome, NoveltyReport, fit, fit_parts};
