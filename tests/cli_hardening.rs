@@ -609,3 +609,43 @@ fn paths_rows_survive_newlines_in_file_names() {
     assert!(rows.iter().any(|r| r.ends_with("two\\nlines.png")), "{rows:?}");
     assert!(rows.iter().any(|r| r.ends_with("back\\\\slash.png")), "{rows:?}");
 }
+
+/// A model without a card is sized by what its graph declares; that is bounded like a card's
+/// sizes. A graph declaring 1×3×8000×8000 (768 MB per image) ran `embed` out of memory (killed
+/// at 23 GB on both backends); now it is refused before anything is allocated.
+#[test]
+fn a_declared_input_too_large_to_batch_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let onnx = tmp.path().join("big.onnx");
+    let script = r#"
+import sys, onnx
+from onnx import helper, TensorProto
+x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8000, 8000])
+y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+nodes = [helper.make_node("GlobalAveragePool", ["x"], ["p"]), helper.make_node("Flatten", ["p"], ["y"])]
+m = helper.make_model(helper.make_graph(nodes, "big", [x], [y]), opset_imports=[helper.make_opsetid("", 13)])
+m.ir_version = 8
+onnx.save(m, sys.argv[1])
+"#;
+    let made = std::process::Command::new(common::root().join(".venv/bin/python"))
+        .arg("-c")
+        .arg(script)
+        .arg(&onnx)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    for backend in ["tract", "ort"] {
+        let out = edge_ssl()
+            .args(["embed", "--model"])
+            .arg(&onnx)
+            .arg("--input")
+            .arg(common::reference_dir().join("images"))
+            .arg("--out")
+            .arg(tmp.path().join("e.npy"))
+            .args(["--backend", backend])
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert_clean_failure(&out, "too large");
+    }
+}

@@ -186,7 +186,7 @@ fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
             1
         }
     };
-    Ok(ModelCard::assumed(
+    let card = ModelCard::assumed(
         InputSpec {
             name: input.name.clone(),
             layout,
@@ -202,7 +202,11 @@ fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
             dim,
         },
         assumptions,
-    ))
+    );
+    // What the graph declares is bounded like a card's sizes: a model declaring 3×8000×8000
+    // asked for 768 MB per image, and a batch of them exhausted memory before any error.
+    card.validate().map_err(|e| bad(format!("the input it declares is too large: {e}")))?;
+    Ok(card)
 }
 
 #[cfg(test)]

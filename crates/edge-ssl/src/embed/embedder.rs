@@ -55,13 +55,23 @@ impl Embedder {
         self.embed_units(&units)
     }
 
-    /// Embeds [0, 1] CHW images already at the input size, as one batch.
+    /// Embeds [0, 1] CHW images already at the input size, in calls of at most
+    /// [`CALL_INPUT_FLOATS`] input values (a caller's batch of large images is split).
     pub fn embed_units(&mut self, units: &[Array3<f32>]) -> crate::Result<Array2<f32>> {
         if units.is_empty() {
             return Ok(Array2::zeros((0, 0)));
         }
-        let batch = self.pre.batch(units)?;
-        self.embed_batch(batch.view())
+        let per_call = images_per_call(units[0].len(), units.len());
+        let mut parts = Vec::new();
+        for chunk in units.chunks(per_call) {
+            let batch = self.pre.batch(chunk)?;
+            parts.push(self.embed_batch(batch.view())?);
+        }
+        if parts.len() == 1 {
+            return Ok(parts.swap_remove(0));
+        }
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        Ok(ndarray::concatenate(ndarray::Axis(0), &views)?)
     }
 
     /// Every output of the model for decoded images, as the model gives them (no adapter): for
@@ -82,6 +92,17 @@ impl Embedder {
             None => Ok(rows),
         }
     }
+}
+
+/// Input values one encoder call may take (2^22 floats, 16 MiB): a call's activations grow
+/// with its batch times the input size, so 64 images of 224×224 cost gigabytes while 64 of
+/// 28×28 cost almost nothing. Whatever `--batch` says, a call holds at least one image.
+pub const CALL_INPUT_FLOATS: usize = 1 << 22;
+
+/// Images of `per_image` values each that one call of at most [`CALL_INPUT_FLOATS`] takes,
+/// out of `wanted` (at least one).
+pub fn images_per_call(per_image: usize, wanted: usize) -> usize {
+    wanted.min(CALL_INPUT_FLOATS / per_image.max(1)).max(1)
 }
 
 /// The first of a session's `outputs` for a batch of `n` images, as `n` embedding rows.
