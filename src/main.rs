@@ -57,6 +57,7 @@ fn advice(e: &anyhow::Error) -> &'static str {
     };
     match e.root() {
         edge_ssl::Error::ViewCacheTooLarge { .. } => "; lower --views or --max-frames",
+        edge_ssl::Error::ActivationCacheTooLarge { .. } => "; lower --max-frames or N of --train tail:N",
         edge_ssl::Error::EndlessSource(_) => " (pass --max-frames N)",
         edge_ssl::Error::NoHead { .. } => {
             "; fit one first with `edge-ssl head --model MODEL --labeled DIR --out DIR`"

@@ -191,3 +191,150 @@ fn a_seed_fixes_the_output_bytes_whatever_the_threads() {
     let other = run("other", &["--threads", "2", "--seed", "1"]);
     assert!(other.0 != two.0, "--seed 1 gave the adapter of --seed 0");
 }
+
+/// Runs tests/verify_trained_encoder.py (ONNX Runtime Python) on `trained` against the bundled
+/// encoder; returns its JSON report and ONNX Runtime's embeddings of the reference images.
+/// `None` (with a note) when the project's .venv lacks onnxruntime.
+fn onnxruntime_python(trained: &Path) -> Option<(serde_json::Value, ndarray::Array2<f32>)> {
+    let python = common::root().join(".venv/bin/python");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ort.npy");
+    let run = std::process::Command::new(&python)
+        .arg(common::root().join("tests/verify_trained_encoder.py"))
+        .arg(common::default_onnx())
+        .arg(trained)
+        .arg(common::reference_dir().join("input.npy"))
+        .arg(&out)
+        .output();
+    match run {
+        Ok(r) if r.status.success() => Some((
+            serde_json::from_slice(&r.stdout).unwrap(),
+            edge_ssl_core::npy::read_f32(&out).unwrap(),
+        )),
+        Ok(r) if String::from_utf8_lossy(&r.stderr).contains("No module named") => {
+            eprintln!("onnxruntime not in .venv; skipping the Python check");
+            None
+        }
+        Ok(r) => panic!("{}", String::from_utf8_lossy(&r.stderr)),
+        Err(e) => {
+            eprintln!("{}: {e}; skipping the Python check", python.display());
+            None
+        }
+    }
+}
+
+fn embed(model: &Path, backend: &str, out: &Path) -> ndarray::Array2<f32> {
+    let run = edge_ssl()
+        .args(["embed", "--backend", backend, "--model"])
+        .arg(model)
+        .arg("--input")
+        .arg(common::reference_dir().join("images"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    common::assert_success(&run);
+    edge_ssl_core::npy::read_f32(out).unwrap()
+}
+
+#[test]
+fn train_tail_1_changes_only_the_last_block_and_every_reader_agrees() {
+    let Some(data) = demo_data() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let site = work.path().join("site");
+    // Without BN re-estimation and adapter, only what --train touches differs from the source.
+    let out = adapt(
+        data,
+        &site,
+        &["--train", "tail:1", "--no-bn-adapt", "--no-adapter"],
+    );
+    common::assert_success(&out);
+    let metrics = read_json(&site.join("metrics.json"));
+    assert_eq!(metrics["train"], "tail:1");
+    let trained = &metrics["encoder"];
+    assert_eq!(trained["trained_blocks"], 1);
+    assert_eq!(trained["blocks"], 7);
+    let steps = trained["steps"].as_u64().unwrap();
+    assert!(steps > 0);
+    assert_eq!(trained["loss_curve"].as_array().unwrap().len() as u64, steps);
+    let card: toml::Table =
+        toml::from_str(&std::fs::read_to_string(site.join("edge-ssl.toml")).unwrap()).unwrap();
+    assert_eq!(card["provenance"]["train"].as_str(), Some("tail:1"));
+
+    let tract = embed(&site, "tract", &work.path().join("tract.npy"));
+    let ort = embed(&site, "ort", &work.path().join("ort.npy"));
+    let atol = common::reference_atol();
+    let diff = common::max_abs_diff(&tract, &ort);
+    assert!(diff <= atol, "tract vs ort on the trained encoder: {diff}");
+    let untrained =
+        edge_ssl_core::npy::read_f32(&common::reference_dir().join("embedding.npy")).unwrap();
+    let moved = common::max_abs_diff(&tract, &untrained);
+    assert!(moved > 100.0 * atol, "training moved the embeddings by only {moved}");
+
+    if let Some((report, python)) = onnxruntime_python(&site.join("encoder.onnx")) {
+        let last_block: Vec<String> = ["0.weight", "1.bias", "1.running_mean", "1.running_var", "1.weight"]
+            .iter()
+            .map(|s| format!("features.6.{s}"))
+            .collect();
+        assert_eq!(report["changed"], serde_json::json!(last_block), "{report}");
+        assert_eq!(report["unchanged"].as_array().unwrap().len(), 30, "{report}");
+        assert_eq!(report["same_nodes"], true);
+        assert_eq!(report["new_initializers"], serde_json::json!([]));
+        let diff = common::max_abs_diff(&tract, &python);
+        assert!(diff <= atol, "edge-ssl vs ONNX Runtime Python: {diff}");
+    }
+
+    // The directory is an ordinary model directory: head and eval take it.
+    let head = edge_ssl()
+        .args(["head", "--model"])
+        .arg(&site)
+        .arg("--labeled")
+        .arg(data.join("shifted/labeled"))
+        .arg("--out")
+        .arg(&site)
+        .output()
+        .unwrap();
+    common::assert_success(&head);
+    let eval = edge_ssl()
+        .args(["eval", "--json", "--model"])
+        .arg(&site)
+        .arg("--labeled")
+        .arg(data.join("shifted/eval"))
+        .output()
+        .unwrap();
+    common::assert_success(&eval);
+}
+
+#[test]
+fn an_operator_the_trainer_lacks_is_one_line_naming_it() {
+    let Some(data) = demo_data() else { return };
+    let work = tempfile::tempdir().unwrap();
+    // The bundled encoder with its block-5 activation turned into a Selu (same length, so
+    // the protobuf stays valid), and its card without the sha256 that no longer holds.
+    let name = b"/features/features.5/features.5.2/Relu\x22\x04Relu";
+    let mut bytes = std::fs::read(common::default_onnx()).unwrap();
+    let at = bytes.windows(name.len()).position(|w| w == name).unwrap();
+    bytes[at + name.len() - 4..at + name.len() - 2].copy_from_slice(b"Se");
+    let model = work.path().join("encoder.onnx");
+    std::fs::write(&model, bytes).unwrap();
+    let card = std::fs::read_to_string(common::default_onnx().with_extension("toml")).unwrap();
+    let card: String = card
+        .lines()
+        .filter(|l| !l.starts_with("sha256"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(model.with_extension("toml"), card).unwrap();
+    let out = edge_ssl()
+        .args(["adapt", "--train", "all", "--no-adapter", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(data.join("shifted/unlabeled"))
+        .arg("--out")
+        .arg(work.path().join("site"))
+        .output()
+        .unwrap();
+    common::assert_clean_failure(&out, "operator Selu");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tail:1"), "{stderr}");
+    assert!(!work.path().join("site/edge-ssl.toml").exists());
+}

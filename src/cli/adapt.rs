@@ -49,7 +49,12 @@ pub struct AdaptArgs {
     /// Keep the encoder's BatchNorm statistics (skip AdaBN).
     #[arg(long)]
     no_bn_adapt: bool,
-    /// Train no adapter (BN re-estimation only).
+    /// Also train the encoder's own weights (SimCLR, after BN re-estimation, before the adapter):
+    /// none, bn (BatchNorm scale and bias), tail:N (the last N blocks) or all; they are written
+    /// into DIR/encoder.onnx and metrics.json gets the loss curve.
+    #[arg(long, default_value = "none", value_name = "WHICH")]
+    train: edge_ssl::tune::Train,
+    /// Train no adapter (BN re-estimation, and --train, only).
     #[arg(long)]
     no_adapter: bool,
     /// Continue an interrupted run from DIR/.adapt-work/ (same flags required).
@@ -75,6 +80,7 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         batch: args.batch,
         seed: args.seed,
         bn_adapt: !args.no_bn_adapt,
+        train: args.train,
         adapter: !args.no_adapter,
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,

@@ -50,6 +50,10 @@ pub struct DemoArgs {
     /// Seed of the shifted domain, the splits and the adaptation.
     #[arg(long, default_value_t = 0, value_name = "S")]
     seed: u64,
+    /// Also train the encoder's own weights, one row per selection, comma-separated (e.g.
+    /// `tail:2,all`; SimCLR without BN re-estimation or adapter, as the issue-14 reference).
+    #[arg(long, value_name = "LIST")]
+    train: Option<String>,
     /// Only write the data set.
     #[arg(long)]
     data_only: bool,
@@ -120,6 +124,18 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             format!("BN + adapter ({m})"),
             AdaptOptions {
                 method: m,
+                ..base.clone()
+            },
+        ));
+    }
+    for train in args.train.iter().flat_map(|l| l.split(',')) {
+        let train: edge_ssl::tune::Train = train.parse()?;
+        variants.push((
+            format!("encoder {train}"),
+            AdaptOptions {
+                train,
+                bn_adapt: false,
+                adapter: false,
                 ..base.clone()
             },
         ));

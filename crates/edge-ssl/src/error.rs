@@ -39,6 +39,19 @@ pub enum Error {
         bytes: u64,
         limit_gib: u64,
     },
+    /// Encoder training's cache of what the frozen part outputs (frames × 2 views × floats
+    /// per activation, held in memory) would pass its limit.
+    #[error(
+        "the cache of the frozen part's outputs would need {:.1} GiB ({frames} frames × 2 views × {floats} floats of `{cut}`), more than the {limit_gib} GiB allowed; train fewer blocks (a later cut) or use fewer frames",
+        *bytes as f64 / (1u64 << 30) as f64
+    )]
+    ActivationCacheTooLarge {
+        frames: usize,
+        floats: usize,
+        cut: String,
+        bytes: u64,
+        limit_gib: u64,
+    },
     /// A source that never ends (a camera) was given without a bound on the frames to take.
     #[error("{0}: a camera never ends; set a maximum number of frames")]
     EndlessSource(String),
@@ -77,6 +90,9 @@ pub enum Error {
     Train(#[from] TrainError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// Importing, training or writing back an encoder's own weights ([`crate::tune`]).
+    #[error(transparent)]
+    Tune(#[from] crate::tune::TuneError),
     /// The caller's progress callback asked to stop.
     #[error("cancelled")]
     Cancelled,

@@ -134,3 +134,61 @@ fn adapt_reports_phases_and_a_cancel_leaves_no_model_behind() {
     assert_eq!(report.loss_curve.len() as u64, report.steps);
     assert!(Encoder::open(&out).is_ok());
 }
+
+/// Encoder training (`train: Tail(1)`) stopped part-way through its epochs, then resumed,
+/// writes the same encoder bytes and loss curve as a run that was never stopped.
+#[test]
+fn encoder_training_resumed_after_a_cancel_equals_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frames = tmp.path().join("frames");
+    fmnist_folder(&frames, 200);
+    let options = AdaptOptions {
+        train: edge_ssl::tune::Train::Tail(1),
+        tune: edge_ssl::tune::TuneConfig::default()
+            .with_epochs(3)
+            .with_batch_size(48),
+        adapter: false,
+        checkpoint_every: 100,
+        ..AdaptOptions::default()
+    };
+    let run = |out: &Path, options: &AdaptOptions, progress: &Progress| {
+        Encoder::bundled()
+            .unwrap()
+            .adapt(backend().as_ref(), &frames, out, options, progress)
+    };
+    let whole = tmp.path().join("whole");
+    let want = run(&whole, &options, &Progress::silent()).unwrap();
+    let trained = want.encoder.as_ref().expect("an encoder-training report");
+    assert_eq!(trained.steps, 12, "200 frames / 48 = 4 steps × 3 epochs");
+    assert_eq!(trained.loss_curve.len(), 12);
+    assert_eq!(trained.trained_blocks, 1);
+    assert_ne!(
+        std::fs::read(whole.join("encoder.onnx")).unwrap(),
+        std::fs::read(Encoder::bundled().unwrap().onnx()).unwrap()
+    );
+
+    let resumed = tmp.path().join("resumed");
+    let stop = Progress::new(|e: &Event| match e {
+        Event::Advance {
+            phase: "training encoder",
+            done: 5,
+            ..
+        } => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    });
+    let err = run(&resumed, &options, &stop).unwrap_err();
+    assert!(err.is_cancelled(), "{err:?}");
+    assert!(!resumed.join("edge-ssl.toml").exists());
+    let again = AdaptOptions {
+        resume: true,
+        ..options.clone()
+    };
+    let got = run(&resumed, &again, &Progress::silent()).unwrap();
+    assert!(got.resumed);
+    assert_eq!(got.encoder, want.encoder, "reports differ");
+    assert!(
+        std::fs::read(resumed.join("encoder.onnx")).unwrap()
+            == std::fs::read(whole.join("encoder.onnx")).unwrap(),
+        "the resumed run wrote other weights"
+    );
+}

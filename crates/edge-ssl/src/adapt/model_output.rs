@@ -95,6 +95,7 @@ fn provenance(model: &ResolvedModel, opts: &AdaptOptions) -> crate::Result<toml:
     };
     t.insert("method".into(), method.into());
     t.insert("bn_adapt".into(), opts.bn_adapt.into());
+    t.insert("train".into(), opts.train.to_string().into());
     t.insert("seed".into(), (opts.seed as i64).into());
     t.insert("epochs".into(), (opts.epochs as i64).into());
     t.insert("views".into(), (opts.views as i64).into());

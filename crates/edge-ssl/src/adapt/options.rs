@@ -3,6 +3,8 @@ use edge_ssl_train::augment::AugmentConfig;
 use edge_ssl_train::novelty::NoveltyConfig;
 use edge_ssl_train::trainer::Method;
 
+use crate::tune::{Train, TuneConfig};
+
 /// Everything `adapt` needs once flags are parsed (the demo builds these directly).
 #[derive(Clone, Debug)]
 pub struct AdaptOptions {
@@ -12,6 +14,12 @@ pub struct AdaptOptions {
     pub batch: usize,
     pub seed: u64,
     pub bn_adapt: bool,
+    /// Which of the encoder's own weights train (SimCLR, after BN re-estimation and before the
+    /// adapter, which then trains on the trained encoder's embeddings): `Train::None` keeps
+    /// the encoder as BN re-estimation left it.
+    pub train: Train,
+    /// Settings of that encoder training; its seed is replaced by `seed`.
+    pub tune: TuneConfig,
     pub adapter: bool,
     pub resume: bool,
     pub checkpoint_every: u64,
@@ -37,6 +45,8 @@ impl Default for AdaptOptions {
             batch: 256,
             seed: 0,
             bn_adapt: true,
+            train: Train::None,
+            tune: TuneConfig::default(),
             adapter: true,
             resume: false,
             checkpoint_every: 50,

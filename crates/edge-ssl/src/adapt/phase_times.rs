@@ -11,6 +11,8 @@ pub struct PhaseTimes {
     pub decode: f64,
     /// BN re-estimation (its forward passes), or copying the encoder without it.
     pub bn: f64,
+    /// Training the encoder's own weights: its paired cache (prefix activations) and epochs.
+    pub encoder: f64,
     /// Building the view cache: rendering views and running the encoder on them, overlapped.
     pub views: f64,
     /// Of which rendering augmented views (on the producer thread, beside the encoder).
@@ -55,8 +57,8 @@ impl PhaseTimes {
     /// One stderr line, e.g. `decode 0.4 s, BN 1.2 s, views 6.1 s (rendering 0.5 s beside the encoder), ...`.
     pub fn summary(&self) -> String {
         format!(
-            "decode {:.1} s, BN {:.1} s, views {:.1} s (rendering {:.1} s beside the encoder), training {:.1} s, novelty {:.1} s, writing {:.1} s",
-            self.decode, self.bn, self.views, self.render, self.train, self.novelty, self.write
+            "decode {:.1} s, BN {:.1} s, encoder training {:.1} s, views {:.1} s (rendering {:.1} s beside the encoder), training {:.1} s, novelty {:.1} s, writing {:.1} s",
+            self.decode, self.bn, self.encoder, self.views, self.render, self.train, self.novelty, self.write
         )
     }
 }

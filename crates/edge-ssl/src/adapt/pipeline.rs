@@ -1,5 +1,6 @@
 //! `adapt` from frames to model directory, one phase after the other: list the frames → BN
-//! re-estimation → view cache → training → model directory. Frames are never all in memory:
+//! re-estimation → encoder training (when asked) → view cache → adapter training → model
+//! directory. Frames are never all in memory:
 //! the BN and view passes read them again ([`FrameList`]), and only embeddings stay. Each phase is timed
 //! ([`PhaseTimes`]); the work directory makes every phase resumable.
 
@@ -17,7 +18,10 @@ use serde::Serialize;
 
 use super::model_output::{self, Trained};
 use super::phase_times::{PhaseClock, PhaseTimes};
-use super::{AdaptOptions, bn_phase, novelty_phase, train_phase, view_cache, work_dir};
+use super::{
+    AdaptOptions, EncoderTraining, bn_phase, encoder_phase, novelty_phase, train_phase, view_cache,
+    work_dir,
+};
 use crate::frames::frame_list::FrameList;
 use crate::model::directory as model_dir;
 use crate::model::reference::ResolvedModel;
@@ -36,10 +40,14 @@ pub struct AdaptReport {
     pub batch: usize,
     pub seed: u64,
     pub bn_adapt: bool,
+    /// Which of the encoder's own weights trained: `none`, `bn`, `tail:N` or `all`.
+    pub train: String,
+    /// What encoder training did (`null` for `none`).
+    pub encoder: Option<EncoderTraining>,
     pub adapter: bool,
-    /// Optimizer steps run (over all runs, when resumed).
+    /// Adapter optimizer steps run (over all runs, when resumed).
     pub steps: u64,
-    /// The loss of every step.
+    /// The adapter's loss at every step.
     pub loss_curve: Vec<f32>,
     /// BN re-estimation's report (`null` without it).
     pub bn: serde_json::Value,
@@ -97,6 +105,9 @@ pub fn adapt(
         "origins_sha256": origins_sha256(&frames.origins),
         "method": opts.method.name(), "epochs": opts.epochs, "views": opts.views,
         "batch": opts.batch, "seed": opts.seed, "bn_adapt": opts.bn_adapt, "adapter": opts.adapter,
+        "train": opts.train.to_string(),
+        // As text: f32 fields would compare unequal after a JSON round trip as numbers.
+        "tune": serde_json::to_string(&opts.tune)?,
     });
     let resuming = work_dir::prepare(&work, &plan, opts.resume, progress)?;
 
@@ -105,6 +116,9 @@ pub fn adapt(
     times.bn = clock.lap();
     let mut card = model.card.clone();
     card.sha256 = None;
+    let encoder_training =
+        encoder_phase::train(backend, &card, &frames, opts, &work, resuming, progress)?;
+    times.encoder = clock.lap();
     let patched = ResolvedModel {
         onnx: encoder.clone(),
         card: card.clone(),
@@ -145,6 +159,8 @@ pub fn adapt(
         batch: opts.batch,
         seed: opts.seed,
         bn_adapt: opts.bn_adapt,
+        train: opts.train.to_string(),
+        encoder: encoder_training,
         adapter: opts.adapter,
         steps,
         loss_curve: losses.clone(),

@@ -1,0 +1,174 @@
+//! The encoder-training phase (`Train::Bn`, `Tail(n)`, `All`; issue 14), between BN
+//! re-estimation and the adapter. The work directory's (BN-patched) encoder is split by
+//! [`tune::import`]; the frozen prefix is written beside it as an ONNX of its own and run by
+//! the backend once per view — two views of every frame ([`paired_cache`]) — and SimCLR trains
+//! the imported tail on those cached activations ([`EncoderTrainer`], checkpointed every
+//! `checkpoint_every` steps). The trained weights and BatchNormalization statistics are then
+//! written back into the work directory's `encoder.onnx`, so the adapter's view cache and the
+//! model directory see the trained encoder and every reader of a model directory works
+//! unchanged.
+//!
+//! The adapter, when on, trains afterwards on the trained encoder's embeddings: the two
+//! compose (the adapter starts as the identity), and `adapter: false` ships the trained
+//! encoder alone.
+//!
+//! Resume: the paired cache is saved in the work directory, the trainer's checkpoint resumes
+//! bit for bit, and the result lands in three atomic steps — `encoder.tuned.onnx`, then
+//! `tuned.json` (the report and that file's SHA-256), then a rename over `encoder.onnx` — so
+//! a run stopped anywhere neither trains twice nor loses what it trained.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use edge_ssl_core::{ModelCard, Preprocessor, sha256_file, write_atomic};
+use edge_ssl_runtime::Backend;
+use serde::{Deserialize, Serialize};
+
+use super::{AdaptOptions, paired_cache};
+use crate::error::Context;
+use crate::frames::frame_list::FrameList;
+use crate::model::directory::ENCODER;
+use crate::progress::Progress;
+use crate::tune::{self, EncoderTrainer, Train};
+
+const CHECKPOINT: &str = "encoder-training.ckpt";
+const TUNED: &str = "encoder.tuned.onnx";
+const DONE: &str = "tuned.json";
+
+/// What encoder training did; part of [`super::AdaptReport`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[non_exhaustive]
+pub struct EncoderTraining {
+    /// `bn`, `tail:N` or `all`.
+    pub selection: String,
+    /// Blocks the encoder has, and how many of them trained ([`tune::blocks`]).
+    pub blocks: usize,
+    pub trained_blocks: usize,
+    /// The activation the frozen prefix hands the trained part (`None`: the model's input).
+    pub cut: Option<String>,
+    /// Floats per frame of that activation (both views are cached).
+    pub cached_floats_per_frame: usize,
+    /// Trainable floats of the encoder (the projector excluded).
+    pub parameters: usize,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f32,
+    /// Optimizer steps run (over all runs, when resumed), and the loss of each.
+    pub steps: u64,
+    pub loss_curve: Vec<f32>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Done {
+    report: EncoderTraining,
+    encoder_sha256: String,
+}
+
+/// Trains the part of `work/encoder.onnx` that `opts.train` selects and writes it back in
+/// place; `None` for `Train::None`. `card` is the source model's (the prefix has its input).
+pub fn train(
+    backend: &dyn Backend,
+    card: &ModelCard,
+    frames: &FrameList,
+    opts: &AdaptOptions,
+    work: &Path,
+    resuming: bool,
+    progress: &Progress,
+) -> crate::Result<Option<EncoderTraining>> {
+    if opts.train == Train::None {
+        return Ok(None);
+    }
+    let encoder = work.join(ENCODER);
+    if resuming && let Some(done) = finished(work)? {
+        progress.note("the encoder was already trained; resuming after it");
+        return Ok(Some(done));
+    }
+    let split = tune::import(&encoder, opts.train)
+        .with_context(|| format!("preparing {} to train ({})", encoder.display(), opts.train))?;
+    let pre = Preprocessor::new(card.input.clone());
+    let views = paired_cache::build(backend, card, &pre, &split, frames, opts, work, resuming, progress)?;
+    let config = opts.tune.with_seed(opts.seed);
+    let mut report = EncoderTraining {
+        selection: opts.train.to_string(),
+        blocks: split.blocks(),
+        trained_blocks: split.trained_blocks(),
+        cut: split.cut().map(str::to_string),
+        cached_floats_per_frame: views.item_shape().iter().product(),
+        parameters: split.graph().params().iter().map(|p| p.value.len()).sum(),
+        epochs: config.epochs(),
+        batch: config.batch_size(),
+        lr: config.lr(),
+        steps: 0,
+        loss_curve: Vec::new(),
+    };
+    let ckpt = work.join(CHECKPOINT);
+    let graph = split.into_graph();
+    let mut trainer = (if resuming && ckpt.is_file() {
+        let t = EncoderTrainer::load_checkpoint(&ckpt, graph, &views)
+            .context("reading the encoder-training checkpoint")?;
+        if *t.config() != config {
+            return Err(crate::Error::ResumeMismatch(format!(
+                "{} was written with other training settings",
+                ckpt.display()
+            )));
+        }
+        t
+    } else {
+        EncoderTrainer::new(graph, config, &views)?
+    })
+    .with_checkpoint(&ckpt, opts.checkpoint_every);
+    progress.note(format_args!(
+        "training {} of {} encoder blocks ({} parameters) on {} frames",
+        report.trained_blocks,
+        report.blocks,
+        report.parameters,
+        views.len()
+    ));
+    let mut phase = progress.phase("training encoder", Some(trainer.total_steps()));
+    phase.advance(trainer.step())?;
+    trainer.fit(&views, |s| {
+        phase.loss(s.step, s.loss);
+        match phase.advance(s.step.saturating_sub(phase.done())) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    })?;
+    progress.check()?;
+    phase.finish();
+    drop(views);
+    report.steps = trainer.step();
+    report.loss_curve = trainer.losses().to_vec();
+    let tuned = work.join(TUNED);
+    tune::write_back(&encoder, trainer.graph(), &tuned)
+        .with_context(|| format!("writing the trained weights into {}", tuned.display()))?;
+    let done = Done {
+        report,
+        encoder_sha256: sha256_file(&tuned)?,
+    };
+    write_atomic(&work.join(DONE), |w| {
+        w.write_all(serde_json::to_string(&done)?.as_bytes())
+    })?;
+    std::fs::rename(&tuned, &encoder).map_err(|e| crate::Error::io(&encoder, e))?;
+    Ok(Some(done.report))
+}
+
+/// The report of a training an interrupted run finished, completing its last step (the
+/// rename) when it was stopped before it; `None` when it did not finish.
+fn finished(work: &Path) -> crate::Result<Option<EncoderTraining>> {
+    let Ok(text) = std::fs::read_to_string(work.join(DONE)) else {
+        return Ok(None);
+    };
+    let done: Done = serde_json::from_str(&text)?;
+    let (tuned, encoder) = (work.join(TUNED), work.join(ENCODER));
+    if tuned.is_file() {
+        std::fs::rename(&tuned, &encoder).map_err(|e| crate::Error::io(&encoder, e))?;
+    }
+    if sha256_file(&encoder)? != done.encoder_sha256 {
+        return Err(crate::Error::ResumeMismatch(format!(
+            "{} is not the encoder {} says was trained",
+            encoder.display(),
+            work.join(DONE).display()
+        )));
+    }
+    Ok(Some(done.report))
+}
