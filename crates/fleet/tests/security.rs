@@ -40,7 +40,8 @@ fn a_rust_node_runs_fedavg_over_tls() {
     );
     let outcomes = finish_nodes(vec![node], &stop, 60);
     let (summary, events) = &outcomes[0];
-    assert_eq!(summary.as_ref().unwrap().messages, 1, "{events:?}");
+    // Each train message, then the final model in one evaluate message (no evaluation rounds).
+    assert_eq!(summary.as_ref().unwrap().messages, 2, "{events:?}");
     assert_moved(&read_result(&out), 1, 2.0);
 
     // A node that does not trust the SuperLink's CA does not connect.
@@ -105,6 +106,7 @@ fn supernode_auth_admits_only_registered_keys() {
     );
     let outcomes = finish_nodes(vec![node], &stop, 60);
     let (summary, events) = &outcomes[0];
-    assert_eq!(summary.as_ref().unwrap().messages, 2, "{events:?}");
+    // Each train message, then the final model in one evaluate message (no evaluation rounds).
+    assert_eq!(summary.as_ref().unwrap().messages, 3, "{events:?}");
     assert_moved(&read_result(&out), 2, -1.0);
 }
