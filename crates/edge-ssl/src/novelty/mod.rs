@@ -10,7 +10,7 @@
 //! - [`fit`](mod@fit): `head` and `adapt` fit one on the embeddings they already computed
 //!   (too few rows is a [`NoveltyOutcome::Skipped`], not an error: a 16-image head still works),
 //!   with the threshold calibrated on held-out rows at a quantile (0.99 by default).
-//! - [`file`]: the model directory's `novelty.safetensors`, tied like the head to the encoder
+//! - [`mod@file`]: the model directory's `novelty.safetensors`, tied like the head to the encoder
 //!   and adapter whose embeddings it scores (their sha256 in the file's metadata), so a novelty
 //!   model left over from another encoder or adapter is refused, not silently wrong. A
 //!   directory without one still classifies; its decisions carry no novelty.
