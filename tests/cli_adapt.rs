@@ -246,12 +246,13 @@ fn train_tail_1_changes_only_the_last_block_and_every_reader_agrees() {
     let out = adapt(
         data,
         &site,
-        &["--train", "tail:1", "--no-bn-adapt", "--no-adapter"],
+        &["--train", "tail:1", "--train-epochs", "3", "--no-bn-adapt", "--no-adapter"],
     );
     common::assert_success(&out);
     let metrics = read_json(&site.join("metrics.json"));
     assert_eq!(metrics["train"], "tail:1");
     let trained = &metrics["encoder"];
+    assert_eq!(trained["epochs"], 3, "--train-epochs sets the encoder's epochs");
     assert_eq!(trained["trained_blocks"], 1);
     assert_eq!(trained["blocks"], 7);
     let steps = trained["steps"].as_u64().unwrap();

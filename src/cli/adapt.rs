@@ -54,6 +54,9 @@ pub struct AdaptArgs {
     /// into DIR/encoder.onnx and metrics.json gets the loss curve.
     #[arg(long, default_value = "none", value_name = "WHICH")]
     train: edge_ssl::tune::Train,
+    /// Epochs of --train's encoder training (--epochs is the adapter's).
+    #[arg(long, default_value_t = edge_ssl::tune::TuneConfig::default().epochs(), value_name = "N")]
+    train_epochs: usize,
     /// Train no adapter (BN re-estimation, and --train, only).
     #[arg(long)]
     no_adapter: bool,
@@ -81,6 +84,7 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         seed: args.seed,
         bn_adapt: !args.no_bn_adapt,
         train: args.train,
+        tune: edge_ssl::tune::TuneConfig::default().with_epochs(args.train_epochs),
         adapter: !args.no_adapter,
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,
