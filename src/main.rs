@@ -34,7 +34,11 @@ fn main() {
             std::process::exit(130);
         }
         // One line, whatever the causes hold (ONNX Runtime's messages span several lines).
-        eprintln!("error: {}{}", edge_ssl_core::one_line(&format!("{e:#}")), advice(&e));
+        eprintln!(
+            "error: {}{}",
+            edge_ssl_core::one_line(&format!("{e:#}")),
+            advice(&e)
+        );
         std::process::exit(1);
     }
 }
@@ -48,7 +52,6 @@ fn interrupted(e: &anyhow::Error) -> bool {
             .any(edge_ssl::Error::is_cancelled)
 }
 
-
 /// The flag to change, for library errors that are about something a flag sets (the library's
 /// messages do not know the CLI's flags).
 fn advice(e: &anyhow::Error) -> &'static str {
@@ -57,7 +60,9 @@ fn advice(e: &anyhow::Error) -> &'static str {
     };
     match e.root() {
         edge_ssl::Error::ViewCacheTooLarge { .. } => "; lower --views or --max-frames",
-        edge_ssl::Error::ActivationCacheTooLarge { .. } => "; lower --max-frames or N of --train tail:N",
+        edge_ssl::Error::ActivationCacheTooLarge { .. } => {
+            "; lower --max-frames or N of --train tail:N"
+        }
         edge_ssl::Error::EndlessSource(_) => " (pass --max-frames N)",
         edge_ssl::Error::NoHead { .. } => {
             "; fit one first with `edge-ssl head --model MODEL --labeled DIR --out DIR`"

@@ -246,18 +246,31 @@ fn train_tail_1_changes_only_the_last_block_and_every_reader_agrees() {
     let out = adapt(
         data,
         &site,
-        &["--train", "tail:1", "--train-epochs", "3", "--no-bn-adapt", "--no-adapter"],
+        &[
+            "--train",
+            "tail:1",
+            "--train-epochs",
+            "3",
+            "--no-bn-adapt",
+            "--no-adapter",
+        ],
     );
     common::assert_success(&out);
     let metrics = read_json(&site.join("metrics.json"));
     assert_eq!(metrics["train"], "tail:1");
     let trained = &metrics["encoder"];
-    assert_eq!(trained["epochs"], 3, "--train-epochs sets the encoder's epochs");
+    assert_eq!(
+        trained["epochs"], 3,
+        "--train-epochs sets the encoder's epochs"
+    );
     assert_eq!(trained["trained_blocks"], 1);
     assert_eq!(trained["blocks"], 7);
     let steps = trained["steps"].as_u64().unwrap();
     assert!(steps > 0);
-    assert_eq!(trained["loss_curve"].as_array().unwrap().len() as u64, steps);
+    assert_eq!(
+        trained["loss_curve"].as_array().unwrap().len() as u64,
+        steps
+    );
     let card: toml::Table =
         toml::from_str(&std::fs::read_to_string(site.join("edge-ssl.toml")).unwrap()).unwrap();
     assert_eq!(card["provenance"]["train"].as_str(), Some("tail:1"));
@@ -270,15 +283,28 @@ fn train_tail_1_changes_only_the_last_block_and_every_reader_agrees() {
     let untrained =
         edge_ssl_core::npy::read_f32(&common::reference_dir().join("embedding.npy")).unwrap();
     let moved = common::max_abs_diff(&tract, &untrained);
-    assert!(moved > 100.0 * atol, "training moved the embeddings by only {moved}");
+    assert!(
+        moved > 100.0 * atol,
+        "training moved the embeddings by only {moved}"
+    );
 
     if let Some((report, python)) = onnxruntime_python(&site.join("encoder.onnx")) {
-        let last_block: Vec<String> = ["0.weight", "1.bias", "1.running_mean", "1.running_var", "1.weight"]
-            .iter()
-            .map(|s| format!("features.6.{s}"))
-            .collect();
+        let last_block: Vec<String> = [
+            "0.weight",
+            "1.bias",
+            "1.running_mean",
+            "1.running_var",
+            "1.weight",
+        ]
+        .iter()
+        .map(|s| format!("features.6.{s}"))
+        .collect();
         assert_eq!(report["changed"], serde_json::json!(last_block), "{report}");
-        assert_eq!(report["unchanged"].as_array().unwrap().len(), 30, "{report}");
+        assert_eq!(
+            report["unchanged"].as_array().unwrap().len(),
+            30,
+            "{report}"
+        );
         assert_eq!(report["same_nodes"], true);
         assert_eq!(report["new_initializers"], serde_json::json!([]));
         let diff = common::max_abs_diff(&tract, &python);

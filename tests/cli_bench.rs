@@ -168,7 +168,15 @@ fn a_model_directory_is_measured_whole() {
     common::small_model_dir(&site, &labeled);
     let bench = |model: &std::path::Path| {
         edge_ssl()
-            .args(["bench", "--backend", "tract", "--iters", "2", "--warmup", "0"])
+            .args([
+                "bench",
+                "--backend",
+                "tract",
+                "--iters",
+                "2",
+                "--warmup",
+                "0",
+            ])
             .args(["--batch", "2", "--threads", "1", "--json", "--model"])
             .arg(model)
             .output()

@@ -594,7 +594,10 @@ fn json_output_of_packing_and_verifying() {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(assert_success(&check).trim()).unwrap();
-    assert_eq!((v["ok"].as_bool(), v["top"].as_str()), (Some(true), Some(TOP)));
+    assert_eq!(
+        (v["ok"].as_bool(), v["top"].as_str()),
+        (Some(true), Some(TOP))
+    );
     assert_eq!(v["files"], 6, "{v}");
     assert_eq!(v["binary"], "x86_64");
 }

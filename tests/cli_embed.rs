@@ -161,7 +161,17 @@ fn embed_takes_a_video_with_the_sampling_flags() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("v.npy");
     let run = common::edge_ssl()
-        .args(["embed", "--input", VTEST, "--fps", "2", "--max-frames", "3", "--json", "--out"])
+        .args([
+            "embed",
+            "--input",
+            VTEST,
+            "--fps",
+            "2",
+            "--max-frames",
+            "3",
+            "--json",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -177,7 +187,16 @@ fn embed_takes_a_video_with_the_sampling_flags() {
 
     let png = tmp.path().join("frame5.png");
     let ffmpeg = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i", VTEST, "-vf", "select=eq(n\\,5)", "-frames:v", "1"])
+        .args([
+            "-v",
+            "error",
+            "-i",
+            VTEST,
+            "-vf",
+            "select=eq(n\\,5)",
+            "-frames:v",
+            "1",
+        ])
         .arg(&png)
         .status()
         .unwrap();
@@ -191,9 +210,16 @@ fn embed_takes_a_video_with_the_sampling_flags() {
         .assert()
         .success();
     let one = npy::read_f32(&one).unwrap();
-    let diff = (&rows.row(1) - &one.row(0)).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
-    assert!(diff < 1e-4, "frame 5 embedded from the video and from its PNG differ by {diff}");
-    let other = (&rows.row(0) - &one.row(0)).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
+    let diff = (&rows.row(1) - &one.row(0))
+        .mapv(f32::abs)
+        .fold(0.0f32, |a, &b| a.max(b));
+    assert!(
+        diff < 1e-4,
+        "frame 5 embedded from the video and from its PNG differ by {diff}"
+    );
+    let other = (&rows.row(0) - &one.row(0))
+        .mapv(f32::abs)
+        .fold(0.0f32, |a, &b| a.max(b));
     assert!(other > 1e-3, "frames 0 and 5 embed alike ({other})");
 }
 
@@ -206,6 +232,9 @@ fn embed_from_a_camera_needs_max_frames() {
         .arg(tmp.path().join("c.npy"))
         .output()
         .unwrap();
-    common::assert_clean_failure(&out, "a camera never ends; set a maximum number of frames (pass --max-frames N)");
+    common::assert_clean_failure(
+        &out,
+        "a camera never ends; set a maximum number of frames (pass --max-frames N)",
+    );
     assert!(!tmp.path().join("c.npy").exists());
 }

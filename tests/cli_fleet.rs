@@ -321,7 +321,15 @@ fn three_devices_adapt_together_on_a_real_superlink() {
         .collect();
     let init = init_model(dir.path(), &labeled);
     let rounds = 3;
-    let fed = federate(&python, &dir.path().join("fed"), &init, &devices, rounds, 2, 1.0);
+    let fed = federate(
+        &python,
+        &dir.path().join("fed"),
+        &init,
+        &devices,
+        rounds,
+        2,
+        1.0,
+    );
     for (i, log) in fed.logs.iter().enumerate() {
         let events = json_lines(log);
         let ready = events.iter().find(|e| e["event"] == "ready").unwrap();
@@ -477,9 +485,21 @@ fn federated_beats_devices_alone() {
             1.0,
         );
         let acc = accuracy(&alone.models[0], &held_out);
-        rows.push((format!("device {i} alone (frames of classes {:?})", groups[i]), acc, None));
+        rows.push((
+            format!("device {i} alone (frames of classes {:?})", groups[i]),
+            acc,
+            None,
+        ));
     }
-    let fed = federate(&python, &dir.path().join("fed"), &init, &devices, rounds, epochs, 1.0);
+    let fed = federate(
+        &python,
+        &dir.path().join("fed"),
+        &init,
+        &devices,
+        rounds,
+        epochs,
+        1.0,
+    );
     let federated = accuracy(&fed.models[0], &held_out);
     let replies: Vec<(u64, f64)> = fed.logs.iter().flat_map(|l| train_replies(l)).collect();
     rows.push((

@@ -11,12 +11,26 @@ const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 fn cluster_reads_a_video_with_the_sampling_flags() {
     let out = tempfile::tempdir().unwrap();
     let run = edge_ssl()
-        .args(["cluster", "--data", VTEST, "--fps", "2", "--max-frames", "12", "--k", "2"])
+        .args([
+            "cluster",
+            "--data",
+            VTEST,
+            "--fps",
+            "2",
+            "--max-frames",
+            "12",
+            "--k",
+            "2",
+        ])
         .args(["--backend", "tract", "--threads", "1", "--out"])
         .arg(out.path())
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("clusters.json")).unwrap()).unwrap();
     assert_eq!(summary["frames"], 12, "{summary}");
@@ -49,18 +63,39 @@ fn head_unlabeled_reads_a_video_and_a_camera_needs_a_bound() {
     let run = edge_ssl()
         .args(["head", "--labeled"])
         .arg(labeled.path())
-        .args(["--unlabeled", VTEST, "--max-frames", "8", "--backend", "tract", "--out"])
+        .args([
+            "--unlabeled",
+            VTEST,
+            "--max-frames",
+            "8",
+            "--backend",
+            "tract",
+            "--out",
+        ])
         .arg(out.path().join("m"))
         .arg("--json")
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("8 kept"), "{stderr}");
 
     // /dev/null is a character device, so it is taken for a camera: it never ends.
     let run = edge_ssl()
-        .args(["cluster", "--data", "/dev/null", "--k", "2", "--backend", "tract", "--out"])
+        .args([
+            "cluster",
+            "--data",
+            "/dev/null",
+            "--k",
+            "2",
+            "--backend",
+            "tract",
+            "--out",
+        ])
         .arg(out.path().join("c"))
         .output()
         .unwrap();

@@ -108,21 +108,27 @@ fn an_output_that_is_an_input_of_the_same_command_is_refused() {
 }
 
 fn mkfifo(path: &Path) {
-    let made = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
     assert!(made.success(), "mkfifo {}", path.display());
 }
 
 /// The card of `model` with its `onnx = "…"` entry replaced.
 fn point_card_at(model: &Path, onnx: &str) {
     let card_path = model.join("edge-ssl.toml");
-    let mut card: toml::Table = toml::from_str(&std::fs::read_to_string(&card_path).unwrap()).unwrap();
+    let mut card: toml::Table =
+        toml::from_str(&std::fs::read_to_string(&card_path).unwrap()).unwrap();
     card.insert("onnx".into(), onnx.into());
     std::fs::write(&card_path, toml::to_string(&card).unwrap()).unwrap();
 }
 
 /// A command that must end on its own: a FIFO or `/dev/zero` read forever used to hang it.
 fn bounded(mut cmd: assert_cmd::Command) -> std::process::Output {
-    cmd.timeout(std::time::Duration::from_secs(60)).output().unwrap()
+    cmd.timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -208,11 +214,8 @@ fn a_bundled_model_behind_a_manifest_that_cannot_vouch_for_it_does_not_load() {
             "empty" => std::fs::write(&manifest, b"").unwrap(),
             "directory" => std::fs::create_dir(&manifest).unwrap(),
             "fifo" => mkfifo(&manifest),
-            _ => std::fs::write(
-                &manifest,
-                format!("{}  edge-ssl.service\n", "0".repeat(64)),
-            )
-            .unwrap(),
+            _ => std::fs::write(&manifest, format!("{}  edge-ssl.service\n", "0".repeat(64)))
+                .unwrap(),
         }
         let out = bounded({
             let mut c = edge_ssl();
@@ -246,14 +249,21 @@ fn wait_for_handler(pid: u32, signal: i32) -> bool {
 
 /// Sends `signal` to a running `edge-ssl` once it handles it, and waits (at most 60 s) for it
 /// to end; returns its exit code and stderr.
-fn interrupt(mut cmd: std::process::Command, signal: i32, after: std::time::Duration) -> (Option<i32>, String) {
+fn interrupt(
+    mut cmd: std::process::Command,
+    signal: i32,
+    after: std::time::Duration,
+) -> (Option<i32>, String) {
     use std::io::Read;
     let mut child = cmd
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_for_handler(child.id(), signal), "exited before handling signals");
+    assert!(
+        wait_for_handler(child.id(), signal),
+        "exited before handling signals"
+    );
     std::thread::sleep(after);
     unsafe { libc::kill(child.id() as i32, signal) };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -269,7 +279,12 @@ fn interrupt(mut cmd: std::process::Command, signal: i32, after: std::time::Dura
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     (status.code(), stderr)
 }
 
@@ -348,7 +363,11 @@ fn children_of(parent: u32) -> Vec<u32> {
             continue;
         };
         // `pid (comm) state ppid …`; comm may hold spaces, so split after its `)`.
-        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, r)| r)
+            .split_whitespace()
+            .collect();
         if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent) {
             found.push(pid);
         }
@@ -360,7 +379,9 @@ fn children_of(parent: u32) -> Vec<u32> {
 fn ended(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
     }
 }
 
@@ -368,7 +389,17 @@ fn ended(pid: u32) -> bool {
 fn bench_children_die_with_a_killed_parent() {
     let mut parent = std::process::Command::new(env!("CARGO_BIN_EXE_edge-ssl"))
         .current_dir(common::root())
-        .args(["bench", "--backend", "tract", "--threads", "1", "--batch", "1", "--seconds", "120"])
+        .args([
+            "bench",
+            "--backend",
+            "tract",
+            "--threads",
+            "1",
+            "--batch",
+            "1",
+            "--seconds",
+            "120",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -382,7 +413,10 @@ fn bench_children_die_with_a_killed_parent() {
         if let Some(c) = measuring {
             break c;
         }
-        assert!(std::time::Instant::now() < deadline, "bench started no child");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bench started no child"
+        );
         assert!(parent.try_wait().unwrap().is_none(), "bench ended early");
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
@@ -414,7 +448,15 @@ fn thread_counts_are_capped_and_batches_that_cannot_fit_are_refused() {
     assert!(stderr.contains("--threads 100000 is more than"), "{stderr}");
 
     let out = edge_ssl()
-        .args(["bench", "--backend", "tract", "--threads", "1", "--iters", "1"])
+        .args([
+            "bench",
+            "--backend",
+            "tract",
+            "--threads",
+            "1",
+            "--iters",
+            "1",
+        ])
         .args(["--batch", "1,10000000"])
         .timeout(std::time::Duration::from_secs(120))
         .output()
@@ -439,11 +481,18 @@ fn a_second_writer_of_the_same_directory_is_refused_naming_the_first() {
         .spawn()
         .unwrap();
     // The lock is taken before the progress (and its signal handler) exists.
-    assert!(wait_for_handler(first.id(), libc::SIGINT), "the first adapt ended early");
+    assert!(
+        wait_for_handler(first.id(), libc::SIGINT),
+        "the first adapt ended early"
+    );
     for command in ["adapt", "head"] {
         let mut cmd = edge_ssl();
         match command {
-            "adapt" => cmd.arg("adapt").args(common::QUICK_ADAPT).arg("--data").arg(&images),
+            "adapt" => cmd
+                .arg("adapt")
+                .args(common::QUICK_ADAPT)
+                .arg("--data")
+                .arg(&images),
             _ => cmd
                 .args(["head", "--model", "default", "--labeled"])
                 .arg(common::model_dir().parent().unwrap().join("labeled")),
@@ -454,7 +503,10 @@ fn a_second_writer_of_the_same_directory_is_refused_naming_the_first() {
             .timeout(std::time::Duration::from_secs(120))
             .output()
             .unwrap();
-        assert_clean_failure(&second, &format!("edge-ssl process {} is writing this directory", first.id()));
+        assert_clean_failure(
+            &second,
+            &format!("edge-ssl process {} is writing this directory", first.id()),
+        );
     }
     unsafe { libc::kill(first.id() as i32, libc::SIGINT) };
     first.wait().unwrap();
@@ -500,7 +552,10 @@ fn names_and_cards_from_files_are_checked_where_they_enter() {
             let out = c.output().unwrap();
             assert_clean_failure(&out, "control character");
             let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(!stdout.contains('\u{1b}') && !stdout.contains('\u{202e}'), "{stdout:?}");
+            assert!(
+                !stdout.contains('\u{1b}') && !stdout.contains('\u{202e}'),
+                "{stdout:?}"
+            );
         }
     }
     common::copy_dir(common::model_dir(), &model);
@@ -523,7 +578,10 @@ fn names_and_cards_from_files_are_checked_where_they_enter() {
     // A card whose output width or name is not the graph's.
     let card = model.join("edge-ssl.toml");
     let text = std::fs::read_to_string(&card).unwrap();
-    for (from, to) in [("dim = 256", "dim = 255"), ("name = \"embedding\"", "name = \"logits\"")] {
+    for (from, to) in [
+        ("dim = 256", "dim = 255"),
+        ("name = \"embedding\"", "name = \"logits\""),
+    ] {
         assert!(text.contains(from), "{text}");
         std::fs::write(&card, text.replace(from, to)).unwrap();
         let out = edge_ssl().arg("info").arg(&model).output().unwrap();
@@ -564,7 +622,11 @@ onnx.save(m, sys.argv[1])
         .arg(&onnx)
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let images = common::reference_dir().join("images");
     for backend in ["tract", "ort"] {
         let out_file = tmp.path().join(format!("{backend}.npy"));
@@ -579,7 +641,11 @@ onnx.save(m, sys.argv[1])
             .output()
             .unwrap();
         assert_clean_failure(&out, "NaN");
-        assert!(!out_file.exists(), "{backend}: wrote {}", out_file.display());
+        assert!(
+            !out_file.exists(),
+            "{backend}: wrote {}",
+            out_file.display()
+        );
     }
 }
 
@@ -606,8 +672,14 @@ fn paths_rows_survive_newlines_in_file_names() {
     let rows = std::fs::read_to_string(tmp.path().join("e.paths.txt")).unwrap();
     let rows: Vec<&str> = rows.lines().collect();
     assert_eq!(rows.len(), 3, "{rows:?}");
-    assert!(rows.iter().any(|r| r.ends_with("two\\nlines.png")), "{rows:?}");
-    assert!(rows.iter().any(|r| r.ends_with("back\\\\slash.png")), "{rows:?}");
+    assert!(
+        rows.iter().any(|r| r.ends_with("two\\nlines.png")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.ends_with("back\\\\slash.png")),
+        "{rows:?}"
+    );
 }
 
 /// A model without a card is sized by what its graph declares; that is bounded like a card's
@@ -633,7 +705,11 @@ onnx.save(m, sys.argv[1])
         .arg(&onnx)
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     for backend in ["tract", "ort"] {
         let out = edge_ssl()
             .args(["embed", "--model"])

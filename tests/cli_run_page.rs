@@ -48,7 +48,14 @@ fn start_run(model: &Path, labels: &Path) -> (Reaped, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edge-ssl"))
         .args(["run", "--loop", "--model"])
         .arg(model)
-        .args(["--source", VTEST, "--http", "127.0.0.1:0", "--http-token", TOKEN])
+        .args([
+            "--source",
+            VTEST,
+            "--http",
+            "127.0.0.1:0",
+            "--http-token",
+            TOKEN,
+        ])
         .arg("--labels-dir")
         .arg(labels)
         .stdout(Stdio::null())
@@ -186,13 +193,18 @@ impl Browser {
     /// still be loading); returns its value.
     fn wait_for(&mut self, session: &str, expression: &str, limit: Duration) -> Value {
         let started = Instant::now();
-        let guarded = format!("(() => {{ try {{ return ({expression}); }} catch (e) {{ return null; }} }})()");
+        let guarded = format!(
+            "(() => {{ try {{ return ({expression}); }} catch (e) {{ return null; }} }})()"
+        );
         loop {
             let v = self.eval(session, &guarded);
             if !(v.is_null() || v == false || v == "" || v == 0) {
                 return v;
             }
-            assert!(started.elapsed() < limit, "timed out waiting for `{expression}`");
+            assert!(
+                started.elapsed() < limit,
+                "timed out waiting for `{expression}`"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -211,7 +223,10 @@ fn base64_decode(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(clean.len() * 3 / 4);
     for chunk in clean.chunks(4) {
         let v: Vec<u32> = chunk.iter().map(|&c| u32::from(val(c))).collect();
-        let n = v.iter().enumerate().fold(0u32, |acc, (i, x)| acc | (x << (18 - 6 * i)));
+        let n = v
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, x)| acc | (x << (18 - 6 * i)));
         out.extend(n.to_be_bytes()[1..chunk.len()].iter().copied());
     }
     out
@@ -265,11 +280,18 @@ fn the_live_page_works_in_headless_chromium() {
         .as_u64()
         .unwrap();
     let later = browser
-        .wait_for(s, &format!("{frames} > {first} && {frames}"), Duration::from_secs(30))
+        .wait_for(
+            s,
+            &format!("{frames} > {first} && {frames}"),
+            Duration::from_secs(30),
+        )
         .as_u64()
         .unwrap();
     assert!(later > first);
-    assert_eq!(browser.eval(s, "document.getElementById('conn').textContent"), "live");
+    assert_eq!(
+        browser.eval(s, "document.getElementById('conn').textContent"),
+        "live"
+    );
     browser.wait_for(
         s,
         "document.getElementById('frame').complete && document.getElementById('frame').naturalWidth",
@@ -308,7 +330,10 @@ fn the_live_page_works_in_headless_chromium() {
         let said = said.as_str().unwrap();
         assert!(said.starts_with(&format!("saved {name}/")), "{said}");
         let file = said.trim_start_matches("saved ").split(' ').next().unwrap();
-        assert!(file.ends_with(&format!("-{:06}.jpg", frame.as_u64().unwrap())), "{file}");
+        assert!(
+            file.ends_with(&format!("-{:06}.jpg", frame.as_u64().unwrap())),
+            "{file}"
+        );
         let bytes = std::fs::read(labels.join(file)).unwrap();
         image::load_from_memory(&bytes).unwrap();
         labeled.push(file.to_string());
@@ -329,7 +354,11 @@ fn the_live_page_works_in_headless_chromium() {
         Duration::from_secs(60),
     );
     assert!(done.as_str().unwrap().starts_with("done"), "{done}");
-    assert_ne!(std::fs::read(&head).unwrap(), before, "head.safetensors was replaced");
+    assert_ne!(
+        std::fs::read(&head).unwrap(),
+        before,
+        "head.safetensors was replaced"
+    );
     common::assert_no_temporaries(&model);
     browser.wait_for(
         s,
@@ -341,7 +370,11 @@ fn the_live_page_works_in_headless_chromium() {
     assert_eq!(status["refit"]["state"], "done");
 
     // The screenshot, kept as an artifact.
-    let shot = browser.call(Some(s), "Page.captureScreenshot", json!({ "format": "png" }));
+    let shot = browser.call(
+        Some(s),
+        "Page.captureScreenshot",
+        json!({ "format": "png" }),
+    );
     let png = base64_decode(shot["data"].as_str().unwrap());
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("run_page_browser.png");
@@ -355,7 +388,14 @@ fn a_bad_http_address_is_a_clean_error() {
     let out = common::edge_ssl()
         .args(["run", "--model"])
         .arg(common::model_dir())
-        .args(["--source", VTEST, "--max-frames", "1", "--http", "256.0.0.1:8080"])
+        .args([
+            "--source",
+            VTEST,
+            "--max-frames",
+            "1",
+            "--http",
+            "256.0.0.1:8080",
+        ])
         .output()
         .unwrap();
     common::assert_clean_failure(&out, "--http 256.0.0.1:8080");

@@ -12,10 +12,10 @@ use serde_json::json;
 
 use super::BackendArgs;
 use edge_ssl::adapt::{AdaptOptions, adapt};
-use edge_ssl::head::eval::Evaluation;
 use edge_ssl::datasets::demo_data::{self, DemoData, Split};
 use edge_ssl::embed::embedder::Embedder;
 use edge_ssl::frames::image_set::{self, LabeledSet};
+use edge_ssl::head::eval::Evaluation;
 use edge_ssl::model::reference::ResolvedModel;
 
 /// The whole story on Fashion-MNIST: make a camera-like shifted domain from the test split,
@@ -84,7 +84,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         .fmnist
         .clone()
         .unwrap_or_else(edge_ssl::datasets::fmnist::default_dir);
-    let data = demo_data::make(&fmnist, &args.out, args.seed, split, &crate::progress_bars::terminal())?;
+    let data = demo_data::make(
+        &fmnist,
+        &args.out,
+        args.seed,
+        split,
+        &crate::progress_bars::terminal(),
+    )?;
     eprintln!(
         "data ready in {} ({:.1} s)",
         args.out.display(),
@@ -212,7 +218,13 @@ fn score(
                     test: &LabeledSet,
                     unlabeled: Option<&ndarray::Array2<f32>>|
      -> anyhow::Result<(f64, Evaluation)> {
-        let x = image_set::embed_strict(e, &train.paths, 256, "labeled", &crate::progress_bars::terminal())?;
+        let x = image_set::embed_strict(
+            e,
+            &train.paths,
+            256,
+            "labeled",
+            &crate::progress_bars::terminal(),
+        )?;
         let (h, _) = edge_ssl::head::fit::fit_head(
             HeadKind::Softmax,
             x.view(),
@@ -220,13 +232,23 @@ fn score(
             &train.class_names,
             unlabeled.map(|u| u.view()),
         )?;
-        let xe = image_set::embed_strict(e, &test.paths, 256, "eval", &crate::progress_bars::terminal())?;
+        let xe = image_set::embed_strict(
+            e,
+            &test.paths,
+            256,
+            "eval",
+            &crate::progress_bars::terminal(),
+        )?;
         let r = edge_ssl::head::eval::evaluate(&h, xe.view(), &test.labels)?;
         Ok((r.accuracy, r))
     };
     let (shifted, result) = accuracy(&mut e, &sets.shifted_labeled, &sets.shifted_eval, None)?;
     let (clean, _) = accuracy(&mut e, &sets.clean_labeled, &sets.clean_eval, None)?;
-    let frames = image_set::decode_frames(&data.shifted_unlabeled, e.preprocessor(), &crate::progress_bars::terminal())?;
+    let frames = image_set::decode_frames(
+        &data.shifted_unlabeled,
+        e.preprocessor(),
+        &crate::progress_bars::terminal(),
+    )?;
     let u = image_set::embed_frames(&mut e, &frames, 256, &crate::progress_bars::terminal())?;
     let (semi, _) = accuracy(&mut e, &sets.shifted_labeled, &sets.shifted_eval, Some(&u))?;
     let plots = data
@@ -236,7 +258,13 @@ fn score(
         .map(|p| p.join("plots").join(slug(name)));
     let mut plot_paths = Vec::new();
     if let Some(dir) = plots {
-        let xe = image_set::embed_strict(&mut e, &sets.shifted_eval.paths, 256, "eval", &crate::progress_bars::terminal())?;
+        let xe = image_set::embed_strict(
+            &mut e,
+            &sets.shifted_eval.paths,
+            256,
+            "eval",
+            &crate::progress_bars::terminal(),
+        )?;
         let (a, b) = edge_ssl::head::eval::write_plots(
             &dir,
             &result,
@@ -323,7 +351,10 @@ fn report(args: &DemoArgs, rows: &[serde_json::Value]) -> anyhow::Result<()> {
         w.write_all(serde_json::to_string_pretty(&json!(rows))?.as_bytes())
     })?;
     if args.json {
-        println!("{}", json!({"rows": rows, "report": md_path, "results": json_path}));
+        println!(
+            "{}",
+            json!({"rows": rows, "report": md_path, "results": json_path})
+        );
         return Ok(());
     }
     println!("{table}");

@@ -66,7 +66,11 @@ pub fn assert_clean_failure(output: &std::process::Output, must_contain: &str) {
     // The error is the last thing printed (no fragment of a multi-line message after it) and
     // carries no terminal control character.
     let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
-    assert_eq!(last, Some(error_lines[0]), "stderr continues after the error line: {stderr}");
+    assert_eq!(
+        last,
+        Some(error_lines[0]),
+        "stderr continues after the error line: {stderr}"
+    );
     assert!(
         !error_lines[0].chars().any(|c| c.is_control()),
         "control character in the error line: {:?}",

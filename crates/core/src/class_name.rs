@@ -40,7 +40,15 @@ mod tests {
         for ok in ["0-t-shirt", "ankle boot", "чайник", "猫", "a/b"] {
             assert_eq!(class_name_problem(ok), None, "{ok}");
         }
-        for bad in ["", "\u{1b}[2Jcat", "dog\n", "x\u{7f}", "\u{9b}31m", "cat\u{202E}god", "tab\t"] {
+        for bad in [
+            "",
+            "\u{1b}[2Jcat",
+            "dog\n",
+            "x\u{7f}",
+            "\u{9b}31m",
+            "cat\u{202E}god",
+            "tab\t",
+        ] {
             let why = class_name_problem(bad).unwrap_or_else(|| panic!("{bad:?} passed"));
             assert!(!why.chars().any(|c| c.is_control()), "{why:?}");
         }

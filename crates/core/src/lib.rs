@@ -45,15 +45,15 @@ mod same_file;
 mod tensor;
 
 pub use atomic_write::write_atomic;
-pub use class_name::{MAX_CLASS_NAME_BYTES, class_name_problem};
 pub use card::{
     InputSpec, Layout, MAX_INPUT_ELEMENTS, MAX_INPUT_SIDE, MAX_OUTPUT_DIM, ModelCard, OutputSpec,
     ResizeMode, sha256_file, sha256_reader,
 };
+pub use class_name::{MAX_CLASS_NAME_BYTES, class_name_problem};
 pub use error::{CoreError, Result, error_line};
 pub use image_files::image_files;
-pub use printable::{escape_row, one_line};
 pub use preprocess::{MAX_IMAGE_PIXELS, Preprocessor, decode_image, decode_image_bytes};
+pub use printable::{escape_row, one_line};
 pub use regular_file::{open_regular, open_regular_in};
 pub use same_file::ensure_not_input;
 pub use tensor::{Tensor, TensorView};

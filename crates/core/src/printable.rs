@@ -58,7 +58,11 @@ mod tests {
         assert_eq!(escape_row("two\nlines.png"), "two\\nlines.png");
         assert_eq!(escape_row("back\\slash"), "back\\\\slash");
         assert_eq!(escape_row("esc\u{1b}"), "esc\\u{1b}");
-        assert!(!escape_row("x\r\n\t\u{7}\u{9b}").chars().any(|c| c.is_control()));
+        assert!(
+            !escape_row("x\r\n\t\u{7}\u{9b}")
+                .chars()
+                .any(|c| c.is_control())
+        );
     }
 
     #[test]

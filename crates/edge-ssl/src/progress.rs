@@ -37,10 +37,7 @@ use crate::Error;
 pub enum Event<'a> {
     /// A phase began (`"decoding"`, `"BN statistics"`, `"views"`, `"adapting"`…), with the
     /// number of units it will take when known.
-    Start {
-        phase: &'a str,
-        total: Option<u64>,
-    },
+    Start { phase: &'a str, total: Option<u64> },
     /// `done` units of `phase` are done.
     Advance {
         phase: &'a str,
@@ -48,7 +45,11 @@ pub enum Event<'a> {
         total: Option<u64>,
     },
     /// A training step finished with this loss.
-    Loss { phase: &'a str, step: u64, loss: f32 },
+    Loss {
+        phase: &'a str,
+        step: u64,
+        loss: f32,
+    },
     /// The phase ended.
     Finish { phase: &'a str },
     /// A line a user should see (a provider fallback, skipped files, resuming, a summary).

@@ -183,7 +183,9 @@ fn a_round_continues_the_global_adapter_and_writes_the_global_model() {
     let mut wider_classes = classes.clone();
     wider_classes.push("zz-unseen".into());
     let mut wider = global.clone();
-    let weight: Vec<f32> = (0..(c + 1) * 256).map(|j| (j as f32 * 0.01).sin()).collect();
+    let weight: Vec<f32> = (0..(c + 1) * 256)
+        .map(|j| (j as f32 * 0.01).sin())
+        .collect();
     wider.insert(HEAD_WEIGHT, NdArray::new(vec![c + 1, 256], weight).unwrap());
     let bias: Vec<f32> = (0..=c).map(|k| k as f32 * 0.1).collect();
     wider.insert(HEAD_BIAS, NdArray::new(vec![1, c + 1], bias).unwrap());

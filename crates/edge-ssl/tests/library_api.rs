@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use edge_ssl::progress::{Event, Progress};
-use edge_ssl::{AdaptOptions, BackendKind, BackendOptions, Encoder, Error, ModelDir, select_backend};
+use edge_ssl::{
+    AdaptOptions, BackendKind, BackendOptions, Encoder, Error, ModelDir, select_backend,
+};
 use edge_ssl_train::head::{Head, HeadKind};
 
 fn backend() -> Box<dyn edge_ssl::Backend> {
@@ -16,11 +18,9 @@ fn backend() -> Box<dyn edge_ssl::Backend> {
 
 /// Fashion-MNIST test images 0..n with their labels, written as PNGs into `dir/<label>/`.
 fn fmnist_folder(dir: &Path, n: usize) -> Vec<(PathBuf, usize)> {
-    let test = edge_ssl::datasets::fmnist::load(
-        Path::new("/usr/share/datasets/fashion-mnist"),
-        "t10k",
-    )
-    .expect("Fashion-MNIST (Debian dataset-fashion-mnist; scripts/setup.sh installs it)");
+    let test =
+        edge_ssl::datasets::fmnist::load(Path::new("/usr/share/datasets/fashion-mnist"), "t10k")
+            .expect("Fashion-MNIST (Debian dataset-fashion-mnist; scripts/setup.sh installs it)");
     (0..n)
         .map(|i| {
             let label = test.labels[i] as usize;
@@ -39,7 +39,10 @@ fn a_bare_encoder_is_not_a_model_dir_and_says_so_by_type() {
     let encoder = Encoder::bundled().unwrap();
     let err = ModelDir::open(encoder.onnx()).unwrap_err();
     assert!(matches!(err.root(), Error::NoHead { .. }), "{err:?}");
-    assert!(!err.to_string().contains("--"), "a flag in a library error: {err}");
+    assert!(
+        !err.to_string().contains("--"),
+        "a flag in a library error: {err}"
+    );
 }
 
 #[test]
@@ -49,7 +52,10 @@ fn a_model_dir_classifies_single_images_like_a_batch() {
     let backend = backend();
     let encoder = Encoder::bundled().unwrap();
     let mut embedder = encoder.load(backend.as_ref()).unwrap();
-    let images: Vec<_> = labeled.iter().map(|(p, _)| image::open(p).unwrap()).collect();
+    let images: Vec<_> = labeled
+        .iter()
+        .map(|(p, _)| image::open(p).unwrap())
+        .collect();
     let x = embedder.embed_images(&images).unwrap();
     let mut names: Vec<usize> = labeled.iter().map(|(_, l)| *l).collect();
     names.sort();
@@ -76,7 +82,10 @@ fn a_model_dir_classifies_single_images_like_a_batch() {
         .zip(&truth)
         .filter(|(d, t)| d.class_id == **t)
         .count();
-    assert_eq!(right, eval.correct, "classify_batch disagrees with the head on the same rows");
+    assert_eq!(
+        right, eval.correct,
+        "classify_batch disagrees with the head on the same rows"
+    );
     for (image, d) in images.iter().zip(&batch).take(10) {
         let one = classifier.classify(image).unwrap();
         assert_eq!(one.class_id, d.class_id);
@@ -109,7 +118,13 @@ fn adapt_reports_phases_and_a_cancel_leaves_no_model_behind() {
     };
     let err = Encoder::bundled()
         .unwrap()
-        .adapt(backend().as_ref(), &tmp.path().join("frames"), &out, &options, &progress)
+        .adapt(
+            backend().as_ref(),
+            &tmp.path().join("frames"),
+            &out,
+            &options,
+            &progress,
+        )
         .unwrap_err();
     assert!(err.is_cancelled(), "{err:?}");
     let phases = seen.lock().unwrap().clone();
@@ -117,7 +132,10 @@ fn adapt_reports_phases_and_a_cancel_leaves_no_model_behind() {
         phases.ends_with(&["BN statistics".to_string(), "views".to_string()]) && phases.len() >= 3,
         "{phases:?}"
     );
-    assert!(!out.join("edge-ssl.toml").exists(), "a cancelled run wrote a model");
+    assert!(
+        !out.join("edge-ssl.toml").exists(),
+        "a cancelled run wrote a model"
+    );
 
     // The same call, observed silently, finishes and reports what it did.
     let report = Encoder::bundled()

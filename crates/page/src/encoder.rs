@@ -127,8 +127,9 @@ fn encode(image: DynamicImage, options: EncoderOptions) -> Option<Vec<u8>> {
         return None;
     }
     let rgb: RgbImage = if image.width() > options.max_width {
-        let h = (u64::from(image.height()) * u64::from(options.max_width) / u64::from(image.width()))
-            .max(1) as u32;
+        let h = (u64::from(image.height()) * u64::from(options.max_width)
+            / u64::from(image.width()))
+        .max(1) as u32;
         image::imageops::thumbnail(&image.into_rgb8(), options.max_width, h)
     } else {
         image.into_rgb8()

@@ -104,7 +104,9 @@ pub fn count_labels(dir: &Path) -> BTreeMap<String, u64> {
                             let n = e.file_name();
                             let n = n.to_string_lossy().to_ascii_lowercase();
                             !n.starts_with('.')
-                                && (n.ends_with(".jpg") || n.ends_with(".jpeg") || n.ends_with(".png"))
+                                && (n.ends_with(".jpg")
+                                    || n.ends_with(".jpeg")
+                                    || n.ends_with(".png"))
                         })
                         .count() as u64
                 })
@@ -173,14 +175,31 @@ mod tests {
         for good in ["person", "9-ankle-boot", "A_b", "x"] {
             assert!(ClassName::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "..", ".", "../x", "a/b", "a\\b", "-x", "_x", "a b", "é", "a.b", "a\0", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "..",
+            ".",
+            "../x",
+            "a/b",
+            "a\\b",
+            "-x",
+            "_x",
+            "a b",
+            "é",
+            "a.b",
+            "a\0",
+            &"a".repeat(65),
+        ] {
             assert!(ClassName::parse(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn bodies() {
-        assert_eq!(parse_body(br#"{"frame": 3, "class": "x"}"#), Ok((3, "x".into())));
+        assert_eq!(
+            parse_body(br#"{"frame": 3, "class": "x"}"#),
+            Ok((3, "x".into()))
+        );
         assert_eq!(parse_body(b"frame=3&class=a%2Fb"), Ok((3, "a/b".into())));
         assert!(parse_body(b"frame=-1&class=x").is_err());
         assert!(parse_body(br#"{"frame": "3", "class": "x"}"#).is_err());
@@ -198,7 +217,10 @@ mod tests {
         let s = save_label(dir.path(), &b, "1-5", b"jpeg2").unwrap();
         assert_eq!(s.moved_from.as_deref(), Some("a"));
         assert!(!dir.path().join("a/1-5.jpg").exists());
-        assert_eq!(std::fs::read(dir.path().join("b/1-5.jpg")).unwrap(), b"jpeg2");
+        assert_eq!(
+            std::fs::read(dir.path().join("b/1-5.jpg")).unwrap(),
+            b"jpeg2"
+        );
         let counts = count_labels(dir.path());
         assert_eq!(counts.get("a"), None, "the emptied class folder is gone");
         assert_eq!(counts.get("b"), Some(&1));

@@ -52,9 +52,8 @@ pub(crate) fn start(
         .spawn(move || {
             crate::priority::lower();
             let started = Instant::now();
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                callback(&labels_dir)
-            }));
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(&labels_dir)));
             let (state, message) = match outcome {
                 Ok(Ok(line)) => (RefitState::Done, line),
                 Ok(Err(e)) => (RefitState::Failed, chain(e.as_ref())),

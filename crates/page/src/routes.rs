@@ -68,7 +68,9 @@ fn route(request: &Request, ctx: &Ctx) -> Response {
         "/" | "/index.html" | "/status.json" | "/frame.jpg" | "/events" => {
             Response::error(405, "method not allowed").with_header("Allow", "GET")
         }
-        "/label" | "/refit" => Response::error(405, "method not allowed").with_header("Allow", "POST"),
+        "/label" | "/refit" => {
+            Response::error(405, "method not allowed").with_header("Allow", "POST")
+        }
         _ => match path.strip_prefix("/recent/") {
             Some(rest) if get => recent(rest, ctx),
             Some(_) => Response::error(405, "method not allowed").with_header("Allow", "GET"),
@@ -92,8 +94,11 @@ fn recent(rest: &str, ctx: &Ctx) -> Response {
 }
 
 fn unauthorized() -> Response {
-    Response::error(401, "a token is required (Authorization: Bearer <token> or ?token=)")
-        .with_header("WWW-Authenticate", "Bearer")
+    Response::error(
+        401,
+        "a token is required (Authorization: Bearer <token> or ?token=)",
+    )
+    .with_header("WWW-Authenticate", "Bearer")
 }
 
 fn cross_origin() -> Response {

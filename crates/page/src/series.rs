@@ -48,14 +48,26 @@ impl Series {
         self.close();
         // Seconds with no frame at all: shown as 0 fps, at most a window's worth.
         for t in (self.second + 1..second).skip((gap as usize).saturating_sub(KEEP + 1)) {
-            self.push(Bucket { t, fps: 0, p50: 0.0, p90: 0.0, p99: 0.0 });
+            self.push(Bucket {
+                t,
+                fps: 0,
+                p50: 0.0,
+                p90: 0.0,
+                p99: 0.0,
+            });
         }
         self.second = second;
     }
 
     fn close(&mut self) {
         if self.frames == 0 {
-            self.push(Bucket { t: self.second, fps: 0, p50: 0.0, p90: 0.0, p99: 0.0 });
+            self.push(Bucket {
+                t: self.second,
+                fps: 0,
+                p50: 0.0,
+                p90: 0.0,
+                p99: 0.0,
+            });
             return;
         }
         self.samples.sort_unstable_by(f32::total_cmp);
@@ -109,7 +121,10 @@ mod tests {
         s.record(3, 5.0);
         let b = s.buckets();
         assert_eq!(b.len(), 3, "{b:?}");
-        assert_eq!((b[0].t, b[0].fps, b[0].p50, b[0].p90, b[0].p99), (0, 100, 50.0, 90.0, 99.0));
+        assert_eq!(
+            (b[0].t, b[0].fps, b[0].p50, b[0].p90, b[0].p99),
+            (0, 100, 50.0, 90.0, 99.0)
+        );
         assert_eq!((b[1].fps, b[2].fps), (0, 0));
         s.roll(1_000_000);
         assert_eq!(s.buckets().len(), KEEP);

@@ -12,7 +12,7 @@ use crate::prediction::{FrameRecord, Prediction};
 use crate::recent::Recent;
 use crate::refit::RefitStatus;
 use crate::series::Series;
-use crate::snapshot::{Snapshot, Shown};
+use crate::snapshot::{Shown, Snapshot};
 
 /// Distinct class names counted; a head has far fewer, but a name is caller data.
 const MAX_CLASSES: usize = 256;
@@ -83,8 +83,7 @@ impl LiveState {
         let second = self.started.elapsed().as_secs();
         self.update(|s| {
             s.frames += 1;
-            s.series
-                .record(second, p.latency.as_secs_f32() * 1e3);
+            s.series.record(second, p.latency.as_secs_f32() * 1e3);
             let n = s.classes.len();
             match s.classes.get_mut(&p.class) {
                 Some(c) => *c += 1,
@@ -181,7 +180,11 @@ impl LiveState {
             frames: s.frames,
             last: s.last.as_ref().map(Shown::from),
             image: s.recent.newest().map(|r| Shown::from(&r.prediction)),
-            recent: s.recent.iter().map(|r| Shown::from(&r.prediction)).collect(),
+            recent: s
+                .recent
+                .iter()
+                .map(|r| Shown::from(&r.prediction))
+                .collect(),
             fps: last_bucket.map_or(0, |b| b.fps),
             latency_ms: last_bucket.map(|b| [b.p50, b.p90, b.p99]),
             series: s.series.buckets(),

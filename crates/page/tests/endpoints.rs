@@ -14,9 +14,17 @@ fn page_status_and_frames() {
     let mut live = start(ServerOptions::default());
     let page = get(live.addr(), "/");
     assert_eq!(page.status, 200);
-    assert_eq!(page.header("content-type").as_deref(), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        page.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
     let html = String::from_utf8(page.body).unwrap();
-    for needle in ["id=\"frames\"", "new EventSource(\"events\")", "id=\"label-btn\"", "id=\"chart\""] {
+    for needle in [
+        "id=\"frames\"",
+        "new EventSource(\"events\")",
+        "id=\"label-btn\"",
+        "id=\"chart\"",
+    ] {
         assert!(html.contains(needle), "page lacks {needle}");
     }
     assert_eq!(get(live.addr(), "/frame.jpg").status, 404, "no frame yet");
@@ -38,7 +46,10 @@ fn page_status_and_frames() {
         .map(|r| r["frame"].as_u64().unwrap())
         .collect();
     assert_eq!(recent, [0, 1, 2]);
-    assert_eq!(status["known_classes"], serde_json::json!(["person", "car"]));
+    assert_eq!(
+        status["known_classes"],
+        serde_json::json!(["person", "car"])
+    );
     assert_eq!(status["token_required"], false);
 
     let frame = get(live.addr(), "/frame.jpg");
@@ -46,7 +57,11 @@ fn page_status_and_frames() {
     assert_eq!(frame.header("content-type").as_deref(), Some("image/jpeg"));
     assert_eq!(frame.header("x-frame").as_deref(), Some("2"));
     let img = image::load_from_memory(&frame.body).unwrap();
-    assert_eq!((img.width(), img.height()), (800, 600), "scaled to the default max width");
+    assert_eq!(
+        (img.width(), img.height()),
+        (800, 600),
+        "scaled to the default max width"
+    );
 
     let one = get(live.addr(), "/recent/1.jpg");
     assert_eq!(one.status, 200);
@@ -71,13 +86,21 @@ fn bad_paths_and_methods() {
         "/recent/0x1.jpg",
     ] {
         let r = get(a, path);
-        assert_eq!(r.status, 400, "{path}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            400,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
     }
     assert_eq!(get(a, "/../../etc/passwd").status, 404);
     assert_eq!(get(a, "/nope").status, 404);
     assert_eq!(get(a, "/label").status, 405);
     assert_eq!(post(a, "/status.json", "", "").status, 405);
-    assert_eq!(common::raw(a, b"DELETE /frame.jpg HTTP/1.1\r\n\r\n").status, 405);
+    assert_eq!(
+        common::raw(a, b"DELETE /frame.jpg HTTP/1.1\r\n\r\n").status,
+        405
+    );
     for bad in [
         &b"GET /\r\n\r\n"[..],
         b"GET / HTTP/9.9\r\n\r\n",
@@ -111,8 +134,12 @@ fn oversized_requests() {
     let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "b".repeat(9000));
     assert_eq!(common::raw(a, big.as_bytes()).status, 431);
     let many: String = (0..100).map(|i| format!("X-{i}: 1\r\n")).collect();
-    assert_eq!(common::raw(a, format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()).status, 431);
-    let chunked = b"POST /label HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    assert_eq!(
+        common::raw(a, format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()).status,
+        431
+    );
+    let chunked =
+        b"POST /label HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
     assert_eq!(common::raw(a, chunked).status, 411);
     assert_eq!(get(a, "/status.json").status, 200);
 }
@@ -138,7 +165,11 @@ fn slow_client_is_cut_off_and_others_are_served() {
     }
     let r = common::read_reply(&mut slow);
     assert_eq!(r.status, 408);
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -147,7 +178,8 @@ fn events_stream_the_latest_state() {
     live.frame(0, "person");
     let mut s = TcpStream::connect(live.addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /events HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    s.write_all(b"GET /events HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n")
+        .unwrap();
     let mut r = BufReader::new(s);
     let mut head = String::new();
     loop {
@@ -159,7 +191,11 @@ fn events_stream_the_latest_state() {
         head.push_str(&line);
     }
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("content-type: text/event-stream"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{head}"
+    );
     let mut next_event = || loop {
         let mut line = String::new();
         assert!(r.read_line(&mut line).unwrap() > 0, "stream ended");

@@ -68,7 +68,10 @@ fn publishing_never_waits_for_stalled_browsers() {
     assert_eq!(live.state.frames(), 3000);
     // Generous for a loaded 2-core CI machine; a publish that waited for a socket would take
     // the 30 s write timeout.
-    assert!(total < Duration::from_secs(20), "3000 offers took {total:?}");
+    assert!(
+        total < Duration::from_secs(20),
+        "3000 offers took {total:?}"
+    );
     assert!(worst < Duration::from_millis(500), "worst offer {worst:?}");
     let status = get(a, "/status.json");
     assert!(status.status == 503 || status.json()["frames"] == 3000);

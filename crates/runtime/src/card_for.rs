@@ -205,7 +205,8 @@ fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
     );
     // What the graph declares is bounded like a card's sizes: a model declaring 3×8000×8000
     // asked for 768 MB per image, and a batch of them exhausted memory before any error.
-    card.validate().map_err(|e| bad(format!("the input it declares is too large: {e}")))?;
+    card.validate()
+        .map_err(|e| bad(format!("the input it declares is too large: {e}")))?;
     Ok(card)
 }
 
@@ -251,7 +252,10 @@ mod tests {
         g.save(&path).unwrap();
         let err = card_for(&path, None).unwrap_err().to_string();
         let fixed = real.input.height;
-        assert!(err.contains(&format!("is {fixed} but")), "the bundled encoder fixes its height: {err}");
+        assert!(
+            err.contains(&format!("is {fixed} but")),
+            "the bundled encoder fixes its height: {err}"
+        );
 
         g.set_metadata(EMBEDDED_CARD_KEY, "input = 3");
         g.save(&path).unwrap();

@@ -84,7 +84,10 @@ impl FrameSource for ImageFolder {
                 reason: format!(
                     "none of the {} file(s) is a decodable image (first: {})",
                     self.files.len(),
-                    self.stats.warnings.first().map_or("", |w| w.trim_start_matches("skipped "))
+                    self.stats
+                        .warnings
+                        .first()
+                        .map_or("", |w| w.trim_start_matches("skipped "))
                 ),
             });
         }

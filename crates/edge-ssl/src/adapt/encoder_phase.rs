@@ -86,7 +86,9 @@ pub fn train(
     let split = tune::import(&encoder, opts.train)
         .with_context(|| format!("preparing {} to train ({})", encoder.display(), opts.train))?;
     let pre = Preprocessor::new(card.input.clone());
-    let views = paired_cache::build(backend, card, &pre, &split, frames, opts, work, resuming, progress)?;
+    let views = paired_cache::build(
+        backend, card, &pre, &split, frames, opts, work, resuming, progress,
+    )?;
     let config = opts.tune.with_seed(opts.seed);
     let mut report = EncoderTraining {
         selection: opts.train.to_string(),

@@ -97,17 +97,24 @@ pub fn build(
 }
 
 /// The prefix's output shape for one frame (batch dimension dropped), from frame 0.
-fn probe(pool: &mut SessionPool, frames: &FrameList, pre: &Preprocessor) -> crate::Result<Vec<usize>> {
+fn probe(
+    pool: &mut SessionPool,
+    frames: &FrameList,
+    pre: &Preprocessor,
+) -> crate::Result<Vec<usize>> {
     let Some(first) = frames.pass(pre)?.next() else {
         return Err(crate::Error::Data("no frames to train on".into()));
     };
     let unit = pre.resize_unit(first?.mapv(|v| v as f32 / 255.0).view());
     let batch = pre.batch(&[unit])?;
     let mut shape = None;
-    pool.run_batches(std::iter::once(Ok::<_, crate::Error>(batch)), |_, outputs| {
-        shape = outputs.first().map(|o| o.shape().to_vec());
-        Ok(())
-    })?;
+    pool.run_batches(
+        std::iter::once(Ok::<_, crate::Error>(batch)),
+        |_, outputs| {
+            shape = outputs.first().map(|o| o.shape().to_vec());
+            Ok(())
+        },
+    )?;
     match shape {
         Some(s) if s.first() == Some(&1) && s.len() >= 2 => Ok(s[1..].to_vec()),
         other => Err(crate::Error::Model(format!(

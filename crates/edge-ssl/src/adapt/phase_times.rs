@@ -58,7 +58,14 @@ impl PhaseTimes {
     pub fn summary(&self) -> String {
         format!(
             "decode {:.1} s, BN {:.1} s, encoder training {:.1} s, views {:.1} s (rendering {:.1} s beside the encoder), training {:.1} s, novelty {:.1} s, writing {:.1} s",
-            self.decode, self.bn, self.encoder, self.views, self.render, self.train, self.novelty, self.write
+            self.decode,
+            self.bn,
+            self.encoder,
+            self.views,
+            self.render,
+            self.train,
+            self.novelty,
+            self.write
         )
     }
 }

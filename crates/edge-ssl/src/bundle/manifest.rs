@@ -58,7 +58,11 @@ impl Manifest {
             }
             // `sha256sum` marks binary mode with `*` in place of the second space.
             let Some((hash, path)) = line.split_once("  ").or_else(|| line.split_once(" *")) else {
-                bail!(Bundle, "{}: expected `<sha256>  <path>`, got `{line}`", at());
+                bail!(
+                    Bundle,
+                    "{}: expected `<sha256>  <path>`, got `{line}`",
+                    at()
+                );
             };
             if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                 bail!(Bundle, "{}: `{hash}` is not a sha256", at());

@@ -207,7 +207,11 @@ mod tests {
             for kind in ["empty", "directory", "fifo"] {
                 let b = bundle_with(files);
                 let model = b.path().join("model");
-                let at = if inside { model.join(MANIFEST) } else { b.path().join(MANIFEST) };
+                let at = if inside {
+                    model.join(MANIFEST)
+                } else {
+                    b.path().join(MANIFEST)
+                };
                 let _ = std::fs::remove_file(b.path().join(MANIFEST));
                 match kind {
                     "empty" => std::fs::write(&at, b"").unwrap(),

@@ -74,7 +74,11 @@ fn read_idx(path: &Path, magic: u32) -> crate::Result<Vec<u8>> {
             .map(u32::from_be_bytes)
     };
     if be(0) != Some(magic) {
-        bail!(Data, "{}: not an IDX file of the expected kind", path.display());
+        bail!(
+            Data,
+            "{}: not an IDX file of the expected kind",
+            path.display()
+        );
     }
     let dims = (magic & 0xff) as usize;
     let header = 4 + 4 * dims;

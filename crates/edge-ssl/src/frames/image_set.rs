@@ -12,8 +12,8 @@ use edge_ssl_core::{Preprocessor, decode_image, image_files};
 use ndarray::{Array2, Array3, Axis, concatenate};
 
 use crate::embed::embedder::Embedder;
-use edge_ssl_source::SourceOptions;
 use crate::progress::Progress;
+use edge_ssl_source::SourceOptions;
 
 /// Decoded frames, kept as 8-bit CHW at their own size (a quarter of the memory of f32) in the
 /// card's channel count; [`Frames::unit`] gives the [0, 1] float view the augmenter takes.
@@ -109,7 +109,11 @@ impl LabeledSet {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !name.starts_with('.') && entry.path().is_dir() {
                 if entry.file_name().to_str().is_none() {
-                    bail!(Data, "{}: a class folder name is not UTF-8", entry.path().display());
+                    bail!(
+                        Data,
+                        "{}: a class folder name is not UTF-8",
+                        entry.path().display()
+                    );
                 }
                 if let Some(why) = edge_ssl_core::class_name_problem(&name) {
                     bail!(Data, "{}: {why}", root.display());

@@ -34,7 +34,9 @@ pub fn decode(
     options: &SourceOptions,
     progress: &Progress,
 ) -> crate::Result<Frames> {
-    let spec = data.to_str().with_context(|| format!("{}: the path is not UTF-8", data.display()))?;
+    let spec = data
+        .to_str()
+        .with_context(|| format!("{}: the path is not UTF-8", data.display()))?;
     let kind = detect_kind(spec).with_context(|| format!("opening {spec}"))?;
     if kind == SourceKind::Images && *options == SourceOptions::default() {
         return image_set::decode_frames(data, pre, progress);
@@ -51,7 +53,10 @@ pub fn decode(
         pixels: Vec::new(),
         skipped: Vec::new(),
     };
-    while let Some(frame) = source.next_frame().with_context(|| format!("reading {spec}"))? {
+    while let Some(frame) = source
+        .next_frame()
+        .with_context(|| format!("reading {spec}"))?
+    {
         phase.advance(1)?;
         frames.pixels.push(kept_pixels(frame.image, pre));
         frames.paths.push(PathBuf::from(frame.origin));
@@ -73,7 +78,9 @@ pub fn decode(
 /// skipped and counted in its stats unless `options` are strict. A camera needs a maximum
 /// number of frames ([`Error::EndlessSource`](crate::Error::EndlessSource)).
 pub fn open(data: &Path, options: &SourceOptions) -> crate::Result<Box<dyn FrameSource>> {
-    let spec = data.to_str().with_context(|| format!("{}: the path is not UTF-8", data.display()))?;
+    let spec = data
+        .to_str()
+        .with_context(|| format!("{}: the path is not UTF-8", data.display()))?;
     let kind = detect_kind(spec).with_context(|| format!("opening {spec}"))?;
     if kind == SourceKind::Camera && options.max_frames.is_none() {
         return Err(crate::Error::EndlessSource(spec.to_owned()));
@@ -145,9 +152,17 @@ mod tests {
     #[test]
     fn a_camera_needs_max_frames() {
         // /dev/null is a character device, so it is taken for a camera.
-        let err = decode("/dev/null".as_ref(), &pre(), &SourceOptions::default(), &Progress::silent())
-            .err()
-            .expect("a camera without --max-frames is refused");
-        assert!(format!("{err:#}").contains("maximum number of frames"), "{err:#}");
+        let err = decode(
+            "/dev/null".as_ref(),
+            &pre(),
+            &SourceOptions::default(),
+            &Progress::silent(),
+        )
+        .err()
+        .expect("a camera without --max-frames is refused");
+        assert!(
+            format!("{err:#}").contains("maximum number of frames"),
+            "{err:#}"
+        );
     }
 }

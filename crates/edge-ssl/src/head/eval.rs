@@ -70,7 +70,12 @@ pub fn score(
 ) -> crate::Result<Evaluation> {
     let k = class_names.len();
     if truth.len() != predicted.len() {
-        bail!(Data, "{} predictions but {} labels", predicted.len(), truth.len());
+        bail!(
+            Data,
+            "{} predictions but {} labels",
+            predicted.len(),
+            truth.len()
+        );
     }
     if let Some(bad) = truth.iter().chain(predicted).find(|&&t| t >= k) {
         bail!(Data, "class {bad} is not one of the {k} classes");
@@ -95,7 +100,11 @@ pub fn score(
         })
         .collect();
     Ok(Evaluation {
-        accuracy: if n == 0 { 0.0 } else { correct as f64 / n as f64 },
+        accuracy: if n == 0 {
+            0.0
+        } else {
+            correct as f64 / n as f64
+        },
         n,
         correct,
         per_class,

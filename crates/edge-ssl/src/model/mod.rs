@@ -6,10 +6,10 @@
 pub mod commit;
 pub mod dir_lock;
 pub mod directory;
-pub mod reference;
 mod encoder;
 pub mod exported;
 mod model_dir;
+pub mod reference;
 
 pub use encoder::Encoder;
 pub use model_dir::ModelDir;

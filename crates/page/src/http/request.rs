@@ -50,7 +50,9 @@ impl Rejection {
             Rejection::Timeout => "request not received in time",
             Rejection::HeadTooLarge => "request head too large",
             Rejection::BodyTooLarge => "request body too large",
-            Rejection::LengthRequired => "a body needs Content-Length (chunked bodies are not accepted)",
+            Rejection::LengthRequired => {
+                "a body needs Content-Length (chunked bodies are not accepted)"
+            }
             Rejection::Malformed(why) => why,
         }
     }
@@ -77,7 +79,9 @@ pub(crate) fn form_value(form: &[u8], name: &str) -> Option<String> {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &[][..]),
         };
-        (percent_decode(k)? == name).then(|| percent_decode(v)).flatten()
+        (percent_decode(k)? == name)
+            .then(|| percent_decode(v))
+            .flatten()
     })
 }
 
@@ -121,7 +125,13 @@ pub(crate) fn read_request(
             return Err(Rejection::HeadTooLarge);
         }
         let want = (options.max_header_bytes - buf.len()).min(chunk.len());
-        let n = read_some(stream, &mut chunk[..want], deadline, options, buf.is_empty())?;
+        let n = read_some(
+            stream,
+            &mut chunk[..want],
+            deadline,
+            options,
+            buf.is_empty(),
+        )?;
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = std::str::from_utf8(&buf[..head_end])
@@ -136,7 +146,11 @@ pub(crate) fn read_request(
         let (k, v) = line
             .split_once(':')
             .ok_or(Rejection::Malformed("malformed header line"))?;
-        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
+        if k.is_empty()
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
             return Err(Rejection::Malformed("malformed header name"));
         }
         headers.push((k.to_string(), v.trim().to_string()));
@@ -217,7 +231,11 @@ fn read_some(
             ) =>
         {
             // An idle connection that never sent a byte is just closed.
-            if first { Err(Rejection::Gone) } else { Err(Rejection::Timeout) }
+            if first {
+                Err(Rejection::Gone)
+            } else {
+                Err(Rejection::Timeout)
+            }
         }
         Err(_) => Err(Rejection::Gone),
     }
@@ -233,7 +251,10 @@ mod tests {
 
     #[test]
     fn form_values_decode() {
-        assert_eq!(form_value(b"a=1&token=x%2By+z", "token").as_deref(), Some("x+y z"));
+        assert_eq!(
+            form_value(b"a=1&token=x%2By+z", "token").as_deref(),
+            Some("x+y z")
+        );
         assert_eq!(form_value(b"token=%zz", "token"), None);
         assert_eq!(form_value(b"token=%e2%82", "token"), None, "not UTF-8");
         assert_eq!(form_value(b"tok", "token"), None);

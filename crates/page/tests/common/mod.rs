@@ -52,7 +52,10 @@ pub fn read_reply(s: &mut TcpStream) -> Reply {
 }
 
 pub fn get(addr: SocketAddr, path: &str) -> Reply {
-    raw(addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+    raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    )
 }
 
 pub fn post(addr: SocketAddr, path: &str, body: &str, extra_headers: &str) -> Reply {
@@ -83,7 +86,8 @@ impl Live {
         let img = image::RgbImage::from_fn(1000, 750, |x, y| {
             image::Rgb([(x % 256) as u8, (y % 256) as u8, (n % 256) as u8])
         });
-        self.encoder.offer(prediction(n, class), image::DynamicImage::ImageRgb8(img));
+        self.encoder
+            .offer(prediction(n, class), image::DynamicImage::ImageRgb8(img));
         wait_until(Duration::from_secs(10), || self.state.frame(n).is_some());
     }
 }
@@ -105,7 +109,8 @@ pub fn start(options: ServerOptions) -> Live {
     let options = options.with_labels_dir(Some(&labels.path().join("labels")));
     let server = Server::start("127.0.0.1:0", state.clone(), options).unwrap();
     // No rate limit: every offered frame is encoded once the previous one is done.
-    let encoder = FrameEncoder::spawn(state.clone(), EncoderOptions::default().with_max_fps(1e6)).unwrap();
+    let encoder =
+        FrameEncoder::spawn(state.clone(), EncoderOptions::default().with_max_fps(1e6)).unwrap();
     Live {
         server,
         state,
