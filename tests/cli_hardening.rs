@@ -616,17 +616,7 @@ m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 m.ir_version = 8
 onnx.save(m, sys.argv[1])
 "#;
-    let made = std::process::Command::new(common::root().join(".venv/bin/python"))
-        .arg("-c")
-        .arg(script)
-        .arg(&onnx)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    onnx_from_python(script, &onnx);
     let images = common::reference_dir().join("images");
     for backend in ["tract", "ort"] {
         let out_file = tmp.path().join(format!("{backend}.npy"));
@@ -699,17 +689,7 @@ m = helper.make_model(helper.make_graph(nodes, "big", [x], [y]), opset_imports=[
 m.ir_version = 8
 onnx.save(m, sys.argv[1])
 "#;
-    let made = std::process::Command::new(common::root().join(".venv/bin/python"))
-        .arg("-c")
-        .arg(script)
-        .arg(&onnx)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    onnx_from_python(script, &onnx);
     for backend in ["tract", "ort"] {
         let out = edge_ssl()
             .args(["embed", "--model"])
@@ -724,4 +704,20 @@ onnx.save(m, sys.argv[1])
             .unwrap();
         assert_clean_failure(&out, "too large");
     }
+}
+
+/// Runs `script` (Python with `onnx`, from the project's `.venv`) with `onnx` as its argument:
+/// the script writes the model there.
+fn onnx_from_python(script: &str, onnx: &Path) {
+    let made = std::process::Command::new(common::root().join(".venv/bin/python"))
+        .arg("-c")
+        .arg(script)
+        .arg(onnx)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
 }

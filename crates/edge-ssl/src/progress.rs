@@ -170,6 +170,17 @@ impl Phase {
         });
     }
 
+    /// A trainer's step callback: reports the loss of the step that made `steps_done` steps,
+    /// advances the phase to it (a resumed trainer starts past zero), and says whether to go on
+    /// (`Break` once the caller cancelled).
+    pub fn training_step(&mut self, steps_done: u64, loss: f32) -> std::ops::ControlFlow<()> {
+        self.loss(steps_done, loss);
+        match self.advance(steps_done.saturating_sub(self.done)) {
+            Ok(()) => std::ops::ControlFlow::Continue(()),
+            Err(_) => std::ops::ControlFlow::Break(()),
+        }
+    }
+
     /// The units done so far.
     pub fn done(&self) -> u64 {
         self.done

@@ -17,7 +17,6 @@
 //! `tuned.json` (the report and that file's SHA-256), then a rename over `encoder.onnx` — so
 //! a run stopped anywhere neither trains twice nor loses what it trained.
 
-use std::ops::ControlFlow;
 use std::path::Path;
 
 use edge_ssl_core::{ModelCard, Preprocessor, sha256_file, write_atomic};
@@ -128,13 +127,7 @@ pub fn train(
     ));
     let mut phase = progress.phase("training encoder", Some(trainer.total_steps()));
     phase.advance(trainer.step())?;
-    trainer.fit(&views, |s| {
-        phase.loss(s.step, s.loss);
-        match phase.advance(s.step.saturating_sub(phase.done())) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(_) => ControlFlow::Break(()),
-        }
-    })?;
+    trainer.fit(&views, |s| phase.training_step(s.step, s.loss))?;
     progress.check()?;
     phase.finish();
     drop(views);

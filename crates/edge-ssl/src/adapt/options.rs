@@ -60,16 +60,16 @@ impl Default for AdaptOptions {
     }
 }
 
-/// Input floats one encoder call may take (4 MiB): a call's activations grow with its batch
-/// times the input size, and every session of a pool runs one call at a time, so 64 images of
-/// 224×224 per call cost gigabytes per session while 64 of 28×28 cost almost nothing.
+/// Input floats one encoder call of `adapt` may take (2^20, a quarter of
+/// [`CALL_INPUT_FLOATS`](crate::embed::embedder::CALL_INPUT_FLOATS)): `adapt` runs a pool of
+/// sessions side by side, each with one call's activations in flight.
 const CALL_INPUT_FLOATS: usize = 1 << 20;
 
 impl AdaptOptions {
     /// Images per encoder call for inputs of `input`: `infer_batch`, fewer for large inputs.
     pub fn images_per_call(&self, input: &edge_ssl_core::InputSpec) -> usize {
-        let per_image = (input.channels * input.height * input.width).max(1);
-        self.infer_batch.min(CALL_INPUT_FLOATS / per_image).max(1)
+        let per_image = input.channels * input.height * input.width;
+        crate::embed::embedder::images_per_call(per_image, self.infer_batch, CALL_INPUT_FLOATS)
     }
 
     pub fn with_render_workers(mut self, workers: usize) -> Self {

@@ -1,7 +1,6 @@
 //! The training phase: epochs over the cached view embeddings (MLP math only), with atomic
 //! checkpoints in the work directory and a progress bar.
 
-use std::ops::ControlFlow;
 use std::path::Path;
 
 use crate::error::Context;
@@ -39,13 +38,7 @@ pub fn train(
     .with_checkpoint(&ckpt, opts.checkpoint_every);
     let mut phase = progress.phase("adapting", Some(trainer.total_steps()));
     phase.advance(trainer.steps_done())?;
-    trainer.fit(views, |s| {
-        phase.loss(s.step, s.loss);
-        match phase.advance(s.step.saturating_sub(phase.done())) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(_) => ControlFlow::Break(()),
-        }
-    })?;
+    trainer.fit(views, |s| phase.training_step(s.step, s.loss))?;
     progress.check()?;
     phase.finish();
     Ok(trainer)

@@ -61,7 +61,7 @@ impl Embedder {
         if units.is_empty() {
             return Ok(Array2::zeros((0, 0)));
         }
-        let per_call = images_per_call(units[0].len(), units.len());
+        let per_call = images_per_call(units[0].len(), units.len(), CALL_INPUT_FLOATS);
         let mut parts = Vec::new();
         for chunk in units.chunks(per_call) {
             let batch = self.pre.batch(chunk)?;
@@ -99,10 +99,10 @@ impl Embedder {
 /// 28×28 cost almost nothing. Whatever `--batch` says, a call holds at least one image.
 pub const CALL_INPUT_FLOATS: usize = 1 << 22;
 
-/// Images of `per_image` values each that one call of at most [`CALL_INPUT_FLOATS`] takes,
+/// Images of `per_image` values each that one call of at most `limit` input values takes,
 /// out of `wanted` (at least one).
-pub fn images_per_call(per_image: usize, wanted: usize) -> usize {
-    wanted.min(CALL_INPUT_FLOATS / per_image.max(1)).max(1)
+pub fn images_per_call(per_image: usize, wanted: usize, limit: usize) -> usize {
+    wanted.min(limit / per_image.max(1)).max(1)
 }
 
 /// The first of a session's `outputs` for a batch of `n` images, as `n` embedding rows.

@@ -5,7 +5,6 @@
 //! message it scores the global head on its labeled set (or, without labels, reports how far
 //! the global adapter moves its embeddings).
 
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use edge_ssl_core::Preprocessor;
@@ -215,11 +214,7 @@ impl ModelTask {
         let per_epoch = trainer.steps_per_epoch() as usize;
         let mut phase = self.progress.phase("adapting", Some(trainer.total_steps()));
         trainer.fit(&self.views, |step| {
-            phase.loss(step.step, step.loss);
-            match phase.advance(1) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(_) => ControlFlow::Break(()),
-            }
+            phase.training_step(step.step, step.loss)
         })?;
         phase.finish();
         self.progress.check()?;
