@@ -108,23 +108,38 @@ fn embed_with_ort_matches_onnxruntime_python() {
     embed_with("ort");
 }
 
+/// `--backend` defaults to `auto`: ONNX Runtime when its library loads (said on stderr), else
+/// tract (said, with why); both embed the image the same within float noise.
 #[test]
-fn backend_auto_says_which_it_picked() {
+fn backend_defaults_to_auto_and_says_which_it_picked() {
     let dir = tempfile::tempdir().unwrap();
-    let out = common::edge_ssl()
-        .args(["embed", "--backend", "auto", "--input"])
-        .arg(common::reference_dir().join("images/00-boot.png"))
-        .arg("--out")
-        .arg(dir.path().join("one.npy"))
-        .output()
-        .unwrap();
-    common::assert_success(&out);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let embed = |extra: &[&str], name: &str| {
+        let out = common::edge_ssl()
+            .args(["embed", "--input"])
+            .arg(common::reference_dir().join("images/00-boot.png"))
+            .arg("--out")
+            .arg(dir.path().join(name))
+            .args(extra)
+            .output()
+            .unwrap();
+        common::assert_success(&out);
+        let rows = npy::read_f32(&dir.path().join(name)).unwrap();
+        (String::from_utf8_lossy(&out.stderr).into_owned(), rows)
+    };
+    let (stderr, with_ort) = embed(&[], "default.npy");
     assert!(stderr.contains("backend auto: picked ort"), "{stderr}");
-    assert_eq!(
-        npy::read_f32(&dir.path().join("one.npy")).unwrap().nrows(),
-        1
+    let missing = dir.path().join("no-such-libonnxruntime.so");
+    let missing = missing.to_str().unwrap();
+    let (stderr, with_tract) = embed(&["--ort-lib", missing], "fallback.npy");
+    assert!(
+        stderr.contains("backend auto: picked tract (ort unavailable:") && stderr.contains(missing),
+        "{stderr}"
     );
+    assert_eq!(with_ort.dim(), with_tract.dim());
+    let diff = (&with_ort - &with_tract)
+        .mapv(f32::abs)
+        .fold(0.0f32, |m, &v| m.max(v));
+    assert!(diff < 1e-4, "ort and tract differ by {diff}");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use edge_ssl_runtime::{
 pub struct BackendArgs {
     /// Inference engine: `tract` (pure Rust), `ort` (ONNX Runtime) or `auto` (ort when it loads,
     /// else tract).
-    #[arg(long, default_value = "tract", value_name = "B")]
+    #[arg(long, default_value = "auto", value_name = "B")]
     pub backend: String,
     /// Worker threads for inference (default: every core).
     #[arg(long, value_name = "N")]

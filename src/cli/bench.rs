@@ -1,5 +1,4 @@
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -120,34 +119,6 @@ impl BenchArgs {
     fn options(&self) -> BackendOptions {
         BackendOptions::default().with_ort_lib(self.ort_lib.clone())
     }
-
-    /// The child command measuring `combo`: this executable, same model and budget.
-    fn child_command(&self, combo: &Combination) -> edge_ssl::Result<Command> {
-        let exe = edge_ssl::Context::context(
-            std::env::current_exe(),
-            "finding this executable to re-run it",
-        )?;
-        let mut cmd = Command::new(exe);
-        cmd.args([
-            "bench",
-            "--model",
-            &self.model,
-            "--measure-one",
-            &combo.to_arg(),
-        ])
-        .args(["--warmup", &self.warmup.to_string()]);
-        match self.iters {
-            Some(n) => cmd.args(["--iters", &n.to_string()]),
-            None => cmd.args(["--seconds", &self.seconds.to_string()]),
-        };
-        if let Some(lib) = &self.ort_lib {
-            cmd.arg("--ort-lib").arg(lib);
-        }
-        if let Some(dir) = &self.e2e {
-            cmd.arg("--e2e").arg(dir);
-        }
-        Ok(cmd)
-    }
 }
 
 fn validate(args: &BenchArgs) -> anyhow::Result<Vec<usize>> {
@@ -211,7 +182,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     for combo in combinations(&engines, &threads, &args.batch) {
         let what = format!("the {} measurement", combo.to_arg());
-        let result = (args.child_command(&combo)).and_then(|c| child::run_measurement(c, &what));
+        let (lib, e2e) = (args.ort_lib.as_deref(), args.e2e.as_deref());
+        let result = child::measure_command(&args.model, &combo, budget, lib, e2e)
+            .and_then(|c| child::run_measurement(c, &what));
         eprintln!("bench: {}", got.record(&combo, result));
     }
     if args.peers {
@@ -285,27 +258,7 @@ fn run_adapt(args: &BenchArgs, data: &Path) -> anyhow::Result<()> {
     for engine in &args.backend {
         for &t in &threads {
             let side = |what: &str| -> anyhow::Result<ChildResult> {
-                let exe =
-                    std::env::current_exe().context("finding this executable to re-run it")?;
-                let mut cmd = Command::new(exe);
-                cmd.args(["bench", "--model", &args.model])
-                    .arg("--adapt")
-                    .arg(data)
-                    .args(["--views", &args.views.to_string()])
-                    .args(["--epochs", &args.epochs.to_string()])
-                    .args(["--adapt-child", &format!("{what}:{engine}:{t}")]);
-                if let Some(fps) = args.sampling.fps {
-                    cmd.args(["--fps", &fps.to_string()]);
-                }
-                if let Some(dedup) = args.sampling.dedup {
-                    cmd.args(["--dedup", &dedup.to_string()]);
-                }
-                if let Some(n) = args.sampling.max_frames {
-                    cmd.args(["--max-frames", &n.to_string()]);
-                }
-                if let Some(lib) = &args.ort_lib {
-                    cmd.arg("--ort-lib").arg(lib);
-                }
+                let cmd = child::adapt_command(&args.model, &settings, what, engine, t)?;
                 let result: ChildResult =
                     child::run_json(cmd, &format!("{what} on {engine} t{t}"))?;
                 eprintln!("bench: {what:<5} {engine} t{t}: {}", result.summary());

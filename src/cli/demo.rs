@@ -5,18 +5,14 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use edge_ssl_core::write_atomic;
-use edge_ssl_runtime::Backend;
-use edge_ssl_train::head::HeadKind;
 use edge_ssl_train::trainer::Method;
 use serde_json::json;
 
 use super::BackendArgs;
 use edge_ssl::adapt::{AdaptOptions, adapt};
-use edge_ssl::datasets::demo_data::{self, DemoData, Split};
-use edge_ssl::embed::embedder::Embedder;
-use edge_ssl::frames::image_set::{self, LabeledSet};
-use edge_ssl::head::eval::Evaluation;
-use edge_ssl::model::reference::ResolvedModel;
+use edge_ssl::datasets::demo_data::{self, Split};
+use edge_ssl::datasets::demo_score::{DemoSets, VariantScore, score, slug, variants};
+use edge_ssl::tune::Train;
 
 /// The whole story on Fashion-MNIST: make a camera-like shifted domain from the test split,
 /// adapt the bundled encoder to it without labels (BN re-estimation, adapter, both), fit a
@@ -110,208 +106,65 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         seed: args.seed,
         ..AdaptOptions::default()
     };
-    let mut variants: Vec<(String, AdaptOptions)> = vec![(
-        "BN only".into(),
-        AdaptOptions {
-            adapter: false,
-            ..base.clone()
-        },
-    )];
-    for &m in &methods {
-        variants.push((
-            format!("adapter only ({m})"),
-            AdaptOptions {
-                method: m,
-                bn_adapt: false,
-                ..base.clone()
-            },
-        ));
-        variants.push((
-            format!("BN + adapter ({m})"),
-            AdaptOptions {
-                method: m,
-                ..base.clone()
-            },
-        ));
-    }
-    for train in args.train.iter().flat_map(|l| l.split(',')) {
-        let train: edge_ssl::tune::Train = train.parse()?;
-        variants.push((
-            format!("encoder {train}"),
-            AdaptOptions {
-                train,
-                bn_adapt: false,
-                adapter: false,
-                ..base.clone()
-            },
-        ));
-    }
-    let sets = Sets::read(&data)?;
-    let mut rows = vec![score(
+    let trains: Vec<Train> = (args.train.iter().flat_map(|l| l.split(',')))
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let progress = crate::progress_bars::terminal();
+    let sets = DemoSets::read(&data)?;
+    let frozen = score(
         "frozen",
         &source,
         backend.as_ref(),
         &data,
         &sets,
         None,
-    )?];
-    eprintln!(
-        "{}",
-        row_line(&rows[0], rows[0]["shifted"].as_f64().unwrap_or(0.0))
-    );
-    for (name, opts) in &variants {
-        let dir = args.out.join("models").join(slug(name));
+        &progress,
+    )?;
+    eprintln!("{}", row_line(&frozen, frozen.shifted));
+    let mut rows = vec![frozen];
+    for (name, opts) in variants(&methods, &trains, &base) {
+        let dir = args.out.join("models").join(slug(&name));
         let t = Instant::now();
         adapt(
             backend.as_ref(),
             &source,
             &data.shifted_unlabeled,
             &dir,
-            opts,
-            &crate::progress_bars::terminal(),
+            &opts,
+            &progress,
         )
         .with_context(|| format!("adapting ({name})"))?;
         let seconds = t.elapsed().as_secs_f64();
         let model = super::model_arg::resolve(&dir.display().to_string())?;
-        let row = score(name, &model, backend.as_ref(), &data, &sets, Some(seconds))?;
-        eprintln!(
-            "{}",
-            row_line(&row, rows[0]["shifted"].as_f64().unwrap_or(0.0))
-        );
+        let row = score(
+            &name,
+            &model,
+            backend.as_ref(),
+            &data,
+            &sets,
+            Some(seconds),
+            &progress,
+        )?;
+        eprintln!("{}", row_line(&row, rows[0].shifted));
         rows.push(row);
     }
     report(&args, &rows)
 }
 
-/// Labeled sets read once and shared by every variant.
-struct Sets {
-    shifted_labeled: LabeledSet,
-    shifted_eval: LabeledSet,
-    clean_labeled: LabeledSet,
-    clean_eval: LabeledSet,
-}
-
-impl Sets {
-    fn read(d: &DemoData) -> anyhow::Result<Self> {
-        Ok(Sets {
-            shifted_labeled: LabeledSet::read(&d.shifted_labeled)?,
-            shifted_eval: LabeledSet::read(&d.shifted_eval)?,
-            clean_labeled: LabeledSet::read(&d.clean_labeled)?,
-            clean_eval: LabeledSet::read(&d.clean_eval)?,
-        })
-    }
-}
-
-/// 10-shot softmax accuracy of `model` on the shifted and clean domains, and with the
-/// unlabeled shifted frames added to the head (label propagation).
-fn score(
-    name: &str,
-    model: &ResolvedModel,
-    backend: &dyn Backend,
-    data: &DemoData,
-    sets: &Sets,
-    adapt_seconds: Option<f64>,
-) -> anyhow::Result<serde_json::Value> {
-    let mut e = super::model_arg::embedder(backend, model)?;
-    let accuracy = |e: &mut Embedder,
-                    train: &LabeledSet,
-                    test: &LabeledSet,
-                    unlabeled: Option<&ndarray::Array2<f32>>|
-     -> anyhow::Result<(f64, Evaluation)> {
-        let x = image_set::embed_strict(
-            e,
-            &train.paths,
-            256,
-            "labeled",
-            &crate::progress_bars::terminal(),
-        )?;
-        let (h, _) = edge_ssl::head::fit::fit_head(
-            HeadKind::Softmax,
-            x.view(),
-            &train.labels,
-            &train.class_names,
-            unlabeled.map(|u| u.view()),
-        )?;
-        let xe = image_set::embed_strict(
-            e,
-            &test.paths,
-            256,
-            "eval",
-            &crate::progress_bars::terminal(),
-        )?;
-        let r = edge_ssl::head::eval::evaluate(&h, xe.view(), &test.labels)?;
-        Ok((r.accuracy, r))
-    };
-    let (shifted, result) = accuracy(&mut e, &sets.shifted_labeled, &sets.shifted_eval, None)?;
-    let (clean, _) = accuracy(&mut e, &sets.clean_labeled, &sets.clean_eval, None)?;
-    let frames = image_set::decode_frames(
-        &data.shifted_unlabeled,
-        e.preprocessor(),
-        &crate::progress_bars::terminal(),
-    )?;
-    let u = image_set::embed_frames(&mut e, &frames, 256, &crate::progress_bars::terminal())?;
-    let (semi, _) = accuracy(&mut e, &sets.shifted_labeled, &sets.shifted_eval, Some(&u))?;
-    let plots = data
-        .shifted_eval
-        .parent()
-        .and_then(|p| p.parent())
-        .map(|p| p.join("plots").join(slug(name)));
-    let mut plot_paths = Vec::new();
-    if let Some(dir) = plots {
-        let xe = image_set::embed_strict(
-            &mut e,
-            &sets.shifted_eval.paths,
-            256,
-            "eval",
-            &crate::progress_bars::terminal(),
-        )?;
-        let (a, b) = edge_ssl::head::eval::write_plots(
-            &dir,
-            &result,
-            xe.view(),
-            &sets.shifted_eval.labels,
-            &sets.shifted_eval.class_names,
-        )?;
-        plot_paths = vec![a, b];
-    }
-    Ok(
-        json!({ "variant": name, "shifted": shifted, "shifted_with_unlabeled": semi, "in_domain": clean,
-               "adapt_seconds": adapt_seconds, "plots": plot_paths, "n_eval": sets.shifted_eval.paths.len() }),
-    )
-}
-
-fn slug(name: &str) -> String {
-    name.chars()
-        .filter_map(|c| match c {
-            'a'..='z' | '0'..='9' => Some(c),
-            'A'..='Z' => Some(c.to_ascii_lowercase()),
-            ' ' | '+' => Some('-'),
-            _ => None,
-        })
-        .collect::<String>()
-        .split('-')
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-fn row_line(r: &serde_json::Value, frozen: f64) -> String {
-    let pct = |k: &str| 100.0 * r[k].as_f64().unwrap_or(0.0);
+fn row_line(r: &VariantScore, frozen: f64) -> String {
     format!(
         "| {:<24} | {:>6.2} % | {:>+6.2} | {:>6.2} % | {:>6.2} % | {:>7} |",
-        r["variant"].as_str().unwrap_or(""),
-        pct("shifted"),
-        pct("shifted") - 100.0 * frozen,
-        pct("shifted_with_unlabeled"),
-        pct("in_domain"),
-        r["adapt_seconds"]
-            .as_f64()
-            .map_or("-".into(), |s| format!("{s:.1} s"))
+        r.variant,
+        100.0 * r.shifted,
+        100.0 * (r.shifted - frozen),
+        100.0 * r.shifted_with_unlabeled,
+        100.0 * r.in_domain,
+        r.adapt_seconds.map_or("-".into(), |s| format!("{s:.1} s"))
     )
 }
 
-fn report(args: &DemoArgs, rows: &[serde_json::Value]) -> anyhow::Result<()> {
-    let frozen = rows[0]["shifted"].as_f64().unwrap_or(0.0);
+fn report(args: &DemoArgs, rows: &[VariantScore]) -> anyhow::Result<()> {
+    let frozen = rows[0].shifted;
     let mut table = String::new();
     writeln!(
         table,
@@ -332,23 +185,18 @@ fn report(args: &DemoArgs, rows: &[serde_json::Value]) -> anyhow::Result<()> {
         command.join(" "),
         args.seed,
         args.unlabeled,
-        rows[0]["n_eval"]
+        rows[0].n_eval
     );
     for r in rows {
-        for p in r["plots"].as_array().into_iter().flatten() {
-            writeln!(
-                md,
-                "- {}: {}",
-                r["variant"].as_str().unwrap_or(""),
-                p.as_str().unwrap_or("")
-            )?;
+        for p in &r.plots {
+            writeln!(md, "- {}: {}", r.variant, p.display())?;
         }
     }
     std::fs::create_dir_all(&args.out)?;
     let (md_path, json_path) = (args.out.join("REPORT.md"), args.out.join("results.json"));
     write_atomic(&md_path, |w| w.write_all(md.as_bytes()))?;
     write_atomic(&json_path, |w| {
-        w.write_all(serde_json::to_string_pretty(&json!(rows))?.as_bytes())
+        w.write_all(serde_json::to_string_pretty(rows)?.as_bytes())
     })?;
     if args.json {
         println!(
@@ -358,24 +206,13 @@ fn report(args: &DemoArgs, rows: &[serde_json::Value]) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("{table}");
-    for r in rows.iter().filter(|r| {
-        r["variant"] == "frozen"
-            || r["shifted"].as_f64()
-                == rows
-                    .iter()
-                    .skip(1)
-                    .filter_map(|r| r["shifted"].as_f64())
-                    .reduce(f64::max)
-    }) {
-        println!(
-            "plots ({}): {}",
-            r["variant"].as_str().unwrap_or(""),
-            r["plots"].as_array().map_or(String::new(), |a| a
-                .iter()
-                .filter_map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(" "))
-        );
+    let best = rows.iter().skip(1).map(|r| r.shifted).reduce(f64::max);
+    for r in rows
+        .iter()
+        .filter(|r| r.variant == "frozen" || Some(r.shifted) == best)
+    {
+        let plots: Vec<String> = r.plots.iter().map(|p| p.display().to_string()).collect();
+        println!("plots ({}): {}", r.variant, plots.join(" "));
     }
     println!(
         "report: {}  results: {}",

@@ -1,10 +1,77 @@
 //! Runs one measurement in a fresh process — this executable again (`--measure-one`) or a Python
 //! peer — and reads the one JSON object it prints last on stdout.
 
+use std::path::Path;
 use std::process::Command;
 
+use super::adapt_cost::Settings;
 use super::measurement::Measurement;
+use super::worker::{Budget, Combination};
 use crate::error::{Context, bail};
+
+/// `edge-ssl bench --model MODEL` again, in this executable: the start of every child's command.
+fn this_bench(model: &str) -> crate::Result<Command> {
+    let exe = std::env::current_exe().map_err(|e| crate::Error::io("/proc/self/exe", e));
+    let mut cmd = Command::new(exe.context("finding this executable to re-run it")?);
+    cmd.args(["bench", "--model", model]);
+    Ok(cmd)
+}
+
+/// The child measuring `combo` (`--measure-one`): same model, budget, ONNX Runtime library and
+/// end-to-end pictures.
+pub fn measure_command(
+    model: &str,
+    combo: &Combination,
+    budget: Budget,
+    ort_lib: Option<&Path>,
+    e2e: Option<&Path>,
+) -> crate::Result<Command> {
+    let mut cmd = this_bench(model)?;
+    cmd.args(["--measure-one", &combo.to_arg()])
+        .args(["--warmup", &budget.warmup.to_string()]);
+    match budget.iters {
+        Some(n) => cmd.args(["--iters", &n.to_string()]),
+        None => cmd.args(["--seconds", &budget.seconds.to_string()]),
+    };
+    if let Some(lib) = ort_lib {
+        cmd.arg("--ort-lib").arg(lib);
+    }
+    if let Some(dir) = e2e {
+        cmd.arg("--e2e").arg(dir);
+    }
+    Ok(cmd)
+}
+
+/// The child running one side of `bench --adapt` (`--adapt-child WHAT:ENGINE:THREADS`) with the
+/// same model, frames, sampling, views and epochs.
+pub fn adapt_command(
+    model: &str,
+    settings: &Settings,
+    what: &str,
+    engine: &str,
+    threads: usize,
+) -> crate::Result<Command> {
+    let mut cmd = this_bench(model)?;
+    cmd.arg("--adapt")
+        .arg(settings.data)
+        .args(["--views", &settings.views.to_string()])
+        .args(["--epochs", &settings.epochs.to_string()])
+        .args(["--adapt-child", &format!("{what}:{engine}:{threads}")]);
+    let sampling = &settings.sampling;
+    if let Some(fps) = sampling.fps {
+        cmd.args(["--fps", &fps.to_string()]);
+    }
+    if let Some(dedup) = sampling.dedup_threshold {
+        cmd.args(["--dedup", &dedup.to_string()]);
+    }
+    if let Some(n) = sampling.max_frames {
+        cmd.args(["--max-frames", &n.to_string()]);
+    }
+    if let Some(lib) = &settings.options.ort_lib {
+        cmd.arg("--ort-lib").arg(lib);
+    }
+    Ok(cmd)
+}
 
 /// Runs `cmd` to completion and parses its last stdout line as a [`Measurement`]. A failing
 /// child's own `error:` line (or last stderr line) becomes the error.
