@@ -67,6 +67,9 @@ fn advice(e: &anyhow::Error) -> &'static str {
         edge_ssl::Error::NoHead { .. } => {
             "; fit one first with `edge-ssl head --model MODEL --labeled DIR --out DIR`"
         }
+        edge_ssl::Error::StaleHead { .. } => {
+            " with `edge-ssl head --model DIR --labeled ROOT --out DIR`"
+        }
         edge_ssl::Error::ResumeMismatch(_) => "; run without --resume to start over",
         _ => "",
     }

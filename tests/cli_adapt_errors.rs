@@ -174,3 +174,69 @@ fn mismatched_model_directory_is_refused() {
     std::fs::write(a.join("adapter.safetensors"), b"junk").unwrap();
     assert_clean_failure(&eval(&a), "adapter.safetensors");
 }
+
+/// Adapting again into a directory that has a head: the head no longer matches the new
+/// adapter. `adapt` says so, `info` still describes the directory and names the stale head,
+/// `run` refuses with the command that fits it again, and after `head` all is whole again.
+#[test]
+fn re_adapting_a_directory_with_a_head_marks_the_head_stale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (labeled, dir) = (tmp.path().join("labeled"), tmp.path().join("model"));
+    common::reference_labeled(&labeled);
+    common::small_model_dir(&dir, &labeled);
+    let info = |dir: &Path| -> serde_json::Value {
+        let out = edge_ssl()
+            .args(["info", "--json", "--model"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        serde_json::from_str(&common::assert_success(&out)).unwrap()
+    };
+    let before = info(&dir);
+    assert!(before["head"]["classes"].is_array(), "{before}");
+    assert!(before["stale_head"].is_null(), "{before}");
+
+    // Another seed: another adapter, so the head's adapter tie breaks.
+    let images = common::reference_dir().join("images");
+    let again = run_on(
+        &["adapt", "--model", dir.to_str().unwrap(), "--seed", "7"],
+        &images,
+        &dir,
+    );
+    common::assert_success(&again);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("head is now stale"), "{stderr}");
+    let after = info(&dir);
+    assert!(after["head"].is_null(), "{after}");
+    let why = after["stale_head"].as_str().unwrap();
+    assert!(
+        why.contains("head.safetensors") && why.contains("adapter_sha256 differs"),
+        "{why}"
+    );
+    assert!(
+        after["adapter"]["dim"].is_number(),
+        "the rest is still described: {after}"
+    );
+    let run = edge_ssl()
+        .args(["run", "--max-frames", "2", "--model"])
+        .arg(&dir)
+        .arg("--source")
+        .arg(&images)
+        .output()
+        .unwrap();
+    assert_clean_failure(&run, "fit the head again with `edge-ssl head --model DIR");
+
+    let refit = edge_ssl()
+        .args(["head", "--model"])
+        .arg(&dir)
+        .arg("--labeled")
+        .arg(&labeled)
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    common::assert_success(&refit);
+    let whole = info(&dir);
+    assert_eq!(whole["head"]["classes"], before["head"]["classes"]);
+    assert!(whole["stale_head"].is_null(), "{whole}");
+}

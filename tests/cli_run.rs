@@ -89,12 +89,102 @@ fn human_summary_names_fps_latency_and_frames() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     common::assert_success(&out);
     assert!(stdout.starts_with("ran 5 frames in "), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains(" fps · "),
+        "status line drawn into a pipe: {stderr}"
+    );
     assert!(stdout.contains(" fps; latency p50 "), "{stdout}");
     // 10 fps clip sampled at 5 fps: every other frame read is skipped.
     assert!(
         stdout.contains("source: 9 read, 5 kept, 4 skipped (fps 4)"),
         "{stdout}"
     );
+}
+
+/// What `run` writes to a terminal on stderr: the child's stderr is the slave side of a real
+/// pseudo-terminal, stdout a pipe. Returns (what the terminal received, stdout).
+fn run_on_a_terminal(extra: &[&str]) -> (String, String) {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut master, mut slave) = (-1, -1);
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edge-ssl"))
+        .args(["run", "--model"])
+        .arg(model_dir())
+        .args(["--source", VTEST])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    // The terminal is read while the child writes: a full pty buffer would block it.
+    let reader = std::thread::spawn(move || {
+        let mut master = std::fs::File::from(master);
+        let (mut seen, mut buf) = (Vec::new(), [0u8; 4096]);
+        // EIO once the child, the slave's last holder, has exited.
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let terminal = reader.join().unwrap();
+    assert!(status.success(), "{terminal}");
+    (terminal, stdout)
+}
+
+#[test]
+fn a_terminal_shows_a_live_status_line_and_json_mode_does_not() {
+    let (terminal, stdout) = run_on_a_terminal(&["--max-frames", "300"]);
+    // The status line: "N frames · F fps · CLASS C.CC", redrawn in place.
+    let names = class_names();
+    let statuses: Vec<&str> = terminal
+        .split(['\r', '\n'])
+        .filter(|l| l.contains(" frames · ") && l.contains(" fps · "))
+        .collect();
+    assert!(
+        !statuses.is_empty(),
+        "no status line on the terminal: {terminal:?}"
+    );
+    for line in &statuses {
+        let rest = line.split(" fps · ").nth(1).unwrap();
+        // Then " (novel)" and " · novel N/M" when the model scores novelty.
+        let rest = rest.split(['\u{1b}', '·', '(']).next().unwrap().trim();
+        let (class, confidence) = rest.rsplit_once(' ').expect("CLASS CONFIDENCE");
+        assert!(
+            names.iter().any(|n| n == class),
+            "{line:?}: `{class}` is no class of {names:?}"
+        );
+        let confidence: f32 = confidence.parse().unwrap();
+        assert!((0.0..=1.0).contains(&confidence), "{line:?}");
+    }
+    assert!(stdout.starts_with("ran 300 frames in "), "{stdout}");
+    assert!(
+        !stdout.contains(" fps · "),
+        "status line on stdout: {stdout}"
+    );
+    // With --json, stdout is JSON only and the terminal gets no status line.
+    let (terminal, stdout) = run_on_a_terminal(&["--max-frames", "30", "--json"]);
+    assert!(!terminal.contains(" fps · "), "{terminal:?}");
+    assert_eq!(json_lines(stdout.as_bytes()).len(), 31);
 }
 
 #[test]

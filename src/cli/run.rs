@@ -13,6 +13,7 @@ use crate::live::frame_reader::{FrameReader, Next};
 use crate::live::interrupt;
 use crate::live::page_out::{PageArgs, PageOut};
 use crate::live::serial_out::{self, SerialOut};
+use crate::live::status_line::StatusLine;
 use edge_ssl::embed::classifier::Classifier;
 use edge_ssl::live::run_stats::RunStats;
 
@@ -28,7 +29,8 @@ const POLL: Duration = Duration::from_millis(100);
 /// novelty and novel are null for a model without a novelty model) and a last
 /// {"type":"summary", …} line; otherwise a short summary is printed at the end: frames per
 /// second, latency percentiles (preprocessing + encoder + adapter + head, per frame), frames
-/// read and kept, predicted classes, novel frames, serial counters. Ctrl-C stops after the current frame and
+/// read and kept, predicted classes, novel frames, serial counters; on a terminal, a live line
+/// on stderr meanwhile (frames, fps, last class and confidence). Ctrl-C stops after the current frame and
 /// still prints the summary; a second Ctrl-C exits at once.
 ///
 /// --serial sends one Prediction per frame over the edge-ssl link protocol
@@ -99,6 +101,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     interrupt::install()?;
 
     let mut stats = RunStats::new(names.len());
+    let status = StatusLine::new(!args.json);
     let mut out = std::io::stdout().lock();
     let mut failure = None;
     while !interrupt::requested() {
@@ -117,6 +120,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("classifying {}", frame.origin))?;
         stats.record(&decision);
         let name = &names[decision.class_id];
+        status.update(&stats, name, &decision);
         let sent = serial
             .as_mut()
             .map(|s| s.send(frame.index, &decision, name));
@@ -154,6 +158,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         }
     }
+    status.finish();
     let interrupted = interrupt::requested();
     let source_stats = reader.finish();
     let serial = serial.map(SerialOut::finish);

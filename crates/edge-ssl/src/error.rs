@@ -58,6 +58,14 @@ pub enum Error {
     /// A model that has no head where one is needed (to classify, export or bundle).
     #[error("{}: {what}", model.display())]
     NoHead { model: PathBuf, what: String },
+    /// A model directory's head fitted on other embeddings than the directory now gives: its
+    /// encoder or adapter changed since (re-adapted into the same directory). `differs` names
+    /// the tie that no longer holds (`encoder_sha256`, `adapter_sha256`).
+    #[error(
+        "mismatched model directory: {} was fitted on other embeddings ({differs} differs); fit the head again",
+        head.display()
+    )]
+    StaleHead { head: PathBuf, differs: String },
     /// Another process holds the lock of a directory this one would write
     /// ([`model::dir_lock`](crate::model::dir_lock)).
     #[error("{}: {holder} is writing this directory; wait for it to finish or stop it", dir.display())]

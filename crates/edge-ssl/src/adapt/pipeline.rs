@@ -57,6 +57,11 @@ pub struct AdaptReport {
     pub novelty: crate::novelty::NoveltyOutcome,
     /// Seconds per phase.
     pub seconds: PhaseTimes,
+    /// When `out` already had a head: it was fitted on the embeddings of the model this run
+    /// replaced, so it no longer matches and is not used until fitted again (why, in words).
+    /// `None` when there is no head or it still matches (the same encoder and adapter).
+    #[serde(skip)]
+    pub stale_head: Option<String>,
 }
 
 /// Adapts `model` to the frames of `data` (an image folder, a video file or a camera) and
@@ -168,6 +173,7 @@ pub fn adapt(
         resumed: resuming,
         novelty: novelty_outcome,
         seconds: PhaseTimes::default(),
+        stale_head: None,
     };
     drop(frames);
     let trained = Trained {
@@ -183,10 +189,29 @@ pub fn adapt(
     let metrics = serde_json::to_value(&report)?;
     model_output::write(out, &work, model, card, trained, &metrics, opts)?;
     let _ = std::fs::remove_dir_all(&work);
+    report.stale_head = stale_head(out)?;
+    if let Some(why) = &report.stale_head {
+        progress.note(format!(
+            "the directory's head is now stale, not used: {why}"
+        ));
+    }
     times.write += clock.lap();
     times.total = clock.total();
     report.seconds = times;
     Ok(report)
+}
+
+/// Why the head `out` holds (from an earlier `head` on this directory) no longer matches the
+/// model just written, if it does not.
+fn stale_head(out: &Path) -> crate::Result<Option<String>> {
+    if !out.join(crate::model::directory::HEAD).is_file() {
+        return Ok(None);
+    }
+    let written = crate::model::reference::resolve_path(out)?;
+    match crate::model::directory::load_head(&written) {
+        Err(e @ crate::Error::StaleHead { .. }) => Ok(Some(e.to_string())),
+        _ => Ok(None),
+    }
 }
 
 /// The view cache: reloaded when resuming, else rendered and embedded (and saved for a resume).

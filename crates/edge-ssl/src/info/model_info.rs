@@ -44,6 +44,9 @@ pub struct ModelInfo {
     pub flops: Result<u64, String>,
     pub adapter: Option<Adapter>,
     pub head: Option<Head>,
+    /// Why the directory's head is not used, when it was fitted on other embeddings (the
+    /// directory was adapted again since): `info` still describes the rest.
+    pub stale_head: Option<String>,
     /// ONNX Runtime's library when it loads, else why not.
     pub ort: Result<String, String>,
 }
@@ -82,9 +85,13 @@ impl ModelInfo {
             Err(e) => Err(e.to_string()),
         };
         let adapter = directory::load_adapter(&model)?;
-        let head = match &model.dir {
-            Some(dir) if dir.join(HEAD).is_file() => Some(directory::load_head(&model)?),
-            _ => None,
+        let (head, stale_head) = match &model.dir {
+            Some(dir) if dir.join(HEAD).is_file() => match directory::load_head(&model) {
+                Ok(head) => (Some(head), None),
+                Err(e @ crate::Error::StaleHead { .. }) => (None, Some(e.to_string())),
+                Err(e) => return Err(e),
+            },
+            _ => (None, None),
         };
         Ok(ModelInfo {
             model,
@@ -94,6 +101,7 @@ impl ModelInfo {
             flops,
             adapter,
             head,
+            stale_head,
             ort,
         })
     }
@@ -116,6 +124,7 @@ impl ModelInfo {
             "assumptions": model.card.assumptions,
             "adapter": self.adapter.as_ref().map(|a| json!({"dim": a.dim(), "hidden": a.hidden()})),
             "head": self.head.as_ref().map(|h| json!({"kind": h.kind().name(), "classes": h.class_names})),
+            "stale_head": self.stale_head,
             "backends": {
                 "tract": {"available": true},
                 "ort": match &self.ort {
@@ -216,6 +225,9 @@ impl ModelInfo {
                 h.class_names.len(),
                 h.class_names.join(", ")
             );
+        }
+        if let Some(why) = &self.stale_head {
+            let _ = writeln!(s, "head        stale, not used: {why}");
         }
         let _ = writeln!(s, "backend     tract: available");
         let _ = match &self.ort {

@@ -243,11 +243,10 @@ pub fn load_head(model: &ResolvedModel) -> crate::Result<Head> {
     let expected = embedding_key(model)?;
     for (k, v) in &expected {
         if meta.get(k).is_some_and(|m| m != v) {
-            bail!(
-                Model,
-                "mismatched model directory: {} was fitted on other embeddings ({k} differs); fit the head again",
-                path.display()
-            );
+            return Err(crate::Error::StaleHead {
+                head: path,
+                differs: k.to_string(),
+            });
         }
     }
     if head.dim() != model.card.output.dim {

@@ -44,11 +44,24 @@ pub fn default_model_path() -> PathBuf {
 }
 
 pub fn resolve(spec: &str) -> crate::Result<ResolvedModel> {
-    let path = if spec == "default" {
-        default_model_path()
-    } else {
-        PathBuf::from(spec)
-    };
+    if spec != "default" {
+        return resolve_path(Path::new(spec));
+    }
+    let path = default_model_path();
+    if !path.exists() {
+        bail!(
+            Model,
+            "the bundled model is missing at {} (set EDGE_SSL_DEFAULT_MODEL)",
+            path.display()
+        );
+    }
+    resolve_path(&path)
+}
+
+/// [`resolve`] for a path: a model directory or an ONNX file (whatever the encoding of its
+/// name), never the bundled default.
+pub fn resolve_path(path: &Path) -> crate::Result<ResolvedModel> {
+    let path = path.to_path_buf();
     if path.is_dir() {
         // Before anything of it is read: a bundled directory must still be what was bundled.
         verify_model_dir(&path)?;
@@ -76,13 +89,6 @@ pub fn resolve(spec: &str) -> crate::Result<ResolvedModel> {
         });
     }
     if !path.exists() {
-        if spec == "default" {
-            bail!(
-                Model,
-                "the bundled model is missing at {} (set EDGE_SSL_DEFAULT_MODEL)",
-                path.display()
-            );
-        }
         bail!(Model, "{}: no such model file or directory", path.display());
     }
     // An ONNX file inside a bundled model directory (or an unpacked bundle) is checked too.
