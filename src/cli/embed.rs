@@ -3,9 +3,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use edge_ssl::embed::source_matrix::{SourceMatrix, embed_source};
 use edge_ssl::frames::loader;
 use edge_ssl_core::{ensure_not_input, image_files, npy, write_atomic};
-use ndarray::Array2;
 
 use super::{BackendArgs, SourceArgs};
 
@@ -74,48 +74,25 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
     let started = Instant::now();
     let progress = crate::progress_bars::terminal();
-    let bound = match (source.info().frame_count, args.sampling.max_frames) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    let at_most = args.sampling.max_frames;
+    let embedded = embed_source(
+        &mut embedder,
+        source.as_mut(),
+        args.batch,
+        at_most,
+        &progress,
+    );
+    let SourceMatrix {
+        embeddings,
+        origins,
+        stats,
+    } = match embedded {
+        Err(e) if args.strict && matches!(e.root(), edge_ssl::Error::Source(_)) => {
+            return Err(e).context("--strict: stopping at a file that is not an image");
+        }
+        r => r?,
     };
-    let mut bar = progress.phase("embedding", bound);
-    let (mut rows, mut dim, mut origins) = (Vec::<f32>::new(), 0, Vec::<String>::new());
-    loop {
-        let mut images = Vec::with_capacity(args.batch);
-        while images.len() < args.batch {
-            let frame = source.next_frame().map_err(edge_ssl::Error::from);
-            let frame = match frame {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(e) if args.strict => {
-                    return Err(e).context("--strict: stopping at a file that is not an image");
-                }
-                Err(e) => return Err(e.into()),
-            };
-            origins.push(frame.origin);
-            images.push(frame.image);
-        }
-        if images.is_empty() {
-            break;
-        }
-        bar.advance(images.len() as u64)?;
-        let out = embedder.embed_images(&images)?;
-        if dim != 0 && out.ncols() != dim {
-            bail!(
-                "the model returned {} values per image after {dim} earlier",
-                out.ncols()
-            );
-        }
-        dim = out.ncols();
-        rows.extend(out.iter().copied());
-    }
-    bar.finish();
-    let stats = source.stats();
-    if origins.is_empty() {
-        bail!("{}: no frames were kept ({stats})", args.input.display());
-    }
-    let embeddings = Array2::from_shape_vec((origins.len(), dim), rows)
-        .context("assembling the embedding matrix")?;
+    let dim = embeddings.ncols();
     npy::write_f32(&args.out, embeddings.view())?;
     write_atomic(&paths_file(&args.out), |w| {
         origins

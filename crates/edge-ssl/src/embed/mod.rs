@@ -1,5 +1,7 @@
-//! Images in, embeddings and decisions out: [`embedder`] (encoder + adapter) and
-//! [`classifier`] (embedder + head, timed).
+//! Images in, embeddings and decisions out: [`embedder`] (encoder + adapter),
+//! [`classifier`] (embedder + head, timed) and [`source_matrix`] (a whole frame source into one
+//! embedding matrix).
 
 pub mod classifier;
 pub mod embedder;
+pub mod source_matrix;
