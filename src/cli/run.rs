@@ -121,14 +121,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .as_mut()
             .map(|s| s.send(frame.index, &decision, name));
         if let Some(d) = display.as_mut() {
-            // A novel frame's class is a guess: the panel says so.
-            let shown = match decision.novel {
-                Some(true) => format!("? {name}"),
-                _ => name.clone(),
-            };
             d.show(
-                &shown,
+                name,
                 decision.confidence,
+                decision.novel == Some(true),
                 stats.live_fps(),
                 stats.frames(),
             )?;
