@@ -325,6 +325,20 @@ fn serial_device_of_an_older_protocol_version_is_refused_by_name() {
     );
     assert_eq!(s["acked"], 0, "{s}");
     assert!(received.is_empty(), "an old device takes no prediction");
+
+    // The human summary counts them too.
+    let tmp = tempfile::tempdir().unwrap();
+    let old = DeviceOptions::default().with_protocol(1);
+    let emulator = DeviceEmulator::spawn(tmp.path().join("ttyEDGE"), old).unwrap();
+    let out = run_cmd(&["--max-frames", "10"])
+        .args(["--serial", emulator.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = common::assert_success(&out);
+    assert!(
+        stdout.contains("refused (device firmware of another protocol version)"),
+        "{stdout}"
+    );
 }
 
 /// A `run` child whose stdout is read line by line.

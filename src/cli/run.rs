@@ -31,8 +31,10 @@ const POLL: Duration = Duration::from_millis(100);
 /// read and kept, predicted classes, novel frames, serial counters. Ctrl-C stops after the current frame and
 /// still prints the summary; a second Ctrl-C exits at once.
 ///
-/// --serial sends one Prediction per frame over the edge-ssl link protocol
-/// (docs/link-protocol.md) and keeps running, reconnecting, if the device goes away.
+/// --serial sends one Prediction per frame, with its novelty, over the edge-ssl link protocol
+/// version 2 (docs/link-protocol.md) and keeps running, reconnecting, if the device goes away;
+/// a frame's `serial` says acked, sent, dropped (device away) or refused (the device's
+/// firmware speaks another protocol version: said once on stderr, naming both).
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Model directory with a head (from `edge-ssl head` or `cluster`).

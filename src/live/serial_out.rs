@@ -95,11 +95,16 @@ pub struct SerialSummary {
 }
 
 impl SerialSummary {
-    /// `serial /dev/ttyACM0: 795 sent, 795 acked, 0 dropped, 0 reconnects`.
+    /// `serial /dev/ttyACM0: 795 sent, 795 acked, 0 dropped, 0 reconnects`, and `, N refused
+    /// (device firmware of another protocol version)` when some were.
     pub fn line(&self) -> String {
         let n = |k: &str| self.json[k].as_u64().unwrap_or(0);
+        let refused = match n("refused") {
+            0 => String::new(),
+            r => format!(", {r} refused (device firmware of another protocol version)"),
+        };
         format!(
-            "serial {}: {} sent, {} acked, {} dropped, {} reconnects",
+            "serial {}: {} sent, {} acked, {} dropped, {} reconnects{refused}",
             self.path.display(),
             n("sent"),
             n("acked"),
