@@ -39,7 +39,8 @@ pub enum Role {
 #[serde(crate = "serde_no_std")]
 pub struct Hello {
     pub role: Role,
-    /// The highest protocol version the sender speaks.
+    /// The protocol version the sender speaks; [`Hello::check_version`] compares it with this
+    /// end's.
     pub protocol: u8,
     pub name: PeerName,
     /// The largest payload the sender can receive (bytes, before CRC and COBS).

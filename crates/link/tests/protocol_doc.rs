@@ -56,7 +56,7 @@ fn generated() -> String {
     );
     example(
         &mut out,
-        "Prediction (seq 7, frame 42, class 9 \"Ankle boot\", 91 %, 12.5 ms)",
+        "Prediction (seq 7, frame 42, class 9 \"Ankle boot\", 91 %, 12.5 ms, no novelty model)",
         &Message::Prediction(Prediction::new(7, 42, 9, "Ankle boot", 0.91, 12_500)),
     );
     example(
