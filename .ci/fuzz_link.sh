@@ -21,7 +21,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 mkdir -p corpus/decoder
-# seeds/decoder holds the frames of docs/link-protocol.md, so the fuzzer starts past the CRC.
+# seeds/decoder holds the frames of docs/link-protocol.md, so the fuzzer starts past the CRC
+# (crates/link/tests/protocol_doc.rs keeps them in step; v1-all-examples: version-1 frames).
 if ! cargo +nightly fuzz run decoder corpus/decoder seeds/decoder -- \
     -max_total_time="${FUZZ_SECONDS:-60}" -timeout="${FUZZ_TIMEOUT:-10}" -print_final_stats=1; then
     for crash in artifacts/decoder/*; do

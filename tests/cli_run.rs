@@ -6,12 +6,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{assert_clean_failure, edge_ssl, model_dir};
-use edge_ssl_firmware_host::{DeviceEmulator, DeviceOptions};
+use edge_ssl_firmware_host::{DeviceEmulator, DeviceOptions, Novelty};
 use serde_json::Value;
 
 const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
@@ -254,6 +254,181 @@ fn serial_sends_a_valid_prediction_per_frame() {
     assert_eq!(summary["sent"], 30);
     assert_eq!(summary["dropped"], 0);
     assert_eq!(summary["acked"], 30, "{summary}");
+}
+
+/// `run --json --serial` of `model` on `source` (at most `frames` frames) against a fresh
+/// emulated device: the frame lines, each frame's novelty as the device received it (by frame
+/// index), the summary line and stderr.
+fn serial_run(
+    model: &Path,
+    source: &Path,
+    frames: usize,
+    device: DeviceOptions,
+) -> (Vec<Value>, Vec<(u32, Option<Novelty>)>, Value, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let emulator = DeviceEmulator::spawn(tmp.path().join("ttyEDGE"), device).unwrap();
+    let out = edge_ssl()
+        .args([
+            "run",
+            "--json",
+            "--max-frames",
+            &frames.to_string(),
+            "--model",
+        ])
+        .arg(model)
+        .arg("--source")
+        .arg(source)
+        .args(["--serial", emulator.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let mut lines = json_lines(&out.stdout);
+    let summary = lines.pop().unwrap();
+    assert_eq!(summary["type"], "summary");
+    let sent = summary["serial"]["sent"].as_u64().unwrap() as usize;
+    // Everything sent arrives (an older device drops it as another version's).
+    assert!(emulator.wait_until(Duration::from_secs(2), |d| {
+        d.predictions().len() as u64 + d.version_drops() == sent as u64
+    }));
+    let received = emulator
+        .lock()
+        .predictions()
+        .iter()
+        .map(|p| (p.frame, p.novelty))
+        .collect();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (lines, received, summary, stderr)
+}
+
+/// Checks that every frame line's `novelty`/`novel` is what the device received for that frame:
+/// the same f32 score (JSON prints it in full) and flag, or none for null.
+fn assert_device_got_the_novelty(lines: &[Value], received: &[(u32, Option<Novelty>)]) {
+    assert_eq!(lines.len(), received.len());
+    for (line, (frame, novelty)) in lines.iter().zip(received) {
+        assert_eq!(u64::from(*frame), line["frame"].as_u64().unwrap());
+        match novelty {
+            None => assert!(
+                line["novelty"].is_null() && line["novel"].is_null(),
+                "{line}"
+            ),
+            Some(n) => {
+                let score = line["novelty"].as_f64().expect("a novelty score") as f32;
+                assert_eq!(n.score.to_bits(), score.to_bits(), "{line}");
+                assert_eq!(Some(n.novel), line["novel"].as_bool(), "{line}");
+            }
+        }
+    }
+}
+
+/// A model with a novelty model: `head` on the 16 reference garments, with the same images
+/// twice more as unlabeled frames so the novelty model has the 20+ rows it needs. Also a
+/// folder of frames to run it on: those garments, and three stripe and checkerboard patterns
+/// unlike any garment (its default AE scores them about 5× its threshold, the garments below).
+fn novelty_model_dir(tmp: &Path) -> (PathBuf, PathBuf) {
+    let labeled = tmp.join("labeled");
+    common::reference_labeled(&labeled);
+    let garments = tmp.join("garments");
+    let unlabeled = tmp.join("unlabeled");
+    std::fs::create_dir_all(&garments).unwrap();
+    std::fs::create_dir_all(&unlabeled).unwrap();
+    for entry in std::fs::read_dir(common::reference_dir().join("images")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::copy(&path, garments.join(&name)).unwrap();
+        for copy in ["a", "b"] {
+            std::fs::copy(&path, unlabeled.join(format!("{copy}-{name}"))).unwrap();
+        }
+    }
+    let patterns: [fn(u32, u32) -> bool; 3] = [
+        |x, _| x % 2 == 0,
+        |_, y| y % 2 == 0,
+        |x, y| (x + y) % 2 == 1,
+    ];
+    for (i, on) in patterns.iter().enumerate() {
+        let image =
+            image::GrayImage::from_fn(28, 28, |x, y| image::Luma([255 * u8::from(on(x, y))]));
+        image
+            .save(garments.join(format!("pattern-{i}.png")))
+            .unwrap();
+    }
+    let model = tmp.join("model");
+    edge_ssl()
+        .args(["head", "--model", "default", "--labeled"])
+        .arg(&labeled)
+        .arg("--unlabeled")
+        .arg(&unlabeled)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    assert!(model.join("novelty.safetensors").is_file());
+    (model, garments)
+}
+
+#[test]
+fn serial_predictions_carry_the_novelty_run_prints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (model, frames) = novelty_model_dir(tmp.path());
+    let (lines, received, _, _) = serial_run(&model, &frames, 100, DeviceOptions::default());
+    assert_eq!(lines.len(), 16 + 3);
+    assert_device_got_the_novelty(&lines, &received);
+    let flags: Vec<bool> = received
+        .iter()
+        .map(|(_, n)| n.expect("a novelty model scores every frame").novel)
+        .collect();
+    assert!(
+        flags.contains(&true) && flags.contains(&false),
+        "both flags travel: {flags:?}"
+    );
+}
+
+#[test]
+fn serial_predictions_of_a_model_without_novelty_carry_none() {
+    // The reference images alone are too few for a novelty model: model_dir() has none.
+    assert!(!model_dir().join("novelty.safetensors").exists());
+    let (lines, received, _, _) =
+        serial_run(model_dir(), Path::new(VTEST), 10, DeviceOptions::default());
+    assert_eq!(lines.len(), 10);
+    assert!(received.iter().all(|(_, n)| n.is_none()));
+    assert_device_got_the_novelty(&lines, &received);
+}
+
+#[test]
+fn serial_device_of_an_older_protocol_version_is_refused_by_name() {
+    let old = DeviceOptions::default()
+        .with_name("old-mcu")
+        .with_protocol(1);
+    let (lines, received, summary, stderr) = serial_run(model_dir(), Path::new(VTEST), 30, old);
+    assert!(
+        stderr.contains("\"old-mcu\" speaks link protocol version 1, this host version 2"),
+        "{stderr}"
+    );
+    // The device's Hello arrives within the first frames; from then on nothing is sent.
+    let refused = lines.iter().filter(|l| l["serial"] == "refused").count();
+    assert!(refused >= 20, "{refused} of 30 refused");
+    assert_eq!(lines.last().unwrap()["serial"], "refused");
+    let s = &summary["serial"];
+    assert_eq!(s["refused"], refused as u64, "{s}");
+    assert_eq!(
+        s["sent"].as_u64().unwrap() + s["refused"].as_u64().unwrap(),
+        30
+    );
+    assert_eq!(s["acked"], 0, "{s}");
+    assert!(received.is_empty(), "an old device takes no prediction");
+
+    // The human summary counts them too.
+    let tmp = tempfile::tempdir().unwrap();
+    let old = DeviceOptions::default().with_protocol(1);
+    let emulator = DeviceEmulator::spawn(tmp.path().join("ttyEDGE"), old).unwrap();
+    let out = run_cmd(&["--max-frames", "10"])
+        .args(["--serial", emulator.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = common::assert_success(&out);
+    assert!(
+        stdout.contains("refused (device firmware of another protocol version)"),
+        "{stdout}"
+    );
 }
 
 /// A `run` child whose stdout is read line by line.

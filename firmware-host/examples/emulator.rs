@@ -1,7 +1,9 @@
 //! A stand-in microcontroller for manual runs: creates a pty behind PATH (a symlink), acks what
-//! arrives, prints each prediction, and keeps its screen in DIR/latest.png.
+//! arrives, prints each prediction (with its novelty score, `novel` when above the threshold),
+//! and keeps its screen in DIR/latest.png. `--protocol N` plays firmware of link protocol
+//! version N, to see what the host says to an outdated device.
 //!
-//!     cargo run -p edge-ssl-firmware-host --example emulator -- /tmp/ttyEDGE [--png DIR] [--seconds N]
+//!     cargo run -p edge-ssl-firmware-host --example emulator -- /tmp/ttyEDGE [--png DIR] [--seconds N] [--protocol N]
 //!     edge-ssl run ... --serial /tmp/ttyEDGE        # or: --example send -- /tmp/ttyEDGE 100
 
 use std::time::{Duration, Instant};
@@ -12,8 +14,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .ok_or("usage: emulator PATH [--png DIR] [--seconds N]")?;
+        .ok_or("usage: emulator PATH [--png DIR] [--seconds N] [--protocol N]")?;
     let (mut png_dir, mut seconds) = (None, None);
+    let mut options = DeviceOptions::default();
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--png" => {
@@ -28,13 +31,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .parse::<u64>()?,
                 )
             }
+            "--protocol" => {
+                let version = args.next().ok_or("--protocol needs a version number")?;
+                options = options.with_protocol(version.parse::<u8>()?);
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
     if let Some(dir) = &png_dir {
         std::fs::create_dir_all(dir)?;
     }
-    let emulator = DeviceEmulator::spawn(&path, DeviceOptions::default())?;
+    let emulator = DeviceEmulator::spawn(&path, options)?;
     eprintln!(
         "emulated device at {path} -> {}",
         emulator.pty_path().unwrap_or(emulator.path()).display()
@@ -45,8 +52,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::sleep(Duration::from_millis(50));
         let device = emulator.lock();
         for p in &device.predictions()[printed..] {
+            let novelty = match p.novelty {
+                Some(n) if n.novel => format!("novelty {:.4} novel", n.score),
+                Some(n) => format!("novelty {:.4}", n.score),
+                None => "no novelty model".to_string(),
+            };
             println!(
-                "seq {} frame {} class {} {:?} confidence {:.3} latency {} us",
+                "seq {} frame {} class {} {:?} confidence {:.3} {novelty} latency {} us",
                 p.seq,
                 p.frame,
                 p.class_id,
@@ -64,9 +76,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let device = emulator.lock();
     eprintln!(
-        "received {} predictions, dropped {:?}",
+        "received {} predictions, dropped {:?}, {} as another version's",
         device.predictions().len(),
-        device.decoder_stats().dropped
+        device.decoder_stats().dropped,
+        device.version_drops()
     );
     Ok(())
 }

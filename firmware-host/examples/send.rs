@@ -1,11 +1,11 @@
 //! Sends N made-up predictions to a device at PATH and prints the link's statistics: a smoke test
-//! for a real board or for the `emulator` example.
+//! for a real board or for the `emulator` example. Every fifth frame is marked novel.
 //!
 //!     cargo run -p edge-ssl-firmware-host --example send -- /dev/ttyACM0 100
 
 use std::time::Duration;
 
-use edge_ssl_firmware_host::{LinkOptions, SerialLink};
+use edge_ssl_firmware_host::{LinkOptions, Novelty, SerialLink};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -25,11 +25,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut link = SerialLink::open(&path, LinkOptions::default())?;
     for frame in 0..count {
         let class = frame as usize % classes.len();
+        let novel = frame % 5 == 4;
+        let score = if novel { 2.0 } else { 0.5 };
         let outcome = link.send_prediction(
             frame,
             class as u16,
             classes[class],
             0.5,
+            Some(Novelty { score, novel }),
             Duration::from_millis(5),
         );
         for event in link.drain_events() {

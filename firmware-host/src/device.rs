@@ -1,12 +1,19 @@
 //! What the emulated microcontroller does with the bytes it receives, without any I/O: decode,
 //! acknowledge, remember, draw. Kept apart from the pty plumbing so it reads like the firmware
 //! loop it stands in for.
+//!
+//! It speaks [`PROTOCOL_VERSION`] unless told to play older (or newer) firmware with
+//! [`DeviceOptions::with_protocol`]: then its Hello announces that version, in a frame of that
+//! version, and it takes nothing else the host sends, as firmware of another version drops
+//! every frame but a Hello. Either way a host Hello of another version than the device's is
+//! answered with `Error { code: UnsupportedVersion }` after the device's own Hello.
 
 use std::time::Instant;
 
 use edge_ssl_display::{Framebuffer, Panel, Rgb565, StatusView};
 use edge_ssl_link::{
-    Decoder, DecoderStats, ErrorCode, Hello, MAX_PAYLOAD, Message, Prediction, Role,
+    Decoder, DecoderStats, EncodeError, ErrorCode, FrameChunk, Hello, MAX_PAYLOAD, Message,
+    PROTOCOL_VERSION, Prediction, Role, Status, encode_payload, encode_raw,
 };
 
 /// Options for the emulated device.
@@ -18,6 +25,8 @@ pub struct DeviceOptions {
     pub ack: bool,
     /// Answer each dropped frame with `Error { code: BadFrame }`.
     pub report_bad_frames: bool,
+    /// The protocol version the device's firmware speaks.
+    pub protocol: u8,
 }
 
 impl Default for DeviceOptions {
@@ -26,6 +35,7 @@ impl Default for DeviceOptions {
             name: "emulated-mcu".into(),
             ack: true,
             report_bad_frames: false,
+            protocol: PROTOCOL_VERSION,
         }
     }
 }
@@ -45,6 +55,12 @@ impl DeviceOptions {
         self.report_bad_frames = report;
         self
     }
+
+    /// Plays firmware of protocol version `protocol` (see the module docs).
+    pub fn with_protocol(mut self, protocol: u8) -> Self {
+        self.protocol = protocol;
+        self
+    }
 }
 
 /// The device's memory: what it received, its decoder, and its 240×240 screen.
@@ -54,6 +70,8 @@ pub struct EmulatedDevice {
     predictions: Vec<Prediction>,
     hellos: Vec<Hello>,
     acks_sent: u64,
+    /// Frames other than Hello taken as another version's (when playing other firmware).
+    version_drops: u64,
     screen: Framebuffer<Rgb565>,
     panel: Panel<Rgb565>,
     first_prediction: Option<Instant>,
@@ -68,6 +86,7 @@ impl EmulatedDevice {
             predictions: Vec::new(),
             hellos: Vec::new(),
             acks_sent: 0,
+            version_drops: 0,
             screen: Framebuffer::new(panel.size()),
             panel,
             first_prediction: None,
@@ -100,27 +119,60 @@ impl EmulatedDevice {
         self.decoder.reset();
     }
 
-    fn handle(&mut self, message: Message) -> Option<Message> {
-        let ack = |seq| Message::Ack { seq };
-        match message {
-            Message::Hello(hello) => {
-                self.hellos.push(hello);
-                Some(Message::Hello(Hello::new(
-                    Role::Device,
-                    &self.options.name,
-                    MAX_PAYLOAD as u16,
-                )))
+    /// The device's answers to one message.
+    fn handle(&mut self, message: Message) -> Vec<Message> {
+        let foreign = self.options.protocol != PROTOCOL_VERSION;
+        let seq = match message {
+            Message::Hello(hello) => return self.greet(hello),
+            _ if foreign => {
+                self.version_drops += 1;
+                return Vec::new();
             }
             Message::Prediction(prediction) => {
                 let seq = prediction.seq;
                 self.show(&prediction);
                 self.predictions.push(prediction);
-                self.options.ack.then(|| ack(seq))
+                seq
             }
-            Message::Status(status) => self.options.ack.then(|| ack(status.seq)),
-            Message::FrameChunk(chunk) => self.options.ack.then(|| ack(chunk.seq)),
-            Message::Ack { .. } | Message::Error { .. } => None,
+            Message::Status(Status { seq, .. }) | Message::FrameChunk(FrameChunk { seq, .. }) => {
+                seq
+            }
+            Message::Ack { .. } | Message::Error { .. } => return Vec::new(),
+        };
+        if self.options.ack {
+            vec![Message::Ack { seq }]
+        } else {
+            Vec::new()
         }
+    }
+
+    /// Answers a Hello with the device's own, then, if the host speaks another version than
+    /// the device, with `Error { code: UnsupportedVersion }`.
+    fn greet(&mut self, hello: Hello) -> Vec<Message> {
+        let mismatch = hello.protocol != self.options.protocol;
+        self.hellos.push(hello);
+        let mut mine = Hello::new(Role::Device, &self.options.name, MAX_PAYLOAD as u16);
+        mine.protocol = self.options.protocol;
+        let mut replies = vec![Message::Hello(mine)];
+        if mismatch {
+            replies.push(Message::Error {
+                seq: 0,
+                code: ErrorCode::UnsupportedVersion as u16,
+            });
+        }
+        replies
+    }
+
+    /// Frames `reply` as this device sends it: its Hello in a frame of the device's version
+    /// (how firmware of that version would send it), everything else as usual. Returns the
+    /// frame's length in `out`; [`MAX_FRAME_LEN`](edge_ssl_link::MAX_FRAME_LEN) always suffices.
+    pub fn encode(&self, reply: &Message, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let mut payload = [0u8; MAX_PAYLOAD];
+        let len = encode_payload(reply, &mut payload)?;
+        if matches!(reply, Message::Hello(_)) {
+            payload[0] = self.options.protocol;
+        }
+        encode_raw(&payload[..len], out)
     }
 
     fn show(&mut self, prediction: &Prediction) {
@@ -146,6 +198,11 @@ impl EmulatedDevice {
 
     pub fn acks_sent(&self) -> u64 {
         self.acks_sent
+    }
+
+    /// Frames dropped as another version's while playing firmware of another version.
+    pub fn version_drops(&self) -> u64 {
+        self.version_drops
     }
 
     pub fn decoder_stats(&self) -> DecoderStats {

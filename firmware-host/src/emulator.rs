@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use edge_ssl_link::{MAX_FRAME_LEN, encode};
+use edge_ssl_link::MAX_FRAME_LEN;
 use serialport::{SerialPort, TTYPort};
 
 use crate::device::{DeviceOptions, EmulatedDevice};
@@ -160,12 +160,10 @@ fn serve(
         }
         match master.read(&mut buf) {
             Ok(n) if n > 0 => {
-                let replies = device
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .receive(&buf[..n]);
+                let mut device = device.lock().unwrap_or_else(PoisonError::into_inner);
+                let replies = device.receive(&buf[..n]);
                 for reply in replies {
-                    if let Ok(len) = encode(&reply, &mut frame) {
+                    if let Ok(len) = device.encode(&reply, &mut frame) {
                         let _ = master.write_all(&frame[..len]);
                     }
                 }

@@ -5,6 +5,11 @@
 //! [`LinkState::Disconnected`], predictions are counted as skipped, and every
 //! `reconnect_interval` the next call tries to open the path again. State changes are queued as
 //! [`LinkEvent`]s for the caller to print.
+//!
+//! A device whose Hello announces another protocol version would drop every Prediction (or,
+//! were it careless, misread them), so from that Hello on predictions are refused — counted,
+//! not written — and a [`LinkEvent::VersionMismatch`] names both versions. Reopening the port
+//! forgets the old Hello, so a device re-flashed and plugged back in is used again.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
@@ -12,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use edge_ssl_link::{
-    Decoder, Hello, MAX_FRAME_LEN, MAX_PAYLOAD, Message, Prediction, Role, encode,
+    Decoder, Hello, MAX_FRAME_LEN, MAX_PAYLOAD, Message, Novelty, Prediction, Role,
+    VersionMismatch, encode,
 };
 use serialport::SerialPort;
 
@@ -72,23 +78,30 @@ impl SerialLink {
     }
 
     /// Sends one prediction and, unless `ack_timeout` is zero, waits that long for its Ack.
+    /// `novelty` is `None` when the model has no novelty model.
     pub fn send_prediction(
         &mut self,
         frame: u32,
         class_id: u16,
         class_name: &str,
         confidence: f32,
+        novelty: Option<Novelty>,
         latency: Duration,
     ) -> SendOutcome {
         let latency_us = u32::try_from(latency.as_micros()).unwrap_or(u32::MAX);
         let seq = self.next_seq;
-        let message = Message::Prediction(Prediction::new(
-            seq, frame, class_id, class_name, confidence, latency_us,
-        ));
+        let message = Message::Prediction(
+            Prediction::new(seq, frame, class_id, class_name, confidence, latency_us)
+                .with_novelty(novelty),
+        );
         self.poll();
         if self.port.is_none() {
             self.stats.skipped += 1;
             return SendOutcome::Disconnected;
+        }
+        if self.peer_mismatch().is_some() {
+            self.stats.refused += 1;
+            return SendOutcome::Refused;
         }
         self.next_seq = self.next_seq.wrapping_add(1);
         if !self.write_message(&message) {
@@ -148,9 +161,14 @@ impl SerialLink {
         &self.path
     }
 
-    /// The device's Hello, once it has sent one.
+    /// The device's Hello, once it has sent one since the port was (re)opened.
     pub fn peer(&self) -> Option<&Hello> {
         self.peer.as_ref()
+    }
+
+    /// The version mismatch with the device, if its Hello announced another version.
+    pub fn peer_mismatch(&self) -> Option<VersionMismatch> {
+        self.peer.as_ref()?.check_version().err()
     }
 
     pub fn stats(&self) -> LinkStats {
@@ -189,6 +207,7 @@ impl SerialLink {
     fn attach(&mut self, port: Box<dyn SerialPort>) {
         self.port = Some(port);
         self.decoder.reset();
+        self.peer = None;
         self.state = LinkState::Connected;
         self.events.push_back(LinkEvent::Connected);
         let hello = Message::Hello(Hello::new(
@@ -285,6 +304,12 @@ impl SerialLink {
                 false
             }
             Message::Hello(hello) => {
+                if let Err(mismatch) = hello.check_version() {
+                    self.events.push_back(LinkEvent::VersionMismatch {
+                        device: hello.name.to_string(),
+                        mismatch,
+                    });
+                }
                 self.peer = Some(hello);
                 false
             }

@@ -1,6 +1,6 @@
 //! Connection state and the counters a caller reports at the end of a run.
 
-use edge_ssl_link::DecoderStats;
+use edge_ssl_link::{DecoderStats, VersionMismatch};
 
 /// Whether the port is open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +16,16 @@ pub enum LinkState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkEvent {
     Connected,
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
+    /// The device's Hello announced another protocol version: predictions are refused (not
+    /// written) until a device with matching firmware says Hello.
+    VersionMismatch {
+        /// The name in the device's Hello.
+        device: String,
+        mismatch: VersionMismatch,
+    },
 }
 
 /// What happened to one `send_prediction` call.
@@ -28,6 +37,9 @@ pub enum SendOutcome {
     Sent,
     /// Not written: the port is closed. The link keeps trying to reopen it.
     Disconnected,
+    /// Not written: the device speaks another protocol version (see
+    /// [`LinkEvent::VersionMismatch`]) and would drop it.
+    Refused,
 }
 
 /// Counters since the link was created.
@@ -37,6 +49,8 @@ pub struct LinkStats {
     pub sent: u64,
     /// Predictions skipped because the port was closed.
     pub skipped: u64,
+    /// Predictions not written because the device speaks another protocol version.
+    pub refused: u64,
     /// Acks that matched a prediction (in time or late).
     pub acked: u64,
     /// Predictions whose Ack did not arrive within `ack_timeout`.

@@ -6,13 +6,23 @@ use std::time::{Duration, Instant};
 
 use edge_ssl_firmware_host::*;
 use edge_ssl_link::{
-    DropCounts, MAX_FRAME_LEN, Message, PROTOCOL_VERSION, Prediction, Role, encode, encode_raw,
+    DropCounts, MAX_FRAME_LEN, Message, PROTOCOL_VERSION, Prediction, Role, VersionMismatch,
+    encode, encode_raw,
 };
 
 fn fast() -> LinkOptions {
     LinkOptions::default()
         .with_ack_timeout(Duration::from_millis(500))
         .with_reconnect_interval(Duration::from_millis(50))
+}
+
+/// Frame `i`'s novelty: none for every third frame (a model without a novelty model), else a
+/// score that grows with `i`, novel on even frames.
+fn novelty_of(i: u32) -> Option<Novelty> {
+    (i % 3 != 0).then(|| Novelty {
+        score: i as f32 * 0.25,
+        novel: i % 2 == 0,
+    })
 }
 
 fn frame(message: &Message) -> Vec<u8> {
@@ -46,6 +56,7 @@ fn predictions_arrive_intact_and_are_acked() {
             class as u16,
             names[class],
             frame as f32 / 40.0,
+            novelty_of(frame),
             Duration::from_micros(800),
         );
         assert_eq!(outcome, SendOutcome::Acked, "frame {frame}");
@@ -63,7 +74,8 @@ fn predictions_arrive_intact_and_are_acked() {
             names[class],
             i as f32 / 40.0,
             800,
-        );
+        )
+        .with_novelty(novelty_of(i as u32));
         assert_eq!(*p, want);
     }
     assert_eq!(device.hellos().len(), 1);
@@ -151,7 +163,7 @@ fn malformed_bytes_sent_to_the_host_are_dropped_and_counted() {
 
     // No Ack comes (the device does not ack), so the wait times out...
     assert_eq!(
-        link.send_prediction(0, 0, "Coat", 0.9, Duration::ZERO),
+        link.send_prediction(0, 0, "Coat", 0.9, None, Duration::ZERO),
         SendOutcome::Sent
     );
     // ...then noise arrives, and after it a genuine (late) Ack.
@@ -182,7 +194,7 @@ fn unplug_and_replug_the_sender_keeps_going_and_reconnects() {
     let mut frame_no = 0u32;
     let mut send = |link: &mut SerialLink| {
         frame_no += 1;
-        link.send_prediction(frame_no, 2, "Pullover", 0.7, Duration::from_millis(3))
+        link.send_prediction(frame_no, 2, "Pullover", 0.7, None, Duration::from_millis(3))
     };
     assert_eq!(send(&mut link), SendOutcome::Acked);
 
@@ -244,13 +256,13 @@ fn a_link_can_start_before_the_device_is_there() {
 
     let mut link = SerialLink::disconnected(&path, fast());
     assert_eq!(
-        link.send_prediction(0, 0, "Bag", 0.1, Duration::ZERO),
+        link.send_prediction(0, 0, "Bag", 0.1, None, Duration::ZERO),
         SendOutcome::Disconnected
     );
     let _emulator = DeviceEmulator::spawn(&path, DeviceOptions::default()).unwrap();
     std::thread::sleep(Duration::from_millis(60));
     assert_eq!(
-        link.send_prediction(1, 0, "Bag", 0.1, Duration::ZERO),
+        link.send_prediction(1, 0, "Bag", 0.1, None, Duration::ZERO),
         SendOutcome::Acked
     );
     assert_eq!(
@@ -267,7 +279,7 @@ fn the_emulated_screen_renders_to_png() {
         DeviceEmulator::spawn(dir.path().join("ttyEMU5"), DeviceOptions::default()).unwrap();
     let mut link = SerialLink::open(emulator.path(), fast()).unwrap();
     assert_eq!(
-        link.send_prediction(9, 5, "Sandal", 0.42, Duration::ZERO),
+        link.send_prediction(9, 5, "Sandal", 0.42, None, Duration::ZERO),
         SendOutcome::Acked
     );
     let png = dir.path().join("screen.png");
@@ -275,4 +287,115 @@ fn the_emulated_screen_renders_to_png() {
     let (w, h, rgb) = edge_ssl_display::read_png_rgb8(&png).unwrap();
     assert_eq!((w, h), (240, 240));
     assert!(rgb.iter().any(|&b| b != 0));
+}
+
+#[test]
+fn a_novel_prediction_is_drawn_differently() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator =
+        DeviceEmulator::spawn(dir.path().join("ttyEMU6"), DeviceOptions::default()).unwrap();
+    let mut link = SerialLink::open(emulator.path(), fast()).unwrap();
+    let mut screen = |novel| {
+        let novelty = Some(Novelty { score: 1.0, novel });
+        let outcome = link.send_prediction(3, 5, "Sandal", 0.42, novelty, Duration::ZERO);
+        assert_eq!(outcome, SendOutcome::Acked);
+        // The class name's part of the screen (the header's fps changes from call to call).
+        let area = edge_ssl_display::Panel::st7789().layout.class_area;
+        let device = emulator.lock();
+        let (x0, y0) = (area.top_left.x, area.top_left.y);
+        let (w, h) = (area.size.width as i32, area.size.height as i32);
+        let mut pixels = Vec::new();
+        for y in y0..y0 + h {
+            for x in x0..x0 + w {
+                let mut at = area.top_left;
+                (at.x, at.y) = (x, y);
+                pixels.push(device.screen().pixel(at));
+            }
+        }
+        pixels
+    };
+    let (plain, novel, plain_again) = (screen(false), screen(true), screen(false));
+    assert_eq!(plain, plain_again, "same class, same name drawn");
+    assert_ne!(plain, novel, "a novel frame reads `? Sandal`");
+}
+
+#[test]
+fn a_device_of_another_protocol_version_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ttyEMU7");
+    let old = DeviceOptions::default()
+        .with_name("old-mcu")
+        .with_protocol(1);
+    let emulator = DeviceEmulator::spawn(&path, old).unwrap();
+    let mut link = SerialLink::open(&path, fast()).unwrap();
+
+    // Until the device's Hello arrives the host cannot know; after it, every send is refused.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut outcome = SendOutcome::Sent;
+    let mut frame_no = 0;
+    while outcome != SendOutcome::Refused && Instant::now() < deadline {
+        outcome = link.send_prediction(frame_no, 1, "Trouser", 0.8, None, Duration::ZERO);
+        frame_no += 1;
+        assert_ne!(outcome, SendOutcome::Acked, "an old device acks nothing");
+    }
+    assert_eq!(outcome, SendOutcome::Refused);
+    let mismatch = VersionMismatch {
+        ours: PROTOCOL_VERSION,
+        theirs: 1,
+    };
+    assert_eq!(link.peer_mismatch(), Some(mismatch));
+    let events = link.drain_events();
+    assert_eq!(
+        events,
+        [
+            LinkEvent::Connected,
+            LinkEvent::VersionMismatch {
+                device: "old-mcu".into(),
+                mismatch
+            }
+        ]
+    );
+    let text = mismatch.to_string();
+    assert!(
+        text.contains("version 1") && text.contains("version 2"),
+        "{text}"
+    );
+    for _ in 0..5 {
+        let outcome = link.send_prediction(frame_no, 1, "Trouser", 0.8, None, Duration::ZERO);
+        assert_eq!(outcome, SendOutcome::Refused);
+        frame_no += 1;
+    }
+    let stats = link.stats();
+    assert_eq!(stats.sent + stats.refused, u64::from(frame_no));
+    assert!(stats.refused >= 6);
+    // The host's version-2 Hello got an UnsupportedVersion error back; the device took no
+    // prediction and dropped what reached it as another version's.
+    assert!(
+        emulator.wait_until(Duration::from_secs(2), |d| d.version_drops() == stats.sent),
+        "device dropped {} of {} sent",
+        emulator.lock().version_drops(),
+        stats.sent
+    );
+    link.poll();
+    assert_eq!(link.stats().device_errors, 1);
+    assert!(emulator.lock().predictions().is_empty());
+    assert_eq!(emulator.lock().hellos()[0].protocol, PROTOCOL_VERSION);
+
+    // Re-flashed firmware behind the same path is used again once it says Hello.
+    drop(emulator);
+    let emulator = DeviceEmulator::spawn(&path, DeviceOptions::default()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut outcome = SendOutcome::Refused;
+    while outcome != SendOutcome::Acked && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        outcome = link.send_prediction(frame_no, 1, "Trouser", 0.8, None, Duration::ZERO);
+        frame_no += 1;
+    }
+    assert_eq!(
+        outcome,
+        SendOutcome::Acked,
+        "matching firmware is used again"
+    );
+    assert_eq!(link.peer_mismatch(), None);
+    assert!(!emulator.lock().predictions().is_empty());
 }

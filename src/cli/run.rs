@@ -33,8 +33,10 @@ const POLL: Duration = Duration::from_millis(100);
 /// on stderr meanwhile (frames, fps, last class and confidence). Ctrl-C stops after the current frame and
 /// still prints the summary; a second Ctrl-C exits at once.
 ///
-/// --serial sends one Prediction per frame over the edge-ssl link protocol
-/// (docs/link-protocol.md) and keeps running, reconnecting, if the device goes away.
+/// --serial sends one Prediction per frame, with its novelty, over the edge-ssl link protocol
+/// version 2 (docs/link-protocol.md) and keeps running, reconnecting, if the device goes away;
+/// a frame's `serial` says acked, sent, dropped (device away) or refused (the device's
+/// firmware speaks another protocol version: said once on stderr, naming both).
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Model directory with a head (from `edge-ssl head` or `cluster`).
@@ -125,14 +127,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .as_mut()
             .map(|s| s.send(frame.index, &decision, name));
         if let Some(d) = display.as_mut() {
-            // A novel frame's class is a guess: the panel says so.
-            let shown = match decision.novel {
-                Some(true) => format!("? {name}"),
-                _ => name.clone(),
-            };
             d.show(
-                &shown,
+                name,
                 decision.confidence,
+                decision.novel == Some(true),
                 stats.live_fps(),
                 stats.frames(),
             )?;

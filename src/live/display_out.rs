@@ -49,15 +49,17 @@ impl DisplayOut {
         Ok(Some(DisplayOut { sink, written: 0 }))
     }
 
+    /// Shows a frame's class; a `novel` frame's class is a guess, and the panel says so.
     pub fn show(
         &mut self,
         class_name: &str,
         confidence: f32,
+        novel: bool,
         fps: f32,
         frames: u64,
     ) -> anyhow::Result<()> {
         let frames = u32::try_from(frames).unwrap_or(u32::MAX);
-        let view = StatusView::new(class_name, confidence, fps, frames);
+        let view = StatusView::new(class_name, confidence, fps, frames).with_novel(novel);
         if self
             .sink
             .show(&view)

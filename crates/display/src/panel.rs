@@ -88,7 +88,7 @@ impl<C: PixelColor> Panel<C> {
         )
         .draw(target)?;
 
-        self.draw_class_name(view.class_name, target)?;
+        self.draw_class_name(&view.class_label(), target)?;
 
         let confidence = view.clamped_confidence();
         l.bar

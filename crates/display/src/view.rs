@@ -1,11 +1,12 @@
 //! What the screen shows: the latest prediction and how fast they arrive.
 //!
 //! The view owns no strings; it borrows the class name, so the device can draw straight from the
-//! [`Prediction`] it just decoded without copying.
+//! [`Prediction`] it just decoded without copying. A novel frame (one unlike anything the model
+//! was fitted on, so its class is a guess) shows its class as `? name`.
 
 use core::fmt::Write;
 
-use edge_ssl_link::Prediction;
+use edge_ssl_link::{Prediction, truncated};
 use heapless::String;
 
 /// One screenful of state.
@@ -18,6 +19,8 @@ pub struct StatusView<'a> {
     pub fps: f32,
     /// Frames seen so far.
     pub frames: u32,
+    /// The frame is novel: the class is drawn as `? name`.
+    pub novel: bool,
 }
 
 impl<'a> StatusView<'a> {
@@ -27,7 +30,14 @@ impl<'a> StatusView<'a> {
             confidence,
             fps,
             frames,
+            novel: false,
         }
+    }
+
+    /// The same view, marked novel (or not).
+    pub fn with_novel(mut self, novel: bool) -> Self {
+        self.novel = novel;
+        self
     }
 
     /// The view of a received prediction; `frames` is its frame index + 1 (frames seen).
@@ -38,6 +48,18 @@ impl<'a> StatusView<'a> {
             fps,
             prediction.frame.saturating_add(1),
         )
+        .with_novel(prediction.is_novel())
+    }
+
+    /// The class as drawn: `? name` for a novel frame, else the name (cut to 64 bytes; the
+    /// panel cuts it further to what fits).
+    pub fn class_label(&self) -> String<66> {
+        let mut s = String::new();
+        if self.novel {
+            let _ = s.push_str("? ");
+        }
+        let _ = s.push_str(&truncated::<64>(self.class_name));
+        s
     }
 
     /// Confidence in [0, 1]; NaN counts as 0 so a bad value draws an empty bar, not garbage.
@@ -115,6 +137,21 @@ mod tests {
             "-- fps"
         );
         assert_eq!(StatusView::new("", 7.0, 1.0, 0).percent_label(), "100%");
+    }
+
+    #[test]
+    fn a_novel_frame_reads_question_mark_name() {
+        let v = StatusView::new("bag", 0.5, 1.0, 1);
+        assert_eq!(v.class_label(), "bag");
+        assert_eq!(v.with_novel(true).class_label(), "? bag");
+        let p =
+            Prediction::new(0, 0, 1, "coat", 0.5, 1).with_novelty(Some(edge_ssl_link::Novelty {
+                score: 2.0,
+                novel: true,
+            }));
+        assert_eq!(StatusView::from_prediction(&p, 1.0).class_label(), "? coat");
+        let p = p.with_novelty(None);
+        assert_eq!(StatusView::from_prediction(&p, 1.0).class_label(), "coat");
     }
 
     #[test]

@@ -3,18 +3,21 @@
 // so a regression here (an accidental copy, a per-byte branch gone slow) is a regression on the MCU.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use edge_ssl_link::{CHUNK_LEN, Decoder, FrameChunk, MAX_FRAME_LEN, Message, Prediction, encode};
+use edge_ssl_link::{
+    CHUNK_LEN, Decoder, FrameChunk, MAX_FRAME_LEN, Message, Novelty, Prediction, encode,
+};
 use std::hint::black_box;
 
+/// A typical frame's Prediction, novelty score included (the usual case since version 2).
 fn prediction() -> Message {
-    Message::Prediction(Prediction::new(
-        123_456,
-        98_765,
-        7,
-        "Ankle boot",
-        0.8734,
-        14_250,
-    ))
+    let novelty = Novelty {
+        score: 0.4217,
+        novel: false,
+    };
+    Message::Prediction(
+        Prediction::new(123_456, 98_765, 7, "Ankle boot", 0.8734, 14_250)
+            .with_novelty(Some(novelty)),
+    )
 }
 
 fn chunk() -> Message {

@@ -15,7 +15,8 @@ pub enum DropReason {
     Crc,
     /// The payload is not a valid message of this protocol version.
     Postcard,
-    /// The payload's version byte is not [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION), or it is empty.
+    /// The payload's version byte is not [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION) (and it
+    /// is not a [`Hello`](crate::Hello), which every version reads), or the payload is empty.
     Version,
 }
 

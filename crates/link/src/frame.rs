@@ -7,7 +7,8 @@ use core::fmt;
 
 use crate::cobs;
 use crate::drop_reason::DropReason;
-use crate::message::{Message, PROTOCOL_VERSION};
+use crate::message::Message;
+use crate::version::PROTOCOL_VERSION;
 
 /// Largest payload (version byte + postcard message) either side sends or accepts.
 pub const MAX_PAYLOAD: usize = 192;
@@ -95,7 +96,8 @@ pub fn encode(message: &Message, out: &mut [u8]) -> Result<usize, EncodeError> {
     encode_raw(&payload[..len], out)
 }
 
-/// Decodes one COBS block (the bytes between two 0x00, which it overwrites) into a message.
+/// Decodes one COBS block (the bytes between two 0x00, which it overwrites) into a message:
+/// any message of [`PROTOCOL_VERSION`], or a [`Hello`](crate::Hello) of any version.
 pub fn decode_in_place(block: &mut [u8]) -> Result<Message, DropReason> {
     let len = cobs::decode_in_place(block).ok_or(DropReason::Cobs)?;
     if len < CRC_LEN {
@@ -106,11 +108,15 @@ pub fn decode_in_place(block: &mut [u8]) -> Result<Message, DropReason> {
     if crc32(payload) != expected {
         return Err(DropReason::Crc);
     }
-    match payload.split_first() {
-        Some((&PROTOCOL_VERSION, body)) => match postcard::take_from_bytes::<Message>(body) {
-            Ok((message, [])) => Ok(message),
-            _ => Err(DropReason::Postcard),
-        },
+    let Some((&version, body)) = payload.split_first() else {
+        return Err(DropReason::Version);
+    };
+    match (version, postcard::take_from_bytes::<Message>(body)) {
+        (PROTOCOL_VERSION, Ok((message, []))) => Ok(message),
+        (PROTOCOL_VERSION, _) => Err(DropReason::Postcard),
+        // A Hello reads the same in every version: pass it on, so the receiver can tell the
+        // peer which versions are in play (`Hello::check_version`) instead of only dropping.
+        (_, Ok((hello @ Message::Hello(_), []))) => Ok(hello),
         _ => Err(DropReason::Version),
     }
 }

@@ -20,7 +20,8 @@
 //! * **CRC-32** — UART noise and buffer overruns flip and drop bytes; the CRC turns them into a
 //!   counted drop instead of a wrong prediction on the device.
 //! * **Version byte** — old firmware meeting a new host drops the frame as "unknown version"
-//!   instead of misreading fields.
+//!   instead of misreading fields. [`Hello`] alone reads the same in every version, so each end
+//!   can name the other's version when they differ ([`version`]).
 //! * **postcard** — a compact, documented, serde-based format (varints, raw little-endian floats)
 //!   that needs no schema compiler and is easy to write by hand in C.
 //!
@@ -36,10 +37,13 @@
 //! ## Usage
 //!
 //! ```
-//! use edge_ssl_link::{encode, Decoder, Message, Prediction, MAX_FRAME_LEN};
+//! use edge_ssl_link::{encode, Decoder, Message, Novelty, Prediction, MAX_FRAME_LEN};
 //!
 //! let mut wire = [0u8; MAX_FRAME_LEN];
-//! let msg = Message::Prediction(Prediction::new(7, 42, 3, "dress", 0.91, 12_500));
+//! let novelty = Novelty { score: 0.8, novel: true };
+//! let msg = Message::Prediction(
+//!     Prediction::new(7, 42, 3, "dress", 0.91, 12_500).with_novelty(Some(novelty)),
+//! );
 //! let n = encode(&msg, &mut wire).unwrap();
 //!
 //! let mut decoder: Decoder = Decoder::new();
@@ -54,6 +58,7 @@ mod decoder;
 mod drop_reason;
 mod frame;
 mod message;
+pub mod version;
 
 pub use decoder::{Decoder, DecoderStats, Feed};
 pub use drop_reason::{DropCounts, DropReason};
@@ -62,6 +67,7 @@ pub use frame::{
     encode, encode_payload, encode_raw,
 };
 pub use message::{
-    CHUNK_LEN, CLASS_NAME_LEN, ClassName, ErrorCode, FrameChunk, Hello, Message, PEER_NAME_LEN,
-    PROTOCOL_VERSION, PeerName, Prediction, Role, Status, truncated,
+    CHUNK_LEN, CLASS_NAME_LEN, ClassName, ErrorCode, FrameChunk, Hello, Message, Novelty,
+    PEER_NAME_LEN, PeerName, Prediction, Role, Status, truncated,
 };
+pub use version::{PROTOCOL_VERSION, VersionMismatch};

@@ -3,13 +3,13 @@
 //! Every field is a fixed-width integer, an `f32`, a bounded string or a bounded byte vector, so a
 //! decoded [`Message`] never allocates and never borrows from the receive buffer. Integers are
 //! postcard varints on the wire; the field order below *is* the wire order, so changing it is a
-//! protocol change that needs a new [`PROTOCOL_VERSION`].
+//! protocol change that needs a new [`PROTOCOL_VERSION`] (the [`version`](crate::version)
+//! module lists them). [`Hello`]'s layout is the exception: it never changes.
 
 use heapless::{String, Vec};
 use serde_no_std::{Deserialize, Serialize};
 
-/// The version byte that opens every payload. Bump it for any change to the wire layout.
-pub const PROTOCOL_VERSION: u8 = 1;
+use crate::version::PROTOCOL_VERSION;
 
 /// Longest class name in bytes of UTF-8.
 pub const CLASS_NAME_LEN: usize = 32;
@@ -33,12 +33,14 @@ pub enum Role {
     Device,
 }
 
-/// Sent by each side when it (re)connects, so the other knows who it talks to.
+/// Sent by each side when it (re)connects, so the other knows who it talks to and which
+/// protocol version it speaks. Its layout is the same in every version (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(crate = "serde_no_std")]
 pub struct Hello {
     pub role: Role,
-    /// The highest protocol version the sender speaks.
+    /// The protocol version the sender speaks; [`Hello::check_version`] compares it with this
+    /// end's.
     pub protocol: u8,
     pub name: PeerName,
     /// The largest payload the sender can receive (bytes, before CRC and COBS).
@@ -58,6 +60,22 @@ pub struct Prediction {
     pub confidence: f32,
     /// Time from frame capture to prediction, microseconds.
     pub latency_us: u32,
+    /// How unlike the model's fitting data the frame is; `None` when the host's model has no
+    /// novelty model (version 2).
+    pub novelty: Option<Novelty>,
+}
+
+/// A frame's novelty as the host's novelty model scored it. On the wire, inside `Option`:
+/// absent is one byte `00`; present is `01`, the score as `f32`, and `novel` as `00`/`01`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "serde_no_std")]
+pub struct Novelty {
+    /// The score; higher is more unusual. Its scale is the novelty model's own, so a device
+    /// should act on `novel` rather than compare the score with a fixed number.
+    pub score: f32,
+    /// Whether `score` is above the threshold calibrated on the fitting data: the frame is
+    /// unlike anything the model was fitted on, and its class is a guess.
+    pub novel: bool,
 }
 
 /// Periodic health report; either side may send it.
@@ -173,7 +191,19 @@ impl Prediction {
             class_name: truncated(class_name),
             confidence,
             latency_us,
+            novelty: None,
         }
+    }
+
+    /// The same prediction carrying `novelty` (`None`: the model has no novelty model).
+    pub fn with_novelty(mut self, novelty: Option<Novelty>) -> Self {
+        self.novelty = novelty;
+        self
+    }
+
+    /// Whether the frame is novel; false when there is no novelty score.
+    pub fn is_novel(&self) -> bool {
+        self.novelty.is_some_and(|n| n.novel)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Keeps the hex examples in `docs/link-protocol.md` true: they are generated here from the real
 //! encoder, and this test fails when the document disagrees with the code.
-//! Regenerate with `UPDATE_DOCS=1 cargo test -p edge-ssl-link --test protocol_doc`.
+//! The same frames seed the decoder's fuzzer (`fuzz/seeds/decoder/`), so it starts past the CRC
+//! with messages of this version. Regenerate both with
+//! `UPDATE_DOCS=1 cargo test -p edge-ssl-link --test protocol_doc`.
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -19,12 +21,18 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn example(out: &mut String, title: &str, message: &Message) {
+    example_at(out, title, message, PROTOCOL_VERSION);
+}
+
+/// An example whose payload opens with `version` (another version's Hello).
+fn example_at(out: &mut String, title: &str, message: &Message, version: u8) {
     let mut payload = [0u8; MAX_PAYLOAD];
     let len = encode_payload(message, &mut payload).unwrap();
+    payload[0] = version;
     let payload = &payload[..len];
     let crc = crc32(payload);
     let mut frame = [0u8; MAX_FRAME_LEN];
-    let n = encode(message, &mut frame).unwrap();
+    let n = encode_raw(payload, &mut frame).unwrap();
     writeln!(out, "### {title}\n").unwrap();
     writeln!(out, "```text").unwrap();
     writeln!(out, "message : {message:?}").unwrap();
@@ -48,13 +56,23 @@ fn generated() -> String {
     );
     example(
         &mut out,
-        "Prediction (seq 7, frame 42, class 9 \"Ankle boot\", 91 %, 12.5 ms)",
+        "Prediction (seq 7, frame 42, class 9 \"Ankle boot\", 91 %, 12.5 ms, no novelty model)",
         &Message::Prediction(Prediction::new(7, 42, 9, "Ankle boot", 0.91, 12_500)),
     );
     example(
         &mut out,
         "Prediction with seq 300 (a two-byte varint)",
         &Message::Prediction(Prediction::new(300, 300, 0, "T-shirt", 1.0, 0)),
+    );
+    example(
+        &mut out,
+        "Prediction with novelty (score 3.25, above the threshold: novel)",
+        &Message::Prediction(
+            Prediction::new(8, 43, 9, "Ankle boot", 0.55, 12_500).with_novelty(Some(Novelty {
+                score: 3.25,
+                novel: true,
+            })),
+        ),
     );
     example(&mut out, "Ack of seq 7", &Message::Ack { seq: 7 });
     example(
@@ -92,6 +110,14 @@ fn generated() -> String {
             code: ErrorCode::BadFrame as u16,
         },
     );
+    let mut v1 = Hello::new(Role::Device, "stm32", 64);
+    v1.protocol = 1;
+    example_at(
+        &mut out,
+        "Hello from a version-1 device (every version reads it, and refuses the device)",
+        &Message::Hello(v1),
+        1,
+    );
     writeln!(out, "Limits of this version: MAX_PAYLOAD = {MAX_PAYLOAD}, MAX_ENCODED_LEN = {MAX_ENCODED_LEN}, MAX_FRAME_LEN = {MAX_FRAME_LEN}, CLASS_NAME_LEN = {CLASS_NAME_LEN}, PEER_NAME_LEN = {PEER_NAME_LEN}, CHUNK_LEN = {CHUNK_LEN}.").unwrap();
     out
 }
@@ -116,23 +142,67 @@ fn protocol_doc_examples_match_the_encoder() {
     panic!("docs/link-protocol.md examples are stale; rerun with UPDATE_DOCS=1. Expected:\n{want}");
 }
 
+/// The wire bytes of every generated example, in order.
+fn documented_frames() -> Vec<Vec<u8>> {
+    generated()
+        .lines()
+        .filter_map(|l| l.strip_prefix("frame   : "))
+        .map(|line| {
+            let hex_part = line.split("  (").next().unwrap();
+            hex_part
+                .split(' ')
+                .map(|h| u8::from_str_radix(h, 16).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn every_documented_frame_decodes() {
     // The examples above go through the same decoder a device runs.
-    let text = generated();
+    let frames = documented_frames();
     let mut decoder: Decoder = Decoder::new();
-    let mut frames = 0;
-    for line in text.lines().filter_map(|l| l.strip_prefix("frame   : ")) {
-        let hex_part = line.split("  (").next().unwrap();
-        let bytes: Vec<u8> = hex_part
-            .split(' ')
-            .map(|h| u8::from_str_radix(h, 16).unwrap())
-            .collect();
+    for bytes in &frames {
         assert!(
-            matches!(decoder.feed(&bytes).collect::<Vec<_>>().as_slice(), [Ok(_)]),
-            "{line}"
+            matches!(decoder.feed(bytes).collect::<Vec<_>>().as_slice(), [Ok(_)]),
+            "{bytes:02x?}"
         );
-        frames += 1;
     }
-    assert_eq!(frames, 9);
+    assert_eq!(frames.len(), 11);
+}
+
+/// The fuzz seeds: each input's first byte is the fuzz target's read size, then frames.
+fn fuzz_seeds() -> Vec<(String, Vec<u8>)> {
+    let frames = documented_frames();
+    let mut seeds: Vec<(String, Vec<u8>)> = frames
+        .iter()
+        .enumerate()
+        .map(|(n, f)| (format!("doc-example-{n}"), [&[7u8][..], f].concat()))
+        .collect();
+    seeds.push((
+        "all-examples".into(),
+        [vec![13u8], frames.concat()].concat(),
+    ));
+    let noise = [3u8, 0x11, 0x22, 0x33, 0x00, 0x05, 0xFF];
+    seeds.push(("noise-then-frame".into(), [&noise[..], &frames[2]].concat()));
+    seeds
+}
+
+#[test]
+fn fuzz_seeds_are_the_documented_frames() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/decoder");
+    let update = std::env::var_os("UPDATE_DOCS").is_some();
+    for (name, bytes) in fuzz_seeds() {
+        let path = dir.join(&name);
+        if update {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let on_disk = std::fs::read(&path).unwrap_or_default();
+        assert_eq!(
+            on_disk,
+            bytes,
+            "{} is stale; rerun with UPDATE_DOCS=1",
+            path.display()
+        );
+    }
 }

@@ -9,6 +9,17 @@ fn text<const N: usize>() -> impl Strategy<Value = heapless::String<N>> {
     any::<String>().prop_map(|s| truncated::<N>(&s))
 }
 
+/// No novelty model, or any score that is not NaN (NaN != NaN) with either flag.
+fn novelty() -> impl Strategy<Value = Option<Novelty>> {
+    proptest::option::of(
+        (
+            any::<f32>().prop_filter("NaN != NaN", |f| !f.is_nan()),
+            any::<bool>(),
+        )
+            .prop_map(|(score, novel)| Novelty { score, novel }),
+    )
+}
+
 fn message() -> impl Strategy<Value = Message> {
     let role = prop_oneof![Just(Role::Host), Just(Role::Device)];
     prop_oneof![
@@ -26,10 +37,11 @@ fn message() -> impl Strategy<Value = Message> {
             any::<u16>(),
             text::<CLASS_NAME_LEN>(),
             0.0f32..=1.0,
-            any::<u32>()
+            any::<u32>(),
+            novelty(),
         )
             .prop_map(
-                |(seq, frame, class_id, class_name, confidence, latency_us)| {
+                |(seq, frame, class_id, class_name, confidence, latency_us, novelty)| {
                     Message::Prediction(Prediction {
                         seq,
                         frame,
@@ -37,6 +49,7 @@ fn message() -> impl Strategy<Value = Message> {
                         class_name,
                         confidence,
                         latency_us,
+                        novelty,
                     })
                 }
             ),
@@ -172,15 +185,15 @@ fn drops_are_counted_by_reason() {
         [Err(DropReason::Crc)]
     );
 
-    // Unknown version: a valid frame around a payload whose first byte is 2.
+    // Unknown version: a valid frame around an Ack whose version byte is not ours.
     let mut wire = [0u8; MAX_FRAME_LEN];
-    let n = encode_raw(&[2, 4, 1], &mut wire).unwrap();
+    let n = encode_raw(&[PROTOCOL_VERSION + 1, 4, 1], &mut wire).unwrap();
     assert_eq!(
         decoder.feed(&wire[..n]).collect::<Vec<_>>(),
         [Err(DropReason::Version)]
     );
 
-    // Bad postcard: version 1, then variant index 99.
+    // Bad postcard: this version, then variant index 99.
     let n = encode_raw(&[PROTOCOL_VERSION, 99], &mut wire).unwrap();
     assert_eq!(
         decoder.feed(&wire[..n]).collect::<Vec<_>>(),
@@ -247,6 +260,10 @@ fn largest_messages_fit_the_limits() {
         class_name: truncated(&name),
         confidence: 1.0,
         latency_us: u32::MAX,
+        novelty: Some(Novelty {
+            score: f32::MAX,
+            novel: true,
+        }),
     });
     let chunk = Message::FrameChunk(FrameChunk {
         seq: u32::MAX,
