@@ -22,6 +22,24 @@ pub fn terminal() -> Progress {
     progress
 }
 
+/// A [`Progress`] for a long-running service (`fleet join`): no bars, each note one stderr line
+/// (a `{"event":"note","text":…}` object with `json`); Ctrl-C or SIGTERM cancels it as
+/// [`terminal`]'s.
+pub fn notes(json: bool) -> Progress {
+    let progress = Progress::new(move |event: &Event| {
+        match event {
+            Event::Note(text) if json => {
+                eprintln!("{}", serde_json::json!({"event": "note", "text": text}))
+            }
+            Event::Note(text) => eprintln!("{text}"),
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    });
+    cancel_on_interrupt(&progress);
+    progress
+}
+
 /// Every [`Progress`] a signal cancels. A handler may only store to an atomic, so a watcher
 /// thread turns the flag [`interrupt`] sets into `Progress::cancel` calls.
 static WATCHED: Mutex<Vec<Progress>> = Mutex::new(Vec::new());

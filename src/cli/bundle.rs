@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use edge_ssl::bundle::binary::{self, Found};
 use edge_ssl::bundle::device_files::{DeviceSetup, MODEL_DIR, README, UNIT};
 use edge_ssl::bundle::manifest::MANIFEST;
@@ -41,8 +41,8 @@ pub struct BundleArgs {
     model: Option<String>,
     /// Device: aarch64 (Raspberry Pi OS 64-bit, Jetson), armv7 (Raspberry Pi OS 32-bit),
     /// x86_64.
-    #[arg(long, value_enum, required_unless_present = "verify")]
-    target: Option<TargetArg>,
+    #[arg(long, value_parser = target_arg, value_name = "TARGET", required_unless_present = "verify")]
+    target: Option<Target>,
     /// Where to write the bundle (written atomically).
     #[arg(long, value_name = "FILE.tar.gz", required_unless_present = "verify")]
     out: Option<PathBuf>,
@@ -65,26 +65,12 @@ pub struct BundleArgs {
     json: bool,
 }
 
-/// `--target`: the library's [`Target`], with help text for each value.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum TargetArg {
-    /// Raspberry Pi OS 64-bit, Jetson (JetPack).
-    Aarch64,
-    /// Raspberry Pi OS 32-bit (armhf).
-    Armv7,
-    /// x86-64 Linux boxes.
-    #[value(name = "x86_64")]
-    X86_64,
-}
-
-impl From<TargetArg> for Target {
-    fn from(t: TargetArg) -> Self {
-        match t {
-            TargetArg::Aarch64 => Target::Aarch64,
-            TargetArg::Armv7 => Target::Armv7,
-            TargetArg::X86_64 => Target::X86_64,
-        }
-    }
+/// `--target`: a [`Target`] by its name.
+fn target_arg(name: &str) -> Result<Target, String> {
+    let all = [Target::Aarch64, Target::Armv7, Target::X86_64];
+    all.into_iter()
+        .find(|t| t.name() == name)
+        .ok_or_else(|| "expected aarch64, armv7 or x86_64".into())
 }
 
 pub fn run(args: BundleArgs) -> anyhow::Result<()> {
@@ -108,7 +94,6 @@ pub fn run(args: BundleArgs) -> anyhow::Result<()> {
     let (Some(spec), Some(target), Some(out)) = (&args.model, args.target, &args.out) else {
         bail!("--model, --target and --out are required");
     };
-    let target = Target::from(target);
     let setup = DeviceSetup::new(&args.source, args.serial.as_deref())?;
     let binary = pick_binary(target, args.binary.as_deref())?;
     let model = model_ref::resolve(spec)?;

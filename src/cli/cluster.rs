@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::{BackendArgs, SourceArgs};
 use edge_ssl::frames::image_set;
+use edge_ssl::head::write::write_head;
 use edge_ssl::model::directory as model_dir;
 use edge_ssl::model::reference as model_ref;
 
@@ -89,15 +90,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
         "k": args.k, "frames": frames.len(), "skipped": frames.skipped.len(),
         "inertia": clustering.inertia, "iterations": clustering.iterations, "clusters": clusters,
     });
-    let _lock = edge_ssl::model::dir_lock::lock(&args.out)?;
-    model_dir::materialize(&model, &args.out)?;
-    let written = model_ref::resolve(&args.out.display().to_string())?;
-    model_dir::save_head(
-        &clustering.head,
-        &written,
-        &args.out,
-        &[("kind", "kmeans".into())],
-    )?;
+    write_head(&model, &args.out, &clustering.head, "kmeans", None)?;
     let path = args.out.join("clusters.json");
     write_atomic(&path, |w| {
         w.write_all(serde_json::to_string_pretty(&summary)?.as_bytes())

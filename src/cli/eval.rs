@@ -1,11 +1,12 @@
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 
 use super::{BackendArgs, SourceArgs};
 use edge_ssl::embed::classifier::{Classifier, Scorer};
 use edge_ssl::frames::image_set;
+use edge_ssl::head::eval::evaluate_classifier;
 use edge_ssl::model::reference as model_ref;
 
 /// Evaluate a model directory's head on a labeled ImageFolder tree (ROOT/<class>/*).
@@ -55,19 +56,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let scorer = Scorer::of(&model)?;
     let class_names = scorer.class_names().to_vec();
     let set = image_set::LabeledSet::read(&args.labeled)?;
-    // Map the folder's classes onto the head's, by name.
-    let mut truth = Vec::with_capacity(set.labels.len());
-    for &l in &set.labels {
-        let name = &set.class_names[l];
-        match class_names.iter().position(|c| c == name) {
-            Some(i) => truth.push(i),
-            None => bail!(
-                "{}: class `{name}` is not one the head knows ({})",
-                args.labeled.display(),
-                class_names.join(", ")
-            ),
-        }
-    }
+    let truth = set
+        .labels_in(&class_names)
+        .with_context(|| args.labeled.display().to_string())?;
     // Before the in-domain images are embedded: a missing novelty model is an error at once.
     let novelty = match &args.novelty_ood {
         Some(_) => Some(edge_ssl::novelty::file::load(&model)?.with_context(|| {
@@ -105,20 +96,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         // An exported ONNX: its own `scores` decide, as they would on the device.
         Scorer::Exported(_) => {
             let mut classifier = Classifier::from_parts(backend.as_ref(), &model, scorer.clone())?;
-            let mut predicted = Vec::with_capacity(set.paths.len());
-            for chunk in set.paths.chunks(args.batch.max(1)) {
-                let images = chunk
-                    .iter()
-                    .map(|p| edge_ssl_core::decode_image(p))
-                    .collect::<Result<Vec<_>, _>>()?;
-                predicted.extend(
-                    classifier
-                        .classify_batch(&images)?
-                        .iter()
-                        .map(|d| d.class_id),
-                );
-            }
-            edge_ssl::head::eval::score(&class_names, &predicted, &truth)?
+            evaluate_classifier(&mut classifier, &set.paths, &truth, args.batch)?
         }
     };
     if let Some(dir) = &args.plots {

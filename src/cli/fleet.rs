@@ -2,11 +2,7 @@
 //! model directory a ServerApp starts from (`init`). The work is `edge_ssl::fleet`; this file
 //! parses flags and prints events.
 
-use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -14,8 +10,6 @@ use edge_ssl::fleet::edge_ssl_fleet::{self as flower, Security};
 use edge_ssl::fleet::report;
 use edge_ssl::fleet::{ModelTask, ModelTaskOptions};
 use edge_ssl::model::reference as model_ref;
-use edge_ssl::progress::{Event, Progress};
-use serde_json::json;
 
 use super::{BackendArgs, SourceArgs};
 
@@ -151,27 +145,7 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
     let backend = args.backend.backend()?;
     std::fs::create_dir_all(&args.work)
         .with_context(|| format!("creating {}", args.work.display()))?;
-    let json_notes = args.json;
-    let progress = Progress::new(move |event: &Event| {
-        if let Event::Note(text) = event {
-            if json_notes {
-                eprintln!("{}", json!({"event": "note", "text": text}));
-            } else {
-                eprintln!("{text}");
-            }
-        }
-        ControlFlow::Continue(())
-    });
-    crate::live::interrupt::install()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (watcher, cancel) = (Arc::clone(&stop), progress.clone());
-    std::thread::spawn(move || {
-        while !crate::live::interrupt::requested() {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        watcher.store(true, Ordering::SeqCst);
-        cancel.cancel();
-    });
+    let progress = crate::progress_bars::notes(args.json);
     let mut task = ModelTask::prepare(
         backend.as_ref(),
         &model,
@@ -187,7 +161,7 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
 
     let mut join = flower::JoinOptions::new(&args.superlink, &args.work)
         .with_security(security)
-        .with_stop_flag(stop);
+        .with_stop_flag(progress.cancel_flag());
     if let Some(n) = args.max_runs {
         join = join.with_max_runs(n);
     }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{BackendArgs, NoveltyArgs, SourceArgs};
 use edge_ssl::frames::image_set;
-use edge_ssl::model::directory as model_dir;
+use edge_ssl::head::write::write_head;
 use edge_ssl::model::reference as model_ref;
 
 /// Fit a classifier head on (adapted) embeddings of a few labeled images.
@@ -94,13 +94,7 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
         .collect();
     let (novelty, novelty_outcome) =
         edge_ssl::novelty::fit_parts(&parts, novelty_config.as_ref(), &progress)?;
-    let _lock = edge_ssl::model::dir_lock::lock(&args.out)?;
-    model_dir::materialize(&model, &args.out)?;
-    let written = model_ref::resolve(&args.out.display().to_string())?;
-    let path = model_dir::save_head(&head, &written, &args.out, &[("kind", kind.name().into())])?;
-    if let Some(n) = &novelty {
-        edge_ssl::novelty::file::save(n, &written, &args.out)?;
-    }
+    let path = write_head(&model, &args.out, &head, kind.name(), novelty.as_ref())?;
     eprintln!(
         "fitted a {kind} head on {} labeled image(s) of {} classes; wrote {}",
         set.paths.len(),

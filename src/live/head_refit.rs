@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use edge_ssl::embed::classifier::Classifier;
 use edge_ssl::embed::embedder::Embedder;
 use edge_ssl::frames::image_set;
-use edge_ssl::model::directory as model_dir;
+use edge_ssl::head::write::write_head;
 use edge_ssl::model::reference::ResolvedModel;
 use edge_ssl_train::head::HeadKind;
 
@@ -50,7 +50,8 @@ pub fn refit(
     let kind = HeadKind::Softmax;
     let (head, _) =
         edge_ssl::head::fit::fit_head(kind, x.view(), &set.labels, &set.class_names, None)?;
-    let path = model_dir::save_head(&head, model, dir, &[("kind", kind.name().into())])?;
+    // Under the directory's lock, as `head` writes it.
+    let path = write_head(model, dir, &head, kind.name(), None)?;
     let classifier =
         Classifier::load(backend.as_ref(), model).context("loading the refitted head")?;
     Ok((

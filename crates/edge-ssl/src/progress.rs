@@ -93,6 +93,12 @@ impl Progress {
         self.cancelled.store(true, Ordering::SeqCst);
     }
 
+    /// The flag [`Progress::cancel`] sets, for an API that takes a stop flag of its own (the
+    /// Flower client's `JoinOptions::with_stop_flag`).
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.cancelled)
+    }
+
     /// Whether the work was asked to stop.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)

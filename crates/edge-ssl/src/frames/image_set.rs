@@ -99,6 +99,25 @@ pub struct LabeledSet {
 }
 
 impl LabeledSet {
+    /// Each image's label as an index into `class_names` (a head's classes), matched by name; a
+    /// folder class the head does not know is an error.
+    pub fn labels_in(&self, class_names: &[String]) -> crate::Result<Vec<usize>> {
+        let index = |name: &String| class_names.iter().position(|c| c == name);
+        let map: Vec<Option<usize>> = self.class_names.iter().map(index).collect();
+        self.labels
+            .iter()
+            .map(|&l| {
+                map[l].ok_or_else(|| {
+                    crate::Error::Data(format!(
+                        "class `{}` is not one the head knows ({})",
+                        self.class_names[l],
+                        class_names.join(", ")
+                    ))
+                })
+            })
+            .collect()
+    }
+
     /// Reads `ROOT/<class>/...`; at least two classes, each with at least one file.
     pub fn read(root: &Path) -> crate::Result<Self> {
         let entries = std::fs::read_dir(root)

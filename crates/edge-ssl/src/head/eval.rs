@@ -8,8 +8,8 @@ use edge_ssl_train::head::Head;
 use ndarray::ArrayView2;
 use serde::Serialize;
 
+use crate::embed::classifier::Classifier;
 use crate::error::bail;
-
 use crate::plot;
 
 /// One class's share of an [`Evaluation`].
@@ -59,6 +59,27 @@ pub fn evaluate(head: &Head, x: ArrayView2<f32>, truth: &[usize]) -> crate::Resu
     }
     let predicted: Vec<usize> = head.predict(x)?.iter().map(|p| p.class).collect();
     score(&head.class_names, &predicted, truth)
+}
+
+/// The [`Evaluation`] of a whole classifier (for example an exported ONNX, whose own `scores`
+/// decide as they would on the device) on image files `paths` with `truth` (indices into the
+/// classifier's class names), `batch` images per call.
+pub fn evaluate_classifier(
+    classifier: &mut Classifier,
+    paths: &[PathBuf],
+    truth: &[usize],
+    batch: usize,
+) -> crate::Result<Evaluation> {
+    let mut predicted = Vec::with_capacity(paths.len());
+    for chunk in paths.chunks(batch.max(1)) {
+        let images = chunk
+            .iter()
+            .map(|p| edge_ssl_core::decode_image(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let decisions = classifier.classify_batch(&images)?;
+        predicted.extend(decisions.iter().map(|d| d.class_id));
+    }
+    score(classifier.class_names(), &predicted, truth)
 }
 
 /// The [`Evaluation`] of predicted classes against `truth`, both indices into `class_names`

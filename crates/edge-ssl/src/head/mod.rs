@@ -1,4 +1,6 @@
-//! Heads on top of (adapted) embeddings: fitting one ([`fit`]) and measuring one ([`eval`]).
+//! Heads on top of (adapted) embeddings: fitting one ([`fit`]), writing it into a model
+//! directory ([`write`]) and measuring one ([`eval`]).
 
 pub mod eval;
 pub mod fit;
+pub mod write;
