@@ -16,7 +16,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use edge_ssl_core::{ModelCard, Tensor, npy};
-use edge_ssl_runtime::{BackendKind, BackendOptions, Session, card_for, inspect, select_backend};
+use edge_ssl_runtime::onnx::inspect;
+use edge_ssl_runtime::{BackendKind, BackendOptions, Session, card_for, select_backend};
 use ndarray::{Array2, Axis, s};
 use prost::Message;
 use tract_onnx::pb;

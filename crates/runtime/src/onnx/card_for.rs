@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use edge_ssl_core::{InputSpec, Layout, ModelCard, OutputSpec, ResizeMode, sha256_file};
 
-use crate::inspect::{self, ModelFacts};
+use super::inspect::{self, ModelFacts};
 use crate::{Result, RuntimeError};
 
 /// `metadata_props` key under which an ONNX carries its own card (TOML), as `edge-ssl export`

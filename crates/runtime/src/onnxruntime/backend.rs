@@ -52,15 +52,14 @@ mod imp {
         }
     }
 
-    pub fn check(_: &BackendOptions) -> Result<()> {
+    pub(crate) fn check(_: &BackendOptions) -> Result<()> {
         Err(not_compiled())
     }
 
-    pub fn load(_: &BackendOptions, _: &Path, _: &ModelCard) -> Result<Box<dyn Session>> {
+    pub(crate) fn load(_: &BackendOptions, _: &Path, _: &ModelCard) -> Result<Box<dyn Session>> {
         Err(not_compiled())
     }
 }
 
 #[cfg(feature = "ort")]
-#[path = "ort_session.rs"]
-mod imp;
+use super::session as imp;
