@@ -1,3 +1,7 @@
+//! The model card that goes with an ONNX file. A card given or found beside the file is checked
+//! against it (its sha256, and the names and sizes the graph declares); without one, a card
+//! embedded in the ONNX's metadata is used, and failing that one is built from what the graph
+//! declares, every guess listed in `assumptions`.
 use std::path::{Path, PathBuf};
 
 use edge_ssl_core::{InputSpec, Layout, ModelCard, OutputSpec, ResizeMode, sha256_file};

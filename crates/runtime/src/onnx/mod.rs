@@ -12,7 +12,7 @@
 //!   `edge-ssl export` makes an encoder, its adapter and its head one graph;
 //! * `bn` — BatchNorm statistics re-estimated on new frames in one streaming pass
 //!   ([`reestimate_batch_norm_stream`]);
-//! * [`card_for`] (`card_for`) — the model card that goes with an ONNX, or one built from what it
+//! * [`card_for()`] (`card_for`) — the model card that goes with an ONNX, or one built from what it
 //!   declares.
 
 mod bn;

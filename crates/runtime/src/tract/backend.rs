@@ -1,3 +1,8 @@
+//! The tract backend and its session: a checked ONNX file becomes one `InferenceModel`, and each
+//! input shape a caller runs gets its own optimized plan (tract specializes a model to concrete
+//! shapes, and optimizing costs far more than running), built once through [`rewrite`] and kept
+//! with its run state. Batches above 1 go through [`split`] or, for a model that fixes its batch,
+//! in chunks of it; at batch 1 the executor [`threads`] chose at load runs the plan.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -98,7 +103,7 @@ struct TractSession {
     /// size. A state is kept between calls: a fresh one per run (what `plan.run` does) re-creates
     /// every op's state and the value table each time.
     plans: HashMap<Vec<usize>, Plan>,
-    /// Whether batches above 1 run sample by sample (see [`split`](super::split)).
+    /// Whether batches above 1 run sample by sample (see [`split`]).
     split: bool,
     /// The batch size the model declares, when it fixes one: other batches run in chunks of it.
     fixed_batch: Option<usize>,
@@ -111,7 +116,7 @@ struct TractSession {
     executor: Executor,
     threads: usize,
     /// Whether timing at load found one thread faster than the pool at batch 1 (see
-    /// [`threads`](super::threads)); split batches use every thread either way.
+    /// [`threads`]); split batches use every thread either way.
     single_at_batch_1: bool,
 }
 
