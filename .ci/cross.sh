@@ -9,11 +9,11 @@
 #   .ci/cross.sh --armv7-only   only the armv7 build
 #
 # The emulated subset (everything under qemu is ~10-20x slower than native, so not the whole
-# workspace): the tract instantiation of tests/backend_suite.rs (`tract::`: real Fashion-MNIST
-# images through the committed encoder, compared with ONNX Runtime's reference outputs), the unit
-# tests of edge-ssl-core (preprocessing, cards, npy), edge-ssl-runtime (tract sessions, ONNX
-# inspection and editing, BN re-estimation, TensorRT cache keying) and edge-ssl-link (the wire
-# protocol), and `edge-ssl info` on the bundled encoder. Not run under qemu: the train crate's
+# workspace): the tract instantiation of crates/runtime/tests/backend_suite.rs (`tract::`: real
+# Fashion-MNIST images through the committed encoder, compared with ONNX Runtime's reference
+# outputs), the unit tests of edge-ssl-core (preprocessing, cards, npy), edge-ssl-runtime (tract
+# sessions, ONNX inspection and editing, BN re-estimation, TensorRT cache keying) and
+# edge-ssl-link (the wire protocol), and `edge-ssl info` on the bundled encoder. Not run under qemu: the train crate's
 # unit tests (training loops: slow emulated; pure Rust with no target-specific code), the CLI
 # integration tests, anything needing ONNX Runtime (there is no aarch64 libonnxruntime here).
 #
@@ -75,7 +75,8 @@ for line in sys.stdin:
     for entry in "${tests[@]}"; do
         IFS=$'\t' read -r dir name exe <<<"$entry"
         case "$dir:$name" in
-            "$PWD:backend_suite") filter=(tract::) ;;   # ONNX Runtime has no aarch64 library here
+            # ONNX Runtime has no aarch64 library here.
+            "$PWD/crates/runtime:backend_suite") filter=(tract::) ;;
             # Under emulation the real-size encoders would take minutes each: the bundled ones only.
             "$PWD/crates/runtime:conformance") filter=(tract::bundled) ;;
             # The PyTorch BN check runs ResNet-18 on the host already; emulated it takes minutes.

@@ -11,7 +11,8 @@ use edge_ssl::bench::peers::{Peers, TORCH_EAGER};
 use edge_ssl::bench::report::{table, write_report};
 use edge_ssl::bench::worker::{self, Budget, Combination};
 use edge_ssl::bench::{child, end_to_end};
-use edge_ssl_runtime::{BackendOptions, inspect};
+use edge_ssl_runtime::BackendOptions;
+use edge_ssl_runtime::onnx::inspect;
 
 use super::SourceArgs;
 

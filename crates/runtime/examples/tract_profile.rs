@@ -3,7 +3,7 @@
 //! `cargo run --release --example tract_profile -- MODEL.onnx C H W [BATCH] [THREADS] [RUNS]`
 //! prints the slowest nodes of the optimized plan (mean over RUNS after 5 warm-up runs),
 //! grouped by op, so a regression or a slow kernel shows by name. The plan is the one the runtime
-//! builds (with [`edge_ssl_runtime::tract_rewrite`]); set `NO_REWRITE=1` for tract's plain one.
+//! builds (with [`edge_ssl_runtime::tract::optimize`]); set `NO_REWRITE=1` for tract's plain one.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ fn main() -> TractResult<()> {
     let model = if std::env::var_os("NO_REWRITE").is_some() {
         model.into_optimized()?
     } else {
-        edge_ssl_runtime::tract_rewrite::optimize(model)?
+        edge_ssl_runtime::tract::optimize(model)?
     };
     let plan = model.into_runnable()?;
     let mut state = plan.spawn()?;

@@ -82,7 +82,7 @@ pub(crate) fn check_input_matches_card(
         )));
     }
     let expected = spec.batch_shape(1);
-    crate::inspect::check_input_size(&spec.name, expected)
+    crate::onnx::inspect::check_input_size(&spec.name, expected)
         .map_err(|why| mismatch(format!("the card's {why}")))?;
     if input.shape.len() != 4 {
         return Err(mismatch(format!(

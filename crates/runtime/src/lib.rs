@@ -8,60 +8,51 @@
 //!   any device we can cross-compile to. tract optimizes a model for one concrete input shape, so a
 //!   session keeps the optimized plan per shape and pays the optimization once per shape. Two
 //!   measured departures from running tract as it comes: a batch above 1 of a model with a dynamic
-//!   batch runs as batch-1 runs spread over `--threads` single-threaded states (`tract_split`:
+//!   batch runs as batch-1 runs spread over `--threads` single-threaded states (`tract::split`:
 //!   tract's batched convolutions materialize an im2col buffer that costs more than batching
 //!   saves), and depthwise convolutions run on an AVX2+FMA kernel of ours where the CPU has one
-//!   (tract's own is scalar on x86_64), channel-last where that is faster ([`tract_depthwise`],
-//!   [`tract_rewrite`]). At batch 1, matrix products run on a rayon pool of `--threads` workers
-//!   (default: every core) unless timing at load finds one thread faster (`tract_threads`).
+//!   (tract's own is scalar on x86_64), channel-last where that is faster ([`tract::optimize`]).
+//!   At batch 1, matrix products run on a rayon pool of `--threads` workers (default: every core)
+//!   unless timing at load finds one thread faster (`tract::threads`).
 //! * **ONNX Runtime** ([`OrtBackend`], cargo feature `ort`, on by default) is loaded at run time
 //!   (`load-dynamic`), never linked: a device either has `libonnxruntime.so` (JetPack, Debian, a
-//!   Python wheel) or it does not, and the binary must run either way. [`ort_library`] finds the
-//!   library in a fixed, documented order and, when none is found, says the one command that fixes
-//!   it. CUDA and TensorRT execution providers sit behind the `cuda`/`tensorrt` features; asking for
-//!   one that cannot be registered is an error unless the caller allowed a CPU fallback, and the
-//!   session then reports the fallback so the CLI can print it.
+//!   Python wheel) or it does not, and the binary must run either way. [`onnxruntime::library`]
+//!   finds the library in a fixed, documented order and, when none is found, says the one command
+//!   that fixes it. CUDA and TensorRT execution providers sit behind the `cuda`/`tensorrt`
+//!   features; asking for one that cannot be registered is an error unless the caller allowed a
+//!   CPU fallback, and the session then reports the fallback so the CLI can print it.
 //!
 //! When a feature is off, its backend still exists and answers "not compiled with …", so the
 //! choice of backends is a run-time question ([`BackendKind`], [`select_backend`]).
 //!
-//! [`inspect`] reads an ONNX file without running it: inputs and outputs, parameter count and an
-//! estimate of the FLOPs per sample (from tract's own cost model of Conv and MatMul-like ops).
+//! [`onnx::inspect`] reads an ONNX file without running it: inputs and outputs, parameter count and
+//! an estimate of the FLOPs per sample (from tract's own cost model of Conv and MatMul-like ops).
 //! [`GraphBuilder`] appends plain ONNX math after a model's output — how `edge-ssl export` turns an
 //! encoder, its adapter and its head into one graph.
 //! [`card_for`] pairs an ONNX with its model card, or builds one from what the ONNX declares.
+//!
+//! The source shows the same split: the seam itself ([`Backend`], [`Session`], [`SessionPool`],
+//! [`BackendOptions`], [`select_backend`], [`RuntimeError`]) at the top, and one folder per
+//! subsystem below it — [`tract`], [`onnxruntime`], and [`onnx`] for everything that reads or
+//! writes ONNX files without running them.
 
 mod backend;
-mod bn;
-mod card_for;
 mod error;
-mod graph_builder;
-pub mod inspect;
-pub mod onnx_edit;
-pub mod onnx_graph;
+pub mod onnx;
+pub mod onnxruntime;
 mod options;
-mod ort_backend;
-pub mod ort_library;
 mod select;
 mod session_pool;
-mod tract_backend;
-pub mod tract_depthwise;
-mod tract_depthwise_hwc;
-mod tract_depthwise_plane;
-pub mod tract_rewrite;
-mod tract_split;
-mod tract_threads;
-pub mod trt_cache;
+pub mod tract;
 
 pub use backend::{Backend, Session, TensorInfo};
-pub use bn::{
-    BnLayerReport, BnProgress, BnReport, reestimate_batch_norm, reestimate_batch_norm_stream,
-};
-pub use card_for::{EMBEDDED_CARD_KEY, card_for};
 pub use error::{Result, RuntimeError};
-pub use graph_builder::GraphBuilder;
+pub use onnx::{
+    BnLayerReport, BnProgress, BnReport, EMBEDDED_CARD_KEY, GraphBuilder, card_for,
+    reestimate_batch_norm, reestimate_batch_norm_stream,
+};
+pub use onnxruntime::OrtBackend;
 pub use options::{BackendOptions, ExecutionProvider, TensorRtOptions};
-pub use ort_backend::OrtBackend;
 pub use select::{BackendKind, select_backend};
 pub use session_pool::SessionPool;
-pub use tract_backend::TractBackend;
+pub use tract::TractBackend;

@@ -15,10 +15,11 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use edge_ssl_core::{ModelCard, Tensor};
-use edge_ssl_runtime::onnx_edit::{self, BatchNorm};
+use edge_ssl_runtime::onnx::edit::{self, BatchNorm};
+use edge_ssl_runtime::onnx::inspect;
 use edge_ssl_runtime::{
     Backend, BackendOptions, BnProgress, BnReport, OrtBackend, RuntimeError, TractBackend,
-    card_for, inspect, reestimate_batch_norm_stream,
+    card_for, reestimate_batch_norm_stream,
 };
 
 fn encoder() -> PathBuf {
@@ -96,12 +97,12 @@ fn run(backend: &dyn Backend, onnx: &Path, card: &ModelCard, batches: &[Tensor])
 
 fn statistics(onnx: &Path) -> Vec<(Vec<f32>, Vec<f32>)> {
     let proto = inspect::read_proto(onnx).unwrap();
-    onnx_edit::batch_norms(&proto)
+    edit::batch_norms(&proto)
         .iter()
         .map(|bn: &BatchNorm| {
             (
-                onnx_edit::initializer_f32(&proto, &bn.mean).unwrap(),
-                onnx_edit::initializer_f32(&proto, &bn.var).unwrap(),
+                edit::initializer_f32(&proto, &bn.mean).unwrap(),
+                edit::initializer_f32(&proto, &bn.var).unwrap(),
             )
         })
         .collect()
@@ -192,7 +193,7 @@ fn edited(dir: &Path, edit: impl FnOnce(&mut tract_onnx::pb::ModelProto)) -> Pat
     let mut proto = inspect::read_proto(&encoder()).unwrap();
     edit(&mut proto);
     let path = dir.join("edited.onnx");
-    onnx_edit::save(&proto, &path).unwrap();
+    edit::save(&proto, &path).unwrap();
     path
 }
 

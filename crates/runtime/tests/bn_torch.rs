@@ -16,7 +16,7 @@ use std::process::Command;
 
 use edge_ssl_core::{Tensor, npy};
 use edge_ssl_runtime::{
-    Backend, BackendOptions, OrtBackend, TractBackend, card_for, inspect, onnx_edit,
+    Backend, BackendOptions, OrtBackend, TractBackend, card_for, onnx::edit, onnx::inspect,
     reestimate_batch_norm_stream,
 };
 
@@ -62,12 +62,12 @@ fn read_stats(path: &Path) -> (Vec<f64>, Vec<f64>) {
 /// Largest (mean difference / reference sd, relative variance difference) over every channel.
 fn compare(patched: &Path, dir: &Path, prefix: &str) -> (f64, f64) {
     let proto = inspect::read_proto(patched).unwrap();
-    let bns = onnx_edit::batch_norms(&proto);
+    let bns = edit::batch_norms(&proto);
     let (mut dm, mut dv) = (0.0f64, 0.0f64);
     for (k, bn) in bns.iter().enumerate() {
         let (ref_mean, ref_var) = read_stats(&dir.join(format!("{prefix}_{k:03}.npy")));
-        let mean = onnx_edit::initializer_f32(&proto, &bn.mean).unwrap();
-        let var = onnx_edit::initializer_f32(&proto, &bn.var).unwrap();
+        let mean = edit::initializer_f32(&proto, &bn.mean).unwrap();
+        let var = edit::initializer_f32(&proto, &bn.var).unwrap();
         assert_eq!(mean.len(), ref_mean.len(), "layer {k} ({})", bn.node);
         for c in 0..mean.len() {
             let v = ref_var[c].max(1e-12);

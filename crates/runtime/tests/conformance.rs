@@ -11,26 +11,22 @@
 //! external data that points outside the model's directory or at something that is not a regular
 //! file, must be refused by every backend with a message naming the cause.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use common::{bundled, max_abs_diff, repo, to_2d};
 use edge_ssl_core::{ModelCard, Tensor, npy};
-use edge_ssl_runtime::{BackendKind, BackendOptions, Session, card_for, inspect, select_backend};
-use ndarray::{Array2, Axis, s};
+use edge_ssl_runtime::onnx::inspect;
+use edge_ssl_runtime::{BackendKind, BackendOptions, Session, card_for, select_backend};
+use ndarray::{Axis, s};
 use prost::Message;
 use tract_onnx::pb;
 
 /// Largest absolute difference allowed from ONNX Runtime (Python), per output value.
 const TOLERANCE: f32 = 1e-4;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn bundled() -> PathBuf {
-    repo().join("models/fmnist-ssl/encoder.onnx")
-}
 
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("EDGE_SSL_PYTHON") {
@@ -109,17 +105,6 @@ fn session(kind: BackendKind, onnx: &Path, card: &ModelCard) -> Box<dyn Session>
     let options = BackendOptions::default().with_threads(Some(2));
     let (backend, _) = select_backend(kind, &options).expect("backend available");
     backend.load(onnx, card).unwrap()
-}
-
-fn to_2d(t: Tensor) -> Array2<f32> {
-    let n = t.shape()[0];
-    let d = t.len() / n.max(1);
-    t.into_shape_with_order((n, d)).unwrap()
-}
-
-fn max_abs_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
-    assert_eq!(a.dim(), b.dim());
-    (a - b).iter().fold(0.0f32, |m, d| m.max(d.abs()))
 }
 
 /// Runs the first `n` reference samples of `name` for each `n` in `batches` and compares them with

@@ -16,8 +16,9 @@ pub struct BatchMemory {
 impl BatchMemory {
     /// `batch` samples of `input_shape` (at batch 1) of the model at `onnx`.
     pub fn of(onnx: &Path, input_shape: &[usize], batch: usize) -> Self {
-        let per_sample = edge_ssl_runtime::inspect::activation_bytes_per_sample(onnx, input_shape)
-            .unwrap_or_else(|_| input_shape.iter().map(|&d| d as u64).product::<u64>() * 4);
+        let per_sample =
+            edge_ssl_runtime::onnx::inspect::activation_bytes_per_sample(onnx, input_shape)
+                .unwrap_or_else(|_| input_shape.iter().map(|&d| d as u64).product::<u64>() * 4);
         BatchMemory {
             per_sample,
             need: per_sample.saturating_mul(batch as u64),

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use edge_ssl_runtime::inspect::{self, Flops, ModelFacts};
+use edge_ssl_runtime::onnx::inspect::{self, Flops, ModelFacts};
 use edge_ssl_runtime::{Backend, BackendOptions, OrtBackend};
 use edge_ssl_train::head::Head;
 use edge_ssl_train::nn::Adapter;
@@ -78,7 +78,7 @@ impl ModelInfo {
         let ort =
             OrtBackend::new(BackendOptions::default().with_ort_lib(ort_lib.map(Path::to_owned)));
         let ort = match ort.check() {
-            Ok(()) => Ok(edge_ssl_runtime::ort_library::candidates(ort_lib)
+            Ok(()) => Ok(edge_ssl_runtime::onnxruntime::library::candidates(ort_lib)
                 .first()
                 .map(|c| c.path.display().to_string())
                 .unwrap_or_else(|| "libonnxruntime.so".into())),

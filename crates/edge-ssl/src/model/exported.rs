@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use edge_ssl_runtime::inspect::read_proto;
+use edge_ssl_runtime::onnx::inspect::read_proto;
 
 use crate::error::Context;
 use crate::export::{NOVELTY, NOVELTY_THRESHOLD_KEY, SCORES};

@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use edge_ssl_runtime::onnx_graph::OnnxGraph;
+use edge_ssl_runtime::onnx::graph::OnnxGraph;
 
 /// The block structure of a graph.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use edge_ssl_runtime::onnx_graph::{OnnxGraph, OnnxModel};
+use edge_ssl_runtime::onnx::graph::{OnnxGraph, OnnxModel};
 use edge_ssl_train::graph::{Graph, SUPPORTED_OPS};
 
 use super::blocks::Blocks;

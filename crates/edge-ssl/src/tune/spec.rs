@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use edge_ssl_runtime::onnx_graph::{OnnxAttr, OnnxGraph, OnnxNode};
+use edge_ssl_runtime::onnx::graph::{OnnxAttr, OnnxGraph, OnnxNode};
 use edge_ssl_train::graph::{Attr, GraphSpec, NodeSpec, Tensor};
 
 /// Which initializers of the imported part train.

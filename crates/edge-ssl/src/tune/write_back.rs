@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use edge_ssl_runtime::RuntimeError;
-use edge_ssl_runtime::onnx_graph::OnnxModel;
+use edge_ssl_runtime::onnx::graph::OnnxModel;
 use edge_ssl_train::graph::Graph;
 
 use super::{Result, TuneError};

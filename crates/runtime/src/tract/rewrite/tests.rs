@@ -1,5 +1,5 @@
 use super::*;
-use crate::tract_depthwise::tests::assert_close;
+use crate::tract::depthwise::tests::assert_close;
 use tract_onnx::tract_core::ops::cnn::PaddingSpec;
 use tract_onnx::tract_core::ops::cnn::conv::KernelFormat;
 
@@ -97,7 +97,7 @@ fn rewritten_model_computes_the_same() {
     optimized.optimize().unwrap();
     // The move in front of the first depthwise conv went into the expansion's matrix product.
     assert!(!has(&optimized, "dw_strided.nhwc_in"));
-    if !tract_depthwise::available() {
+    if !depthwise::available() {
         // The one behind it stayed.
         assert!(has(&optimized, "dw_strided.nhwc_out"));
         assert!(
@@ -119,14 +119,14 @@ fn optimize_runs_depthwise_convs_with_avx2_where_it_can() {
     let fast = optimized
         .nodes
         .iter()
-        .filter(|n| n.op_is::<crate::tract_depthwise::AvxDepthwise>())
+        .filter(|n| n.op_is::<crate::tract::depthwise::AvxDepthwise>())
         .count();
     let moved = optimized
         .nodes
         .iter()
         .filter(|n| n.name.ends_with(".nhwc_out"))
         .count();
-    if crate::tract_depthwise::available() {
+    if crate::tract::depthwise::available() {
         assert_eq!((fast, moved), (4, 0));
     } else {
         assert_eq!((fast, moved), (0, 3));

@@ -1,5 +1,5 @@
 //! One depthwise convolution, channel plane by channel plane, with AVX2 and FMA: the arithmetic
-//! behind [`crate::tract_depthwise::AvxDepthwise`].
+//! behind [`AvxDepthwise`](super::AvxDepthwise).
 //!
 //! Each NCHW input plane is copied, with its zero padding, into one plane per stride phase (for
 //! stride 2: even rows and even columns, even rows and odd columns, ...), so that every tap of the
@@ -14,19 +14,19 @@ use tract_onnx::tract_core::tract_linalg::multithread;
 /// A depthwise conv on f32 data of known shape: `n` images of `c` channels, NCHW (or CHW), or
 /// channel-last (NHWC or HWC) where `channel_last`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Geometry {
-    pub n: usize,
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub oh: usize,
-    pub ow: usize,
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    pub dilation: [usize; 2],
-    pub pad: [usize; 2],
-    pub out_shape: TVec<usize>,
-    pub channel_last: bool,
+pub(crate) struct Geometry {
+    pub(crate) n: usize,
+    pub(crate) c: usize,
+    pub(crate) h: usize,
+    pub(crate) w: usize,
+    pub(crate) oh: usize,
+    pub(crate) ow: usize,
+    pub(crate) kernel: [usize; 2],
+    pub(crate) stride: [usize; 2],
+    pub(crate) dilation: [usize; 2],
+    pub(crate) pad: [usize; 2],
+    pub(crate) out_shape: TVec<usize>,
+    pub(crate) channel_last: bool,
 }
 
 impl Geometry {
@@ -61,7 +61,7 @@ impl Geometry {
     ///
     /// # Safety
     /// The host must have AVX2 and FMA.
-    pub unsafe fn run(&self, weights: &[f32], bias: &[f32], x: &[f32], y: &mut [f32]) {
+    pub(crate) unsafe fn run(&self, weights: &[f32], bias: &[f32], x: &[f32], y: &mut [f32]) {
         let (plane_in, plane_out) = (self.h * self.w, self.oh * self.ow);
         let work = y.len() * self.kernel[0] * self.kernel[1];
         let split = multithread::par_chunks_mut(y, plane_out, work, |first, y| {

@@ -1,3 +1,7 @@
+//! [`OrtBackend`], the same on every build: with the `ort` feature it hands checking and loading
+//! to the session (`imp` is `super::session`); without it both answer "not compiled with `ort`",
+//! so choosing a backend stays a run-time question. On the CPU it loads one single-threaded
+//! session per thread for a [`SessionPool`](crate::SessionPool); a GPU provider gets one session.
 use std::path::Path;
 
 use edge_ssl_core::ModelCard;
@@ -52,15 +56,14 @@ mod imp {
         }
     }
 
-    pub fn check(_: &BackendOptions) -> Result<()> {
+    pub(crate) fn check(_: &BackendOptions) -> Result<()> {
         Err(not_compiled())
     }
 
-    pub fn load(_: &BackendOptions, _: &Path, _: &ModelCard) -> Result<Box<dyn Session>> {
+    pub(crate) fn load(_: &BackendOptions, _: &Path, _: &ModelCard) -> Result<Box<dyn Session>> {
         Err(not_compiled())
     }
 }
 
 #[cfg(feature = "ort")]
-#[path = "ort_session.rs"]
-mod imp;
+use super::session as imp;

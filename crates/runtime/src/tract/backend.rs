@@ -1,3 +1,8 @@
+//! The tract backend and its session: a checked ONNX file becomes one `InferenceModel`, and each
+//! input shape a caller runs gets its own optimized plan (tract specializes a model to concrete
+//! shapes, and optimizing costs far more than running), built once through [`rewrite`] and kept
+//! with its run state. Batches above 1 go through [`split`] or, for a model that fixes its batch,
+//! in chunks of it; at batch 1 the executor [`threads`] chose at load runs the plan.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -5,12 +10,12 @@ use edge_ssl_core::{ModelCard, Tensor, TensorView};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::tract_linalg::multithread::{Executor, multithread_tract_scope};
 
+use super::rewrite;
+use super::split::{self, Plan};
+use super::threads;
 use crate::backend::check_input_matches_card;
 use crate::backend::fixed_batch::{fixed_batch, run_in_chunks};
-use crate::inspect::{self, first_line};
-use crate::tract_rewrite;
-use crate::tract_split::{self, Plan};
-use crate::tract_threads;
+use crate::onnx::inspect::{self, first_line};
 use crate::{Backend, BackendOptions, Result, RuntimeError, Session, TensorInfo};
 
 /// Pure-Rust CPU backend; always compiled.
@@ -54,7 +59,7 @@ impl Backend for TractBackend {
             model,
             plans: HashMap::new(),
             // A model fixed at batch 1 is run sample by sample whatever its outputs declare.
-            split: tract_split::splittable(&facts.inputs, &facts.outputs) || fixed == Some(1),
+            split: split::splittable(&facts.inputs, &facts.outputs) || fixed == Some(1),
             fixed_batch: fixed,
             workers: Vec::new(),
             worker_shape: Vec::new(),
@@ -75,7 +80,7 @@ impl Backend for TractBackend {
         let pool = session.executor.clone();
         let plan = session.plan(&shape)?;
         if threads > 1 {
-            let (executor, single) = tract_threads::faster_executor(plan, &shape, pool);
+            let (executor, single) = threads::faster_executor(plan, &shape, pool);
             session.executor = executor;
             session.single_at_batch_1 = single;
         }
@@ -98,7 +103,7 @@ struct TractSession {
     /// size. A state is kept between calls: a fresh one per run (what `plan.run` does) re-creates
     /// every op's state and the value table each time.
     plans: HashMap<Vec<usize>, Plan>,
-    /// Whether batches above 1 run sample by sample (see [`tract_split`]).
+    /// Whether batches above 1 run sample by sample (see [`split`]).
     split: bool,
     /// The batch size the model declares, when it fixes one: other batches run in chunks of it.
     fixed_batch: Option<usize>,
@@ -111,7 +116,7 @@ struct TractSession {
     executor: Executor,
     threads: usize,
     /// Whether timing at load found one thread faster than the pool at batch 1 (see
-    /// [`tract_threads`]); split batches use every thread either way.
+    /// [`threads`]); split batches use every thread either way.
     single_at_batch_1: bool,
 }
 
@@ -127,7 +132,7 @@ impl TractSession {
                     .with_input_fact(0, f32::fact(shape).into())?
                     .into_typed()?
                     .into_decluttered()?;
-                tract_rewrite::optimize(model)?.into_runnable()?.spawn()
+                rewrite::optimize(model)?.into_runnable()?.spawn()
             },
         ));
         let plan = match built {
@@ -166,7 +171,7 @@ impl TractSession {
             let state = self.plan(&sample_shape)?.clone();
             self.workers.push(state);
         }
-        tract_split::run_split(&mut self.workers, input).map_err(|e| RuntimeError::Run {
+        split::run_split(&mut self.workers, input).map_err(|e| RuntimeError::Run {
             backend: "tract".into(),
             message: first_line(&e),
         })
@@ -215,7 +220,7 @@ impl Session for TractSession {
 impl TractSession {
     /// Runs `input` as one batch on the plan optimized for its shape.
     fn run_whole(&mut self, input: &TensorView) -> Result<Vec<Tensor>> {
-        let tensor = tract_split::to_tract(input, input.shape())
+        let tensor = split::to_tract(input, input.shape())
             .map_err(|e| RuntimeError::Input(format!("bad input tensor: {}", first_line(&e))))?;
         let executor = self.executor.clone();
         let plan = self.plan(input.shape())?;

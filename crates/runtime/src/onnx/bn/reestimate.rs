@@ -35,7 +35,8 @@ use tract_onnx::pb;
 use super::accumulate::{Accumulator, BatchStats};
 use super::probe;
 use super::report::{BnReport, layer_reports};
-use crate::{Backend, Result, RuntimeError, SessionPool, inspect, onnx_edit};
+use crate::onnx::{edit, inspect};
+use crate::{Backend, Result, RuntimeError, SessionPool};
 
 /// Where a re-estimation stands, after each batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,9 +81,9 @@ pub fn reestimate_batch_norm_stream(
                 .into(),
         });
     }
-    let bns = onnx_edit::batch_norms(&original);
+    let bns = edit::batch_norms(&original);
     if bns.is_empty() {
-        onnx_edit::save(&original, out)?;
+        edit::save(&original, out)?;
         return Ok(BnReport {
             frames: 0,
             passes: 0,
@@ -100,7 +101,7 @@ pub fn reestimate_batch_norm_stream(
         )));
     }
     let probe_path = out.with_extension("bn-probe.onnx");
-    onnx_edit::save(&probe::build(&original, &bns)?, &probe_path)?;
+    edit::save(&probe::build(&original, &bns)?, &probe_path)?;
     let loaded = backend.load_parallel(&probe_path, card);
     let _ = std::fs::remove_file(&probe_path);
     let loaded = loaded?;
@@ -133,11 +134,11 @@ pub fn reestimate_batch_norm_stream(
     let frames = sums.frames();
     let mut patched = original.clone();
     for (bn, (mean, var)) in bns.iter().zip(sums.finish()?) {
-        onnx_edit::set_initializer_f32(&mut patched, &bn.mean, &mean)?;
-        onnx_edit::set_initializer_f32(&mut patched, &bn.var, &var)?;
+        edit::set_initializer_f32(&mut patched, &bn.mean, &mean)?;
+        edit::set_initializer_f32(&mut patched, &bn.var, &var)?;
     }
     let layers = layer_reports(&original, &patched, &bns)?;
-    onnx_edit::save(&patched, out)?;
+    edit::save(&patched, out)?;
     Ok(BnReport {
         frames,
         passes: 1,

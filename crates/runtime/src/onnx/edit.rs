@@ -77,7 +77,11 @@ pub fn initializer_f32(proto: &pb::ModelProto, name: &str) -> Result<Vec<f32>> {
 }
 
 /// Replaces the values of a float initializer, keeping its name and shape.
-pub fn set_initializer_f32(proto: &mut pb::ModelProto, name: &str, values: &[f32]) -> Result<()> {
+pub(crate) fn set_initializer_f32(
+    proto: &mut pb::ModelProto,
+    name: &str,
+    values: &[f32],
+) -> Result<()> {
     let g = proto.graph.as_mut().expect("read_proto checked the graph");
     let t = g
         .initializer
@@ -98,7 +102,7 @@ pub fn set_initializer_f32(proto: &mut pb::ModelProto, name: &str, values: &[f32
 }
 
 /// The serialized model.
-pub fn to_bytes(proto: &pb::ModelProto) -> Vec<u8> {
+pub(crate) fn to_bytes(proto: &pb::ModelProto) -> Vec<u8> {
     proto.encode_to_vec()
 }
 

@@ -18,7 +18,8 @@ use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
 
-use crate::{Result, RuntimeError, inspect};
+use super::inspect;
+use crate::{Result, RuntimeError};
 
 /// Names of everything this builder adds start with this.
 const PREFIX: &str = "edge_ssl";

@@ -1,6 +1,6 @@
-//! The channel-last form of [`crate::tract_depthwise::AvxDepthwise`], with AVX2 and FMA: for the
-//! depthwise convs that [`crate::tract_rewrite`] moves channel-last (NHWC or HWC data), where the
-//! moves pay for the batch-norms around them (behind a batch axis, see `tract_rewrite::optimize`).
+//! The channel-last form of [`AvxDepthwise`](super::AvxDepthwise), with AVX2 and FMA: for the
+//! depthwise convs that [`rewrite`](crate::tract::rewrite) moves channel-last (NHWC or HWC data), where the
+//! moves pay for the batch-norms around them (behind a batch axis, see `rewrite::optimize`).
 //!
 //! Every output point is the bias plus one multiply-add per tap that falls inside the input, all
 //! channels at once, 32 at a time in four registers: the weights are stored tap-major, `[kh*kw,
@@ -8,14 +8,14 @@
 
 use tract_onnx::tract_core::tract_linalg::multithread;
 
-use crate::tract_depthwise_plane::Geometry;
+use super::plane::Geometry;
 
 impl Geometry {
     /// Computes `y` from `x`, both channel-last, output rows shared out over tract's threads.
     ///
     /// # Safety
     /// The host must have AVX2 and FMA.
-    pub unsafe fn run_hwc(&self, weights: &[f32], bias: &[f32], x: &[f32], y: &mut [f32]) {
+    pub(crate) unsafe fn run_hwc(&self, weights: &[f32], bias: &[f32], x: &[f32], y: &mut [f32]) {
         let row = self.ow * self.c;
         let work = y.len() * self.kernel[0] * self.kernel[1];
         let split = multithread::par_chunks_mut(y, row, work, |first, y| {

@@ -30,12 +30,12 @@
 //! two threads). Models without a depthwise conv (the bundled encoder, ResNet-18) get the plan they
 //! had. A failure anywhere in the rewrite falls back to the plain optimization ([`optimize`]).
 //!
-//! Where the host has AVX2 and FMA, [`crate::tract_depthwise`] runs the depthwise convs instead of
+//! Where the host has AVX2 and FMA, [`super::depthwise`] runs the depthwise convs instead of
 //! tract's `DepthWise`, faster on NCHW than these moves: at batch 1 [`optimize`] hands it every
 //! depthwise conv first, leaving none to move. Behind a batch axis it moves them first, as above,
 //! and runs the moved ones channel-last: there tract leaves the batch-norms unfused, and the moves
 //! let them run channel-last too (MobileNetV3-Small, batch 4, one thread, measured like the figures
-//! in `tract_depthwise`: 57–71 ms per run with every conv on NCHW, against 50–55 ms for the moves
+//! in `depthwise`: 57–71 ms per run with every conv on NCHW, against 50–55 ms for the moves
 //! alone in the same rounds and 39 ms for the moves and then the AVX2 kernel).
 
 use std::collections::HashSet;
@@ -50,7 +50,7 @@ use tract_onnx::tract_core::ops::konst::Const;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 use tract_onnx::tract_core::optim::change_axes::change_axes;
 
-use crate::tract_depthwise;
+use super::depthwise;
 
 /// Channel-last only pays back for depthwise convs with at least this many channels: the
 /// channel-inner loop runs over blocks of 16 (tract's own threshold for its suggestion).
@@ -60,7 +60,7 @@ const MIN_CHANNELS: usize = 16;
 const SHORT_ROW: usize = 7;
 
 /// Optimizes a decluttered typed model for running, with its depthwise convs on the AVX2 kernel
-/// where the host has one ([`tract_depthwise`]) and channel-last where that is faster. If the
+/// where the host has one (`depthwise`) and channel-last where that is faster. If the
 /// rewrite fails or panics, the model is optimized as it was.
 pub fn optimize(model: TypedModel) -> TractResult<TypedModel> {
     // Elsewhere (aarch64, wasm) tract has a vector channel-last depthwise kernel and moves the
@@ -77,9 +77,9 @@ pub fn optimize(model: TypedModel) -> TractResult<TypedModel> {
             // there the moves go first, and the AVX2 kernel takes the convs they leave.
             let n = if batched(&model)? {
                 let moved = rewrite_depthwise(&mut model)?;
-                moved + tract_depthwise::replace_depthwise(&mut model)?
+                moved + depthwise::replace_depthwise(&mut model)?
             } else {
-                let fast = tract_depthwise::replace_depthwise(&mut model)?;
+                let fast = depthwise::replace_depthwise(&mut model)?;
                 fast + rewrite_depthwise(&mut model)?
             };
             if n == 0 {
@@ -111,7 +111,7 @@ fn batched(model: &TypedModel) -> TractResult<bool> {
 
 /// Rewrites the depthwise convs of a decluttered typed model that run faster channel-last; returns
 /// how many it rewrote. The model must then be codegen'd (`optimize`), not decluttered again.
-pub fn rewrite_depthwise(model: &mut TypedModel) -> TractResult<usize> {
+pub(crate) fn rewrite_depthwise(model: &mut TypedModel) -> TractResult<usize> {
     let mut rewritten = Vec::new();
     for id in model.eval_order()? {
         let node = model.node(id);
@@ -140,8 +140,8 @@ pub fn rewrite_depthwise(model: &mut TypedModel) -> TractResult<usize> {
         let mut wires = patch.taps(model, &node.inputs)?;
         let to_last = AxisOp::Move(c_axis, rank - 1);
         wires[0] = patch.wire_node(format!("{name}.nhwc_in"), to_last.clone(), &[wires[0]])?[0];
-        let y = match tract_depthwise::available() {
-            true => tract_depthwise::avx_depthwise(model, node, conv)?,
+        let y = match depthwise::available() {
+            true => depthwise::avx_depthwise(model, node, conv)?,
             false => None,
         };
         let y = match y {

@@ -2,16 +2,15 @@
 //!
 //! tract 0.23 has a vector kernel for depthwise convs only on aarch64 and wasm; on x86_64 its
 //! `DepthWise` runs generic Rust built for baseline x86-64, a scalar or SSE loop: even with the
-//! channel-last moves of [`crate::tract_rewrite`], MobileNetV3-Small spent 2.1–2.8 of 5.4–7.5 ms
+//! channel-last moves of [`super::rewrite`], MobileNetV3-Small spent 2.1–2.8 of 5.4–7.5 ms
 //! per run in its eleven depthwise convs (224×224, batch 1, one thread). [`AvxDepthwise`] is the
 //! same conv, f32, with its weights and bias folded in, computed by kernels compiled with
-//! `#[target_feature(enable = "avx2,fma")]`: NCHW plane by plane in
-//! `tract_depthwise_plane` (any stride, dilation, padding), channel-last in
-//! `tract_depthwise_hwc`. [`replace_depthwise`] puts it in place of the depthwise `Conv`s
-//! of a decluttered model, only where `is_x86_feature_detected!` finds AVX2 and FMA (never off
-//! x86_64); elsewhere, and for anything it does not take (quantized, grouped, symbolic shapes,
-//! weights not constant), tract's own path runs. `tract_rewrite::optimize` calls it, and falls back
-//! to the plain plan on any failure.
+//! `#[target_feature(enable = "avx2,fma")]`: NCHW plane by plane in [`plane`] (any stride,
+//! dilation, padding), channel-last in [`hwc`]. [`replace_depthwise`] puts it in place of the
+//! depthwise `Conv`s of a decluttered model, only where `is_x86_feature_detected!` finds AVX2 and
+//! FMA (never off x86_64); elsewhere, and for anything it does not take (quantized, grouped,
+//! symbolic shapes, weights not constant), tract's own path runs. `rewrite::optimize` calls it,
+//! and falls back to the plain plan on any failure.
 //!
 //! Measured with `target/release/examples/tract_profile MODEL C H W BATCH THREADS RUNS`
 //! (`NO_REWRITE=1`: tract's plain plan; "before": the channel-last moves alone), alternated runs,
@@ -24,6 +23,9 @@
 //! The bundled encoder (0.46–0.59 ms) and ResNet-18 (50–61 ms) have no depthwise conv and keep the
 //! plan they had.
 
+mod hwc;
+mod plane;
+
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
@@ -31,11 +33,11 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::conv::Conv;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-use crate::tract_depthwise_plane::Geometry;
+use plane::Geometry;
 
 /// A depthwise f32 conv on NCHW data with its weights and bias, run by an AVX2+FMA kernel.
 #[derive(Debug, Clone)]
-pub struct AvxDepthwise {
+pub(crate) struct AvxDepthwise {
     geo: Geometry,
     /// `[C, kh*kw]`.
     weights: Arc<[f32]>,
@@ -108,7 +110,7 @@ impl TypedOp for AvxDepthwise {
 }
 
 /// Whether this host runs [`AvxDepthwise`].
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
@@ -121,7 +123,7 @@ pub fn available() -> bool {
 
 /// Replaces the depthwise convs of a decluttered typed model that [`AvxDepthwise`] can run;
 /// returns how many. Does nothing where the host lacks AVX2 or FMA.
-pub fn replace_depthwise(model: &mut TypedModel) -> TractResult<usize> {
+pub(crate) fn replace_depthwise(model: &mut TypedModel) -> TractResult<usize> {
     if !available() {
         return Ok(0);
     }
@@ -150,7 +152,7 @@ pub fn replace_depthwise(model: &mut TypedModel) -> TractResult<usize> {
 impl AvxDepthwise {
     /// The same conv on channel-last data: the channel axis moved last in and out, the weights
     /// tap-major.
-    pub fn channel_last(self) -> AvxDepthwise {
+    pub(crate) fn channel_last(self) -> AvxDepthwise {
         let (c, taps) = (self.geo.c, self.weights.len() / self.geo.c);
         let weights: Vec<f32> = (0..taps * c)
             .map(|i| self.weights[(i % c) * taps + i / c])

@@ -3,7 +3,7 @@
 //! Everything a backend needs to know before it hands the file to an engine is read and checked
 //! here, once for both engines: the declared inputs (a dimension of 0, or a shape too large to
 //! allocate, is an error now rather than a crash inside the engine later) and the external-data
-//! files the weights may live in ([`external_data`]). [`tract_model`] is the one way this crate
+//! files the weights may live in (`external_data`). `tract_model` is the one way this crate
 //! turns a checked file into a tract model, so the checks cannot be skipped on one path.
 
 mod external_data;
@@ -159,7 +159,7 @@ pub fn facts(path: &Path) -> Result<ModelFacts> {
 /// [`facts`] of a protobuf already read from `path`. Fails on inputs no engine could be given (see
 /// [`MAX_INPUT_ELEMENTS`]) and on external data that is missing or lies outside the model's
 /// directory, since every backend checks a model through here before loading it.
-pub fn facts_of(path: &Path, proto: &pb::ModelProto) -> Result<ModelFacts> {
+pub(crate) fn facts_of(path: &Path, proto: &pb::ModelProto) -> Result<ModelFacts> {
     let graph = proto
         .graph
         .as_ref()

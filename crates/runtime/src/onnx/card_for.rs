@@ -1,8 +1,12 @@
+//! The model card that goes with an ONNX file. A card given or found beside the file is checked
+//! against it (its sha256, and the names and sizes the graph declares); without one, a card
+//! embedded in the ONNX's metadata is used, and failing that one is built from what the graph
+//! declares, every guess listed in `assumptions`.
 use std::path::{Path, PathBuf};
 
 use edge_ssl_core::{InputSpec, Layout, ModelCard, OutputSpec, ResizeMode, sha256_file};
 
-use crate::inspect::{self, ModelFacts};
+use super::inspect::{self, ModelFacts};
 use crate::{Result, RuntimeError};
 
 /// `metadata_props` key under which an ONNX carries its own card (TOML), as `edge-ssl export`

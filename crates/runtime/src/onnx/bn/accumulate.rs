@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use edge_ssl_core::Tensor;
 
 use super::probe::OUTPUTS_PER_LAYER;
-use crate::onnx_edit::BatchNorm;
+use crate::onnx::edit::BatchNorm;
 use crate::{Result, RuntimeError};
 
 /// One layer's statistics in one batch, as the probe measured them.
@@ -42,7 +42,7 @@ struct LayerBatch {
 #[derive(Clone, Debug)]
 pub(crate) struct BatchStats {
     /// Frames in the batch.
-    pub frames: usize,
+    pub(crate) frames: usize,
     layers: Vec<LayerBatch>,
 }
 

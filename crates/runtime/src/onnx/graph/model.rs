@@ -11,7 +11,8 @@ use tract_onnx::pb::tensor_proto::{DataLocation, DataType};
 
 use super::tensor::{TensorData, decode, float_tensor, shape};
 use super::{OnnxGraph, plain};
-use crate::{Result, RuntimeError, inspect};
+use crate::onnx::inspect;
+use crate::{Result, RuntimeError};
 
 /// A parsed ONNX model whose weights are all inside the file.
 #[derive(Clone, Debug)]

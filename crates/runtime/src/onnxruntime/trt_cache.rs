@@ -26,17 +26,21 @@ use crate::{Result, RuntimeError, TensorInfo};
 
 /// What a cached engine was built for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EngineCacheKey {
+pub(crate) struct EngineCacheKey {
     /// Hex sha256 of the ONNX file's bytes.
-    pub model_sha256: String,
+    pub(crate) model_sha256: String,
     /// The first input's shape; `None` is a dimension the model leaves free.
-    pub input_shape: Vec<Option<usize>>,
-    pub fp16: bool,
+    pub(crate) input_shape: Vec<Option<usize>>,
+    pub(crate) fp16: bool,
 }
 
 impl EngineCacheKey {
     /// Hashes `onnx` and pairs it with the shape and precision.
-    pub fn for_model(onnx: &Path, input_shape: Vec<Option<usize>>, fp16: bool) -> Result<Self> {
+    pub(crate) fn for_model(
+        onnx: &Path,
+        input_shape: Vec<Option<usize>>,
+        fp16: bool,
+    ) -> Result<Self> {
         Ok(EngineCacheKey {
             model_sha256: sha256_file(onnx)?,
             input_shape,
@@ -45,7 +49,7 @@ impl EngineCacheKey {
     }
 
     /// `1x1x28x28`, with `N` for free dimensions.
-    pub fn shape_text(&self) -> String {
+    pub(crate) fn shape_text(&self) -> String {
         let dims: Vec<String> = self
             .input_shape
             .iter()
@@ -54,12 +58,12 @@ impl EngineCacheKey {
         dims.join("x")
     }
 
-    pub fn precision(&self) -> &'static str {
+    pub(crate) fn precision(&self) -> &'static str {
         if self.fp16 { "fp16" } else { "fp32" }
     }
 
     /// The subdirectory name: `<sha256>-<shape>-<precision>`.
-    pub fn dir_name(&self) -> String {
+    pub(crate) fn dir_name(&self) -> String {
         format!(
             "{}-{}-{}",
             self.model_sha256,
@@ -88,7 +92,7 @@ impl EngineCacheKey {
 /// The input shape a model's engines are keyed by: the first declared input, with dimensions the
 /// ONNX leaves free after the batch taken from the card (the preprocessor always feeds the card's
 /// size); a free batch stays free.
-pub fn key_shape(declared: Option<&TensorInfo>, card: &ModelCard) -> Vec<Option<usize>> {
+pub(crate) fn key_shape(declared: Option<&TensorInfo>, card: &ModelCard) -> Vec<Option<usize>> {
     let from_card = card.input.batch_shape(1);
     match declared {
         Some(input) => input
@@ -105,7 +109,7 @@ pub fn key_shape(declared: Option<&TensorInfo>, card: &ModelCard) -> Vec<Option<
 
 /// Returns `root/<key>/`, creating `root` and the keyed directory (with its `key.json`) if they
 /// do not exist yet.
-pub fn engine_cache_dir(root: &Path, key: &EngineCacheKey, onnx: &Path) -> Result<PathBuf> {
+pub(crate) fn engine_cache_dir(root: &Path, key: &EngineCacheKey, onnx: &Path) -> Result<PathBuf> {
     let io = |path: &Path, e: std::io::Error| {
         RuntimeError::Input(format!(
             "cannot prepare the TensorRT engine cache {}: {e}",

@@ -106,7 +106,7 @@ fn venv_libraries(venv: &Path) -> Vec<PathBuf> {
 }
 
 #[cfg(feature = "ort")]
-pub use loaded::{environment, load};
+pub(crate) use loaded::{environment, load};
 
 #[cfg(feature = "ort")]
 mod loaded {
@@ -120,12 +120,12 @@ mod loaded {
     static LOADING: Mutex<()> = Mutex::new(());
 
     /// Loads ONNX Runtime (once) and returns the path it came from.
-    pub fn load(explicit: Option<&Path>) -> Result<PathBuf> {
+    pub(crate) fn load(explicit: Option<&Path>) -> Result<PathBuf> {
         Ok(environment(explicit)?.0.clone())
     }
 
     /// The process-wide ONNX Runtime environment, loading the library first if needed.
-    pub fn environment(
+    pub(crate) fn environment(
         explicit: Option<&Path>,
     ) -> Result<&'static (PathBuf, ort::environment::Environment)> {
         let _guard = LOADING.lock().unwrap_or_else(|p| p.into_inner());

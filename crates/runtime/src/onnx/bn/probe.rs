@@ -16,7 +16,7 @@
 //!
 //! and makes `mean`, `var` (each `[C]`) and the float shape of `x3` (`[3]`, which gives the
 //! number of values per channel) the probe's outputs, three per layer in the order of
-//! [`onnx_edit::batch_norms`]. Since every layer sees activations normalized the way PyTorch
+//! [`edit::batch_norms`](crate::onnx::edit::batch_norms). Since every layer sees activations normalized the way PyTorch
 //! normalizes them during training, one forward pass yields every layer's train-mode statistics
 //! at once, however deep the network: no fixed point to iterate, and no activation ever leaves
 //! the runtime, only `2·C + 3` floats per layer.
@@ -32,8 +32,8 @@ use std::collections::{HashMap, HashSet};
 
 use tract_onnx::pb;
 
-use crate::graph_builder::GraphBuilder;
-use crate::onnx_edit::BatchNorm;
+use crate::onnx::GraphBuilder;
+use crate::onnx::edit::BatchNorm;
 use crate::{Result, RuntimeError};
 
 /// The BatchNormalization epsilon when the node does not set one (ONNX's default).
@@ -49,7 +49,7 @@ fn probe_error(message: String) -> RuntimeError {
     RuntimeError::Input(format!("cannot build the BN probe: {message}"))
 }
 
-/// The probe of `original` for the layers `bns` (from [`crate::onnx_edit::batch_norms`] on the
+/// The probe of `original` for the layers `bns` (from [`crate::onnx::edit::batch_norms`] on the
 /// same model). Every other node is kept as it is.
 pub(crate) fn build(original: &pb::ModelProto, bns: &[BatchNorm]) -> Result<pb::ModelProto> {
     let mut b = GraphBuilder::from_proto(original.clone(), "BN probe")?;

@@ -10,25 +10,28 @@ use ort::ep::ExecutionProviderDispatch;
 use ort::session::Session as OrtInner;
 use ort::value::TensorRef;
 
+use super::library;
 use crate::backend::check_input_matches_card;
 use crate::backend::fixed_batch::{fixed_batch, run_in_chunks};
-use crate::{
-    BackendOptions, ExecutionProvider, Result, RuntimeError, Session, TensorInfo, inspect,
-    ort_library,
-};
+use crate::onnx::inspect;
+use crate::{BackendOptions, ExecutionProvider, Result, RuntimeError, Session, TensorInfo};
 
-pub fn check(options: &BackendOptions) -> Result<()> {
-    ort_library::load(options.ort_lib.as_deref()).map(|_| ())
+pub(crate) fn check(options: &BackendOptions) -> Result<()> {
+    library::load(options.ort_lib.as_deref()).map(|_| ())
 }
 
-pub fn load(options: &BackendOptions, onnx: &Path, card: &ModelCard) -> Result<Box<dyn Session>> {
+pub(crate) fn load(
+    options: &BackendOptions,
+    onnx: &Path,
+    card: &ModelCard,
+) -> Result<Box<dyn Session>> {
     // Parse with our own reader first: it gives the same clear error for a corrupt file on every
     // backend, and the declared shapes (ONNX Runtime reports only what it inferred).
     let facts = inspect::facts(onnx)?;
     if let Some(input) = facts.inputs.first() {
         check_input_matches_card(onnx, input, card)?;
     }
-    let (lib, env) = ort_library::environment(options.ort_lib.as_deref())?;
+    let (lib, env) = library::environment(options.ort_lib.as_deref())?;
     let threads = options.thread_count();
     let model_error = |e: ort::Error| RuntimeError::Model {
         path: onnx.to_owned(),
@@ -43,7 +46,7 @@ pub fn load(options: &BackendOptions, onnx: &Path, card: &ModelCard) -> Result<B
     let mut provider = options.provider;
     let mut b = builder()?;
     if provider != ExecutionProvider::Cpu {
-        let trt_shape = crate::trt_cache::key_shape(facts.inputs.first(), card);
+        let trt_shape = super::trt_cache::key_shape(facts.inputs.first(), card);
         let registered = providers(options, onnx, &trt_shape)
             .and_then(|eps| b.with_execution_providers(eps).map_err(|e| e.to_string()));
         b = match registered {
@@ -117,7 +120,7 @@ fn tensorrt(
     onnx: &Path,
     trt_shape: &[Option<usize>],
 ) -> std::result::Result<Vec<ExecutionProviderDispatch>, String> {
-    use crate::trt_cache::{EngineCacheKey, engine_cache_dir};
+    use super::trt_cache::{EngineCacheKey, engine_cache_dir};
     let trt = &options.tensorrt;
     let mut ep = ort::ep::TensorRT::default().with_fp16(trt.fp16);
     if let Some(root) = &trt.engine_cache_dir {

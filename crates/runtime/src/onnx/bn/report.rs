@@ -5,7 +5,7 @@ use serde::Serialize;
 use tract_onnx::pb;
 
 use crate::Result;
-use crate::onnx_edit::{self, BatchNorm};
+use crate::onnx::edit::{self, BatchNorm};
 
 /// How much each layer's statistics moved, for the adaptation report.
 #[derive(Clone, Debug, Serialize)]
@@ -36,12 +36,12 @@ pub(crate) fn layer_reports(
     bns.iter()
         .map(|bn| {
             let (m0, v0) = (
-                onnx_edit::initializer_f32(before, &bn.mean)?,
-                onnx_edit::initializer_f32(before, &bn.var)?,
+                edit::initializer_f32(before, &bn.mean)?,
+                edit::initializer_f32(before, &bn.var)?,
             );
             let (m1, v1) = (
-                onnx_edit::initializer_f32(after, &bn.mean)?,
-                onnx_edit::initializer_f32(after, &bn.var)?,
+                edit::initializer_f32(after, &bn.mean)?,
+                edit::initializer_f32(after, &bn.var)?,
             );
             let c = bn.channels.max(1) as f32;
             let per_channel = m0.iter().zip(&v0).zip(m1.iter().zip(&v1));

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::tract_linalg::multithread::{Executor, multithread_tract_scope};
 
-use crate::tract_split::Plan;
+use super::split::Plan;
 
 /// A batch-1 run at least this long keeps the thread pool without being timed.
 const BIG_RUN: Duration = Duration::from_millis(20);

@@ -1,8 +1,10 @@
 //! One suite, run against every backend: outputs must match ONNX Runtime's Python package
 //! (the reference written by `models/reference_outputs.py`) on real Fashion-MNIST images.
+//! `conformance.rs`, beside it, runs the same comparison over foreign and real-size models.
 
 mod common;
 
+use common::to_2d;
 use edge_ssl_core::{Preprocessor, decode_image, image_files, npy};
 use edge_ssl_runtime::{BackendKind, BackendOptions, card_for, select_backend};
 use ndarray::{Array2, Axis, concatenate};
@@ -13,7 +15,7 @@ fn reference_batch() -> (
     Array2<f32>,
     Array2<f32>,
 ) {
-    let card = card_for(&common::default_onnx(), None).unwrap();
+    let card = card_for(&common::bundled(), None).unwrap();
     let pre = Preprocessor::new(card.input.clone());
     let files = image_files(&common::reference_dir().join("images")).unwrap();
     let units: Vec<_> = files
@@ -27,12 +29,6 @@ fn reference_batch() -> (
     (pre, batch, input, expected)
 }
 
-fn to_2d(t: edge_ssl_core::Tensor) -> Array2<f32> {
-    let n = t.shape()[0];
-    let d = t.len() / n;
-    t.into_shape_with_order((n, d)).unwrap()
-}
-
 macro_rules! backend_suite {
     ($name:ident, $kind:expr) => {
         mod $name {
@@ -41,8 +37,8 @@ macro_rules! backend_suite {
             fn session(threads: usize) -> Box<dyn edge_ssl_runtime::Session> {
                 let options = BackendOptions::default().with_threads(Some(threads));
                 let (backend, _) = select_backend($kind, &options).expect("backend available");
-                let card = card_for(&common::default_onnx(), None).unwrap();
-                backend.load(&common::default_onnx(), &card).unwrap()
+                let card = card_for(&common::bundled(), None).unwrap();
+                backend.load(&common::bundled(), &card).unwrap()
             }
 
             #[test]
@@ -96,10 +92,10 @@ macro_rules! backend_suite {
             #[test]
             fn truncated_onnx_is_an_error_not_a_panic() {
                 let dir = tempfile::tempdir().unwrap();
-                let bytes = std::fs::read(common::default_onnx()).unwrap();
+                let bytes = std::fs::read(common::bundled()).unwrap();
                 let path = dir.path().join("cut.onnx");
                 std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
-                let card = card_for(&common::default_onnx(), None).unwrap();
+                let card = card_for(&common::bundled(), None).unwrap();
                 let (backend, _) = select_backend($kind, &BackendOptions::default()).unwrap();
                 let err = backend.load(&path, &card).err().expect("must fail");
                 assert!(err.to_string().contains("cut.onnx"), "{err}");
@@ -107,11 +103,11 @@ macro_rules! backend_suite {
 
             #[test]
             fn card_that_does_not_match_the_onnx_is_rejected() {
-                let mut card = card_for(&common::default_onnx(), None).unwrap();
+                let mut card = card_for(&common::bundled(), None).unwrap();
                 card.input.height = 32;
                 let (backend, _) = select_backend($kind, &BackendOptions::default()).unwrap();
                 let err = backend
-                    .load(&common::default_onnx(), &card)
+                    .load(&common::bundled(), &card)
                     .err()
                     .expect("must fail");
                 assert!(err.to_string().contains("card says"), "{err}");
