@@ -1,7 +1,8 @@
-//! The novelty model of an adapted directory: every frame embedded once more, un-augmented,
-//! through the final encoder and the adapter just trained — the embeddings `run` will see —
-//! and a novelty model fitted on them (see [`crate::novelty`]). The frames are read again like
-//! every other pass, so memory holds the embeddings, not the frames.
+//! The novelty model of an adapted directory: every frame embedded un-augmented through the
+//! final encoder and the adapter just trained — the embeddings `run` will see — and a novelty
+//! model fitted on them (see [`crate::novelty`]). When an adapter trains, the view pass embeds
+//! the un-augmented frames beside their views (one more slot per frame); otherwise the frames
+//! are read once more here. Memory holds the embeddings, not the frames.
 
 use std::path::Path;
 
@@ -19,13 +20,22 @@ use crate::model::reference::ResolvedModel;
 use crate::novelty::{MIN_ROWS, NoveltyOutcome};
 use crate::progress::Progress;
 
+/// Whether a novelty model will be fitted on `frames` frames: novelty on, and enough frames.
+pub fn wanted(opts: &AdaptOptions, frames: usize) -> bool {
+    opts.novelty.is_some() && frames >= MIN_ROWS
+}
+
 /// Fits `opts.novelty` on the adapted embeddings of `frames` with the encoder `onnx` (and
-/// `adapter`). Nothing is embedded when novelty is off or there are too few frames.
+/// `adapter`). `plain` holds the encoder's rows of the un-augmented frames when the view pass
+/// embedded them already; otherwise the frames are read and embedded here. Nothing is embedded
+/// when novelty is off or there are too few frames.
+#[allow(clippy::too_many_arguments)]
 pub fn fit(
     backend: &dyn Backend,
     onnx: &Path,
     card: &ModelCard,
     adapter: Option<&Adapter>,
+    plain: Option<Array2<f32>>,
     frames: &FrameList,
     opts: &AdaptOptions,
     progress: &Progress,
@@ -40,20 +50,20 @@ pub fn fit(
         };
         return Ok((None, skipped));
     }
-    let encoder = ResolvedModel {
-        onnx: onnx.to_path_buf(),
-        card: card.clone(),
-        dir: None,
+    let rows = match plain {
+        Some(rows) => rows,
+        None => {
+            let encoder = ResolvedModel {
+                onnx: onnx.to_path_buf(),
+                card: card.clone(),
+                dir: None,
+            };
+            let mut embedder = Embedder::load(backend, &encoder)?;
+            let pre = Preprocessor::new(card.input.clone());
+            let per_call = opts.images_per_call(&card.input);
+            embed_all(&mut embedder, frames, &pre, per_call, progress)?
+        }
     };
-    let mut embedder = Embedder::load(backend, &encoder)?;
-    let pre = Preprocessor::new(card.input.clone());
-    let rows = embed_all(
-        &mut embedder,
-        frames,
-        &pre,
-        opts.images_per_call(&card.input),
-        progress,
-    )?;
     let rows = match adapter {
         Some(a) => a.apply(rows.view()).context("applying the adapter")?,
         None => rows,

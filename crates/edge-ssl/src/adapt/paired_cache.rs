@@ -83,7 +83,7 @@ pub fn build(
                 n,
                 &augmenter,
                 pre,
-                2,
+                view_cache::Slots::views(2),
                 opts.images_per_call(input),
                 opts.render_workers,
                 &mut pool,

@@ -11,13 +11,14 @@ use edge_ssl_core::Preprocessor;
 use edge_ssl_runtime::{Backend, SessionPool};
 use edge_ssl_train::augment::Augmenter;
 use edge_ssl_train::trainer::Views;
-use ndarray::Array3;
+use ndarray::{Array3, Axis, s};
 use serde_json::json;
 
 use serde::Serialize;
 
 use super::model_output::{self, Trained};
 use super::phase_times::{PhaseClock, PhaseTimes};
+use super::view_cache::Slots;
 use super::{
     AdaptOptions, EncoderTraining, bn_phase, encoder_phase, novelty_phase, train_phase, view_cache,
     work_dir,
@@ -130,11 +131,20 @@ pub fn adapt(
         dir: None,
     };
 
-    let (mut losses, mut adapter, mut steps) = (Vec::new(), None, 0);
+    let (mut losses, mut adapter, mut steps, mut plain) = (Vec::new(), None, 0, None);
     if opts.adapter {
-        let cache = view_cache_phase(
-            backend, &patched, &frames, opts, &work, resuming, &mut times, progress,
+        // The novelty model's rows (each frame un-augmented) ride in the same pass.
+        let slots = Slots {
+            views: opts.views,
+            plain: novelty_phase::wanted(opts, frames.len()),
+        };
+        let mut cache = view_cache_phase(
+            backend, &patched, &frames, opts, slots, &work, resuming, &mut times, progress,
         )?;
+        if slots.plain {
+            plain = Some(cache.index_axis(Axis(0), slots.views).to_owned());
+            cache = cache.slice_move(s![..slots.views, .., ..]);
+        }
         times.views = clock.lap();
         let views = Views::new(cache).context("the view cache")?;
         let trained = train_phase::train(&views, opts, &work, resuming, progress)?;
@@ -149,6 +159,7 @@ pub fn adapt(
         &work.join(model_dir::ENCODER),
         &card,
         adapter.as_ref(),
+        plain,
         &frames,
         opts,
         progress,
@@ -220,13 +231,14 @@ fn view_cache_phase(
     encoder: &ResolvedModel,
     frames: &FrameList,
     opts: &AdaptOptions,
+    slots: Slots,
     work: &Path,
     resuming: bool,
     times: &mut PhaseTimes,
     progress: &Progress,
 ) -> crate::Result<Array3<f32>> {
     let path = work.join("views.npy");
-    if resuming && let Some(cache) = view_cache::load(&path, opts.views, frames.len()) {
+    if resuming && let Some(cache) = view_cache::load(&path, slots.count(), frames.len()) {
         return Ok(cache);
     }
     let sessions = backend
@@ -244,7 +256,7 @@ fn view_cache_phase(
         frames.len(),
         &augmenter,
         &pre,
-        opts.views,
+        slots,
         opts.images_per_call(input),
         opts.render_workers,
         &mut pool,

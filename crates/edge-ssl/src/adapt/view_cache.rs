@@ -44,7 +44,7 @@ pub fn build(
         frames.len(),
         augmenter,
         pre,
-        k,
+        Slots::views(k),
         batch,
         workers,
         pool,
@@ -52,20 +52,45 @@ pub fn build(
     )
 }
 
-/// [`build`] over a pass that yields the `n` frames one at a time: all `k` views of a frame are
-/// rendered together, so only the frames of the batches in flight are in memory.
+/// What each frame's slots of the cache hold: `views` augmented views and, with `plain`, one
+/// more (the last) with the frame un-augmented, resized as `run` sees it — the rows a novelty
+/// model fits on, embedded in the same pass instead of reading every frame once more.
+#[derive(Clone, Copy, Debug)]
+pub struct Slots {
+    pub views: usize,
+    pub plain: bool,
+}
+
+impl Slots {
+    pub fn views(views: usize) -> Self {
+        Slots {
+            views,
+            plain: false,
+        }
+    }
+
+    /// Slots per frame.
+    pub fn count(self) -> usize {
+        self.views + usize::from(self.plain)
+    }
+}
+
+/// [`build`] over a pass that yields the `n` frames one at a time: all slots of a frame are
+/// rendered together, so only the frames of the batches in flight are in memory. The cache is
+/// `slots.count() × n × D`, the plain slot (if any) last.
 pub fn build_stream(
     frames: impl Iterator<Item = crate::Result<Array3<u8>>> + Send,
     n: usize,
     augmenter: &Augmenter,
     pre: &Preprocessor,
-    k: usize,
+    slots: Slots,
     batch: usize,
     workers: usize,
     pool: &mut SessionPool,
     progress: &Progress,
 ) -> crate::Result<(Array3<f32>, f64)> {
-    if n == 0 || k == 0 {
+    let k = slots.count();
+    if n == 0 || slots.views == 0 {
         bail!(Options, "no frames to embed");
     }
     let (total, batch) = (n * k, batch.max(1));
@@ -81,7 +106,7 @@ pub fn build_stream(
         let end = (start + batch).min(total);
         window.hold(start / k, (end - 1) / k, n)?;
         let t = Instant::now();
-        let rendered = render_batch(&window, augmenter, pre, k, start..end, workers);
+        let rendered = render_batch(&window, augmenter, pre, slots, start..end, workers);
         render_nanos.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         rendered
     });
@@ -148,16 +173,17 @@ impl<I: Iterator<Item = crate::Result<Array3<u8>>>> Window<I> {
     }
 }
 
-/// Renders flat indices `range` (index `i` is view `i % k` of frame `i / k`) into one input
+/// Renders flat indices `range` (index `i` is slot `i % k` of frame `i / k`) into one input
 /// batch, splitting the rows over `workers` threads.
 fn render_batch<I: Iterator<Item = crate::Result<Array3<u8>>>>(
     window: &Window<I>,
     augmenter: &Augmenter,
     pre: &Preprocessor,
-    k: usize,
+    slots: Slots,
     range: std::ops::Range<usize>,
     workers: usize,
 ) -> crate::Result<Tensor> {
+    let k = slots.count();
     let spec = pre.spec();
     let (c, h, w) = (spec.channels, spec.height, spec.width);
     let mut units = Array4::<f32>::zeros((range.len(), c, h, w));
@@ -179,6 +205,11 @@ fn render_batch<I: Iterator<Item = crate::Result<Array3<u8>>>>(
                     for (i, out) in part.chunks_exact_mut(c * h * w).enumerate() {
                         let (view, frame) = ((first + i) % k, (first + i) / k);
                         let pixels = held[frame - base];
+                        if view == slots.views {
+                            let unit = pre.resize_unit(pixels.mapv(|v| v as f32 / 255.0).view());
+                            out.iter_mut().zip(unit.iter()).for_each(|(o, u)| *o = *u);
+                            continue;
+                        }
                         augmenter.render(pixels, frame as u64, view as u64, out, &mut scratch)?;
                     }
                     Ok(())
@@ -377,6 +408,46 @@ mod tests {
         assert_ne!(build_with(&other, 64, 1, 1), want);
     }
 
+    /// With a plain slot, the views are the same as without it, and the last slot holds each
+    /// frame un-augmented: the row the bare encoder gives for that frame's input batch (as the
+    /// novelty phase embedded it on its own), whatever the batching.
+    #[test]
+    fn the_plain_slot_is_the_un_augmented_frame_and_leaves_the_views_alone() {
+        let (frames, pre) = (frames(9), pre());
+        let augmenter = Augmenter::new(AugmentConfig::camera(), 8, 8, 5).unwrap();
+        let build_with = |slots, batch| {
+            let pass = frames.pixels.clone().into_iter().map(Ok);
+            let silent = Progress::silent();
+            build_stream(
+                pass,
+                9,
+                &augmenter,
+                &pre,
+                slots,
+                batch,
+                2,
+                &mut pool(2, None),
+                &silent,
+            )
+            .unwrap()
+            .0
+        };
+        let plain = Slots {
+            views: 3,
+            plain: true,
+        };
+        let with = build_with(plain, 4);
+        assert_eq!(with.dim(), (4, 9, 3));
+        assert_eq!(
+            with.slice(ndarray::s![..3, .., ..]),
+            build_with(Slots::views(3), 4)
+        );
+        assert_eq!(build_with(plain, 7), with);
+        let units: Vec<_> = (0..9).map(|i| frames.input_unit(i, &pre)).collect();
+        let want = fake_rows(pre.batch(&units).unwrap().view());
+        assert_eq!(with.index_axis(Axis(0), 3), want);
+    }
+
     #[test]
     fn an_encoder_error_stops_the_build() {
         let augmenter = Augmenter::new(AugmentConfig::camera(), 8, 8, 5).unwrap();
@@ -422,7 +493,7 @@ mod tests {
             5,
             &augmenter,
             &pre,
-            2,
+            Slots::views(2),
             4,
             1,
             &mut pool(1, None),
