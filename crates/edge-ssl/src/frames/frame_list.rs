@@ -129,7 +129,9 @@ impl FrameList {
             Replay::Folder => Box::new(self.origins.iter().map(move |path| {
                 let image = decode_image(path)
                     .with_context(|| format!("{}: no longer decodable", path.display()))?;
-                Ok(pre.unit_full(&image).mapv(|v| (v * 255.0).round() as u8))
+                // Kept as a video's frames are: a large photo is scaled down to a few times
+                // the input first, so views render from (and memory holds) no more than that.
+                Ok(kept_pixels(image, pre))
             })),
             Replay::Source(options) => {
                 let mut source = open_source(&self.spec, options)
@@ -236,6 +238,37 @@ mod tests {
         assert_eq!(first, again);
         let held = decode(VTEST.as_ref(), &pre, &options, &silent).unwrap();
         assert_eq!(first, held.pixels);
+    }
+
+    /// A folder of a video's frames (saved losslessly) is read exactly as the video is: large
+    /// frames are scaled down to a few times the input the same way, not kept at full size.
+    #[test]
+    fn a_folder_of_a_videos_frames_is_read_as_the_video() {
+        let options = SourceOptions::default().with_max_frames(Some(3));
+        let (pre, silent) = (pre(), Progress::silent());
+        let dir = tempfile::tempdir().unwrap();
+        let mut video = edge_ssl_source::open_source(VTEST, &options).unwrap();
+        let mut i = 0;
+        while let Some(frame) = video.next_frame().unwrap() {
+            frame
+                .image
+                .save(dir.path().join(format!("{i:03}.png")))
+                .unwrap();
+            i += 1;
+        }
+        let from_video = FrameList::scan(VTEST.as_ref(), &pre, &options, &silent).unwrap();
+        let from_folder =
+            FrameList::scan(dir.path(), &pre, &SourceOptions::default(), &silent).unwrap();
+        let pass = |list: &FrameList| -> Vec<_> {
+            list.pass(&pre)
+                .unwrap()
+                .collect::<crate::Result<_>>()
+                .unwrap()
+        };
+        let (video, folder) = (pass(&from_video), pass(&from_folder));
+        assert_eq!(folder.len(), 3);
+        assert!(folder[0].dim().1 <= 4 * 28, "{:?}", folder[0].dim());
+        assert_eq!(folder, video);
     }
 
     #[test]
