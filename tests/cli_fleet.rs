@@ -200,6 +200,8 @@ fn federate(
         );
         let left = events.iter().find(|e| e["event"] == "left").unwrap();
         assert_eq!(left["runs_finished"], 1, "node {i}: {log}");
+        // Each device fits its own novelty model behind the global model it writes.
+        assert_eq!(left["novelty"]["status"], "fitted", "node {i}: {log}");
         // Without evaluation rounds the ServerApp sends the final model in one evaluate message.
         let evaluates = if fraction_evaluate > 0.0 { rounds } else { 1 };
         assert_eq!(
@@ -370,6 +372,12 @@ fn three_devices_adapt_together_on_a_real_superlink() {
         .unwrap();
     let stdout = assert_success(&run);
     assert_eq!(stdout.lines().count(), 6, "5 frames + summary: {stdout}");
+    for frame in json_lines(&stdout).iter().filter(|l| l["type"] == "frame") {
+        assert!(
+            frame["novelty"].is_f64() && frame["novel"].is_boolean(),
+            "{frame}"
+        );
+    }
     let accuracy = accuracy(&fed.models[1], &data.join("shifted/eval"));
     assert!(accuracy > 0.2, "federated model accuracy {accuracy}");
     eprintln!(
@@ -429,6 +437,21 @@ print("final model on every device")
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
+    // The novelty model in each final model directory is the one fitted behind the final
+    // adapter (one fitted behind an earlier adapter would be refused).
+    for (model, device) in fed.models.iter().zip(&devices) {
+        assert!(model.join("novelty.safetensors").is_file());
+        let run = edge_ssl()
+            .args(["run", "--json", "--max-frames", "3", "--model"])
+            .arg(model)
+            .arg("--source")
+            .arg(&device.frames)
+            .output()
+            .unwrap();
+        let stdout = assert_success(&run);
+        let first = &json_lines(&stdout)[0];
+        assert!(first["novelty"].is_f64(), "{first}");
+    }
 }
 
 /// The README's fleet table. Three devices each see frames of only some classes of the shifted

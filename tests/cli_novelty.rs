@@ -258,3 +258,120 @@ fn a_mismatched_or_corrupt_novelty_model_is_refused_and_none_is_fine() {
         .unwrap();
     assert_clean_failure(&out, "novelty.safetensors");
 }
+
+/// `cluster` fits a novelty model on the frames it groups, as `head` does: written beside the
+/// k-means head (and reported in `--json` and `clusters.json`), used by `run` on every frame and
+/// by `eval --novelty-ood`; `--no-novelty` writes none, and `run` then has null novelty.
+#[test]
+fn cluster_writes_a_novelty_model_that_run_and_eval_use() {
+    if !edge_ssl::datasets::fmnist::default_dir()
+        .join("t10k-images-idx3-ubyte.gz")
+        .is_file()
+    {
+        eprintln!("skipping: needs dataset-fashion-mnist");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    edge_ssl()
+        .args(["demo", "--data-only", "--unlabeled", "100", "--eval", "30"])
+        .arg("--out")
+        .arg(&data)
+        .assert()
+        .success();
+    let cluster = |out: &Path, extra: &[&str]| -> Value {
+        let run = edge_ssl()
+            .args(["cluster", "--json", "--k", "3", "--data"])
+            .arg(data.join("shifted/unlabeled"))
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        serde_json::from_str(&assert_success(&run)).unwrap()
+    };
+    let dir = tmp.path().join("clusters");
+    let summary = cluster(&dir, &[]);
+    let n = &summary["novelty"];
+    assert_eq!(n["status"], "fitted", "{summary}");
+    assert_eq!(n["kind"], "ae");
+    assert_eq!(n["calibration"]["held_out"], 20, "{n}");
+    assert_eq!(n["calibration"]["trained_on"], 80, "{n}");
+    assert!(dir.join("novelty.safetensors").is_file());
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("clusters.json")).unwrap()).unwrap();
+    assert_eq!(written, summary);
+
+    let frames: Vec<Value> = assert_success(
+        &edge_ssl()
+            .args(["run", "--json", "--max-frames", "5", "--model"])
+            .arg(&dir)
+            .arg("--source")
+            .arg(data.join("shifted/eval"))
+            .output()
+            .unwrap(),
+    )
+    .lines()
+    .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    .filter(|v| v["type"] == "frame")
+    .collect();
+    assert_eq!(frames.len(), 5);
+    for f in &frames {
+        assert!(
+            f["novelty"].as_f64().is_some() && f["novel"].is_boolean(),
+            "{f}"
+        );
+        assert!(f["class"].as_str().unwrap().starts_with("cluster-"), "{f}");
+    }
+
+    let info = edge_ssl()
+        .args(["info", "--json", "--model"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_str(&assert_success(&info)).unwrap();
+    assert_eq!(info["head"]["kind"], "kmeans", "{info}");
+
+    // Each cluster's examples as a labeled folder of that cluster: the head puts them back in
+    // their clusters, and the novelty score is measured against clean Fashion-MNIST.
+    let labeled = tmp.path().join("labeled");
+    let mut examples = 0;
+    for c in summary["clusters"].as_array().unwrap() {
+        let class = labeled.join(format!("cluster-{}", c["cluster"]));
+        std::fs::create_dir_all(&class).unwrap();
+        for p in c["examples"].as_array().unwrap() {
+            let p = Path::new(p.as_str().unwrap());
+            std::fs::copy(p, class.join(p.file_name().unwrap())).unwrap();
+            examples += 1;
+        }
+    }
+    let eval = edge_ssl()
+        .args(["eval", "--json", "--model"])
+        .arg(&dir)
+        .arg("--labeled")
+        .arg(&labeled)
+        .arg("--novelty-ood")
+        .arg(data.join("clean/eval"))
+        .output()
+        .unwrap();
+    let eval: Value = serde_json::from_str(&assert_success(&eval)).unwrap();
+    assert!(eval["accuracy"].as_f64().unwrap() >= 0.9, "{eval}");
+    let ood = &eval["novelty_ood"];
+    assert_eq!(ood["in_domain"], examples, "{ood}");
+    assert_eq!(ood["out_of_domain"], 30, "{ood}");
+    assert!(ood["auroc"].as_f64().is_some(), "{ood}");
+
+    let none = tmp.path().join("no-novelty");
+    let summary = cluster(&none, &["--no-novelty"]);
+    assert_eq!(summary["novelty"]["status"], "disabled", "{summary}");
+    assert!(!none.join("novelty.safetensors").exists());
+    let out = edge_ssl()
+        .args(["run", "--json", "--max-frames", "2", "--model"])
+        .arg(&none)
+        .arg("--source")
+        .arg(data.join("shifted/eval"))
+        .output()
+        .unwrap();
+    let first: Value = serde_json::from_str(assert_success(&out).lines().next().unwrap()).unwrap();
+    assert!(first["novelty"].is_null(), "{first}");
+}

@@ -1,20 +1,18 @@
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
 use clap::Args;
-use edge_ssl_core::write_atomic;
-use edge_ssl_train::head::{KMeansHead, KMeansOptions};
-use serde_json::json;
+use edge_ssl::head::cluster::{self, ClusterOptions};
 
-use super::{BackendArgs, SourceArgs};
+use super::{BackendArgs, NoveltyArgs, SourceArgs};
 use edge_ssl::frames::image_set;
-use edge_ssl::head::write::write_head;
-use edge_ssl::model::directory as model_dir;
 use edge_ssl::model::reference as model_ref;
 
 /// Group unlabeled frames into K clusters (k-means with k-means++ seeding) when there are no
 /// labels at all. Writes a head whose classes are cluster-0..K-1 into DIR/head.safetensors and
 /// DIR/clusters.json (size and example paths of each cluster), and prints the same summary.
+///
+/// A novelty model (--novelty) is fitted on the same embeddings and written as
+/// DIR/novelty.safetensors, as `head` does; it needs at least 20 frames.
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
     /// ONNX file, model directory, or `default`.
@@ -45,13 +43,19 @@ pub struct ClusterArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    novelty: NoveltyArgs,
+    #[command(flatten)]
     backend: BackendArgs,
 }
 
 pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
-    if args.k < 2 {
-        bail!("--k must be at least 2");
-    }
+    cluster::check_k(args.k, None, &args.data)?;
+    let options = ClusterOptions {
+        k: args.k,
+        seed: args.seed,
+        examples: args.examples,
+        novelty: args.novelty.config()?,
+    };
     let model = model_ref::resolve(&args.model)?;
     let backend = args.backend.backend()?;
     let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
@@ -62,59 +66,37 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
         &args.sampling.options(),
         &progress,
     )?;
-    if frames.len() < args.k {
-        bail!(
-            "--k {} is larger than the {} decodable image(s) in {}",
-            args.k,
-            frames.len(),
-            args.data.display()
-        );
-    }
+    cluster::check_k(args.k, Some(frames.len()), &args.data)?;
     if let Some(note) = frames.skipped_note() {
         eprintln!("{note}");
     }
     let x = image_set::embed_frames(&mut embedder, &frames, args.batch, &progress)?;
-    let clustering = KMeansHead::fit(x.view(), &KMeansOptions::new(args.k).with_seed(args.seed))
-        .context("k-means")?;
-    let clusters: Vec<_> = (0..args.k)
-        .map(|c| {
-            let examples: Vec<_> = (0..frames.len())
-                .filter(|&i| clustering.assignments[i] == c)
-                .take(args.examples)
-                .map(|i| frames.paths[i].display().to_string())
-                .collect();
-            json!({ "cluster": c, "size": clustering.sizes[c], "examples": examples })
-        })
-        .collect();
-    let summary = json!({
-        "k": args.k, "frames": frames.len(), "skipped": frames.skipped.len(),
-        "inertia": clustering.inertia, "iterations": clustering.iterations, "clusters": clusters,
-    });
-    write_head(&model, &args.out, &clustering.head, "kmeans", None)?;
-    let path = args.out.join("clusters.json");
-    write_atomic(&path, |w| {
-        w.write_all(serde_json::to_string_pretty(&summary)?.as_bytes())
-    })?;
+    let (paths, skipped) = (&frames.paths, frames.skipped.len());
+    let report = cluster::cluster(
+        &model,
+        x.view(),
+        paths,
+        skipped,
+        &args.out,
+        &options,
+        &progress,
+    )?;
     if args.json {
-        println!("{summary}");
+        println!("{}", serde_json::to_string(&report)?);
     } else {
-        for c in &clusters {
+        for c in &report.clusters {
+            let examples = c.examples.join(", ");
             println!(
-                "cluster {:>3}: {:>6} frame(s)  e.g. {}",
-                c["cluster"],
-                c["size"],
-                c["examples"].as_array().map_or(String::new(), |e| e
-                    .iter()
-                    .filter_map(|p| p.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "))
+                "cluster {:>3}: {:>6} frame(s)  e.g. {examples}",
+                c.cluster, c.size
             );
         }
     }
+    eprintln!("{}", report.novelty.line());
     eprintln!(
         "wrote {} and {}",
-        args.out.join(model_dir::HEAD).display(),
-        path.display()
+        report.head.display(),
+        report.summary.display()
     );
     Ok(())
 }

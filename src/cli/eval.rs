@@ -63,7 +63,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let novelty = match &args.novelty_ood {
         Some(_) => Some(edge_ssl::novelty::file::load(&model)?.with_context(|| {
             format!(
-                "{}: has no novelty model (fit one with `edge-ssl head` or `adapt`)",
+                "{}: has no novelty model (fit one with `edge-ssl head`, `cluster` or `adapt`)",
                 args.model
             )
         })?),

@@ -11,7 +11,7 @@ use edge_ssl::fleet::report;
 use edge_ssl::fleet::{ModelTask, ModelTaskOptions};
 use edge_ssl::model::reference as model_ref;
 
-use super::{BackendArgs, SourceArgs};
+use super::{BackendArgs, NoveltyArgs, SourceArgs};
 
 /// Federated adaptation with Flower (flwr 1.42): devices train the adapter (and softmax head)
 /// on their own frames; a ServerApp averages them (see docs/fleet.md).
@@ -35,7 +35,7 @@ enum FleetCommand {
 /// and replies with the arrays, `num-examples` (its frame count) and metrics; on an evaluate
 /// message it reports the global head's accuracy on --labeled (without labels: how far the
 /// adapter moves its embeddings). Every message's global model is written to WORK/model as a
-/// model directory (atomically). The node's key pair is kept in WORK (node-key.pem, mode 0600; node-key.pub).
+/// model directory (atomically), with a novelty model (--novelty) fitted on this device's frames. The node's key pair is kept in WORK (node-key.pem, mode 0600; node-key.pub).
 /// Frames never leave the device.
 #[derive(Debug, Args)]
 pub struct JoinArgs {
@@ -82,6 +82,8 @@ pub struct JoinArgs {
     method: String,
     #[command(flatten)]
     sampling: SourceArgs,
+    #[command(flatten)]
+    novelty: NoveltyArgs,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -140,7 +142,8 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         .with_batch(args.batch)
         .with_seed(args.seed)
         .with_method(method)
-        .with_sampling(args.sampling.options());
+        .with_sampling(args.sampling.options())
+        .with_novelty(args.novelty.config()?);
     let model = model_ref::resolve(&args.model)?;
     let backend = args.backend.backend()?;
     std::fs::create_dir_all(&args.work)
@@ -167,7 +170,7 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
     }
     let summary = flower::join(&join, &mut task, &mut |e| print.line(report::event(e)))
         .with_context(|| format!("in the federation at {}", args.superlink))?;
-    print.line(report::left(&summary, task.global_model()));
+    print.line(report::left(&summary, task.global_model(), task.novelty()));
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 use clap::Args;
 use edge_ssl::novelty::{NoveltyConfig, NoveltyKind};
 
-/// The novelty model `head` and `adapt` fit beside what they write.
+/// The novelty model `head`, `adapt`, `cluster` and `fleet join` fit beside what they write.
 #[derive(Debug, Clone, Args)]
 pub struct NoveltyArgs {
     /// Novelty score fitted on the embeddings and written as novelty.safetensors: ae

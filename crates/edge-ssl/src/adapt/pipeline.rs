@@ -11,7 +11,7 @@ use edge_ssl_core::Preprocessor;
 use edge_ssl_runtime::{Backend, SessionPool};
 use edge_ssl_train::augment::Augmenter;
 use edge_ssl_train::trainer::Views;
-use ndarray::{Array3, Axis, s};
+use ndarray::Array3;
 use serde_json::json;
 
 use serde::Serialize;
@@ -138,13 +138,11 @@ pub fn adapt(
             views: opts.views,
             plain: novelty_phase::wanted(opts, frames.len()),
         };
-        let mut cache = view_cache_phase(
+        let cache = view_cache_phase(
             backend, &patched, &frames, opts, slots, &work, resuming, &mut times, progress,
         )?;
-        if slots.plain {
-            plain = Some(cache.index_axis(Axis(0), slots.views).to_owned());
-            cache = cache.slice_move(s![..slots.views, .., ..]);
-        }
+        let (cache, rows) = slots.split(cache);
+        plain = rows;
         times.views = clock.lap();
         let views = Views::new(cache).context("the view cache")?;
         let trained = train_phase::train(&views, opts, &work, resuming, progress)?;

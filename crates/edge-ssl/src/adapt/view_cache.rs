@@ -15,7 +15,7 @@ use crate::error::bail;
 use edge_ssl_core::{Preprocessor, Tensor, npy};
 use edge_ssl_runtime::SessionPool;
 use edge_ssl_train::augment::Augmenter;
-use ndarray::{Array2, Array3, Array4, ArrayView3};
+use ndarray::{Array2, Array3, Array4, ArrayView3, Axis, s};
 
 use crate::embed::embedder::embedding_rows;
 use crate::frames::image_set::Frames;
@@ -72,6 +72,16 @@ impl Slots {
     /// Slots per frame.
     pub fn count(self) -> usize {
         self.views + usize::from(self.plain)
+    }
+
+    /// A cache built with these slots, split into its views (`views × n × D`) and, with
+    /// `plain`, the un-augmented frames' rows (`n × D`).
+    pub fn split(self, cache: Array3<f32>) -> (Array3<f32>, Option<Array2<f32>>) {
+        if !self.plain {
+            return (cache, None);
+        }
+        let plain = cache.index_axis(Axis(0), self.views).to_owned();
+        (cache.slice_move(s![..self.views, .., ..]), Some(plain))
     }
 }
 

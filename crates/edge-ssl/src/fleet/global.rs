@@ -1,12 +1,14 @@
 //! The federation's current model as a model directory on the device: the device's encoder,
-//! the global adapter and head. Replaced atomically with
-//! [`commit`](crate::model::commit::commit) (parts staged, card moved in last), so a reader —
-//! `run` on the same device, a copy to another — sees the previous round's model or this one.
+//! the global adapter and head, and the device's own novelty model fitted behind them.
+//! Replaced atomically with [`commit`](crate::model::commit::commit) (parts staged, card moved
+//! in last), so a reader — `run` on the same device, a copy to another — sees the previous
+//! round's model or this one.
 
 use std::path::{Path, PathBuf};
 
 use edge_ssl_train::head::Head;
 use edge_ssl_train::nn::Adapter;
+use edge_ssl_train::novelty::NoveltyModel;
 
 use super::error::Result;
 use crate::error::Context;
@@ -23,12 +25,14 @@ pub struct Provenance {
     pub server_round: Option<i64>,
 }
 
-/// Writes `encoder` (the device's model) with `adapter` and `head` as the model directory `out`.
+/// Writes `encoder` (the device's model) with `adapter`, `head` and `novelty` (fitted on
+/// embeddings behind this `adapter`) as the model directory `out`.
 pub fn write(
     out: &Path,
     encoder: &ResolvedModel,
     adapter: &Adapter,
     head: Option<&Head>,
+    novelty: Option<&NoveltyModel>,
     provenance: &Provenance,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -55,6 +59,9 @@ pub fn write(
     if let Some(h) = head {
         model_dir::save_head(h, &staged, &stage, &[("fleet_round", round.clone())])?;
     }
+    if let Some(n) = novelty {
+        crate::novelty::file::save(n, &staged, &stage)?;
+    }
     let mut table = toml::Table::new();
     table.insert(
         "source_model".into(),
@@ -66,7 +73,8 @@ pub fn write(
         table.insert("fleet_server_round".into(), r.into());
     }
     model_dir::write_card(&stage, card, table)?;
-    // A novelty model fitted behind the previous adapter would be refused: it goes with it.
+    // A novelty model fitted behind the previous adapter would be refused: without a new one
+    // it goes with it.
     commit::commit(&stage, out, &[ENCODER, ADAPTER, HEAD, NOVELTY, METRICS])?;
     std::fs::remove_dir_all(&stage).with_context(|| format!("removing {}", stage.display()))?;
     Ok(out.to_owned())

@@ -48,6 +48,7 @@ pub fn write(
         &bare,
         &adapter,
         head.as_ref(),
+        None,
         &Provenance {
             message: "initial".into(),
             server_round: None,

@@ -11,15 +11,18 @@
 //! embedded once, at start, and reused by every round.
 //!
 //! Every message's global arrays are also written as a normal model directory (the device's
-//! encoder + the global adapter and head), replaced atomically, so the last round's model is
-//! what `run`, `export` and `bundle` find there. [`arrays`] converts between the two forms,
-//! [`global`] writes the directory, [`initial`] makes the directory a ServerApp starts from,
-//! [`task`] is the task itself, [`report`] says what its events mean.
+//! encoder + the global adapter and head, and a novelty model fitted on the device's own frames
+//! behind them, which stays local), replaced atomically, so the last round's model is what
+//! `run`, `export` and `bundle` find there. [`arrays`] converts between the two forms,
+//! [`global`] writes the directory, [`mod@novelty`] fits its novelty model, [`initial`] makes
+//! the directory a ServerApp starts from, [`task`] is the task itself, [`report`] says what its
+//! events mean.
 
 pub mod arrays;
 pub mod error;
 pub mod global;
 pub mod initial;
+pub mod novelty;
 pub mod report;
 pub mod task;
 

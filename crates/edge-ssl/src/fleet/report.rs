@@ -6,6 +6,8 @@ use std::path::Path;
 use edge_ssl_fleet::{FleetEvent, JoinSummary, MetricValue, Metrics};
 use serde_json::json;
 
+use crate::novelty::NoveltyOutcome;
+
 /// A report: the JSON object and the line of text that say the same thing.
 pub type Report = (serde_json::Value, String);
 
@@ -87,20 +89,22 @@ pub fn event(e: &FleetEvent) -> Report {
     }
 }
 
-/// The node left the federation; `model` is the last global model it wrote.
-pub fn left(s: &JoinSummary, model: Option<&Path>) -> Report {
+/// The node left the federation; `model` is the last global model it wrote, `novelty` what
+/// became of the novelty model fitted behind it.
+pub fn left(s: &JoinSummary, model: Option<&Path>, novelty: &NoveltyOutcome) -> Report {
     let model = model.map(|p| p.display().to_string());
     (
         json!({"event": "left", "messages": s.messages, "runs_finished": s.runs_finished,
                "bytes_pulled": s.bytes_pulled, "bytes_pushed": s.bytes_pushed,
-               "global_model": model}),
+               "global_model": model, "novelty": novelty}),
         format!(
-            "left: {} messages, {} runs, {} bytes pulled, {} pushed; global model: {}",
+            "left: {} messages, {} runs, {} bytes pulled, {} pushed; global model: {}; {}",
             s.messages,
             s.runs_finished,
             s.bytes_pulled,
             s.bytes_pushed,
-            model.as_deref().unwrap_or("none received")
+            model.as_deref().unwrap_or("none received"),
+            novelty.line()
         ),
     )
 }

@@ -3,7 +3,8 @@
 //! global adapter for the configured local epochs, refits the softmax head where it has
 //! labels, and replies with the arrays and `num-examples` = its frame count; on an evaluate
 //! message it scores the global head on its labeled set (or, without labels, reports how far
-//! the global adapter moves its embeddings).
+//! the global adapter moves its embeddings). Each global model it writes gets the device's own
+//! novelty model behind it ([`LocalNovelty`]).
 
 use std::path::{Path, PathBuf};
 
@@ -14,17 +15,21 @@ use edge_ssl_source::SourceOptions;
 use edge_ssl_train::augment::{AugmentConfig, Augmenter};
 use edge_ssl_train::head::{Head, HeadKind, HeadModel};
 use edge_ssl_train::nn::Adapter;
+use edge_ssl_train::novelty::NoveltyConfig;
 use edge_ssl_train::trainer::{AdapterTrainer, Method, TrainConfig, Views};
 use ndarray::{Array2, Axis, s};
 
 use super::arrays;
 use super::error::{FleetTaskError, Result};
 use super::global::{self, Provenance};
+use super::novelty::LocalNovelty;
 use crate::adapt::view_cache;
+use crate::adapt::view_cache::Slots;
 use crate::embed::embedder::Embedder;
 use crate::error::Context;
 use crate::frames::image_set::{self, LabeledSet};
 use crate::model::reference::ResolvedModel;
+use crate::novelty::NoveltyOutcome;
 use crate::progress::Progress;
 
 /// Config keys a ServerApp may send (FedAvg adds `server-round`).
@@ -38,7 +43,8 @@ pub const SERVER_ROUND: &str = "server-round";
 const MAX_VIEW_CACHE_BYTES: u64 = 1 << 30;
 const MAX_LOCAL_EPOCHS: i64 = 1000;
 
-/// How a device prepares its data and trains. `Default` is 4 views, batch 256, VICReg.
+/// How a device prepares its data and trains. `Default` is 4 views, batch 256, VICReg, and the
+/// default (autoencoder) novelty model.
 #[derive(Debug, Clone)]
 pub struct ModelTaskOptions {
     views: usize,
@@ -49,6 +55,7 @@ pub struct ModelTaskOptions {
     render_workers: usize,
     augment: AugmentConfig,
     sampling: SourceOptions,
+    novelty: Option<NoveltyConfig>,
 }
 
 impl Default for ModelTaskOptions {
@@ -62,6 +69,7 @@ impl Default for ModelTaskOptions {
             render_workers: 1,
             augment: AugmentConfig::camera(),
             sampling: SourceOptions::default(),
+            novelty: Some(NoveltyConfig::default()),
         }
     }
 }
@@ -101,6 +109,13 @@ impl ModelTaskOptions {
         self.sampling = sampling;
         self
     }
+
+    /// The novelty model fitted behind each global model (`None`: none).
+    #[must_use]
+    pub fn with_novelty(mut self, novelty: Option<NoveltyConfig>) -> Self {
+        self.novelty = novelty;
+        self
+    }
 }
 
 struct Labeled {
@@ -114,6 +129,7 @@ struct Labeled {
 pub struct ModelTask {
     encoder: ResolvedModel,
     views: Views,
+    novelty: LocalNovelty,
     labeled: Option<Labeled>,
     options: ModelTaskOptions,
     global_dir: PathBuf,
@@ -146,7 +162,7 @@ impl ModelTask {
             card: model.card.clone(),
             dir: None,
         };
-        let views = embed_views(backend, &encoder, data, &options, progress)?;
+        let (views, novelty) = embed_views(backend, &encoder, data, &options, progress)?;
         let labeled = match labeled {
             Some(root) => Some(embed_labeled(backend, &encoder, root, &options, progress)?),
             None => None,
@@ -154,6 +170,7 @@ impl ModelTask {
         Ok(Self {
             encoder,
             views,
+            novelty,
             labeled,
             options,
             global_dir: global_dir.into(),
@@ -178,6 +195,12 @@ impl ModelTask {
     #[must_use]
     pub fn global_model(&self) -> Option<&Path> {
         self.written.as_deref()
+    }
+
+    /// What the novelty model of the last global model is.
+    #[must_use]
+    pub fn novelty(&self) -> &NoveltyOutcome {
+        self.novelty.outcome()
     }
 
     /// One local training round from the global `arrays`.
@@ -284,11 +307,13 @@ impl ModelTask {
             message: message.into(),
             server_round: config.get_i64(SERVER_ROUND),
         };
+        let novelty = self.novelty.behind(&adapter, &self.progress)?;
         let dir = global::write(
             &self.global_dir,
             &self.encoder,
             &adapter,
             head.as_ref(),
+            novelty,
             &provenance,
         )?;
         self.written = Some(dir);
@@ -336,7 +361,7 @@ fn embed_views(
     data: &Path,
     options: &ModelTaskOptions,
     progress: &Progress,
-) -> Result<Views> {
+) -> Result<(Views, LocalNovelty)> {
     let pre = Preprocessor::new(encoder.card.input.clone());
     let frames = crate::frames::loader::decode(data, &pre, &options.sampling, progress)?;
     if frames.len() < 2 {
@@ -346,8 +371,13 @@ fn embed_views(
             frames.len()
         )));
     }
+    // The novelty model's rows (each frame un-augmented) ride in the same pass.
+    let slots = Slots {
+        views: options.views,
+        plain: LocalNovelty::wanted(options.novelty.as_ref(), frames.len()),
+    };
     let bytes = (frames.len() as u64)
-        .saturating_mul(options.views as u64)
+        .saturating_mul(slots.count() as u64)
         .saturating_mul(encoder.card.output.dim as u64)
         .saturating_mul(4);
     if bytes > MAX_VIEW_CACHE_BYTES {
@@ -370,17 +400,20 @@ fn embed_views(
         input.width,
         options.seed,
     )?;
-    let (cache, _) = view_cache::build(
-        &frames,
+    let (cache, _) = view_cache::build_stream(
+        frames.pixels.iter().map(|p| Ok(p.clone())),
+        frames.len(),
         &augmenter,
         &pre,
-        options.views,
+        slots,
         options.infer_batch,
         options.render_workers,
         &mut pool,
         progress,
     )?;
-    Ok(Views::new(cache)?)
+    let (cache, plain) = slots.split(cache);
+    let novelty = LocalNovelty::new(options.novelty.clone(), plain, frames.len());
+    Ok((Views::new(cache)?, novelty))
 }
 
 fn embed_labeled(
