@@ -331,6 +331,12 @@ fn cluster_writes_a_novelty_model_that_run_and_eval_use() {
         .unwrap();
     let info: Value = serde_json::from_str(&assert_success(&info)).unwrap();
     assert_eq!(info["head"]["kind"], "kmeans", "{info}");
+    // The novelty model as loaded back, checked against the embeddings: what was fitted.
+    let loaded = &info["novelty"];
+    let threshold = |v: &Value| v["calibration"]["threshold"].as_f64().unwrap() as f32;
+    assert_eq!(loaded["kind"], "ae", "{info}");
+    assert_eq!(loaded["calibration"]["held_out"], 20, "{info}");
+    assert_eq!(threshold(loaded), threshold(n), "{info}");
 
     // Each cluster's examples as a labeled folder of that cluster: the head puts them back in
     // their clusters, and the novelty score is measured against clean Fashion-MNIST.

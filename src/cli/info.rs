@@ -2,8 +2,8 @@ use clap::Args;
 use edge_ssl::info::model_info::ModelInfo;
 
 /// Describe a model: inputs and outputs, parameters, FLOPs per sample, its card, which
-/// backends can run it on this machine, and a model directory's adapter and head (each
-/// loaded and checked, so a damaged part shows here first).
+/// backends can run it on this machine, and a model directory's adapter, head and novelty
+/// model (each loaded and checked, so a damaged part shows here first).
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// ONNX file, model directory, or `default` (the default).

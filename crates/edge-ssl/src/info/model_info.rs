@@ -9,6 +9,7 @@ use edge_ssl_runtime::onnx::inspect::{self, Flops, ModelFacts};
 use edge_ssl_runtime::{Backend, BackendOptions, OrtBackend};
 use edge_ssl_train::head::Head;
 use edge_ssl_train::nn::Adapter;
+use edge_ssl_train::novelty::NoveltyModel;
 use serde_json::json;
 
 use super::input_shape;
@@ -47,6 +48,8 @@ pub struct ModelInfo {
     /// Why the directory's head is not used, when it was fitted on other embeddings (the
     /// directory was adapted again since): `info` still describes the rest.
     pub stale_head: Option<String>,
+    /// The directory's novelty model (loaded and checked against the embeddings it scores).
+    pub novelty: Option<NoveltyModel>,
     /// ONNX Runtime's library when it loads, else why not.
     pub ort: Result<String, String>,
 }
@@ -93,6 +96,7 @@ impl ModelInfo {
             },
             _ => (None, None),
         };
+        let novelty = crate::novelty::file::load(&model)?;
         Ok(ModelInfo {
             model,
             facts,
@@ -102,6 +106,7 @@ impl ModelInfo {
             adapter,
             head,
             stale_head,
+            novelty,
             ort,
         })
     }
@@ -125,6 +130,7 @@ impl ModelInfo {
             "adapter": self.adapter.as_ref().map(|a| json!({"dim": a.dim(), "hidden": a.hidden()})),
             "head": self.head.as_ref().map(|h| json!({"kind": h.kind().name(), "classes": h.class_names})),
             "stale_head": self.stale_head,
+            "novelty": self.novelty.as_ref().map(crate::novelty::NoveltyReport::of),
             "backends": {
                 "tract": {"available": true},
                 "ort": match &self.ort {
@@ -228,6 +234,17 @@ impl ModelInfo {
         }
         if let Some(why) = &self.stale_head {
             let _ = writeln!(s, "head        stale, not used: {why}");
+        }
+        if let Some(n) = &self.novelty {
+            let c = n.calibration();
+            let _ = writeln!(
+                s,
+                "novelty     {}, threshold {:.4} (the {} quantile of {} held-out frames)",
+                n.kind(),
+                c.threshold,
+                c.quantile,
+                c.held_out
+            );
         }
         let _ = writeln!(s, "backend     tract: available");
         let _ = match &self.ort {
