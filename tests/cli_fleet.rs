@@ -437,8 +437,8 @@ print("final model on every device")
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
-    // The novelty model in each final model directory is the one fitted behind the final
-    // adapter (one fitted behind an earlier adapter would be refused).
+    // Each device's final model directory (written from the extra evaluate message) has a
+    // novelty model that loads with it: `run` scores every frame.
     for (model, device) in fed.models.iter().zip(&devices) {
         assert!(model.join("novelty.safetensors").is_file());
         let run = edge_ssl()

@@ -142,6 +142,15 @@ fn a_round_continues_the_global_adapter_and_writes_the_global_model() {
 
     let eval = labeled.evaluate_round(&sent, &cfg).unwrap();
     let plain_eval = plain.evaluate_round(&sent, &cfg).unwrap();
+    // Each global model written has the device's own novelty model, tied to that model's
+    // adapter (that it is refitted when the adapter changes: `fleet::novelty`'s unit tests).
+    let written = resolve(labeled.global_model().unwrap().to_str().unwrap()).unwrap();
+    let novelty = edge_ssl::novelty::file::load(&written).unwrap();
+    assert_eq!(novelty.unwrap().dim(), 256);
+    assert!(matches!(
+        labeled.novelty(),
+        edge_ssl::novelty::NoveltyOutcome::Fitted(_)
+    ));
     assert_eq!(keys(&eval), keys(&plain_eval));
     assert_eq!(eval.get("labeled"), Some(&MetricValue::Int(48)));
     assert_eq!(plain_eval.get("labeled"), Some(&MetricValue::Int(0)));
