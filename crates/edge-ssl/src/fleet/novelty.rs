@@ -97,7 +97,6 @@ impl LocalNovelty {
 mod tests {
     use super::*;
     use edge_ssl_train::Rng;
-    use edge_ssl_train::novelty::NoveltyKind;
 
     fn rows(n: usize, d: usize) -> Array2<f32> {
         Array2::from_shape_fn((n, d), |(i, j)| ((i * 7 + j * 3) % 11) as f32 * 0.1)
@@ -105,22 +104,39 @@ mod tests {
 
     #[test]
     fn a_new_adapter_refits_and_the_same_one_reuses_the_fit() {
-        let config = NoveltyConfig::default().with_kind(NoveltyKind::Knn);
-        let mut local = LocalNovelty::new(Some(config), Some(rows(40, 8)), 40);
-        let progress = Progress::silent();
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let fits = Arc::new(AtomicUsize::new(0));
+        let counter = fits.clone();
+        let progress = Progress::new(move |e| {
+            if let crate::progress::Event::Start {
+                phase: "novelty", ..
+            } = e
+            {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        let mut local = LocalNovelty::new(Some(NoveltyConfig::default()), Some(rows(40, 8)), 40);
         let a = Adapter::new(8, 4, &mut Rng::new(1));
         let first = local.behind(&a, &progress).unwrap().unwrap().clone();
         assert!(matches!(local.outcome(), NoveltyOutcome::Fitted(_)));
-        let again = local.behind(&a.clone(), &progress).unwrap().unwrap();
-        assert_eq!(again.threshold(), first.threshold());
+        assert_eq!(fits.load(Ordering::SeqCst), 1);
+        local.behind(&a.clone(), &progress).unwrap().unwrap();
         // Another fresh adapter is the identity too (W2 = 0): the same rows, no new fit.
         let mut b = Adapter::new(8, 4, &mut Rng::new(2));
         let same = local.behind(&b, &progress).unwrap().unwrap();
         assert_eq!(same.threshold(), first.threshold());
+        assert_eq!(
+            fits.load(Ordering::SeqCst),
+            1,
+            "the same rows are not fitted again"
+        );
         // One whose W2 is not zero moves the rows: a new fit, another threshold.
         b.fc2.weight.value.fill(0.5);
         let refit = local.behind(&b, &progress).unwrap().unwrap();
         assert_ne!(refit.threshold(), first.threshold());
+        assert_eq!(fits.load(Ordering::SeqCst), 2);
     }
 
     #[test]
