@@ -3,8 +3,8 @@
 //! For each backend × threads, two fresh child processes run on the same model, frames, backend
 //! and threads: one runs `adapt` whole (listing the frames, BN statistics, view cache, epochs,
 //! writing the model directory into a temporary folder), the other loads the encoder and embeds
-//! every frame (1 + views) times — one decoding pass, the frame resized to the input, no
-//! augmentation. `adapt_wall / embed_wall` is the overhead of adapting over the passes it
+//! every frame (1 + views) times — one decoding pass (timed: no frame is held from the untimed
+//! listing), the frame resized to the input, no augmentation. `adapt_wall / embed_wall` is the overhead of adapting over the passes it
 //! needs; each child's VmHWM is its own peak RSS, since nothing ran in it before.
 
 use std::path::Path;
@@ -104,7 +104,10 @@ pub fn measure(
         }
         "embed" => {
             let pre = Preprocessor::new(model.card.input.clone());
-            let frames = FrameList::scan(settings.data, &pre, &settings.sampling, &progress)?;
+            // Listed without holding any frame: the timed pass decodes every one, as `embed`
+            // would (held frames would leave decoding out of the baseline).
+            let sampling = &settings.sampling;
+            let frames = FrameList::scan_holding(settings.data, &pre, sampling, 0, &progress)?;
             let repeat = 1 + settings.views;
             let start = Instant::now();
             let sessions = backend

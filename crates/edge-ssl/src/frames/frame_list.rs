@@ -3,6 +3,13 @@
 //! every later pass — BN statistics, then the view cache — decodes them again one at a time.
 //! Memory then holds a few frames, not all of them: 5,000 camera-sized frames would be 6.6 GB.
 //!
+//! Except when they are small: frames are kept at most a few times the model's input per side
+//! ([`kept_pixels`]), so for a small input (the bundled 28×28 encoder: 9 KB a frame, 47 MB for
+//! 5,000) the first pass keeps them as long as they fit in [`HOLD_BYTES`], and later passes
+//! replay them instead of decoding every frame twice more — decoding was most of what `adapt`
+//! cost beside its forward passes there. Past the budget the held frames are dropped and passes
+//! decode again, so memory stays bounded whatever the number of frames.
+//!
 //! Re-reading is what makes a resumed run see the same frames: a folder's files and a video's
 //! frames come back identically, and a pass that finds a different frame than the first one
 //! recorded is an error, not a silently different cache. A camera cannot be read twice, so its
@@ -24,12 +31,51 @@ pub type Pixels = Array3<u8>;
 /// A pass over the frames: each item is the next frame, in the order of [`FrameList::origins`].
 pub type FramePass<'a> = Box<dyn Iterator<Item = crate::Result<Pixels>> + Send + 'a>;
 
+/// Held frames may take this many bytes at most (see the module's note).
+pub const HOLD_BYTES: usize = 128 << 20;
+
+/// Kept pixels of the first pass, while they fit in [`HOLD_BYTES`].
+struct Hold {
+    frames: Vec<Pixels>,
+    bytes: usize,
+    budget: usize,
+    /// Over budget once: nothing more is kept.
+    spilled: bool,
+}
+
+impl Hold {
+    fn new(budget: usize) -> Self {
+        Hold {
+            frames: Vec::new(),
+            bytes: 0,
+            budget,
+            spilled: false,
+        }
+    }
+
+    fn push(&mut self, pixels: Pixels) {
+        if self.spilled || self.bytes + pixels.len() > self.budget {
+            self.spilled = true;
+            self.frames = Vec::new();
+            return;
+        }
+        self.bytes += pixels.len();
+        self.frames.push(pixels);
+    }
+
+    /// The held frames, or `None` after a spill.
+    fn into_frames(self) -> Option<Vec<Pixels>> {
+        (!self.spilled).then_some(self.frames)
+    }
+}
+
 enum Replay {
     /// Files of a folder, decoded again by path.
     Folder,
     /// A video file (or a folder read with sampling options), opened again with the same options.
     Source(SourceOptions),
-    /// A camera's frames, kept from the only pass there can be.
+    /// Frames kept from the first pass: a camera's (the only pass there can be), or any
+    /// source's that fit in [`HOLD_BYTES`].
     Held(Vec<Pixels>),
 }
 
@@ -51,13 +97,25 @@ impl FrameList {
         options: &SourceOptions,
         progress: &Progress,
     ) -> crate::Result<FrameList> {
+        Self::scan_holding(data, pre, options, HOLD_BYTES, progress)
+    }
+
+    /// [`FrameList::scan`] keeping at most `hold_bytes` of frames (0: a video or folder is
+    /// always read again).
+    pub(crate) fn scan_holding(
+        data: &Path,
+        pre: &Preprocessor,
+        options: &SourceOptions,
+        hold_bytes: usize,
+        progress: &Progress,
+    ) -> crate::Result<FrameList> {
         let spec = data
             .to_str()
             .with_context(|| format!("{}: the path is not UTF-8", data.display()))?
             .to_owned();
         let kind = detect_kind(&spec).with_context(|| format!("opening {spec}"))?;
         if kind == SourceKind::Images && *options == SourceOptions::default() {
-            return scan_folder(data, spec, progress);
+            return scan_folder(data, spec, pre, hold_bytes, progress);
         }
         if kind == SourceKind::Camera && options.max_frames.is_none() {
             return Err(crate::Error::EndlessSource(spec));
@@ -70,14 +128,16 @@ impl FrameList {
         };
         let mut phase = progress.phase("reading frames", (bound > 0).then_some(bound));
         let camera = kind == SourceKind::Camera;
-        let (mut origins, mut held) = (Vec::new(), Vec::new());
+        let (mut origins, mut held, mut hold) = (Vec::new(), Vec::new(), Hold::new(hold_bytes));
         while let Some(frame) = source
             .next_frame()
             .with_context(|| format!("reading {spec}"))?
         {
             phase.advance(1)?;
-            if camera {
-                held.push(kept_pixels(frame.image, pre));
+            let pixels = kept_pixels(frame.image, pre);
+            match camera {
+                true => held.push(pixels),
+                false => hold.push(pixels),
             }
             origins.push(PathBuf::from(frame.origin));
         }
@@ -90,10 +150,10 @@ impl FrameList {
         if origins.is_empty() {
             bail!(Data, "{spec}: no frames were kept ({stats})");
         }
-        let replay = if camera {
-            Replay::Held(held)
-        } else {
-            Replay::Source(options.clone())
+        let replay = match (camera, hold.into_frames()) {
+            (true, _) => Replay::Held(held),
+            (false, Some(frames)) => Replay::Held(frames),
+            (false, None) => Replay::Source(options.clone()),
         };
         Ok(FrameList {
             spec,
@@ -164,17 +224,26 @@ impl FrameList {
     }
 }
 
-fn scan_folder(root: &Path, spec: String, progress: &Progress) -> crate::Result<FrameList> {
+fn scan_folder(
+    root: &Path,
+    spec: String,
+    pre: &Preprocessor,
+    hold_bytes: usize,
+    progress: &Progress,
+) -> crate::Result<FrameList> {
     let files = image_files(root)?;
     if files.is_empty() {
         bail!(Data, "{}: no image files (empty folder)", root.display());
     }
     let mut phase = progress.phase("reading frames", Some(files.len() as u64));
-    let (mut origins, mut skipped) = (Vec::new(), Vec::new());
+    let (mut origins, mut skipped, mut hold) = (Vec::new(), Vec::new(), Hold::new(hold_bytes));
     for path in files {
         phase.advance(1)?;
         match decode_image(&path) {
-            Ok(_) => origins.push(path),
+            Ok(image) => {
+                hold.push(kept_pixels(image, pre));
+                origins.push(path);
+            }
             Err(e) => skipped.push(e.to_string()),
         }
     }
@@ -190,7 +259,7 @@ fn scan_folder(root: &Path, spec: String, progress: &Progress) -> crate::Result<
     }
     Ok(FrameList {
         spec,
-        replay: Replay::Folder,
+        replay: hold.into_frames().map_or(Replay::Folder, Replay::Held),
         origins,
         skipped,
     })
@@ -201,7 +270,7 @@ mod tests {
     use edge_ssl_core::Preprocessor;
     use edge_ssl_source::SourceOptions;
 
-    use super::FrameList;
+    use super::{FrameList, HOLD_BYTES, Replay};
     use crate::frames::loader::decode;
     use crate::progress::Progress;
 
@@ -271,6 +340,32 @@ mod tests {
         assert_eq!(folder, video);
     }
 
+    /// Small frames are held from the first pass; later passes give exactly what reading the
+    /// source again gives, and a budget too small for them all holds none.
+    #[test]
+    fn held_frames_equal_frames_read_again() {
+        let options = SourceOptions::default().with_max_frames(Some(6));
+        let (pre, silent) = (pre(), Progress::silent());
+        let scan = |budget| {
+            FrameList::scan_holding(VTEST.as_ref(), &pre, &options, budget, &silent).unwrap()
+        };
+        let (held, again, partly) = (scan(HOLD_BYTES), scan(0), scan(3 * 112 * 84));
+        assert!(matches!(held.replay, Replay::Held(_)));
+        assert!(matches!(again.replay, Replay::Source(_)));
+        assert!(
+            matches!(partly.replay, Replay::Source(_)),
+            "3 of 6 frames fit: none held"
+        );
+        let pass = |list: &FrameList| -> Vec<_> {
+            list.pass(&pre)
+                .unwrap()
+                .collect::<crate::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(pass(&held), pass(&again));
+        assert_eq!(held.origins, again.origins);
+    }
+
     #[test]
     fn a_folder_skips_undecodable_files_and_a_vanished_one_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -281,10 +376,12 @@ mod tests {
         }
         std::fs::write(dir.path().join("c.png"), b"not a png").unwrap();
         let pre = pre();
-        let list = FrameList::scan(
+        // Held frames (the default for frames this small) cannot vanish; read again, they can.
+        let list = FrameList::scan_holding(
             dir.path(),
             &pre,
             &SourceOptions::default(),
+            0,
             &Progress::silent(),
         )
         .unwrap();
