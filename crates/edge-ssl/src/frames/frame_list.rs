@@ -237,15 +237,20 @@ fn scan_folder(
     }
     let mut phase = progress.phase("reading frames", Some(files.len() as u64));
     let (mut origins, mut skipped, mut hold) = (Vec::new(), Vec::new(), Hold::new(hold_bytes));
-    for path in files {
-        phase.advance(1)?;
-        match decode_image(&path) {
-            Ok(image) => {
-                hold.push(kept_pixels(image, pre));
-                origins.push(path);
+    // Decoded a block at a time on every core (the files are independent), taken in order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    for block in files.chunks(16 * threads) {
+        let decoded = decode_kept(block, pre, threads);
+        for (path, kept) in block.iter().zip(decoded) {
+            match kept {
+                Ok(pixels) => {
+                    hold.push(pixels);
+                    origins.push(path.clone());
+                }
+                Err(e) => skipped.push(e.to_string()),
             }
-            Err(e) => skipped.push(e.to_string()),
         }
+        phase.advance(block.len() as u64)?;
     }
     phase.finish();
     if origins.is_empty() {
@@ -262,6 +267,39 @@ fn scan_folder(
         replay: hold.into_frames().map_or(Replay::Folder, Replay::Held),
         origins,
         skipped,
+    })
+}
+
+/// `paths` decoded and kept ([`kept_pixels`]), in order, split over `threads` threads.
+fn decode_kept(
+    paths: &[PathBuf],
+    pre: &Preprocessor,
+    threads: usize,
+) -> Vec<edge_ssl_core::Result<Pixels>> {
+    let per = paths.len().div_ceil(threads.max(1)).max(1);
+    let decode = |part: &[PathBuf]| -> Vec<_> {
+        let kept = |path: &PathBuf| decode_image(path).map(|image| kept_pixels(image, pre));
+        part.iter().map(kept).collect()
+    };
+    std::thread::scope(|s| {
+        let mut parts = paths.chunks(per);
+        let own = parts.next();
+        let others: Vec<_> = parts.map(|part| s.spawn(move || decode(part))).collect();
+        let mut out = own.map(decode).unwrap_or_default();
+        for (handle, part) in others.into_iter().zip(paths.chunks(per).skip(1)) {
+            // A decoder that panicked (decode_image catches the image crate's own) counts as
+            // an undecodable file, never as a crash of the scan.
+            out.extend(handle.join().unwrap_or_else(|_| {
+                let failed = |p: &PathBuf| {
+                    Err(edge_ssl_core::CoreError::Image {
+                        path: p.clone(),
+                        message: "the decoder failed".into(),
+                    })
+                };
+                part.iter().map(failed).collect()
+            }));
+        }
+        out
     })
 }
 
