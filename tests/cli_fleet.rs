@@ -11,7 +11,8 @@
 //! table: devices that each see only some classes, alone and federated.
 //!
 //! Skipped with a printed reason without flwr 1.42.0 in `.venv` (or Fashion-MNIST), unless
-//! `EDGE_SSL_FLEET_REQUIRED=1`.
+//! `EDGE_SSL_FLEET_REQUIRED=1`. Built with the `fleet` feature (a default one) only.
+#![cfg(feature = "fleet")]
 
 mod common;
 #[path = "../crates/fleet/tests/common/mod.rs"]

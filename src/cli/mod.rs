@@ -7,6 +7,7 @@ mod demo;
 mod embed;
 mod eval;
 mod export;
+#[cfg(feature = "fleet")]
 mod fleet;
 mod head;
 #[cfg(test)]
@@ -48,6 +49,7 @@ enum Command {
     Run(run::RunArgs),
     Bench(bench::BenchArgs),
     Bundle(bundle::BundleArgs),
+    #[cfg(feature = "fleet")]
     Fleet(fleet::FleetArgs),
 }
 
@@ -64,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Bundle(args) => bundle::run(args),
+        #[cfg(feature = "fleet")]
         Command::Fleet(args) => fleet::run(args),
     }
 }

@@ -54,7 +54,8 @@
 //!   unlike anything the model was fitted on (`Decision::novel`).
 //! - [`export`]: encoder + adapter + head as one ONNX file.
 //! - [`info`]: what a model is — graph, parameters, FLOPs, card, parts, usable backends.
-//! - [`fleet`]: a Flower SuperNode task, so a fleet of devices adapts together.
+//! - [`fleet`]: a Flower SuperNode task, so a fleet of devices adapts together (cargo feature
+//!   `fleet`, on by default).
 //! - [`bench`](mod@bench): latency, throughput, cold start and memory of a model on this device, and what
 //!   adaptation costs; [`bundle`]: device bundles (packing, checking).
 //! - [`frames`], [`datasets`], [`live`], [`plot`]: what those need.
@@ -70,6 +71,7 @@ pub mod datasets;
 pub mod embed;
 mod error;
 pub mod export;
+#[cfg(feature = "fleet")]
 pub mod fleet;
 pub mod frames;
 pub mod head;

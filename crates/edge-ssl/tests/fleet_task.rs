@@ -1,5 +1,6 @@
 //! The fleet task without a network: what a device does with a round's arrays and config.
 //! (On a real SuperLink: tests/cli_fleet.rs at the workspace root.) Needs Fashion-MNIST.
+#![cfg(feature = "fleet")]
 
 use std::path::Path;
 
