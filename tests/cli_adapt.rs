@@ -274,6 +274,23 @@ fn train_tail_1_changes_only_the_last_block_and_every_reader_agrees() {
     let card: toml::Table =
         toml::from_str(&std::fs::read_to_string(site.join("edge-ssl.toml")).unwrap()).unwrap();
     assert_eq!(card["provenance"]["train"].as_str(), Some("tail:1"));
+    // `info` says what was trained: the last block, a 1×1 conv 128 → 256 without bias and its
+    // BN's scale and shift: 128·256 + 2·256 parameters.
+    let info = edge_ssl()
+        .args(["info", "--json", "--model"])
+        .arg(&site)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&common::assert_success(&info)).unwrap();
+    let adaptation = &info["adaptation"];
+    assert_eq!(adaptation["train"], "tail:1", "{info}");
+    assert_eq!(adaptation["method"], "none");
+    assert_eq!(adaptation["bn_adapt"], false);
+    assert_eq!(adaptation["frames"], metrics["frames"]);
+    assert_eq!(adaptation["trained_blocks"], 1);
+    assert_eq!(adaptation["encoder_blocks"], 7);
+    assert_eq!(adaptation["trained_parameters"], 128 * 256 + 2 * 256);
+    assert_eq!(adaptation["encoder_epochs"], 3);
 
     let tract = embed(&site, "tract", &work.path().join("tract.npy"));
     let ort = embed(&site, "ort", &work.path().join("ort.npy"));

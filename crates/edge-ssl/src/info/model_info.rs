@@ -12,6 +12,7 @@ use edge_ssl_train::nn::Adapter;
 use edge_ssl_train::novelty::NoveltyModel;
 use serde_json::json;
 
+use super::adaptation::Adaptation;
 use super::input_shape;
 use crate::model::directory::{self, HEAD};
 use crate::model::reference::ResolvedModel;
@@ -43,6 +44,8 @@ pub struct ModelInfo {
     pub shape_from: ShapeFrom,
     /// FLOPs per sample, or why they are unknown at [`ModelInfo::shape`].
     pub flops: Result<u64, String>,
+    /// What `adapt` did to make the directory, when it did.
+    pub adaptation: Option<Adaptation>,
     pub adapter: Option<Adapter>,
     pub head: Option<Head>,
     /// Why the directory's head is not used, when it was fitted on other embeddings (the
@@ -88,6 +91,7 @@ impl ModelInfo {
             Err(e) => Err(e.to_string()),
         };
         let adapter = directory::load_adapter(&model)?;
+        let adaptation = Adaptation::of(&model)?;
         let (head, stale_head) = match &model.dir {
             Some(dir) if dir.join(HEAD).is_file() => match directory::load_head(&model) {
                 Ok(head) => (Some(head), None),
@@ -103,6 +107,7 @@ impl ModelInfo {
             shape,
             shape_from,
             flops,
+            adaptation,
             adapter,
             head,
             stale_head,
@@ -127,6 +132,7 @@ impl ModelInfo {
             "card": serde_json::to_value(&model.card)?,
             "card_assumed": !model.card.assumptions.is_empty(),
             "assumptions": model.card.assumptions,
+            "adaptation": self.adaptation,
             "adapter": self.adapter.as_ref().map(|a| json!({"dim": a.dim(), "hidden": a.hidden()})),
             "head": self.head.as_ref().map(|h| json!({"kind": h.kind().name(), "classes": h.class_names})),
             "stale_head": self.stale_head,
@@ -214,6 +220,9 @@ impl ModelInfo {
         }
         for (k, v) in &c.metrics {
             let _ = writeln!(s, "metric      {k} = {v}");
+        }
+        if let Some(a) = &self.adaptation {
+            let _ = writeln!(s, "adapted     {}", a.line());
         }
         if let Some(a) = &self.adapter {
             let _ = writeln!(
