@@ -381,4 +381,7 @@ fn an_operator_the_trainer_lacks_is_one_line_naming_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("tail:1"), "{stderr}");
     assert!(!work.path().join("site/edge-ssl.toml").exists());
+    // Refused up front: no BN pass ran and no work directory was made.
+    assert!(!stderr.contains("re-estimated"), "{stderr}");
+    assert!(!work.path().join("site/.adapt-work").exists());
 }

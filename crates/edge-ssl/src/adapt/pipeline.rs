@@ -85,6 +85,18 @@ pub fn adapt(
             opts.epochs
         );
     }
+    // Before any frame is read or BN pass run: the part `--train` selects must import (BN
+    // re-estimation changes statistics, not operators, so the source model answers for the
+    // patched one). An operator the trainer lacks is one error now, not after minutes of work.
+    if opts.train != crate::tune::Train::None {
+        crate::tune::import(&model.onnx, opts.train).with_context(|| {
+            format!(
+                "preparing {} to train ({})",
+                model.onnx.display(),
+                opts.train
+            )
+        })?;
+    }
     let mut clock = PhaseClock::start();
     let mut times = PhaseTimes::default();
     let pre = Preprocessor::new(model.card.input.clone());
