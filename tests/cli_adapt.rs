@@ -265,6 +265,12 @@ fn train_tail_1_changes_only_the_last_block_and_every_reader_agrees() {
     );
     assert_eq!(trained["trained_blocks"], 1);
     assert_eq!(trained["blocks"], 7);
+    // The f32 learning rate is written as written (0.001), not widened (0.0010000000474974513).
+    let lr = trained["lr"].as_f64().unwrap();
+    assert_eq!(lr, (lr as f32).to_string().parse::<f64>().unwrap(), "{lr}");
+    // Without an adapter no views are rendered, and the summary does not claim any.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains(" views in "), "{stderr}");
     let steps = trained["steps"].as_u64().unwrap();
     assert!(steps > 0);
     assert_eq!(

@@ -104,10 +104,14 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         &opts,
         &crate::progress_bars::terminal(),
     )?;
+    // Views are rendered only for the adapter.
+    let views = match report.adapter {
+        true => format!(" × {} views", report.views),
+        false => String::new(),
+    };
     eprintln!(
-        "adapted on {} frames × {} views in {:.1} s ({}); wrote {}",
+        "adapted on {} frames{views} in {:.1} s ({}); wrote {}",
         report.frames,
-        report.views,
         report.seconds.total,
         report.seconds.summary(),
         args.out.display()

@@ -51,10 +51,16 @@ pub struct EncoderTraining {
     pub parameters: usize,
     pub epochs: usize,
     pub batch: usize,
+    /// Written as the f32's shortest decimal (0.001, not 0.0010000000474974513).
+    #[serde(serialize_with = "f32_as_written")]
     pub lr: f32,
     /// Optimizer steps run (over all runs, when resumed), and the loss of each.
     pub steps: u64,
     pub loss_curve: Vec<f32>,
+}
+
+fn f32_as_written<S: serde::Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(v.to_string().parse().unwrap_or(f64::from(*v)))
 }
 
 #[derive(Serialize, Deserialize)]
