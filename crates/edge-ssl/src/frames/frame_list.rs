@@ -11,11 +11,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, bail};
-use edge_ssl_core::{Preprocessor, decode_image, image_files};
+use edge_ssl_core::{DecodeSize, Preprocessor, decode_image_at_least, image_files};
 use edge_ssl_source::{SourceKind, SourceOptions, detect_kind, open_source};
 use ndarray::Array3;
 
-use crate::frames::loader::kept_pixels;
+use crate::frames::loader::{kept_pixels, kept_size};
 use crate::progress::Progress;
 
 /// One frame's pixels as the trainer keeps them (8-bit CHW in the card's channel count).
@@ -57,12 +57,14 @@ impl FrameList {
             .to_owned();
         let kind = detect_kind(&spec).with_context(|| format!("opening {spec}"))?;
         if kind == SourceKind::Images && *options == SourceOptions::default() {
-            return scan_folder(data, spec, progress);
+            return scan_folder(data, spec, kept_size(pre), progress);
         }
         if kind == SourceKind::Camera && options.max_frames.is_none() {
             return Err(crate::Error::EndlessSource(spec));
         }
-        let mut source = open_source(&spec, options).with_context(|| format!("opening {spec}"))?;
+        // A folder read with sampling options: its JPEGs decoded no larger than kept.
+        let options = options.clone().with_decode_size(kept_size(pre));
+        let mut source = open_source(&spec, &options).with_context(|| format!("opening {spec}"))?;
         progress.note(source.info());
         let bound = match (source.info().frame_count, options.max_frames) {
             (Some(a), Some(b)) => a.min(b),
@@ -93,7 +95,7 @@ impl FrameList {
         let replay = if camera {
             Replay::Held(held)
         } else {
-            Replay::Source(options.clone())
+            Replay::Source(options)
         };
         Ok(FrameList {
             spec,
@@ -127,7 +129,7 @@ impl FrameList {
         Ok(match &self.replay {
             Replay::Held(pixels) => Box::new(pixels.iter().map(|p| Ok(p.clone()))),
             Replay::Folder => Box::new(self.origins.iter().map(move |path| {
-                let image = decode_image(path)
+                let image = decode_image_at_least(path, kept_size(pre))
                     .with_context(|| format!("{}: no longer decodable", path.display()))?;
                 // Kept as a video's frames are: a large photo is scaled down to a few times
                 // the input first, so views render from (and memory holds) no more than that.
@@ -164,7 +166,12 @@ impl FrameList {
     }
 }
 
-fn scan_folder(root: &Path, spec: String, progress: &Progress) -> crate::Result<FrameList> {
+fn scan_folder(
+    root: &Path,
+    spec: String,
+    size: DecodeSize,
+    progress: &Progress,
+) -> crate::Result<FrameList> {
     let files = image_files(root)?;
     if files.is_empty() {
         bail!(Data, "{}: no image files (empty folder)", root.display());
@@ -173,7 +180,7 @@ fn scan_folder(root: &Path, spec: String, progress: &Progress) -> crate::Result<
     let (mut origins, mut skipped) = (Vec::new(), Vec::new());
     for path in files {
         phase.advance(1)?;
-        match decode_image(&path) {
+        match decode_image_at_least(&path, size) {
             Ok(_) => origins.push(path),
             Err(e) => skipped.push(e.to_string()),
         }

@@ -1,5 +1,5 @@
 //! Heads on top of (adapted) embeddings: fitting one ([`fit`]), writing it into a model
-//! directory ([`write`]) and measuring one ([`eval`]).
+//! directory ([`write`](mod@write)) and measuring one ([`eval`]).
 
 pub mod eval;
 pub mod fit;

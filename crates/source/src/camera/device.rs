@@ -183,7 +183,7 @@ impl FrameSource for Camera {
             };
             let driver_time = buf.timestamp.tv_sec as f64 + buf.timestamp.tv_usec as f64 * 1e-6;
             self.requeue(buf)?;
-            let origin = format!("{}#{index}", self.info.spec);
+            let origin = format!("{}#{index}", edge_ssl_core::escape_row(&self.info.spec));
             match decoded {
                 Ok(image) => {
                     // Drivers stamp frames with the monotonic clock; one that leaves it at zero
