@@ -31,8 +31,8 @@ pub struct SourceOptions {
     pub ffmpeg: PathBuf,
     pub ffprobe: PathBuf,
     pub camera: CameraOptions,
-    /// What the frames of an image folder are decoded for: a JPEG larger than that needs is
-    /// decoded at 1/2, 1/4 or 1/8 scale ([`DecodeSize`]; default: full size).
+    /// What the frames of an image folder or an MJPEG camera are decoded for: a JPEG larger
+    /// than that needs is decoded at 1/2, 1/4 or 1/8 scale ([`DecodeSize`]; default: full size).
     pub decode_size: DecodeSize,
 }
 
