@@ -690,7 +690,7 @@ fn non_utf8_file_names_keep_their_bytes() {
     use std::os::unix::ffi::OsStrExt;
     let latin1: &[u8] = b"caf\xe9.png";
     let lossy = "caf\u{fffd}.png";
-    let (_tmp, images, rows) = embed_rows(&[OsStr::from_bytes(latin1), OsStr::new(lossy)]);
+    let (tmp, images, rows) = embed_rows(&[OsStr::from_bytes(latin1), OsStr::new(lossy)]);
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_ne!(rows[0], rows[1]);
     let dir = images.as_os_str().as_bytes();
@@ -727,6 +727,18 @@ fn non_utf8_file_names_keep_their_bytes() {
         .map(|v| v["origin"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(origins, rows, "{stdout}");
+
+    // `adapt` names its first and last frame in its plan: a name that is not UTF-8 panicked
+    // there (a JSON string cannot hold it).
+    let out = edge_ssl()
+        .args(["adapt", "--model", "default", "--data"])
+        .arg(&images)
+        .arg("--out")
+        .arg(tmp.path().join("model"))
+        .args(common::QUICK_ADAPT)
+        .output()
+        .unwrap();
+    common::assert_success(&out);
 }
 
 /// A model without a card is sized by what its graph declares; that is bounded like a card's

@@ -84,6 +84,12 @@ pub(crate) fn decode_reduced_jpeg<R: std::io::Read>(
     decoder.read_info().ok()?;
     let info = decoder.info()?;
     let (width, height) = (u32::from(info.width), u32::from(info.height));
+    // CMYK and 12-bit JPEGs go to the full decode before any pixel is decoded here.
+    let gray = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => true,
+        jpeg_decoder::PixelFormat::RGB24 => false,
+        _ => return None,
+    };
     if u64::from(width) * u64::from(height) > max_pixels
         || info.coding_process == jpeg_decoder::CodingProcess::Lossless
     {
@@ -101,14 +107,10 @@ pub(crate) fn decode_reduced_jpeg<R: std::io::Read>(
         return None;
     }
     let pixels = decoder.decode().ok()?;
-    match info.pixel_format {
-        jpeg_decoder::PixelFormat::L8 => {
-            GrayImage::from_raw(want_w, want_h, pixels).map(DynamicImage::ImageLuma8)
-        }
-        jpeg_decoder::PixelFormat::RGB24 => {
-            RgbImage::from_raw(want_w, want_h, pixels).map(DynamicImage::ImageRgb8)
-        }
-        _ => None,
+    if gray {
+        GrayImage::from_raw(want_w, want_h, pixels).map(DynamicImage::ImageLuma8)
+    } else {
+        RgbImage::from_raw(want_w, want_h, pixels).map(DynamicImage::ImageRgb8)
     }
 }
 

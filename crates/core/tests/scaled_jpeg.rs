@@ -180,3 +180,20 @@ fn a_truncated_big_jpeg_is_still_an_error() {
     assert!(err.to_string().contains("big.jpg"), "{err}");
     assert!(decode_image(&jpeg).is_err());
 }
+
+/// A CMYK JPEG has no reduced path: it is decoded at full size, exactly as without a size.
+#[test]
+fn a_cmyk_jpeg_is_decoded_whole_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cmyk.jpg");
+    let status = Command::new(python())
+        .arg("-c")
+        .arg("import sys; from PIL import Image; Image.linear_gradient('L').resize((2400, 1800)).convert('CMYK').save(sys.argv[1])")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let hinted = decode_image_at_least(&path, pre(3, 28).decode_size()).unwrap();
+    assert_eq!((hinted.width(), hinted.height()), (2400, 1800));
+    assert_eq!(hinted.as_bytes(), decode_image(&path).unwrap().as_bytes());
+}
