@@ -639,15 +639,14 @@ onnx.save(m, sys.argv[1])
     }
 }
 
-/// `embed`'s `paths.txt` has one row per embedding row whatever the file names hold: a newline
-/// or a backslash in a name is written escaped.
-#[test]
-fn paths_rows_survive_newlines_in_file_names() {
+/// Copies a real image under each of `names` into a fresh folder, runs `embed` on it and
+/// returns the folder (kept alive by the first value) and the rows of its `paths.txt`.
+fn embed_rows(names: &[&std::ffi::OsStr]) -> (tempfile::TempDir, std::path::PathBuf, Vec<String>) {
     let tmp = tempfile::tempdir().unwrap();
     let images = tmp.path().join("images");
     std::fs::create_dir(&images).unwrap();
     let src = common::reference_dir().join("images/00-boot.png");
-    for name in ["a.png", "two\nlines.png", "back\\slash.png"] {
+    for name in names {
         std::fs::copy(&src, images.join(name)).unwrap();
     }
     let out_file = tmp.path().join("e.npy");
@@ -660,7 +659,16 @@ fn paths_rows_survive_newlines_in_file_names() {
         .unwrap();
     common::assert_success(&out);
     let rows = std::fs::read_to_string(tmp.path().join("e.paths.txt")).unwrap();
-    let rows: Vec<&str> = rows.lines().collect();
+    let rows = rows.lines().map(str::to_owned).collect();
+    (tmp, images, rows)
+}
+
+/// `embed`'s `paths.txt` has one row per embedding row whatever the file names hold: a newline
+/// or a backslash in a name is written escaped.
+#[test]
+fn paths_rows_survive_newlines_in_file_names() {
+    let names = ["a.png", "two\nlines.png", "back\\slash.png"].map(std::ffi::OsStr::new);
+    let (_tmp, _, rows) = embed_rows(&names);
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert!(
         rows.iter().any(|r| r.ends_with("two\\nlines.png")),
@@ -670,6 +678,67 @@ fn paths_rows_survive_newlines_in_file_names() {
         rows.iter().any(|r| r.ends_with("back\\\\slash.png")),
         "{rows:?}"
     );
+}
+
+/// A file name that is not UTF-8 keeps its bytes: `paths.txt` writes each stray byte as `\xHH`,
+/// so `caf\xe9.png` and `caf\u{fffd}.png` (what a lossy conversion made of it) are two distinct
+/// rows, each reading back to its file's exact name; `run --json` names the frame the same way.
+#[cfg(unix)]
+#[test]
+fn non_utf8_file_names_keep_their_bytes() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let latin1: &[u8] = b"caf\xe9.png";
+    let lossy = "caf\u{fffd}.png";
+    let (tmp, images, rows) = embed_rows(&[OsStr::from_bytes(latin1), OsStr::new(lossy)]);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_ne!(rows[0], rows[1]);
+    let dir = images.as_os_str().as_bytes();
+    let names: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|row| {
+            let bytes = edge_ssl_core::unescape_row(row).unwrap();
+            assert!(bytes.starts_with(dir), "{row}");
+            bytes[dir.len() + 1..].to_vec()
+        })
+        .collect();
+    assert!(
+        rows.iter().any(|r| r.ends_with("/caf\\xe9.png")),
+        "{rows:?}"
+    );
+    assert!(names.contains(&latin1.to_vec()), "{rows:?}");
+    assert!(names.contains(&lossy.as_bytes().to_vec()), "{rows:?}");
+
+    // The same names in `run --json`: valid JSON, in the same escaped form as the rows.
+    let out = edge_ssl()
+        .args(["run", "--model"])
+        .arg(common::model_dir())
+        .arg("--source")
+        .arg(&images)
+        .arg("--json")
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let origins: Vec<String> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "frame")
+        .map(|v| v["origin"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(origins, rows, "{stdout}");
+
+    // `adapt` names its first and last frame in its plan: a name that is not UTF-8 panicked
+    // there (a JSON string cannot hold it).
+    let out = edge_ssl()
+        .args(["adapt", "--model", "default", "--data"])
+        .arg(&images)
+        .arg("--out")
+        .arg(tmp.path().join("model"))
+        .args(common::QUICK_ADAPT)
+        .output()
+        .unwrap();
+    common::assert_success(&out);
 }
 
 /// A model without a card is sized by what its graph declares; that is bounded like a card's

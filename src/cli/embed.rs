@@ -5,14 +5,15 @@ use anyhow::{Context, bail};
 use clap::Args;
 use edge_ssl::embed::source_matrix::{SourceMatrix, embed_source};
 use edge_ssl::frames::loader;
-use edge_ssl_core::{ensure_not_input, image_files, npy, write_atomic};
+use edge_ssl_core::{Preprocessor, ensure_not_input, image_files, npy, write_atomic};
 
 use super::{BackendArgs, SourceArgs};
 
 /// Embed images: one row of the encoder's output per image, as an N×D float32 `.npy`, and
 /// beside it `FILE.paths.txt` naming the source of each row (a file's path, or `VIDEO#FRAME`;
 /// one per line, with `\`, line breaks, tabs and other control characters escaped as `\\`,
-/// `\n`, `\r`, `\t`, `\u{XX}`).
+/// `\n`, `\r`, `\t`, `\u{XX}`, and each byte of a file name that is not UTF-8 as `\xHH`, so
+/// every row reads back to the name's exact bytes; `run --json` writes `origin` in the same form).
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
     /// ONNX file, model directory, or `default`.
@@ -59,7 +60,12 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         bail!("{}: output directory does not exist", out_dir.display());
     }
     let model = super::model_arg::resolve(&args.model)?;
-    let options = args.sampling.options().with_strict(args.strict);
+    // Frames are decoded no larger than the model's input needs (a large JPEG at 1/2–1/8).
+    let options = args
+        .sampling
+        .options()
+        .with_strict(args.strict)
+        .with_decode_size(Preprocessor::new(model.card.input.clone()).decode_size());
     let mut source = loader::open(&args.input, &options)?;
     // Neither output may be a file this command reads: an image or video, the encoder, its card.
     let mut inputs = super::model_arg::model_files(&model);
@@ -97,7 +103,8 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
     write_atomic(&paths_file(&args.out), |w| {
         origins
             .iter()
-            .try_for_each(|o| writeln!(w, "{}", edge_ssl_core::escape_row(o)))
+            // Origins are already in the escaped, one-line form (`Frame::origin`).
+            .try_for_each(|o| writeln!(w, "{o}"))
     })?;
     let seconds = started.elapsed().as_secs_f64();
     if stats.decode_errors > 0 {

@@ -42,6 +42,7 @@ mod preprocess;
 mod printable;
 mod regular_file;
 mod same_file;
+mod scaled_decode;
 mod tensor;
 
 pub use atomic_write::write_atomic;
@@ -52,8 +53,12 @@ pub use card::{
 pub use class_name::{MAX_CLASS_NAME_BYTES, class_name_problem};
 pub use error::{CoreError, Result, error_line};
 pub use image_files::image_files;
-pub use preprocess::{MAX_IMAGE_PIXELS, Preprocessor, decode_image, decode_image_bytes};
-pub use printable::{escape_row, one_line};
+pub use preprocess::{
+    MAX_IMAGE_PIXELS, Preprocessor, decode_image, decode_image_at_least, decode_image_bytes,
+    decode_image_bytes_at_least,
+};
+pub use printable::{escape_path, escape_row, one_line, unescape_row};
 pub use regular_file::{open_regular, open_regular_in};
 pub use same_file::ensure_not_input;
+pub use scaled_decode::{DECODE_MARGIN, DecodeSize};
 pub use tensor::{Tensor, TensorView};

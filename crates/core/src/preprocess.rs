@@ -4,6 +4,7 @@ use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageBuffer, ImageDecoder, Luma, Rgb};
 use ndarray::{Array3, Array4, ArrayView3, Axis};
 
+use crate::scaled_decode::{DecodeSize, decode_reduced_jpeg};
 use crate::{CoreError, InputSpec, Layout, ResizeMode, Result, Tensor, open_regular};
 
 type GrayF = ImageBuffer<Luma<f32>, Vec<f32>>;
@@ -27,11 +28,19 @@ const MAX_SIDE: u32 = 1 << 16;
 /// read (a FIFO or device is refused, see [`open_regular`](crate::open_regular)), and an image
 /// whose header declares more than [`MAX_IMAGE_PIXELS`] pixels is refused before any pixel is
 /// decoded; the decoder's own allocation limit is set to what such an image needs at 16 bits
-/// and 4 channels. PNG is read through a buffer, not loaded whole; JPEG's decoder loads the
-/// file and has no downscale-on-decode, so a large JPEG is decoded at full size.
+/// and 4 channels. PNG is read through a buffer, not loaded whole. The image comes back at
+/// full size; [`decode_image_at_least`] decodes a large JPEG smaller when the caller will shrink
+/// it anyway.
 pub fn decode_image(path: &Path) -> Result<DynamicImage> {
+    decode_image_at_least(path, DecodeSize::Full)
+}
+
+/// [`decode_image`] for a caller that will resize the image as `size` says: a JPEG large enough
+/// is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (see [`DecodeSize`]), anything else at
+/// full size. The pixel bound is on the size the file declares either way.
+pub fn decode_image_at_least(path: &Path, size: DecodeSize) -> Result<DynamicImage> {
     let file = open_regular(path)?;
-    decode_bounded(std::io::BufReader::new(file)).map_err(|message| CoreError::Image {
+    decode_bounded(std::io::BufReader::new(file), size).map_err(|message| CoreError::Image {
         path: path.to_owned(),
         message,
     })
@@ -41,10 +50,18 @@ pub fn decode_image(path: &Path) -> Result<DynamicImage> {
 /// sniffing, pixel bound and caught panics. The error is a message for the caller to attach to
 /// where the bytes came from.
 pub fn decode_image_bytes(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
-    decode_bounded(std::io::Cursor::new(bytes))
+    decode_image_bytes_at_least(bytes, DecodeSize::Full)
 }
 
-fn decode_bounded<R>(input: R) -> std::result::Result<DynamicImage, String>
+/// [`decode_image_bytes`] at the reduced size `size` allows, as [`decode_image_at_least`].
+pub fn decode_image_bytes_at_least(
+    bytes: &[u8],
+    size: DecodeSize,
+) -> std::result::Result<DynamicImage, String> {
+    decode_bounded(std::io::Cursor::new(bytes), size)
+}
+
+fn decode_bounded<R>(input: R, size: DecodeSize) -> std::result::Result<DynamicImage, String>
 where
     R: std::io::BufRead + std::io::Seek,
 {
@@ -54,6 +71,17 @@ where
             .map_err(|e| e.to_string())?;
         if reader.format().is_none() {
             return Err("not a PNG or JPEG image".to_owned());
+        }
+        if reader.format() == Some(image::ImageFormat::Jpeg) && size != DecodeSize::Full {
+            let mut input = reader.into_inner();
+            let start = input.stream_position().map_err(|e| e.to_string())?;
+            if let Some(img) = decode_reduced_jpeg(&mut input, size, MAX_IMAGE_PIXELS) {
+                return Ok(img);
+            }
+            input
+                .seek(std::io::SeekFrom::Start(start))
+                .map_err(|e| e.to_string())?;
+            reader = image::ImageReader::with_format(input, image::ImageFormat::Jpeg);
         }
         let mut limits = image::Limits::default();
         limits.max_image_width = Some(MAX_SIDE);
@@ -91,6 +119,15 @@ impl Preprocessor {
 
     pub fn spec(&self) -> &InputSpec {
         &self.spec
+    }
+
+    /// What [`unit_image`](Self::unit_image) needs of a decoded image, for
+    /// [`decode_image_at_least`]: it covers the input size (or is stretched to it).
+    pub fn decode_size(&self) -> DecodeSize {
+        DecodeSize::Cover {
+            width: self.spec.width as u32,
+            height: self.spec.height as u32,
+        }
     }
 
     /// The image as CHW in [0, 1] with the card's channel count, at its own size.

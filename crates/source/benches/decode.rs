@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use edge_ssl_core::DecodeSize;
 use edge_ssl_source::{FrameSource, SourceOptions, VideoFile, decode_mjpeg, yuyv_to_rgb};
 use image::codecs::jpeg::JpegEncoder;
 
@@ -58,7 +59,7 @@ fn camera_formats(c: &mut Criterion) {
         b.iter(|| yuyv_to_rgb(std::hint::black_box(&yuyv), 640, 480, 1280).unwrap())
     });
     group.bench_function("mjpeg_without_dht", |b| {
-        b.iter(|| decode_mjpeg(std::hint::black_box(&abbreviated)).unwrap())
+        b.iter(|| decode_mjpeg(std::hint::black_box(&abbreviated), DecodeSize::Full).unwrap())
     });
     group.finish();
 }

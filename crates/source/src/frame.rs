@@ -12,7 +12,10 @@ pub struct Frame {
     /// Seconds since the source's first frame: the container's clock for a video, the driver's
     /// capture time for a camera, `index / image_rate` for a folder (which has no clock).
     pub timestamp: f64,
-    /// Where to find this frame again: a file path, `video.avi#123` or `/dev/video0#57`.
+    /// Where to find this frame again: a file path, `video.avi#123` or `/dev/video0#57`, as one
+    /// printable line in the reversible form of [`edge_ssl_core::escape_path`] (`\` as `\\`,
+    /// control characters escaped, bytes of a file name that are not UTF-8 as `\xHH`);
+    /// [`edge_ssl_core::unescape_row`] gives back the name's exact bytes.
     pub origin: String,
     pub image: DynamicImage,
 }

@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use edge_ssl_core::{decode_image, image_files};
+use edge_ssl_core::{DecodeSize, decode_image_at_least, image_files};
 
 use crate::{
     Frame, FrameSource, Result, SourceError, SourceInfo, SourceKind, SourceOptions, SourceStats,
@@ -10,6 +10,8 @@ use crate::{
 /// skipped — the listing is [`edge_ssl_core::image_files`], so row *i* of an embedding file and
 /// frame *i* here mean the same image).
 ///
+/// A large JPEG is decoded no larger than [`SourceOptions::decode_size`] needs.
+///
 /// Files that are not PNG or JPEG are skipped and counted as decode errors (a stray `README` in
 /// a capture folder should not stop a week-long adaptation), unless the options are strict.
 pub struct ImageFolder {
@@ -17,6 +19,7 @@ pub struct ImageFolder {
     next: usize,
     rate: f64,
     strict: bool,
+    decode_size: DecodeSize,
     info: SourceInfo,
     stats: SourceStats,
 }
@@ -43,6 +46,7 @@ impl ImageFolder {
             next: 0,
             rate: options.image_rate,
             strict: options.strict,
+            decode_size: options.decode_size,
             info,
             stats: SourceStats::default(),
         })
@@ -59,14 +63,14 @@ impl FrameSource for ImageFolder {
         while let Some(path) = self.files.get(self.next) {
             let index = self.next as u64;
             self.next += 1;
-            match decode_image(path) {
+            match decode_image_at_least(path, self.decode_size) {
                 Ok(image) => {
                     self.stats.read += 1;
                     self.stats.kept += 1;
                     return Ok(Some(Frame {
                         index,
                         timestamp: index as f64 / self.rate,
-                        origin: path.display().to_string(),
+                        origin: edge_ssl_core::escape_path(path),
                         image,
                     }));
                 }

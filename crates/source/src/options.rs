@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use edge_ssl_core::DecodeSize;
+
 use crate::{Result, SourceError};
 
 /// How frames are read and which of them are kept. Build with
@@ -29,6 +31,9 @@ pub struct SourceOptions {
     pub ffmpeg: PathBuf,
     pub ffprobe: PathBuf,
     pub camera: CameraOptions,
+    /// What the frames of an image folder or an MJPEG camera are decoded for: a JPEG larger
+    /// than that needs is decoded at 1/2, 1/4 or 1/8 scale ([`DecodeSize`]; default: full size).
+    pub decode_size: DecodeSize,
 }
 
 impl Default for SourceOptions {
@@ -44,6 +49,7 @@ impl Default for SourceOptions {
             ffmpeg: "ffmpeg".into(),
             ffprobe: "ffprobe".into(),
             camera: CameraOptions::default(),
+            decode_size: DecodeSize::Full,
         }
     }
 }
@@ -89,6 +95,12 @@ impl SourceOptions {
     }
     pub fn with_camera(mut self, camera: CameraOptions) -> Self {
         self.camera = camera;
+        self
+    }
+    /// Decode image files no larger than `size` needs (for a model's input:
+    /// [`Preprocessor::decode_size`](edge_ssl_core::Preprocessor::decode_size)).
+    pub fn with_decode_size(mut self, size: DecodeSize) -> Self {
+        self.decode_size = size;
         self
     }
 

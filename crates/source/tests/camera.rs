@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use edge_ssl_core::DecodeSize;
 use edge_ssl_source::{
     Camera, SourceError, SourceKind, SourceOptions, decode_mjpeg, detect_kind, open_source,
     yuyv_to_rgb,
@@ -71,7 +72,7 @@ fn yuyv_matches_ffmpegs_conversion_of_a_recorded_frame() {
 #[test]
 fn mjpeg_without_huffman_tables_decodes_like_the_full_jpeg() {
     let full = fixture("frame.mjpeg");
-    let reference = decode_mjpeg(&full).unwrap().to_rgb8();
+    let reference = decode_mjpeg(&full, DecodeSize::Full).unwrap().to_rgb8();
     assert_eq!(reference.dimensions(), (160, 120));
 
     // Cut the DHT segment out, as many UVC cameras send their frames.
@@ -85,16 +86,52 @@ fn mjpeg_without_huffman_tables_decodes_like_the_full_jpeg() {
         image::load_from_memory(&abbreviated).is_err(),
         "a plain decoder must need the tables"
     );
-    let decoded = decode_mjpeg(&abbreviated).unwrap().to_rgb8();
+    let decoded = decode_mjpeg(&abbreviated, DecodeSize::Full)
+        .unwrap()
+        .to_rgb8();
     assert!(decoded == reference);
+}
+
+/// A frame larger than the model needs is decoded reduced, tables spliced in or not: the 160×120
+/// fixture for a 28×28 input at 1/2 (80×60 still covers 56×56), and after the resize to the
+/// input it is within a level or two of the full decode's.
+#[test]
+fn mjpeg_frames_are_decoded_no_larger_than_the_input_needs() {
+    let full = fixture("frame.mjpeg");
+    let dht = full.windows(2).position(|w| w == [0xFF, 0xC4]).unwrap();
+    let len = usize::from(u16::from_be_bytes([full[dht + 2], full[dht + 3]]));
+    let abbreviated = [&full[..dht], &full[dht + 2 + len..]].concat();
+    let size = DecodeSize::Cover {
+        width: 28,
+        height: 28,
+    };
+    let resized = |img: image::DynamicImage| {
+        img.resize_exact(28, 28, image::imageops::FilterType::Triangle)
+            .to_rgb8()
+    };
+    let reference = resized(decode_mjpeg(&full, DecodeSize::Full).unwrap());
+    for frame in [&full, &abbreviated] {
+        let reduced = decode_mjpeg(frame, size).unwrap();
+        assert_eq!((reduced.width(), reduced.height()), (80, 60));
+        let reduced = resized(reduced);
+        let diffs: Vec<u8> = reduced
+            .as_raw()
+            .iter()
+            .zip(reference.as_raw())
+            .map(|(a, b)| a.abs_diff(*b))
+            .collect();
+        let mean = diffs.iter().map(|&d| f64::from(d)).sum::<f64>() / diffs.len() as f64;
+        let max = *diffs.iter().max().unwrap();
+        assert!(mean < 2.0 && max <= 12, "mean {mean}, max {max}");
+    }
 }
 
 #[test]
 fn damaged_mjpeg_frames_are_errors_not_panics() {
     let full = fixture("frame.mjpeg");
     for cut in [0, 2, 10, 100, full.len() / 2] {
-        let _ = decode_mjpeg(&full[..cut]);
+        let _ = decode_mjpeg(&full[..cut], DecodeSize::Full);
     }
-    assert!(decode_mjpeg(&full[..100]).is_err());
-    assert!(decode_mjpeg(&fixture("frame.yuyv")).is_err());
+    assert!(decode_mjpeg(&full[..100], DecodeSize::Full).is_err());
+    assert!(decode_mjpeg(&fixture("frame.yuyv"), DecodeSize::Full).is_err());
 }

@@ -119,7 +119,10 @@ pub fn adapt(
     // The frames are read again in later passes and on resume: the plan names every one.
     let plan = json!({
         "source_sha256": model_dir::encoder_sha(model)?, "frames": frames.len(),
-        "first": frames.origins.first(), "last": frames.origins.last(),
+        // Shown as text (a path that is not UTF-8 cannot be a JSON string); the hash below is
+        // over the exact bytes.
+        "first": frames.origins.first().map(|p| p.display().to_string()),
+        "last": frames.origins.last().map(|p| p.display().to_string()),
         "origins_sha256": origins_sha256(&frames.origins),
         "method": opts.method.name(), "epochs": opts.epochs, "views": opts.views,
         "batch": opts.batch, "seed": opts.seed, "bn_adapt": opts.bn_adapt, "adapter": opts.adapter,
@@ -282,7 +285,7 @@ fn origins_sha256(origins: &[std::path::PathBuf]) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     for origin in origins {
-        hash.update(origin.to_string_lossy().as_bytes());
+        hash.update(origin.as_os_str().as_encoded_bytes());
         hash.update(b"\n");
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()

@@ -18,11 +18,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, bail};
-use edge_ssl_core::{Preprocessor, decode_image, image_files};
+use edge_ssl_core::{Preprocessor, decode_image_at_least, image_files};
 use edge_ssl_source::{SourceKind, SourceOptions, detect_kind, open_source};
 use ndarray::Array3;
 
-use crate::frames::loader::kept_pixels;
+use crate::frames::loader::{kept_pixels, kept_size};
 use crate::progress::Progress;
 
 /// One frame's pixels as the trainer keeps them (8-bit CHW in the card's channel count).
@@ -120,7 +120,9 @@ impl FrameList {
         if kind == SourceKind::Camera && options.max_frames.is_none() {
             return Err(crate::Error::EndlessSource(spec));
         }
-        let mut source = open_source(&spec, options).with_context(|| format!("opening {spec}"))?;
+        // A folder read with sampling options: its JPEGs decoded no larger than kept.
+        let options = options.clone().with_decode_size(kept_size(pre));
+        let mut source = open_source(&spec, &options).with_context(|| format!("opening {spec}"))?;
         progress.note(source.info());
         let bound = match (source.info().frame_count, options.max_frames) {
             (Some(a), Some(b)) => a.min(b),
@@ -153,7 +155,7 @@ impl FrameList {
         let replay = match (camera, hold.into_frames()) {
             (true, _) => Replay::Held(held),
             (false, Some(frames)) => Replay::Held(frames),
-            (false, None) => Replay::Source(options.clone()),
+            (false, None) => Replay::Source(options),
         };
         Ok(FrameList {
             spec,
@@ -187,7 +189,7 @@ impl FrameList {
         Ok(match &self.replay {
             Replay::Held(pixels) => Box::new(pixels.iter().map(|p| Ok(p.clone()))),
             Replay::Folder => Box::new(self.origins.iter().map(move |path| {
-                let image = decode_image(path)
+                let image = decode_image_at_least(path, kept_size(pre))
                     .with_context(|| format!("{}: no longer decodable", path.display()))?;
                 // Kept as a video's frames are: a large photo is scaled down to a few times
                 // the input first, so views render from (and memory holds) no more than that.
@@ -278,7 +280,9 @@ fn decode_kept(
 ) -> Vec<edge_ssl_core::Result<Pixels>> {
     let per = paths.len().div_ceil(threads.max(1)).max(1);
     let decode = |part: &[PathBuf]| -> Vec<_> {
-        let kept = |path: &PathBuf| decode_image(path).map(|image| kept_pixels(image, pre));
+        let size = kept_size(pre);
+        let kept =
+            |path: &PathBuf| decode_image_at_least(path, size).map(|image| kept_pixels(image, pre));
         part.iter().map(kept).collect()
     };
     std::thread::scope(|s| {

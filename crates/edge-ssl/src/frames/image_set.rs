@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, bail};
-use edge_ssl_core::{Preprocessor, decode_image, image_files};
+use edge_ssl_core::{Preprocessor, decode_image, decode_image_at_least, image_files};
 use ndarray::{Array2, Array3, Axis, concatenate};
 
 use crate::embed::embedder::Embedder;
@@ -181,7 +181,7 @@ pub fn embed_strict(
     for chunk in paths.chunks(batch.max(1)) {
         let images = chunk
             .iter()
-            .map(|p| decode_image(p))
+            .map(|p| decode_image_at_least(p, embedder.preprocessor().decode_size()))
             .collect::<Result<Vec<_>, _>>()?;
         parts.push(embedder.embed_images(&images)?);
         phase.advance(chunk.len() as u64)?;

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, bail};
-use edge_ssl_core::Preprocessor;
+use edge_ssl_core::{DecodeSize, Preprocessor};
 use edge_ssl_source::{FrameSource, SourceKind, SourceOptions, detect_kind, open_source};
 use image::DynamicImage;
 use image::imageops::FilterType;
@@ -41,7 +41,7 @@ pub fn decode(
     if kind == SourceKind::Images && *options == SourceOptions::default() {
         return image_set::decode_frames(data, pre, progress);
     }
-    let mut source = open(data, options)?;
+    let mut source = open(data, &options.clone().with_decode_size(kept_size(pre)))?;
     progress.note(source.info());
     let bound = match (source.info().frame_count, options.max_frames) {
         (Some(a), Some(b)) => a.min(b),
@@ -86,6 +86,16 @@ pub fn open(data: &Path, options: &SourceOptions) -> crate::Result<Box<dyn Frame
         return Err(crate::Error::EndlessSource(spec.to_owned()));
     }
     open_source(spec, options).with_context(|| format!("opening {spec}"))
+}
+
+/// What a kept frame needs of a decoded image: a JPEG file is decoded no larger than twice
+/// the kept size ([`DecodeSize::Fit`]), then [`kept_pixels`] shrinks it.
+pub fn kept_size(pre: &Preprocessor) -> DecodeSize {
+    let spec = pre.spec();
+    DecodeSize::Fit {
+        width: KEEP_SCALE * spec.width as u32,
+        height: KEEP_SCALE * spec.height as u32,
+    }
 }
 
 /// A video or camera frame as the trainer keeps it: shrunk to at most `KEEP_SCALE`× the input

@@ -4,6 +4,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use edge_ssl_core::DecodeSize;
 use image::DynamicImage;
 
 use super::mapping::Mapping;
@@ -35,6 +36,7 @@ pub struct Camera {
     height: u32,
     timeout: Duration,
     strict: bool,
+    decode_size: DecodeSize,
     next_index: u64,
     first_timestamp: Option<f64>,
     opened: Instant,
@@ -101,6 +103,7 @@ impl Camera {
             height: pix.height,
             timeout: options.camera.timeout,
             strict: options.strict,
+            decode_size: options.decode_size,
             next_index: 0,
             first_timestamp: None,
             opened: Instant::now(),
@@ -162,7 +165,7 @@ impl Camera {
         if self.pixelformat == v4l2::PIX_YUYV {
             yuyv_to_rgb(bytes, self.width, self.height, self.stride).map(DynamicImage::ImageRgb8)
         } else {
-            decode_mjpeg(bytes)
+            decode_mjpeg(bytes, self.decode_size)
         }
     }
 }
@@ -183,7 +186,7 @@ impl FrameSource for Camera {
             };
             let driver_time = buf.timestamp.tv_sec as f64 + buf.timestamp.tv_usec as f64 * 1e-6;
             self.requeue(buf)?;
-            let origin = format!("{}#{index}", self.info.spec);
+            let origin = format!("{}#{index}", edge_ssl_core::escape_row(&self.info.spec));
             match decoded {
                 Ok(image) => {
                     // Drivers stamp frames with the monotonic clock; one that leaves it at zero

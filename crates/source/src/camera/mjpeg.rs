@@ -1,12 +1,14 @@
+use edge_ssl_core::DecodeSize;
 use image::DynamicImage;
 
-/// Decodes one MJPEG camera frame.
+/// Decodes one MJPEG camera frame, no larger than `size` needs (a frame larger than what it is
+/// shrunk to next is decoded at 1/2, 1/4 or 1/8 scale, see [`DecodeSize`]).
 ///
 /// Many UVC cameras send "abbreviated" JPEGs without Huffman tables (no DHT segment), relying on
 /// the decoder to assume the standard tables of JPEG Annex K.3, as the AVI MJPEG convention
 /// says. General-purpose decoders reject those frames unless they carry an `AVI1` APP0 marker, so
 /// the standard tables are spliced in before the first scan when the frame has none.
-pub fn decode_mjpeg(data: &[u8]) -> Result<DynamicImage, String> {
+pub fn decode_mjpeg(data: &[u8], size: DecodeSize) -> Result<DynamicImage, String> {
     let owned;
     let jpeg = match scan_start_without_huffman_tables(data)? {
         Some(sos) => {
@@ -18,7 +20,7 @@ pub fn decode_mjpeg(data: &[u8]) -> Result<DynamicImage, String> {
     // The jpeg decoder has panicked on adversarial input before, and a frame's header can
     // declare 65535 × 65535: the core's decoder catches panics and bounds the pixels, so a
     // garbled frame costs one frame, not the process or its memory.
-    edge_ssl_core::decode_image_bytes(jpeg)
+    edge_ssl_core::decode_image_bytes_at_least(jpeg, size)
 }
 
 /// Where the first SOS marker starts when no DHT segment precedes it; `None` when the frame
@@ -145,12 +147,12 @@ mod tests {
                 image::ImageFormat::Jpeg,
             )
             .unwrap();
-        assert_eq!(decode_mjpeg(&jpeg).unwrap().width(), 16);
+        assert_eq!(decode_mjpeg(&jpeg, DecodeSize::Full).unwrap().width(), 16);
         let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
         // FF C0, length (2), precision (1), height (2), width (2).
         jpeg[sof + 5..sof + 9].copy_from_slice(&[0x23, 0x28, 0x23, 0x28]);
         // Not `unwrap_err`: a decoded image would be printed whole.
-        match decode_mjpeg(&jpeg) {
+        match decode_mjpeg(&jpeg, DecodeSize::Full) {
             Ok(img) => panic!("decoded {}×{}", img.width(), img.height()),
             Err(err) => assert!(err.contains("9000×9000"), "{err}"),
         }
@@ -158,9 +160,15 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(decode_mjpeg(b"").is_err());
-        assert!(decode_mjpeg(&[0xFF, 0xD8, 0xFF]).is_err());
-        assert!(decode_mjpeg(&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x01]).is_err());
-        assert!(decode_mjpeg(&[0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 1, 2, 3]).is_err());
+        assert!(decode_mjpeg(b"", DecodeSize::Full).is_err());
+        assert!(decode_mjpeg(&[0xFF, 0xD8, 0xFF], DecodeSize::Full).is_err());
+        assert!(decode_mjpeg(&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x01], DecodeSize::Full).is_err());
+        assert!(
+            decode_mjpeg(
+                &[0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 1, 2, 3],
+                DecodeSize::Full
+            )
+            .is_err()
+        );
     }
 }

@@ -175,7 +175,7 @@ impl FrameSource for VideoFile {
             // Without a known rate there is no clock; one frame per second keeps timestamps
             // increasing so fps sampling still behaves predictably.
             timestamp: index as f64 / self.probe.fps.unwrap_or(1.0),
-            origin: format!("{}#{index}", self.info.spec),
+            origin: format!("{}#{index}", edge_ssl_core::escape_row(&self.info.spec)),
             image: DynamicImage::ImageRgb8(image),
         }))
     }
