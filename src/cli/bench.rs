@@ -103,20 +103,6 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
-    fn budget(&self) -> anyhow::Result<Budget> {
-        if self.iters == Some(0) {
-            bail!("--iters must be at least 1");
-        }
-        if !(self.seconds.is_finite() && self.seconds >= 0.0) {
-            bail!("--seconds must be a non-negative number");
-        }
-        Ok(Budget {
-            warmup: self.warmup,
-            iters: self.iters,
-            seconds: self.seconds,
-        })
-    }
-
     fn options(&self) -> BackendOptions {
         BackendOptions::default().with_ort_lib(self.ort_lib.clone())
     }
@@ -148,7 +134,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(data) = &args.adapt {
         return run_adapt(&args, data);
     }
-    let budget = args.budget()?;
+    let budget = Budget::new(args.warmup, args.iters, args.seconds).context("--iters/--seconds")?;
     if let Some(spec) = &args.measure_one {
         let model = super::model_arg::resolve(&args.model)?;
         let combo = Combination::parse(spec)?;

@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use edge_ssl::embed::source_matrix::{SourceMatrix, embed_source};
 use edge_ssl::frames::loader;
-use edge_ssl_core::{Preprocessor, ensure_not_input, image_files, npy, write_atomic};
+use edge_ssl_core::{ensure_not_input, image_files, npy, write_atomic};
 
 use super::{BackendArgs, SourceArgs};
 
@@ -60,12 +60,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         bail!("{}: output directory does not exist", out_dir.display());
     }
     let model = super::model_arg::resolve(&args.model)?;
-    // Frames are decoded no larger than the model's input needs (a large JPEG at 1/2–1/8).
-    let options = args
-        .sampling
-        .options()
-        .with_strict(args.strict)
-        .with_decode_size(Preprocessor::new(model.card.input.clone()).decode_size());
+    let options = args.sampling.options_for(&model).with_strict(args.strict);
     let mut source = loader::open(&args.input, &options)?;
     // Neither output may be a file this command reads: an image or video, the encoder, its card.
     let mut inputs = super::model_arg::model_files(&model);

@@ -90,12 +90,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    // Frames are decoded no larger than the model's input needs (a large JPEG at 1/2–1/8).
-    let options = args
-        .sampling
-        .options()
-        .with_looping(args.looping)
-        .with_decode_size(edge_ssl_core::Preprocessor::new(model.card.input.clone()).decode_size());
+    let options = args.sampling.options_for(&model).with_looping(args.looping);
     let source = open_source(&args.source, &options).context("opening --source")?;
     let reader = FrameReader::spawn(source)?;
     eprintln!("{}", reader.info());

@@ -1,4 +1,5 @@
 use clap::Args;
+use edge_ssl::model::reference::ResolvedModel;
 use edge_ssl_source::SourceOptions;
 
 /// Which frames of a source are used; shared by every command that reads frames (`run --source`,
@@ -24,5 +25,12 @@ impl SourceArgs {
             .with_fps(self.fps)
             .with_dedup_threshold(self.dedup)
             .with_max_frames(self.max_frames)
+    }
+
+    /// [`SourceArgs::options`] for frames that go to `model`: decoded no larger than its input
+    /// needs (a large JPEG at 1/2–1/8 of its size).
+    pub fn options_for(&self, model: &ResolvedModel) -> SourceOptions {
+        let pre = edge_ssl_core::Preprocessor::new(model.card.input.clone());
+        self.options().with_decode_size(pre.decode_size())
     }
 }

@@ -31,6 +31,25 @@ pub struct Budget {
 pub const MIN_ITERS: usize = 5;
 
 impl Budget {
+    /// `warmup` untimed calls, then exactly `iters` timed calls or, without them, calls for
+    /// `seconds`; zero iterations or a negative or non-finite time are refused.
+    pub fn new(warmup: usize, iters: Option<usize>, seconds: f64) -> crate::Result<Self> {
+        if iters == Some(0) {
+            crate::error::bail!(Options, "the timed calls must be at least 1");
+        }
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            crate::error::bail!(
+                Options,
+                "the time budget must be a non-negative number of seconds"
+            );
+        }
+        Ok(Budget {
+            warmup,
+            iters,
+            seconds,
+        })
+    }
+
     /// How the warmed run was bounded, as the report records it: `{"warmup": W, "iters": N}`
     /// or `{"warmup": W, "seconds": S}`.
     pub fn to_json(&self) -> serde_json::Value {
