@@ -5,7 +5,7 @@
 use edge_ssl_source::{FrameSource, SourceStats};
 use ndarray::Array2;
 
-use super::embedder::Embedder;
+use super::embedder::{CALL_INPUT_FLOATS, Embedder, images_per_call};
 use crate::error::bail;
 use crate::progress::Progress;
 
@@ -33,6 +33,11 @@ pub fn embed_source(
     if batch == 0 {
         bail!(Options, "the batch must be at least 1 image");
     }
+    // No more images are read ahead than one encoder call takes: a huge batch holds one call's
+    // worth of decoded frames, not the batch.
+    let spec = embedder.preprocessor().spec();
+    let per_image = spec.channels * spec.height * spec.width;
+    let batch = images_per_call(per_image, batch, CALL_INPUT_FLOATS);
     let spec = source.info().spec.clone();
     let total = match (source.info().frame_count, at_most) {
         (Some(a), Some(b)) => Some(a.min(b)),
