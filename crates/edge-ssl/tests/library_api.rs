@@ -210,3 +210,31 @@ fn encoder_training_resumed_after_a_cancel_equals_an_uninterrupted_run() {
         "the resumed run wrote other weights"
     );
 }
+
+/// More images than one encoder call may take (`CALL_INPUT_FLOATS` of input) are split into
+/// calls: the rows are those of embedding the same images a few at a time, in order.
+#[test]
+fn a_batch_larger_than_one_call_is_split_and_gives_the_same_rows() {
+    use edge_ssl::embed::embedder::{CALL_INPUT_FLOATS, Embedder};
+    let model = edge_ssl::model::reference::resolve("default").unwrap();
+    let per_image = 28 * 28;
+    let n = CALL_INPUT_FLOATS / per_image + 37;
+    let units: Vec<ndarray::Array3<f32>> = (0..n)
+        .map(|i| {
+            ndarray::Array3::from_shape_fn((1, 28, 28), |(_, y, x)| {
+                ((i * 7 + y * 3 + x * 5) % 29) as f32 / 28.0
+            })
+        })
+        .collect();
+    let backend = backend();
+    let mut embedder = Embedder::load(backend.as_ref(), &model).unwrap();
+    let whole = embedder.embed_units(&units).unwrap();
+    assert_eq!(whole.nrows(), n);
+    let mut parts = Vec::new();
+    for chunk in units.chunks(500) {
+        parts.push(embedder.embed_units(chunk).unwrap());
+    }
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    let by_parts = ndarray::concatenate(ndarray::Axis(0), &views).unwrap();
+    assert_eq!(whole, by_parts);
+}
