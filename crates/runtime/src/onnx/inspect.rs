@@ -343,25 +343,19 @@ pub enum Flops {
 /// `Err` is a file tract cannot read or import (a damaged model); a graph that imports but cannot
 /// be analysed at this shape is [`Flops::Unknown`], so a caller can still say what it knows.
 pub fn flops_at(path: &Path, input_shape: &[usize]) -> Result<Flops> {
-    check_input_size("0", input_shape.iter().copied()).map_err(|why| model_error(path, why))?;
-    let model = tract_model(path, &read_proto(path)?)?;
-    let computed =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> TractResult<u64> {
-            let model = model
-                .with_input_fact(0, f32::fact(input_shape).into())?
-                .into_typed()?;
-            let mut fma: u64 = 0;
-            for node in model.eval_order()? {
-                let node = &model.nodes()[node];
-                let facts = model.node_input_facts(node.id)?;
-                for (cost, count) in node.op.cost(&facts)? {
-                    if let Cost::FMA(_) = cost {
-                        fma = fma.saturating_add(count.to_i64()?.max(0) as u64);
-                    }
+    let computed = analyse_at(path, input_shape, |model| {
+        let mut fma: u64 = 0;
+        for node in model.eval_order()? {
+            let node = &model.nodes()[node];
+            let facts = model.node_input_facts(node.id)?;
+            for (cost, count) in node.op.cost(&facts)? {
+                if let Cost::FMA(_) = cost {
+                    fma = fma.saturating_add(count.to_i64()?.max(0) as u64);
                 }
             }
-            Ok(fma.saturating_mul(2))
-        }));
+        }
+        Ok(fma.saturating_mul(2))
+    })?;
     Ok(match computed {
         Ok(Ok(n)) => Flops::Known(n),
         Ok(Err(e)) => Flops::Unknown(first_line(&e)),
@@ -369,38 +363,51 @@ pub fn flops_at(path: &Path, input_shape: &[usize]) -> Result<Flops> {
     })
 }
 
+/// Runs `analyse` on `path`'s graph typed at `input_shape` (after the input-size check and the
+/// import, whose failures are errors), catching a tract panic: the outer `Err` of the result is
+/// that panic, the inner one tract's own error.
+fn analyse_at<T>(
+    path: &Path,
+    input_shape: &[usize],
+    analyse: impl FnOnce(&TypedModel) -> TractResult<T>,
+) -> Result<std::thread::Result<TractResult<T>>> {
+    check_input_size("0", input_shape.iter().copied()).map_err(|why| model_error(path, why))?;
+    let model = tract_model(path, &read_proto(path)?)?;
+    Ok(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+        || -> TractResult<T> {
+            let model = model
+                .with_input_fact(0, f32::fact(input_shape).into())?
+                .into_typed()?;
+            analyse(&model)
+        },
+    )))
+}
+
 /// Bytes of every tensor one sample makes on its way through the graph (the input and each
 /// node's outputs, from tract's typed graph at batch 1): what a batch of N needs is about N
 /// times this. An upper bound on the live set (engines reuse buffers), so a batch refused for
 /// not fitting would not have fitted, and one admitted may still need less.
 pub fn activation_bytes_per_sample(path: &Path, input_shape: &[usize]) -> Result<u64> {
-    let fail = |e: TractError| model_error(path, first_line(&e));
-    check_input_size("0", input_shape.iter().copied()).map_err(|why| model_error(path, why))?;
-    let model = tract_model(path, &read_proto(path)?)?;
-    let computed =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> TractResult<u64> {
-            let model = model
-                .with_input_fact(0, f32::fact(input_shape).into())?
-                .into_typed()?;
-            let mut bytes: u64 = 0;
-            for node in model.nodes() {
-                for output in &node.outputs {
-                    let fact = &output.fact;
-                    if fact.konst.is_some() {
-                        continue; // weights, not activations
-                    }
-                    let values = fact
-                        .shape
-                        .as_concrete()
-                        .map_or(0u64, |s| s.iter().map(|&d| d as u64).product());
-                    bytes = bytes
-                        .saturating_add(values.saturating_mul(fact.datum_type.size_of() as u64));
+    let computed = analyse_at(path, input_shape, |model| {
+        let mut bytes: u64 = 0;
+        for node in model.nodes() {
+            for output in &node.outputs {
+                let fact = &output.fact;
+                if fact.konst.is_some() {
+                    continue; // weights, not activations
                 }
+                let values = fact
+                    .shape
+                    .as_concrete()
+                    .map_or(0u64, |s| s.iter().map(|&d| d as u64).product());
+                bytes =
+                    bytes.saturating_add(values.saturating_mul(fact.datum_type.size_of() as u64));
             }
-            Ok(bytes)
-        }));
+        }
+        Ok(bytes)
+    })?;
     match computed {
-        Ok(r) => r.map_err(fail),
+        Ok(r) => r.map_err(|e| model_error(path, first_line(&e))),
         Err(_) => Err(model_error(
             path,
             "tract crashed while analysing this model",
