@@ -83,16 +83,18 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         at_most,
         &progress,
     );
-    let SourceMatrix {
-        embeddings,
-        origins,
-        stats,
-    } = match embedded {
+    let embedded = match embedded {
         Err(e) if args.strict && matches!(e.root(), edge_ssl::Error::Source(_)) => {
             return Err(e).context("--strict: stopping at a file that is not an image");
         }
         r => r?,
     };
+    let skipped = embedded.skipped_note();
+    let SourceMatrix {
+        embeddings,
+        origins,
+        stats,
+    } = embedded;
     let dim = embeddings.ncols();
     npy::write_f32(&args.out, embeddings.view())?;
     write_atomic(&paths_file(&args.out), |w| {
@@ -102,13 +104,8 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
             .try_for_each(|o| writeln!(w, "{o}"))
     })?;
     let seconds = started.elapsed().as_secs_f64();
-    if stats.decode_errors > 0 {
-        let first = stats.warnings.first().map_or("", String::as_str);
-        eprintln!(
-            "skipped {} file(s) that are not decodable images (first: {}); --strict makes this an error",
-            stats.decode_errors,
-            first.strip_prefix("skipped ").unwrap_or(first)
-        );
+    if let Some(note) = skipped {
+        eprintln!("{note}; --strict makes this an error");
     }
     if source.info().kind != edge_ssl_source::SourceKind::Images {
         eprintln!("{}: {stats}", args.input.display());

@@ -19,6 +19,20 @@ pub struct SourceMatrix {
     pub stats: SourceStats,
 }
 
+impl SourceMatrix {
+    /// A line for people when files were skipped as undecodable: how many, and the first.
+    pub fn skipped_note(&self) -> Option<String> {
+        (self.stats.decode_errors > 0).then(|| {
+            let first = self.stats.warnings.first().map_or("", String::as_str);
+            format!(
+                "skipped {} file(s) that are not decodable images (first: {})",
+                self.stats.decode_errors,
+                first.strip_prefix("skipped ").unwrap_or(first)
+            )
+        })
+    }
+}
+
 /// Embeds every frame `source` keeps, `batch` images per encoder call; `at_most` (the
 /// sampling's frame limit) bounds the progress total. A source in strict mode fails at its
 /// first undecodable file; otherwise such files are skipped and counted in `stats`. No kept

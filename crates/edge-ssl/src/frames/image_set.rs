@@ -12,6 +12,7 @@ use edge_ssl_core::{Preprocessor, decode_image, decode_image_at_least, image_fil
 use ndarray::{Array2, Array3, Axis, concatenate};
 
 use crate::embed::embedder::Embedder;
+use crate::embed::source_matrix;
 use crate::progress::Progress;
 use edge_ssl_source::SourceOptions;
 
@@ -212,9 +213,11 @@ pub fn embed_frames(
     Ok(concatenate(Axis(0), &views)?)
 }
 
-/// Decodes `data` (an image folder, a video file or a camera, sampled by `options`) and embeds
-/// every frame, in batches: the unlabeled rows `head` fits on, the out-of-domain rows `eval`
-/// scores. The note says what did not decode.
+/// Reads `data` (an image folder, a video file or a camera, sampled by `options`) and embeds
+/// every frame as it comes ([`embed_source`](crate::embed::source_matrix::embed_source): a batch
+/// of frames in memory at a time, each decoded no larger than the model needs and preprocessed
+/// as `run` does): the unlabeled rows `head` fits on, the out-of-domain rows `eval` scores. The
+/// note says what did not decode.
 pub fn embed_source(
     embedder: &mut Embedder,
     data: &Path,
@@ -222,7 +225,12 @@ pub fn embed_source(
     batch: usize,
     progress: &Progress,
 ) -> crate::Result<(Array2<f32>, Option<String>)> {
-    let frames = crate::frames::loader::decode(data, embedder.preprocessor(), options, progress)?;
-    let rows = embed_frames(embedder, &frames, batch, progress)?;
-    Ok((rows, frames.skipped_note()))
+    let options = options
+        .clone()
+        .with_decode_size(embedder.preprocessor().decode_size());
+    let mut source = crate::frames::loader::open(data, &options)?;
+    let at_most = options.max_frames;
+    let m = source_matrix::embed_source(embedder, source.as_mut(), batch, at_most, progress)?;
+    let note = m.skipped_note();
+    Ok((m.embeddings, note))
 }
