@@ -219,6 +219,9 @@ fn a_batch_larger_than_one_call_is_split_and_gives_the_same_rows() {
     let model = edge_ssl::model::reference::resolve("default").unwrap();
     let per_image = 28 * 28;
     let n = CALL_INPUT_FLOATS / per_image + 37;
+    // The premise: one call cannot take them all, so the split path runs.
+    let per_call = edge_ssl::embed::embedder::images_per_call(per_image, n, CALL_INPUT_FLOATS);
+    assert!(per_call < n, "{per_call} images per call");
     let units: Vec<ndarray::Array3<f32>> = (0..n)
         .map(|i| {
             ndarray::Array3::from_shape_fn((1, 28, 28), |(_, y, x)| {
