@@ -229,8 +229,20 @@ pub fn embed_source(
         .clone()
         .with_decode_size(embedder.preprocessor().decode_size());
     let mut source = crate::frames::loader::open(data, &options)?;
+    // A video or camera says what it is and what was read and kept (a folder's undecodable
+    // files are the returned note), as the loader reports them.
+    let stream = source.info().kind != edge_ssl_source::SourceKind::Images;
+    if stream {
+        progress.note(source.info());
+    }
     let at_most = options.max_frames;
     let m = source_matrix::embed_source(embedder, source.as_mut(), batch, at_most, progress)?;
+    if stream {
+        progress.note(format_args!("{}: {}", data.display(), m.stats));
+        for warning in &m.stats.warnings {
+            progress.note(format_args!("warning: {warning}"));
+        }
+    }
     let note = m.skipped_note();
     Ok((m.embeddings, note))
 }
