@@ -58,8 +58,8 @@ pub struct JoinArgs {
     /// HTTPS, trusting only the CA certificates in this PEM file.
     #[arg(long, value_name = "PEM", conflicts_with = "insecure")]
     root_certificates: Option<PathBuf>,
-    /// Plain HTTP (for loopback and tests). Without this or --root-certificates, HTTPS with the
-    /// public root certificates.
+    /// Plain HTTP (for loopback and tests). Without this or --root-certificates, HTTPS trusting
+    /// the system's CA bundle (/etc/ssl/certs/ca-certificates.crt, or SSL_CERT_FILE).
     #[arg(long)]
     insecure: bool,
     /// Leave after N runs have finished.
@@ -128,7 +128,7 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
             std::fs::read(pem).with_context(|| format!("reading {}", pem.display()))?,
         ),
         (None, true) => Security::Insecure,
-        (None, false) => Security::PublicRoots,
+        (None, false) => Security::SystemRoots,
     };
     if args.max_runs == Some(0) {
         bail!("--max-runs must be at least 1");

@@ -44,6 +44,7 @@ pub mod session;
 pub mod task;
 pub mod timestamp;
 pub mod transport;
+pub mod trust;
 
 pub use error::{FleetError, Result};
 pub use identity::NodeKey;

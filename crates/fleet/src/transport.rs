@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use crate::error::{FleetError, Result};
 use crate::identity::NodeKey;
+#[cfg(feature = "tls")]
+use crate::trust::tls_config;
 
 /// How the node reaches the SuperLink.
 #[derive(Debug, Clone, Default)]
@@ -19,8 +21,8 @@ pub enum Security {
     Insecure,
     /// HTTPS, trusting only the certificates in this PEM (Flower's `--root-certificates`).
     RootCertificates(Vec<u8>),
-    /// HTTPS, trusting Mozilla's root certificates.
-    PublicRoots,
+    /// HTTPS, trusting the operating system's root certificates ([`crate::trust::system_roots`]).
+    SystemRoots,
 }
 
 /// Bounds on what the network can make the client read or wait for.
@@ -69,11 +71,12 @@ impl Transport {
         let (scheme, builder) = match security {
             Security::Insecure => ("http", builder),
             #[cfg(feature = "tls")]
-            Security::RootCertificates(pem) => {
-                ("https", builder.tls_config(tls_config(Some(pem))?))
-            }
+            Security::RootCertificates(pem) => ("https", builder.tls_config(tls_config(pem)?)),
             #[cfg(feature = "tls")]
-            Security::PublicRoots => ("https", builder.tls_config(tls_config(None)?)),
+            Security::SystemRoots => {
+                let (_, pem) = crate::trust::system_roots()?;
+                ("https", builder.tls_config(tls_config(&pem)?))
+            }
             #[cfg(not(feature = "tls"))]
             _ => {
                 return Err(FleetError::Config(
@@ -165,30 +168,4 @@ impl Transport {
         }
         Resp::decode(bytes.as_slice()).map_err(|source| FleetError::Decode { endpoint, source })
     }
-}
-
-#[cfg(feature = "tls")]
-fn tls_config(pem: Option<&[u8]>) -> Result<ureq::tls::TlsConfig> {
-    use ureq::tls::{PemItem, RootCerts, TlsConfig};
-    let roots = match pem {
-        None => RootCerts::WebPki,
-        Some(pem) => {
-            let mut certs = Vec::new();
-            for item in ureq::tls::parse_pem(pem) {
-                // Private keys or other sections in the file are not roots: skipped.
-                if let PemItem::Certificate(c) = item.map_err(|e| FleetError::Tls {
-                    reason: e.to_string(),
-                })? {
-                    certs.push(c);
-                }
-            }
-            if certs.is_empty() {
-                return Err(FleetError::Tls {
-                    reason: "no certificate in the PEM".into(),
-                });
-            }
-            RootCerts::new_with_certs(&certs)
-        }
-    };
-    Ok(TlsConfig::builder().root_certs(roots).build())
 }

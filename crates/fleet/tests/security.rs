@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{
     AddDelta, SuperLink, Tls, assert_moved, finish_nodes, python, read_result, spawn_node, wait_for,
 };
-use edge_ssl_fleet::{FleetError, JoinOptions, NodeKey, Security, join};
+use edge_ssl_fleet::{FleetError, JoinOptions, Limits, NodeKey, Security, Transport, join, proto};
 
 #[test]
 fn a_rust_node_runs_fedavg_over_tls() {
@@ -54,6 +54,35 @@ fn a_rust_node_runs_fedavg_over_tls() {
         matches!(refused, Err(FleetError::Transport { .. })),
         "{refused:?}"
     );
+
+    // The system trust store, pointed at a file by SSL_CERT_FILE (as OpenSSL does): the TLS
+    // handshake succeeds with the test CA there (the SuperLink then answers the request) and
+    // fails with another CA. Nothing else in this test binary reads SSL_CERT_FILE.
+    let system = |bundle: &std::path::Path| {
+        // SAFETY: the other tests of this binary do not read or write the environment.
+        unsafe { std::env::set_var("SSL_CERT_FILE", bundle) };
+        let transport = Transport::new(
+            &link.address,
+            &Security::SystemRoots,
+            NodeKey::generate().unwrap(),
+            Limits::default(),
+        )
+        .unwrap();
+        transport.call::<_, proto::RegisterNodeFleetResponse>(
+            "register-node",
+            &proto::RegisterNodeFleetRequest {
+                public_key: transport.key().public_key_pem().to_vec(),
+            },
+        )
+    };
+    let trusted = system(&tls.ca);
+    assert!(trusted.is_ok(), "{trusted:?}");
+    let untrusted = system(&dir.path().join("other").join("ca.pem"));
+    assert!(
+        matches!(untrusted, Err(FleetError::Transport { .. })),
+        "{untrusted:?}"
+    );
+    unsafe { std::env::remove_var("SSL_CERT_FILE") };
 }
 
 #[test]

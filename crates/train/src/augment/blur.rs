@@ -3,7 +3,7 @@
 /// clamped so borders do not darken). `sigma ≤ 0` leaves the image as it is.
 ///
 /// `scratch` is reused between calls (one per worker), so a view costs no allocation. Rows are
-/// padded once and columns are accumulated a whole row at a time: both loops are straight
+/// padded once; both passes accumulate one tap over a whole row at a time: straight
 /// multiply-adds the compiler vectorizes, with no per-tap bounds clamp.
 pub fn gaussian_blur(
     img: &mut [f32],
@@ -38,12 +38,11 @@ pub fn gaussian_blur(
             padded[..radius].fill(row[0]);
             padded[radius..radius + width].copy_from_slice(row);
             padded[radius + width..].fill(row[width - 1]);
-            for (x, o) in out.iter_mut().enumerate() {
-                *o = kernel
-                    .iter()
-                    .zip(&padded[x..x + kernel.len()])
-                    .map(|(k, v)| k * v)
-                    .sum();
+            out.fill(0.0);
+            for (i, &k) in kernel.iter().enumerate() {
+                out.iter_mut()
+                    .zip(&padded[i..i + width])
+                    .for_each(|(o, v)| *o += k * v);
             }
         }
         for (y, out) in plane.chunks_exact_mut(width).enumerate() {
