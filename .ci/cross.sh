@@ -5,7 +5,7 @@
 #   .ci/cross.sh            aarch64 (Raspberry Pi OS 64-bit, Jetson): build the `edge-ssl` binary,
 #                           run the emulated test subset below, smoke-test the binary
 #   .ci/cross.sh --armv7    also build the binary for armv7-unknown-linux-gnueabihf (32-bit
-#                           Raspberry Pi OS); build only, not run
+#                           Raspberry Pi OS) and smoke-test it (`info`) under qemu-arm
 #   .ci/cross.sh --armv7-only   only the armv7 build
 #
 # The emulated subset (everything under qemu is ~10-20x slower than native, so not the whole
@@ -40,7 +40,7 @@ if [ $aarch64 = 1 ]; then
     targets+=(aarch64-unknown-linux-gnu)
 fi
 if [ $armv7 = 1 ]; then
-    packages+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
+    packages+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static)
     targets+=(armv7-unknown-linux-gnueabihf)
 fi
 
@@ -93,6 +93,10 @@ for line in sys.stdin:
 fi
 
 if [ $armv7 = 1 ]; then
-    step cargo build --target armv7-unknown-linux-gnueabihf -p edge-ssl-cli --bin edge-ssl
+    T=armv7-unknown-linux-gnueabihf
+    step cargo build --target $T -p edge-ssl-cli --bin edge-ssl
+    bin="${CARGO_TARGET_DIR:-target}/$T/debug/edge-ssl"
+    arm-linux-gnueabihf-readelf -h "$bin" | grep -q 'Machine:.*ARM$' || { echo "cross: $bin is not a 32-bit ARM binary" >&2; exit 1; }
+    step qemu-arm-static -L /usr/arm-linux-gnueabihf "$bin" info models/fmnist-ssl/encoder.onnx
 fi
 echo "cross: ok"
