@@ -391,3 +391,84 @@ fn an_operator_the_trainer_lacks_is_one_line_naming_it() {
     assert!(!stderr.contains("re-estimated"), "{stderr}");
     assert!(!work.path().join("site/.adapt-work").exists());
 }
+
+#[test]
+fn labeled_images_train_with_the_encoder_and_give_the_directory_a_head() {
+    let Some(data) = demo_data() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let site = work.path().join("site");
+    let labeled = data.join("shifted/labeled");
+    let joint = ["--train", "tail:1", "--train-epochs", "2", "--no-adapter"];
+    let out = edge_ssl()
+        .args(["adapt", "--model", "default", "--data"])
+        .arg(data.join("shifted/unlabeled"))
+        .arg("--out")
+        .arg(&site)
+        .args(joint)
+        .arg("--labeled")
+        .arg(&labeled)
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("held-out labeled images (30 of 100)"),
+        "{stderr}"
+    );
+    // Every third image of each of the 10 classes judges; the other 70 train.
+    let labels = &read_json(&site.join("metrics.json"))["encoder"]["labels"];
+    assert_eq!(
+        (labels["trained_on"].as_u64(), labels["held_out"].as_u64()),
+        (Some(70), Some(30))
+    );
+    let before = labels["accuracy_before"].as_f64().unwrap();
+    let after = labels["accuracy_after"].as_f64().unwrap();
+    let kept = if after >= before {
+        "trained"
+    } else {
+        "original"
+    };
+    assert_eq!(labels["kept"], kept, "{labels}");
+
+    // The directory's head is `head`'s own softmax fit on all 100 labels: the same predictions.
+    let refit = work.path().join("refit");
+    let head = edge_ssl()
+        .args(["head", "--model"])
+        .arg(&site)
+        .arg("--labeled")
+        .arg(&labeled)
+        .arg("--out")
+        .arg(&refit)
+        .output()
+        .unwrap();
+    common::assert_success(&head);
+    let accuracy = |model: &Path| {
+        let eval = edge_ssl()
+            .args(["eval", "--json", "--model"])
+            .arg(model)
+            .arg("--labeled")
+            .arg(data.join("shifted/eval"))
+            .output()
+            .unwrap();
+        let result: serde_json::Value =
+            serde_json::from_str(&common::assert_success(&eval)).unwrap();
+        result["accuracy"].as_f64().unwrap()
+    };
+    assert_eq!(accuracy(&site), accuracy(&refit));
+
+    // Labels train with the encoder: without --train they are refused before any work.
+    let alone = edge_ssl()
+        .args(["adapt", "--model", "default", "--data"])
+        .arg(data.join("shifted/unlabeled"))
+        .arg("--out")
+        .arg(work.path().join("alone"))
+        .arg("--labeled")
+        .arg(&labeled)
+        .output()
+        .unwrap();
+    // A usage error (clap's exit status 2) naming the missing flag.
+    let stderr = String::from_utf8_lossy(&alone.stderr);
+    assert_eq!(alone.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--train <WHICH>"), "{stderr}");
+    assert!(!work.path().join("alone").exists());
+}

@@ -57,6 +57,11 @@ pub struct AdaptArgs {
     /// Epochs of --train's encoder training (--epochs is the adapter's).
     #[arg(long, default_value_t = edge_ssl::tune::TuneConfig::default().epochs(), value_name = "N")]
     train_epochs: usize,
+    /// A few labeled images (ROOT/<class>/*) trained with --train's encoder (cross-entropy and
+    /// pseudo-labels beside SimCLR); a third are held out, the trained encoder is kept only if
+    /// it classifies them no worse, and DIR gets a softmax head on all of them.
+    #[arg(long, value_name = "ROOT", requires = "train")]
+    labeled: Option<std::path::PathBuf>,
     /// Train no adapter (BN re-estimation, and --train, only).
     #[arg(long)]
     no_adapter: bool,
@@ -85,6 +90,7 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         bn_adapt: !args.no_bn_adapt,
         train: args.train,
         tune: edge_ssl::tune::TuneConfig::default().with_epochs(args.train_epochs),
+        labeled: args.labeled,
         adapter: !args.no_adapter,
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,

@@ -46,8 +46,8 @@ pub struct DemoArgs {
     /// Seed of the shifted domain, the splits and the adaptation.
     #[arg(long, default_value_t = 0, value_name = "S")]
     seed: u64,
-    /// Also train the encoder's own weights, one row per selection, comma-separated (e.g.
-    /// `tail:2,all`; SimCLR without BN re-estimation or adapter, as the issue-14 reference).
+    /// Also train the encoder's own weights, two rows per selection (SimCLR alone, and jointly with
+    /// the 10 labels per class), comma-separated (e.g. `tail:2,all`; no BN re-estimation or adapter).
     #[arg(long, value_name = "LIST")]
     train: Option<String>,
     /// Only write the data set.
@@ -122,7 +122,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     )?;
     eprintln!("{}", row_line(&frozen, frozen.shifted));
     let mut rows = vec![frozen];
-    for (name, opts) in variants(&methods, &trains, &base) {
+    for (name, opts) in variants(&methods, &trains, Some(&data.shifted_labeled), &base) {
         let dir = args.out.join("models").join(slug(&name));
         let t = Instant::now();
         adapt(

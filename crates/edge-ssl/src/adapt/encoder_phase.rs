@@ -12,6 +12,10 @@
 //! compose (the adapter starts as the identity), and `adapter: false` ships the trained
 //! encoder alone.
 //!
+//! With labeled images ([`super::labeled_phase`]) a softmax head trains beside the encoder, and
+//! the trained encoder replaces the old one only if held-out labeled images are classified at
+//! least as well as before.
+//!
 //! Resume: the paired cache is saved in the work directory, the trainer's checkpoint resumes
 //! bit for bit, and the result lands in three atomic steps — `encoder.tuned.onnx`, then
 //! `tuned.json` (the report and that file's SHA-256), then a rename over `encoder.onnx` — so
@@ -23,6 +27,7 @@ use edge_ssl_core::{ModelCard, Preprocessor, sha256_file, write_atomic};
 use edge_ssl_runtime::Backend;
 use serde::{Deserialize, Serialize};
 
+use super::labeled_phase::{LabeledSplit, LabelsReport};
 use super::{AdaptOptions, paired_cache};
 use crate::error::Context;
 use crate::frames::frame_list::FrameList;
@@ -57,6 +62,9 @@ pub struct EncoderTraining {
     /// Optimizer steps run (over all runs, when resumed), and the loss of each.
     pub steps: u64,
     pub loss_curve: Vec<f32>,
+    /// Joint training with labeled images: the held-out check and which encoder was kept.
+    #[serde(default)]
+    pub labels: Option<LabelsReport>,
 }
 
 fn f32_as_written<S: serde::Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
@@ -92,8 +100,29 @@ pub fn train(
         .with_context(|| format!("preparing {} to train ({})", encoder.display(), opts.train))?;
     let pre = Preprocessor::new(card.input.clone());
     let views = paired_cache::build(
-        backend, card, &pre, &split, frames, opts, work, resuming, progress,
+        backend,
+        card,
+        &pre,
+        &split,
+        frames,
+        opts,
+        work,
+        resuming,
+        progress,
+        paired_cache::FRAMES_CACHE,
     )?;
+    let labeled = opts
+        .labeled
+        .as_deref()
+        .map(LabeledSplit::read)
+        .transpose()?;
+    let (labeled_views, before) = match &labeled {
+        Some(l) => (
+            Some(l.views(backend, card, &pre, &split, opts, work, resuming, progress)?),
+            l.held_out_accuracy(backend, &encoder, card, opts, progress)?,
+        ),
+        None => (None, None),
+    };
     let config = opts.tune.with_seed(opts.seed);
     let mut report = EncoderTraining {
         selection: opts.train.to_string(),
@@ -107,11 +136,12 @@ pub fn train(
         lr: config.lr(),
         steps: 0,
         loss_curve: Vec::new(),
+        labels: None,
     };
     let ckpt = work.join(CHECKPOINT);
     let graph = split.into_graph();
     let mut trainer = (if resuming && ckpt.is_file() {
-        let t = EncoderTrainer::load_checkpoint(&ckpt, graph, &views)
+        let t = EncoderTrainer::load_checkpoint(&ckpt, graph, &views, labeled_views)
             .context("reading the encoder-training checkpoint")?;
         if *t.config() != config {
             return Err(crate::Error::ResumeMismatch(format!(
@@ -121,7 +151,11 @@ pub fn train(
         }
         t
     } else {
-        EncoderTrainer::new(graph, config, &views)?
+        let t = EncoderTrainer::new(graph, config, &views)?;
+        match labeled_views {
+            Some(l) => t.with_labeled(l)?,
+            None => t,
+        }
     })
     .with_checkpoint(&ckpt, opts.checkpoint_every);
     progress.note(format_args!(
@@ -142,14 +176,41 @@ pub fn train(
     let tuned = work.join(TUNED);
     tune::write_back(&encoder, trainer.graph(), &tuned)
         .with_context(|| format!("writing the trained weights into {}", tuned.display()))?;
+    let mut keep = true;
+    if let Some(l) = &labeled {
+        let after = l.held_out_accuracy(backend, &tuned, card, opts, progress)?;
+        keep = !matches!((before, after), (Some(b), Some(a)) if a < b);
+        let kept = if keep { "trained" } else { "original" };
+        let shown = |a: Option<f64>| a.map_or("-".into(), |a| format!("{:.1} %", 100.0 * a));
+        progress.note(format_args!(
+            "held-out labeled images ({} of {}): {} before training, {} after; kept the {kept} encoder",
+            l.held_out.len(),
+            l.set.paths.len(),
+            shown(before),
+            shown(after)
+        ));
+        report.labels = Some(LabelsReport {
+            classes: l.set.class_names.clone(),
+            trained_on: l.train.len(),
+            held_out: l.held_out.len(),
+            accuracy_before: before,
+            accuracy_after: after,
+            kept: kept.into(),
+        });
+    }
+    if !keep {
+        std::fs::remove_file(&tuned).map_err(|e| crate::Error::io(&tuned, e))?;
+    }
     let done = Done {
         report,
-        encoder_sha256: sha256_file(&tuned)?,
+        encoder_sha256: sha256_file(if keep { &tuned } else { &encoder })?,
     };
     write_atomic(&work.join(DONE), |w| {
         w.write_all(serde_json::to_string(&done)?.as_bytes())
     })?;
-    std::fs::rename(&tuned, &encoder).map_err(|e| crate::Error::io(&encoder, e))?;
+    if keep {
+        std::fs::rename(&tuned, &encoder).map_err(|e| crate::Error::io(&encoder, e))?;
+    }
     Ok(Some(done.report))
 }
 

@@ -20,6 +20,10 @@ pub struct AdaptOptions {
     pub train: Train,
     /// Settings of that encoder training; its seed is replaced by `seed`.
     pub tune: TuneConfig,
+    /// A few labeled images (`ROOT/<class>/*`) that train with the encoder (cross-entropy and
+    /// pseudo-labels beside SimCLR; needs `train` other than `Train::None`), judge whether the
+    /// trained encoder is kept, and give the model directory a softmax head.
+    pub labeled: Option<std::path::PathBuf>,
     pub adapter: bool,
     pub resume: bool,
     pub checkpoint_every: u64,
@@ -47,6 +51,7 @@ impl Default for AdaptOptions {
             bn_adapt: true,
             train: Train::None,
             tune: TuneConfig::default(),
+            labeled: None,
             adapter: true,
             resume: false,
             checkpoint_every: 50,

@@ -23,13 +23,15 @@ use crate::progress::Progress;
 use crate::tune::{PairedViews, Split};
 
 const PREFIX: &str = "encoder.prefix.onnx";
-const CACHE: &str = "paired-views.npy";
+/// The work directory's caches: the frames', and the labeled images' (`adapt --labeled`).
+pub const FRAMES_CACHE: &str = "paired-views.npy";
+pub const LABELED_CACHE: &str = "paired-views-labeled.npy";
 
 /// Same bound as the view cache's: a few GiB an edge device can be expected to hold.
 pub const MAX_ACTIVATION_CACHE_BYTES: u64 = 2 << 30;
 
-/// The paired cache for `split` of the encoder whose card is `card`: reloaded when resuming,
-/// else computed on `backend` (and saved).
+/// The paired cache of `frames` for `split` of the encoder whose card is `card`, saved in
+/// `work` as `cache`: reloaded when resuming, else computed on `backend` (and saved).
 #[allow(clippy::too_many_arguments)]
 pub fn build(
     backend: &dyn Backend,
@@ -41,6 +43,7 @@ pub fn build(
     work: &Path,
     resuming: bool,
     progress: &Progress,
+    cache: &str,
 ) -> crate::Result<PairedViews> {
     let prefix = work.join(PREFIX);
     let sessions = if split.write_prefix(&prefix)? {
@@ -67,7 +70,7 @@ pub fn build(
             limit_gib: MAX_ACTIVATION_CACHE_BYTES >> 30,
         });
     }
-    let path = work.join(CACHE);
+    let path = work.join(cache);
     let saved = resuming
         .then(|| view_cache::load(&path, 2, n))
         .flatten()

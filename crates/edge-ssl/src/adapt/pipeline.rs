@@ -20,8 +20,8 @@ use super::model_output::{self, Trained};
 use super::phase_times::{PhaseClock, PhaseTimes};
 use super::view_cache::Slots;
 use super::{
-    AdaptOptions, EncoderTraining, bn_phase, encoder_phase, novelty_phase, train_phase, view_cache,
-    work_dir,
+    AdaptOptions, EncoderTraining, bn_phase, encoder_phase, labeled_phase, novelty_phase,
+    train_phase, view_cache, work_dir,
 };
 use crate::frames::frame_list::FrameList;
 use crate::model::directory as model_dir;
@@ -88,6 +88,17 @@ pub fn adapt(
     // Before any frame is read or BN pass run: the part `--train` selects must import (BN
     // re-estimation changes statistics, not operators, so the source model answers for the
     // patched one). An operator the trainer lacks is one error now, not after minutes of work.
+    if opts.labeled.is_some() && opts.train == crate::tune::Train::None {
+        bail!(
+            Options,
+            "labeled images train together with the encoder: choose which part of it trains"
+        );
+    }
+    let labeled = opts
+        .labeled
+        .as_deref()
+        .map(crate::frames::image_set::LabeledSet::read)
+        .transpose()?;
     if opts.train != crate::tune::Train::None {
         crate::tune::import(&model.onnx, opts.train).with_context(|| {
             format!(
@@ -129,6 +140,7 @@ pub fn adapt(
         "train": opts.train.to_string(),
         // As text: f32 fields would compare unequal after a JSON round trip as numbers.
         "tune": serde_json::to_string(&opts.tune)?,
+        "labeled": labeled.as_ref().map(|set| origins_sha256(&set.paths)),
     });
     let resuming = work_dir::prepare(&work, &plan, opts.resume, progress)?;
 
@@ -213,6 +225,9 @@ pub fn adapt(
     let metrics = serde_json::to_value(&report)?;
     model_output::write(out, &work, model, card, trained, &metrics, opts)?;
     let _ = std::fs::remove_dir_all(&work);
+    if let Some(set) = &labeled {
+        labeled_phase::write_head(backend, out, set, opts, progress)?;
+    }
     report.stale_head = stale_head(out)?;
     if let Some(why) = &report.stale_head {
         progress.note(format!(

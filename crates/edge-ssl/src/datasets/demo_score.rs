@@ -68,10 +68,12 @@ pub struct VariantScore {
 }
 
 /// The variants the demo adapts, in table order: BN only; per method, adapter only and BN +
-/// adapter; per encoder selection, SimCLR on the encoder alone (as issue 14's reference).
+/// adapter; per encoder selection, SimCLR on the encoder alone (as issue 14's reference) and,
+/// when `labeled` images are given, the same with them (joint training, `AdaptOptions::labeled`).
 pub fn variants(
     methods: &[Method],
     trains: &[Train],
+    labeled: Option<&std::path::Path>,
     base: &AdaptOptions,
 ) -> Vec<(String, AdaptOptions)> {
     let mut out = vec![(
@@ -99,15 +101,22 @@ pub fn variants(
         ));
     }
     for train in trains {
-        out.push((
-            format!("encoder {train}"),
-            AdaptOptions {
-                train: *train,
-                bn_adapt: false,
-                adapter: false,
-                ..base.clone()
-            },
-        ));
+        let encoder = AdaptOptions {
+            train: *train,
+            bn_adapt: false,
+            adapter: false,
+            ..base.clone()
+        };
+        if let Some(root) = labeled {
+            let with_labels = AdaptOptions {
+                labeled: Some(root.to_owned()),
+                ..encoder.clone()
+            };
+            out.push((format!("encoder {train}"), encoder));
+            out.push((format!("encoder {train} + labels"), with_labels));
+        } else {
+            out.push((format!("encoder {train}"), encoder));
+        }
     }
     out
 }
@@ -226,7 +235,13 @@ mod tests {
     #[test]
     fn variants_follow_methods_and_selections() {
         let base = AdaptOptions::default();
-        let v = variants(&[Method::Vicreg], &["tail:2".parse().unwrap()], &base);
+        let labeled = std::path::Path::new("L");
+        let v = variants(
+            &[Method::Vicreg],
+            &["tail:2".parse().unwrap()],
+            Some(labeled),
+            &base,
+        );
         let names: Vec<_> = v.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
@@ -234,9 +249,12 @@ mod tests {
                 "BN only",
                 "adapter only (vicreg)",
                 "BN + adapter (vicreg)",
-                "encoder tail:2"
+                "encoder tail:2",
+                "encoder tail:2 + labels"
             ]
         );
+        assert_eq!(v[3].1.labeled, None);
+        assert_eq!(v[4].1.labeled.as_deref(), Some(labeled));
         assert!(!v[0].1.adapter && v[0].1.bn_adapt);
         assert!(v[1].1.adapter && !v[1].1.bn_adapt);
         assert!(!v[3].1.adapter && !v[3].1.bn_adapt);

@@ -237,6 +237,46 @@ fn scan_folder(
     if files.is_empty() {
         bail!(Data, "{}: no image files (empty folder)", root.display());
     }
+    let list = read_files(&files, spec, pre, hold_bytes, progress)?;
+    if list.origins.is_empty() {
+        bail!(
+            Data,
+            "{}: none of the {} file(s) is a decodable image (first: {})",
+            root.display(),
+            list.skipped.len(),
+            list.skipped[0]
+        );
+    }
+    Ok(list)
+}
+
+impl FrameList {
+    /// These image files, every one of which must decode (labeled images: a missing one would
+    /// shift every label after it); held in memory as far as [`HOLD_BYTES`] allows.
+    pub fn strict_files(
+        paths: &[PathBuf],
+        pre: &Preprocessor,
+        progress: &Progress,
+    ) -> crate::Result<FrameList> {
+        let list = read_files(paths, "labeled images".into(), pre, HOLD_BYTES, progress)?;
+        if let Some(first) = list.skipped.first() {
+            bail!(Data, "{first}");
+        }
+        if list.is_empty() {
+            bail!(Data, "no labeled images");
+        }
+        Ok(list)
+    }
+}
+
+/// Decodes `files` in order (blocks on every core), keeping what fits in `hold_bytes`.
+fn read_files(
+    files: &[PathBuf],
+    spec: String,
+    pre: &Preprocessor,
+    hold_bytes: usize,
+    progress: &Progress,
+) -> crate::Result<FrameList> {
     let mut phase = progress.phase("reading frames", Some(files.len() as u64));
     let (mut origins, mut skipped, mut hold) = (Vec::new(), Vec::new(), Hold::new(hold_bytes));
     // Decoded a block at a time on every core (the files are independent), taken in order.
@@ -255,15 +295,6 @@ fn scan_folder(
         phase.advance(block.len() as u64)?;
     }
     phase.finish();
-    if origins.is_empty() {
-        bail!(
-            Data,
-            "{}: none of the {} file(s) is a decodable image (first: {})",
-            root.display(),
-            skipped.len(),
-            skipped[0]
-        );
-    }
     Ok(FrameList {
         spec,
         replay: hold.into_frames().map_or(Replay::Folder, Replay::Held),

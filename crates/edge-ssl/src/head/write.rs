@@ -21,6 +21,18 @@ pub fn write_head(
     novelty: Option<&NoveltyModel>,
 ) -> crate::Result<PathBuf> {
     let _lock = crate::model::dir_lock::lock(out)?;
+    write_head_unlocked(model, out, head, kind, novelty)
+}
+
+/// [`write_head`] for a caller that already holds `out`'s lock (`adapt --labeled`, whose
+/// caller locked the directory it writes).
+pub(crate) fn write_head_unlocked(
+    model: &ResolvedModel,
+    out: &Path,
+    head: &Head,
+    kind: &str,
+    novelty: Option<&NoveltyModel>,
+) -> crate::Result<PathBuf> {
     model_dir::materialize(model, out)?;
     let written = resolve_path(out)?;
     let path = model_dir::save_head(head, &written, out, &[("kind", kind.into())])?;

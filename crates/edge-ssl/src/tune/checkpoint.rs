@@ -1,5 +1,6 @@
 //! Encoder-trainer checkpoints: one checked tensor file holding the graph's initializers
-//! (weights and BatchNormalization running statistics), the projector, the optimizer's
+//! (weights and BatchNormalization running statistics), the projector, the softmax head when
+//! training with labels, the optimizer's
 //! moments and the loss curve, with the settings and step counter as metadata. There is no
 //! generator state: every random draw is a function of (seed, step).
 
@@ -11,7 +12,7 @@ use edge_ssl_train::nn::Module;
 use edge_ssl_train::{TensorStore, TrainError};
 use ndarray::{Array1, ArrayD, Ix1, Ix2};
 
-use super::{EncoderTrainer, PairedViews, Result, TuneConfig, TuneError};
+use super::{EncoderTrainer, LabeledViews, PairedViews, Result, TuneConfig, TuneError};
 
 pub(super) const KIND: &str = "edge-ssl encoder-training checkpoint";
 const VERSION: u32 = 1;
@@ -49,6 +50,12 @@ impl EncoderTrainer {
             s.tensors
                 .insert(format!("projector/{}", p.name), p.value.clone().into_dyn());
         }
+        if let Some(head) = self.head() {
+            for p in head.params() {
+                s.tensors
+                    .insert(format!("head/{}", p.name), p.value.clone().into_dyn());
+            }
+        }
         for (name, m) in self.optimizer.state() {
             s.tensors
                 .insert(format!("optimizer/{name}"), m.clone().into_dyn());
@@ -61,11 +68,13 @@ impl EncoderTrainer {
     }
 
     /// Resumes from `path`: `graph` is the same import the run started from (its weights are
-    /// replaced by the checkpoint's), `views` the same cache.
+    /// replaced by the checkpoint's), `views` the same cache, `labeled` the same labeled views
+    /// when the run trained with labels.
     pub fn load_checkpoint(
         path: &Path,
         graph: Graph,
         views: &PairedViews,
+        labeled: Option<LabeledViews>,
     ) -> Result<EncoderTrainer> {
         let mut s = TensorStore::read(path, KIND)?;
         let meta = |key: &str| {
@@ -88,6 +97,9 @@ impl EncoderTrainer {
             ));
         }
         let mut t = EncoderTrainer::new(graph, config, views)?;
+        if let Some(labeled) = labeled {
+            t = t.with_labeled(labeled)?;
+        }
         let mut weights = BTreeMap::new();
         for name in t.graph.initializers().into_keys() {
             weights.insert(name.clone(), take(&mut s, path, &format!("graph/{name}"))?);
@@ -95,16 +107,18 @@ impl EncoderTrainer {
         t.graph
             .set_initializers(&weights)
             .map_err(|e| corrupt(path, e))?;
-        for p in t.projector.params_mut() {
-            let v = take(&mut s, path, &format!("projector/{}", p.name))?;
-            match v.into_dimensionality::<Ix2>() {
+        let head = t.labeled.as_mut().map(|(head, _)| head.params_mut());
+        let named = (t
+            .projector
+            .params_mut()
+            .into_iter()
+            .map(|p| ("projector", p)))
+        .chain(head.into_iter().flatten().map(|p| ("head", p)));
+        for (module, p) in named {
+            let key = format!("{module}/{}", p.name);
+            match take(&mut s, path, &key)?.into_dimensionality::<Ix2>() {
                 Ok(v) if v.dim() == p.value.dim() => p.value = v,
-                _ => {
-                    return Err(corrupt(
-                        path,
-                        format!("projector/{} has the wrong shape", p.name),
-                    ));
-                }
+                _ => return Err(corrupt(path, format!("{key} has the wrong shape"))),
             }
         }
         let curve = take(&mut s, path, "loss_curve")?
@@ -123,6 +137,7 @@ impl EncoderTrainer {
             .params()
             .into_iter()
             .chain(t.projector.params())
+            .chain(t.head().into_iter().flat_map(|h| h.params()))
             .flat_map(|p| SLOTS.map(|slot| (format!("{slot}.{}", p.name), p.value.dim())))
             .collect();
         let mut state = BTreeMap::new();

@@ -31,7 +31,8 @@
 //!   (BatchNormalization in training mode sees both), a projector, NT-Xent, AdamW or SGD over
 //!   tail and projector together. Progress goes to a callback that can stop the run;
 //!   checkpoints hold weights, running statistics, projector, optimizer moments and the loss
-//!   curve, and resume bit-identically.
+//!   curve, and resume bit-identically. With a few labeled images ([`labeled`]) a softmax head
+//!   trains beside them: cross-entropy on the labels and FixMatch pseudo-labels on the frames.
 //! * [`write_back`] writes the same ONNX with the trained initializers and running
 //!   statistics, checked by reading the bytes back before the atomic rename. The projector is
 //!   dropped, as in deployment.
@@ -41,6 +42,7 @@ mod checkpoint;
 mod config;
 mod error;
 mod import;
+pub mod labeled;
 mod selection;
 mod spec;
 #[cfg(test)]
@@ -52,6 +54,7 @@ mod write_back;
 pub use config::TuneConfig;
 pub use error::{Result, TuneError};
 pub use import::{Split, import};
+pub use labeled::LabeledViews;
 pub use selection::Train;
 pub use trainer::{EncoderTrainer, TuneProgress};
 pub use views::PairedViews;

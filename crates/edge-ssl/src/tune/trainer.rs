@@ -6,16 +6,18 @@ use std::path::PathBuf;
 
 use edge_ssl_train::Rng;
 use edge_ssl_train::graph::Graph;
-use edge_ssl_train::loss::{Loss, NtXent};
-use edge_ssl_train::nn::{Module, NormKind, Param, Projector};
+use edge_ssl_train::loss::{Loss, NtXent, WeightedCrossEntropy, softmax_rows};
+use edge_ssl_train::nn::{Linear, Module, NormKind, Param, Projector};
 use edge_ssl_train::optim::{Optimizer, Schedule};
 use ndarray::{Array2, ArrayD, Axis, IxDyn, concatenate, s};
 
-use super::{PairedViews, Result, TuneConfig, TuneError};
+use super::labeled::{PSEUDO_LABEL_THRESHOLD, PSEUDO_LABEL_WEIGHT};
+use super::{LabeledViews, PairedViews, Result, TuneConfig, TuneError};
 
 /// Purposes of the random streams: `Rng::stream(seed, [purpose, …])`.
 const PROJECTOR: u64 = 1;
 const SHUFFLE: u64 = 2;
+const HEAD: u64 = 3;
 
 /// What a progress callback sees after each step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,6 +40,11 @@ pub struct EncoderTrainer {
     pub(super) step: u64,
     pub(super) losses: Vec<f32>,
     pub(super) frames: usize,
+    /// One frame's activation shape, and the width of the graph's output (the embedding).
+    item_shape: Vec<usize>,
+    width: usize,
+    /// Joint training with labels: the softmax head and the labeled images.
+    pub(super) labeled: Option<(Linear, LabeledViews)>,
     checkpoint: Option<(PathBuf, u64)>,
 }
 
@@ -66,6 +73,7 @@ impl EncoderTrainer {
             return Err(TuneError::Outputs(outputs));
         }
         let mut graph = graph.with_input_grads(false);
+        let item_shape = views.item_shape().to_vec();
         let width = rows(graph.forward(vec![views.probe()], false)?.remove(0)).ncols();
         let (hidden, dim) = config.projector();
         let mut rng = Rng::stream(config.seed(), &[PROJECTOR]);
@@ -78,8 +86,35 @@ impl EncoderTrainer {
             step: 0,
             losses: Vec::new(),
             frames: views.len(),
+            item_shape,
+            width,
+            labeled: None,
             checkpoint: None,
         })
+    }
+
+    /// Trains with `labeled` too ([`super::labeled`]): a linear softmax head on the graph's
+    /// output joins the graph and the projector under one optimizer. Call before any step.
+    pub fn with_labeled(mut self, labeled: LabeledViews) -> Result<Self> {
+        if labeled.views().item_shape() != self.item_shape.as_slice() {
+            return Err(TuneError::Data {
+                what: "labeled views",
+                reason: format!(
+                    "activations of shape {:?}, the frames' are {:?}",
+                    labeled.views().item_shape(),
+                    self.item_shape
+                ),
+            });
+        }
+        let mut rng = Rng::stream(self.config.seed(), &[HEAD]);
+        let head = Linear::new("head", self.width, labeled.classes(), &mut rng);
+        self.labeled = Some((head, labeled));
+        Ok(self)
+    }
+
+    /// The softmax head trained with labels, if any.
+    pub fn head(&self) -> Option<&Linear> {
+        self.labeled.as_ref().map(|(head, _)| head)
     }
 
     /// Saves a checkpoint to `path` every `every` steps (and at the end of [`Self::fit`]).
@@ -173,40 +208,116 @@ impl EncoderTrainer {
         Ok(true)
     }
 
-    /// One SimCLR step on a batch holding both views (first half, second half); returns the
-    /// loss before the update.
+    /// One step on a batch holding both views (first half, second half): SimCLR, plus the
+    /// labeled and pseudo-label cross-entropies when training with labels; returns the loss
+    /// before the update.
     pub(super) fn train_step(&mut self, x: ArrayD<f32>, lr: f32) -> Result<f32> {
         let n = x.shape()[0] / 2;
         self.graph.zero_grad();
-        for p in self.projector.params_mut() {
-            p.grad.fill(0.0);
-        }
+        self.projector.zero_grad();
+        let x = match &self.labeled {
+            Some((_, data)) => concatenate![Axis(0), x, data.batch(self.step)],
+            None => x,
+        };
         let y = self.graph.forward(vec![x], true)?.remove(0);
         let shape = y.shape().to_vec();
-        let z = self.projector.forward(rows(y).view());
-        let loss = NtXent {
+        let y = rows(y);
+        let z = self.projector.forward(y.slice(s![..2 * n, ..]));
+        let simclr = NtXent {
             temperature: self.config.temperature(),
         }
         .loss(&[z.slice(s![..n, ..]), z.slice(s![n.., ..])])?;
-        if !loss.value.is_finite() {
+        let gz = concatenate![Axis(0), simclr.grads[0], simclr.grads[1]];
+        let mut gy = Array2::zeros(y.dim());
+        gy.slice_mut(s![..2 * n, ..])
+            .assign(&self.projector.backward(gz.view()));
+        let mut value = simclr.value;
+        if let Some((head, data)) = &mut self.labeled {
+            head.zero_grad();
+            let logits = head.forward(y.view());
+            let targets = joint_targets(&logits, n, data.labels());
+            let ce = targets.loss(&[logits.view()])?;
+            value += ce.value;
+            gy += &head.backward(ce.grads[0].view());
+        }
+        if !value.is_finite() {
             return Err(TuneError::Data {
                 what: "training",
-                reason: format!("the loss became {} at step {}", loss.value, self.step + 1),
+                reason: format!("the loss became {value} at step {}", self.step + 1),
             });
         }
-        let gz = concatenate![Axis(0), loss.grads[0], loss.grads[1]];
-        let gy = self.projector.backward(gz.view());
         let gy = gy
             .into_shape_with_order(IxDyn(&shape))
-            .expect("the projector's input gradient has the graph output's size");
+            .expect("the gradient has the graph output's size");
         self.graph.backward(vec![gy])?;
-        let params: Vec<&mut Param> = self
+        let mut params: Vec<&mut Param> = self
             .graph
             .params_mut()
             .into_iter()
             .chain(self.projector.params_mut())
             .collect();
+        if let Some((head, _)) = &mut self.labeled {
+            params.extend(head.params_mut());
+        }
         self.optimizer.step(params, lr, self.step);
-        Ok(loss.value)
+        Ok(value)
+    }
+}
+
+/// Targets of the joint step's cross-entropy over its rows (`n` frames' first views, their
+/// second views, then the labeled images): each labeled row its class with weight `1/m`; each
+/// frame view the class its other view predicts with probability ≥ the threshold, with weight
+/// `λ/2n`; every other row weight 0.
+fn joint_targets(logits: &Array2<f32>, n: usize, labels: &[usize]) -> WeightedCrossEntropy {
+    let rows = logits.nrows();
+    let (mut targets, mut weights) = (vec![0; rows], vec![0.0; rows]);
+    let p = softmax_rows(logits.slice(s![..2 * n, ..]));
+    let confident = |i: usize| {
+        let row = p.row(i);
+        let (best, &prob) = row
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .expect("a head has classes");
+        (prob >= PSEUDO_LABEL_THRESHOLD).then_some(best)
+    };
+    for i in 0..n {
+        for (teacher, student) in [(i, n + i), (n + i, i)] {
+            if let Some(class) = confident(teacher) {
+                targets[student] = class;
+                weights[student] = PSEUDO_LABEL_WEIGHT / (2 * n) as f32;
+            }
+        }
+    }
+    let m = labels.len();
+    for (j, &label) in labels.iter().enumerate() {
+        targets[2 * n + j] = label;
+        weights[2 * n + j] = 1.0 / m as f32;
+    }
+    WeightedCrossEntropy {
+        labels: targets,
+        weights,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn pseudo_labels_go_only_where_the_other_view_is_confident() {
+        // Two frames (rows 0, 1 = first views; 2, 3 = second views), then one labeled row.
+        let logits = array![
+            [10.0f32, 0.0], // frame 0, view 1: confident class 0
+            [1.0, 0.0],     // frame 1, view 1: not confident
+            [0.0, 0.5],     // frame 0, view 2: not confident
+            [0.0, 9.0],     // frame 1, view 2: confident class 1
+            [0.0, 0.0],     // labeled, class 1
+        ];
+        let t = joint_targets(&logits, 2, &[1]);
+        let w = PSEUDO_LABEL_WEIGHT / 4.0;
+        assert_eq!(t.weights, vec![0.0, w, w, 0.0, 1.0]);
+        assert_eq!((t.labels[1], t.labels[2], t.labels[4]), (1, 0, 1));
     }
 }

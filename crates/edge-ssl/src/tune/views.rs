@@ -63,6 +63,12 @@ impl PairedViews {
         ]
     }
 
+    /// Frames `idx` of one view: the first, or the second when `second`.
+    pub(super) fn one_view(&self, second: bool, idx: &[usize]) -> ArrayD<f32> {
+        let view = if second { &self.b } else { &self.a };
+        view.select(Axis(0), idx)
+    }
+
     /// Frame 0 of the first view, as a batch of one.
     pub(super) fn probe(&self) -> ArrayD<f32> {
         self.a.select(Axis(0), &[0])

@@ -1,6 +1,7 @@
 mod barlow;
 mod byol;
 mod coding_rate;
+mod cross_entropy;
 mod emp;
 mod margin;
 mod moco;
@@ -10,6 +11,7 @@ mod vicreg;
 
 pub use barlow::BarlowTwins;
 pub use byol::Byol;
+pub use cross_entropy::{WeightedCrossEntropy, softmax_rows};
 pub use emp::Emp;
 pub use margin::Margin;
 pub use moco::MocoQueue;

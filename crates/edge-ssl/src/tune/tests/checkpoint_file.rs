@@ -31,7 +31,7 @@ fn tampered_checkpoints_are_refused() {
         }
     })
     .unwrap();
-    EncoderTrainer::load_checkpoint(&ckpt, graph(), &views).unwrap();
+    EncoderTrainer::load_checkpoint(&ckpt, graph(), &views, None).unwrap();
 
     let good = TensorStore::read(&ckpt, KIND).unwrap();
     let moment = "optimizer/adamw.m.features.6.0.weight".to_string();
@@ -79,7 +79,7 @@ fn tampered_checkpoints_are_refused() {
         tamper(&mut s);
         let path = dir.path().join("tampered.ckpt");
         s.write(&path, KIND).unwrap();
-        let e = EncoderTrainer::load_checkpoint(&path, graph(), &views).err();
+        let e = EncoderTrainer::load_checkpoint(&path, graph(), &views, None).err();
         assert!(e.is_some(), "{what}: loaded");
     }
 }

@@ -4,6 +4,7 @@
 mod checkpoint_file;
 mod fixtures;
 mod import_split;
+mod labeled;
 mod real_size;
 mod simclr;
 mod unsupported;

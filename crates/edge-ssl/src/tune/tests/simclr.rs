@@ -84,7 +84,7 @@ fn resume_is_bit_identical_and_runs_are_deterministic() {
         .unwrap();
     assert!(!done);
     let graph = import(&bundled(), Train::All).unwrap().into_graph();
-    let mut resumed = EncoderTrainer::load_checkpoint(&ckpt, graph, &views).unwrap();
+    let mut resumed = EncoderTrainer::load_checkpoint(&ckpt, graph, &views, None).unwrap();
     assert_eq!(resumed.step(), 5);
     resumed.fit(&views, |_| ControlFlow::Continue(())).unwrap();
     assert_eq!(resumed.losses(), whole.losses());
@@ -120,5 +120,5 @@ fn bad_settings_and_data_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk");
     std::fs::write(&junk, b"not a checkpoint").unwrap();
-    assert!(EncoderTrainer::load_checkpoint(&junk, graph(), &views).is_err());
+    assert!(EncoderTrainer::load_checkpoint(&junk, graph(), &views, None).is_err());
 }

@@ -1,0 +1,174 @@
+//! `adapt` with a few labeled images (issue 14): which of them teach and which judge, their
+//! two views through the frozen prefix for joint training, the held-out accuracy of an encoder
+//! before and after training (so a training that made things worse is not shipped), and the
+//! softmax head written into the finished model directory.
+//!
+//! Every third image of each class (by file order; none from a class of fewer than three) is
+//! held out: it never reaches the trainer, and a softmax head fitted on the others' embeddings
+//! classifies it with the encoder as BN re-estimation left it and again with the trained one.
+//! The trained encoder is kept unless it classifies fewer held-out images right.
+
+use std::path::Path;
+
+use edge_ssl_core::{ModelCard, Preprocessor};
+use edge_ssl_runtime::Backend;
+use edge_ssl_train::head::{Head, HeadKind};
+use serde::{Deserialize, Serialize};
+
+use super::{AdaptOptions, paired_cache};
+use crate::embed::embedder::Embedder;
+use crate::frames::frame_list::FrameList;
+use crate::frames::image_set::{LabeledSet, embed_strict};
+use crate::model::reference::ResolvedModel;
+use crate::progress::Progress;
+use crate::tune::{LabeledViews, Split};
+
+/// The labeled set split into images that train and images that judge.
+pub struct LabeledSplit {
+    pub set: LabeledSet,
+    pub train: Vec<usize>,
+    pub held_out: Vec<usize>,
+}
+
+/// What the labels did; part of the encoder-training report.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[non_exhaustive]
+pub struct LabelsReport {
+    pub classes: Vec<String>,
+    /// Labeled images trained on, and held out to judge.
+    pub trained_on: usize,
+    pub held_out: usize,
+    /// Held-out accuracy of a softmax head on the encoder before and after training (`None`
+    /// when nothing could be held out).
+    pub accuracy_before: Option<f64>,
+    pub accuracy_after: Option<f64>,
+    /// `trained`, or `original` when training lowered the held-out accuracy.
+    pub kept: String,
+}
+
+impl LabeledSplit {
+    pub fn read(root: &Path) -> crate::Result<Self> {
+        let set = LabeledSet::read(root)?;
+        let (mut train, mut held_out) = (Vec::new(), Vec::new());
+        let mut seen = vec![0usize; set.class_names.len()];
+        let counts = set.labels.iter().fold(vec![0; seen.len()], |mut c, &l| {
+            c[l] += 1;
+            c
+        });
+        for (i, &label) in set.labels.iter().enumerate() {
+            seen[label] += 1;
+            if counts[label] >= 3 && seen[label] % 3 == 0 {
+                held_out.push(i);
+            } else {
+                train.push(i);
+            }
+        }
+        Ok(LabeledSplit {
+            set,
+            train,
+            held_out,
+        })
+    }
+
+    fn paths(&self, idx: &[usize]) -> Vec<std::path::PathBuf> {
+        idx.iter().map(|&i| self.set.paths[i].clone()).collect()
+    }
+
+    fn labels(&self, idx: &[usize]) -> Vec<usize> {
+        idx.iter().map(|&i| self.set.labels[i]).collect()
+    }
+
+    /// Two augmented views of each training image through the prefix, with their classes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn views(
+        &self,
+        backend: &dyn Backend,
+        card: &ModelCard,
+        pre: &Preprocessor,
+        split: &Split,
+        opts: &AdaptOptions,
+        work: &Path,
+        resuming: bool,
+        progress: &Progress,
+    ) -> crate::Result<LabeledViews> {
+        let images = FrameList::strict_files(&self.paths(&self.train), pre, progress)?;
+        let views = paired_cache::build(
+            backend,
+            card,
+            pre,
+            split,
+            &images,
+            opts,
+            work,
+            resuming,
+            progress,
+            paired_cache::LABELED_CACHE,
+        )?;
+        Ok(LabeledViews::new(
+            views,
+            self.labels(&self.train),
+            self.set.class_names.len(),
+        )?)
+    }
+
+    /// Held-out accuracy of a softmax head fitted on the training images' embeddings by the
+    /// encoder `onnx` (`None` when nothing is held out).
+    pub fn held_out_accuracy(
+        &self,
+        backend: &dyn Backend,
+        onnx: &Path,
+        card: &ModelCard,
+        opts: &AdaptOptions,
+        progress: &Progress,
+    ) -> crate::Result<Option<f64>> {
+        if self.held_out.is_empty() {
+            return Ok(None);
+        }
+        let model = ResolvedModel {
+            onnx: onnx.to_owned(),
+            card: card.clone(),
+            dir: None,
+        };
+        let mut embedder = Embedder::load(backend, &model)?;
+        let batch = opts.images_per_call(&card.input);
+        let embed = |embedder: &mut Embedder, idx: &[usize]| {
+            embed_strict(embedder, &self.paths(idx), batch, "labeled", progress)
+        };
+        let train = embed(&mut embedder, &self.train)?;
+        let held = embed(&mut embedder, &self.held_out)?;
+        let names = self.set.class_names.clone();
+        let head = Head::fit(
+            HeadKind::Softmax,
+            train.view(),
+            &self.labels(&self.train),
+            names,
+        )?;
+        let truth = self.labels(&self.held_out);
+        Ok(Some(
+            crate::head::eval::evaluate(&head, held.view(), &truth)?.accuracy,
+        ))
+    }
+}
+
+/// Fits a softmax head on every labeled image through the finished model directory `out` and
+/// writes it there (as `edge-ssl head` would).
+pub fn write_head(
+    backend: &dyn Backend,
+    out: &Path,
+    set: &LabeledSet,
+    opts: &AdaptOptions,
+    progress: &Progress,
+) -> crate::Result<()> {
+    let model = crate::model::reference::resolve_path(out)?;
+    let mut embedder = Embedder::load(backend, &model)?;
+    let batch = opts.images_per_call(&model.card.input);
+    let x = embed_strict(&mut embedder, &set.paths, batch, "labeled", progress)?;
+    let head = Head::fit(
+        HeadKind::Softmax,
+        x.view(),
+        &set.labels,
+        set.class_names.clone(),
+    )?;
+    crate::head::write::write_head_unlocked(&model, out, &head, HeadKind::Softmax.name(), None)?;
+    Ok(())
+}

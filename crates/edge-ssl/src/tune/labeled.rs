@@ -1,0 +1,85 @@
+//! A few labeled images beside the unlabeled frames (`adapt --labeled`): their two views'
+//! cached activations and their classes. [`super::EncoderTrainer::with_labeled`] trains the
+//! encoder part, a linear softmax head on the encoder's output and the SimCLR projector
+//! together:
+//!
+//! loss = NT-Xent(frames' views) + CE(head, labeled images) + λ·CE(head on one view of a frame,
+//! the other view's confident prediction)
+//!
+//! The last term is FixMatch's: a frame whose view the head already classifies with
+//! probability ≥ [`PSEUDO_LABEL_THRESHOLD`] teaches that class to the frame's other view
+//! (the teacher's probabilities are constants, no gradient flows through them). Both views are
+//! drawn from the same camera augmentations, so each view teaches the other.
+
+use ndarray::ArrayD;
+
+use super::{PairedViews, Result, TuneError};
+
+/// Confidence a pseudo-label needs (FixMatch's τ).
+pub const PSEUDO_LABEL_THRESHOLD: f32 = 0.95;
+/// Weight of the pseudo-label term (FixMatch's λ_u).
+pub const PSEUDO_LABEL_WEIGHT: f32 = 1.0;
+
+/// Two views of each labeled image, as the frozen prefix's activations, and its class.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabeledViews {
+    views: PairedViews,
+    labels: Vec<usize>,
+    classes: usize,
+}
+
+impl LabeledViews {
+    /// `labels[i]` is the class (below `classes`, at least 2 of them) of row `i` of `views`.
+    pub fn new(views: PairedViews, labels: Vec<usize>, classes: usize) -> Result<Self> {
+        let invalid = |reason: String| TuneError::Data {
+            what: "labeled views",
+            reason,
+        };
+        if labels.len() != views.len() {
+            return Err(invalid(format!(
+                "{} labels for {} images",
+                labels.len(),
+                views.len()
+            )));
+        }
+        if classes < 2 {
+            return Err(invalid(format!(
+                "{classes} classes; two or more are needed"
+            )));
+        }
+        if let Some(bad) = labels.iter().find(|&&l| l >= classes) {
+            return Err(invalid(format!("label {bad} of {classes} classes")));
+        }
+        Ok(LabeledViews {
+            views,
+            labels,
+            classes,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
+    pub fn views(&self) -> &PairedViews {
+        &self.views
+    }
+
+    /// Every labeled image once, through view `step % 2` (the views alternate between steps).
+    pub(super) fn batch(&self, step: u64) -> ArrayD<f32> {
+        let all: Vec<usize> = (0..self.len()).collect();
+        self.views.one_view(step % 2 == 1, &all)
+    }
+}
