@@ -107,15 +107,13 @@ pub fn variants(
             adapter: false,
             ..base.clone()
         };
+        out.push((format!("encoder {train}"), encoder.clone()));
         if let Some(root) = labeled {
             let with_labels = AdaptOptions {
                 labeled: Some(root.to_owned()),
-                ..encoder.clone()
+                ..encoder
             };
-            out.push((format!("encoder {train}"), encoder));
             out.push((format!("encoder {train} + labels"), with_labels));
-        } else {
-            out.push((format!("encoder {train}"), encoder));
         }
     }
     out

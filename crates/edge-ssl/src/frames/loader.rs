@@ -23,8 +23,12 @@ use ndarray::Array3;
 use crate::frames::image_set::{self as image_set, Frames};
 use crate::progress::Progress;
 
-/// Kept frames are at most this many times the input size on each side.
-const KEEP_SCALE: u32 = 4;
+/// Kept frames are at most this many times the input size on each side. Twice: the smallest
+/// crop the camera augmentation takes (half the area, 0.71 of each side) still has the input's
+/// resolution, and at 224×224 a kept 768×576 frame is 448×336 (0.45 MB), so `adapt`'s later
+/// passes replay 280 of them from memory instead of decoding every frame twice more (at 4×
+/// it kept them whole, 1.3 MB each, and decoded 200 frames three times).
+const KEEP_SCALE: u32 = 2;
 
 /// Decodes `data` — an image folder, a video file or a camera — for adaptation.
 // `adapt --data` and its `--fps`/`--dedup`/`--max-frames` flags come through here.
