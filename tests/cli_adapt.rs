@@ -101,13 +101,29 @@ fn adapt_head_eval_end_to_end() {
         .arg(data.join("shifted/unlabeled"))
         .output()
         .unwrap();
-    common::assert_success(&head);
+    let summary: serde_json::Value = serde_json::from_str(&common::assert_success(&head)).unwrap();
     let stderr = String::from_utf8_lossy(&head.stderr);
     assert!(
         stderr.contains("with labels only"),
         "no semi-supervised report: {stderr}"
     );
     assert!(site.join("head.safetensors").is_file());
+    // The pseudo-labels are used only when cross-validation does not find them worse.
+    let semi = &summary["semi_supervised"];
+    let (alone, with) = (
+        semi["cv_accuracy_labeled_only"].as_f64().unwrap(),
+        semi["cv_accuracy_with_unlabeled"].as_f64().unwrap(),
+    );
+    assert_eq!(semi["used_unlabeled"], with >= alone, "{semi}");
+    let kept = if with >= alone {
+        "with them"
+    } else {
+        "fitted on the labels alone"
+    };
+    assert!(
+        stderr.contains(&format!("kept the head {kept}")),
+        "{stderr}"
+    );
 
     let plots = work.path().join("plots");
     let eval = edge_ssl()

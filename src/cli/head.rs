@@ -117,13 +117,7 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
         None => eprintln!("estimated accuracy: n/a (a class has fewer than 2 labeled images)"),
     }
     if let Some(s) = &semi {
-        eprintln!(
-            "unlabeled: {} pseudo-labels from {} frames; 2-fold accuracy {} with labels only → {} with unlabeled",
-            s.pseudo_labeled,
-            s.unlabeled,
-            pct(s.cv_accuracy_labeled_only),
-            pct(s.cv_accuracy_with_unlabeled)
-        );
+        eprintln!("{}", s.line());
     }
     if args.json {
         println!(

@@ -6,16 +6,43 @@ use crate::error::Context;
 use edge_ssl_train::head::{Head, HeadKind, SemiSupervised};
 use ndarray::{Array2, ArrayView2, Axis};
 
-/// What using the unlabeled frames did: pseudo-labels kept, and 2-fold accuracy without/with.
+/// What using the unlabeled frames did: pseudo-labels made, 2-fold accuracy without/with, and
+/// whether the head returned uses them.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SemiReport {
     pub unlabeled: usize,
     pub pseudo_labeled: usize,
     pub cv_accuracy_labeled_only: Option<f64>,
     pub cv_accuracy_with_unlabeled: Option<f64>,
+    /// False when cross-validation found the pseudo-labels lowered accuracy: the head returned
+    /// is then the one fitted on the labels alone.
+    pub used_unlabeled: bool,
 }
 
-/// Fits `kind` on labeled rows, with pseudo-labels from `unlabeled` when given.
+impl SemiReport {
+    /// One line for a person: what the unlabeled frames gave and which head was kept.
+    pub fn line(&self) -> String {
+        let pct = |v: Option<f64>| v.map_or("n/a".into(), |a| format!("{:.1} %", 100.0 * a));
+        format!(
+            "unlabeled: {} pseudo-labels from {} frames; 2-fold accuracy {} with labels only → {} \
+             with unlabeled; kept the head {}",
+            self.pseudo_labeled,
+            self.unlabeled,
+            pct(self.cv_accuracy_labeled_only),
+            pct(self.cv_accuracy_with_unlabeled),
+            if self.used_unlabeled {
+                "with them"
+            } else {
+                "fitted on the labels alone"
+            }
+        )
+    }
+}
+
+/// Fits `kind` on labeled rows, with pseudo-labels from `unlabeled` when given — unless 2-fold
+/// cross-validation says they make the head worse, in which case the labels-only head is
+/// returned (and the report says so): label propagation on a shifted domain can cost points,
+/// and a head that is worse than its labels alone would give is not shipped.
 pub fn fit_head(
     kind: HeadKind,
     x: ArrayView2<f32>,
@@ -23,27 +50,28 @@ pub fn fit_head(
     names: &[String],
     unlabeled: Option<ArrayView2<f32>>,
 ) -> crate::Result<(Head, Option<SemiReport>)> {
+    let plain = || Head::fit(kind, x, labels, names.to_vec()).context("fitting the head");
     let Some(u) = unlabeled else {
-        return Ok((
-            Head::fit(kind, x, labels, names.to_vec()).context("fitting the head")?,
-            None,
-        ));
+        return Ok((plain()?, None));
     };
     let semi = SemiSupervised::default();
     let (head, report) = semi
         .fit(kind, x, labels, names.to_vec(), u)
         .context("fitting the head with pseudo-labels")?;
-    let (plain, with) = match cross_validate(kind, x, labels, names, Some((u, &semi))) {
+    let (without, with) = match cross_validate(kind, x, labels, names, Some((u, &semi))) {
         Ok(Some((a, b))) => (Some(a), b),
         _ => (None, None),
     };
+    let worse = matches!((without, with), (Some(a), Some(b)) if b < a);
+    let head = if worse { plain()? } else { head };
     Ok((
         head,
         Some(SemiReport {
             unlabeled: report.unlabeled,
             pseudo_labeled: report.pseudo_labeled,
-            cv_accuracy_labeled_only: plain,
+            cv_accuracy_labeled_only: without,
             cv_accuracy_with_unlabeled: with,
+            used_unlabeled: !worse,
         }),
     ))
 }
