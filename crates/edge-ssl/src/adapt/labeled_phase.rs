@@ -23,6 +23,9 @@ use crate::model::reference::ResolvedModel;
 use crate::progress::Progress;
 use crate::tune::{LabeledViews, Split};
 
+/// Copies of the labeled training images rendered (2 views each): 8 views of each image.
+const COPIES: usize = 4;
+
 /// The labeled set split into images that train and images that judge.
 pub struct LabeledSplit {
     pub set: LabeledSet,
@@ -78,7 +81,8 @@ impl LabeledSplit {
         idx.iter().map(|&i| self.set.labels[i]).collect()
     }
 
-    /// Two augmented views of each training image through the prefix, with their classes.
+    /// Augmented views of each training image through the prefix ([`COPIES`] copies of two
+    /// views each), with their classes.
     #[allow(clippy::too_many_arguments)]
     pub fn views(
         &self,
@@ -91,7 +95,10 @@ impl LabeledSplit {
         resuming: bool,
         progress: &Progress,
     ) -> crate::Result<LabeledViews> {
-        let images = FrameList::strict_files(&self.paths(&self.train), pre, progress)?;
+        let once = self.paths(&self.train);
+        let paths: Vec<_> = (0..COPIES).flat_map(|_| once.iter().cloned()).collect();
+        // Each copy is a frame index of its own, so its two views are drawn afresh.
+        let images = FrameList::strict_files(&paths, pre, progress)?;
         let views = paired_cache::build(
             backend,
             card,
@@ -104,11 +111,9 @@ impl LabeledSplit {
             progress,
             paired_cache::LABELED_CACHE,
         )?;
-        Ok(LabeledViews::new(
-            views,
-            self.labels(&self.train),
-            self.set.class_names.len(),
-        )?)
+        let labels = self.labels(&self.train).repeat(COPIES);
+        let views = LabeledViews::new(views, labels, self.set.class_names.len())?;
+        Ok(views.in_copies(COPIES)?)
     }
 
     /// Held-out accuracy of a softmax head fitted on the training images' embeddings by the

@@ -20,12 +20,15 @@ pub const PSEUDO_LABEL_THRESHOLD: f32 = 0.95;
 /// Weight of the pseudo-label term (FixMatch's λ_u).
 pub const PSEUDO_LABEL_WEIGHT: f32 = 1.0;
 
-/// Two views of each labeled image, as the frozen prefix's activations, and its class.
+/// Two views of each labeled image, as the frozen prefix's activations, and its class;
+/// optionally several copies of the set, each with its own two views (see
+/// [`LabeledViews::in_copies`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LabeledViews {
     views: PairedViews,
     labels: Vec<usize>,
     classes: usize,
+    copies: usize,
 }
 
 impl LabeledViews {
@@ -54,7 +57,23 @@ impl LabeledViews {
             views,
             labels,
             classes,
+            copies: 1,
         })
+    }
+
+    /// The rows are `copies` copies of the same images (row `c·n + i` is copy `c` of image `i`,
+    /// each copy with views of its own): a step shows every image once, through the next copy
+    /// and view, so a few labeled images are seen in `2·copies` different views before one
+    /// repeats, instead of two, and the cross-entropy does not just memorize two views.
+    pub fn in_copies(mut self, copies: usize) -> Result<Self> {
+        if copies == 0 || self.len() % copies != 0 {
+            return Err(TuneError::Data {
+                what: "labeled views",
+                reason: format!("{} rows are not {copies} equal copies", self.len()),
+            });
+        }
+        self.copies = copies;
+        Ok(self)
     }
 
     pub fn len(&self) -> usize {
@@ -77,9 +96,14 @@ impl LabeledViews {
         &self.views
     }
 
-    /// Every labeled image once, through view `step % 2` (the views alternate between steps).
-    pub(super) fn batch(&self, step: u64) -> ArrayD<f32> {
-        let all: Vec<usize> = (0..self.len()).collect();
-        self.views.one_view(step % 2 == 1, &all)
+    /// Every labeled image once, and their classes: copy `step % copies`, its first view, then
+    /// at the next round of copies its second.
+    pub(super) fn batch(&self, step: u64) -> (ArrayD<f32>, &[usize]) {
+        let copies = self.copies as u64;
+        let n = self.len() / self.copies;
+        let first = (step % copies) as usize * n;
+        let rows: Vec<usize> = (first..first + n).collect();
+        let x = self.views.one_view((step / copies) % 2 == 1, &rows);
+        (x, &self.labels[first..first + n])
     }
 }

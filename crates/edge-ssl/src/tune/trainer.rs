@@ -215,9 +215,12 @@ impl EncoderTrainer {
         let n = x.shape()[0] / 2;
         self.graph.zero_grad();
         self.projector.zero_grad();
-        let x = match &self.labeled {
-            Some((_, data)) => concatenate![Axis(0), x, data.batch(self.step)],
-            None => x,
+        let (x, labels) = match &self.labeled {
+            Some((_, data)) => {
+                let (xl, labels) = data.batch(self.step);
+                (concatenate![Axis(0), x, xl], labels.to_vec())
+            }
+            None => (x, Vec::new()),
         };
         let y = self.graph.forward(vec![x], true)?.remove(0);
         let shape = y.shape().to_vec();
@@ -232,10 +235,10 @@ impl EncoderTrainer {
         gy.slice_mut(s![..2 * n, ..])
             .assign(&self.projector.backward(gz.view()));
         let mut value = simclr.value;
-        if let Some((head, data)) = &mut self.labeled {
+        if let Some((head, _)) = &mut self.labeled {
             head.zero_grad();
             let logits = head.forward(y.view());
-            let targets = joint_targets(&logits, n, data.labels());
+            let targets = joint_targets(&logits, n, &labels);
             let ce = targets.loss(&[logits.view()])?;
             value += ce.value;
             gy += &head.backward(ce.grads[0].view());

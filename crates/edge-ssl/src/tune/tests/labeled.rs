@@ -144,3 +144,33 @@ fn labeled_views_are_checked() {
     let t = EncoderTrainer::new(graph, config(), &frames()).unwrap();
     assert!(t.with_labeled(wrong).is_err());
 }
+
+#[test]
+fn copies_take_turns_and_each_shows_both_views() {
+    // Two images in two copies: row r of view v is filled with 10·v + r.
+    let fill =
+        |v: usize| ArrayD::from_shape_fn(ndarray::IxDyn(&[4, 1, 2, 2]), |i| (10 * v + i[0]) as f32);
+    let views = PairedViews::new(fill(0), fill(1)).unwrap();
+    let l = LabeledViews::new(views.clone(), vec![0, 1, 0, 1], 2)
+        .unwrap()
+        .in_copies(2)
+        .unwrap();
+    let firsts = |step| -> Vec<f32> {
+        let (b, labels) = l.batch(step);
+        assert_eq!(labels, [0, 1]);
+        b.outer_iter()
+            .map(|row| row.iter().next().copied().unwrap())
+            .collect()
+    };
+    assert_eq!(firsts(0), [0.0, 1.0]);
+    assert_eq!(firsts(1), [2.0, 3.0]);
+    assert_eq!(firsts(2), [10.0, 11.0]);
+    assert_eq!(firsts(3), [12.0, 13.0]);
+    assert_eq!(firsts(4), [0.0, 1.0]);
+    assert!(
+        LabeledViews::new(views, vec![0, 1, 0, 1], 2)
+            .unwrap()
+            .in_copies(3)
+            .is_err()
+    );
+}
