@@ -3,8 +3,8 @@
 //! encoder part, a linear softmax head on the encoder's output and the SimCLR projector
 //! together:
 //!
-//! loss = NT-Xent(frames' views) + CE(head, labeled images) + λ·CE(head on one view of a frame,
-//! the other view's confident prediction)
+//! loss = NT-Xent(frames' views) + λ_l·CE(head, labeled images) + λ_u·CE(head on one view of a
+//! frame, the other view's confident prediction)
 //!
 //! The last term is FixMatch's: a frame whose view the head already classifies with
 //! probability ≥ [`PSEUDO_LABEL_THRESHOLD`] teaches that class to the frame's other view
@@ -15,6 +15,9 @@ use ndarray::ArrayD;
 
 use super::{PairedViews, Result, TuneError};
 
+/// Weight of the labeled cross-entropy beside NT-Xent. Measured on the demo's shifted domain
+/// (`--train all`, 70 labels): 1 gave 58.98 % with a 10-shot head, 3 gave 58.22 %.
+pub const LABELED_WEIGHT: f32 = 1.0;
 /// Confidence a pseudo-label needs (FixMatch's τ).
 pub const PSEUDO_LABEL_THRESHOLD: f32 = 0.95;
 /// Weight of the pseudo-label term (FixMatch's λ_u).

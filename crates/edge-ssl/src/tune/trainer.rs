@@ -11,7 +11,7 @@ use edge_ssl_train::nn::{Linear, Module, NormKind, Param, Projector};
 use edge_ssl_train::optim::{Optimizer, Schedule};
 use ndarray::{Array2, ArrayD, Axis, IxDyn, concatenate, s};
 
-use super::labeled::{PSEUDO_LABEL_THRESHOLD, PSEUDO_LABEL_WEIGHT};
+use super::labeled::{LABELED_WEIGHT, PSEUDO_LABEL_THRESHOLD, PSEUDO_LABEL_WEIGHT};
 use super::{LabeledViews, PairedViews, Result, TuneConfig, TuneError};
 
 /// Purposes of the random streams: `Rng::stream(seed, [purpose, …])`.
@@ -268,7 +268,7 @@ impl EncoderTrainer {
 }
 
 /// Targets of the joint step's cross-entropy over its rows (`n` frames' first views, their
-/// second views, then the labeled images): each labeled row its class with weight `1/m`; each
+/// second views, then the labeled images): each labeled row its class with weight `λ_l/m`; each
 /// frame view the class its other view predicts with probability ≥ the threshold, with weight
 /// `λ/2n`; every other row weight 0.
 fn joint_targets(logits: &Array2<f32>, n: usize, labels: &[usize]) -> WeightedCrossEntropy {
@@ -295,7 +295,7 @@ fn joint_targets(logits: &Array2<f32>, n: usize, labels: &[usize]) -> WeightedCr
     let m = labels.len();
     for (j, &label) in labels.iter().enumerate() {
         targets[2 * n + j] = label;
-        weights[2 * n + j] = 1.0 / m as f32;
+        weights[2 * n + j] = LABELED_WEIGHT / m as f32;
     }
     WeightedCrossEntropy {
         labels: targets,
@@ -320,7 +320,7 @@ mod tests {
         ];
         let t = joint_targets(&logits, 2, &[1]);
         let w = PSEUDO_LABEL_WEIGHT / 4.0;
-        assert_eq!(t.weights, vec![0.0, w, w, 0.0, 1.0]);
+        assert_eq!(t.weights, vec![0.0, w, w, 0.0, LABELED_WEIGHT]);
         assert_eq!((t.labels[1], t.labels[2], t.labels[4]), (1, 0, 1));
     }
 }
