@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
+use base64ct::{Base64, Encoding as _};
 use p384::ecdsa::signature::hazmat::PrehashSigner as _;
 use p384::ecdsa::{Signature, SigningKey};
 use p384::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
@@ -154,7 +154,7 @@ impl NodeKey {
         }
         format!(
             "ecdsa-sha2-nistp384 {} edge-ssl-node\n",
-            base64::engine::general_purpose::STANDARD.encode(blob)
+            Base64::encode_string(&blob)
         )
     }
 
@@ -173,11 +173,10 @@ impl NodeKey {
                     path: PathBuf::new(),
                     reason: format!("signing failed: {e}"),
                 })?;
-        let b64 = base64::engine::general_purpose::STANDARD;
         Ok(AuthHeaders {
-            public_key: b64.encode(&self.public_pem),
+            public_key: Base64::encode_string(&self.public_pem),
             timestamp: timestamp.to_owned(),
-            signature: b64.encode(signature.to_der().as_bytes()),
+            signature: Base64::encode_string(signature.to_der().as_bytes()),
         })
     }
 }
@@ -220,14 +219,13 @@ mod tests {
     fn signature_verifies_over_sha256_of_the_timestamp() {
         let key = NodeKey::generate().unwrap();
         let h = key.headers_at("2026-12-04T05:35:28.123456+00:00").unwrap();
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let pem = String::from_utf8(b64.decode(&h.public_key).unwrap()).unwrap();
+        let pem = String::from_utf8(Base64::decode_vec(&h.public_key).unwrap()).unwrap();
         assert!(
             pem.starts_with("-----BEGIN PUBLIC KEY-----\n")
                 && pem.ends_with("-----END PUBLIC KEY-----\n")
         );
         let verifying = VerifyingKey::from_public_key_pem(&pem).unwrap();
-        let sig = Signature::from_der(&b64.decode(&h.signature).unwrap()).unwrap();
+        let sig = Signature::from_der(&Base64::decode_vec(&h.signature).unwrap()).unwrap();
         let digest = Sha256::digest(h.timestamp.as_bytes());
         verifying.verify_prehash(&digest, &sig).unwrap();
         let other = Sha256::digest(b"2026-12-04T05:35:29.123456+00:00");
