@@ -445,6 +445,14 @@ fn labeled_images_train_with_the_encoder_and_give_the_directory_a_head() {
         "original"
     };
     assert_eq!(labels["kept"], kept, "{labels}");
+    // `info` tells which encoder the directory holds.
+    let info = edge_ssl()
+        .args(["info", "--json", "--model"])
+        .arg(&site)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&common::assert_success(&info)).unwrap();
+    assert_eq!(info["adaptation"]["labels_kept"], kept, "{info}");
 
     // The directory's head is `head`'s own softmax fit on all 100 labels: the same predictions.
     let refit = work.path().join("refit");

@@ -31,6 +31,7 @@ use super::labeled_phase::{LabeledSplit, LabelsReport};
 use super::{AdaptOptions, paired_cache};
 use crate::error::Context;
 use crate::frames::frame_list::FrameList;
+use crate::frames::image_set::LabeledSet;
 use crate::model::directory::ENCODER;
 use crate::progress::Progress;
 use crate::tune::{self, EncoderTrainer, Train};
@@ -78,11 +79,14 @@ struct Done {
 }
 
 /// Trains the part of `work/encoder.onnx` that `opts.train` selects and writes it back in
-/// place; `None` for `Train::None`. `card` is the source model's (the prefix has its input).
+/// place; `None` for `Train::None`. `card` is the source model's (the prefix has its input);
+/// `labeled` is `opts.labeled`'s set, read once by the caller.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     backend: &dyn Backend,
     card: &ModelCard,
     frames: &FrameList,
+    labeled: Option<&LabeledSet>,
     opts: &AdaptOptions,
     work: &Path,
     resuming: bool,
@@ -111,11 +115,7 @@ pub fn train(
         progress,
         paired_cache::FRAMES_CACHE,
     )?;
-    let labeled = opts
-        .labeled
-        .as_deref()
-        .map(LabeledSplit::read)
-        .transpose()?;
+    let labeled = labeled.map(LabeledSplit::of);
     let (labeled_views, before) = match &labeled {
         Some(l) => (
             Some(l.views(backend, card, &pre, &split, opts, work, resuming, progress)?),

@@ -27,8 +27,8 @@ use crate::tune::{LabeledViews, Split};
 const COPIES: usize = 4;
 
 /// The labeled set split into images that train and images that judge.
-pub struct LabeledSplit {
-    pub set: LabeledSet,
+pub struct LabeledSplit<'a> {
+    pub set: &'a LabeledSet,
     pub train: Vec<usize>,
     pub held_out: Vec<usize>,
 }
@@ -49,9 +49,8 @@ pub struct LabelsReport {
     pub kept: String,
 }
 
-impl LabeledSplit {
-    pub fn read(root: &Path) -> crate::Result<Self> {
-        let set = LabeledSet::read(root)?;
+impl<'a> LabeledSplit<'a> {
+    pub fn of(set: &'a LabeledSet) -> Self {
         let (mut train, mut held_out) = (Vec::new(), Vec::new());
         let mut seen = vec![0usize; set.class_names.len()];
         let counts = set.labels.iter().fold(vec![0; seen.len()], |mut c, &l| {
@@ -66,11 +65,11 @@ impl LabeledSplit {
                 train.push(i);
             }
         }
-        Ok(LabeledSplit {
+        LabeledSplit {
             set,
             train,
             held_out,
-        })
+        }
     }
 
     fn paths(&self, idx: &[usize]) -> Vec<std::path::PathBuf> {

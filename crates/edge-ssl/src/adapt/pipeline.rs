@@ -149,8 +149,16 @@ pub fn adapt(
     times.bn = clock.lap();
     let mut card = model.card.clone();
     card.sha256 = None;
-    let encoder_training =
-        encoder_phase::train(backend, &card, &frames, opts, &work, resuming, progress)?;
+    let encoder_training = encoder_phase::train(
+        backend,
+        &card,
+        &frames,
+        labeled.as_ref(),
+        opts,
+        &work,
+        resuming,
+        progress,
+    )?;
     times.encoder = clock.lap();
     let patched = ResolvedModel {
         onnx: encoder.clone(),

@@ -30,6 +30,9 @@ pub struct Adaptation {
     pub encoder_blocks: Option<u64>,
     pub trained_parameters: Option<u64>,
     pub encoder_epochs: Option<u64>,
+    /// With labeled images (`adapt --labeled`): `trained` when the trained encoder was kept,
+    /// `original` when held-out labels were classified worse and the encoder stayed as it was.
+    pub labels_kept: Option<String>,
 }
 
 impl Adaptation {
@@ -65,6 +68,7 @@ impl Adaptation {
             encoder_blocks: encoder["blocks"].as_u64(),
             trained_parameters: encoder["parameters"].as_u64(),
             encoder_epochs: encoder["epochs"].as_u64(),
+            labels_kept: encoder["labels"]["kept"].as_str().map(str::to_owned),
         }))
     }
 
@@ -75,7 +79,12 @@ impl Adaptation {
         if self.bn_adapt {
             parts.push("BN re-estimated".to_string());
         }
-        if self.train != "none" {
+        if self.labels_kept.as_deref() == Some("original") {
+            parts.push(format!(
+                "encoder {} trained but not kept (held-out labels were classified worse)",
+                self.train
+            ));
+        } else if self.train != "none" {
             let mut trained = format!("encoder {} trained", self.train);
             let mut details = Vec::new();
             if let (Some(t), Some(of)) = (self.trained_blocks, self.encoder_blocks) {
