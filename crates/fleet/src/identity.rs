@@ -19,10 +19,12 @@ use std::path::{Path, PathBuf};
 use base64ct::{Base64, Encoding as _};
 use p384::ecdsa::signature::hazmat::PrehashSigner as _;
 use p384::ecdsa::{Signature, SigningKey};
-use p384::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
+use p384::elliptic_curve::zeroize::Zeroizing;
+use p384::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey as _};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{FleetError, Result};
+use crate::pem;
 use crate::timestamp;
 
 /// File name of the private key inside the work directory.
@@ -89,12 +91,11 @@ impl NodeKey {
                 })?;
                 let private = key.signing.as_nonzero_scalar();
                 let secret = p384::SecretKey::from(private);
-                let pem = secret
-                    .to_pkcs8_pem(LineEnding::LF)
-                    .map_err(|e| FleetError::Key {
-                        path: path.clone(),
-                        reason: e.to_string(),
-                    })?;
+                let der = secret.to_pkcs8_der().map_err(|e| FleetError::Key {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                let pem = Zeroizing::new(pem::encode("PRIVATE KEY", der.as_bytes()));
                 write_atomic(
                     &dir.join(PUBLIC_KEY_FILE),
                     key.public_key_openssh().as_bytes(),
@@ -109,22 +110,25 @@ impl NodeKey {
 
     /// Parses a PKCS#8 PEM private key (`path` only names it in errors).
     pub fn from_pkcs8_pem(pem: &str, path: &Path) -> Result<Self> {
-        let secret = p384::SecretKey::from_pkcs8_pem(pem).map_err(|e| FleetError::Key {
+        let not_a_key = |e: String| FleetError::Key {
             path: path.to_owned(),
             reason: format!("not a PKCS#8 P-384 private key: {e}"),
-        })?;
+        };
+        let der = Zeroizing::new(pem::decode("PRIVATE KEY", pem).map_err(not_a_key)?);
+        let secret =
+            p384::SecretKey::from_pkcs8_der(&der).map_err(|e| not_a_key(e.to_string()))?;
         Self::from_secret(&secret, path)
     }
 
     fn from_secret(secret: &p384::SecretKey, path: &Path) -> Result<Self> {
-        let public_pem = secret
+        let der = secret
             .public_key()
-            .to_public_key_pem(LineEnding::LF)
+            .to_public_key_der()
             .map_err(|e| FleetError::Key {
                 path: path.to_owned(),
                 reason: e.to_string(),
-            })?
-            .into_bytes();
+            })?;
+        let public_pem = pem::encode("PUBLIC KEY", der.as_bytes()).into_bytes();
         Ok(Self {
             signing: SigningKey::from(secret),
             public_pem,
@@ -250,6 +254,22 @@ mod tests {
         let public = std::fs::read_to_string(dir.path().join(PUBLIC_KEY_FILE)).unwrap();
         assert_eq!(public, a.public_key_openssh());
         assert!(public.starts_with("ecdsa-sha2-nistp384 AAAAE2VjZHNhLXNoYTItbmlzdHAzODQ"));
+    }
+
+    #[test]
+    fn key_files_are_byte_exact_with_p384s_own_pem() {
+        use p384::pkcs8::{EncodePrivateKey as _, LineEnding};
+        let dir = tempfile::tempdir().unwrap();
+        let key = NodeKey::load_or_create(dir.path()).unwrap();
+        let written = std::fs::read_to_string(dir.path().join(PRIVATE_KEY_FILE)).unwrap();
+        let secret = p384::SecretKey::from_pkcs8_pem(&written).unwrap();
+        assert_eq!(*secret.to_pkcs8_pem(LineEnding::LF).unwrap(), written);
+        let public = secret.public_key().to_public_key_pem(LineEnding::LF).unwrap();
+        assert_eq!(key.public_key_pem(), public.as_bytes());
+        // A file with CRLF line ends (edited on another system) is the same key.
+        let crlf = written.replace('\n', "\r\n");
+        let again = NodeKey::from_pkcs8_pem(&crlf, Path::new("k")).unwrap();
+        assert_eq!(again.public_key_pem(), key.public_key_pem());
     }
 
     #[test]

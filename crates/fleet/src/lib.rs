@@ -37,6 +37,7 @@ pub mod heartbeat;
 pub mod identity;
 pub mod join;
 pub mod objects;
+pub mod pem;
 pub mod proto;
 pub mod records;
 pub mod reply;
