@@ -25,6 +25,7 @@ pub fn terminal() -> Progress {
 /// A [`Progress`] for a long-running service (`fleet join`): no bars, each note one stderr line
 /// (a `{"event":"note","text":…}` object with `json`); Ctrl-C or SIGTERM cancels it as
 /// [`terminal`]'s.
+#[cfg(feature = "fleet")]
 pub fn notes(json: bool) -> Progress {
     let progress = Progress::new(move |event: &Event| {
         match event {

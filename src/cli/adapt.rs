@@ -15,7 +15,8 @@ use edge_ssl::adapt::{AdaptOptions, adapt};
 /// --resume continues and ends with the same adapter as an uninterrupted run.
 ///
 /// On the CPU, --threads N runs N single-threaded encoder sessions side by side on separate
-/// batches (and N threads render the augmented views); the output does not depend on N.
+/// batches, N threads render the augmented views and N threads train the encoder (default:
+/// every core); the output does not depend on N.
 #[derive(Debug, Args)]
 pub struct AdaptArgs {
     /// ONNX file, model directory, or `default`.
@@ -98,7 +99,8 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         novelty: args.novelty.config()?,
         ..AdaptOptions::default()
     }
-    .with_render_workers(args.backend.threads().unwrap_or(1));
+    .with_render_workers(args.backend.threads().unwrap_or(1))
+    .with_train_threads(args.backend.threads().unwrap_or(0));
     let model = super::model_arg::resolve(&args.model)?;
     let backend = args.backend.backend()?;
     let _lock = edge_ssl::model::dir_lock::lock(&args.out)?;

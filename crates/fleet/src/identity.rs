@@ -115,8 +115,7 @@ impl NodeKey {
             reason: format!("not a PKCS#8 P-384 private key: {e}"),
         };
         let der = Zeroizing::new(pem::decode("PRIVATE KEY", pem).map_err(not_a_key)?);
-        let secret =
-            p384::SecretKey::from_pkcs8_der(&der).map_err(|e| not_a_key(e.to_string()))?;
+        let secret = p384::SecretKey::from_pkcs8_der(&der).map_err(|e| not_a_key(e.to_string()))?;
         Self::from_secret(&secret, path)
     }
 
@@ -264,7 +263,10 @@ mod tests {
         let written = std::fs::read_to_string(dir.path().join(PRIVATE_KEY_FILE)).unwrap();
         let secret = p384::SecretKey::from_pkcs8_pem(&written).unwrap();
         assert_eq!(*secret.to_pkcs8_pem(LineEnding::LF).unwrap(), written);
-        let public = secret.public_key().to_public_key_pem(LineEnding::LF).unwrap();
+        let public = secret
+            .public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
         assert_eq!(key.public_key_pem(), public.as_bytes());
         // A file with CRLF line ends (edited on another system) is the same key.
         let crlf = written.replace('\n', "\r\n");

@@ -78,9 +78,17 @@ mod tests {
     #[test]
     fn wrong_label_missing_end_and_bad_base64_are_errors() {
         let pem = encode("PUBLIC KEY", b"abc");
-        assert!(decode("PRIVATE KEY", &pem).unwrap_err().contains("BEGIN PRIVATE KEY"));
+        assert!(
+            decode("PRIVATE KEY", &pem)
+                .unwrap_err()
+                .contains("BEGIN PRIVATE KEY")
+        );
         let cut = pem.replace("-----END PUBLIC KEY-----", "");
-        assert!(decode("PUBLIC KEY", &cut).unwrap_err().contains("END PUBLIC KEY"));
+        assert!(
+            decode("PUBLIC KEY", &cut)
+                .unwrap_err()
+                .contains("END PUBLIC KEY")
+        );
         let bad = pem.replace("YWJj", "Y!Jj");
         assert!(decode("PUBLIC KEY", &bad).unwrap_err().contains("base64"));
     }

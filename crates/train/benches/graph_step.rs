@@ -96,16 +96,24 @@ fn graph_step(c: &mut Criterion) {
     let r = ArrayD::from_shape_simple_fn(IxDyn(&[64, 256]), || rng.normal());
     let mut opt = Sgd::new(0.9, 1e-4);
     let mut t = 0;
-    c.bench_function("graph_step_conv7_b64_28x28", |b| {
-        b.iter(|| {
-            graph.zero_grad();
-            let y = graph.forward(vec![x.clone()], true).unwrap();
-            black_box(graph.backward(vec![r.clone()]).unwrap());
-            opt.step(graph.params_mut(), 0.01, t);
-            t += 1;
-            black_box(y)
-        })
-    });
+    // One thread, then every core (the trainer's default): the ratio is what threading buys.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for threads in [1, cores] {
+        edge_ssl_train::parallel::set_threads(threads);
+        c.bench_function(
+            &format!("graph_step_conv7_b64_28x28_threads{threads}"),
+            |b| {
+                b.iter(|| {
+                    graph.zero_grad();
+                    let y = graph.forward(vec![x.clone()], true).unwrap();
+                    black_box(graph.backward(vec![r.clone()]).unwrap());
+                    opt.step(graph.params_mut(), 0.01, t);
+                    t += 1;
+                    black_box(y)
+                })
+            },
+        );
+    }
 }
 
 criterion_group! {

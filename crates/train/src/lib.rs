@@ -93,6 +93,7 @@ pub mod loss;
 pub mod nn;
 pub mod novelty;
 pub mod optim;
+pub mod parallel;
 mod rng;
 mod tensor_file;
 mod tensor_store;

@@ -102,6 +102,7 @@ pub fn train(
     }
     let split = tune::import(&encoder, opts.train)
         .with_context(|| format!("preparing {} to train ({})", encoder.display(), opts.train))?;
+    edge_ssl_train::parallel::set_threads(opts.train_threads);
     let pre = Preprocessor::new(card.input.clone());
     let views = paired_cache::build(
         backend,

@@ -32,6 +32,9 @@ pub struct AdaptOptions {
     pub bn_frames: usize,
     /// Threads that render augmented views (beside the encoder's own threads).
     pub render_workers: usize,
+    /// Threads of the encoder trainer's convolutions and BatchNormalization (0: every core, up
+    /// to 4). The trained weights do not depend on it.
+    pub train_threads: usize,
     pub augment: AugmentConfig,
     /// Which frames of a video or camera `--data` are used (`--fps`, `--dedup`, `--max-frames`).
     pub sampling: SourceOptions,
@@ -58,6 +61,7 @@ impl Default for AdaptOptions {
             infer_batch: 64,
             bn_frames: 2048,
             render_workers: 1,
+            train_threads: 0,
             augment: AugmentConfig::camera(),
             sampling: SourceOptions::default(),
             novelty: Some(NoveltyConfig::default()),
@@ -79,6 +83,12 @@ impl AdaptOptions {
 
     pub fn with_render_workers(mut self, workers: usize) -> Self {
         self.render_workers = workers.max(1);
+        self
+    }
+
+    /// See [`AdaptOptions::train_threads`].
+    pub fn with_train_threads(mut self, threads: usize) -> Self {
+        self.train_threads = threads;
         self
     }
 }

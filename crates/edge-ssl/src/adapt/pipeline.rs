@@ -111,7 +111,7 @@ pub fn adapt(
     let mut clock = PhaseClock::start();
     let mut times = PhaseTimes::default();
     let pre = Preprocessor::new(model.card.input.clone());
-    let frames = FrameList::scan(data, &pre, &opts.sampling, progress)?;
+    let frames = FrameList::scan(data, &pre, &opts.sampling, Some(out), progress)?;
     if frames.len() < 2 {
         bail!(
             Options,

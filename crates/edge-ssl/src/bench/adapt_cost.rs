@@ -107,7 +107,8 @@ pub fn measure(
             // Listed without holding any frame: the timed pass decodes every one, as `embed`
             // would (held frames would leave decoding out of the baseline).
             let sampling = &settings.sampling;
-            let frames = FrameList::scan_holding(settings.data, &pre, sampling, 0, &progress)?;
+            let frames =
+                FrameList::scan_holding(settings.data, &pre, sampling, 0, None, &progress)?;
             let repeat = 1 + settings.views;
             let start = Instant::now();
             let sessions = backend

@@ -13,7 +13,8 @@
 //! Re-reading is what makes a resumed run see the same frames: a folder's files and a video's
 //! frames come back identically, and a pass that finds a different frame than the first one
 //! recorded is an error, not a silently different cache. A camera cannot be read twice, so its
-//! frames (a bounded number: cameras need `--max-frames`) are kept from the first pass.
+//! frames (a bounded number: cameras need `--max-frames`) are kept from the first pass: in
+//! memory up to [`HOLD_BYTES`], past it in an unlinked file on disk.
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,7 @@ use edge_ssl_source::{SourceKind, SourceOptions, detect_kind, open_source};
 use ndarray::Array3;
 
 use crate::frames::loader::{kept_pixels, kept_size};
+use crate::frames::spill::SpillFile;
 use crate::progress::Progress;
 
 /// One frame's pixels as the trainer keeps them (8-bit CHW in the card's channel count).
@@ -34,13 +36,17 @@ pub type FramePass<'a> = Box<dyn Iterator<Item = crate::Result<Pixels>> + Send +
 /// Held frames may take this many bytes at most (see the module's note).
 pub const HOLD_BYTES: usize = 128 << 20;
 
-/// Kept pixels of the first pass, while they fit in [`HOLD_BYTES`].
+/// Kept pixels of the first pass, while they fit in [`HOLD_BYTES`]; past it, dropped (the
+/// source is read again) or, for a camera, written to a [`SpillFile`].
 struct Hold {
     frames: Vec<Pixels>,
     bytes: usize,
     budget: usize,
     /// Over budget once: nothing more is kept.
     spilled: bool,
+    /// Where frames over budget go instead of being dropped.
+    spill_dir: Option<PathBuf>,
+    spill: Option<SpillFile>,
 }
 
 impl Hold {
@@ -50,22 +56,47 @@ impl Hold {
             bytes: 0,
             budget,
             spilled: false,
+            spill_dir: None,
+            spill: None,
         }
     }
 
-    fn push(&mut self, pixels: Pixels) {
+    /// Frames over budget go to a file in `dir` instead of being dropped.
+    fn spilling_to(mut self, dir: PathBuf) -> Self {
+        self.spill_dir = Some(dir);
+        self
+    }
+
+    fn push(&mut self, pixels: Pixels) -> crate::Result<()> {
+        if let Some(spill) = &mut self.spill {
+            return spill.push(&pixels);
+        }
         if self.spilled || self.bytes + pixels.len() > self.budget {
+            if let Some(dir) = &self.spill_dir {
+                let mut spill = SpillFile::create(dir)?;
+                for frame in self.frames.drain(..) {
+                    spill.push(&frame)?;
+                }
+                spill.push(&pixels)?;
+                self.spill = Some(spill);
+                return Ok(());
+            }
             self.spilled = true;
             self.frames = Vec::new();
-            return;
+            return Ok(());
         }
         self.bytes += pixels.len();
         self.frames.push(pixels);
+        Ok(())
     }
 
-    /// The held frames, or `None` after a spill.
-    fn into_frames(self) -> Option<Vec<Pixels>> {
-        (!self.spilled).then_some(self.frames)
+    /// How later passes get the frames: held, spilled, or `None` (read the source again).
+    fn into_replay(self) -> crate::Result<Option<Replay>> {
+        if let Some(mut spill) = self.spill {
+            spill.finish()?;
+            return Ok(Some(Replay::Spilled(spill)));
+        }
+        Ok((!self.spilled).then_some(Replay::Held(self.frames)))
     }
 }
 
@@ -77,6 +108,8 @@ enum Replay {
     /// Frames kept from the first pass: a camera's (the only pass there can be), or any
     /// source's that fit in [`HOLD_BYTES`].
     Held(Vec<Pixels>),
+    /// A camera's frames past [`HOLD_BYTES`], on disk.
+    Spilled(SpillFile),
 }
 
 /// The frames a source yields for adaptation, known by origin and read again on demand.
@@ -91,22 +124,27 @@ pub struct FrameList {
 
 impl FrameList {
     /// The first pass: which frames `data` (an image folder, a video file or a camera) has.
+    ///
+    /// A camera's frames past [`HOLD_BYTES`] are written to an unlinked file in `spill_dir`
+    /// (deleted however the process ends); without one they all stay in memory.
     pub fn scan(
         data: &Path,
         pre: &Preprocessor,
         options: &SourceOptions,
+        spill_dir: Option<&Path>,
         progress: &Progress,
     ) -> crate::Result<FrameList> {
-        Self::scan_holding(data, pre, options, HOLD_BYTES, progress)
+        Self::scan_holding(data, pre, options, HOLD_BYTES, spill_dir, progress)
     }
 
-    /// [`FrameList::scan`] keeping at most `hold_bytes` of frames (0: a video or folder is
-    /// always read again).
+    /// [`FrameList::scan`] keeping at most `hold_bytes` of frames in memory (0: a video or
+    /// folder is always read again, a camera's frames all go to `spill_dir`).
     pub(crate) fn scan_holding(
         data: &Path,
         pre: &Preprocessor,
         options: &SourceOptions,
         hold_bytes: usize,
+        spill_dir: Option<&Path>,
         progress: &Progress,
     ) -> crate::Result<FrameList> {
         let spec = data
@@ -129,18 +167,19 @@ impl FrameList {
             (a, b) => a.or(b).unwrap_or(0),
         };
         let mut phase = progress.phase("reading frames", (bound > 0).then_some(bound));
-        let camera = kind == SourceKind::Camera;
-        let (mut origins, mut held, mut hold) = (Vec::new(), Vec::new(), Hold::new(hold_bytes));
+        let mut hold = match (kind == SourceKind::Camera, spill_dir) {
+            (true, Some(dir)) => Hold::new(hold_bytes).spilling_to(dir.to_owned()),
+            // A camera cannot be read again: without a spill directory, all in memory.
+            (true, None) => Hold::new(usize::MAX),
+            (false, _) => Hold::new(hold_bytes),
+        };
+        let mut origins = Vec::new();
         while let Some(frame) = source
             .next_frame()
             .with_context(|| format!("reading {spec}"))?
         {
             phase.advance(1)?;
-            let pixels = kept_pixels(frame.image, pre);
-            match camera {
-                true => held.push(pixels),
-                false => hold.push(pixels),
-            }
+            hold.push(kept_pixels(frame.image, pre))?;
             origins.push(PathBuf::from(frame.origin));
         }
         phase.finish();
@@ -152,11 +191,15 @@ impl FrameList {
         if origins.is_empty() {
             bail!(Data, "{spec}: no frames were kept ({stats})");
         }
-        let replay = match (camera, hold.into_frames()) {
-            (true, _) => Replay::Held(held),
-            (false, Some(frames)) => Replay::Held(frames),
-            (false, None) => Replay::Source(options),
-        };
+        if let Some(spill) = &hold.spill {
+            progress.note(format_args!(
+                "{spec}: {} frames ({} MB) kept on disk in {} for the later passes",
+                spill.len(),
+                spill.bytes() >> 20,
+                spill_dir.map_or(String::new(), |d| d.display().to_string())
+            ));
+        }
+        let replay = hold.into_replay()?.unwrap_or(Replay::Source(options));
         Ok(FrameList {
             spec,
             replay,
@@ -188,6 +231,7 @@ impl FrameList {
     pub fn pass<'a>(&'a self, pre: &'a Preprocessor) -> crate::Result<FramePass<'a>> {
         Ok(match &self.replay {
             Replay::Held(pixels) => Box::new(pixels.iter().map(|p| Ok(p.clone()))),
+            Replay::Spilled(spill) => Box::new(spill.pass()),
             Replay::Folder => Box::new(self.origins.iter().map(move |path| {
                 let image = decode_image_at_least(path, kept_size(pre))
                     .with_context(|| format!("{}: no longer decodable", path.display()))?;
@@ -286,7 +330,7 @@ fn read_files(
         for (path, kept) in block.iter().zip(decoded) {
             match kept {
                 Ok(pixels) => {
-                    hold.push(pixels);
+                    hold.push(pixels)?;
                     origins.push(path.clone());
                 }
                 Err(e) => skipped.push(e.to_string()),
@@ -297,7 +341,7 @@ fn read_files(
     phase.finish();
     Ok(FrameList {
         spec,
-        replay: hold.into_frames().map_or(Replay::Folder, Replay::Held),
+        replay: hold.into_replay()?.unwrap_or(Replay::Folder),
         origins,
         skipped,
     })
@@ -364,7 +408,7 @@ mod tests {
             .with_fps(Some(2.0))
             .with_max_frames(Some(4));
         let (pre, silent) = (pre(), Progress::silent());
-        let list = FrameList::scan(VTEST.as_ref(), &pre, &options, &silent).unwrap();
+        let list = FrameList::scan(VTEST.as_ref(), &pre, &options, None, &silent).unwrap();
         assert_eq!(list.len(), 4);
         assert_eq!(list.origins[1].display().to_string(), format!("{VTEST}#5"));
         let first: Vec<_> = list
@@ -398,9 +442,9 @@ mod tests {
                 .unwrap();
             i += 1;
         }
-        let from_video = FrameList::scan(VTEST.as_ref(), &pre, &options, &silent).unwrap();
+        let from_video = FrameList::scan(VTEST.as_ref(), &pre, &options, None, &silent).unwrap();
         let from_folder =
-            FrameList::scan(dir.path(), &pre, &SourceOptions::default(), &silent).unwrap();
+            FrameList::scan(dir.path(), &pre, &SourceOptions::default(), None, &silent).unwrap();
         let pass = |list: &FrameList| -> Vec<_> {
             list.pass(&pre)
                 .unwrap()
@@ -420,7 +464,7 @@ mod tests {
         let options = SourceOptions::default().with_max_frames(Some(6));
         let (pre, silent) = (pre(), Progress::silent());
         let scan = |budget| {
-            FrameList::scan_holding(VTEST.as_ref(), &pre, &options, budget, &silent).unwrap()
+            FrameList::scan_holding(VTEST.as_ref(), &pre, &options, budget, None, &silent).unwrap()
         };
         let (held, again) = (scan(HOLD_BYTES), scan(0));
         let Replay::Held(frames) = &held.replay else {
@@ -442,6 +486,30 @@ mod tests {
         assert_eq!(held.origins, again.origins);
     }
 
+    /// What a camera's frames do past the budget: all of them (the held ones first) go to
+    /// disk and come back in order; without a spill directory they would be dropped.
+    #[test]
+    fn frames_over_budget_spill_to_disk_in_order() {
+        let frames: Vec<super::Pixels> = (0..6u8)
+            .map(|i| super::Pixels::from_elem((3, 8, 8), i))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut hold = super::Hold::new(2 * 192).spilling_to(dir.path().to_owned());
+        for f in &frames {
+            hold.push(f.clone()).unwrap();
+        }
+        let Some(Replay::Spilled(spill)) = hold.into_replay().unwrap() else {
+            panic!("six frames over a budget of two spill")
+        };
+        let back: Vec<_> = spill.pass().collect::<crate::Result<_>>().unwrap();
+        assert_eq!(back, frames);
+        let mut dropped = super::Hold::new(2 * 192);
+        for f in &frames {
+            dropped.push(f.clone()).unwrap();
+        }
+        assert!(dropped.into_replay().unwrap().is_none());
+    }
+
     #[test]
     fn a_folder_skips_undecodable_files_and_a_vanished_one_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -458,6 +526,7 @@ mod tests {
             &pre,
             &SourceOptions::default(),
             0,
+            None,
             &Progress::silent(),
         )
         .unwrap();

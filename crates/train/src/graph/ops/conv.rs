@@ -5,6 +5,8 @@
 //! kh·kw times the size of the input, per layer, for the whole batch). A 1×1 unit-stride conv
 //! (MobileNet's pointwise layers) uses the image itself as its column matrix.
 
+use std::ops::Range;
+
 use ndarray::{ArrayD, ArrayView2, ArrayViewMut2, Axis, IxDyn, ShapeBuilder};
 
 use super::attrs;
@@ -12,6 +14,7 @@ use super::im2col::{Geometry, col2im, im2col};
 use super::op::{Grads, Inputs, Op, OpResult, single};
 use super::sgemm::gemm;
 use crate::graph::{NodeSpec, Tensor};
+use crate::parallel;
 
 #[derive(Debug)]
 pub(crate) struct Conv {
@@ -23,22 +26,34 @@ pub(crate) struct Conv {
     auto_pad: String,
 }
 
-thread_local! {
-    /// Column and gather buffers kept between calls and shared by every conv of the thread
-    /// (they run one at a time): reallocating tens of MB per layer and step cost more in page
-    /// faults than the copies they hold, and one set (at most 4 × 16 MB, see [`chunk`]) bounds
-    /// what stays allocated however many convs a graph has.
-    static SCRATCH: std::cell::RefCell<[Vec<f32>; 4]> = Default::default();
-}
+/// Column and gather buffers kept between calls, one set per worker thread (see
+/// [`parallel`](crate::parallel)), shared by every conv (they run one at a time): reallocating
+/// tens of MB per layer and step cost more in page faults than the copies they hold, and one
+/// set per worker (at most 4 × 8 MB, see [`chunk`]) bounds what stays allocated however many
+/// convs a graph has.
+static SCRATCH: std::sync::Mutex<Vec<[Vec<f32>; 4]>> = std::sync::Mutex::new(Vec::new());
 
-fn buffer(slot: usize, len: usize) -> Vec<f32> {
-    let mut v = SCRATCH.with(|s| std::mem::take(&mut s.borrow_mut()[slot]));
+/// Buffer `slot` of `worker`'s set, `len` long.
+fn buffer(worker: usize, slot: usize, len: usize) -> Vec<f32> {
+    let mut v = SCRATCH
+        .lock()
+        .map(|mut sets| {
+            sets.get_mut(worker)
+                .map(|set| std::mem::take(&mut set[slot]))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
     v.resize(len, 0.0);
     v
 }
 
-fn give_back(slot: usize, v: Vec<f32>) {
-    SCRATCH.with(|s| s.borrow_mut()[slot] = v);
+fn give_back(worker: usize, slot: usize, v: Vec<f32>) {
+    if let Ok(mut sets) = SCRATCH.lock() {
+        if sets.len() <= worker {
+            sets.resize_with(worker + 1, Default::default);
+        }
+        sets[worker][slot] = v;
+    }
 }
 
 fn pair(v: Option<Vec<i64>>, what: &str) -> OpResult<[usize; 2]> {
@@ -144,14 +159,16 @@ impl Conv {
     }
 }
 
-/// Images per GEMM: enough columns (≥ 512) to amortize packing, at most 4 M floats of columns.
+/// Images per GEMM: enough columns (≥ 512) to amortize packing, at most 2 M floats of columns
+/// (per worker thread). Fixed by the shapes alone, never by the thread count: the weight
+/// gradient sums chunk by chunk, and the chunks must be the same on every machine.
 /// A pointwise conv with large images multiplies the images in place instead (no copy).
 fn chunk(geo: &Geometry, n: usize) -> usize {
     let p = geo.cols().max(1);
     if geo.is_pointwise() && p >= 256 {
         return 1;
     }
-    let cap = (4 << 20) / (geo.rows() * p).max(1);
+    let cap = (2 << 20) / (geo.rows() * p).max(1);
     512usize.div_ceil(p).min(cap).clamp(1, n.max(1))
 }
 
@@ -207,6 +224,134 @@ impl Plan<'_> {
     fn at(&self, n: usize, k: usize, o: usize) -> usize {
         (n * self.shape[1] + k * self.og + o) * self.p
     }
+
+    /// Forward for images `lane`, into `out` (their outputs, `lane.len() × O × p`).
+    fn forward_images(
+        &self,
+        lane: Range<usize>,
+        out: &mut [f32],
+        w2: ArrayView2<'_, f32>,
+        og: usize,
+        worker: usize,
+    ) -> OpResult<()> {
+        let (p, nb, rows) = (self.p, self.nb, self.geo.rows());
+        let mut cols = buffer(worker, 0, if self.direct { 0 } else { rows * nb * p });
+        let mut ybuf = buffer(worker, 1, if nb > 1 { og * nb * p } else { 0 });
+        let mut step = || -> OpResult<()> {
+            for n0 in lane.clone().step_by(nb) {
+                let cnt = nb.min(lane.end - n0);
+                for k in 0..self.groups {
+                    let colv = self.columns(n0, cnt, k, &mut cols)?;
+                    let wk = w2.slice(ndarray::s![k * og..(k + 1) * og, ..]);
+                    if cnt == 1 {
+                        let at = self.at(n0 - lane.start, k, 0);
+                        let y = ArrayViewMut2::from_shape((og, p), &mut out[at..at + og * p])
+                            .map_err(|e| e.to_string())?;
+                        gemm(1.0, wk, colv, 0.0, y);
+                        continue;
+                    }
+                    let width = cnt * p;
+                    let y = ArrayViewMut2::from_shape((og, width), &mut ybuf[..og * width])
+                        .map_err(|e| e.to_string())?;
+                    gemm(1.0, wk, colv, 0.0, y);
+                    for s in 0..cnt {
+                        for o in 0..og {
+                            let at = self.at(n0 + s - lane.start, k, o);
+                            out[at..at + p]
+                                .copy_from_slice(&ybuf[o * width + s * p..o * width + (s + 1) * p]);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        };
+        let result = step();
+        give_back(worker, 0, cols);
+        give_back(worker, 1, ybuf);
+        result
+    }
+
+    /// Backward for images `lane`: their input gradients into `dx` (`lane.len()` images), and
+    /// with `need_w` this lane's sum of the weight gradient (`O × rows`).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_images(
+        &self,
+        lane: Range<usize>,
+        dys: &[f32],
+        mut dx: Option<&mut [f32]>,
+        need_w: bool,
+        w2: ArrayView2<'_, f32>,
+        og: usize,
+        worker: usize,
+    ) -> OpResult<Option<ndarray::Array2<f32>>> {
+        if lane.is_empty() {
+            return Ok(None);
+        }
+        let (p, nb, rows) = (self.p, self.nb, self.geo.rows());
+        let need_x = dx.is_some();
+        let mut dw = need_w.then(|| ndarray::Array2::<f32>::zeros((self.shape[1], rows)));
+        let direct = self.direct;
+        let mut cols = buffer(worker, 0, if direct || !need_w { 0 } else { rows * nb * p });
+        let mut dcols = buffer(worker, 2, if need_x && !direct { rows * nb * p } else { 0 });
+        let mut dybuf = buffer(worker, 3, if nb > 1 { og * nb * p } else { 0 });
+        let mut step = || -> OpResult<()> {
+            for n0 in lane.clone().step_by(nb) {
+                let cnt = nb.min(lane.end - n0);
+                let width = cnt * p;
+                for k in 0..self.groups {
+                    let dyv = if cnt == 1 {
+                        let at = self.at(n0, k, 0);
+                        ArrayView2::from_shape((og, p), &dys[at..at + og * p])
+                    } else {
+                        for s in 0..cnt {
+                            for o in 0..og {
+                                let at = self.at(n0 + s, k, o);
+                                dybuf[o * width + s * p..o * width + (s + 1) * p]
+                                    .copy_from_slice(&dys[at..at + p]);
+                            }
+                        }
+                        ArrayView2::from_shape((og, width), &dybuf[..og * width])
+                    }
+                    .map_err(|e| e.to_string())?;
+                    if let Some(dw) = &mut dw {
+                        let colv = self.columns(n0, cnt, k, &mut cols)?;
+                        let block = dw.slice_mut(ndarray::s![k * og..(k + 1) * og, ..]);
+                        gemm(1.0, dyv, colv.t(), 1.0, block);
+                    }
+                    let Some(dxs) = dx.as_deref_mut() else {
+                        continue;
+                    };
+                    let wk = w2.slice(ndarray::s![k * og..(k + 1) * og, ..]);
+                    if direct {
+                        let idx = (n0 - lane.start) * self.groups + k;
+                        let dst = &mut dxs[idx * self.image..(idx + 1) * self.image];
+                        let out =
+                            ArrayViewMut2::from_shape((rows, p), dst).map_err(|e| e.to_string())?;
+                        gemm(1.0, wk.t(), dyv, 0.0, out);
+                        continue;
+                    }
+                    let out = ArrayViewMut2::from_shape((rows, width), &mut dcols[..rows * width])
+                        .map_err(|e| e.to_string())?;
+                    gemm(1.0, wk.t(), dyv, 0.0, out);
+                    for s in 0..cnt {
+                        let idx = (n0 + s - lane.start) * self.groups + k;
+                        col2im(
+                            &self.geo,
+                            &dcols[s * p..],
+                            width,
+                            &mut dxs[idx * self.image..(idx + 1) * self.image],
+                        );
+                    }
+                }
+            }
+            Ok(())
+        };
+        let result = step();
+        give_back(worker, 0, cols);
+        give_back(worker, 2, dcols);
+        give_back(worker, 3, dybuf);
+        result.map(|()| dw)
+    }
 }
 
 impl Conv {
@@ -250,42 +395,20 @@ impl Op for Conv {
             .map_err(|e| e.to_string())?;
         let mut y = ArrayD::<f32>::zeros(IxDyn(&shape));
         let ys = y.as_slice_mut().ok_or("output not contiguous")?;
-        let mut cols = buffer(
-            0,
-            if plan.direct {
-                0
-            } else {
-                plan.geo.rows() * plan.nb * p
-            },
-        );
-        let mut ybuf = buffer(1, if plan.nb > 1 { og * plan.nb * p } else { 0 });
-        for n0 in (0..shape[0]).step_by(plan.nb) {
-            let cnt = plan.nb.min(shape[0] - n0);
-            for k in 0..plan.groups {
-                let colv = plan.columns(n0, cnt, k, &mut cols)?;
-                let wk = w2.slice(ndarray::s![k * og..(k + 1) * og, ..]);
-                if cnt == 1 {
-                    let at = plan.at(n0, k, 0);
-                    let out = ArrayViewMut2::from_shape((og, p), &mut ys[at..at + og * p])
-                        .map_err(|e| e.to_string())?;
-                    gemm(1.0, wk, colv, 0.0, out);
-                    continue;
-                }
-                let width = cnt * p;
-                let out = ArrayViewMut2::from_shape((og, width), &mut ybuf[..og * width])
-                    .map_err(|e| e.to_string())?;
-                gemm(1.0, wk, colv, 0.0, out);
-                for s in 0..cnt {
-                    for o in 0..og {
-                        let at = plan.at(n0 + s, k, o);
-                        ys[at..at + p]
-                            .copy_from_slice(&ybuf[o * width + s * p..o * width + (s + 1) * p]);
-                    }
-                }
-            }
+        // Images are independent: each lane writes its own images' outputs.
+        let per_image = shape[1] * p;
+        let mut rest = ys;
+        let mut items = Vec::with_capacity(parallel::LANES);
+        for lane in parallel::lanes(shape[0]) {
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(lane.len() * per_image);
+            items.push((lane, mine));
+            rest = tail;
         }
-        give_back(0, cols);
-        give_back(1, ybuf);
+        parallel::run(items, |worker, (lane, out)| {
+            plan.forward_images(lane, out, w2, og, worker)
+        })
+        .into_iter()
+        .collect::<OpResult<()>>()?;
         if let Some(b) = bias {
             for (mut plane, &bv) in y.axis_iter_mut(Axis(1)).zip(b.iter()) {
                 plane += bv;
@@ -316,77 +439,40 @@ impl Op for Conv {
             .into_shape_with_order((shape[1], rows))
             .map_err(|e| e.to_string())?;
         let (need_x, need_w) = (need[0], need.get(1).copied().unwrap_or(false));
-        let mut dw = need_w.then(|| ndarray::Array2::<f32>::zeros((shape[1], rows)));
         let mut dx = need_x.then(|| ArrayD::<f32>::zeros(input.raw_dim()));
-        let mut cols = buffer(
-            0,
-            if plan.direct || !need_w {
-                0
-            } else {
-                rows * plan.nb * p
-            },
-        );
-        let mut dcols = buffer(
-            2,
-            if need_x && !plan.direct {
-                rows * plan.nb * p
-            } else {
-                0
-            },
-        );
-        let mut dybuf = buffer(3, if plan.nb > 1 { og * plan.nb * p } else { 0 });
-        for n0 in (0..shape[0]).step_by(plan.nb) {
-            let cnt = plan.nb.min(shape[0] - n0);
-            let width = cnt * p;
-            for k in 0..plan.groups {
-                let dyv = if cnt == 1 {
-                    let at = plan.at(n0, k, 0);
-                    ArrayView2::from_shape((og, p), &dys[at..at + og * p])
-                } else {
-                    for s in 0..cnt {
-                        for o in 0..og {
-                            let at = plan.at(n0 + s, k, o);
-                            dybuf[o * width + s * p..o * width + (s + 1) * p]
-                                .copy_from_slice(&dys[at..at + p]);
-                        }
-                    }
-                    ArrayView2::from_shape((og, width), &dybuf[..og * width])
+        // Each lane: its images' input gradients (disjoint), and its own sum of the weight
+        // gradient; the lanes' sums are added in lane order (see `parallel`).
+        let mut rest = match &mut dx {
+            Some(dx) => Some(dx.as_slice_mut().ok_or("gradient not contiguous")?),
+            None => None,
+        };
+        let mut items = Vec::with_capacity(parallel::LANES);
+        for lane in parallel::lanes(shape[0]) {
+            let mine = match rest.take() {
+                Some(r) => {
+                    let (mine, tail) = r.split_at_mut(lane.len() * plan.groups * plan.image);
+                    rest = Some(tail);
+                    Some(mine)
                 }
-                .map_err(|e| e.to_string())?;
-                if let Some(dw) = &mut dw {
-                    let colv = plan.columns(n0, cnt, k, &mut cols)?;
-                    let block = dw.slice_mut(ndarray::s![k * og..(k + 1) * og, ..]);
-                    gemm(1.0, dyv, colv.t(), 1.0, block);
-                }
-                if let Some(dx) = &mut dx {
-                    let wk = w2.slice(ndarray::s![k * og..(k + 1) * og, ..]);
-                    let dxs = dx.as_slice_mut().ok_or("gradient not contiguous")?;
-                    if plan.direct {
-                        let idx = n0 * plan.groups + k;
-                        let dst = &mut dxs[idx * plan.image..(idx + 1) * plan.image];
-                        let out =
-                            ArrayViewMut2::from_shape((rows, p), dst).map_err(|e| e.to_string())?;
-                        gemm(1.0, wk.t(), dyv, 0.0, out);
-                        continue;
-                    }
-                    let out = ArrayViewMut2::from_shape((rows, width), &mut dcols[..rows * width])
-                        .map_err(|e| e.to_string())?;
-                    gemm(1.0, wk.t(), dyv, 0.0, out);
-                    for s in 0..cnt {
-                        let idx = (n0 + s) * plan.groups + k;
-                        col2im(
-                            &plan.geo,
-                            &dcols[s * p..],
-                            width,
-                            &mut dxs[idx * plan.image..(idx + 1) * plan.image],
-                        );
-                    }
+                None => None,
+            };
+            items.push((lane, mine));
+        }
+        let mut dw: Option<ndarray::Array2<f32>> = None;
+        for part in parallel::run(items, |worker, (lane, dx)| {
+            plan.backward_images(lane, dys, dx, need_w, w2, og, worker)
+        }) {
+            if let Some(part) = part? {
+                match &mut dw {
+                    Some(sum) => *sum += &part,
+                    None => dw = Some(part),
                 }
             }
         }
-        give_back(0, cols);
-        give_back(2, dcols);
-        give_back(3, dybuf);
+        let dw = match (need_w, dw) {
+            (true, None) => Some(ndarray::Array2::<f32>::zeros((shape[1], rows))),
+            (_, dw) => dw,
+        };
         let dw = dw
             .map(|d| {
                 d.into_shape_with_order(IxDyn(weight.shape()))
@@ -415,6 +501,35 @@ mod tests {
             NodeSpec::new("Conv", "conv", inputs, &["y"]),
             |n, (k, v)| n.with_attr(k, v.clone()),
         )
+    }
+
+    /// Outputs and gradients are the same bit for bit on 1 and 4 threads, for image counts
+    /// that split evenly into lanes and that do not, with images batched per GEMM (small
+    /// outputs) and one image per GEMM.
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        use crate::graph::check::random;
+        let node = conv(&[("pads", Attr::Ints(vec![1, 1, 1, 1]))], true);
+        for (n, side) in [(7, 6), (9, 24), (2, 5)] {
+            let case = Case::node(node.clone())
+                .input("x", &[n, 3, side, side], 1)
+                .param("w", &[5, 3, 3, 3], 2)
+                .param("b", &[5], 3);
+            let run = |threads: usize| {
+                crate::parallel::set_threads(threads);
+                let mut g = case.build();
+                let y = g
+                    .forward(vec![case.inputs[0].1.clone()], true)
+                    .unwrap()
+                    .remove(0);
+                let dx = g.backward(vec![random(y.shape(), 4)]).unwrap();
+                let grads: Vec<_> = g.params().iter().map(|p| p.grad.clone()).collect();
+                (y, dx, grads)
+            };
+            let (one, four) = (run(1), run(4));
+            crate::parallel::set_threads(0);
+            assert_eq!(one, four, "{n} images of {side}x{side}");
+        }
     }
 
     #[test]

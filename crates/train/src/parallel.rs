@@ -1,0 +1,112 @@
+//! The trainer's threads, and why its results do not depend on how many there are.
+//!
+//! Training the encoder spends its time in convolutions (im2col, GEMM, col2im) and
+//! BatchNormalization over batches of hundreds of images: independent work per image or per
+//! channel, split here over a few scoped threads. What sums over images — a convolution's
+//! weight gradient — is split into a fixed number of [`LANES`] whatever the thread count:
+//! each lane sums its images on its own, and the lanes are added in lane order. One thread
+//! runs the lanes one after another, four run them side by side; the floating-point sums are
+//! the same, so a run resumed with another `--threads` still continues bit for bit.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Work that sums over the images of a batch is split into this many lanes.
+pub const LANES: usize = 4;
+
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets how many threads the trainer's heavy operators use (0, the default: every core, up
+/// to [`LANES`]). Results do not depend on it.
+pub fn set_threads(n: usize) {
+    THREADS.store(n, Ordering::Relaxed);
+}
+
+/// The threads the heavy operators use now.
+#[must_use]
+pub fn threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .clamp(1, LANES)
+}
+
+/// `0..n` in [`LANES`] contiguous ranges, as even as can be (empty ones when `n < LANES`).
+pub(crate) fn lanes(n: usize) -> [Range<usize>; LANES] {
+    std::array::from_fn(|l| l * n / LANES..(l + 1) * n / LANES)
+}
+
+/// `work(worker, item)` for every item, in contiguous groups on up to [`threads`] threads (the
+/// first group on the calling thread); `worker` numbers the thread (`0..threads()`), so it can
+/// pick per-thread scratch. Results come back in item order.
+pub(crate) fn run<I: Send, R: Send>(items: Vec<I>, work: impl Fn(usize, I) -> R + Sync) -> Vec<R> {
+    let workers = threads().min(items.len()).max(1);
+    if workers == 1 {
+        return items.into_iter().map(|item| work(0, item)).collect();
+    }
+    let per = items.len().div_ceil(workers);
+    let mut groups: Vec<Vec<I>> = Vec::with_capacity(workers);
+    let mut items = items.into_iter();
+    loop {
+        let group: Vec<I> = items.by_ref().take(per).collect();
+        if group.is_empty() {
+            break;
+        }
+        groups.push(group);
+    }
+    let work = &work;
+    std::thread::scope(|s| {
+        let mut groups = groups.into_iter().enumerate();
+        let own = groups.next();
+        let handles: Vec<_> = groups
+            .map(|(w, group)| {
+                s.spawn(move || group.into_iter().map(|i| work(w, i)).collect::<Vec<R>>())
+            })
+            .collect();
+        let mut out: Vec<R> = own
+            .map(|(w, group)| group.into_iter().map(|i| work(w, i)).collect())
+            .unwrap_or_default();
+        for handle in handles {
+            // An operator does not panic on data (shapes are checked before); if one did, the
+            // panic goes on in the caller as it would have without threads.
+            match handle.join() {
+                Ok(part) => out.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_cover_every_index_once_in_order() {
+        for n in [0, 1, 3, 4, 5, 64, 257] {
+            let l = lanes(n);
+            assert_eq!(l[0].start, 0);
+            assert_eq!(l[LANES - 1].end, n);
+            for w in l.windows(2) {
+                assert_eq!(w[0].end, w[1].start);
+            }
+            let sizes: Vec<usize> = l.iter().map(ExactSizeIterator::len).collect();
+            assert!(
+                sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
+                "{n}: {sizes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn run_keeps_item_order_and_numbers_workers() {
+        let out = run((0..7).collect(), |w, i: usize| (w, i * 10));
+        let values: Vec<usize> = out.iter().map(|&(_, v)| v).collect();
+        assert_eq!(values, [0, 10, 20, 30, 40, 50, 60]);
+        assert!(out.iter().all(|&(w, _)| w < threads()));
+        // Each worker's items are contiguous.
+        assert!(out.windows(2).all(|p| p[0].0 <= p[1].0));
+    }
+}
