@@ -335,12 +335,14 @@ impl Plan<'_> {
                     gemm(1.0, wk.t(), dyv, 0.0, out);
                     for s in 0..cnt {
                         let idx = (n0 + s - lane.start) * self.groups + k;
-                        col2im(
-                            &self.geo,
-                            &dcols[s * p..],
-                            width,
-                            &mut dxs[idx * self.image..(idx + 1) * self.image],
-                        );
+                        let dst = &mut dxs[idx * self.image..(idx + 1) * self.image];
+                        // Already zero, but written before col2im adds into it: a large
+                        // gradient's fresh pages read as the shared zero page, so the first
+                        // `+=` on each page faulted twice, and the copy-on-write fault flushed
+                        // the page from every core's TLB, interrupting the other threads
+                        // (7 % of a step of the bundled encoder at batch 512).
+                        dst.fill(0.0);
+                        col2im(&self.geo, &dcols[s * p..], width, dst);
                     }
                 }
             }
