@@ -93,6 +93,23 @@ impl Case {
     }
 
     /// Checks dL/d(input) for every input and dL/d(param) for every param.
+    /// Forward in training mode and backward give the same outputs, input and parameter
+    /// gradients and updated initializers on 1 and on 4 threads, bit for bit.
+    pub fn check_thread_independent(&self, seed: u64) {
+        let run = |threads: usize| {
+            crate::parallel::set_threads(threads);
+            let mut g = self.build();
+            let xs: Vec<ArrayD<f32>> = self.inputs.iter().map(|(_, v)| v.clone()).collect();
+            let y = g.forward(xs, true).expect("forward").remove(0);
+            let dx = g.backward(vec![random(y.shape(), seed)]).expect("backward");
+            let grads: Vec<_> = g.params().iter().map(|p| p.grad.clone()).collect();
+            (y, dx, grads, g.initializers())
+        };
+        let (one, four) = (run(1), run(4));
+        crate::parallel::set_threads(0);
+        assert!(one == four, "results differ between 1 and 4 threads");
+    }
+
     pub fn check(&self) {
         let mut graph = self.build();
         let xs: Vec<ArrayD<f32>> = self.inputs.iter().map(|(_, v)| v.clone()).collect();

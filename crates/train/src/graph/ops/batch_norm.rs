@@ -294,26 +294,13 @@ mod tests {
                 &["x", "s", "b", "m", "v"],
                 &["y"],
             );
-            let case = Case::node(node)
+            Case::node(node)
                 .input("x", &[5, channels, 3, 4], 1)
                 .param("s", &[channels], 2)
                 .param("b", &[channels], 3)
                 .constant("m", random(&[channels], 4))
-                .constant("v", random(&[channels], 5).mapv(|v| v.abs() + 0.5));
-            let run = |threads: usize| {
-                crate::parallel::set_threads(threads);
-                let mut g = case.build();
-                let y = g
-                    .forward(vec![case.inputs[0].1.clone()], true)
-                    .unwrap()
-                    .remove(0);
-                let dx = g.backward(vec![random(y.shape(), 6)]).unwrap();
-                let grads: Vec<_> = g.params().iter().map(|p| p.grad.clone()).collect();
-                (y, dx, grads, g.initializers())
-            };
-            let (one, four) = (run(1), run(4));
-            crate::parallel::set_threads(0);
-            assert_eq!(one, four, "{channels} channels");
+                .constant("v", random(&[channels], 5).mapv(|v| v.abs() + 0.5))
+                .check_thread_independent(6);
         }
     }
 

@@ -510,27 +510,13 @@ mod tests {
     /// outputs) and one image per GEMM.
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
-        use crate::graph::check::random;
         let node = conv(&[("pads", Attr::Ints(vec![1, 1, 1, 1]))], true);
         for (n, side) in [(7, 6), (9, 24), (2, 5)] {
             let case = Case::node(node.clone())
                 .input("x", &[n, 3, side, side], 1)
                 .param("w", &[5, 3, 3, 3], 2)
                 .param("b", &[5], 3);
-            let run = |threads: usize| {
-                crate::parallel::set_threads(threads);
-                let mut g = case.build();
-                let y = g
-                    .forward(vec![case.inputs[0].1.clone()], true)
-                    .unwrap()
-                    .remove(0);
-                let dx = g.backward(vec![random(y.shape(), 4)]).unwrap();
-                let grads: Vec<_> = g.params().iter().map(|p| p.grad.clone()).collect();
-                (y, dx, grads)
-            };
-            let (one, four) = (run(1), run(4));
-            crate::parallel::set_threads(0);
-            assert_eq!(one, four, "{n} images of {side}x{side}");
+            case.check_thread_independent(4);
         }
     }
 
