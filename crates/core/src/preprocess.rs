@@ -2,7 +2,7 @@ use std::path::Path;
 
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageBuffer, ImageDecoder, Luma, Rgb};
-use ndarray::{Array3, Array4, ArrayView3, Axis};
+use ndarray::{Array3, Array4, ArrayView2, ArrayView3, Axis};
 
 use crate::scaled_decode::{DecodeSize, decode_reduced_jpeg};
 use crate::{CoreError, InputSpec, Layout, ResizeMode, Result, Tensor, open_regular};
@@ -158,13 +158,15 @@ impl Preprocessor {
             return unit.to_owned();
         }
         let mut out = Array3::zeros((c, h as usize, w as usize));
-        for (ch, mut plane) in out.axis_iter_mut(Axis(0)).enumerate() {
-            let src: GrayF = ImageBuffer::from_fn(uw as u32, uh as u32, |x, y| {
-                Luma([unit[[ch, y as usize, x as usize]]])
-            });
+        for (src, mut plane) in unit.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
+            // Row-major copies of whole planes (iteration order is the logical order).
+            let src: Vec<f32> = src.iter().copied().collect();
+            let Some(src) = GrayF::from_raw(uw as u32, uh as u32, src) else {
+                continue; // unreachable: the length is uw·uh
+            };
             let resized = imageops::resize(&src, w, h, FilterType::Triangle);
-            for ((y, x), v) in plane.indexed_iter_mut() {
-                *v = resized.get_pixel(x as u32, y as u32)[0];
+            if let Ok(view) = ArrayView2::from_shape((h as usize, w as usize), resized.as_raw()) {
+                plane.assign(&view);
             }
         }
         out
@@ -273,6 +275,29 @@ fn rgb_to_chw(img: &RgbF) -> Array3<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `resize_unit` equals resizing each channel as an image (`imageops::resize`, Triangle)
+    /// read pixel by pixel, on a strided (non-contiguous) view.
+    #[test]
+    fn resize_unit_resizes_each_channel_plane() {
+        let pre = Preprocessor::new(spec(3, Layout::Nchw, ResizeMode::Stretch));
+        let (h, w) = (pre.spec().height, pre.spec().width);
+        let hwc = Array3::from_shape_fn((45, 70, 3), |(y, x, c)| {
+            ((y * 3 + x * 5 + c * 11) % 17) as f32 / 16.0
+        });
+        let unit = hwc.view().permuted_axes([2, 0, 1]);
+        let got = pre.resize_unit(unit);
+        for c in 0..3 {
+            let plane: GrayF =
+                ImageBuffer::from_fn(70, 45, |x, y| Luma([unit[[c, y as usize, x as usize]]]));
+            let want = imageops::resize(&plane, w as u32, h as u32, FilterType::Triangle);
+            for y in 0..h {
+                for x in 0..w {
+                    assert_eq!(got[[c, y, x]], want.get_pixel(x as u32, y as u32)[0]);
+                }
+            }
+        }
+    }
 
     fn spec(channels: usize, layout: Layout, resize: ResizeMode) -> InputSpec {
         InputSpec {

@@ -18,7 +18,7 @@ use edge_ssl_core::{DecodeSize, Preprocessor};
 use edge_ssl_source::{FrameSource, SourceKind, SourceOptions, detect_kind, open_source};
 use image::DynamicImage;
 use image::imageops::FilterType;
-use ndarray::Array3;
+use ndarray::{Array3, ArrayView3};
 
 use crate::frames::image_set::{self as image_set, Frames};
 use crate::progress::Progress;
@@ -115,6 +115,25 @@ pub fn kept_pixels(image: DynamicImage, pre: &Preprocessor) -> Array3<u8> {
     } else {
         image
     };
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    // 8-bit sources in the card's channel count are only transposed: going through [0, 1]
+    // floats and rounding back (a libm `roundf` per value) gives the same bytes, slower.
+    match (spec.channels, &image) {
+        (3, DynamicImage::ImageRgb8(rgb)) => {
+            if let Ok(hwc) = ArrayView3::from_shape((h, w, 3), rgb.as_raw().as_slice()) {
+                return hwc
+                    .permuted_axes([2, 0, 1])
+                    .as_standard_layout()
+                    .into_owned();
+            }
+        }
+        (1, DynamicImage::ImageLuma8(gray)) => {
+            if let Ok(chw) = Array3::from_shape_vec((1, h, w), gray.as_raw().clone()) {
+                return chw;
+            }
+        }
+        _ => {}
+    }
     pre.unit_full(&image).mapv(|v| (v * 255.0).round() as u8)
 }
 
@@ -126,6 +145,34 @@ mod tests {
     use super::{KEEP_SCALE, Progress, decode};
 
     const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+
+    /// The 8-bit fast path gives exactly the bytes of the float round trip it skips, for RGB
+    /// and gray cards, and images in another format still go through the floats.
+    #[test]
+    fn kept_pixels_of_8_bit_frames_equal_the_float_round_trip() {
+        // Within the kept size (2× the 28×28 input), so nothing is resized.
+        let rgb = image::RgbImage::from_fn(53, 41, |x, y| {
+            image::Rgb([(x * 7 + y) as u8, (x * y % 251) as u8, (255 - x * 3) as u8])
+        });
+        let mut card = pre().spec().clone();
+        for channels in [3, 1] {
+            card.channels = channels;
+            let p = Preprocessor::new(card.clone());
+            let image = match channels {
+                3 => image::DynamicImage::ImageRgb8(rgb.clone()),
+                _ => image::DynamicImage::ImageLuma8(
+                    image::DynamicImage::ImageRgb8(rgb.clone()).to_luma8(),
+                ),
+            };
+            let want = p.unit_full(&image).mapv(|v| (v * 255.0).round() as u8);
+            assert_eq!(super::kept_pixels(image, &p), want, "{channels} channel(s)");
+        }
+        // RGB into a gray card: converted through the floats, as before.
+        let p = Preprocessor::new(card);
+        let image = image::DynamicImage::ImageRgb8(rgb);
+        let want = p.unit_full(&image).mapv(|v| (v * 255.0).round() as u8);
+        assert_eq!(super::kept_pixels(image, &p), want);
+    }
 
     fn pre() -> Preprocessor {
         let card = edge_ssl_core::ModelCard::load(
