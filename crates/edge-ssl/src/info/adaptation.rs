@@ -21,6 +21,8 @@ pub struct Adaptation {
     /// The adapter's objective (`vicreg`, …), `none` without an adapter.
     pub method: String,
     pub bn_adapt: bool,
+    /// BatchNorm layers whose statistics were re-estimated (0 for an encoder without any).
+    pub bn_layers: Option<u64>,
     /// Which of the encoder's own weights trained: `none`, `bn`, `tail:N` or `all`.
     pub train: String,
     /// Frames adapted on.
@@ -62,6 +64,9 @@ impl Adaptation {
         Ok(Some(Adaptation {
             method,
             bn_adapt: bn_adapt.as_bool().unwrap_or(false),
+            bn_layers: metrics["bn"]["layers"]
+                .as_array()
+                .map(|layers| layers.len() as u64),
             train: text("train").unwrap_or_else(|| "none".into()),
             frames: metrics["frames"].as_u64(),
             trained_blocks: encoder["trained_blocks"].as_u64(),
@@ -72,12 +77,16 @@ impl Adaptation {
         }))
     }
 
-    /// One line for `info`: "on 5000 frames: BN re-estimated, encoder tail:1 trained (1 of 7
+    /// One line for `info`: "on 5000 frames: BN re-estimated (7 layers), encoder tail:1 trained (1 of 7
     /// blocks, 33280 parameters, 15 epochs), adapter vicreg".
     pub fn line(&self) -> String {
         let mut parts = Vec::new();
         if self.bn_adapt {
-            parts.push("BN re-estimated".to_string());
+            parts.push(match self.bn_layers {
+                Some(0) => "no BN layer to re-estimate".to_string(),
+                Some(n) => format!("BN re-estimated ({n} layers)"),
+                None => "BN re-estimated".to_string(),
+            });
         }
         if self.labels_kept.as_deref() == Some("original") {
             parts.push(format!(
@@ -126,4 +135,41 @@ fn read_metrics(path: &std::path::Path) -> crate::Result<Value> {
         );
     }
     serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Adaptation;
+
+    fn recipe(bn_layers: Option<u64>) -> Adaptation {
+        Adaptation {
+            method: "vicreg".into(),
+            bn_adapt: true,
+            bn_layers,
+            train: "none".into(),
+            frames: Some(100),
+            trained_blocks: None,
+            encoder_blocks: None,
+            trained_parameters: None,
+            encoder_epochs: None,
+            labels_kept: None,
+        }
+    }
+
+    /// An encoder without BatchNorm (a ViT) is not said to have had its statistics re-estimated.
+    #[test]
+    fn the_line_counts_the_bn_layers_and_says_when_there_were_none() {
+        assert_eq!(
+            recipe(Some(0)).line(),
+            "on 100 frames: no BN layer to re-estimate, adapter vicreg"
+        );
+        assert_eq!(
+            recipe(Some(34)).line(),
+            "on 100 frames: BN re-estimated (34 layers), adapter vicreg"
+        );
+        assert_eq!(
+            recipe(None).line(),
+            "on 100 frames: BN re-estimated, adapter vicreg"
+        );
+    }
 }
