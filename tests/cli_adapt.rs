@@ -298,12 +298,7 @@ fn train_tail_1_changes_only_the_last_block_and_every_reader_agrees() {
     assert_eq!(card["provenance"]["train"].as_str(), Some("tail:1"));
     // `info` says what was trained: the last block, a 1×1 conv 128 → 256 without bias and its
     // BN's scale and shift: 128·256 + 2·256 parameters.
-    let info = edge_ssl()
-        .args(["info", "--json", "--model"])
-        .arg(&site)
-        .output()
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&common::assert_success(&info)).unwrap();
+    let info = info_json(&site);
     let adaptation = &info["adaptation"];
     assert_eq!(adaptation["train"], "tail:1", "{info}");
     assert_eq!(adaptation["method"], "none");
@@ -446,12 +441,7 @@ fn labeled_images_train_with_the_encoder_and_give_the_directory_a_head() {
     };
     assert_eq!(labels["kept"], kept, "{labels}");
     // `info` tells which encoder the directory holds.
-    let info = edge_ssl()
-        .args(["info", "--json", "--model"])
-        .arg(&site)
-        .output()
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&common::assert_success(&info)).unwrap();
+    let info = info_json(&site);
     assert_eq!(info["adaptation"]["labels_kept"], kept, "{info}");
 
     // The directory's head is `head`'s own softmax fit on all 100 labels: the same predictions.
@@ -495,4 +485,14 @@ fn labeled_images_train_with_the_encoder_and_give_the_directory_a_head() {
     assert_eq!(alone.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--train <WHICH>"), "{stderr}");
     assert!(!work.path().join("alone").exists());
+}
+
+/// `edge-ssl info --json --model DIR`, parsed (the command must succeed).
+fn info_json(dir: &Path) -> serde_json::Value {
+    let info = edge_ssl()
+        .args(["info", "--json", "--model"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    serde_json::from_str(&common::assert_success(&info)).unwrap()
 }
