@@ -82,6 +82,7 @@ pub struct AdaptArgs {
 }
 
 pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
+    let model = super::model_arg::resolve(&args.model)?;
     let opts = AdaptOptions {
         method: args.method.parse()?,
         epochs: args.epochs,
@@ -96,12 +97,11 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,
         sampling: args.sampling.options(),
-        novelty: args.novelty.config()?,
+        novelty: args.novelty.adapt_config(&model)?,
         ..AdaptOptions::default()
     }
     .with_render_workers(args.backend.threads().unwrap_or(1))
     .with_train_threads(args.backend.threads().unwrap_or(0));
-    let model = super::model_arg::resolve(&args.model)?;
     let backend = args.backend.backend()?;
     let _lock = edge_ssl::model::dir_lock::lock(&args.out)?;
     let report = adapt(

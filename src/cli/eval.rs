@@ -21,8 +21,7 @@ use edge_ssl::model::reference as model_ref;
 /// fraction of each set above the calibrated threshold (JSON: `novelty_ood`).
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Model directory with a head (from `edge-ssl head` or `cluster`), or an ONNX written by
-    /// `edge-ssl export`.
+    /// Model directory with a head (from `head` or `cluster`), or an ONNX from `export`.
     #[arg(long, value_name = "DIR")]
     model: String,
     /// Labeled ImageFolder root.
@@ -34,8 +33,7 @@ pub struct EvalArgs {
     /// Write confusion.png and pca.png into this folder.
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
-    /// Out-of-domain frames to measure the novelty score against: a video file, an image
-    /// folder or a camera (with --max-frames).
+    /// Out-of-domain frames to measure the novelty score against: a video, folder or camera.
     #[arg(long, value_name = "PATH")]
     novelty_ood: Option<PathBuf>,
     #[command(flatten)]
@@ -60,13 +58,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         .labels_in(&class_names)
         .with_context(|| args.labeled.display().to_string())?;
     // Before the in-domain images are embedded: a missing novelty model is an error at once.
-    let novelty = match &args.novelty_ood {
-        Some(_) => Some(edge_ssl::novelty::file::load(&model)?.with_context(|| {
-            format!(
-                "{}: has no novelty model (fit one with `edge-ssl head`, `cluster` or `adapt`)",
-                args.model
+    let ood = match &args.novelty_ood {
+        Some(path) => Some(
+            edge_ssl::novelty::ood::measure_images(
+                backend.as_ref(),
+                &model,
+                &set.paths,
+                path,
+                &args.sampling.options(),
+                args.batch,
+                &crate::progress_bars::terminal(),
             )
-        })?),
+            .with_context(|| format!("--novelty-ood {}", path.display()))?,
+        ),
         None => None,
     };
     let x = image_set::embed_strict(
@@ -76,21 +80,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         "evaluating",
         &crate::progress_bars::terminal(),
     )?;
-    let ood = match (&args.novelty_ood, &novelty) {
-        (Some(path), Some(novelty)) => {
-            let options = args.sampling.options();
-            let progress = crate::progress_bars::terminal();
-            let (out, _) =
-                image_set::embed_source(&mut embedder, path, &options, args.batch, &progress)
-                    .with_context(|| format!("--novelty-ood {}", path.display()))?;
-            Some(edge_ssl::novelty::ood::measure(
-                novelty,
-                x.view(),
-                out.view(),
-            )?)
-        }
-        _ => None,
-    };
     let result = match &scorer {
         Scorer::Head(head) => edge_ssl::head::eval::evaluate(head, x.view(), &truth)?,
         // An exported ONNX: its own `scores` decide, as they would on the device.

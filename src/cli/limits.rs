@@ -1,9 +1,6 @@
-//! Bounds on the knobs a user turns: `--threads` and `--batch`.
-//!
-//! `--threads 10000` spawned thousands of threads (embed took 103 s; `run` reached 4,951) and
-//! `bench --batch 100000` ended in `bad_alloc`. Past a few threads per core nothing gets
-//! faster, so thread counts are capped and the cap is said on stderr; a batch whose tensors
-//! would not fit in the memory available now is refused before anything is allocated.
+//! Bounds on `--threads` (capped per core, said on stderr: `--threads 10000` once spawned
+//! thousands) and `--batch` (refused before allocating when its tensors would not fit in the
+//! memory available now: `bench --batch 100000` once ended in `bad_alloc`).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

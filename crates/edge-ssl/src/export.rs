@@ -10,7 +10,8 @@
 //! `with_softmax`, the probabilities themselves.
 //!
 //! With a novelty model (AE or VAE), a third output `novelty` (`N × 1`) is its score on the
-//! adapted embedding — standardize, the four dense layers, mean squared reconstruction error,
+//! adapted embedding, or on the encoder's feature means for a model of those (the same
+//! `ReduceMean`/`Concat` nodes the runtime adds) — standardize, the four dense layers, mean squared reconstruction error,
 //! as [`NoveltyModel::score_graph`] lays it out — and the metadata carries its threshold
 //! (`edge-ssl.novelty_threshold`: a frame is novel when its score is above it). A k-NN novelty
 //! model is left out (it would need TopK over every stored embedding), and [`Exported`] says so.
@@ -25,7 +26,7 @@ use crate::error::{Context, bail};
 use edge_ssl_runtime::{EMBEDDED_CARD_KEY, GraphBuilder};
 use edge_ssl_train::head::{Head, HeadModel};
 use edge_ssl_train::nn::{Adapter, L2_FLOOR};
-use edge_ssl_train::novelty::{NoveltyModel, ScoreGraph};
+use edge_ssl_train::novelty::{NoveltyInput, NoveltyKind, NoveltyModel, ScoreGraph};
 use ndarray::Array2;
 
 use crate::model::reference::ResolvedModel;
@@ -101,7 +102,10 @@ pub fn build(
         (scores.as_str(), SCORES, classes),
     ];
     let (score, exported_novelty) = match novelty {
-        Some(n) => match append_novelty(&mut g, &x, n)? {
+        Some(n) => match {
+            let rows = novelty_rows(&mut g, &x, n)?;
+            append_novelty(&mut g, &rows, n)?
+        } {
             Some(score) => (Some(score), Ok(true)),
             None => (
                 None,
@@ -152,7 +156,29 @@ pub fn build(
     })
 }
 
-/// The novelty score of the adapted embedding `x` (`N × 1`), or `None` for a k-NN model.
+/// The rows `n` scores: the adapted embedding `x`, or the encoder's feature means (appended
+/// here, the same math as `edge_ssl_runtime::onnx::feature_means::feature_model`).
+fn novelty_rows(g: &mut GraphBuilder, x: &str, n: &NoveltyModel) -> crate::Result<String> {
+    // A k-NN model is not exported: no feature means for it either.
+    if n.input() == NoveltyInput::Embedding || n.kind() == NoveltyKind::Knn {
+        return Ok(x.to_string());
+    }
+    match g.append_feature_means() {
+        Some(f) if f.width == n.dim() => Ok(f.tensor),
+        Some(f) => bail!(
+            Model,
+            "the novelty model takes {} feature means, the encoder gives {}",
+            n.dim(),
+            f.width
+        ),
+        None => bail!(
+            Model,
+            "the novelty model scores feature means, the encoder has no convolutional activation"
+        ),
+    }
+}
+
+/// The novelty score of the rows `x` (`N × 1`), or `None` for a k-NN model.
 fn append_novelty(
     g: &mut GraphBuilder,
     x: &str,

@@ -1,21 +1,23 @@
 //! The novelty model of an adapted directory: every frame embedded un-augmented through the
 //! final encoder and the adapter just trained — the embeddings `run` will see — and a novelty
-//! model fitted on them (see [`crate::novelty`]). When an adapter trains, the view pass embeds
-//! the un-augmented frames beside their views (one more slot per frame); otherwise the frames
-//! are read once more here. Memory holds the embeddings, not the frames.
+//! model fitted on them (see [`crate::novelty`]), or the final encoder's feature means. The
+//! frames are read once more here as `run` reads them; a camera's, which cannot be read
+//! again, are replayed from the kept frames, and their embeddings ride in the view pass (one
+//! more slot per frame) when an adapter trains. Memory holds the rows, not the frames.
 
 use std::path::Path;
 
 use edge_ssl_core::{ModelCard, Preprocessor};
 use edge_ssl_runtime::Backend;
 use edge_ssl_train::nn::Adapter;
-use edge_ssl_train::novelty::NoveltyModel;
+use edge_ssl_train::novelty::{NoveltyInput, NoveltyModel};
 use ndarray::{Array2, Array3, Axis, concatenate};
 
 use super::AdaptOptions;
 use crate::embed::embedder::Embedder;
 use crate::error::Context;
 use crate::frames::frame_list::FrameList;
+use crate::frames::image_set;
 use crate::model::reference::ResolvedModel;
 use crate::novelty::{MIN_ROWS, NoveltyOutcome};
 use crate::progress::Progress;
@@ -25,13 +27,26 @@ pub fn wanted(opts: &AdaptOptions, frames: usize) -> bool {
     opts.novelty.is_some() && frames >= MIN_ROWS
 }
 
+/// Whether the view pass should embed each frame un-augmented for the novelty model: it
+/// scores embeddings of a camera's frames. Feature means, and every source that can be read
+/// again, get this phase's own pass.
+pub fn wants_plain_rows(opts: &AdaptOptions, frames: &FrameList) -> bool {
+    wanted(opts, frames.len())
+        && !frames.can_read_again()
+        && opts
+            .novelty
+            .as_ref()
+            .is_some_and(|c| c.input() == NoveltyInput::Embedding)
+}
+
 /// Fits `opts.novelty` on the adapted embeddings of `frames` with the encoder `onnx` (and
-/// `adapter`). `plain` holds the encoder's rows of the un-augmented frames when the view pass
+/// `adapter`), or on the encoder's feature means when the config says so. `plain` holds the encoder's rows of the un-augmented frames when the view pass
 /// embedded them already; otherwise the frames are read and embedded here. Nothing is embedded
 /// when novelty is off or there are too few frames.
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
     backend: &dyn Backend,
+    data: &Path,
     onnx: &Path,
     card: &ModelCard,
     adapter: Option<&Adapter>,
@@ -50,23 +65,34 @@ pub fn fit(
         };
         return Ok((None, skipped));
     }
+    let encoder = ResolvedModel {
+        onnx: onnx.to_path_buf(),
+        card: card.clone(),
+        dir: None,
+    };
+    let pre = Preprocessor::new(card.input.clone());
+    let per_call = opts.images_per_call(&card.input);
     let rows = match plain {
         Some(rows) => rows,
         None => {
-            let encoder = ResolvedModel {
-                onnx: onnx.to_path_buf(),
-                card: card.clone(),
-                dir: None,
-            };
-            let mut embedder = Embedder::load(backend, &encoder)?;
-            let pre = Preprocessor::new(card.input.clone());
-            let per_call = opts.images_per_call(&card.input);
-            embed_all(&mut embedder, frames, &pre, per_call, progress)?
+            let mut embedder = Embedder::load_for_novelty(backend, &encoder, config.input())?;
+            if frames.can_read_again() {
+                // As `run` will see them: decoded and resized straight to the input. The kept
+                // frames went through a second resize, and on a 224×224 encoder that alone
+                // moved the scores of the very frames fitted on past the threshold.
+                let sampling = &opts.sampling;
+                image_set::embed_source(&mut embedder, data, sampling, per_call, progress)?.0
+            } else {
+                embed_all(&mut embedder, frames, &pre, per_call, progress)?
+            }
         }
     };
-    let rows = match adapter {
-        Some(a) => a.apply(rows.view()).context("applying the adapter")?,
-        None => rows,
+    // Feature means come before the adapter; embeddings go through it.
+    let rows = match (config.input(), adapter) {
+        (NoveltyInput::Embedding, Some(a)) => {
+            a.apply(rows.view()).context("applying the adapter")?
+        }
+        _ => rows,
     };
     crate::novelty::fit(rows.view(), config, progress)
 }

@@ -171,7 +171,7 @@ pub fn adapt(
         // The novelty model's rows (each frame un-augmented) ride in the same pass.
         let slots = Slots {
             views: opts.views,
-            plain: novelty_phase::wanted(opts, frames.len()),
+            plain: novelty_phase::wants_plain_rows(opts, &frames),
         };
         let cache = view_cache_phase(
             backend, &patched, &frames, opts, slots, &work, resuming, &mut times, progress,
@@ -189,6 +189,7 @@ pub fn adapt(
 
     let (novelty, novelty_outcome) = novelty_phase::fit(
         backend,
+        data,
         &work.join(model_dir::ENCODER),
         &card,
         adapter.as_ref(),

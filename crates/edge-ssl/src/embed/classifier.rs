@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Context, bail};
 use edge_ssl_runtime::Backend;
 use edge_ssl_train::head::{Head, Prediction};
-use edge_ssl_train::novelty::NoveltyModel;
+use edge_ssl_train::novelty::{NoveltyInput, NoveltyModel};
 use image::DynamicImage;
 
 use crate::embed::embedder::Embedder;
@@ -71,7 +71,27 @@ impl Classifier {
     pub fn load(backend: &dyn Backend, model: &ResolvedModel) -> crate::Result<Self> {
         let scorer = Scorer::of(model)?;
         let novelty = crate::novelty::file::load(model)?;
-        Ok(Self::from_parts(backend, model, scorer)?.with_novelty(novelty))
+        if !novelty
+            .as_ref()
+            .is_some_and(|n| n.input() == NoveltyInput::Features)
+        {
+            return Ok(Self::from_parts(backend, model, scorer)?.with_novelty(novelty));
+        }
+        let embedder = Embedder::load_with_features(backend, model)?;
+        if let (Some(n), Some(width)) = (&novelty, embedder.features_width())
+            && n.dim() != width
+        {
+            bail!(
+                Model,
+                "mismatched model directory: its novelty model takes {} feature means, the encoder gives {width}",
+                n.dim()
+            );
+        }
+        Ok(Classifier {
+            embedder,
+            scorer,
+            novelty,
+        })
     }
 
     /// A classifier from a scorer already loaded (and checked) for `model`, without novelty.
@@ -155,11 +175,22 @@ impl Classifier {
         };
         match &self.scorer {
             Scorer::Head(head) => {
-                let rows = self.embedder.embed_images(images)?;
+                let embedded = self.embedder.embed_images_with_features(images)?;
+                let rows = embedded.rows;
                 let mut decisions: Vec<Decision> =
                     head.predict(rows.view())?.into_iter().map(decide).collect();
                 if let Some(novelty) = &self.novelty {
-                    let scores = novelty.score(rows.view())?;
+                    let scored = match (novelty.input(), &embedded.features) {
+                        (NoveltyInput::Features, Some(f)) => f.view(),
+                        (NoveltyInput::Features, None) => {
+                            bail!(
+                                Model,
+                                "the novelty model scores feature means the encoder was not loaded with"
+                            )
+                        }
+                        (NoveltyInput::Embedding, _) => rows.view(),
+                    };
+                    let scores = novelty.score(scored)?;
                     for (d, &s) in decisions.iter_mut().zip(&scores) {
                         d.novelty = Some(s);
                         d.novel = Some(s > novelty.threshold());

@@ -4,8 +4,10 @@
 
 use crate::error::{Context, bail};
 use edge_ssl_core::{Preprocessor, Tensor, TensorView};
+use edge_ssl_runtime::onnx::feature_means;
 use edge_ssl_runtime::{Backend, Session};
 use edge_ssl_train::nn::Adapter;
+use edge_ssl_train::novelty::NoveltyInput;
 use image::DynamicImage;
 use ndarray::{Array2, Array3};
 
@@ -16,6 +18,17 @@ pub struct Embedder {
     pre: Preprocessor,
     /// A model directory's adapter `A`, applied to every row so callers see `A(E(x))`.
     adapter: Option<Adapter>,
+    /// Width of the feature means the session also returns ([`Embedder::load_with_features`]).
+    features: Option<usize>,
+    /// Rows are the feature means, not the embedding ([`Embedder::load_for_novelty`]).
+    feature_rows: bool,
+}
+
+/// Embedding rows and, from an embedder loaded with features, the feature-mean rows of the
+/// same images.
+pub struct Embedded {
+    pub rows: Array2<f32>,
+    pub features: Option<Array2<f32>>,
 }
 
 impl Embedder {
@@ -28,7 +41,63 @@ impl Embedder {
             session,
             pre: Preprocessor::new(model.card.input.clone()),
             adapter: crate::model::directory::load_adapter(model)?,
+            features: None,
+            feature_rows: false,
         })
+    }
+
+    /// An embedder whose rows are what a novelty model of `input` scores: the adapted
+    /// embedding ([`Embedder::load`]) or the encoder's feature means (no adapter), so every
+    /// helper that embeds images gives novelty rows.
+    pub fn load_for_novelty(
+        backend: &dyn Backend,
+        model: &ResolvedModel,
+        input: NoveltyInput,
+    ) -> crate::Result<Self> {
+        match input {
+            NoveltyInput::Embedding => Self::load(backend, model),
+            NoveltyInput::Features => Ok(Embedder {
+                feature_rows: true,
+                ..Self::load_with_features(backend, model)?
+            }),
+        }
+    }
+
+    /// Loads `model`'s encoder with a second output, the channel means of its convolutional
+    /// activation maps ([`edge_ssl_runtime::onnx::feature_means`]), for a novelty model that
+    /// scores those. The extended graph is written to a private temporary directory, loaded,
+    /// and removed. An encoder without convolutional activations (a ViT) is an error.
+    pub fn load_with_features(backend: &dyn Backend, model: &ResolvedModel) -> crate::Result<Self> {
+        let built = feature_means::feature_model(&model.onnx, model.card.output.dim)
+            .with_context(|| format!("adding feature means to {}", model.onnx.display()))?;
+        let Some((graph, features)) = built else {
+            bail!(
+                Model,
+                "{} has no convolutional activation to take feature means of (score the embedding instead)",
+                model.onnx.display()
+            );
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("edge-ssl-features")
+            .tempdir()
+            .context("creating a temporary directory for the feature model")?;
+        let path = dir.path().join("features.onnx");
+        graph.save(&path)?;
+        let session = backend
+            .load(&path, &model.card)
+            .with_context(|| format!("loading {} with feature means", model.onnx.display()))?;
+        Ok(Embedder {
+            session,
+            pre: Preprocessor::new(model.card.input.clone()),
+            adapter: crate::model::directory::load_adapter(model)?,
+            features: Some(features.width),
+            feature_rows: false,
+        })
+    }
+
+    /// Width of the feature-mean rows, when loaded with them.
+    pub fn features_width(&self) -> Option<usize> {
+        self.features
     }
 
     /// What the backend said when it fell back from the requested execution provider.
@@ -55,23 +124,55 @@ impl Embedder {
         self.embed_units(&units)
     }
 
+    /// [`Embedder::embed_images`], with the feature-mean rows when loaded with them.
+    pub fn embed_images_with_features(
+        &mut self,
+        images: &[DynamicImage],
+    ) -> crate::Result<Embedded> {
+        let units: Vec<Array3<f32>> = images.iter().map(|i| self.pre.unit_image(i)).collect();
+        self.embed_units_with_features(&units)
+    }
+
     /// Embeds [0, 1] CHW images already at the input size, in calls of at most
     /// [`CALL_INPUT_FLOATS`] input values (a caller's batch of large images is split).
     pub fn embed_units(&mut self, units: &[Array3<f32>]) -> crate::Result<Array2<f32>> {
+        let embedded = self.embed_units_with_features(units)?;
+        match (self.feature_rows, embedded.features) {
+            (true, Some(features)) => Ok(features),
+            _ => Ok(embedded.rows),
+        }
+    }
+
+    /// [`Embedder::embed_units`], with the feature-mean rows when loaded with them.
+    pub fn embed_units_with_features(&mut self, units: &[Array3<f32>]) -> crate::Result<Embedded> {
         if units.is_empty() {
-            return Ok(Array2::zeros((0, 0)));
+            let features = self.features.map(|w| Array2::zeros((0, w)));
+            return Ok(Embedded {
+                rows: Array2::zeros((0, 0)),
+                features,
+            });
         }
         let per_call = images_per_call(units[0].len(), units.len(), CALL_INPUT_FLOATS);
         let mut parts = Vec::new();
         for chunk in units.chunks(per_call) {
             let batch = self.pre.batch(chunk)?;
-            parts.push(self.embed_batch(batch.view())?);
+            parts.push(self.embed_batch_with_features(batch.view())?);
         }
         if parts.len() == 1 {
             return Ok(parts.swap_remove(0));
         }
-        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-        Ok(ndarray::concatenate(ndarray::Axis(0), &views)?)
+        let rows: Vec<_> = parts.iter().map(|p| p.rows.view()).collect();
+        let features: Option<Vec<_>> = parts
+            .iter()
+            .map(|p| p.features.as_ref().map(|f| f.view()))
+            .collect();
+        Ok(Embedded {
+            rows: ndarray::concatenate(ndarray::Axis(0), &rows)?,
+            features: match features {
+                Some(f) => Some(ndarray::concatenate(ndarray::Axis(0), &f)?),
+                None => None,
+            },
+        })
     }
 
     /// Every output of the model for decoded images, as the model gives them (no adapter): for
@@ -84,13 +185,37 @@ impl Embedder {
 
     /// Embeds one model-ready input batch (normalized, in the card's layout): one row per image.
     pub fn embed_batch(&mut self, batch: TensorView) -> crate::Result<Array2<f32>> {
-        let n = batch.shape().first().copied().unwrap_or(0);
-        let out = self.session.run_one(batch)?;
-        let rows = embedding_rows(vec![out], n)?;
-        match &self.adapter {
-            Some(a) => Ok(a.apply(rows.view()).context("applying the adapter")?),
-            None => Ok(rows),
+        let embedded = self.embed_batch_with_features(batch)?;
+        match (self.feature_rows, embedded.features) {
+            (true, Some(features)) => Ok(features),
+            _ => Ok(embedded.rows),
         }
+    }
+
+    /// [`Embedder::embed_batch`], with the feature-mean rows when loaded with them.
+    pub fn embed_batch_with_features(&mut self, batch: TensorView) -> crate::Result<Embedded> {
+        let n = batch.shape().first().copied().unwrap_or(0);
+        let (rows, features) = match self.features {
+            None => (embedding_rows(vec![self.session.run_one(batch)?], n)?, None),
+            Some(width) => {
+                let mut out = self.session.run(&[batch])?.into_iter();
+                let rows = embedding_rows(out.next().into_iter().collect(), n)?;
+                let f = embedding_rows(out.next().into_iter().collect(), n)?;
+                if f.ncols() != width {
+                    bail!(
+                        Model,
+                        "the feature model returned {} feature means per image, not {width}",
+                        f.ncols()
+                    );
+                }
+                (rows, Some(f))
+            }
+        };
+        let rows = match &self.adapter {
+            Some(a) => a.apply(rows.view()).context("applying the adapter")?,
+            None => rows,
+        };
+        Ok(Embedded { rows, features })
     }
 }
 

@@ -362,6 +362,7 @@ fn embed_views(
     options: &ModelTaskOptions,
     progress: &Progress,
 ) -> Result<(Views, LocalNovelty)> {
+    crate::novelty::ensure_embedding_input(options.novelty.as_ref())?;
     let pre = Preprocessor::new(encoder.card.input.clone());
     let frames = crate::frames::loader::decode(data, &pre, &options.sampling, progress)?;
     if frames.len() < 2 {

@@ -120,6 +120,8 @@ pub struct FrameList {
     pub origins: Vec<PathBuf>,
     /// One message per file or frame that did not decode.
     pub skipped: Vec<String>,
+    /// Whether the source can be read again as `run` reads it (every source but a camera).
+    rereadable: bool,
 }
 
 impl FrameList {
@@ -205,7 +207,15 @@ impl FrameList {
             replay,
             origins,
             skipped: Vec::new(),
+            rereadable: kind != SourceKind::Camera,
         })
+    }
+
+    /// Whether the source can be read again the way `run` reads it (decoded and resized
+    /// straight to the input), rather than only replayed from the frames kept here: false for
+    /// a camera.
+    pub fn can_read_again(&self) -> bool {
+        self.rereadable
     }
 
     pub fn len(&self) -> usize {
@@ -344,6 +354,7 @@ fn read_files(
         replay: hold.into_replay()?.unwrap_or(Replay::Folder),
         origins,
         skipped,
+        rereadable: true,
     })
 }
 

@@ -248,8 +248,9 @@ impl ModelInfo {
             let c = n.calibration();
             let _ = writeln!(
                 s,
-                "novelty     {}, threshold {:.4} (the {} quantile of {} held-out frames)",
+                "novelty     {} on {}, threshold {:.4} (the {} quantile of {} held-out frames)",
                 n.kind(),
+                n.input(),
                 c.threshold,
                 c.quantile,
                 c.held_out

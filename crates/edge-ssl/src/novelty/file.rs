@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use edge_ssl_train::novelty::NoveltyModel;
+use edge_ssl_train::novelty::{NoveltyInput, NoveltyModel};
 
 use crate::error::bail;
 use crate::model::directory::{self as model_dir, NOVELTY};
@@ -60,7 +60,9 @@ pub fn load(model: &ResolvedModel) -> crate::Result<Option<NoveltyModel>> {
             ),
         }
     }
-    if novelty.dim() != model.card.output.dim {
+    // A model of feature means is checked against the feature model's width when the
+    // encoder is loaded with them (`Classifier::load`).
+    if novelty.input() == NoveltyInput::Embedding && novelty.dim() != model.card.output.dim {
         bail!(
             Model,
             "mismatched model directory: {} takes {}-d embeddings, the model gives {}-d",

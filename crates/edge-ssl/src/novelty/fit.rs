@@ -3,11 +3,13 @@
 
 use std::ops::ControlFlow;
 
-use edge_ssl_train::novelty::{Calibration, NoveltyConfig, NoveltyKind, NoveltyModel};
+use edge_ssl_train::novelty::{
+    Calibration, NoveltyConfig, NoveltyInput, NoveltyKind, NoveltyModel,
+};
 use ndarray::{Array2, ArrayView2, Axis, concatenate};
 use serde::Serialize;
 
-use crate::error::Context;
+use crate::error::{Context, bail};
 use crate::progress::Progress;
 
 /// Fewest embeddings a novelty model is fitted on: with fewer, the held-out fifth that sets
@@ -18,7 +20,9 @@ pub const MIN_ROWS: usize = 20;
 #[derive(Clone, Debug, Serialize)]
 pub struct NoveltyReport {
     pub kind: NoveltyKind,
-    /// Embedding width.
+    /// What it scores: embeddings or feature means.
+    pub input: NoveltyInput,
+    /// Row width.
     pub dim: usize,
     /// Threshold, quantile and the score summaries of held-out and training rows.
     pub calibration: Calibration,
@@ -30,6 +34,7 @@ impl NoveltyReport {
     pub fn of(model: &NoveltyModel) -> Self {
         NoveltyReport {
             kind: model.kind(),
+            input: model.input(),
             dim: model.dim(),
             calibration: model.calibration().clone(),
             steps: model.training().steps_done,
@@ -40,9 +45,13 @@ impl NoveltyReport {
     pub fn line(&self) -> String {
         let c = &self.calibration;
         format!(
-            "novelty: {} on {} embeddings; threshold {:.4} at the {} quantile of {} held-out frames (held-out median {:.4}, training median {:.4})",
+            "novelty: {} on {} {}; threshold {:.4} at the {} quantile of {} held-out frames (held-out median {:.4}, training median {:.4})",
             self.kind,
             c.trained_on,
+            match self.input {
+                NoveltyInput::Embedding => "embeddings",
+                NoveltyInput::Features => "frames' feature means",
+            },
             c.threshold,
             c.quantile,
             c.held_out,
@@ -110,6 +119,19 @@ pub fn fit(
     Ok((Some(model), outcome))
 }
 
+/// Refuses a config that scores feature means where only embeddings are at hand (`head`,
+/// `cluster` and the fleet client fit on the embeddings they computed; `adapt` computes
+/// feature means).
+pub fn ensure_embedding_input(config: Option<&NoveltyConfig>) -> crate::Result<()> {
+    if config.is_some_and(|c| c.input() == NoveltyInput::Features) {
+        bail!(
+            Options,
+            "only adapt fits a novelty model of feature means; this command fits it on embeddings"
+        );
+    }
+    Ok(())
+}
+
 /// [`fit`] on the rows of every part, one after the other (labeled and unlabeled embeddings),
 /// or [`NoveltyOutcome::Disabled`] without a config.
 pub fn fit_parts(
@@ -117,6 +139,7 @@ pub fn fit_parts(
     config: Option<&NoveltyConfig>,
     progress: &Progress,
 ) -> crate::Result<(Option<NoveltyModel>, NoveltyOutcome)> {
+    ensure_embedding_input(config)?;
     let Some(config) = config else {
         return Ok((None, NoveltyOutcome::Disabled));
     };

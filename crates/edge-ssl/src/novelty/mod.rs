@@ -26,5 +26,14 @@ pub mod file;
 pub mod fit;
 pub mod ood;
 
-pub use edge_ssl_train::novelty::{Calibration, NoveltyConfig, NoveltyKind, NoveltyModel};
-pub use fit::{MIN_ROWS, NoveltyOutcome, NoveltyReport, fit, fit_parts};
+pub use edge_ssl_train::novelty::{
+    Calibration, NoveltyConfig, NoveltyInput, NoveltyKind, NoveltyModel,
+};
+pub use fit::{MIN_ROWS, NoveltyOutcome, NoveltyReport, ensure_embedding_input, fit, fit_parts};
+
+/// Whether the encoder `onnx` has convolutional activations to take feature means of (what a
+/// novelty model of [`NoveltyInput::Features`] scores; a ViT has none).
+pub fn has_feature_means(onnx: &std::path::Path) -> crate::Result<bool> {
+    let mut g = edge_ssl_runtime::onnx::GraphBuilder::open(onnx)?;
+    Ok(g.append_feature_means().is_some())
+}

@@ -3,9 +3,19 @@
 //! fraction of each set the calibrated threshold flags. The in-domain flagged fraction is the
 //! false-alarm rate a device will show; at the 0.99 quantile it should be near 1 %.
 
+use std::path::{Path, PathBuf};
+
+use edge_ssl_runtime::Backend;
+use edge_ssl_source::SourceOptions;
 use edge_ssl_train::novelty::{NoveltyModel, auroc};
 use ndarray::ArrayView2;
 use serde::Serialize;
+
+use crate::embed::embedder::Embedder;
+use crate::error::bail;
+use crate::frames::image_set;
+use crate::model::reference::ResolvedModel;
+use crate::progress::Progress;
 
 /// Scores of two sets of embeddings under one novelty model.
 #[derive(Clone, Debug, Serialize)]
@@ -58,4 +68,32 @@ pub fn measure(
         in_domain_flagged: flagged(&a),
         out_of_domain_flagged: flagged(&b),
     })
+}
+
+/// [`measure`] with `model`'s novelty model on images: the in-domain `paths` (each must
+/// decode) against every frame of `out_of_domain` (a folder, a video or a camera, sampled by
+/// `options`), each turned into the rows the novelty model scores — `model`'s adapted
+/// embeddings, or its encoder's feature means. A model without a novelty model is an error
+/// before anything is embedded.
+pub fn measure_images(
+    backend: &dyn Backend,
+    model: &ResolvedModel,
+    paths: &[PathBuf],
+    out_of_domain: &Path,
+    options: &SourceOptions,
+    batch: usize,
+    progress: &Progress,
+) -> crate::Result<OodReport> {
+    let Some(novelty) = super::file::load(model)? else {
+        bail!(
+            Model,
+            "{}: has no novelty model (fit one with edge-ssl head, cluster or adapt)",
+            model.onnx.display()
+        );
+    };
+    let mut embedder = Embedder::load_for_novelty(backend, model, novelty.input())?;
+    let inside = image_set::embed_strict(&mut embedder, paths, batch, "novelty rows", progress)?;
+    let (outside, _) =
+        image_set::embed_source(&mut embedder, out_of_domain, options, batch, progress)?;
+    measure(&novelty, inside.view(), outside.view())
 }

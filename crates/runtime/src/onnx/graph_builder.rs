@@ -264,6 +264,39 @@ impl GraphBuilder {
         self.node("Flatten", &[x], vec![("axis", Attr::Int(1))])
     }
 
+    /// `xs` joined along `axis`.
+    pub(crate) fn concat(&mut self, xs: &[&str], axis: i64) -> String {
+        self.node("Concat", xs, vec![("axis", Attr::Int(axis))])
+    }
+
+    /// The graph's nodes, in order.
+    pub(crate) fn nodes(&self) -> &[pb::NodeProto] {
+        &self.graph().node
+    }
+
+    /// Whether any weight lives in an external data file (which a copy of the graph saved
+    /// elsewhere would no longer find).
+    pub fn has_external_data(&self) -> bool {
+        self.graph()
+            .initializer
+            .iter()
+            .any(|t| t.data_location == Some(pb::tensor_proto::DataLocation::External as i32))
+    }
+
+    /// The dimensions of the initializer `name`, if there is one.
+    pub(crate) fn initializer_dims(&self, name: &str) -> Option<&[i64]> {
+        self.graph()
+            .initializer
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.dims.as_slice())
+    }
+
+    /// Natural logarithm, element-wise.
+    pub(crate) fn log(&mut self, x: &str) -> String {
+        self.node("Log", &[x], vec![])
+    }
+
     pub fn relu(&mut self, x: &str) -> String {
         self.node("Relu", &[x], vec![])
     }

@@ -12,12 +12,15 @@
 //!   `edge-ssl export` makes an encoder, its adapter and its head one graph;
 //! * `bn` — BatchNorm statistics re-estimated on new frames in one streaming pass
 //!   ([`reestimate_batch_norm_stream`]);
+//! * [`feature_means`] — per-image channel means of a convolutional encoder's activation maps
+//!   as one more output, what a novelty model scores to see what the embedding is invariant to;
 //! * [`card_for()`] (`card_for`) — the model card that goes with an ONNX, or one built from what it
 //!   declares.
 
 mod bn;
 mod card_for;
 pub mod edit;
+pub mod feature_means;
 pub mod graph;
 mod graph_builder;
 pub mod inspect;

@@ -55,6 +55,48 @@ impl FromStr for NoveltyKind {
     }
 }
 
+/// What a novelty model scores: the adapted embedding the head sees, or the channel means of
+/// the encoder's convolutional activation maps (`edge_ssl_runtime::onnx::feature_means`),
+/// which keep the texture and contrast statistics the embedding was trained to ignore.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoveltyInput {
+    #[default]
+    #[serde(rename = "embedding")]
+    Embedding,
+    #[serde(rename = "features")]
+    Features,
+}
+
+impl NoveltyInput {
+    pub fn name(self) -> &'static str {
+        match self {
+            NoveltyInput::Embedding => "embedding",
+            NoveltyInput::Features => "features",
+        }
+    }
+}
+
+impl fmt::Display for NoveltyInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for NoveltyInput {
+    type Err = TrainError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        [NoveltyInput::Embedding, NoveltyInput::Features]
+            .into_iter()
+            .find(|k| k.name() == s.to_ascii_lowercase())
+            .ok_or_else(|| {
+                TrainError::InvalidConfig(format!(
+                    "unknown novelty input {s:?} (expected embedding or features)"
+                ))
+            })
+    }
+}
+
 /// Everything that determines a novelty fit. Equal configs on equal rows give bit-identical
 /// models. The defaults suit a few thousand 64–512-d embeddings: a fit takes seconds on two
 /// cores, and 20 % held out puts the 99th percentile between real order statistics for
@@ -62,6 +104,8 @@ impl FromStr for NoveltyKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NoveltyConfig {
     kind: NoveltyKind,
+    #[serde(default)]
+    input: NoveltyInput,
     hidden: usize,
     latent: usize,
     epochs: usize,
@@ -79,6 +123,7 @@ impl Default for NoveltyConfig {
     fn default() -> Self {
         NoveltyConfig {
             kind: NoveltyKind::Autoencoder,
+            input: NoveltyInput::Embedding,
             hidden: 128,
             latent: 16,
             epochs: 30,
@@ -99,6 +144,23 @@ impl NoveltyConfig {
     pub fn with_kind(mut self, kind: NoveltyKind) -> Self {
         self.kind = kind;
         self
+    }
+
+    /// What the model scores (the caller computes those rows; see [`NoveltyInput`]).
+    #[must_use]
+    pub fn with_input(mut self, input: NoveltyInput) -> Self {
+        self.input = input;
+        self
+    }
+
+    /// [`NoveltyConfig::with_input`] when `condition` holds; `self` unchanged otherwise.
+    #[must_use]
+    pub fn with_input_if(self, condition: bool, input: NoveltyInput) -> Self {
+        if condition {
+            self.with_input(input)
+        } else {
+            self
+        }
     }
 
     /// Widths of the hidden layers and of the bottleneck.
@@ -173,6 +235,10 @@ impl NoveltyConfig {
 
     pub fn kind(&self) -> NoveltyKind {
         self.kind
+    }
+
+    pub fn input(&self) -> NoveltyInput {
+        self.input
     }
 
     pub fn hidden(&self) -> usize {

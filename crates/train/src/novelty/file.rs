@@ -8,7 +8,7 @@ use super::knn::KnnScorer;
 use super::model::{NoveltyModel, Scorer};
 use super::network::{Network, PARAM_PREFIX};
 use super::standardizer::Standardizer;
-use super::{MAX_WIDTH, NoveltyKind};
+use super::{MAX_WIDTH, NoveltyInput, NoveltyKind};
 use crate::nn::Linear;
 use crate::tensor_file::TensorFile;
 use crate::trainer::FitSummary;
@@ -21,7 +21,7 @@ const MAX_FILE_BYTES: u64 = 1 << 30;
 const LAYERS: [&str; 4] = ["enc", "head", "dec", "out"];
 
 /// File layout (`novelty.safetensors`, all F32): metadata `format = "edge-ssl novelty"`,
-/// `kind` (`ae`, `vae`, `knn`), `dim`, `quantile`, `threshold`, `held_out`, `trained_on`,
+/// `kind` (`ae`, `vae`, `knn`), `input` (`embedding`, `features`; absent means embedding), `dim`, `quantile`, `threshold`, `held_out`, `trained_on`,
 /// `steps_done`, `total_steps`, and `hidden`, `latent`, `beta` (AE/VAE) or `k` (k-NN);
 /// tensors `calibration.held_out_scores` and `calibration.train_scores` (`1×5`: min, median,
 /// mean, p99, max), then either `standardize.mean`, `standardize.inv_std` (`1×D`) and
@@ -41,6 +41,7 @@ impl NoveltyModel {
         }
         let c = &self.calibration;
         f.set("kind", self.kind);
+        f.set("input", self.input);
         f.set("dim", self.dim());
         f.set("quantile", c.quantile);
         f.set("threshold", c.threshold);
@@ -107,6 +108,11 @@ impl NoveltyModel {
             return Err(f.corrupt("non-finite values"));
         }
         let kind: NoveltyKind = f.get("kind")?.parse().map_err(|e| f.corrupt(e))?;
+        // Files written before feature inputs existed scored embeddings.
+        let input: NoveltyInput = match f.metadata.get("input") {
+            Some(v) => v.parse().map_err(|e| f.corrupt(e))?,
+            None => NoveltyInput::Embedding,
+        };
         let dim: usize = bounded(&f, "dim", 1)?;
         let calibration = Calibration {
             quantile: f.parse("quantile")?,
@@ -176,6 +182,7 @@ impl NoveltyModel {
         };
         let model = NoveltyModel {
             kind,
+            input,
             scorer,
             calibration,
             training,
@@ -295,5 +302,20 @@ mod tests {
         assert!(r.contains("k = 1000"), "{r}");
         let r = reason(load_edited(NoveltyKind::Knn, |f| f.set("kind", "pca")));
         assert!(r.contains("pca"), "{r}");
+    }
+
+    /// The input travels with the file; a file without it (written before feature inputs)
+    /// scored embeddings; an unknown one is refused.
+    #[test]
+    fn the_input_is_kept_and_defaults_to_embeddings() {
+        let m = load_edited(NoveltyKind::Autoencoder, |f| f.set("input", "features")).unwrap();
+        assert_eq!(m.input(), NoveltyInput::Features);
+        let m = load_edited(NoveltyKind::Knn, |f| {
+            f.metadata.remove("input");
+        })
+        .unwrap();
+        assert_eq!(m.input(), NoveltyInput::Embedding);
+        let r = reason(load_edited(NoveltyKind::Vae, |f| f.set("input", "pixels")));
+        assert!(r.contains("pixels"), "{r}");
     }
 }

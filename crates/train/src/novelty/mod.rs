@@ -32,6 +32,6 @@ mod train;
 
 pub use auroc::auroc;
 pub use calibration::{Calibration, ScoreSummary};
-pub use config::{MAX_WIDTH, NoveltyConfig, NoveltyKind};
+pub use config::{MAX_WIDTH, NoveltyConfig, NoveltyInput, NoveltyKind};
 pub use export::{DenseLayer, ScoreGraph};
 pub use model::NoveltyModel;

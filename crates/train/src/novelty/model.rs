@@ -7,7 +7,7 @@ use super::knn::KnnScorer;
 use super::network::Network;
 use super::standardizer::Standardizer;
 use super::train::train_network;
-use super::{NoveltyConfig, NoveltyKind};
+use super::{NoveltyConfig, NoveltyInput, NoveltyKind};
 use crate::error::{ensure_dim, ensure_finite};
 use crate::trainer::{FitSummary, StepInfo};
 use crate::{Result, TrainError};
@@ -23,6 +23,7 @@ use crate::{Result, TrainError};
 #[derive(Clone, Debug)]
 pub struct NoveltyModel {
     pub(super) kind: NoveltyKind,
+    pub(super) input: NoveltyInput,
     pub(super) scorer: Scorer,
     pub(super) calibration: Calibration,
     pub(super) training: FitSummary,
@@ -134,6 +135,7 @@ impl NoveltyModel {
             Calibration::new(config.quantile(), held_scores.view(), train_scores.view());
         Ok(NoveltyModel {
             kind: config.kind(),
+            input: config.input(),
             scorer,
             calibration,
             training,
@@ -142,6 +144,11 @@ impl NoveltyModel {
 
     pub fn kind(&self) -> NoveltyKind {
         self.kind
+    }
+
+    /// What the rows it scores are.
+    pub fn input(&self) -> NoveltyInput {
+        self.input
     }
 
     /// Embedding width the model takes.
