@@ -500,3 +500,75 @@ fn adapt_scores_feature_means_that_catch_what_the_embedding_misses() {
         assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{a} vs {b}");
     }
 }
+
+/// The novelty rows `adapt` fits on are the frames as `run` reads them: camera-size video frames
+/// are kept smaller than decoded (for the views), and a second resize of those would have put
+/// the scores `run` gives the very frames fitted on above the calibration's own. Here `run` on
+/// the 120 frames `adapt` fitted on scores them like the calibration's training rows and flags
+/// few of them.
+#[test]
+fn run_scores_the_frames_adapt_fitted_on_like_its_calibration() {
+    let Some(_) = fixture() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("video");
+    let out = edge_ssl()
+        .arg("adapt")
+        .args(common::QUICK_ADAPT)
+        .args(["--json", "--max-frames", "120", "--data", VTEST, "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_str(&assert_success(&out)).unwrap();
+    let calibration = &report["novelty"]["calibration"];
+    let train_median = calibration["train_scores"]["median"].as_f64().unwrap();
+    let held_median = calibration["held_out_scores"]["median"].as_f64().unwrap();
+    let labeled = tmp.path().join("labeled");
+    for class in ["a", "b"] {
+        std::fs::create_dir_all(labeled.join(class)).unwrap();
+    }
+    let frames = tmp.path().join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    // Two one-image classes from the video's own frames, so `run` has a head to run.
+    let ffmpeg = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-i", VTEST, "-frames:v", "2"])
+        .arg(frames.join("%d.png"))
+        .status()
+        .unwrap();
+    assert!(ffmpeg.success());
+    std::fs::copy(frames.join("1.png"), labeled.join("a/1.png")).unwrap();
+    std::fs::copy(frames.join("2.png"), labeled.join("b/2.png")).unwrap();
+    let head = edge_ssl()
+        .args(["head", "--no-novelty", "--model"])
+        .arg(&dir)
+        .arg("--labeled")
+        .arg(&labeled)
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_success(&head);
+    let out = edge_ssl()
+        .args(["run", "--json", "--max-frames", "120", "--model"])
+        .arg(&dir)
+        .args(["--source", VTEST])
+        .output()
+        .unwrap();
+    let lines: Vec<Value> = assert_success(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "frame")
+        .collect();
+    assert_eq!(lines.len(), 120);
+    let mut s = scores(&lines);
+    s.sort_by(f32::total_cmp);
+    let run_median = f64::from(s[60]);
+    eprintln!(
+        "run median {run_median:.4}, calibration: training median {train_median:.4}, held-out median {held_median:.4}; flagged {:.1} %",
+        100.0 * flagged(&lines)
+    );
+    assert!(
+        run_median <= 1.5 * held_median.max(train_median),
+        "run median {run_median} vs training {train_median}, held-out {held_median}"
+    );
+    assert!(flagged(&lines) <= 0.1, "{} flagged", flagged(&lines));
+}

@@ -1,11 +1,13 @@
 //! The novelty model of an adapted directory: every frame embedded un-augmented through the
 //! final encoder and the adapter just trained — the embeddings `run` will see — and a novelty
-//! model fitted on them (see [`crate::novelty`]), or the final encoder's feature means. The
-//! frames are read once more here as `run` reads them; a camera's, which cannot be read
-//! again, are replayed from the kept frames, and their embeddings ride in the view pass (one
-//! more slot per frame) when an adapter trains. Memory holds the rows, not the frames.
+//! model fitted on them (see [`crate::novelty`]), or the final encoder's feature means. Frames
+//! kept at another size than the input are read once more here as `run` reads them (a second
+//! resize moved a 224×224 encoder's scores of its own training frames past the threshold);
+//! frames kept at the input size, and a camera's, which cannot be read again, are replayed,
+//! and their embeddings ride in the view pass (one more slot per frame) when an adapter
+//! trains. Memory holds the rows, not the frames.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use edge_ssl_core::{ModelCard, Preprocessor};
 use edge_ssl_runtime::Backend;
@@ -16,7 +18,7 @@ use ndarray::{Array2, Array3, Axis, concatenate};
 use super::AdaptOptions;
 use crate::embed::embedder::Embedder;
 use crate::error::Context;
-use crate::frames::frame_list::FrameList;
+use crate::frames::frame_list::{FrameList, input_units};
 use crate::frames::image_set;
 use crate::model::reference::ResolvedModel;
 use crate::novelty::{MIN_ROWS, NoveltyOutcome};
@@ -28,11 +30,11 @@ pub fn wanted(opts: &AdaptOptions, frames: usize) -> bool {
 }
 
 /// Whether the view pass should embed each frame un-augmented for the novelty model: it
-/// scores embeddings of a camera's frames. Feature means, and every source that can be read
-/// again, get this phase's own pass.
+/// scores embeddings, and the kept frames are what `run` reads (already at the input size, or
+/// a camera's). Feature means, and frames resized when kept, get this phase's own pass.
 pub fn wants_plain_rows(opts: &AdaptOptions, frames: &FrameList) -> bool {
     wanted(opts, frames.len())
-        && !frames.can_read_again()
+        && frames.replay_is_as_run_reads()
         && opts
             .novelty
             .as_ref()
@@ -76,14 +78,16 @@ pub fn fit(
         Some(rows) => rows,
         None => {
             let mut embedder = Embedder::load_for_novelty(backend, &encoder, config.input())?;
-            if frames.can_read_again() {
-                // As `run` will see them: decoded and resized straight to the input. The kept
-                // frames went through a second resize, and on a 224×224 encoder that alone
-                // moved the scores of the very frames fitted on past the threshold.
+            // As `run` will see them: decoded and resized straight to the input. The kept
+            // frames went through a second resize, and on a 224×224 encoder that alone moved
+            // the scores of the very frames fitted on past the threshold.
+            if frames.replay_is_as_run_reads() {
+                embed_all(&mut embedder, frames, &pre, per_call, progress)?
+            } else if let Some(files) = frames.image_files() {
+                embed_files(&mut embedder, files, &pre, per_call, progress)?
+            } else {
                 let sampling = &opts.sampling;
                 image_set::embed_source(&mut embedder, data, sampling, per_call, progress)?.0
-            } else {
-                embed_all(&mut embedder, frames, &pre, per_call, progress)?
             }
         }
     };
@@ -95,6 +99,25 @@ pub fn fit(
         _ => rows,
     };
     crate::novelty::fit(rows.view(), config, progress)
+}
+
+/// Embeds image files decoded again on every core, `batch` at a time.
+fn embed_files(
+    embedder: &mut Embedder,
+    files: &[PathBuf],
+    pre: &Preprocessor,
+    batch: usize,
+    progress: &Progress,
+) -> crate::Result<Array2<f32>> {
+    let mut phase = progress.phase("novelty rows", Some(files.len() as u64));
+    let mut parts = Vec::new();
+    for block in files.chunks(batch.max(1)) {
+        parts.push(embedder.embed_units(&input_units(block, pre)?)?);
+        phase.advance(block.len() as u64)?;
+    }
+    phase.finish();
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    Ok(concatenate(Axis(0), &views)?)
 }
 
 fn embed_all(

@@ -120,8 +120,12 @@ pub struct FrameList {
     pub origins: Vec<PathBuf>,
     /// One message per file or frame that did not decode.
     pub skipped: Vec<String>,
-    /// Whether the source can be read again as `run` reads it (every source but a camera).
-    rereadable: bool,
+    /// What the source is: image files can be decoded again in any order, a video read again
+    /// from the start, a camera not at all.
+    kind: SourceKind,
+    /// Every kept frame is exactly the input size: replayed, it is what `run` reads (up to the
+    /// 8-bit rounding of a colour conversion).
+    at_input: bool,
 }
 
 impl FrameList {
@@ -175,13 +179,15 @@ impl FrameList {
             (true, None) => Hold::new(usize::MAX),
             (false, _) => Hold::new(hold_bytes),
         };
-        let mut origins = Vec::new();
+        let (mut origins, mut at_input) = (Vec::new(), true);
         while let Some(frame) = source
             .next_frame()
             .with_context(|| format!("reading {spec}"))?
         {
             phase.advance(1)?;
-            hold.push(kept_pixels(frame.image, pre))?;
+            let pixels = kept_pixels(frame.image, pre);
+            at_input &= is_input_size(&pixels, pre);
+            hold.push(pixels)?;
             origins.push(PathBuf::from(frame.origin));
         }
         phase.finish();
@@ -207,7 +213,8 @@ impl FrameList {
             replay,
             origins,
             skipped: Vec::new(),
-            rereadable: kind != SourceKind::Camera,
+            kind,
+            at_input,
         })
     }
 
@@ -215,7 +222,19 @@ impl FrameList {
     /// straight to the input), rather than only replayed from the frames kept here: false for
     /// a camera.
     pub fn can_read_again(&self) -> bool {
-        self.rereadable
+        self.kind != SourceKind::Camera
+    }
+
+    /// Whether replaying the kept frames gives what `run` reads: every frame was already the
+    /// input size (nothing resized twice), or the source is a camera that cannot be read again.
+    pub fn replay_is_as_run_reads(&self) -> bool {
+        self.at_input || !self.can_read_again()
+    }
+
+    /// The frames' files when they are image files (a folder, sampled or not), which
+    /// [`input_units`] decodes again on every core; `None` for a video or a camera.
+    pub fn image_files(&self) -> Option<&[PathBuf]> {
+        (self.kind == SourceKind::Images).then_some(self.origins.as_slice())
     }
 
     pub fn len(&self) -> usize {
@@ -333,6 +352,7 @@ fn read_files(
 ) -> crate::Result<FrameList> {
     let mut phase = progress.phase("reading frames", Some(files.len() as u64));
     let (mut origins, mut skipped, mut hold) = (Vec::new(), Vec::new(), Hold::new(hold_bytes));
+    let mut at_input = true;
     // Decoded a block at a time on every core (the files are independent), taken in order.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     for block in files.chunks(16 * threads) {
@@ -340,6 +360,7 @@ fn read_files(
         for (path, kept) in block.iter().zip(decoded) {
             match kept {
                 Ok(pixels) => {
+                    at_input &= is_input_size(&pixels, pre);
                     hold.push(pixels)?;
                     origins.push(path.clone());
                 }
@@ -354,23 +375,53 @@ fn read_files(
         replay: hold.into_replay()?.unwrap_or(Replay::Folder),
         origins,
         skipped,
-        rereadable: true,
+        kind: SourceKind::Images,
+        at_input,
     })
 }
 
 /// `paths` decoded and kept ([`kept_pixels`]), in order, split over `threads` threads.
+fn is_input_size(pixels: &Pixels, pre: &Preprocessor) -> bool {
+    let spec = pre.spec();
+    pixels.dim() == (spec.channels, spec.height, spec.width)
+}
+
 fn decode_kept(
     paths: &[PathBuf],
     pre: &Preprocessor,
     threads: usize,
 ) -> Vec<edge_ssl_core::Result<Pixels>> {
+    let size = kept_size(pre);
+    decode_parallel(paths, threads, |path| {
+        decode_image_at_least(path, size).map(|image| kept_pixels(image, pre))
+    })
+}
+
+/// `paths` decoded as `run` decodes them and resized straight to the input ([0, 1] CHW, the
+/// card's channels), on every core, in order; a file that no longer decodes is an error.
+pub fn input_units(paths: &[PathBuf], pre: &Preprocessor) -> crate::Result<Vec<Array3<f32>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let size = pre.decode_size();
+    let decoded = decode_parallel(paths, threads, |path| {
+        decode_image_at_least(path, size).map(|image| pre.unit_image(&image))
+    });
+    decoded
+        .into_iter()
+        .zip(paths)
+        .map(|(unit, path)| {
+            unit.with_context(|| format!("{}: no longer decodable", path.display()))
+        })
+        .collect()
+}
+
+/// `decode` of every path, `threads` contiguous parts at once, results in order.
+fn decode_parallel<T: Send>(
+    paths: &[PathBuf],
+    threads: usize,
+    decode: impl Fn(&PathBuf) -> edge_ssl_core::Result<T> + Sync,
+) -> Vec<edge_ssl_core::Result<T>> {
     let per = paths.len().div_ceil(threads.max(1)).max(1);
-    let decode = |part: &[PathBuf]| -> Vec<_> {
-        let size = kept_size(pre);
-        let kept =
-            |path: &PathBuf| decode_image_at_least(path, size).map(|image| kept_pixels(image, pre));
-        part.iter().map(kept).collect()
-    };
+    let decode = |part: &[PathBuf]| -> Vec<_> { part.iter().map(&decode).collect() };
     std::thread::scope(|s| {
         let mut parts = paths.chunks(per);
         let own = parts.next();
