@@ -7,7 +7,7 @@
 //! and their embeddings ride in the view pass (one more slot per frame) when an adapter
 //! trains. Memory holds the rows, not the frames.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use edge_ssl_core::{ModelCard, Preprocessor};
 use edge_ssl_runtime::Backend;
@@ -18,8 +18,8 @@ use ndarray::{Array2, Array3, Axis, concatenate};
 use super::AdaptOptions;
 use crate::embed::embedder::Embedder;
 use crate::error::Context;
-use crate::frames::frame_list::{FrameList, input_units};
-use crate::frames::image_set;
+use crate::frames::as_run_reads::embed_as_run_reads;
+use crate::frames::frame_list::FrameList;
 use crate::model::reference::ResolvedModel;
 use crate::novelty::{MIN_ROWS, NoveltyOutcome};
 use crate::progress::Progress;
@@ -83,11 +83,9 @@ pub fn fit(
             // the scores of the very frames fitted on past the threshold.
             if frames.replay_is_as_run_reads() {
                 embed_all(&mut embedder, frames, &pre, per_call, progress)?
-            } else if let Some(files) = frames.image_files() {
-                embed_files(&mut embedder, files, &pre, per_call, progress)?
             } else {
-                let sampling = &opts.sampling;
-                image_set::embed_source(&mut embedder, data, sampling, per_call, progress)?.0
+                let (files, sampling) = (frames.image_files(), &opts.sampling);
+                embed_as_run_reads(&mut embedder, data, files, sampling, per_call, progress)?
             }
         }
     };
@@ -99,25 +97,6 @@ pub fn fit(
         _ => rows,
     };
     crate::novelty::fit(rows.view(), config, progress)
-}
-
-/// Embeds image files decoded again on every core, `batch` at a time.
-fn embed_files(
-    embedder: &mut Embedder,
-    files: &[PathBuf],
-    pre: &Preprocessor,
-    batch: usize,
-    progress: &Progress,
-) -> crate::Result<Array2<f32>> {
-    let mut phase = progress.phase("novelty rows", Some(files.len() as u64));
-    let mut parts = Vec::new();
-    for block in files.chunks(batch.max(1)) {
-        parts.push(embedder.embed_units(&input_units(block, pre)?)?);
-        phase.advance(block.len() as u64)?;
-    }
-    phase.finish();
-    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    Ok(concatenate(Axis(0), &views)?)
 }
 
 fn embed_all(

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use edge_ssl_core::Preprocessor;
 use edge_ssl_fleet::{Arrays, Config, ConfigValue, FleetTask, Metrics, TaskError};
 use edge_ssl_runtime::{Backend, SessionPool};
-use edge_ssl_source::SourceOptions;
+use edge_ssl_source::{SourceKind, SourceOptions, detect_kind};
 use edge_ssl_train::augment::{AugmentConfig, Augmenter};
 use edge_ssl_train::head::{Head, HeadKind, HeadModel};
 use edge_ssl_train::nn::Adapter;
@@ -27,6 +27,7 @@ use crate::adapt::view_cache;
 use crate::adapt::view_cache::Slots;
 use crate::embed::embedder::Embedder;
 use crate::error::Context;
+use crate::frames::as_run_reads::{embed_as_run_reads, is_input_size};
 use crate::frames::image_set::{self, LabeledSet};
 use crate::model::reference::ResolvedModel;
 use crate::novelty::NoveltyOutcome;
@@ -372,10 +373,13 @@ fn embed_views(
             frames.len()
         )));
     }
-    // The novelty model's rows (each frame un-augmented) ride in the same pass.
+    // The novelty model's rows (each frame un-augmented) ride in the same pass when the kept
+    // frames are what `run` reads; frames shrunk when kept are read again after it.
+    let wanted = LocalNovelty::wanted(options.novelty.as_ref(), frames.len());
+    let at_input = frames.pixels.iter().all(|p| is_input_size(p, &pre));
     let slots = Slots {
         views: options.views,
-        plain: LocalNovelty::wanted(options.novelty.as_ref(), frames.len()),
+        plain: wanted && at_input,
     };
     let bytes = (frames.len() as u64)
         .saturating_mul(slots.count() as u64)
@@ -412,7 +416,25 @@ fn embed_views(
         &mut pool,
         progress,
     )?;
-    let (cache, plain) = slots.split(cache);
+    let (cache, mut plain) = slots.split(cache);
+    if wanted && !at_input {
+        let raw = ResolvedModel {
+            dir: None,
+            ..encoder.clone()
+        };
+        let mut embedder = Embedder::load(backend, &raw)?;
+        let files = (detect_kind(&data.to_string_lossy()).ok() == Some(SourceKind::Images))
+            .then_some(frames.paths.as_slice());
+        let (sampling, batch) = (&options.sampling, options.infer_batch);
+        plain = Some(embed_as_run_reads(
+            &mut embedder,
+            data,
+            files,
+            sampling,
+            batch,
+            progress,
+        )?);
+    }
     let novelty = LocalNovelty::new(options.novelty.clone(), plain, frames.len());
     Ok((Views::new(cache)?, novelty))
 }

@@ -23,6 +23,7 @@ use edge_ssl_core::{Preprocessor, decode_image_at_least, image_files};
 use edge_ssl_source::{SourceKind, SourceOptions, detect_kind, open_source};
 use ndarray::Array3;
 
+use crate::frames::as_run_reads::is_input_size;
 use crate::frames::loader::{kept_pixels, kept_size};
 use crate::frames::spill::SpillFile;
 use crate::progress::Progress;
@@ -381,11 +382,6 @@ fn read_files(
 }
 
 /// `paths` decoded and kept ([`kept_pixels`]), in order, split over `threads` threads.
-fn is_input_size(pixels: &Pixels, pre: &Preprocessor) -> bool {
-    let spec = pre.spec();
-    pixels.dim() == (spec.channels, spec.height, spec.width)
-}
-
 fn decode_kept(
     paths: &[PathBuf],
     pre: &Preprocessor,
