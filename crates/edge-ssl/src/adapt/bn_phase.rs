@@ -48,7 +48,7 @@ pub fn encoder(
     // whole and returned instead of the runtime's stand-in.
     let failed = std::sync::Mutex::new(None);
     let mut batches = view_cache::bn_batches(
-        frames.pass(&pre)?,
+        frames.pass_at_input(&pre)?,
         frames.len(),
         &pre,
         opts.bn_frames,

@@ -34,7 +34,7 @@ pub fn wanted(opts: &AdaptOptions, frames: usize) -> bool {
 /// a camera's). Feature means, and frames resized when kept, get this phase's own pass.
 pub fn wants_plain_rows(opts: &AdaptOptions, frames: &FrameList) -> bool {
     wanted(opts, frames.len())
-        && frames.replay_is_as_run_reads()
+        && frames.kept_at_input()
         && opts
             .novelty
             .as_ref()
@@ -81,7 +81,7 @@ pub fn fit(
             // As `run` will see them: decoded and resized straight to the input. The kept
             // frames went through a second resize, and on a 224×224 encoder that alone moved
             // the scores of the very frames fitted on past the threshold.
-            if frames.replay_is_as_run_reads() {
+            if frames.pass_at_input_is_exact() || !frames.can_read_again() {
                 embed_all(&mut embedder, frames, &pre, per_call, progress)?
             } else {
                 let (files, sampling) = (frames.image_files(), &opts.sampling);
@@ -116,7 +116,7 @@ fn embed_all(
         }
         Ok(())
     };
-    for pixels in frames.pass(pre)? {
+    for pixels in frames.pass_at_input(pre)? {
         let unit = pixels?.mapv(|v| v as f32 / 255.0);
         units.push(pre.resize_unit(unit.view()));
         if units.len() >= batch.max(1) {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use edge_ssl_core::Preprocessor;
 use edge_ssl_source::SourceOptions;
+use image::DynamicImage;
 use ndarray::{Array2, Array3, Axis, concatenate};
 
 use super::frame_list::input_units;
@@ -22,6 +23,13 @@ use crate::progress::Progress;
 pub fn is_input_size(pixels: &Array3<u8>, pre: &Preprocessor) -> bool {
     let spec = pre.spec();
     pixels.dim() == (spec.channels, spec.height, spec.width)
+}
+
+/// A decoded frame as `run` feeds it to the encoder — resized once, straight to the input, in
+/// the card's channels — stored in 8 bits (within half a level of `run`'s floats).
+pub fn input_pixels(image: &DynamicImage, pre: &Preprocessor) -> Array3<u8> {
+    pre.unit_image(image)
+        .mapv(|v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
 }
 
 /// `embedder`'s rows of the frames of `data` as `run` reads them: `files` (the frames' image

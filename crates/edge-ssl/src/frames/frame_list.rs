@@ -23,7 +23,7 @@ use edge_ssl_core::{Preprocessor, decode_image_at_least, image_files};
 use edge_ssl_source::{SourceKind, SourceOptions, detect_kind, open_source};
 use ndarray::Array3;
 
-use crate::frames::as_run_reads::is_input_size;
+use crate::frames::as_run_reads::{input_pixels, is_input_size};
 use crate::frames::loader::{kept_pixels, kept_size};
 use crate::frames::spill::SpillFile;
 use crate::progress::Progress;
@@ -36,6 +36,10 @@ pub type FramePass<'a> = Box<dyn Iterator<Item = crate::Result<Pixels>> + Send +
 
 /// Held frames may take this many bytes at most (see the module's note).
 pub const HOLD_BYTES: usize = 128 << 20;
+
+/// Each frame also as `run` reads it (resized once, straight to the input) may take this many
+/// bytes at most; past it they are dropped and whoever needs them reads the frames again.
+pub const INPUT_HOLD_BYTES: usize = 64 << 20;
 
 /// Kept pixels of the first pass, while they fit in [`HOLD_BYTES`]; past it, dropped (the
 /// source is read again) or, for a camera, written to a [`SpillFile`].
@@ -91,6 +95,12 @@ impl Hold {
         Ok(())
     }
 
+    /// Keeps nothing more and lets go of what was kept.
+    fn drop_all(&mut self) {
+        self.spilled = true;
+        self.frames = Vec::new();
+    }
+
     /// How later passes get the frames: held, spilled, or `None` (read the source again).
     fn into_replay(self) -> crate::Result<Option<Replay>> {
         if let Some(mut spill) = self.spill {
@@ -127,6 +137,9 @@ pub struct FrameList {
     /// Every kept frame is exactly the input size: replayed, it is what `run` reads (up to the
     /// 8-bit rounding of a colour conversion).
     at_input: bool,
+    /// Each frame as `run` reads it, when the kept frames are not and these fit in
+    /// [`INPUT_HOLD_BYTES`].
+    inputs: Option<Vec<Pixels>>,
 }
 
 impl FrameList {
@@ -181,11 +194,16 @@ impl FrameList {
             (false, _) => Hold::new(hold_bytes),
         };
         let (mut origins, mut at_input) = (Vec::new(), true);
+        let mut inputs = Hold::new(INPUT_HOLD_BYTES);
         while let Some(frame) = source
             .next_frame()
             .with_context(|| format!("reading {spec}"))?
         {
             phase.advance(1)?;
+            match inputs.spilled || at_input_size(&frame.image, pre) {
+                false => inputs.push(input_pixels(&frame.image, pre))?,
+                true => inputs.drop_all(),
+            }
             let pixels = kept_pixels(frame.image, pre);
             at_input &= is_input_size(&pixels, pre);
             hold.push(pixels)?;
@@ -216,6 +234,7 @@ impl FrameList {
             skipped: Vec::new(),
             kind,
             at_input,
+            inputs: held_inputs(inputs, at_input)?,
         })
     }
 
@@ -226,10 +245,26 @@ impl FrameList {
         self.kind != SourceKind::Camera
     }
 
-    /// Whether replaying the kept frames gives what `run` reads: every frame was already the
-    /// input size (nothing resized twice), or the source is a camera that cannot be read again.
-    pub fn replay_is_as_run_reads(&self) -> bool {
-        self.at_input || !self.can_read_again()
+    /// Whether the kept frames are exactly what `run` reads: every frame was already the input
+    /// size, so nothing is resized twice.
+    pub fn kept_at_input(&self) -> bool {
+        self.at_input
+    }
+
+    /// Whether [`FrameList::pass_at_input`] gives what `run` reads: the frames as `run` reads
+    /// them were held, or the kept frames are those.
+    pub fn pass_at_input_is_exact(&self) -> bool {
+        self.at_input || self.inputs.is_some()
+    }
+
+    /// The frames for the encoder as they are (BN statistics, novelty rows): each as `run`
+    /// reads it when those were held in the first pass, otherwise the kept frames
+    /// ([`FrameList::pass`]), which the caller resizes to the input.
+    pub fn pass_at_input<'a>(&'a self, pre: &'a Preprocessor) -> crate::Result<FramePass<'a>> {
+        match &self.inputs {
+            Some(inputs) => Ok(Box::new(inputs.iter().map(|p| Ok(p.clone())))),
+            None => self.pass(pre),
+        }
     }
 
     /// The frames' files when they are image files (a folder, sampled or not), which
@@ -353,16 +388,22 @@ fn read_files(
 ) -> crate::Result<FrameList> {
     let mut phase = progress.phase("reading frames", Some(files.len() as u64));
     let (mut origins, mut skipped, mut hold) = (Vec::new(), Vec::new(), Hold::new(hold_bytes));
-    let mut at_input = true;
+    let (mut at_input, mut inputs) = (true, Hold::new(INPUT_HOLD_BYTES));
     // Decoded a block at a time on every core (the files are independent), taken in order.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     for block in files.chunks(16 * threads) {
-        let decoded = decode_kept(block, pre, threads);
+        // Once over budget (or when the kept frames are the inputs) none are made.
+        let want_inputs = !inputs.spilled;
+        let decoded = decode_kept(block, pre, want_inputs, threads);
         for (path, kept) in block.iter().zip(decoded) {
             match kept {
-                Ok(pixels) => {
+                Ok((pixels, input)) => {
                     at_input &= is_input_size(&pixels, pre);
                     hold.push(pixels)?;
+                    match input {
+                        Some(input) => inputs.push(input)?,
+                        None => inputs.drop_all(),
+                    }
                     origins.push(path.clone());
                 }
                 Err(e) => skipped.push(e.to_string()),
@@ -378,18 +419,39 @@ fn read_files(
         skipped,
         kind: SourceKind::Images,
         at_input,
+        inputs: held_inputs(inputs, at_input)?,
     })
 }
 
-/// `paths` decoded and kept ([`kept_pixels`]), in order, split over `threads` threads.
+/// Whether a decoded frame is already the input size (kept as it is: the kept frame is the input).
+fn at_input_size(image: &image::DynamicImage, pre: &Preprocessor) -> bool {
+    let spec = pre.spec();
+    (image.width() as usize, image.height() as usize) == (spec.width, spec.height)
+}
+
+/// The inputs held, when every one fitted and the kept frames are not already those.
+fn held_inputs(inputs: Hold, at_input: bool) -> crate::Result<Option<Vec<Pixels>>> {
+    match inputs.into_replay()? {
+        Some(Replay::Held(frames)) if !at_input => Ok(Some(frames)),
+        _ => Ok(None),
+    }
+}
+
+/// `paths` decoded, kept ([`kept_pixels`]) and as `run` reads them ([`input_pixels`]), in
+/// order, split over `threads` threads.
 fn decode_kept(
     paths: &[PathBuf],
     pre: &Preprocessor,
+    want_inputs: bool,
     threads: usize,
-) -> Vec<edge_ssl_core::Result<Pixels>> {
+) -> Vec<edge_ssl_core::Result<(Pixels, Option<Pixels>)>> {
     let size = kept_size(pre);
     decode_parallel(paths, threads, |path| {
-        decode_image_at_least(path, size).map(|image| kept_pixels(image, pre))
+        decode_image_at_least(path, size).map(|image| {
+            let input =
+                (want_inputs && !at_input_size(&image, pre)).then(|| input_pixels(&image, pre));
+            (kept_pixels(image, pre), input)
+        })
     })
 }
 
@@ -513,6 +575,54 @@ mod tests {
         assert_eq!(folder.len(), 3);
         assert!(folder[0].dim().1 <= 4 * 28, "{:?}", folder[0].dim());
         assert_eq!(folder, video);
+    }
+
+    /// Camera-size frames are kept shrunk for the views, and also held as `run` reads them:
+    /// `pass_at_input` gives, for a folder and for the video its frames came from, each frame
+    /// resized once to the input — the very pixels `run` computes from the decoded frame (within
+    /// half a level) — while the kept frames resized again differ from them.
+    #[test]
+    fn frames_as_run_reads_them_are_held_beside_the_kept_ones() {
+        let options = SourceOptions::default().with_max_frames(Some(3));
+        let (pre, silent) = (pre(), Progress::silent());
+        let dir = tempfile::tempdir().unwrap();
+        let mut video = edge_ssl_source::open_source(VTEST, &options).unwrap();
+        let mut run_units = Vec::new();
+        let mut i = 0;
+        while let Some(frame) = video.next_frame().unwrap() {
+            run_units.push(pre.unit_image(&frame.image));
+            frame
+                .image
+                .save(dir.path().join(format!("{i:03}.png")))
+                .unwrap();
+            i += 1;
+        }
+        let from_video = FrameList::scan(VTEST.as_ref(), &pre, &options, None, &silent).unwrap();
+        let from_folder =
+            FrameList::scan(dir.path(), &pre, &SourceOptions::default(), None, &silent).unwrap();
+        for list in [&from_video, &from_folder] {
+            assert!(!list.kept_at_input() && list.pass_at_input_is_exact());
+            let inputs: Vec<_> = list
+                .pass_at_input(&pre)
+                .unwrap()
+                .collect::<crate::Result<_>>()
+                .unwrap();
+            assert_eq!(inputs.len(), 3);
+            for (input, unit) in inputs.iter().zip(&run_units) {
+                assert_eq!(input.dim(), unit.dim());
+                let worst = input
+                    .iter()
+                    .zip(unit)
+                    .map(|(&a, &b)| (f32::from(a) / 255.0 - b).abs())
+                    .fold(0.0f32, f32::max);
+                assert!(worst <= 0.5 / 255.0 + 1e-6, "{worst}");
+            }
+            // The kept frames, resized a second time, are not what `run` reads.
+            let kept = list.pass(&pre).unwrap().next().unwrap().unwrap();
+            let twice = pre.resize_unit(kept.mapv(|v| f32::from(v) / 255.0).view());
+            let mean_diff = (&twice - &run_units[0]).mapv(f32::abs).mean().unwrap();
+            assert!(mean_diff > 1.0 / 255.0, "{mean_diff}");
+        }
     }
 
     /// Small frames are held from the first pass; later passes give exactly what reading the
