@@ -79,8 +79,15 @@ fn fixture() -> Option<&'static Fixture> {
 
 /// `run --json` frame lines on `source`.
 fn run_frames(model: &Path, source: &Path) -> Vec<Value> {
+    run_frames_with(model, source, &[])
+}
+
+/// `run --json EXTRA...` frame lines on `source`.
+fn run_frames_with(model: &Path, source: &Path, extra: &[&str]) -> Vec<Value> {
     let out = edge_ssl()
-        .args(["run", "--json", "--model"])
+        .args(["run", "--json"])
+        .args(extra)
+        .arg("--model")
         .arg(model)
         .arg("--source")
         .arg(source)
@@ -384,6 +391,21 @@ fn cluster_writes_a_novelty_model_that_run_and_eval_use() {
     assert!(first["novelty"].is_null(), "{first}");
 }
 
+/// `head --no-novelty` on `labeled`, written into the model directory `dir` itself (whose
+/// novelty model stays).
+fn head_in_place(dir: &Path, labeled: &Path) {
+    let head = edge_ssl()
+        .args(["head", "--no-novelty", "--model"])
+        .arg(dir)
+        .arg("--labeled")
+        .arg(labeled)
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert_success(&head);
+}
+
 /// `eval --json --novelty-ood OOD` of `model` on the fixture's shifted eval images.
 fn ood(f: &Fixture, model: &Path, ood: &str) -> Value {
     let out = edge_ssl()
@@ -423,16 +445,7 @@ fn adapt_scores_feature_means_that_catch_what_the_embedding_misses() {
             .output()
             .unwrap();
         assert_success(&run);
-        let head = edge_ssl()
-            .args(["head", "--no-novelty", "--model"])
-            .arg(out)
-            .arg("--labeled")
-            .arg(f.data.join("shifted/labeled"))
-            .arg("--out")
-            .arg(out)
-            .output()
-            .unwrap();
-        assert_success(&head);
+        head_in_place(out, &f.data.join("shifted/labeled"));
     };
     let (features, embedding) = (tmp.path().join("features"), tmp.path().join("embedding"));
     adapt(&features, "auto");
@@ -473,26 +486,8 @@ fn adapt_scores_feature_means_that_catch_what_the_embedding_misses() {
         .unwrap();
     assert_success(&export);
     let frames = |model: &Path| -> Vec<f32> {
-        let out = edge_ssl()
-            .args([
-                "run",
-                "--json",
-                "--backend",
-                "tract",
-                "--max-frames",
-                "30",
-                "--model",
-            ])
-            .arg(model)
-            .args(["--source", TREE])
-            .output()
-            .unwrap();
-        let lines: Vec<Value> = assert_success(&out)
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|v| v["type"] == "frame")
-            .collect();
-        scores(&lines)
+        let extra = ["--backend", "tract", "--max-frames", "30"];
+        scores(&run_frames_with(model, Path::new(TREE), &extra))
     };
     let (from_dir, from_file) = (frames(&features), frames(&onnx));
     assert_eq!(from_dir.len(), 30);
@@ -537,27 +532,8 @@ fn run_scores_the_frames_adapt_fitted_on_like_its_calibration() {
     assert!(ffmpeg.success());
     std::fs::copy(frames.join("1.png"), labeled.join("a/1.png")).unwrap();
     std::fs::copy(frames.join("2.png"), labeled.join("b/2.png")).unwrap();
-    let head = edge_ssl()
-        .args(["head", "--no-novelty", "--model"])
-        .arg(&dir)
-        .arg("--labeled")
-        .arg(&labeled)
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_success(&head);
-    let out = edge_ssl()
-        .args(["run", "--json", "--max-frames", "120", "--model"])
-        .arg(&dir)
-        .args(["--source", VTEST])
-        .output()
-        .unwrap();
-    let lines: Vec<Value> = assert_success(&out)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["type"] == "frame")
-        .collect();
+    head_in_place(&dir, &labeled);
+    let lines = run_frames_with(&dir, Path::new(VTEST), &["--max-frames", "120"]);
     assert_eq!(lines.len(), 120);
     let mut s = scores(&lines);
     s.sort_by(f32::total_cmp);

@@ -522,6 +522,32 @@ mod tests {
         Preprocessor::new(card.input)
     }
 
+    /// The frames of VTEST that `options` samples, listed from the video and from a folder of
+    /// them saved losslessly, and the decoded frames themselves.
+    fn video_and_folder(
+        options: &SourceOptions,
+        pre: &Preprocessor,
+    ) -> (
+        FrameList,
+        FrameList,
+        Vec<image::DynamicImage>,
+        tempfile::TempDir,
+    ) {
+        let silent = Progress::silent();
+        let dir = tempfile::tempdir().unwrap();
+        let mut video = edge_ssl_source::open_source(VTEST, options).unwrap();
+        let mut images = Vec::new();
+        while let Some(frame) = video.next_frame().unwrap() {
+            let path = dir.path().join(format!("{:03}.png", images.len()));
+            frame.image.save(path).unwrap();
+            images.push(frame.image);
+        }
+        let from_video = FrameList::scan(VTEST.as_ref(), pre, options, None, &silent).unwrap();
+        let folder = SourceOptions::default();
+        let from_folder = FrameList::scan(dir.path(), pre, &folder, None, &silent).unwrap();
+        (from_video, from_folder, images, dir)
+    }
+
     #[test]
     fn a_video_is_listed_once_and_read_again_identically() {
         let options = SourceOptions::default()
@@ -551,20 +577,8 @@ mod tests {
     #[test]
     fn a_folder_of_a_videos_frames_is_read_as_the_video() {
         let options = SourceOptions::default().with_max_frames(Some(3));
-        let (pre, silent) = (pre(), Progress::silent());
-        let dir = tempfile::tempdir().unwrap();
-        let mut video = edge_ssl_source::open_source(VTEST, &options).unwrap();
-        let mut i = 0;
-        while let Some(frame) = video.next_frame().unwrap() {
-            frame
-                .image
-                .save(dir.path().join(format!("{i:03}.png")))
-                .unwrap();
-            i += 1;
-        }
-        let from_video = FrameList::scan(VTEST.as_ref(), &pre, &options, None, &silent).unwrap();
-        let from_folder =
-            FrameList::scan(dir.path(), &pre, &SourceOptions::default(), None, &silent).unwrap();
+        let pre = pre();
+        let (from_video, from_folder, _, _dir) = video_and_folder(&options, &pre);
         let pass = |list: &FrameList| -> Vec<_> {
             list.pass(&pre)
                 .unwrap()
@@ -584,22 +598,9 @@ mod tests {
     #[test]
     fn frames_as_run_reads_them_are_held_beside_the_kept_ones() {
         let options = SourceOptions::default().with_max_frames(Some(3));
-        let (pre, silent) = (pre(), Progress::silent());
-        let dir = tempfile::tempdir().unwrap();
-        let mut video = edge_ssl_source::open_source(VTEST, &options).unwrap();
-        let mut run_units = Vec::new();
-        let mut i = 0;
-        while let Some(frame) = video.next_frame().unwrap() {
-            run_units.push(pre.unit_image(&frame.image));
-            frame
-                .image
-                .save(dir.path().join(format!("{i:03}.png")))
-                .unwrap();
-            i += 1;
-        }
-        let from_video = FrameList::scan(VTEST.as_ref(), &pre, &options, None, &silent).unwrap();
-        let from_folder =
-            FrameList::scan(dir.path(), &pre, &SourceOptions::default(), None, &silent).unwrap();
+        let pre = pre();
+        let (from_video, from_folder, images, _dir) = video_and_folder(&options, &pre);
+        let run_units: Vec<_> = images.iter().map(|i| pre.unit_image(i)).collect();
         for list in [&from_video, &from_folder] {
             assert!(!list.kept_at_input() && list.pass_at_input_is_exact());
             let inputs: Vec<_> = list
