@@ -38,7 +38,8 @@ pub type FramePass<'a> = Box<dyn Iterator<Item = crate::Result<Pixels>> + Send +
 pub const HOLD_BYTES: usize = 128 << 20;
 
 /// Each frame also as `run` reads it (resized once, straight to the input) may take this many
-/// bytes at most; past it they are dropped and whoever needs them reads the frames again.
+/// bytes at most (and no more than the kept frames' own budget: none when that is 0); past it
+/// they are dropped and whoever needs them reads the frames again.
 pub const INPUT_HOLD_BYTES: usize = 64 << 20;
 
 /// Kept pixels of the first pass, while they fit in [`HOLD_BYTES`]; past it, dropped (the
@@ -194,7 +195,7 @@ impl FrameList {
             (false, _) => Hold::new(hold_bytes),
         };
         let (mut origins, mut at_input) = (Vec::new(), true);
-        let mut inputs = Hold::new(INPUT_HOLD_BYTES);
+        let mut inputs = Hold::new(INPUT_HOLD_BYTES.min(hold_bytes));
         while let Some(frame) = source
             .next_frame()
             .with_context(|| format!("reading {spec}"))?
@@ -388,7 +389,7 @@ fn read_files(
 ) -> crate::Result<FrameList> {
     let mut phase = progress.phase("reading frames", Some(files.len() as u64));
     let (mut origins, mut skipped, mut hold) = (Vec::new(), Vec::new(), Hold::new(hold_bytes));
-    let (mut at_input, mut inputs) = (true, Hold::new(INPUT_HOLD_BYTES));
+    let (mut at_input, mut inputs) = (true, Hold::new(INPUT_HOLD_BYTES.min(hold_bytes)));
     // Decoded a block at a time on every core (the files are independent), taken in order.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     for block in files.chunks(16 * threads) {
