@@ -1,6 +1,6 @@
 use clap::Args;
 use edge_ssl::model::reference::ResolvedModel;
-use edge_ssl::novelty::{NoveltyConfig, NoveltyInput, NoveltyKind, has_feature_means};
+use edge_ssl::novelty::{NoveltyConfig, NoveltyInput, NoveltyKind, prefer_feature_means};
 
 /// The novelty model `head`, `adapt`, `cluster` and `fleet join` fit beside what they write.
 #[derive(Debug, Clone, Args)]
@@ -35,9 +35,9 @@ impl NoveltyArgs {
 
     /// [`NoveltyArgs::config`] for `adapt`, where `auto` means feature means if `model` has any.
     pub fn adapt_config(&self, model: &ResolvedModel) -> anyhow::Result<Option<NoveltyConfig>> {
-        let auto = self.novelty_input == "auto" && has_feature_means(&model.onnx)?;
-        Ok(self
-            .config()?
-            .map(|c| c.with_input_if(auto, NoveltyInput::Features)))
+        match (self.config()?, self.novelty_input == "auto") {
+            (Some(c), true) => Ok(Some(prefer_feature_means(c, &model.onnx)?)),
+            (config, _) => Ok(config),
+        }
     }
 }

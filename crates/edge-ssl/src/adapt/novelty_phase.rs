@@ -74,6 +74,8 @@ pub fn fit(
     };
     let pre = Preprocessor::new(card.input.clone());
     let per_call = opts.images_per_call(&card.input);
+    // The view pass's un-augmented rows are embeddings: never feature means.
+    let plain = plain.filter(|_| config.input() == NoveltyInput::Embedding);
     let rows = match plain {
         Some(rows) => rows,
         None => {

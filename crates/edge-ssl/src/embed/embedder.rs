@@ -18,10 +18,18 @@ pub struct Embedder {
     pre: Preprocessor,
     /// A model directory's adapter `A`, applied to every row so callers see `A(E(x))`.
     adapter: Option<Adapter>,
-    /// Width of the feature means the session also returns ([`Embedder::load_with_features`]).
-    features: Option<usize>,
-    /// Rows are the feature means, not the embedding ([`Embedder::load_for_novelty`]).
-    feature_rows: bool,
+    outputs: Outputs,
+}
+
+/// What the session returns and which rows the `embed_*` calls give.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outputs {
+    /// The embedding only.
+    Embedding,
+    /// The embedding and feature means of this width ([`Embedder::load_with_features`]).
+    WithFeatures(usize),
+    /// The same outputs, and the rows are the feature means ([`Embedder::load_for_novelty`]).
+    FeatureRows(usize),
 }
 
 /// Embedding rows and, from an embedder loaded with features, the feature-mean rows of the
@@ -41,14 +49,13 @@ impl Embedder {
             session,
             pre: Preprocessor::new(model.card.input.clone()),
             adapter: crate::model::directory::load_adapter(model)?,
-            features: None,
-            feature_rows: false,
+            outputs: Outputs::Embedding,
         })
     }
 
     /// An embedder whose rows are what a novelty model of `input` scores: the adapted
-    /// embedding ([`Embedder::load`]) or the encoder's feature means (no adapter), so every
-    /// helper that embeds images gives novelty rows.
+    /// embedding ([`Embedder::load`]) or the encoder's feature means (the adapter, which comes
+    /// after them, is not loaded), so every helper that embeds images gives novelty rows.
     pub fn load_for_novelty(
         backend: &dyn Backend,
         model: &ResolvedModel,
@@ -56,10 +63,15 @@ impl Embedder {
     ) -> crate::Result<Self> {
         match input {
             NoveltyInput::Embedding => Self::load(backend, model),
-            NoveltyInput::Features => Ok(Embedder {
-                feature_rows: true,
-                ..Self::load_with_features(backend, model)?
-            }),
+            NoveltyInput::Features => {
+                let embedder = Self::load_with_features(backend, model)?;
+                let width = embedder.features_width().unwrap_or_default();
+                Ok(Embedder {
+                    adapter: None,
+                    outputs: Outputs::FeatureRows(width),
+                    ..embedder
+                })
+            }
         }
     }
 
@@ -90,14 +102,25 @@ impl Embedder {
             session,
             pre: Preprocessor::new(model.card.input.clone()),
             adapter: crate::model::directory::load_adapter(model)?,
-            features: Some(features.width),
-            feature_rows: false,
+            outputs: Outputs::WithFeatures(features.width),
         })
     }
 
     /// Width of the feature-mean rows, when loaded with them.
     pub fn features_width(&self) -> Option<usize> {
-        self.features
+        match self.outputs {
+            Outputs::Embedding => None,
+            Outputs::WithFeatures(w) | Outputs::FeatureRows(w) => Some(w),
+        }
+    }
+
+    /// The rows callers asked for: the feature means of a [`Embedder::load_for_novelty`]
+    /// embedder, the (adapted) embedding otherwise.
+    fn chosen_rows(&self, embedded: Embedded) -> Array2<f32> {
+        match (self.outputs, embedded.features) {
+            (Outputs::FeatureRows(_), Some(features)) => features,
+            _ => embedded.rows,
+        }
     }
 
     /// What the backend said when it fell back from the requested execution provider.
@@ -137,16 +160,13 @@ impl Embedder {
     /// [`CALL_INPUT_FLOATS`] input values (a caller's batch of large images is split).
     pub fn embed_units(&mut self, units: &[Array3<f32>]) -> crate::Result<Array2<f32>> {
         let embedded = self.embed_units_with_features(units)?;
-        match (self.feature_rows, embedded.features) {
-            (true, Some(features)) => Ok(features),
-            _ => Ok(embedded.rows),
-        }
+        Ok(self.chosen_rows(embedded))
     }
 
     /// [`Embedder::embed_units`], with the feature-mean rows when loaded with them.
     pub fn embed_units_with_features(&mut self, units: &[Array3<f32>]) -> crate::Result<Embedded> {
         if units.is_empty() {
-            let features = self.features.map(|w| Array2::zeros((0, w)));
+            let features = self.features_width().map(|w| Array2::zeros((0, w)));
             return Ok(Embedded {
                 rows: Array2::zeros((0, 0)),
                 features,
@@ -186,16 +206,13 @@ impl Embedder {
     /// Embeds one model-ready input batch (normalized, in the card's layout): one row per image.
     pub fn embed_batch(&mut self, batch: TensorView) -> crate::Result<Array2<f32>> {
         let embedded = self.embed_batch_with_features(batch)?;
-        match (self.feature_rows, embedded.features) {
-            (true, Some(features)) => Ok(features),
-            _ => Ok(embedded.rows),
-        }
+        Ok(self.chosen_rows(embedded))
     }
 
     /// [`Embedder::embed_batch`], with the feature-mean rows when loaded with them.
     pub fn embed_batch_with_features(&mut self, batch: TensorView) -> crate::Result<Embedded> {
         let n = batch.shape().first().copied().unwrap_or(0);
-        let (rows, features) = match self.features {
+        let (rows, features) = match self.features_width() {
             None => (embedding_rows(vec![self.session.run_one(batch)?], n)?, None),
             Some(width) => {
                 let mut out = self.session.run(&[batch])?.into_iter();

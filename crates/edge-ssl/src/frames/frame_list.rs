@@ -87,8 +87,7 @@ impl Hold {
                 self.spill = Some(spill);
                 return Ok(());
             }
-            self.spilled = true;
-            self.frames = Vec::new();
+            self.drop_all();
             return Ok(());
         }
         self.bytes += pixels.len();

@@ -37,3 +37,17 @@ pub fn has_feature_means(onnx: &std::path::Path) -> crate::Result<bool> {
     let mut g = edge_ssl_runtime::onnx::GraphBuilder::open(onnx)?;
     Ok(g.append_feature_means().is_some())
 }
+
+/// `config` set to score the feature means of the encoder `onnx` when it has any, its
+/// embedding otherwise: `adapt`'s default (tree.avi AUROC 0.99 against 0.75 on the bundled
+/// encoder's embedding).
+pub fn prefer_feature_means(
+    config: NoveltyConfig,
+    onnx: &std::path::Path,
+) -> crate::Result<NoveltyConfig> {
+    let input = match has_feature_means(onnx)? {
+        true => NoveltyInput::Features,
+        false => NoveltyInput::Embedding,
+    };
+    Ok(config.with_input(input))
+}

@@ -153,16 +153,6 @@ impl NoveltyConfig {
         self
     }
 
-    /// [`NoveltyConfig::with_input`] when `condition` holds; `self` unchanged otherwise.
-    #[must_use]
-    pub fn with_input_if(self, condition: bool, input: NoveltyInput) -> Self {
-        if condition {
-            self.with_input(input)
-        } else {
-            self
-        }
-    }
-
     /// Widths of the hidden layers and of the bottleneck.
     #[must_use]
     pub fn with_shape(mut self, hidden: usize, latent: usize) -> Self {
