@@ -95,6 +95,12 @@ impl Hold {
         Ok(())
     }
 
+    /// Whether nothing more will be kept (over budget once, or a budget of 0): callers stop
+    /// making what they would push.
+    fn closed(&self) -> bool {
+        self.spilled || (self.budget == 0 && self.spill_dir.is_none())
+    }
+
     /// Keeps nothing more and lets go of what was kept.
     fn drop_all(&mut self) {
         self.spilled = true;
@@ -200,7 +206,7 @@ impl FrameList {
             .with_context(|| format!("reading {spec}"))?
         {
             phase.advance(1)?;
-            match inputs.spilled || at_input_size(&frame.image, pre) {
+            match inputs.closed() || at_input_size(&frame.image, pre) {
                 false => inputs.push(input_pixels(&frame.image, pre))?,
                 true => inputs.drop_all(),
             }
@@ -346,7 +352,7 @@ fn scan_folder(
     if files.is_empty() {
         bail!(Data, "{}: no image files (empty folder)", root.display());
     }
-    let list = read_files(&files, spec, pre, hold_bytes, progress)?;
+    let list = read_files(&files, spec, pre, (hold_bytes, hold_bytes), progress)?;
     if list.origins.is_empty() {
         bail!(
             Data,
@@ -367,7 +373,9 @@ impl FrameList {
         pre: &Preprocessor,
         progress: &Progress,
     ) -> crate::Result<FrameList> {
-        let list = read_files(paths, "labeled images".into(), pre, HOLD_BYTES, progress)?;
+        // Labeled views render from the kept frames; nothing reads them as `run` would.
+        let budgets = (HOLD_BYTES, 0);
+        let list = read_files(paths, "labeled images".into(), pre, budgets, progress)?;
         if let Some(first) = list.skipped.first() {
             bail!(Data, "{first}");
         }
@@ -383,17 +391,17 @@ fn read_files(
     files: &[PathBuf],
     spec: String,
     pre: &Preprocessor,
-    hold_bytes: usize,
+    (hold_bytes, input_bytes): (usize, usize),
     progress: &Progress,
 ) -> crate::Result<FrameList> {
     let mut phase = progress.phase("reading frames", Some(files.len() as u64));
     let (mut origins, mut skipped, mut hold) = (Vec::new(), Vec::new(), Hold::new(hold_bytes));
-    let (mut at_input, mut inputs) = (true, Hold::new(INPUT_HOLD_BYTES.min(hold_bytes)));
+    let (mut at_input, mut inputs) = (true, Hold::new(INPUT_HOLD_BYTES.min(input_bytes)));
     // Decoded a block at a time on every core (the files are independent), taken in order.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     for block in files.chunks(16 * threads) {
         // Once over budget (or when the kept frames are the inputs) none are made.
-        let want_inputs = !inputs.spilled;
+        let want_inputs = !inputs.closed();
         let decoded = decode_kept(block, pre, want_inputs, threads);
         for (path, kept) in block.iter().zip(decoded) {
             match kept {
