@@ -36,7 +36,7 @@ done
 packages=()
 targets=()
 if [ $aarch64 = 1 ]; then
-    packages+=(gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+    packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
     targets+=(aarch64-unknown-linux-gnu)
 fi
 if [ $armv7 = 1 ]; then
