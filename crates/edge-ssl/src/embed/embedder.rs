@@ -64,12 +64,12 @@ impl Embedder {
         match input {
             NoveltyInput::Embedding => Self::load(backend, model),
             NoveltyInput::Features => {
-                let embedder = Self::load_with_features(backend, model)?;
-                let width = embedder.features_width().unwrap_or_default();
+                let (session, width) = Self::feature_session(backend, model)?;
                 Ok(Embedder {
+                    session,
+                    pre: Preprocessor::new(model.card.input.clone()),
                     adapter: None,
                     outputs: Outputs::FeatureRows(width),
-                    ..embedder
                 })
             }
         }
@@ -80,6 +80,20 @@ impl Embedder {
     /// scores those. The extended graph is written to a private temporary directory, loaded,
     /// and removed. An encoder without convolutional activations (a ViT) is an error.
     pub fn load_with_features(backend: &dyn Backend, model: &ResolvedModel) -> crate::Result<Self> {
+        let (session, width) = Self::feature_session(backend, model)?;
+        Ok(Embedder {
+            session,
+            pre: Preprocessor::new(model.card.input.clone()),
+            adapter: crate::model::directory::load_adapter(model)?,
+            outputs: Outputs::WithFeatures(width),
+        })
+    }
+
+    /// The session of [`Embedder::load_with_features`] and the width of its feature means.
+    fn feature_session(
+        backend: &dyn Backend,
+        model: &ResolvedModel,
+    ) -> crate::Result<(Box<dyn Session>, usize)> {
         let built = feature_means::feature_model(&model.onnx, model.card.output.dim)
             .with_context(|| format!("adding feature means to {}", model.onnx.display()))?;
         let Some((graph, features)) = built else {
@@ -98,12 +112,7 @@ impl Embedder {
         let session = backend
             .load(&path, &model.card)
             .with_context(|| format!("loading {} with feature means", model.onnx.display()))?;
-        Ok(Embedder {
-            session,
-            pre: Preprocessor::new(model.card.input.clone()),
-            adapter: crate::model::directory::load_adapter(model)?,
-            outputs: Outputs::WithFeatures(features.width),
-        })
+        Ok((session, features.width))
     }
 
     /// Width of the feature-mean rows, when loaded with them.
