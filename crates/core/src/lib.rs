@@ -41,6 +41,7 @@ pub mod npy;
 mod preprocess;
 mod printable;
 mod regular_file;
+mod resample;
 mod same_file;
 mod scaled_decode;
 mod tensor;
@@ -59,6 +60,7 @@ pub use preprocess::{
 };
 pub use printable::{escape_path, escape_row, one_line, unescape_row};
 pub use regular_file::{open_regular, open_regular_in};
+pub use resample::resize_to_fit;
 pub use same_file::ensure_not_input;
 pub use scaled_decode::{DECODE_MARGIN, DecodeSize};
 pub use tensor::{Tensor, TensorView};

@@ -1,9 +1,10 @@
 use std::path::Path;
 
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, ImageBuffer, ImageDecoder, Luma, Rgb};
-use ndarray::{Array3, Array4, ArrayView2, ArrayView3, Axis};
+use image::{DynamicImage, GenericImageView, ImageBuffer, ImageDecoder, Luma, Rgb};
+use ndarray::{Array3, Array4, ArrayView3, Axis};
 
+use crate::resample::{self, Window, resample};
 use crate::scaled_decode::{DecodeSize, decode_reduced_jpeg};
 use crate::{CoreError, InputSpec, Layout, ResizeMode, Result, Tensor, open_regular};
 
@@ -143,6 +144,17 @@ impl Preprocessor {
     pub fn unit_image(&self, img: &DynamicImage) -> Array3<f32> {
         let (w, h) = (self.spec.width as u32, self.spec.height as u32);
         let mode = self.spec.resize;
+        if let Some(unit) = unit_image_8bit(img, self.spec.channels, w, h, mode) {
+            return unit;
+        }
+        self.unit_image_any(img)
+    }
+
+    /// [`unit_image`](Self::unit_image) for any pixel type: through `image`'s `f32` conversion
+    /// and resize.
+    fn unit_image_any(&self, img: &DynamicImage) -> Array3<f32> {
+        let (w, h) = (self.spec.width as u32, self.spec.height as u32);
+        let mode = self.spec.resize;
         match self.spec.channels {
             1 => gray_to_chw(&fit(&to_gray(img), w, h, mode)),
             _ => rgb_to_chw(&fit(&img.to_rgb32f(), w, h, mode)),
@@ -161,13 +173,11 @@ impl Preprocessor {
         for (src, mut plane) in unit.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
             // Row-major copies of whole planes (iteration order is the logical order).
             let src: Vec<f32> = src.iter().copied().collect();
-            let Some(src) = GrayF::from_raw(uw as u32, uh as u32, src) else {
-                continue; // unreachable: the length is uw·uh
-            };
-            let resized = imageops::resize(&src, w, h, FilterType::Triangle);
-            if let Ok(view) = ArrayView2::from_shape((h as usize, w as usize), resized.as_raw()) {
-                plane.assign(&view);
-            }
+            let resized = resample(&src, (uw as u32, uh as u32), 1, Window::full(w, h));
+            plane
+                .iter_mut()
+                .zip(resized)
+                .for_each(|(o, t)| *o = resample::unit(t));
         }
         out
     }
@@ -245,16 +255,94 @@ where
     match mode {
         ResizeMode::Stretch => imageops::resize(img, w, h, FilterType::Triangle),
         ResizeMode::CenterCrop => {
-            let scale = f64::max(
-                w as f64 / img.width() as f64,
-                h as f64 / img.height() as f64,
-            );
-            let rw = ((img.width() as f64 * scale).round() as u32).max(w);
-            let rh = ((img.height() as f64 * scale).round() as u32).max(h);
+            let (rw, rh) = center_crop_size(img.width(), img.height(), w, h);
             let resized = imageops::resize(img, rw, rh, FilterType::Triangle);
             imageops::crop_imm(&resized, (rw - w) / 2, (rh - h) / 2, w, h).to_image()
         }
     }
+}
+
+/// [`Preprocessor::unit_image`] for the 8-bit RGB and gray images that decoders return: the
+/// same numbers as converting to `f32` and resizing with `image` (see [`resample`]), without
+/// converting the whole frame first or resizing what the centre crop drops. `None` for other
+/// pixel types, which take the general path.
+fn unit_image_8bit(
+    img: &DynamicImage,
+    channels: usize,
+    w: u32,
+    h: u32,
+    mode: ResizeMode,
+) -> Option<Array3<f32>> {
+    let (iw, ih) = img.dimensions();
+    let lut = unit_lut();
+    let (samples, c): (Vec<f32>, usize) = match (img, channels) {
+        (DynamicImage::ImageRgb8(rgb), 3) => {
+            (rgb.as_raw().iter().map(|&v| lut[v as usize]).collect(), 3)
+        }
+        (DynamicImage::ImageLuma8(gray), 1) => {
+            (gray.as_raw().iter().map(|&v| lut[v as usize]).collect(), 1)
+        }
+        (DynamicImage::ImageRgb8(rgb), 1) => (
+            rgb.as_raw()
+                .chunks_exact(3)
+                .map(|p| {
+                    let (r, g, b) = (lut[p[0] as usize], lut[p[1] as usize], lut[p[2] as usize]);
+                    0.299 * r + 0.587 * g + 0.114 * b
+                })
+                .collect(),
+            1,
+        ),
+        _ => return None,
+    };
+    let window = if (iw, ih) == (w, h) {
+        Window::full(w, h)
+    } else {
+        match mode {
+            ResizeMode::Stretch => Window::full(w, h),
+            ResizeMode::CenterCrop => {
+                let (rw, rh) = center_crop_size(iw, ih, w, h);
+                Window {
+                    width: rw,
+                    height: rh,
+                    x: (rw - w) / 2,
+                    y: (rh - h) / 2,
+                    w,
+                    h,
+                }
+            }
+        }
+    };
+    let hwc = resample(&samples, (iw, ih), c, window);
+    let (h, w) = (h as usize, w as usize);
+    let mut out = Array3::zeros((c, h, w));
+    for (ch, mut plane) in out.axis_iter_mut(Axis(0)).enumerate() {
+        plane
+            .iter_mut()
+            .zip(hwc.iter().skip(ch).step_by(c))
+            .for_each(|(o, &t)| *o = resample::unit(t));
+    }
+    Some(out)
+}
+
+/// What `image` makes of each 8-bit sample when converting to `f32` (`to_rgb32f`), read from
+/// `image` itself once so the fast path cannot drift from it.
+fn unit_lut() -> &'static [f32; 256] {
+    static LUT: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| {
+        let ramp = ImageBuffer::from_fn(256, 1, |x, _| Luma([x as u8]));
+        let unit = DynamicImage::ImageLuma8(ramp).to_luma32f();
+        let mut lut = [0.0; 256];
+        lut.iter_mut().zip(unit.as_raw()).for_each(|(l, &v)| *l = v);
+        lut
+    })
+}
+
+/// The size a `ResizeMode::CenterCrop` resizes to before cropping `w × h` out of it.
+fn center_crop_size(iw: u32, ih: u32, w: u32, h: u32) -> (u32, u32) {
+    let scale = f64::max(w as f64 / iw as f64, h as f64 / ih as f64);
+    let rw = ((iw as f64 * scale).round() as u32).max(w);
+    let rh = ((ih as f64 * scale).round() as u32).max(h);
+    (rw, rh)
 }
 
 fn gray_to_chw(img: &GrayF) -> Array3<f32> {
@@ -294,6 +382,45 @@ mod tests {
             for y in 0..h {
                 for x in 0..w {
                     assert_eq!(got[[c, y, x]], want.get_pixel(x as u32, y as u32)[0]);
+                }
+            }
+        }
+    }
+
+    /// The 8-bit fast path gives the general path's numbers exactly, for every pairing of RGB or
+    /// gray source with an RGB or gray card, both resize rules, shrinking, growing and cropping.
+    #[test]
+    fn unit_image_of_8_bit_images_equals_the_general_path() {
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut byte = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 24) as u8
+        };
+        for (iw, ih) in [(97, 61), (40, 90), (6, 4), (3, 2), (13, 13)] {
+            let rgb = ImageBuffer::from_fn(iw, ih, |_, _| Rgb([byte(), byte(), byte()]));
+            let gray = ImageBuffer::from_fn(iw, ih, |_, _| Luma([byte()]));
+            for img in [DynamicImage::ImageRgb8(rgb), DynamicImage::ImageLuma8(gray)] {
+                for channels in [1, 3] {
+                    for mode in [ResizeMode::Stretch, ResizeMode::CenterCrop] {
+                        let p = Preprocessor::new(spec(channels, Layout::Nchw, mode));
+                        let (w, h) = (p.spec().width as u32, p.spec().height as u32);
+                        let want = p.unit_image_any(&img);
+                        let fast = unit_image_8bit(&img, channels, w, h, mode);
+                        // A gray frame for an RGB card goes through `image`'s colour conversion.
+                        if img.color().has_color() || channels == 1 {
+                            let fast = fast.unwrap();
+                            assert_eq!(
+                                fast,
+                                want,
+                                "{:?} {iw}×{ih} → {channels} {mode:?}",
+                                img.color()
+                            );
+                        } else {
+                            assert!(fast.is_none());
+                        }
+                    }
                 }
             }
         }

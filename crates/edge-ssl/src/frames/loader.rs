@@ -17,7 +17,6 @@ use crate::error::{Context, bail};
 use edge_ssl_core::{DecodeSize, Preprocessor};
 use edge_ssl_source::{FrameSource, SourceKind, SourceOptions, detect_kind, open_source};
 use image::DynamicImage;
-use image::imageops::FilterType;
 use ndarray::{Array3, ArrayView3};
 
 use crate::frames::image_set::{self as image_set, Frames};
@@ -111,7 +110,7 @@ pub fn kept_pixels(image: DynamicImage, pre: &Preprocessor) -> Array3<u8> {
         KEEP_SCALE * spec.height as u32,
     );
     let image = if image.width() > max_w || image.height() > max_h {
-        image.resize(max_w, max_h, FilterType::Triangle)
+        edge_ssl_core::resize_to_fit(&image, max_w, max_h)
     } else {
         image
     };
