@@ -26,6 +26,18 @@ const FLAGS: [&str; 8] = [
     "10",
 ];
 
+/// Encoder training (issue 14): the whole bundled encoder, 60 one-step epochs on the 16
+/// frames, each on a fresh pair of views, a checkpoint every 5 steps.
+const TRAIN_FLAGS: [&str; 7] = [
+    "--train",
+    "all",
+    "--train-epochs",
+    "60",
+    "--no-adapter",
+    "--checkpoint-every",
+    "5",
+];
+
 /// When to kill the run.
 #[derive(Clone, Copy, Debug)]
 enum Moment {
@@ -46,13 +58,13 @@ impl Moment {
     }
 }
 
-fn spawn_adapt(out: &Path) -> Child {
+fn spawn_adapt(out: &Path, flags: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_edge-ssl"))
         .args(["adapt", "--model", "default", "--resume", "--data"])
         .arg(common::reference_dir().join("images"))
         .arg("--out")
         .arg(out)
-        .args(FLAGS)
+        .args(flags)
         .current_dir(common::root())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -71,8 +83,8 @@ fn has_entry(dir: &Path, prefix: &str) -> bool {
 
 /// Runs `adapt --resume` into `out` and SIGKILLs it at `moment`; false if it finished first
 /// (a resumed run skips the work already done, so a late moment may come after its end).
-fn kill_at(out: &Path, moment: Moment, whole: Duration) -> bool {
-    let mut child = spawn_adapt(out);
+fn kill_at(out: &Path, flags: &[&str], moment: Moment, whole: Duration) -> bool {
+    let mut child = spawn_adapt(out, flags);
     let started = Instant::now();
     let work = out.join(".adapt-work");
     loop {
@@ -136,7 +148,7 @@ fn ten_sigkills_then_resume_match_an_uninterrupted_run() {
     let (whole, broken): (PathBuf, PathBuf) =
         (work.path().join("whole"), work.path().join("broken"));
     let started = Instant::now();
-    let status = spawn_adapt(&whole).wait().unwrap();
+    let status = spawn_adapt(&whole, &FLAGS).wait().unwrap();
     let t_whole = started.elapsed();
     assert!(status.success(), "the uninterrupted run failed");
 
@@ -158,7 +170,7 @@ fn ten_sigkills_then_resume_match_an_uninterrupted_run() {
         let mut at = moment;
         let tries = (0..4)
             .take_while(|_| {
-                let killed = kill_at(&broken, at, t_whole);
+                let killed = kill_at(&broken, &FLAGS, at, t_whole);
                 at = at.earlier();
                 !killed
             })
@@ -168,7 +180,7 @@ fn ten_sigkills_then_resume_match_an_uninterrupted_run() {
         assert_readable_or_absent(&broken, &label);
     }
 
-    let status = spawn_adapt(&broken).wait().unwrap();
+    let status = spawn_adapt(&broken, &FLAGS).wait().unwrap();
     assert!(status.success(), "the final --resume failed");
     assert_readable_or_absent(&broken, "after the final resume");
     assert!(
@@ -193,5 +205,60 @@ fn ten_sigkills_then_resume_match_an_uninterrupted_run() {
         "uninterrupted run {:.1} s; whole test {:.1} s",
         t_whole.as_secs_f64(),
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// SIGKILLs during encoder training, each followed by `--resume`, end with the very
+/// `encoder.onnx` bytes and loss curve of an uninterrupted run: the checkpoint restores the
+/// trained weights, the optimizer and the step, and the epoch's fresh pair of views is rendered
+/// again from the frame list and seed.
+#[test]
+fn sigkills_during_encoder_training_then_resume_match_an_uninterrupted_run() {
+    let work = tempfile::tempdir().unwrap();
+    let (whole, broken): (PathBuf, PathBuf) =
+        (work.path().join("whole"), work.path().join("broken"));
+    let started = Instant::now();
+    let status = spawn_adapt(&whole, &TRAIN_FLAGS).wait().unwrap();
+    let t_whole = started.elapsed();
+    assert!(status.success(), "the uninterrupted run failed");
+    let metrics = read_json(&whole.join("metrics.json"));
+    assert_eq!(metrics["encoder"]["fresh_views"], true, "{metrics}");
+    assert_eq!(metrics["encoder"]["steps"], 60, "{metrics}");
+
+    let ckpt = broken.join(".adapt-work/encoder-training.ckpt");
+    let mut mid_training = 0;
+    for f in [0.35, 0.55, 0.7, 0.85] {
+        let mut at = Moment::After(f);
+        let tries = (0..4)
+            .take_while(|_| {
+                let killed = kill_at(&broken, &TRAIN_FLAGS, at, t_whole);
+                at = at.earlier();
+                !killed
+            })
+            .count();
+        assert!(tries < 4, "kill at {f}: the run always finished first");
+        assert_readable_or_absent(&broken, &format!("kill at {f}"));
+        mid_training += usize::from(ckpt.is_file());
+    }
+    assert!(
+        mid_training > 0,
+        "no kill landed after a training checkpoint"
+    );
+    let status = spawn_adapt(&broken, &TRAIN_FLAGS).wait().unwrap();
+    assert!(status.success(), "the final --resume failed");
+    assert_readable_or_absent(&broken, "after the final resume");
+    let resumed = read_json(&broken.join("metrics.json"));
+    assert_eq!(
+        metrics["encoder"]["loss_curve"],
+        resumed["encoder"]["loss_curve"]
+    );
+    let bytes = |d: &Path| std::fs::read(d.join("encoder.onnx")).unwrap();
+    assert!(
+        bytes(&whole) == bytes(&broken),
+        "the resumed encoder.onnx differs from the uninterrupted one"
+    );
+    eprintln!(
+        "{mid_training} of 4 kills after a training checkpoint; uninterrupted run {:.1} s",
+        t_whole.as_secs_f64()
     );
 }

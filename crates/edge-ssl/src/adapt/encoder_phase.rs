@@ -53,6 +53,11 @@ pub struct EncoderTraining {
     pub cut: Option<String>,
     /// Floats per frame of that activation (both views are cached).
     pub cached_floats_per_frame: usize,
+    /// Whether every epoch trained on a fresh pair of views (the whole encoder trains: a pair
+    /// costs only its rendering), or all on the first pair (a frozen prefix would have to run
+    /// again on every view).
+    #[serde(default)]
+    pub fresh_views: bool,
     /// Trainable floats of the encoder (the projector excluded).
     pub parameters: usize,
     pub epochs: usize,
@@ -131,6 +136,7 @@ pub fn train(
         trained_blocks: split.trained_blocks(),
         cut: split.cut().map(str::to_string),
         cached_floats_per_frame: views.item_shape().iter().product(),
+        fresh_views: split.cut().is_none(),
         parameters: split.graph().params().iter().map(|p| p.value.len()).sum(),
         epochs: config.epochs(),
         batch: config.batch_size(),
@@ -168,10 +174,33 @@ pub fn train(
     ));
     let mut phase = progress.phase("training encoder", Some(trainer.total_steps()));
     phase.advance(trainer.step())?;
-    trainer.fit(&views, |s| phase.training_step(s.step, s.loss))?;
+    if report.fresh_views {
+        let (per_epoch, total) = (trainer.steps_per_epoch(), trainer.total_steps());
+        let mut first = Some(views);
+        while trainer.step() < total {
+            let epoch = trainer.step() / per_epoch;
+            let pair = match first.take() {
+                Some(pair) if epoch == 0 => pair,
+                _ => paired_cache::fresh_pair(
+                    card,
+                    &pre,
+                    frames,
+                    opts,
+                    epoch as usize,
+                    &Progress::silent(),
+                )?,
+            };
+            let end = (epoch + 1) * per_epoch;
+            if !trainer.fit_until(&pair, end, |s| phase.training_step(s.step, s.loss))? {
+                break;
+            }
+        }
+    } else {
+        trainer.fit(&views, |s| phase.training_step(s.step, s.loss))?;
+        drop(views);
+    }
     progress.check()?;
     phase.finish();
-    drop(views);
     report.steps = trainer.step();
     report.loss_curve = trainer.losses().to_vec();
     let tuned = work.join(TUNED);

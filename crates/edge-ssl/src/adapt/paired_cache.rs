@@ -78,25 +78,57 @@ pub fn build(
     let cache = match saved {
         Some(cache) => cache,
         None => {
-            let input = &card.input;
-            let augmenter =
-                Augmenter::new(opts.augment.clone(), input.height, input.width, opts.seed)?;
-            let (cache, _) = view_cache::build_stream(
-                frames.pass(pre)?,
-                n,
-                &augmenter,
-                pre,
-                view_cache::Slots::views(2),
-                opts.images_per_call(input),
-                opts.render_workers,
-                &mut pool,
-                progress,
-            )?;
+            let cache = render(&mut pool, card, pre, frames, opts, 0, progress)?;
             view_cache::save(&path, &cache)?;
             cache
         }
     };
     Ok(split_views(cache, &item)?)
+}
+
+/// The pair of epoch `epoch` when the whole encoder trains (`split` has no prefix): views
+/// `2·epoch` and `2·epoch + 1` of every frame, model-ready. Epoch 0's pair is [`build`]'s, so
+/// a run that stops and resumes trains on the same images. Only a whole encoder gets fresh
+/// views: without a prefix a pair costs only its rendering, while a frozen prefix would have
+/// to run again on every view of every epoch.
+pub fn fresh_pair(
+    card: &ModelCard,
+    pre: &Preprocessor,
+    frames: &FrameList,
+    opts: &AdaptOptions,
+    epoch: usize,
+    progress: &Progress,
+) -> crate::Result<PairedViews> {
+    let mut pool = SessionPool::new(vec![Box::new(Unchanged) as Box<dyn Session>])?;
+    let item = probe(&mut pool, frames, pre)?;
+    let cache = render(&mut pool, card, pre, frames, opts, 2 * epoch, progress)?;
+    Ok(split_views(cache, &item)?)
+}
+
+/// Views `first_view` and `first_view + 1` of every frame through `pool`, as `(2, N, floats)`.
+fn render(
+    pool: &mut SessionPool,
+    card: &ModelCard,
+    pre: &Preprocessor,
+    frames: &FrameList,
+    opts: &AdaptOptions,
+    first_view: usize,
+    progress: &Progress,
+) -> crate::Result<Array3<f32>> {
+    let input = &card.input;
+    let augmenter = Augmenter::new(opts.augment.clone(), input.height, input.width, opts.seed)?;
+    let (cache, _) = view_cache::build_stream(
+        frames.pass(pre)?,
+        frames.len(),
+        &augmenter,
+        pre,
+        view_cache::Slots::views_from(2, first_view),
+        opts.images_per_call(input),
+        opts.render_workers,
+        pool,
+        progress,
+    )?;
+    Ok(cache)
 }
 
 /// The prefix's output shape for one frame (batch dimension dropped), from frame 0.

@@ -172,6 +172,7 @@ pub fn adapt(
         let slots = Slots {
             views: opts.views,
             plain: novelty_phase::wants_plain_rows(opts, &frames),
+            first_view: 0,
         };
         let cache = view_cache_phase(
             backend, &patched, &frames, opts, slots, &work, resuming, &mut times, progress,

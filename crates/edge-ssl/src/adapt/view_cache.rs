@@ -59,6 +59,9 @@ pub fn build(
 pub struct Slots {
     pub views: usize,
     pub plain: bool,
+    /// The augmented slots are views `first_view..first_view + views` of each frame (encoder
+    /// training renders a fresh pair every epoch: views `2e` and `2e + 1`).
+    pub first_view: usize,
 }
 
 impl Slots {
@@ -66,6 +69,15 @@ impl Slots {
         Slots {
             views,
             plain: false,
+            first_view: 0,
+        }
+    }
+
+    /// `views` views of each frame, starting at view `first`.
+    pub fn views_from(views: usize, first: usize) -> Self {
+        Slots {
+            first_view: first,
+            ..Slots::views(views)
         }
     }
 
@@ -220,7 +232,8 @@ fn render_batch<I: Iterator<Item = crate::Result<Array3<u8>>>>(
                             out.iter_mut().zip(unit.iter()).for_each(|(o, u)| *o = *u);
                             continue;
                         }
-                        augmenter.render(pixels, frame as u64, view as u64, out, &mut scratch)?;
+                        let view = (slots.first_view + view) as u64;
+                        augmenter.render(pixels, frame as u64, view, out, &mut scratch)?;
                     }
                     Ok(())
                 }
@@ -445,8 +458,14 @@ mod tests {
         let plain = Slots {
             views: 3,
             plain: true,
+            first_view: 0,
         };
         let with = build_with(plain, 4);
+        // Views from an offset are those views of the frames (encoder training's fresh pairs).
+        assert_eq!(
+            build_with(Slots::views_from(2, 1), 4),
+            with.slice(ndarray::s![1..3, .., ..])
+        );
         assert_eq!(with.dim(), (4, 9, 3));
         assert_eq!(
             with.slice(ndarray::s![..3, .., ..]),

@@ -380,6 +380,7 @@ fn embed_views(
     let slots = Slots {
         views: options.views,
         plain: wanted && at_input,
+        first_view: 0,
     };
     let bytes = (frames.len() as u64)
         .saturating_mul(slots.count() as u64)

@@ -161,6 +161,18 @@ impl EncoderTrainer {
     pub fn fit(
         &mut self,
         views: &PairedViews,
+        progress: impl FnMut(&TuneProgress) -> ControlFlow<()>,
+    ) -> Result<bool> {
+        self.fit_until(views, self.total_steps(), progress)
+    }
+
+    /// [`fit`](Self::fit) up to step `end` (at most the total): a caller that gives every
+    /// epoch fresh views calls this once per epoch, with that epoch's views and its last step.
+    /// Returns whether it reached `end`.
+    pub fn fit_until(
+        &mut self,
+        views: &PairedViews,
+        end: u64,
         mut progress: impl FnMut(&TuneProgress) -> ControlFlow<()>,
     ) -> Result<bool> {
         if views.len() != self.frames {
@@ -179,7 +191,7 @@ impl EncoderTrainer {
             self.batch_size(),
         );
         let schedule = Schedule::new(self.config.lr(), total / 10, total);
-        while self.step < total {
+        while self.step < end.min(total) {
             let epoch = self.step / per_epoch;
             let b = (self.step % per_epoch) as usize;
             let order = Rng::stream(self.config.seed(), &[SHUFFLE, epoch]).permutation(self.frames);
