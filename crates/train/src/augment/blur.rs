@@ -5,6 +5,7 @@
 /// `scratch` is reused between calls (one per worker), so a view costs no allocation. Rows are
 /// padded once; both passes accumulate one tap over a whole row at a time: straight
 /// multiply-adds the compiler vectorizes, with no per-tap bounds clamp.
+#[inline(always)]
 pub fn gaussian_blur(
     img: &mut [f32],
     height: usize,

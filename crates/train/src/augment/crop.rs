@@ -105,6 +105,7 @@ pub fn resized_crop<P: Pixel>(
 
 /// [`resized_crop`] written into `out` (CHW, `c · out_h · out_w` values in [0, 1]): the
 /// augmenter samples every view straight from the stored frame into the batch buffer.
+#[inline(always)]
 pub fn resized_crop_into<P: Pixel>(
     img: ArrayView3<P>,
     crop: CropBox,

@@ -6,6 +6,7 @@ use crate::Rng;
 /// ±2√3 standard deviations), scaled to unit variance, taken from the four 16-bit parts of one
 /// 64-bit draw. Box–Muller pairs cost a `ln`, a `sqrt` and a `sin_cos` per two pixels, which made
 /// noise the most expensive stage of a 224×224 view; this is integer arithmetic and one multiply.
+#[inline(always)]
 pub fn add_gaussian_noise(img: &mut [f32], std: f32, rng: &mut Rng) {
     if std <= 0.0 {
         return;

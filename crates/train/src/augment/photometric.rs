@@ -1,6 +1,7 @@
 //! Exposure changes on a CHW image held as one flat slice of [0, 1] values.
 
 /// Exposure: multiply every value by `factor`, clamped to [0, 1].
+#[inline(always)]
 pub fn adjust_brightness(img: &mut [f32], factor: f32) {
     img.iter_mut()
         .for_each(|v| *v = (*v * factor).clamp(0.0, 1.0));
@@ -8,6 +9,7 @@ pub fn adjust_brightness(img: &mut [f32], factor: f32) {
 
 /// Scale distances from the image mean by `factor` (torchvision blends with the mean too; the
 /// mean is over all channels so a gray and an RGB encoder see the same kind of change).
+#[inline(always)]
 pub fn adjust_contrast(img: &mut [f32], factor: f32) {
     if img.is_empty() {
         return;
@@ -21,6 +23,7 @@ pub fn adjust_contrast(img: &mut [f32], factor: f32) {
 ///
 /// `powf` from libm is a function call per pixel and the largest part of a view's cost; the
 /// polynomial [`unit_pow`] vectorizes and stays within 1e-5 of it on [0, 1].
+#[inline(always)]
 pub fn adjust_gamma(img: &mut [f32], gamma: f32) {
     img.iter_mut()
         .for_each(|v| *v = unit_pow(v.clamp(0.0, 1.0), gamma));
@@ -81,6 +84,7 @@ fn exp2_nonpositive(y: f32) -> f32 {
 
 /// Mean of `img` in f64, summed in eight f32 lanes per block of 4,096 (a straight dependency
 /// chain of f64 adds would be the slowest step of a contrast change).
+#[inline(always)]
 fn mean(img: &[f32]) -> f32 {
     let mut total = 0.0f64;
     for block in img.chunks(4096) {
