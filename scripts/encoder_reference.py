@@ -1,7 +1,8 @@
 """PyTorch reference of `edge-ssl adapt --train all --no-bn-adapt --no-adapter`, for the
 speed/memory comparison of issue 14: the bundled encoder rebuilt in PyTorch from its ONNX
-(conv-BN-ReLU chain, global average pool), two camera-like views per frame rendered once
-(`augment` of scripts/adapt_reference.py), then SimCLR on the whole encoder in training mode:
+(conv-BN-ReLU chain, global average pool), two camera-like views per frame rendered afresh every
+epoch as edge-ssl does for a whole encoder (`augment` of scripts/adapt_reference.py; `--same-views`
+renders one pair for all epochs, edge-ssl's recipe before that), then SimCLR on the whole encoder in training mode:
 a 512→128 projector with BatchNorm, NT-Xent at temperature 0.2, AdamW lr 1e-3 weight decay
 1e-2, 10 % linear warm-up then cosine to 1 %, batch 256 frames (both views in one batch), 15 epochs
 (TuneConfig::default()).
@@ -74,6 +75,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--same-views", action="store_true", help="one pair of views for every epoch")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -102,7 +104,9 @@ def main() -> None:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     t1 = time.time()
     losses = []
-    for _ in range(args.epochs):
+    for epoch in range(args.epochs):
+        if epoch > 0 and not args.same_views:
+            a, b = (((augment(frames, gen, 28) - 0.286) / 0.353) for _ in range(2))
         order = torch.randperm(n, generator=gen)
         for i in range(per_epoch):
             idx = order[i * args.batch:(i + 1) * args.batch]

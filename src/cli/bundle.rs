@@ -39,8 +39,7 @@ pub struct BundleArgs {
     /// Model directory with a head (from `edge-ssl head` or `cluster`).
     #[arg(long, value_name = "DIR", required_unless_present = "verify")]
     model: Option<String>,
-    /// Device: aarch64 (Raspberry Pi OS 64-bit, Jetson), armv7 (Raspberry Pi OS 32-bit),
-    /// x86_64.
+    /// Device: aarch64 (Raspberry Pi OS 64-bit, Jetson), armv7 (Pi OS 32-bit), x86_64.
     #[arg(long, value_parser = target_arg, value_name = "TARGET", required_unless_present = "verify")]
     target: Option<Target>,
     /// Where to write the bundle (written atomically).
