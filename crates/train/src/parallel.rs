@@ -79,6 +79,37 @@ pub(crate) fn run<I: Send, R: Send>(items: Vec<I>, work: impl Fn(usize, I) -> R 
     })
 }
 
+/// Below this many values an element-wise pass stays on the calling thread (a thread costs
+/// more than it saves).
+const ELEMENTWISE_MIN: usize = 1 << 16;
+
+/// `f(out_chunk, in_chunk)` over matching contiguous chunks of `out` and `input` (the same
+/// length), on up to [`threads`] threads. For element-wise work, whose result does not depend
+/// on where the chunks are cut.
+pub(crate) fn zip_chunks<A: Send, B: Sync>(
+    out: &mut [A],
+    input: &[B],
+    f: impl Fn(&mut [A], &[B]) + Sync,
+) {
+    assert_eq!(out.len(), input.len(), "element-wise operands");
+    let workers = threads().min(out.len() / ELEMENTWISE_MIN).max(1);
+    if workers == 1 {
+        return f(out, input);
+    }
+    let per = out.len().div_ceil(workers);
+    let f = &f;
+    std::thread::scope(|s| {
+        let mut parts = out.chunks_mut(per).zip(input.chunks(per));
+        let own = parts.next();
+        for (o, i) in parts {
+            s.spawn(move || f(o, i));
+        }
+        if let Some((o, i)) = own {
+            f(o, i);
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +129,17 @@ mod tests {
                 "{n}: {sizes:?}"
             );
         }
+    }
+
+    #[test]
+    fn zip_chunks_covers_every_element_once() {
+        let n = 3 * ELEMENTWISE_MIN + 7;
+        let input: Vec<u32> = (0..n as u32).collect();
+        let mut out = vec![0u32; n];
+        zip_chunks(&mut out, &input, |o, i| {
+            o.iter_mut().zip(i).for_each(|(o, &i)| *o += 2 * i + 1);
+        });
+        assert!(out.iter().enumerate().all(|(k, &v)| v == 2 * k as u32 + 1));
     }
 
     #[test]

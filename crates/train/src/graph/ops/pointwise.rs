@@ -5,6 +5,7 @@ use ndarray::{ArrayD, Zip};
 
 use super::op::{Grads, Inputs, Op, OpResult, single};
 use crate::graph::Tensor;
+use crate::parallel;
 
 pub(crate) trait Pointwise: Send + std::fmt::Debug {
     fn f(&self, x: f32) -> f32;
@@ -15,9 +16,20 @@ pub(crate) trait Pointwise: Send + std::fmt::Debug {
 #[derive(Debug)]
 pub(crate) struct PointwiseOp<F>(pub F);
 
-impl<F: Pointwise> Op for PointwiseOp<F> {
+impl<F: Pointwise + Sync> Op for PointwiseOp<F> {
     fn forward(&mut self, x: &Inputs<'_>, _train: bool) -> OpResult<Vec<Tensor>> {
-        Ok(vec![Tensor::F32(x.f32(0)?.mapv(|v| self.0.f(v)))])
+        let x = x.f32(0)?;
+        let f = &self.0;
+        if let Some(xs) = x.as_slice() {
+            // Contiguous (the usual case): split over the trainer's threads.
+            let mut y = ArrayD::<f32>::zeros(x.raw_dim());
+            let ys = y.as_slice_mut().expect("a new array is contiguous");
+            parallel::zip_chunks(ys, xs, |ys, xs| {
+                ys.iter_mut().zip(xs).for_each(|(y, &x)| *y = f.f(x));
+            });
+            return Ok(vec![Tensor::F32(y)]);
+        }
+        Ok(vec![Tensor::F32(x.mapv(|v| f.f(v)))])
     }
 
     fn backward(
@@ -27,9 +39,15 @@ impl<F: Pointwise> Op for PointwiseOp<F> {
         _need: &[bool],
     ) -> OpResult<Grads> {
         let mut g = single(dy)?.clone();
-        Zip::from(&mut g)
-            .and(&x.f32(0)?)
-            .for_each(|g, &x| *g *= self.0.df(x));
+        let x = x.f32(0)?;
+        let f = &self.0;
+        if let (Some(xs), Some(gs)) = (x.as_slice(), g.as_slice_mut()) {
+            parallel::zip_chunks(gs, xs, |gs, xs| {
+                gs.iter_mut().zip(xs).for_each(|(g, &x)| *g *= f.df(x));
+            });
+            return Ok(vec![Some(g)]);
+        }
+        Zip::from(&mut g).and(&x).for_each(|g, &x| *g *= f.df(x));
         Ok(vec![Some(g)])
     }
 }
