@@ -142,15 +142,39 @@ fn moments(seed: u64) -> Vec<Moment> {
     all
 }
 
+/// An uninterrupted run with `flags` into `work/whole`: that directory, `work/broken` (for
+/// the interrupted runs) and how long the run took.
+fn uninterrupted(work: &Path, flags: &[&str]) -> (PathBuf, PathBuf, Duration) {
+    let (whole, broken) = (work.join("whole"), work.join("broken"));
+    let started = Instant::now();
+    let status = spawn_adapt(&whole, flags).wait().unwrap();
+    assert!(status.success(), "the uninterrupted run failed");
+    (whole, broken, started.elapsed())
+}
+
+/// Kills one `adapt --resume` into `out` at `moment`, checks what it left, and returns how many
+/// runs finished before one could be killed. A run that finished first leaves no work behind,
+/// so the next one starts over and reaches the moment; a timed moment is halved each time,
+/// since the machine may now be faster than when the uninterrupted run was timed.
+fn kill_once(out: &Path, flags: &[&str], moment: Moment, whole: Duration, label: &str) -> usize {
+    let mut at = moment;
+    let tries = (0..4)
+        .take_while(|_| {
+            let killed = kill_at(out, flags, at, whole);
+            at = at.earlier();
+            !killed
+        })
+        .count();
+    assert!(tries < 4, "{label}: the run always finished first");
+    assert_readable_or_absent(out, label);
+    tries
+}
+
 #[test]
 fn ten_sigkills_then_resume_match_an_uninterrupted_run() {
     let work = tempfile::tempdir().unwrap();
-    let (whole, broken): (PathBuf, PathBuf) =
-        (work.path().join("whole"), work.path().join("broken"));
     let started = Instant::now();
-    let status = spawn_adapt(&whole, &FLAGS).wait().unwrap();
-    let t_whole = started.elapsed();
-    assert!(status.success(), "the uninterrupted run failed");
+    let (whole, broken, t_whole) = uninterrupted(work.path(), &FLAGS);
 
     // A previous good model (another adapter, hence another card) sits in the output
     // directory, as when a site is re-adapted: a mix of old and new parts would not load.
@@ -164,20 +188,8 @@ fn ten_sigkills_then_resume_match_an_uninterrupted_run() {
         .success();
     for (i, moment) in moments(7).into_iter().enumerate() {
         let label = format!("kill {i} at {moment:?}");
-        // A run that finished first leaves no work behind, so the next one starts over and
-        // reaches the moment; a timed moment is halved each time, since the machine may now be
-        // faster than when the uninterrupted run was timed.
-        let mut at = moment;
-        let tries = (0..4)
-            .take_while(|_| {
-                let killed = kill_at(&broken, &FLAGS, at, t_whole);
-                at = at.earlier();
-                !killed
-            })
-            .count();
-        assert!(tries < 4, "{label}: the run always finished first");
+        let tries = kill_once(&broken, &FLAGS, moment, t_whole, &label);
         eprintln!("{label}: killed after {tries} run(s) that finished first");
-        assert_readable_or_absent(&broken, &label);
     }
 
     let status = spawn_adapt(&broken, &FLAGS).wait().unwrap();
@@ -215,12 +227,7 @@ fn ten_sigkills_then_resume_match_an_uninterrupted_run() {
 #[test]
 fn sigkills_during_encoder_training_then_resume_match_an_uninterrupted_run() {
     let work = tempfile::tempdir().unwrap();
-    let (whole, broken): (PathBuf, PathBuf) =
-        (work.path().join("whole"), work.path().join("broken"));
-    let started = Instant::now();
-    let status = spawn_adapt(&whole, &TRAIN_FLAGS).wait().unwrap();
-    let t_whole = started.elapsed();
-    assert!(status.success(), "the uninterrupted run failed");
+    let (whole, broken, t_whole) = uninterrupted(work.path(), &TRAIN_FLAGS);
     let metrics = read_json(&whole.join("metrics.json"));
     assert_eq!(metrics["encoder"]["fresh_views"], true, "{metrics}");
     assert_eq!(metrics["encoder"]["steps"], 60, "{metrics}");
@@ -228,16 +235,13 @@ fn sigkills_during_encoder_training_then_resume_match_an_uninterrupted_run() {
     let ckpt = broken.join(".adapt-work/encoder-training.ckpt");
     let mut mid_training = 0;
     for f in [0.35, 0.55, 0.7, 0.85] {
-        let mut at = Moment::After(f);
-        let tries = (0..4)
-            .take_while(|_| {
-                let killed = kill_at(&broken, &TRAIN_FLAGS, at, t_whole);
-                at = at.earlier();
-                !killed
-            })
-            .count();
-        assert!(tries < 4, "kill at {f}: the run always finished first");
-        assert_readable_or_absent(&broken, &format!("kill at {f}"));
+        kill_once(
+            &broken,
+            &TRAIN_FLAGS,
+            Moment::After(f),
+            t_whole,
+            &format!("kill at {f}"),
+        );
         mid_training += usize::from(ckpt.is_file());
     }
     assert!(
