@@ -19,6 +19,14 @@ const PROJECTOR: u64 = 1;
 const SHUFFLE: u64 = 2;
 const HEAD: u64 = 3;
 
+/// Rows (images or token sequences) the trained graph runs at once when it does not mix the
+/// samples of a batch (no BatchNormalization: a ViT tail). SimCLR needs the whole batch for its
+/// negatives, so the step runs the graph twice: a forward of every row in parts, keeping only
+/// the outputs, for the loss and its gradient; then, part by part, a training forward and a
+/// backward that adds that part's weight gradients (gradient caching). One part's activations
+/// are in memory instead of the whole batch's, for one more forward of the trained part.
+const CHUNK_ROWS: usize = 64;
+
 /// What a progress callback sees after each step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TuneProgress {
@@ -46,6 +54,8 @@ pub struct EncoderTrainer {
     /// Joint training with labels: the softmax head and the labeled images.
     pub(super) labeled: Option<(Linear, LabeledViews)>,
     checkpoint: Option<(PathBuf, u64)>,
+    /// At most this many rows through the graph at once, when it does not mix samples.
+    chunk_rows: usize,
 }
 
 /// `y` as rows: `N × (everything else)`.
@@ -90,6 +100,7 @@ impl EncoderTrainer {
             width,
             labeled: None,
             checkpoint: None,
+            chunk_rows: CHUNK_ROWS,
         })
     }
 
@@ -110,6 +121,15 @@ impl EncoderTrainer {
         let head = Linear::new("head", self.width, labeled.classes(), &mut rng);
         self.labeled = Some((head, labeled));
         Ok(self)
+    }
+
+    /// Runs the graph on at most `rows` rows at once (default 64) where it does not mix
+    /// samples ([`Graph::mixes_samples`]): the same step to rounding, one part's activations in
+    /// memory; `usize::MAX` runs every batch whole.
+    #[must_use]
+    pub fn with_chunk_rows(mut self, rows: usize) -> Self {
+        self.chunk_rows = rows.max(1);
+        self
     }
 
     /// The softmax head trained with labels, if any.
@@ -234,7 +254,23 @@ impl EncoderTrainer {
             }
             None => (x, Vec::new()),
         };
-        let y = self.graph.forward(vec![x], true)?.remove(0);
+        let chunk = (!self.graph.mixes_samples() && x.shape()[0] > self.chunk_rows)
+            .then_some(self.chunk_rows);
+        let (y, x) = match chunk {
+            None => (self.graph.forward(vec![x], true)?.remove(0), None),
+            Some(rows) => {
+                let mut parts = Vec::new();
+                for part in x.axis_chunks_iter(Axis(0), rows) {
+                    parts.push(self.graph.forward(vec![part.to_owned()], false)?.remove(0));
+                }
+                let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+                let y = concatenate(Axis(0), &views).map_err(|e| TuneError::Data {
+                    what: "graph outputs",
+                    reason: e.to_string(),
+                })?;
+                (y, Some((x, rows)))
+            }
+        };
         let shape = y.shape().to_vec();
         let y = rows(y);
         let z = self.projector.forward(y.slice(s![..2 * n, ..]));
@@ -264,7 +300,20 @@ impl EncoderTrainer {
         let gy = gy
             .into_shape_with_order(IxDyn(&shape))
             .expect("the gradient has the graph output's size");
-        self.graph.backward(vec![gy])?;
+        match x {
+            None => {
+                self.graph.backward(vec![gy])?;
+            }
+            Some((x, rows)) => {
+                for (part, g) in x
+                    .axis_chunks_iter(Axis(0), rows)
+                    .zip(gy.axis_chunks_iter(Axis(0), rows))
+                {
+                    self.graph.forward(vec![part.to_owned()], true)?;
+                    self.graph.backward(vec![g.to_owned()])?;
+                }
+            }
+        }
         let mut params: Vec<&mut Param> = self
             .graph
             .params_mut()

@@ -111,6 +111,13 @@ impl Graph {
         self.requires = requires;
     }
 
+    /// Whether a training forward couples the samples of a batch (BatchNormalization's batch
+    /// statistics). A graph that does not gives the same outputs and summed gradients for a
+    /// batch run whole or in parts.
+    pub fn mixes_samples(&self) -> bool {
+        self.nodes.iter().any(|n| n.op_type == "BatchNormalization")
+    }
+
     pub fn input_names(&self) -> &[String] {
         &self.input_names
     }

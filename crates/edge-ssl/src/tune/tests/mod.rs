@@ -2,6 +2,7 @@
 //! steps and resume, unsupported operators, and (ignored) real-size encoders.
 
 mod checkpoint_file;
+mod chunked;
 mod fixtures;
 mod import_split;
 mod labeled;
