@@ -25,7 +25,9 @@ const HEAD: u64 = 3;
 /// the outputs, for the loss and its gradient; then, part by part, a training forward and a
 /// backward that adds that part's weight gradients (gradient caching). One part's activations
 /// are in memory instead of the whole batch's, for one more forward of the trained part.
-const CHUNK_ROWS: usize = 64;
+/// ViT-S/16 `tail:2` on 100 frames (200 rows a step): peak RSS 2,983 MB whole, 1,328 MB in parts
+/// of 64, 806 MB in parts of 32, and faster in parts (121.5 s → 69.4 s for 15 epochs).
+const CHUNK_ROWS: usize = 32;
 
 /// What a progress callback sees after each step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -123,7 +125,7 @@ impl EncoderTrainer {
         Ok(self)
     }
 
-    /// Runs the graph on at most `rows` rows at once (default 64) where it does not mix
+    /// Runs the graph on at most `rows` rows at once (default 32) where it does not mix
     /// samples ([`Graph::mixes_samples`]): the same step to rounding, one part's activations in
     /// memory; `usize::MAX` runs every batch whole.
     #[must_use]
