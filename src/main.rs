@@ -16,15 +16,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    // glibc: two heap arenas, not 8 per core (BN phase peak RSS 246 → 203 MB); blocks up to 64 MiB
-    // from the heap, freed memory kept up to 128 MiB (each training step's buffers were mapped,
-    // zeroed and unmapped: 3 epochs of `adapt --train all` 27.3 → 19.0 s).
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
-    }
+    edge_ssl::allocator::tune_for_training();
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
         if interrupted(&e) {

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
+    edge_ssl::allocator::tune_for_training();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [model, frames, out, rest @ ..] = args.as_slice() else {
         anyhow::bail!("usage: adapt MODEL FRAMES OUT_DIR [EPOCHS]");

@@ -60,11 +60,15 @@
 //!   adaptation costs; [`bundle`]: device bundles (packing, checking).
 //! - [`frames`], [`datasets`], [`live`], [`plot`]: what those need.
 //!
+//! A program that adapts or trains calls [`allocator::tune_for_training`] once at start-up:
+//! glibc's defaults cost encoder training a third of its speed.
+//!
 //! Long calls report through a [`progress::Progress`] (phases, steps, notes) and stop when it is
 //! cancelled; the library never prints. Errors are one [`Error`] whose variants say what kind
 //! of input was wrong and whose messages never name a command-line flag.
 
 pub mod adapt;
+pub mod allocator;
 pub mod bench;
 pub mod bundle;
 pub mod datasets;
