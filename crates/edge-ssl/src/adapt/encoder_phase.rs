@@ -176,6 +176,7 @@ pub fn train(
     phase.advance(trainer.step())?;
     if report.fresh_views {
         let (per_epoch, total) = (trainer.steps_per_epoch(), trainer.total_steps());
+        let item = views.item_shape().to_vec();
         let mut first = Some(views);
         while trainer.step() < total {
             let epoch = trainer.step() / per_epoch;
@@ -187,6 +188,7 @@ pub fn train(
                     frames,
                     opts,
                     epoch as usize,
+                    &item,
                     &Progress::silent(),
                 )?,
             };

@@ -90,19 +90,20 @@ pub fn build(
 /// `2·epoch` and `2·epoch + 1` of every frame, model-ready. Epoch 0's pair is [`build`]'s, so
 /// a run that stops and resumes trains on the same images. Only a whole encoder gets fresh
 /// views: without a prefix a pair costs only its rendering, while a frozen prefix would have
-/// to run again on every view of every epoch.
+/// to run again on every view of every epoch. `item` is one frame's shape in the pair
+/// (epoch 0's [`PairedViews::item_shape`]).
 pub fn fresh_pair(
     card: &ModelCard,
     pre: &Preprocessor,
     frames: &FrameList,
     opts: &AdaptOptions,
     epoch: usize,
+    item: &[usize],
     progress: &Progress,
 ) -> crate::Result<PairedViews> {
     let mut pool = SessionPool::new(vec![Box::new(Unchanged) as Box<dyn Session>])?;
-    let item = probe(&mut pool, frames, pre)?;
     let cache = render(&mut pool, card, pre, frames, opts, 2 * epoch, progress)?;
-    Ok(split_views(cache, &item)?)
+    Ok(split_views(cache, item)?)
 }
 
 /// Views `first_view` and `first_view + 1` of every frame through `pool`, as `(2, N, floats)`.

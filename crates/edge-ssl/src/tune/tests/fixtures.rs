@@ -88,6 +88,11 @@ pub fn onnxruntime(model: &Path, x: &ArrayD<f32>) -> Option<ArrayD<f32>> {
 
 /// Within [`TOLERANCE`] of the reference's largest magnitude.
 pub fn assert_close(what: &str, got: &ArrayD<f32>, want: &ArrayD<f32>) {
+    assert_close_within(what, got, want, TOLERANCE);
+}
+
+/// Within `tolerance` of the reference's largest magnitude.
+pub fn assert_close_within(what: &str, got: &ArrayD<f32>, want: &ArrayD<f32>, tolerance: f32) {
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
     let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
     let worst = got
@@ -95,7 +100,7 @@ pub fn assert_close(what: &str, got: &ArrayD<f32>, want: &ArrayD<f32>) {
         .zip(want)
         .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(
-        worst <= TOLERANCE * scale,
+        worst <= tolerance * scale,
         "{what}: max |diff| {worst:.3e} vs largest |value| {scale:.3e}"
     );
 }
