@@ -423,14 +423,14 @@ fn labeled_images_train_with_the_encoder_and_give_the_directory_a_head() {
     common::assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("held-out labeled images (30 of 100)"),
+        stderr.contains("held-out labeled images (20 of 100)"),
         "{stderr}"
     );
-    // Every third image of each of the 10 classes judges; the other 70 train.
+    // Every fifth image of each of the 10 classes judges; the other 80 train.
     let labels = &read_json(&site.join("metrics.json"))["encoder"]["labels"];
     assert_eq!(
         (labels["trained_on"].as_u64(), labels["held_out"].as_u64()),
-        (Some(70), Some(30))
+        (Some(80), Some(20))
     );
     let before = labels["accuracy_before"].as_f64().unwrap();
     let after = labels["accuracy_after"].as_f64().unwrap();

@@ -59,7 +59,7 @@ pub struct AdaptArgs {
     #[arg(long, default_value_t = edge_ssl::tune::TuneConfig::default().epochs(), value_name = "N")]
     train_epochs: usize,
     /// A few labeled images (ROOT/<class>/*) trained with --train's encoder (cross-entropy and
-    /// pseudo-labels beside SimCLR); a third are held out, the trained encoder is kept only if
+    /// pseudo-labels beside SimCLR); a fifth are held out, the trained encoder is kept only if
     /// it classifies them no worse, and DIR gets a softmax head on all of them.
     #[arg(long, value_name = "ROOT", requires = "train")]
     labeled: Option<std::path::PathBuf>,
