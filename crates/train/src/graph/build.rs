@@ -76,6 +76,7 @@ pub(super) fn from_spec(spec: GraphSpec) -> Result<Graph> {
             return Err(invalid(name, "graph input shadows an initializer"));
         }
     }
+    let nodes = super::fuse::bn_relu(nodes, &outputs);
     let mut n_values = inputs.len();
     let mut built = Vec::with_capacity(nodes.len());
     for node in nodes {

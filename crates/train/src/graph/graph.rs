@@ -115,7 +115,9 @@ impl Graph {
     /// statistics). A graph that does not gives the same outputs and summed gradients for a
     /// batch run whole or in parts.
     pub fn mixes_samples(&self) -> bool {
-        self.nodes.iter().any(|n| n.op_type == "BatchNormalization")
+        self.nodes
+            .iter()
+            .any(|n| n.op_type == "BatchNormalization" || n.op_type == super::fuse::BN_RELU)
     }
 
     pub fn input_names(&self) -> &[String] {
@@ -301,7 +303,7 @@ impl Graph {
                 })
                 .collect();
             let node = &mut self.nodes[k];
-            let result = node.op.backward(&Inputs::new(items), &dy, &need);
+            let result = node.op.backward_owned(&Inputs::new(items), dy, &need);
             let gx = result.map_err(|e| node_error(node, e))?;
             let node = &self.nodes[k];
             let inputs = node.inputs.clone();

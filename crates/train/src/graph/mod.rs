@@ -11,6 +11,7 @@
 mod build;
 #[cfg(test)]
 mod check;
+mod fuse;
 #[allow(clippy::module_inception)]
 mod graph;
 mod ops;

@@ -342,7 +342,7 @@ impl Plan<'_> {
                         // the page from every core's TLB, interrupting the other threads
                         // (7 % of a step of the bundled encoder at batch 512).
                         dst.fill(0.0);
-                        col2im(&self.geo, &dcols[s * p..], width, dst);
+                        col2im(&self.geo, &mut dcols[s * p..], width, dst);
                     }
                 }
             }

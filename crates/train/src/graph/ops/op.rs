@@ -28,6 +28,18 @@ pub(crate) trait Op: Send + std::fmt::Debug {
         need: &[bool],
     ) -> OpResult<Grads>;
 
+    /// [`Op::backward`] with the output gradients handed over (the graph no longer needs
+    /// them): an op whose input gradient can overwrite its output gradient (element-wise
+    /// activations) does so, instead of copying a whole activation-sized tensor first.
+    fn backward_owned(
+        &mut self,
+        x: &Inputs<'_>,
+        dy: Vec<Option<ArrayD<f32>>>,
+        need: &[bool],
+    ) -> OpResult<Grads> {
+        self.backward(x, &dy, need)
+    }
+
     /// Whether any output can carry a gradient (false for shape arithmetic and constants).
     fn differentiable(&self) -> bool {
         true

@@ -38,8 +38,33 @@ impl<F: Pointwise + Sync> Op for PointwiseOp<F> {
         dy: &[Option<ArrayD<f32>>],
         _need: &[bool],
     ) -> OpResult<Grads> {
-        let mut g = single(dy)?.clone();
+        self.gradient(x, single(dy)?.clone())
+    }
+
+    fn backward_owned(
+        &mut self,
+        x: &Inputs<'_>,
+        mut dy: Vec<Option<ArrayD<f32>>>,
+        need: &[bool],
+    ) -> OpResult<Grads> {
+        match dy.first_mut().and_then(Option::take) {
+            Some(g) => self.gradient(x, g),
+            None => self.backward(x, &dy, need),
+        }
+    }
+}
+
+impl<F: Pointwise + Sync> PointwiseOp<F> {
+    /// `f'(x)·dy`, computed in `g` (which holds `dy`).
+    fn gradient(&self, x: &Inputs<'_>, mut g: ArrayD<f32>) -> OpResult<Grads> {
         let x = x.f32(0)?;
+        if g.shape() != x.shape() {
+            return Err(format!(
+                "gradient {:?} for input {:?}",
+                g.shape(),
+                x.shape()
+            ));
+        }
         let f = &self.0;
         if let (Some(xs), Some(gs)) = (x.as_slice(), g.as_slice_mut()) {
             parallel::zip_chunks(gs, xs, |gs, xs| {

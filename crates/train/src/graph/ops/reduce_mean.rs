@@ -87,7 +87,22 @@ impl Op for ReduceMean {
         let input = x.f32(0)?;
         let axes = self.axes(x, input.ndim())?;
         let count: usize = axes.iter().map(|&a| input.shape()[a]).product();
-        let mut g = single(dy)?.clone();
+        let dy = single(dy)?;
+        // The last axes (GlobalAveragePool): each gradient value fills a run of `count`.
+        let trailing = axes
+            .iter()
+            .rev()
+            .zip((0..input.ndim()).rev())
+            .all(|(&a, b)| a == b);
+        if trailing {
+            let share = dy
+                .iter()
+                .flat_map(|&v| std::iter::repeat_n(v / count as f32, count));
+            let spread = ArrayD::from_shape_vec(input.raw_dim(), share.collect())
+                .map_err(|e| e.to_string())?;
+            return Ok(vec![Some(spread), None]);
+        }
+        let mut g = dy.clone();
         if !self.keepdims {
             for &a in &axes {
                 g = g.insert_axis(Axis(a));

@@ -79,6 +79,7 @@ pub(crate) fn build(node: &NodeSpec) -> Result<Box<dyn Op>, TrainError> {
     let op: Result<Box<dyn Op>, String> = match node.op_type.as_str() {
         "Conv" => Conv::new(node).map(|o| Box::new(o) as _),
         "BatchNormalization" => BatchNorm::new(node).map(|o| Box::new(o) as _),
+        crate::graph::fuse::BN_RELU => BatchNorm::new(node).map(|o| Box::new(o.with_relu()) as _),
         "Relu" => Ok(Box::new(PointwiseOp(Relu))),
         "Clip" => Clip::new(node).map(|o| Box::new(o) as _),
         "Sigmoid" => Ok(Box::new(PointwiseOp(Sigmoid))),
