@@ -152,33 +152,34 @@ pub(crate) fn im2col(g: &Geometry, image: &[f32], cols: &mut [f32], ld: usize) {
 
 /// [`im2col`] for a geometry that [`Geometry::shifts`]: one copy per row of the columns.
 fn im2col_shifted(g: &Geometry, image: &[f32], cols: &mut [f32], ld: usize) {
-    let [kh, kw] = g.kernel;
-    let [oh, ow] = g.out;
     let plane = g.height * g.width;
-    for c in 0..g.channels {
+    for (c, i, j, row) in kernel_rows(g) {
         let src = &image[c * plane..(c + 1) * plane];
-        for i in 0..kh {
-            for j in 0..kw {
-                let row = (c * kh + i) * kw + j;
-                let dst = &mut cols[row * ld..row * ld + oh * ow];
-                let Some((first, last, from)) = shift(g, i, j) else {
-                    dst.fill(0.0);
-                    continue;
-                };
-                // The edges are a row or less: plain loops (see `im2col_strided`).
-                for o in &mut dst[..first] {
-                    *o = 0.0;
-                }
-                dst[first..last].copy_from_slice(&src[from..from + (last - first)]);
-                for o in &mut dst[last..] {
-                    *o = 0.0;
-                }
-                for k in wrapped(g, j, first, last) {
-                    dst[k] = 0.0;
-                }
-            }
+        let dst = &mut cols[row * ld..row * ld + g.cols()];
+        let Some((first, last, from)) = shift(g, i, j) else {
+            dst.fill(0.0);
+            continue;
+        };
+        // The edges are a row or less: plain loops (see `im2col_strided`).
+        for o in &mut dst[..first] {
+            *o = 0.0;
+        }
+        dst[first..last].copy_from_slice(&src[from..from + (last - first)]);
+        for o in &mut dst[last..] {
+            *o = 0.0;
+        }
+        for k in wrapped(g, j, first, last) {
+            dst[k] = 0.0;
         }
     }
+}
+
+/// Every row of the columns: `(channel, kernel row, kernel column, row index)`.
+fn kernel_rows(g: &Geometry) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    let [kh, kw] = g.kernel;
+    (0..g.channels).flat_map(move |c| {
+        (0..kh).flat_map(move |i| (0..kw).map(move |j| (c, i, j, (c * kh + i) * kw + j)))
+    })
 }
 
 /// [`im2col`] for any geometry: one copy per output row.
@@ -232,25 +233,19 @@ pub(crate) fn col2im(g: &Geometry, cols: &mut [f32], ld: usize, image: &mut [f32
 
 /// [`col2im`] for a geometry that [`Geometry::shifts`]: one pass per row of the columns.
 fn col2im_shifted(g: &Geometry, cols: &mut [f32], ld: usize, image: &mut [f32]) {
-    let [kh, kw] = g.kernel;
     let plane = g.height * g.width;
-    for c in 0..g.channels {
+    for (c, i, j, row) in kernel_rows(g) {
+        let Some((first, last, from)) = shift(g, i, j) else {
+            continue;
+        };
         let dst = &mut image[c * plane..(c + 1) * plane];
-        for i in 0..kh {
-            for j in 0..kw {
-                let row = (c * kh + i) * kw + j;
-                let Some((first, last, from)) = shift(g, i, j) else {
-                    continue;
-                };
-                let src = &mut cols[row * ld + first..row * ld + last];
-                // Zeros where the run wraps, so one contiguous pass adds nothing there.
-                for k in wrapped(g, j, first, last) {
-                    src[k - first] = 0.0;
-                }
-                for (o, &v) in dst[from..from + src.len()].iter_mut().zip(src.iter()) {
-                    *o += v;
-                }
-            }
+        let src = &mut cols[row * ld + first..row * ld + last];
+        // Zeros where the run wraps, so one contiguous pass adds nothing there.
+        for k in wrapped(g, j, first, last) {
+            src[k - first] = 0.0;
+        }
+        for (o, &v) in dst[from..from + src.len()].iter_mut().zip(src.iter()) {
+            *o += v;
         }
     }
 }
