@@ -37,7 +37,10 @@ const COPIES_BUDGET: usize = 64 << 20;
 
 /// How many copies of `images` labeled images to render for an input of `input_floats` values.
 fn copies(images: usize, input_floats: usize) -> usize {
-    let bytes = MANY_COPIES * 2 * images * input_floats * std::mem::size_of::<f32>();
+    // Saturating: the input size comes from a card (bounded there, but not trusted here).
+    let bytes = [2, images, input_floats, std::mem::size_of::<f32>()]
+        .into_iter()
+        .fold(MANY_COPIES, usize::saturating_mul);
     if bytes <= COPIES_BUDGET {
         MANY_COPIES
     } else {
@@ -224,6 +227,7 @@ mod tests {
         assert_eq!(super::copies(80, 28 * 28), super::MANY_COPIES);
         assert_eq!(super::copies(80, 3 * 224 * 224), super::COPIES);
         assert_eq!(super::copies(0, 3 * 224 * 224), super::MANY_COPIES);
+        assert_eq!(super::copies(usize::MAX, usize::MAX), super::COPIES);
     }
 
     #[test]

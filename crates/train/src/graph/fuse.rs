@@ -37,23 +37,15 @@ pub(super) fn bn_relu(nodes: Vec<NodeSpec>, outputs: &[String]) -> Vec<NodeSpec>
             }
         }
     }
-    let relu_outputs: HashMap<usize, Vec<String>> = merge
-        .values()
-        .map(|&j| (j, nodes[j].outputs.clone()))
-        .collect();
-    let merged: std::collections::HashSet<usize> = merge.values().copied().collect();
-    nodes
-        .into_iter()
-        .enumerate()
-        .filter(|(k, _)| !merged.contains(k))
-        .map(|(k, mut n)| {
-            if let Some(relu) = merge.get(&k) {
-                n.op_type = BN_RELU.to_string();
-                n.outputs = relu_outputs[relu].clone();
-            }
-            n
-        })
-        .collect()
+    let mut nodes: Vec<Option<NodeSpec>> = nodes.into_iter().map(Some).collect();
+    for (bn, relu) in merge {
+        let outputs = nodes[relu].take().map(|r| r.outputs).unwrap_or_default();
+        if let Some(n) = &mut nodes[bn] {
+            n.op_type = BN_RELU.to_string();
+            n.outputs = outputs;
+        }
+    }
+    nodes.into_iter().flatten().collect()
 }
 
 #[cfg(test)]

@@ -115,9 +115,7 @@ impl Graph {
     /// statistics). A graph that does not gives the same outputs and summed gradients for a
     /// batch run whole or in parts.
     pub fn mixes_samples(&self) -> bool {
-        self.nodes
-            .iter()
-            .any(|n| n.op_type == "BatchNormalization" || n.op_type == super::fuse::BN_RELU)
+        self.nodes.iter().any(|n| n.op.mixes_samples())
     }
 
     pub fn input_names(&self) -> &[String] {

@@ -321,6 +321,10 @@ impl Op for BatchNorm {
         ])
     }
 
+    fn mixes_samples(&self) -> bool {
+        true
+    }
+
     fn take_updates(&mut self) -> Vec<(usize, ArrayD<f32>)> {
         std::mem::take(&mut self.updates)
     }

@@ -95,22 +95,20 @@ fn gather(out: &mut [f32], src: &[f32], stride: usize) {
                 *o = v;
             }
         }
-        2 => gather_chunks::<2>(out, src),
+        2 => {
+            let whole = (src.len() / 2).min(out.len());
+            for (o, c) in out[..whole].iter_mut().zip(src.chunks_exact(2)) {
+                *o = c[0];
+            }
+            for (k, o) in out.iter_mut().enumerate().skip(whole) {
+                *o = src[k * 2];
+            }
+        }
         s => {
             for (o, &v) in out.iter_mut().zip(src.iter().step_by(s)) {
                 *o = v;
             }
         }
-    }
-}
-
-fn gather_chunks<const S: usize>(out: &mut [f32], src: &[f32]) {
-    let whole = (src.len() / S).min(out.len());
-    for (o, c) in out[..whole].iter_mut().zip(src.chunks_exact(S)) {
-        *o = c[0];
-    }
-    for (k, o) in out.iter_mut().enumerate().skip(whole) {
-        *o = src[k * S];
     }
 }
 

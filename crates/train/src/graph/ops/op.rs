@@ -40,6 +40,12 @@ pub(crate) trait Op: Send + std::fmt::Debug {
         self.backward(x, &dy, need)
     }
 
+    /// Whether a training forward couples the samples of its batch (BatchNormalization's
+    /// batch statistics): such a graph cannot be trained in parts.
+    fn mixes_samples(&self) -> bool {
+        false
+    }
+
     /// Whether any output can carry a gradient (false for shape arithmetic and constants).
     fn differentiable(&self) -> bool {
         true
