@@ -12,7 +12,7 @@ use std::ops::Range;
 use ndarray::{Array1, ArrayD, IxDyn};
 
 use super::attrs;
-use super::op::{Grads, Inputs, Op, OpResult, single};
+use super::op::{Grads, Inputs, Op, OpResult};
 use crate::graph::{NodeSpec, Tensor};
 use crate::parallel;
 
@@ -76,14 +76,14 @@ fn plane_sum(v: &[f32], shift: f32, square: bool) -> f64 {
     total
 }
 
-/// `out = g` where the fused Relu let the forward's value for `x`, `(x − mean)·a + b` (the
+/// `g` kept where the fused Relu let the forward's value for `x`, `(x − mean)·a + b` (the
 /// same expression on the same statistics, so the same bits), through — it was positive —
-/// and 0 elsewhere: `Relu`'s own backward, `dy·f'(x)`. Its own pass, writing a plane: folded
+/// and 0 elsewhere: `Relu`'s own backward, `dy·f'(x)`. Its own pass over the plane: folded
 /// into the sums below, LLVM turned the select into a branch per lane around each gradient's
 /// load, and the sums took three times as long.
-fn relu_gate(out: &mut [f32], g: &[f32], x: &[f32], mean: f32, a: f32, b: f32) {
-    for ((o, &gv), &xv) in out.iter_mut().zip(g).zip(x) {
-        *o = if (xv - mean) * a + b > 0.0 { gv } else { 0.0 };
+fn relu_gate(g: &mut [f32], x: &[f32], mean: f32, a: f32, b: f32) {
+    for (o, &xv) in g.iter_mut().zip(x) {
+        *o = if (xv - mean) * a + b > 0.0 { *o } else { 0.0 };
     }
 }
 
@@ -229,6 +229,17 @@ impl Op for BatchNorm {
         dy: &[Option<ArrayD<f32>>],
         need: &[bool],
     ) -> OpResult<Grads> {
+        self.backward_owned(x, dy.to_vec(), need)
+    }
+
+    /// Works in the output gradient it is handed: the fused Relu's gate, the sums and then the
+    /// input gradient overwrite it plane by plane, so backward allocates (and zeroes) nothing.
+    fn backward_owned(
+        &mut self,
+        x: &Inputs<'_>,
+        mut dy: Vec<Option<ArrayD<f32>>>,
+        need: &[bool],
+    ) -> OpResult<Grads> {
         let (mean, inv) = self
             .cache
             .take()
@@ -238,63 +249,49 @@ impl Op for BatchNorm {
         let (n, c, s) = dims(input.shape())?;
         let (scale, bias) = (channel_vector(x, 1, c)?, channel_vector(x, 2, c)?);
         let relu = self.relu;
-        let g = single(dy)?.as_standard_layout();
-        let (xs, gs) = (
-            input.as_slice().ok_or("input not contiguous")?,
-            g.as_slice().ok_or("gradient not contiguous")?,
-        );
-        let count = (n * s) as f64;
-        let mut dx = need[0].then(|| ArrayD::<f32>::zeros(input.raw_dim()));
-        let with_dx = dx.is_some();
-        let lanes = match &mut dx {
-            Some(dx) => channel_planes(dx.as_slice_mut().ok_or("gradient not contiguous")?, c, s),
-            None => parallel::lanes(c)
-                .into_iter()
-                .map(|l| (l, Vec::new()))
-                .collect(),
+        let mut g = match dy.first_mut().and_then(Option::take) {
+            Some(g) if g.shape() == input.shape() => g.as_standard_layout().into_owned(),
+            Some(g) => {
+                return Err(format!(
+                    "output gradient {:?} for input {:?}",
+                    g.shape(),
+                    input.shape()
+                ));
+            }
+            None => return Err("no output gradient".into()),
         };
+        let xs = input.as_slice().ok_or("input not contiguous")?;
+        let count = (n * s) as f64;
+        let with_dx = need[0];
+        let lanes = channel_planes(
+            g.as_slice_mut().ok_or("gradient not contiguous")?,
+            c,
+            s,
+        );
         let per_channel = parallel::run(lanes, |_, (chans, mut planes)| {
             let w = chans.len();
             let mut sums = Vec::with_capacity(w);
-            // With a fused Relu and no input gradient to write, the gated gradient's plane.
-            let mut scratch = Vec::new();
             for (j, ch) in chans.enumerate() {
                 let (m, iv) = (mean[ch], inv[ch]);
                 let (a, bc) = (scale[ch] * iv, bias[ch]);
                 let (mut sg, mut sgx) = (0.0f64, 0.0f64);
-                for b in 0..n {
-                    let r = (b * c + ch) * s..(b * c + ch + 1) * s;
-                    let (g, gx) = if relu {
-                        // The fused Relu's gradient first, into the plane dx will overwrite.
-                        let gated = match planes.get_mut(b * w + j) {
-                            Some(plane) if with_dx => &mut **plane,
-                            _ => {
-                                scratch.resize(s, 0.0);
-                                &mut scratch[..]
-                            }
-                        };
-                        relu_gate(gated, &gs[r.clone()], &xs[r.clone()], m, a, bc);
-                        plane_grad_sums(gated, &xs[r], m, iv)
-                    } else {
-                        plane_grad_sums(&gs[r.clone()], &xs[r], m, iv)
-                    };
+                for (b, plane) in planes.iter_mut().skip(j).step_by(w).enumerate() {
+                    let xp = &xs[(b * c + ch) * s..(b * c + ch + 1) * s];
+                    if relu {
+                        // The fused Relu's gradient first, in place.
+                        relu_gate(plane, xp, m, a, bc);
+                    }
+                    let (g, gx) = plane_grad_sums(plane, xp, m, iv);
                     sg += g;
                     sgx += gx;
                 }
                 if with_dx {
-                    // dx = γ·inv/n · (n·g − Σg − x̂·Σ(g·x̂))
+                    // dx = γ·inv/n · (n·g − Σg − x̂·Σ(g·x̂)), over the (gated) gradient.
                     let (mg, mgx) = ((sg / count) as f32, (sgx / count) as f32);
-                    for (b, out) in planes.iter_mut().skip(j).step_by(w).enumerate() {
-                        let r = (b * c + ch) * s..(b * c + ch + 1) * s;
-                        if relu {
-                            // `out` holds the gated gradient.
-                            for (o, &xv) in out.iter_mut().zip(&xs[r]) {
-                                *o = a * (*o - mg - (xv - m) * iv * mgx);
-                            }
-                        } else {
-                            for ((o, &gv), &xv) in out.iter_mut().zip(&gs[r.clone()]).zip(&xs[r]) {
-                                *o = a * (gv - mg - (xv - m) * iv * mgx);
-                            }
+                    for (b, plane) in planes.iter_mut().skip(j).step_by(w).enumerate() {
+                        let xp = &xs[(b * c + ch) * s..(b * c + ch + 1) * s];
+                        for (o, &xv) in plane.iter_mut().zip(xp) {
+                            *o = a * (*o - mg - (xv - m) * iv * mgx);
                         }
                     }
                 }
@@ -305,7 +302,7 @@ impl Op for BatchNorm {
         let (dscale, dbias): (Vec<f32>, Vec<f32>) = per_channel.into_iter().flatten().unzip();
         let vec = |v: Vec<f32>| ArrayD::from_shape_vec(IxDyn(&[c]), v).ok();
         Ok(vec![
-            dx,
+            with_dx.then_some(g),
             need.get(1)
                 .copied()
                 .unwrap_or(false)
