@@ -38,9 +38,16 @@ pub type FramePass<'a> = Box<dyn Iterator<Item = crate::Result<Pixels>> + Send +
 pub const HOLD_BYTES: usize = 128 << 20;
 
 /// Each frame also as `run` reads it (resized once, straight to the input) may take this many
-/// bytes at most (and no more than the kept frames' own budget: none when that is 0); past it
-/// they are dropped and whoever needs them reads the frames again.
-pub const INPUT_HOLD_BYTES: usize = 64 << 20;
+/// bytes at most (none when the kept frames' own budget is 0); past it they are dropped and
+/// whoever needs them — the BN pass, the novelty rows — reads the frames again. 160 MiB holds
+/// 1,000 frames of a 224×224 RGB encoder (147 KiB each), which then decode once instead of
+/// three times.
+pub const INPUT_HOLD_BYTES: usize = 160 << 20;
+
+/// The budget for frames held as `run` reads them, beside kept frames budgeted `hold_bytes`.
+fn input_budget(hold_bytes: usize) -> usize {
+    if hold_bytes == 0 { 0 } else { INPUT_HOLD_BYTES }
+}
 
 /// Kept pixels of the first pass, while they fit in [`HOLD_BYTES`]; past it, dropped (the
 /// source is read again) or, for a camera, written to a [`SpillFile`].
@@ -200,7 +207,7 @@ impl FrameList {
             (false, _) => Hold::new(hold_bytes),
         };
         let (mut origins, mut at_input) = (Vec::new(), true);
-        let mut inputs = Hold::new(INPUT_HOLD_BYTES.min(hold_bytes));
+        let mut inputs = Hold::new(input_budget(hold_bytes));
         while let Some(frame) = source
             .next_frame()
             .with_context(|| format!("reading {spec}"))?
@@ -396,7 +403,7 @@ fn read_files(
 ) -> crate::Result<FrameList> {
     let mut phase = progress.phase("reading frames", Some(files.len() as u64));
     let (mut origins, mut skipped, mut hold) = (Vec::new(), Vec::new(), Hold::new(hold_bytes));
-    let (mut at_input, mut inputs) = (true, Hold::new(INPUT_HOLD_BYTES.min(input_bytes)));
+    let (mut at_input, mut inputs) = (true, Hold::new(input_budget(input_bytes)));
     // Decoded a block at a time on every core (the files are independent), taken in order.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     for block in files.chunks(16 * threads) {
