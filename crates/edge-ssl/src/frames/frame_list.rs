@@ -407,14 +407,18 @@ fn read_files(
     // Decoded a block at a time on every core (the files are independent), taken in order.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     for block in files.chunks(16 * threads) {
-        // Once over budget (or when the kept frames are the inputs) none are made.
-        let want_inputs = !inputs.closed();
-        let decoded = decode_kept(block, pre, want_inputs, threads);
+        // Once over budget (or when the kept frames are the inputs) none are made; nor kept
+        // frames once their own budget is spent (later passes decode them again).
+        let want = (!hold.closed(), !inputs.closed());
+        let decoded = decode_kept(block, pre, want, threads);
         for (path, kept) in block.iter().zip(decoded) {
             match kept {
-                Ok((pixels, input)) => {
-                    at_input &= is_input_size(&pixels, pre);
-                    hold.push(pixels)?;
+                Ok((pixels, is_input, input)) => {
+                    at_input &= is_input;
+                    match pixels {
+                        Some(pixels) => hold.push(pixels)?,
+                        None => hold.drop_all(),
+                    }
                     match input {
                         Some(input) => inputs.push(input)?,
                         None => inputs.drop_all(),
@@ -452,20 +456,23 @@ fn held_inputs(inputs: Hold, at_input: bool) -> crate::Result<Option<Vec<Pixels>
     }
 }
 
-/// `paths` decoded, kept ([`kept_pixels`]) and as `run` reads them ([`input_pixels`]), in
-/// order, split over `threads` threads.
+/// `paths` decoded, in order, split over `threads` threads: each frame kept ([`kept_pixels`],
+/// when `want.0`), whether that kept frame is the input size, and the frame as `run` reads it
+/// ([`input_pixels`], when `want.1` and it is not the input size already).
 fn decode_kept(
     paths: &[PathBuf],
     pre: &Preprocessor,
-    want_inputs: bool,
+    want: (bool, bool),
     threads: usize,
-) -> Vec<edge_ssl_core::Result<(Pixels, Option<Pixels>)>> {
+) -> Vec<edge_ssl_core::Result<(Option<Pixels>, bool, Option<Pixels>)>> {
     let size = kept_size(pre);
     decode_parallel(paths, threads, |path| {
         decode_image_at_least(path, size).map(|image| {
-            let input =
-                (want_inputs && !at_input_size(&image, pre)).then(|| input_pixels(&image, pre));
-            (kept_pixels(image, pre), input)
+            // A kept frame is the input size exactly when the decoded one is: one shrunk to
+            // fit `KEEP_SCALE`× the input touches that bound.
+            let is_input = at_input_size(&image, pre);
+            let input = (want.1 && !is_input).then(|| input_pixels(&image, pre));
+            (want.0.then(|| kept_pixels(image, pre)), is_input, input)
         })
     })
 }

@@ -263,11 +263,7 @@ impl Op for BatchNorm {
         let xs = input.as_slice().ok_or("input not contiguous")?;
         let count = (n * s) as f64;
         let with_dx = need[0];
-        let lanes = channel_planes(
-            g.as_slice_mut().ok_or("gradient not contiguous")?,
-            c,
-            s,
-        );
+        let lanes = channel_planes(g.as_slice_mut().ok_or("gradient not contiguous")?, c, s);
         let per_channel = parallel::run(lanes, |_, (chans, mut planes)| {
             let w = chans.len();
             let mut sums = Vec::with_capacity(w);
