@@ -149,7 +149,9 @@ impl Augmenter {
         if noise {
             add_gaussian_noise(out, std, &mut rng);
         }
-        out.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+        for v in out.iter_mut() {
+            *v = v.clamp(0.0, 1.0);
+        }
         Ok(())
     }
 

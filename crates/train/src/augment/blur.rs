@@ -41,9 +41,9 @@ pub fn gaussian_blur(
             padded[radius + width..].fill(row[width - 1]);
             out.fill(0.0);
             for (i, &k) in kernel.iter().enumerate() {
-                out.iter_mut()
-                    .zip(&padded[i..i + width])
-                    .for_each(|(o, v)| *o += k * v);
+                for (o, v) in out.iter_mut().zip(&padded[i..i + width]) {
+                    *o += k * v;
+                }
             }
         }
         for (y, out) in plane.chunks_exact_mut(width).enumerate() {
@@ -51,7 +51,9 @@ pub fn gaussian_blur(
             for (i, &k) in kernel.iter().enumerate() {
                 let src = (y + i).saturating_sub(radius).min(height - 1);
                 let line = &horizontal[src * width..(src + 1) * width];
-                out.iter_mut().zip(line).for_each(|(o, v)| *o += k * v);
+                for (o, v) in out.iter_mut().zip(line) {
+                    *o += k * v;
+                }
             }
         }
     }

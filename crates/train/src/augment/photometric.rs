@@ -1,10 +1,15 @@
 //! Exposure changes on a CHW image held as one flat slice of [0, 1] values.
+//!
+//! Each loop is a plain `for`, not `for_each` with a closure: the augmenter compiles its
+//! stages inside an AVX2 function, and LLVM left the closure of `for_each` out of line, where it
+//! is built for the baseline CPU (4-wide SSE) — the gamma curve took half of a view's time so.
 
 /// Exposure: multiply every value by `factor`, clamped to [0, 1].
 #[inline(always)]
 pub fn adjust_brightness(img: &mut [f32], factor: f32) {
-    img.iter_mut()
-        .for_each(|v| *v = (*v * factor).clamp(0.0, 1.0));
+    for v in img.iter_mut() {
+        *v = (*v * factor).clamp(0.0, 1.0);
+    }
 }
 
 /// Scale distances from the image mean by `factor` (torchvision blends with the mean too; the
@@ -15,8 +20,9 @@ pub fn adjust_contrast(img: &mut [f32], factor: f32) {
         return;
     }
     let mean = mean(img);
-    img.iter_mut()
-        .for_each(|v| *v = (mean + (*v - mean) * factor).clamp(0.0, 1.0));
+    for v in img.iter_mut() {
+        *v = (mean + (*v - mean) * factor).clamp(0.0, 1.0);
+    }
 }
 
 /// `v^gamma`: the camera's tone curve. Values are clamped first (a negative base would be NaN).
@@ -25,8 +31,9 @@ pub fn adjust_contrast(img: &mut [f32], factor: f32) {
 /// polynomial [`unit_pow`] vectorizes and stays within 1e-5 of it on [0, 1].
 #[inline(always)]
 pub fn adjust_gamma(img: &mut [f32], gamma: f32) {
-    img.iter_mut()
-        .for_each(|v| *v = unit_pow(v.clamp(0.0, 1.0), gamma));
+    for v in img.iter_mut() {
+        *v = unit_pow(v.clamp(0.0, 1.0), gamma);
+    }
 }
 
 /// `x^g` for `x` in [0, 1] and `g > 0`, as `2^(g·log2 x)` with polynomial log2 and exp2.
