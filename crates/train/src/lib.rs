@@ -95,6 +95,7 @@ pub mod novelty;
 pub mod optim;
 pub mod parallel;
 mod rng;
+mod simd;
 mod tensor_file;
 mod tensor_store;
 pub mod trainer;

@@ -15,6 +15,7 @@ use super::attrs;
 use super::op::{Grads, Inputs, Op, OpResult};
 use crate::graph::{NodeSpec, Tensor};
 use crate::parallel;
+use crate::simd::avx2_dispatch;
 
 #[derive(Debug)]
 pub(crate) struct BatchNorm {
@@ -55,57 +56,93 @@ impl BatchNorm {
     }
 }
 
-/// Σ(x − shift)² (or Σx with `square = false`) of one plane: eight f32 lanes, which
-/// vectorize, over at most a few thousand values; planes are then summed in f64. Two passes
-/// (mean, then squared deviations) because E[x²] − E[x]² cancels badly when |mean| ≫ σ.
-fn plane_sum(v: &[f32], shift: f32, square: bool) -> f64 {
-    let mut acc = [0.0f32; 8];
-    let chunks = v.chunks_exact(8);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for i in 0..8 {
-            let d = c[i] - shift;
-            acc[i] += if square { d * d } else { d };
+avx2_dispatch! {
+    /// Σ(x − shift)² (or Σx with `square = false`) of one plane: eight f32 lanes, which
+    /// vectorize, over at most a few thousand values; planes are then summed in f64. Two passes
+    /// (mean, then squared deviations) because E[x²] − E[x]² cancels badly when |mean| ≫ σ.
+    fn plane_sum(v: &[f32], shift: f32, square: bool) -> f64 {
+        let mut acc = [0.0f32; 8];
+        let (chunks, rest) = v.as_chunks::<8>();
+        for c in chunks {
+            for i in 0..8 {
+                let d = c[i] - shift;
+                acc[i] += if square { d * d } else { d };
+            }
         }
-    }
-    let mut total: f64 = acc.iter().map(|&v| v as f64).sum();
-    for &v in rest {
-        let d = (v - shift) as f64;
-        total += if square { d * d } else { d };
-    }
-    total
-}
-
-/// `g` kept where the fused Relu let the forward's value for `x`, `(x − mean)·a + b` (the
-/// same expression on the same statistics, so the same bits), through — it was positive —
-/// and 0 elsewhere: `Relu`'s own backward, `dy·f'(x)`. Its own pass over the plane: folded
-/// into the sums below, LLVM turned the select into a branch per lane around each gradient's
-/// load, and the sums took three times as long.
-fn relu_gate(g: &mut [f32], x: &[f32], mean: f32, a: f32, b: f32) {
-    for (o, &xv) in g.iter_mut().zip(x) {
-        *o = if (xv - mean) * a + b > 0.0 { *o } else { 0.0 };
+        let mut total = 0.0f64;
+        for a in acc {
+            total += a as f64;
+        }
+        for &v in rest {
+            let d = (v - shift) as f64;
+            total += if square { d * d } else { d };
+        }
+        total
     }
 }
 
-/// Σg and Σg·x̂ (x̂ = (x − mean)·inv) of one plane, the way [`plane_sum`] sums: eight f32
-/// lanes, which vectorize, then f64. A single f64 accumulator per sum made each value wait
-/// for the previous add, and BatchNorm's backward took 7 % of a training step.
-fn plane_grad_sums(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
-    let (mut sg, mut sgx) = ([0.0f32; 8], [0.0f32; 8]);
-    let ((gc, g_rest), (xc, x_rest)) = (g.as_chunks::<8>(), x.as_chunks::<8>());
-    for (gv, xv) in gc.iter().zip(xc) {
-        for i in 0..8 {
-            sg[i] += gv[i];
-            sgx[i] += gv[i] * ((xv[i] - mean) * inv);
+avx2_dispatch! {
+    /// `out = (x − mean)·a + b`, or `max(0, …)` with the fused Relu (`Relu`'s own f(x) = x.max(0)).
+    fn normalize_plane(out: &mut [f32], x: &[f32], mean: f32, a: f32, b: f32, relu: bool) {
+        if relu {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = ((v - mean) * a + b).max(0.0);
+            }
+        } else {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = (v - mean) * a + b;
+            }
         }
     }
-    let total = |acc: [f32; 8]| acc.iter().map(|&v| v as f64).sum::<f64>();
-    let (mut tg, mut tgx) = (total(sg), total(sgx));
-    for (&gv, &xv) in g_rest.iter().zip(x_rest) {
-        tg += gv as f64;
-        tgx += gv as f64 * ((xv - mean) * inv) as f64;
+}
+
+avx2_dispatch! {
+    /// `g` kept where the fused Relu let the forward's value for `x`, `(x − mean)·a + b` (the
+    /// same expression on the same statistics, so the same bits), through — it was positive —
+    /// and 0 elsewhere: `Relu`'s own backward, `dy·f'(x)`. Its own pass over the plane: folded
+    /// into the sums below, LLVM turned the select into a branch per lane around each gradient's
+    /// load, and the sums took three times as long.
+    fn relu_gate(g: &mut [f32], x: &[f32], mean: f32, a: f32, b: f32) {
+        for (o, &xv) in g.iter_mut().zip(x) {
+            *o = if (xv - mean) * a + b > 0.0 { *o } else { 0.0 };
+        }
     }
-    (tg, tgx)
+}
+
+avx2_dispatch! {
+    /// Σg and Σg·x̂ (x̂ = (x − mean)·inv) of one plane, the way [`plane_sum`] sums: eight f32
+    /// lanes, which vectorize, then f64. A single f64 accumulator per sum made each value wait
+    /// for the previous add, and BatchNorm's backward took 7 % of a training step.
+    fn plane_grad_sums(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
+        let (mut sg, mut sgx) = ([0.0f32; 8], [0.0f32; 8]);
+        let ((gc, g_rest), (xc, x_rest)) = (g.as_chunks::<8>(), x.as_chunks::<8>());
+        for (gv, xv) in gc.iter().zip(xc) {
+            for i in 0..8 {
+                sg[i] += gv[i];
+                sgx[i] += gv[i] * ((xv[i] - mean) * inv);
+            }
+        }
+        let (mut tg, mut tgx) = (0.0f64, 0.0f64);
+        for i in 0..8 {
+            tg += sg[i] as f64;
+            tgx += sgx[i] as f64;
+        }
+        for (&gv, &xv) in g_rest.iter().zip(x_rest) {
+            tg += gv as f64;
+            tgx += gv as f64 * ((xv - mean) * inv) as f64;
+        }
+        (tg, tgx)
+    }
+}
+
+avx2_dispatch! {
+    /// The input gradient over the (gated) output gradient `g`, in place:
+    /// dx = γ·inv/n · (n·g − Σg − x̂·Σ(g·x̂)), `a` = γ·inv, `mg` and `mgx` the two sums over n.
+    fn input_gradient(g: &mut [f32], x: &[f32], mean: f32, inv: f32, a: f32, mg: f32, mgx: f32) {
+        for (o, &xv) in g.iter_mut().zip(x) {
+            *o = a * (*o - mg - (xv - mean) * inv * mgx);
+        }
+    }
 }
 
 /// `(N, C, spatial)` of an `N × C × …` tensor.
@@ -183,13 +220,7 @@ impl Op for BatchNorm {
                 let (a, bc) = (scale[ch] * iv, bias[ch]);
                 // No planes when they are empty (`s = 0`).
                 for (b, out) in planes.iter_mut().skip(j).step_by(w).enumerate() {
-                    let pairs = out.iter_mut().zip(plane(b));
-                    if relu {
-                        // `Relu`'s own f(x) = x.max(0).
-                        pairs.for_each(|(o, &v)| *o = ((v - m) * a + bc).max(0.0));
-                    } else {
-                        pairs.for_each(|(o, &v)| *o = (v - m) * a + bc);
-                    }
+                    normalize_plane(out, plane(b), m, a, bc, relu);
                 }
                 stats.push((m, iv, batch));
             }
@@ -286,9 +317,7 @@ impl Op for BatchNorm {
                     let (mg, mgx) = ((sg / count) as f32, (sgx / count) as f32);
                     for (b, plane) in planes.iter_mut().skip(j).step_by(w).enumerate() {
                         let xp = &xs[(b * c + ch) * s..(b * c + ch + 1) * s];
-                        for (o, &xv) in plane.iter_mut().zip(xp) {
-                            *o = a * (*o - mg - (xv - m) * iv * mgx);
-                        }
+                        input_gradient(plane, xp, m, iv, a, mg, mgx);
                     }
                 }
                 sums.push((sgx as f32, sg as f32));
