@@ -281,6 +281,8 @@ impl Op for BatchNorm {
         let (scale, bias) = (channel_vector(x, 1, c)?, channel_vector(x, 2, c)?);
         let relu = self.relu;
         let mut g = match dy.first_mut().and_then(Option::take) {
+            // Already row-major (what the graph hands over): the same buffer, not a copy.
+            Some(g) if g.shape() == input.shape() && g.is_standard_layout() => g,
             Some(g) if g.shape() == input.shape() => g.as_standard_layout().into_owned(),
             Some(g) => {
                 return Err(format!(
