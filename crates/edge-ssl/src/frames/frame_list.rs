@@ -529,7 +529,7 @@ mod tests {
     use edge_ssl_core::Preprocessor;
     use edge_ssl_source::SourceOptions;
 
-    use super::{FrameList, HOLD_BYTES, Replay};
+    use super::{FrameList, HOLD_BYTES, Pixels, Replay};
     use crate::frames::loader::decode;
     use crate::progress::Progress;
 
@@ -646,6 +646,33 @@ mod tests {
             let mean_diff = (&twice - &run_units[0]).mapv(f32::abs).mean().unwrap();
             assert!(mean_diff > 1.0 / 255.0, "{mean_diff}");
         }
+    }
+
+    /// A folder whose kept frames overflow their budget (made no more once it is spent) still
+    /// holds every frame as `run` reads it, and later passes decode the same kept frames again.
+    #[test]
+    fn a_folder_past_its_kept_budget_still_holds_the_inputs() {
+        let options = SourceOptions::default().with_max_frames(Some(4));
+        let pre = pre();
+        let (_, generous, _, dir) = video_and_folder(&options, &pre);
+        let silent = Progress::silent();
+        let folder = SourceOptions::default();
+        let tight = FrameList::scan_holding(dir.path(), &pre, &folder, 1, None, &silent).unwrap();
+        assert!(matches!(tight.replay, Replay::Folder));
+        assert!(matches!(generous.replay, Replay::Held(_)));
+        assert_eq!(tight.len(), 4);
+        assert!(!tight.kept_at_input() && tight.pass_at_input_is_exact());
+        let inputs = |l: &FrameList| -> Vec<Pixels> {
+            l.pass_at_input(&pre)
+                .unwrap()
+                .collect::<crate::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(inputs(&tight), inputs(&generous));
+        let kept = |l: &FrameList| -> Vec<Pixels> {
+            l.pass(&pre).unwrap().collect::<crate::Result<_>>().unwrap()
+        };
+        assert_eq!(kept(&tight), kept(&generous));
     }
 
     /// Small frames are held from the first pass; later passes give exactly what reading the
