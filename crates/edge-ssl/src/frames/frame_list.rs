@@ -23,7 +23,7 @@ use edge_ssl_core::{Preprocessor, decode_image_at_least, image_files};
 use edge_ssl_source::{SourceKind, SourceOptions, detect_kind, open_source};
 use ndarray::Array3;
 
-use crate::frames::as_run_reads::{input_pixels, is_input_size};
+use crate::frames::as_run_reads::input_pixels;
 use crate::frames::loader::{kept_pixels, kept_size};
 use crate::frames::spill::SpillFile;
 use crate::progress::Progress;
@@ -100,6 +100,18 @@ impl Hold {
         self.bytes += pixels.len();
         self.frames.push(pixels);
         Ok(())
+    }
+
+    /// Pushes what `make` makes, or — once nothing more will be kept — lets go of what was
+    /// kept without making it (a resize per frame that would be dropped anyway).
+    fn keep(&mut self, make: impl FnOnce() -> Pixels) -> crate::Result<()> {
+        match self.closed() {
+            false => self.push(make()),
+            true => {
+                self.drop_all();
+                Ok(())
+            }
+        }
     }
 
     /// Whether nothing more will be kept (over budget once, or a budget of 0): callers stop
@@ -217,9 +229,9 @@ impl FrameList {
                 false => inputs.push(input_pixels(&frame.image, pre))?,
                 true => inputs.drop_all(),
             }
-            let pixels = kept_pixels(frame.image, pre);
-            at_input &= is_input_size(&pixels, pre);
-            hold.push(pixels)?;
+            // A kept frame is the input size exactly when the decoded one is (see `decode_kept`).
+            at_input &= at_input_size(&frame.image, pre);
+            hold.keep(|| kept_pixels(frame.image, pre))?;
             origins.push(PathBuf::from(frame.origin));
         }
         phase.finish();
@@ -535,6 +547,11 @@ mod tests {
 
     const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 
+    /// Every frame of a pass, which must not fail.
+    fn all(pass: crate::Result<super::FramePass<'_>>) -> Vec<Pixels> {
+        pass.unwrap().collect::<crate::Result<_>>().unwrap()
+    }
+
     fn pre() -> Preprocessor {
         let card = edge_ssl_core::ModelCard::load(
             &std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
@@ -662,16 +679,9 @@ mod tests {
         assert!(matches!(generous.replay, Replay::Held(_)));
         assert_eq!(tight.len(), 4);
         assert!(!tight.kept_at_input() && tight.pass_at_input_is_exact());
-        let inputs = |l: &FrameList| -> Vec<Pixels> {
-            l.pass_at_input(&pre)
-                .unwrap()
-                .collect::<crate::Result<_>>()
-                .unwrap()
-        };
+        let inputs = |l: &FrameList| all(l.pass_at_input(&pre));
         assert_eq!(inputs(&tight), inputs(&generous));
-        let kept = |l: &FrameList| -> Vec<Pixels> {
-            l.pass(&pre).unwrap().collect::<crate::Result<_>>().unwrap()
-        };
+        let kept = |l: &FrameList| all(l.pass(&pre));
         assert_eq!(kept(&tight), kept(&generous));
     }
 
@@ -694,12 +704,7 @@ mod tests {
             matches!(partly.replay, Replay::Source(_)),
             "3 of 6 frames fit: none held"
         );
-        let pass = |list: &FrameList| -> Vec<_> {
-            list.pass(&pre)
-                .unwrap()
-                .collect::<crate::Result<_>>()
-                .unwrap()
-        };
+        let pass = |list: &FrameList| all(list.pass(&pre));
         assert_eq!(pass(&held), pass(&again));
         assert_eq!(held.origins, again.origins);
     }
