@@ -60,6 +60,13 @@ pub trait Backend {
     fn load_parallel(&self, onnx: &Path, card: &ModelCard) -> Result<Vec<Box<dyn Session>>> {
         Ok(vec![self.load(onnx, card)?])
     }
+
+    /// Whether this backend runs `BatchNormalization` with `training_mode = 1` (batch
+    /// statistics out), which lets the BN probe use one node per layer instead of nine
+    /// element-wise ones. `false` unless the backend knows it does.
+    fn runs_training_batch_norm(&self) -> bool {
+        false
+    }
 }
 
 /// Checks that the ONNX's first input is the one the card names and that its fixed dimensions

@@ -7,6 +7,7 @@
 //! * unequal batches weigh by their frames: the statistics of [A, B] are the frame-weighted
 //!   average of those of [A] and of [B], each measured alone;
 //! * opset 18 (ReduceMean's axes as an input) gives what opset 17 gives;
+//! * ONNX Runtime's training-mode BatchNormalization node gives what the decomposed probe gives;
 //! * a model whose batch is fixed gets its frames cut into batches of that size;
 //! * progress counts every frame, `Break` cancels without writing, a failing batch stops the run,
 //!   and a model without BN is copied without pulling a batch.
@@ -224,6 +225,35 @@ fn opset_18_gives_what_opset_17_gives() {
             backend.name()
         );
     }
+}
+
+/// ONNX Runtime runs the probe in two forms: its own training-mode BatchNormalization (opset 14
+/// on) and the decomposed arithmetic (older models, and tract). Opset 13 forces the second on the
+/// same graph; the statistics must agree.
+#[test]
+fn onnx_runtime_s_training_node_gives_what_the_decomposed_probe_gives() {
+    let Some(ort) = ort() else { return };
+    assert!(ort.runs_training_batch_norm());
+    assert!(!tract(1).runs_training_batch_norm());
+    let card = card_for(&encoder(), None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Conv, BatchNormalization, Relu, GlobalAveragePool and Flatten mean the same at 13.
+    let at_13 = edited(dir.path(), |p| {
+        for o in &mut p.opset_import {
+            if o.domain.is_empty() {
+                o.version = 13;
+            }
+        }
+    });
+    let batches: Vec<Tensor> = (0..3).map(|b| batch(&card, 8 * b, 8)).collect();
+    let training_node = run(&ort, &encoder(), &card, &batches);
+    let decomposed = run(&ort, &at_13, &card, &batches);
+    let (dm, dv) = worst(&training_node.stats, &decomposed.stats);
+    assert!(dm < 1e-4 && dv < 1e-4, "{dm:.1e} sd, {dv:.1e}");
+    // And the forms differ in fact: the patched statistics are not bit-identical by accident
+    // of both runs taking the same path (the decomposed probe's two-pass variance rounds
+    // differently from ONNX Runtime's kernel).
+    assert_ne!(training_node.stats, decomposed.stats);
 }
 
 #[test]

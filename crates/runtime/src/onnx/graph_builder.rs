@@ -216,7 +216,21 @@ impl GraphBuilder {
     }
 
     fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>) -> String {
-        let out = self.fresh(&op.to_ascii_lowercase());
+        let mut outs = self.node_outputs(op, inputs, attrs, 1);
+        outs.pop().unwrap_or_default()
+    }
+
+    /// A node with `count` outputs, named fresh, in order.
+    fn node_outputs(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        attrs: Vec<(&str, Attr)>,
+        count: usize,
+    ) -> Vec<String> {
+        let outs: Vec<String> = (0..count)
+            .map(|_| self.fresh(&op.to_ascii_lowercase()))
+            .collect();
         let name = self.fresh(op);
         let attribute = attrs
             .into_iter()
@@ -235,13 +249,32 @@ impl GraphBuilder {
             .collect();
         self.graph_mut().node.push(pb::NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![out.clone()],
+            output: outs.clone(),
             name,
             op_type: op.into(),
             attribute,
             ..Default::default()
         });
-        out
+        outs
+    }
+
+    /// BatchNormalization in training mode (opset 14 on): `x` normalized with its own batch's
+    /// per-channel mean and population variance, which come out as the second and third
+    /// outputs (`momentum = 0` makes the "running" statistics the batch's own).
+    pub(crate) fn batch_norm_training(&mut self, inputs: [&str; 5], epsilon: f32) -> [String; 3] {
+        let outs = self.node_outputs(
+            "BatchNormalization",
+            &inputs,
+            vec![
+                ("epsilon", Attr::Float(epsilon)),
+                ("momentum", Attr::Float(0.0)),
+                ("training_mode", Attr::Int(1)),
+            ],
+            3,
+        );
+        let mut outs = outs.into_iter();
+        let mut next = || outs.next().unwrap_or_default();
+        [next(), next(), next()]
     }
 
     /// `alpha · x·Wᵀ + bias` with `weight` stored `out × in` (PyTorch's layout).

@@ -42,6 +42,12 @@ impl Backend for OrtBackend {
             .map(|_| imp::load(&single, onnx, card))
             .collect()
     }
+
+    /// ONNX Runtime's CPU kernel has the training mode (checked against numpy and PyTorch by
+    /// the BN tests); the GPU providers are left on the decomposed probe.
+    fn runs_training_batch_norm(&self) -> bool {
+        self.options.provider == ExecutionProvider::Cpu
+    }
 }
 
 #[cfg(not(feature = "ort"))]

@@ -101,7 +101,12 @@ pub fn reestimate_batch_norm_stream(
         )));
     }
     let probe_path = out.with_extension("bn-probe.onnx");
-    edit::save(&probe::build(&original, &bns)?, &probe_path)?;
+    let form = if backend.runs_training_batch_norm() {
+        probe::Form::TrainingNode
+    } else {
+        probe::Form::Decomposed
+    };
+    edit::save(&probe::build(&original, &bns, form)?, &probe_path)?;
     let loaded = backend.load_parallel(&probe_path, card);
     let _ = std::fs::remove_file(&probe_path);
     let loaded = loaded?;
