@@ -147,7 +147,8 @@ struct Columns {
     /// `1 − wx` and `wx`.
     w0: Vec<f32>,
     w1: Vec<f32>,
-    /// Every index is below this.
+    /// Every index is below this (what the gathers rely on).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     end: usize,
 }
 
@@ -169,17 +170,20 @@ impl Columns {
     /// multiply-add), so the AVX2 gathers give the scalar loop's bits.
     #[inline(always)]
     fn interpolate(&self, r0: &[f32], r1: &[f32], wy: f32, line: &mut [f32]) {
-        let mut done = 0;
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2")
+        let done = if std::arch::is_x86_feature_detected!("avx2")
             && r0.len() >= self.end
             && r1.len() >= self.end
             && self.end <= i32::MAX as usize
         {
             // SAFETY: the CPU has AVX2; every index is below `end` (`new` made them so), which
             // both rows reach, and the gathers read only at those indices.
-            done = unsafe { self.interpolate_avx2(r0, r1, wy, line) };
-        }
+            unsafe { self.interpolate_avx2(r0, r1, wy, line) }
+        } else {
+            0
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
         let n = line.len().min(self.x0.len());
         for i in done..n {
             let (x0, x1) = (self.x0[i] as usize, self.x1[i] as usize);
