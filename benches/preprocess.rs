@@ -54,7 +54,11 @@ fn bench(c: &mut Criterion) {
     // `adapt` keeps each camera frame at 1.5x the input's short side: one 768x576 RGB frame
     // shrunk to 448x336, once per frame (twice when the kept frames do not fit memory).
     let frame = DynamicImage::ImageRgb8(image::RgbImage::from_fn(768, 576, |x, y| {
-        image::Rgb([(x * 7 % 256) as u8, (y * 3 % 256) as u8, ((x ^ y) % 256) as u8])
+        image::Rgb([
+            (x * 7 % 256) as u8,
+            (y * 3 % 256) as u8,
+            ((x ^ y) % 256) as u8,
+        ])
     }));
     c.bench_function("resize_768x576_rgb_to_448x336", |b| {
         b.iter(|| edge_ssl_core::resize_to_fit(&frame, 448, 336))

@@ -56,7 +56,7 @@ pub use error::{CoreError, Result, error_line};
 pub use image_files::image_files;
 pub use preprocess::{
     MAX_IMAGE_PIXELS, Preprocessor, decode_image, decode_image_at_least, decode_image_bytes,
-    decode_image_bytes_at_least,
+    decode_image_bytes_at_least, decodes_differ,
 };
 pub use printable::{escape_path, escape_row, one_line, unescape_row};
 pub use regular_file::{open_regular, open_regular_in};

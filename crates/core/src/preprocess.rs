@@ -47,6 +47,29 @@ pub fn decode_image_at_least(path: &Path, size: DecodeSize) -> Result<DynamicIma
     })
 }
 
+/// Whether [`decode_image_at_least`] may give other pixels for `path` at size `a` than at `b`:
+/// a JPEG whose DCT reductions for the two differ (anything else is decoded whole either way).
+/// Reads the header only; a file whose header cannot be read answers `true`, so a caller that
+/// decodes again on `true` never reuses a decode it should not.
+pub fn decodes_differ(path: &Path, a: DecodeSize, b: DecodeSize) -> bool {
+    if a == b {
+        return false;
+    }
+    let header = || -> Option<Option<(u32, u32)>> {
+        let file = std::io::BufReader::new(open_regular(path).ok()?);
+        let reader = image::ImageReader::new(file).with_guessed_format().ok()?;
+        if reader.format() != Some(image::ImageFormat::Jpeg) {
+            return Some(None);
+        }
+        reader.into_dimensions().ok().map(Some)
+    };
+    match header() {
+        Some(None) => false,
+        Some(Some((w, h))) => a.reduction(w, h) != b.reduction(w, h),
+        None => true,
+    }
+}
+
 /// [`decode_image`] for bytes already in memory (a camera's MJPEG frame): the same format
 /// sniffing, pixel bound and caught panics. The error is a message for the caller to attach to
 /// where the bytes came from.

@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, bail};
-use edge_ssl_core::{Preprocessor, decode_image_at_least, image_files};
+use edge_ssl_core::{Preprocessor, decode_image_at_least, decodes_differ, image_files};
 use edge_ssl_source::{SourceKind, SourceOptions, detect_kind, open_source};
 use ndarray::Array3;
 
@@ -477,15 +477,22 @@ fn decode_kept(
     want: (bool, bool),
     threads: usize,
 ) -> Vec<edge_ssl_core::Result<(Option<Pixels>, bool, Option<Pixels>)>> {
-    let size = kept_size(pre);
+    let (size, run_size) = (kept_size(pre), pre.decode_size());
     decode_parallel(paths, threads, |path| {
-        decode_image_at_least(path, size).map(|image| {
-            // A kept frame is the input size exactly when the decoded one is: one shrunk to
-            // fit `KEEP_SCALE`× the input touches that bound.
-            let is_input = at_input_size(&image, pre);
-            let input = (want.1 && !is_input).then(|| input_pixels(&image, pre));
-            (want.0.then(|| kept_pixels(image, pre)), is_input, input)
-        })
+        let image = decode_image_at_least(path, size)?;
+        // A kept frame is the input size exactly when the decoded one is: one shrunk to
+        // fit `KEEP_SCALE`× the input touches that bound.
+        let is_input = at_input_size(&image, pre);
+        let input = match want.1 && !is_input {
+            false => None,
+            // A JPEG that `run` decodes at another DCT scale than the kept frame's is decoded
+            // again as `run` decodes it (for a 28×28 encoder: a cheap 1/8-scale decode).
+            true if decodes_differ(path, size, run_size) => {
+                Some(input_pixels(&decode_image_at_least(path, run_size)?, pre))
+            }
+            true => Some(input_pixels(&image, pre)),
+        };
+        Ok((want.0.then(|| kept_pixels(image, pre)), is_input, input))
     })
 }
 
@@ -541,7 +548,7 @@ mod tests {
     use edge_ssl_core::Preprocessor;
     use edge_ssl_source::SourceOptions;
 
-    use super::{FrameList, HOLD_BYTES, Pixels, Replay};
+    use super::{FrameList, HOLD_BYTES, Pixels, Replay, input_units};
     use crate::frames::loader::decode;
     use crate::progress::Progress;
 
@@ -662,6 +669,53 @@ mod tests {
             let twice = pre.resize_unit(kept.mapv(|v| f32::from(v) / 255.0).view());
             let mean_diff = (&twice - &run_units[0]).mapv(f32::abs).mean().unwrap();
             assert!(mean_diff > 1.0 / 255.0, "{mean_diff}");
+        }
+    }
+
+    /// JPEG frames are decoded smaller in the DCT domain, by how much depending on what the
+    /// decode is for: the inputs held for BN and novelty must come from the decode `run` makes
+    /// (for the 28×28 encoder, 1/8 of a 768×576 frame), not from the kept frames' (1/4).
+    #[test]
+    fn jpeg_inputs_are_held_from_the_decode_run_makes() {
+        let options = SourceOptions::default().with_max_frames(Some(3));
+        let pre = pre();
+        let (from_video, _, images, _dir) = video_and_folder(&options, &pre);
+        drop(from_video);
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<_> = images
+            .iter()
+            .enumerate()
+            .map(|(k, image)| {
+                let path = dir.path().join(format!("{k:03}.jpg"));
+                image.to_rgb8().save(&path).unwrap();
+                path
+            })
+            .collect();
+        let (w, h) = (images[0].width(), images[0].height());
+        assert_ne!(
+            super::kept_size(&pre).reduction(w, h),
+            pre.decode_size().reduction(w, h),
+            "the kept frames and `run` must decode at different scales for this test"
+        );
+        let list = FrameList::scan(
+            dir.path(),
+            &pre,
+            &SourceOptions::default(),
+            None,
+            &Progress::silent(),
+        )
+        .unwrap();
+        assert!(list.pass_at_input_is_exact());
+        let held = all(list.pass_at_input(&pre));
+        let run = input_units(&files, &pre).unwrap();
+        assert_eq!(held.len(), 3);
+        for (input, unit) in held.iter().zip(&run) {
+            let worst = input
+                .iter()
+                .zip(unit)
+                .map(|(&a, &b)| (f32::from(a) / 255.0 - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst <= 0.5 / 255.0 + 1e-6, "{worst}");
         }
     }
 
