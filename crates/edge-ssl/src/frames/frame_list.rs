@@ -655,15 +655,7 @@ mod tests {
                 .collect::<crate::Result<_>>()
                 .unwrap();
             assert_eq!(inputs.len(), 3);
-            for (input, unit) in inputs.iter().zip(&run_units) {
-                assert_eq!(input.dim(), unit.dim());
-                let worst = input
-                    .iter()
-                    .zip(unit)
-                    .map(|(&a, &b)| (f32::from(a) / 255.0 - b).abs())
-                    .fold(0.0f32, f32::max);
-                assert!(worst <= 0.5 / 255.0 + 1e-6, "{worst}");
-            }
+            assert_as_run_reads(&inputs, &run_units);
             // The kept frames, resized a second time, are not what `run` reads.
             let kept = list.pass(&pre).unwrap().next().unwrap().unwrap();
             let twice = pre.resize_unit(kept.mapv(|v| f32::from(v) / 255.0).view());
@@ -697,19 +689,19 @@ mod tests {
             pre.decode_size().reduction(w, h),
             "the kept frames and `run` must decode at different scales for this test"
         );
-        let list = FrameList::scan(
-            dir.path(),
-            &pre,
-            &SourceOptions::default(),
-            None,
-            &Progress::silent(),
-        )
-        .unwrap();
+        let (folder, silent) = (SourceOptions::default(), Progress::silent());
+        let list = FrameList::scan(dir.path(), &pre, &folder, None, &silent).unwrap();
         assert!(list.pass_at_input_is_exact());
         let held = all(list.pass_at_input(&pre));
-        let run = input_units(&files, &pre).unwrap();
         assert_eq!(held.len(), 3);
-        for (input, unit) in held.iter().zip(&run) {
+        assert_as_run_reads(&held, &input_units(&files, &pre).unwrap());
+    }
+
+    /// Held 8-bit inputs are `run`'s float inputs rounded: within half a level each.
+    fn assert_as_run_reads(held: &[Pixels], run: &[ndarray::Array3<f32>]) {
+        assert_eq!(held.len(), run.len());
+        for (input, unit) in held.iter().zip(run) {
+            assert_eq!(input.dim(), unit.dim());
             let worst = input
                 .iter()
                 .zip(unit)
