@@ -137,21 +137,21 @@ pub(crate) fn resample<T: Copy + Into<f32>>(
     window: Window,
 ) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { resample_avx2(src, size, channels, window) };
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2<T: Copy + Into<f32>>(
+            src: &[T],
+            size: (u32, u32),
+            channels: usize,
+            window: Window,
+        ) -> Vec<f32> {
+            resample_any(src, size, channels, window)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { avx2(src, size, channels, window) };
+        }
     }
-    resample_any(src, size, channels, window)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn resample_avx2<T: Copy + Into<f32>>(
-    src: &[T],
-    size: (u32, u32),
-    channels: usize,
-    window: Window,
-) -> Vec<f32> {
     resample_any(src, size, channels, window)
 }
 

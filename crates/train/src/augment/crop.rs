@@ -123,7 +123,6 @@ pub fn resized_crop_into<P: Pixel>(
     }
     // The source columns the crop reads, and each output column's taps relative to them.
     let lo = cols.iter().map(|t| t.0).min().unwrap_or(0);
-    let span = cols.iter().map(|t| t.1 + 1).max().unwrap_or(lo).max(lo) - lo;
     let cols = Columns::new(&cols, lo);
     let standard = img.as_standard_layout();
     let src = standard.as_slice().expect("standard layout is contiguous");
@@ -131,7 +130,7 @@ pub fn resized_crop_into<P: Pixel>(
         .chunks_exact(h * w)
         .zip(out.chunks_exact_mut(out_h * out_w))
     {
-        let mut cache = RowCache::new(span);
+        let mut cache = RowCache::new(cols.end);
         for (&(y0, y1, wy), line) in rows.iter().zip(dst.chunks_exact_mut(out_w)) {
             let (r0, r1) = cache.rows(plane, w, lo, y0, y1);
             cols.interpolate(r0, r1, wy, line);
@@ -147,8 +146,8 @@ struct Columns {
     /// `1 − wx` and `wx`.
     w0: Vec<f32>,
     w1: Vec<f32>,
-    /// Every index is below this (what the gathers rely on).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    /// Every index is below this: the source columns `lo..lo + end` are all the crop reads
+    /// (and all the gathers may touch).
     end: usize,
 }
 
