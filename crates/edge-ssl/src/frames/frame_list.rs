@@ -671,8 +671,7 @@ mod tests {
     fn jpeg_inputs_are_held_from_the_decode_run_makes() {
         let options = SourceOptions::default().with_max_frames(Some(3));
         let pre = pre();
-        let (from_video, _, images, _dir) = video_and_folder(&options, &pre);
-        drop(from_video);
+        let (_, _, images, _dir) = video_and_folder(&options, &pre);
         let dir = tempfile::tempdir().unwrap();
         let files: Vec<_> = images
             .iter()
