@@ -63,6 +63,44 @@ fn bench(c: &mut Criterion) {
     c.bench_function("resize_768x576_rgb_to_448x336", |b| {
         b.iter(|| edge_ssl_core::resize_to_fit(&frame, 448, 336))
     });
+    // ... and holds each frame as `run` reads it: the decoded 768x576 frame resized once,
+    // straight to a 224x224 input.
+    let rgb224 = Preprocessor::new(InputSpec {
+        height: 224,
+        width: 224,
+        channels: 3,
+        mean: vec![0.5; 3],
+        std: vec![0.25; 3],
+        ..spec()
+    });
+    c.bench_function("unit_image_768x576_rgb_to_224x224", |b| {
+        b.iter(|| rgb224.unit_image(&frame))
+    });
+    // Decoding a camera-sized JPEG at full size and at the 1/2 DCT scale.
+    let dir = std::env::temp_dir().join(format!("edge-ssl-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jpeg = dir.join("frame.jpg");
+    let mut photo = image::RgbImage::new(768, 576);
+    for (x, y, p) in photo.enumerate_pixels_mut() {
+        let v = ((x as f32 / 23.0).sin() * 60.0 + (y as f32 / 17.0).cos() * 60.0 + 128.0) as u8;
+        *p = image::Rgb([v, v.wrapping_add((x / 8) as u8), v / 2 + (y / 4) as u8]);
+    }
+    photo.save(&jpeg).unwrap();
+    for (name, size) in [
+        ("decode_768x576_jpeg_full", edge_ssl_core::DecodeSize::Full),
+        (
+            "decode_768x576_jpeg_half",
+            edge_ssl_core::DecodeSize::Fit {
+                width: 192,
+                height: 192,
+            },
+        ),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| edge_ssl_core::decode_image_at_least(&jpeg, size).unwrap())
+        });
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group!(benches, bench);

@@ -4,7 +4,7 @@ use image::imageops::{self, FilterType};
 use image::{DynamicImage, GenericImageView, ImageBuffer, ImageDecoder, Luma, Rgb};
 use ndarray::{Array3, Array4, ArrayView3, Axis};
 
-use crate::resample::{self, Window, resample};
+use crate::resample::{self, Window, as_is, resample, unit_byte};
 use crate::scaled_decode::{DecodeSize, decode_reduced_jpeg};
 use crate::{CoreError, InputSpec, Layout, ResizeMode, Result, Tensor, open_regular};
 
@@ -196,7 +196,7 @@ impl Preprocessor {
         for (src, mut plane) in unit.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
             // Row-major copies of whole planes (iteration order is the logical order).
             let src: Vec<f32> = src.iter().copied().collect();
-            let resized = resample(&src, (uw as u32, uh as u32), 1, Window::full(w, h));
+            let resized = resample(&src, as_is, (uw as u32, uh as u32), 1, Window::full(w, h));
             plane
                 .iter_mut()
                 .zip(resized)
@@ -297,26 +297,6 @@ fn unit_image_8bit(
     mode: ResizeMode,
 ) -> Option<Array3<f32>> {
     let (iw, ih) = img.dimensions();
-    let lut = unit_lut();
-    let (samples, c): (Vec<f32>, usize) = match (img, channels) {
-        (DynamicImage::ImageRgb8(rgb), 3) => {
-            (rgb.as_raw().iter().map(|&v| lut[v as usize]).collect(), 3)
-        }
-        (DynamicImage::ImageLuma8(gray), 1) => {
-            (gray.as_raw().iter().map(|&v| lut[v as usize]).collect(), 1)
-        }
-        (DynamicImage::ImageRgb8(rgb), 1) => (
-            rgb.as_raw()
-                .chunks_exact(3)
-                .map(|p| {
-                    let (r, g, b) = (lut[p[0] as usize], lut[p[1] as usize], lut[p[2] as usize]);
-                    0.299 * r + 0.587 * g + 0.114 * b
-                })
-                .collect(),
-            1,
-        ),
-        _ => return None,
-    };
     let window = if (iw, ih) == (w, h) {
         Window::full(w, h)
     } else {
@@ -335,14 +315,37 @@ fn unit_image_8bit(
             }
         }
     };
-    let hwc = resample(&samples, (iw, ih), c, window);
+    // 8-bit samples go into the resize as they are, each converted as `image` converts it
+    // (`unit_byte`) when its row is first read: no `f32` copy of the whole frame.
+    let (hwc, c) = match (img, channels) {
+        (DynamicImage::ImageRgb8(rgb), 3) => {
+            (resample(rgb.as_raw(), unit_byte, (iw, ih), 3, window), 3)
+        }
+        (DynamicImage::ImageLuma8(gray), 1) => {
+            (resample(gray.as_raw(), unit_byte, (iw, ih), 1, window), 1)
+        }
+        (DynamicImage::ImageRgb8(rgb), 1) => {
+            let lut = unit_lut();
+            let luma: Vec<f32> = rgb
+                .as_raw()
+                .chunks_exact(3)
+                .map(|p| {
+                    let (r, g, b) = (lut[p[0] as usize], lut[p[1] as usize], lut[p[2] as usize]);
+                    0.299 * r + 0.587 * g + 0.114 * b
+                })
+                .collect();
+            (resample(&luma, as_is, (iw, ih), 1, window), 1)
+        }
+        _ => return None,
+    };
     let (h, w) = (h as usize, w as usize);
     let mut out = Array3::zeros((c, h, w));
-    for (ch, mut plane) in out.axis_iter_mut(Axis(0)).enumerate() {
-        plane
-            .iter_mut()
-            .zip(hwc.iter().skip(ch).step_by(c))
-            .for_each(|(o, &t)| *o = resample::unit(t));
+    let planes = out.as_slice_mut().expect("a new array is contiguous");
+    let plane_len = h * w;
+    for (i, px) in hwc.chunks_exact(c).enumerate() {
+        for (ch, &t) in px.iter().enumerate() {
+            planes[ch * plane_len + i] = resample::unit(t);
+        }
     }
     Some(out)
 }
@@ -446,6 +449,33 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The fast path converts each byte as `v / 255` while resizing: that is `image`'s own
+    /// conversion for every byte, and camera-sized frames cropped to a 224×224 input (wide
+    /// footprints, a ring of rows, pixels summed four at a time) still equal the general path.
+    #[test]
+    fn bytes_convert_as_image_converts_them_at_camera_sizes_too() {
+        for (v, &want) in unit_lut().iter().enumerate() {
+            assert_eq!(unit_byte(v as u8).to_bits(), want.to_bits(), "{v}");
+        }
+        let rgb = ImageBuffer::from_fn(771, 577, |x, y| {
+            Rgb([
+                (x * 7 % 256) as u8,
+                (y * 3 % 256) as u8,
+                ((x ^ y) % 256) as u8,
+            ])
+        });
+        let img = DynamicImage::ImageRgb8(rgb);
+        for mode in [ResizeMode::Stretch, ResizeMode::CenterCrop] {
+            let p = Preprocessor::new(InputSpec {
+                height: 224,
+                width: 224,
+                ..spec(3, Layout::Nchw, mode)
+            });
+            let fast = unit_image_8bit(&img, 3, 224, 224, mode).unwrap();
+            assert_eq!(fast, p.unit_image_any(&img), "{mode:?}");
         }
     }
 
