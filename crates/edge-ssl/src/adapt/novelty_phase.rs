@@ -10,13 +10,13 @@
 use std::path::Path;
 
 use edge_ssl_core::{ModelCard, Preprocessor};
-use edge_ssl_runtime::Backend;
+use edge_ssl_runtime::{Backend, SessionPool};
 use edge_ssl_train::nn::Adapter;
 use edge_ssl_train::novelty::{NoveltyInput, NoveltyModel};
-use ndarray::{Array2, Array3, Axis, concatenate};
+use ndarray::{Array2, s};
 
 use super::AdaptOptions;
-use crate::embed::embedder::Embedder;
+use crate::embed::embedder::{Embedder, embedding_rows};
 use crate::error::Context;
 use crate::frames::as_run_reads::embed_as_run_reads;
 use crate::frames::frame_list::FrameList;
@@ -79,13 +79,16 @@ pub fn fit(
     let rows = match plain {
         Some(rows) => rows,
         None => {
-            let mut embedder = Embedder::load_for_novelty(backend, &encoder, config.input())?;
             // As `run` will see them: decoded and resized straight to the input. The kept
             // frames went through a second resize, and on a 224×224 encoder that alone moved
             // the scores of the very frames fitted on past the threshold.
             if frames.pass_at_input_is_exact() || !frames.can_read_again() {
-                embed_all(&mut embedder, frames, &pre, per_call, progress)?
+                let (sessions, output) =
+                    Embedder::novelty_sessions(backend, &encoder, config.input())?;
+                let pool = SessionPool::new(sessions)?;
+                embed_all(pool, output, frames, &pre, per_call, progress)?
             } else {
+                let mut embedder = Embedder::load_for_novelty(backend, &encoder, config.input())?;
                 let (files, sampling) = (frames.image_files(), &opts.sampling);
                 embed_as_run_reads(&mut embedder, data, files, sampling, per_call, progress)?
             }
@@ -101,33 +104,47 @@ pub fn fit(
     crate::novelty::fit(rows.view(), config, progress)
 }
 
+/// Output `output`'s rows of every frame of `frames` as `run` reads them, `batch` frames a
+/// call, made on a producer thread while the sessions of `pool` run earlier batches side by
+/// side (one single-threaded session per core: no barrier after every op, as in the view
+/// pass). Rows are placed by batch index, whichever session ran a batch.
 fn embed_all(
-    embedder: &mut Embedder,
+    mut pool: SessionPool,
+    output: usize,
     frames: &FrameList,
     pre: &Preprocessor,
     batch: usize,
     progress: &Progress,
 ) -> crate::Result<Array2<f32>> {
-    let mut phase = progress.phase("novelty embeddings", Some(frames.len() as u64));
-    let (mut parts, mut units) = (Vec::new(), Vec::<Array3<f32>>::with_capacity(batch));
-    let mut flush = |units: &mut Vec<Array3<f32>>| -> crate::Result<()> {
-        if !units.is_empty() {
-            parts.push(embedder.embed_units(units)?);
-            phase.advance(units.len() as u64)?;
-            units.clear();
+    let (n, batch) = (frames.len(), batch.max(1));
+    let mut phase = progress.phase("novelty embeddings", Some(n as u64));
+    let mut pass = frames.pass_at_input(pre)?;
+    let inputs = std::iter::from_fn(move || {
+        let mut units = Vec::with_capacity(batch);
+        for pixels in pass.by_ref() {
+            let unit = match pixels {
+                Ok(pixels) => pixels.mapv(|v| v as f32 / 255.0),
+                Err(e) => return Some(Err(e)),
+            };
+            units.push(pre.resize_unit(unit.view()));
+            if units.len() == batch {
+                break;
+            }
         }
-        Ok(())
-    };
-    for pixels in frames.pass_at_input(pre)? {
-        let unit = pixels?.mapv(|v| v as f32 / 255.0);
-        units.push(pre.resize_unit(unit.view()));
-        if units.len() >= batch.max(1) {
-            flush(&mut units)?;
+        (!units.is_empty()).then(|| pre.batch(&units).map_err(crate::Error::from))
+    });
+    let mut rows: Option<Array2<f32>> = None;
+    pool.run_batches(inputs, |index, outputs| {
+        let start = index * batch;
+        let len = batch.min(n.saturating_sub(start));
+        let part = embedding_rows(outputs.into_iter().skip(output).collect(), len)?;
+        let all = rows.get_or_insert_with(|| Array2::zeros((n, part.ncols())));
+        if start + len > all.nrows() || part.ncols() != all.ncols() {
+            crate::error::bail!(Model, "the novelty model's rows do not fit {n} frames");
         }
-    }
-    flush(&mut units)?;
-    drop(flush);
+        all.slice_mut(s![start..start + len, ..]).assign(&part);
+        phase.advance(len as u64)
+    })?;
     phase.finish();
-    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    Ok(concatenate(Axis(0), &views)?)
+    rows.ok_or_else(|| crate::Error::Data("no frames to embed for the novelty model".into()))
 }

@@ -94,6 +94,42 @@ impl Embedder {
         backend: &dyn Backend,
         model: &ResolvedModel,
     ) -> crate::Result<(Box<dyn Session>, usize)> {
+        let (mut sessions, width) = Self::feature_sessions(backend, model, false)?;
+        match sessions.pop() {
+            Some(session) => Ok((session, width)),
+            None => bail!(Model, "{}: no session loaded", model.onnx.display()),
+        }
+    }
+
+    /// Sessions of what [`Embedder::load_for_novelty`] runs, as [`Backend::load_parallel`]
+    /// gives them (one per thread, for a [`SessionPool`](edge_ssl_runtime::SessionPool)), and
+    /// which of their outputs holds the novelty rows: the embedding (0) or the feature means
+    /// (1). The adapter is not applied to these rows.
+    pub fn novelty_sessions(
+        backend: &dyn Backend,
+        model: &ResolvedModel,
+        input: NoveltyInput,
+    ) -> crate::Result<(Vec<Box<dyn Session>>, usize)> {
+        match input {
+            NoveltyInput::Embedding => {
+                let sessions = backend
+                    .load_parallel(&model.onnx, &model.card)
+                    .with_context(|| {
+                        format!("loading {} with {}", model.onnx.display(), backend.name())
+                    })?;
+                Ok((sessions, 0))
+            }
+            NoveltyInput::Features => Ok((Self::feature_sessions(backend, model, true)?.0, 1)),
+        }
+    }
+
+    /// The encoder with feature means ([`Embedder::load_with_features`]), one session or one
+    /// per thread (`parallel`), and the feature rows' width.
+    fn feature_sessions(
+        backend: &dyn Backend,
+        model: &ResolvedModel,
+        parallel: bool,
+    ) -> crate::Result<(Vec<Box<dyn Session>>, usize)> {
         let built = feature_means::feature_model(&model.onnx, model.card.output.dim)
             .with_context(|| format!("adding feature means to {}", model.onnx.display()))?;
         let Some((graph, features)) = built else {
@@ -109,10 +145,12 @@ impl Embedder {
             .context("creating a temporary directory for the feature model")?;
         let path = dir.path().join("features.onnx");
         graph.save(&path)?;
-        let session = backend
-            .load(&path, &model.card)
-            .with_context(|| format!("loading {} with feature means", model.onnx.display()))?;
-        Ok((session, features.width))
+        let sessions = match parallel {
+            true => backend.load_parallel(&path, &model.card),
+            false => backend.load(&path, &model.card).map(|s| vec![s]),
+        }
+        .with_context(|| format!("loading {} with feature means", model.onnx.display()))?;
+        Ok((sessions, features.width))
     }
 
     /// Width of the feature-mean rows, when loaded with them.
