@@ -97,10 +97,48 @@ impl Slots {
     }
 }
 
+/// Frames the reading thread of [`build_stream`] may have decoded ahead of the renderer.
+const READ_AHEAD: usize = 8;
+
 /// [`build`] over a pass that yields the `n` frames one at a time: all slots of a frame are
 /// rendered together, so only the frames of the batches in flight are in memory. The cache is
 /// `slots.count() × n × D`, the plain slot (if any) last.
+///
+/// The pass is read on a thread of its own, up to [`READ_AHEAD`] frames ahead: frames that were
+/// not kept are decoded and resized again there, beside the rendering and the encoder, instead
+/// of on the producer thread between batches while the sessions wait for one.
+#[allow(clippy::too_many_arguments)]
 pub fn build_stream(
+    frames: impl Iterator<Item = crate::Result<Array3<u8>>> + Send,
+    n: usize,
+    augmenter: &Augmenter,
+    pre: &Preprocessor,
+    slots: Slots,
+    batch: usize,
+    workers: usize,
+    pool: &mut SessionPool,
+    progress: &Progress,
+) -> crate::Result<(Array3<f32>, f64)> {
+    std::thread::scope(|scope| {
+        let (ahead, read) = std::sync::mpsc::sync_channel(READ_AHEAD);
+        scope.spawn(move || {
+            for frame in frames {
+                // The renderer stopped (an error, or every frame taken): so does reading.
+                if ahead.send(frame).is_err() {
+                    break;
+                }
+            }
+        });
+        let frames = read.into_iter();
+        build_from(
+            frames, n, augmenter, pre, slots, batch, workers, pool, progress,
+        )
+    })
+}
+
+/// [`build_stream`]'s body, on the frames as the reading thread hands them over.
+#[allow(clippy::too_many_arguments)]
+fn build_from(
     frames: impl Iterator<Item = crate::Result<Array3<u8>>> + Send,
     n: usize,
     augmenter: &Augmenter,
