@@ -226,6 +226,53 @@ impl Preprocessor {
     /// normalized by the card's mean and std, in its layout. For NCHW (the usual case) this
     /// works in place, so a caller that renders views straight into one buffer copies nothing.
     pub fn normalize_units(&self, mut units: Array4<f32>) -> Result<Tensor> {
+        self.check_units(&units)?;
+        if let Some(all) = units.as_slice_mut() {
+            for unit in all.chunks_exact_mut(self.unit_len().max(1)) {
+                self.normalize_unit(unit);
+            }
+        } else {
+            let s = &self.spec;
+            for (ch, mut plane) in units.axis_iter_mut(Axis(1)).enumerate() {
+                let (mean, inv_std) = (s.mean[ch], 1.0 / s.std[ch]);
+                plane.mapv_inplace(|v| (v - mean) * inv_std);
+            }
+        }
+        Ok(self.in_layout(units))
+    }
+
+    /// [`normalize_units`](Self::normalize_units) of a batch whose images were each normalized
+    /// already ([`normalize_unit`](Self::normalize_unit), on the threads that rendered them):
+    /// only the card's layout is left to apply.
+    pub fn stack_normalized(&self, units: Array4<f32>) -> Result<Tensor> {
+        self.check_units(&units)?;
+        Ok(self.in_layout(units))
+    }
+
+    /// Values in one CHW image of the input size.
+    pub fn unit_len(&self) -> usize {
+        self.spec.channels * self.spec.height * self.spec.width
+    }
+
+    /// Normalizes one CHW [0, 1] image of the input size (`unit_len` values) in place by the
+    /// card's mean and std: the same arithmetic as [`normalize_units`](Self::normalize_units).
+    #[inline]
+    pub fn normalize_unit(&self, unit: &mut [f32]) {
+        let s = &self.spec;
+        let plane = s.height * s.width;
+        for (ch, values) in unit
+            .chunks_exact_mut(plane.max(1))
+            .enumerate()
+            .take(s.channels)
+        {
+            let (mean, inv_std) = (s.mean[ch], 1.0 / s.std[ch]);
+            for v in values.iter_mut() {
+                *v = (*v - mean) * inv_std;
+            }
+        }
+    }
+
+    fn check_units(&self, units: &Array4<f32>) -> Result<()> {
         let s = &self.spec;
         let (_, c, h, w) = units.dim();
         if (c, h, w) != (s.channels, s.height, s.width) {
@@ -235,18 +282,18 @@ impl Preprocessor {
                 (s.channels, s.height, s.width)
             )));
         }
-        for (ch, mut plane) in units.axis_iter_mut(Axis(1)).enumerate() {
-            let (mean, inv_std) = (s.mean[ch], 1.0 / s.std[ch]);
-            plane.mapv_inplace(|v| (v - mean) * inv_std);
-        }
-        Ok(match s.layout {
+        Ok(())
+    }
+
+    fn in_layout(&self, units: Array4<f32>) -> Tensor {
+        match self.spec.layout {
             Layout::Nchw => units.into_dyn(),
             Layout::Nhwc => units
                 .permuted_axes([0, 2, 3, 1])
                 .as_standard_layout()
                 .into_owned()
                 .into_dyn(),
-        })
+        }
     }
 }
 

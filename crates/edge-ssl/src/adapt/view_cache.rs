@@ -268,10 +268,13 @@ fn render_batch<I: Iterator<Item = crate::Result<Array3<u8>>>>(
                         if view == slots.views {
                             let unit = pre.resize_unit(pixels.mapv(|v| v as f32 / 255.0).view());
                             out.iter_mut().zip(unit.iter()).for_each(|(o, u)| *o = *u);
-                            continue;
+                        } else {
+                            let view = (slots.first_view + view) as u64;
+                            augmenter.render(pixels, frame as u64, view, out, &mut scratch)?;
                         }
-                        let view = (slots.first_view + view) as u64;
-                        augmenter.render(pixels, frame as u64, view, out, &mut scratch)?;
+                        // Normalized here, while the view is in this core's cache, and on
+                        // every rendering thread instead of on one after they all finish.
+                        pre.normalize_unit(out);
                     }
                     Ok(())
                 }
@@ -290,7 +293,7 @@ fn render_batch<I: Iterator<Item = crate::Result<Array3<u8>>>>(
         }
         Ok(())
     })?;
-    Ok(pre.normalize_units(units)?)
+    Ok(pre.stack_normalized(units)?)
 }
 
 /// Input batches of (un-augmented) frames for BN re-estimation, from a pass over the `n`
