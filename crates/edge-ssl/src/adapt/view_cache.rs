@@ -104,7 +104,7 @@ const READ_AHEAD: usize = 8;
 /// rendered together, so only the frames of the batches in flight are in memory. The cache is
 /// `slots.count() × n × D`, the plain slot (if any) last.
 ///
-/// The pass is read on a thread of its own, up to [`READ_AHEAD`] frames ahead: frames that were
+/// The pass is read on a thread of its own, up to 8 frames ahead (`READ_AHEAD`): frames that were
 /// not kept are decoded and resized again there, beside the rendering and the encoder, instead
 /// of on the producer thread between batches while the sessions wait for one.
 #[allow(clippy::too_many_arguments)]
