@@ -119,9 +119,11 @@ fn embed_all(
     let (n, batch) = (frames.len(), batch.max(1));
     let mut phase = progress.phase("novelty embeddings", Some(n as u64));
     let mut pass = frames.pass_at_input(pre)?;
-    let inputs = std::iter::from_fn(move || {
+    let read = std::sync::atomic::AtomicUsize::new(0);
+    let inputs = std::iter::from_fn(|| {
         let mut units = Vec::with_capacity(batch);
         for pixels in pass.by_ref() {
+            read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let unit = match pixels {
                 Ok(pixels) => pixels.mapv(|v| v as f32 / 255.0),
                 Err(e) => return Some(Err(e)),
@@ -145,6 +147,12 @@ fn embed_all(
         all.slice_mut(s![start..start + len, ..]).assign(&part);
         phase.advance(len as u64)
     })?;
+    // Rows are placed by batch index: a source that gave other than `n` frames would leave
+    // rows unwritten (or none to hold the extra ones).
+    let read = read.into_inner();
+    if read != n {
+        crate::error::bail!(Data, "the frames ended after {read} of {n}");
+    }
     phase.finish();
     rows.ok_or_else(|| crate::Error::Data("no frames to embed for the novelty model".into()))
 }
