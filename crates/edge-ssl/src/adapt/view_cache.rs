@@ -107,38 +107,7 @@ const READ_AHEAD: usize = 8;
 /// The pass is read on a thread of its own, up to 8 frames ahead (`READ_AHEAD`): frames that were
 /// not kept are decoded and resized again there, beside the rendering and the encoder, instead
 /// of on the producer thread between batches while the sessions wait for one.
-#[allow(clippy::too_many_arguments)]
 pub fn build_stream(
-    frames: impl Iterator<Item = crate::Result<Array3<u8>>> + Send,
-    n: usize,
-    augmenter: &Augmenter,
-    pre: &Preprocessor,
-    slots: Slots,
-    batch: usize,
-    workers: usize,
-    pool: &mut SessionPool,
-    progress: &Progress,
-) -> crate::Result<(Array3<f32>, f64)> {
-    std::thread::scope(|scope| {
-        let (ahead, read) = std::sync::mpsc::sync_channel(READ_AHEAD);
-        scope.spawn(move || {
-            for frame in frames {
-                // The renderer stopped (an error, or every frame taken): so does reading.
-                if ahead.send(frame).is_err() {
-                    break;
-                }
-            }
-        });
-        let frames = read.into_iter();
-        build_from(
-            frames, n, augmenter, pre, slots, batch, workers, pool, progress,
-        )
-    })
-}
-
-/// [`build_stream`]'s body, on the frames as the reading thread hands them over.
-#[allow(clippy::too_many_arguments)]
-fn build_from(
     frames: impl Iterator<Item = crate::Result<Array3<u8>>> + Send,
     n: usize,
     augmenter: &Augmenter,
@@ -156,40 +125,42 @@ fn build_from(
     let (total, batch) = (n * k, batch.max(1));
     let mut phase = progress.phase("views", Some(total as u64));
     let render_nanos = AtomicU64::new(0);
-    let mut window = Window {
-        frames,
-        first: 0,
-        held: VecDeque::new(),
-    };
-    // Flat index `i` is view `i % k` of frame `i / k`: a frame's views are rendered together.
-    let inputs = (0..total).step_by(batch).map(|start| {
-        let end = (start + batch).min(total);
-        window.hold(start / k, (end - 1) / k, n)?;
-        let t = Instant::now();
-        let rendered = render_batch(&window, augmenter, pre, slots, start..end, workers);
-        render_nanos.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        rendered
-    });
     let mut cache: Option<Array2<f32>> = None;
-    pool.run_batches(inputs, |index, outputs| {
-        let start = index * batch;
-        let len = batch.min(total - start);
-        let rows = embedding_rows(outputs, len)?;
-        let out = cache.get_or_insert_with(|| Array2::zeros((total, rows.ncols())));
-        if rows.ncols() != out.ncols() {
-            bail!(
-                Options,
-                "the encoder returned rows of {} and {} values",
-                out.ncols(),
-                rows.ncols()
-            );
-        }
-        for (j, row) in rows.outer_iter().enumerate() {
-            let i = start + j;
-            out.row_mut((i % k) * n + i / k).assign(&row);
-        }
-        phase.advance(len as u64)?;
-        Ok(())
+    std::thread::scope(|scope| -> crate::Result<()> {
+        let mut window = Window {
+            frames: read_ahead(scope, frames),
+            first: 0,
+            held: VecDeque::new(),
+        };
+        // Flat index `i` is view `i % k` of frame `i / k`: a frame's views are rendered together.
+        let inputs = (0..total).step_by(batch).map(|start| {
+            let end = (start + batch).min(total);
+            window.hold(start / k, (end - 1) / k, n)?;
+            let t = Instant::now();
+            let rendered = render_batch(&window, augmenter, pre, slots, start..end, workers);
+            render_nanos.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            rendered
+        });
+        pool.run_batches(inputs, |index, outputs| {
+            let start = index * batch;
+            let len = batch.min(total - start);
+            let rows = embedding_rows(outputs, len)?;
+            let out = cache.get_or_insert_with(|| Array2::zeros((total, rows.ncols())));
+            if rows.ncols() != out.ncols() {
+                bail!(
+                    Options,
+                    "the encoder returned rows of {} and {} values",
+                    out.ncols(),
+                    rows.ncols()
+                );
+            }
+            for (j, row) in rows.outer_iter().enumerate() {
+                let i = start + j;
+                out.row_mut((i % k) * n + i / k).assign(&row);
+            }
+            phase.advance(len as u64)?;
+            Ok(())
+        })
     })?;
     phase.finish();
     let Some(cache) = cache else {
@@ -198,6 +169,23 @@ fn build_from(
     let d = cache.ncols();
     let render = render_nanos.load(Ordering::Relaxed) as f64 * 1e-9;
     Ok((cache.into_shape_with_order((k, n, d))?, render))
+}
+
+/// `items` pulled on a thread of `scope`, up to [`READ_AHEAD`] ahead of the returned iterator.
+/// Dropping the iterator (an error, or every item taken) stops the reading at its next item.
+fn read_ahead<'s, T: Send + 's>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    items: impl Iterator<Item = T> + Send + 's,
+) -> impl Iterator<Item = T> {
+    let (ahead, read) = std::sync::mpsc::sync_channel(READ_AHEAD);
+    scope.spawn(move || {
+        for item in items {
+            if ahead.send(item).is_err() {
+                break;
+            }
+        }
+    });
+    read.into_iter()
 }
 
 /// The frames the batch being rendered needs, pulled from a pass and dropped once rendered.
