@@ -83,10 +83,10 @@ pub fn fit(
             // frames went through a second resize, and on a 224×224 encoder that alone moved
             // the scores of the very frames fitted on past the threshold.
             if frames.pass_at_input_is_exact() || !frames.can_read_again() {
-                let (sessions, output) =
+                let (sessions, output, width) =
                     Embedder::novelty_sessions(backend, &encoder, config.input())?;
                 let pool = SessionPool::new(sessions)?;
-                embed_all(pool, output, frames, &pre, per_call, progress)?
+                embed_all(pool, (output, width), frames, &pre, per_call, progress)?
             } else {
                 let mut embedder = Embedder::load_for_novelty(backend, &encoder, config.input())?;
                 let (files, sampling) = (frames.image_files(), &opts.sampling);
@@ -104,13 +104,14 @@ pub fn fit(
     crate::novelty::fit(rows.view(), config, progress)
 }
 
-/// Output `output`'s rows of every frame of `frames` as `run` reads them, `batch` frames a
+/// Output `output.0`'s rows (of width `output.1` when given) of every frame of `frames` as `run`
+/// reads them, `batch` frames a
 /// call, made on a producer thread while the sessions of `pool` run earlier batches side by
 /// side (one single-threaded session per core: no barrier after every op, as in the view
 /// pass). Rows are placed by batch index, whichever session ran a batch.
 fn embed_all(
     mut pool: SessionPool,
-    output: usize,
+    (output, width): (usize, Option<usize>),
     frames: &FrameList,
     pre: &Preprocessor,
     batch: usize,
@@ -140,6 +141,14 @@ fn embed_all(
         let start = index * batch;
         let len = batch.min(n.saturating_sub(start));
         let part = embedding_rows(outputs.into_iter().skip(output).collect(), len)?;
+        if width.is_some_and(|w| w != part.ncols()) {
+            crate::error::bail!(
+                Model,
+                "the feature model returned {} feature means per image, not {}",
+                part.ncols(),
+                width.unwrap_or_default()
+            );
+        }
         let all = rows.get_or_insert_with(|| Array2::zeros((n, part.ncols())));
         if start + len > all.nrows() || part.ncols() != all.ncols() {
             crate::error::bail!(Model, "the novelty model's rows do not fit {n} frames");

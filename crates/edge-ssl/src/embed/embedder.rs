@@ -104,12 +104,12 @@ impl Embedder {
     /// Sessions of what [`Embedder::load_for_novelty`] runs, as [`Backend::load_parallel`]
     /// gives them (one per thread, for a [`SessionPool`](edge_ssl_runtime::SessionPool)), and
     /// which of their outputs holds the novelty rows: the embedding (0) or the feature means
-    /// (1). The adapter is not applied to these rows.
+    /// (1, with the width they must have). The adapter is not applied to these rows.
     pub fn novelty_sessions(
         backend: &dyn Backend,
         model: &ResolvedModel,
         input: NoveltyInput,
-    ) -> crate::Result<(Vec<Box<dyn Session>>, usize)> {
+    ) -> crate::Result<(Vec<Box<dyn Session>>, usize, Option<usize>)> {
         match input {
             NoveltyInput::Embedding => {
                 let sessions = backend
@@ -117,9 +117,12 @@ impl Embedder {
                     .with_context(|| {
                         format!("loading {} with {}", model.onnx.display(), backend.name())
                     })?;
-                Ok((sessions, 0))
+                Ok((sessions, 0, None))
             }
-            NoveltyInput::Features => Ok((Self::feature_sessions(backend, model, true)?.0, 1)),
+            NoveltyInput::Features => {
+                let (sessions, width) = Self::feature_sessions(backend, model, true)?;
+                Ok((sessions, 1, Some(width)))
+            }
         }
     }
 
