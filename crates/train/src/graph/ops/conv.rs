@@ -33,7 +33,9 @@ pub(crate) struct Conv {
 /// convs a graph has.
 static SCRATCH: std::sync::Mutex<Vec<[Vec<f32>; 4]>> = std::sync::Mutex::new(Vec::new());
 
-/// Buffer `slot` of `worker`'s set, `len` long.
+/// Buffer `slot` of `worker`'s set, at least `len` long (callers use its first `len` values).
+/// It only grows: convs of different sizes take turns with the same buffers, and shrinking
+/// it to each one's size made the next larger one zero the difference again.
 fn buffer(worker: usize, slot: usize, len: usize) -> Vec<f32> {
     let mut v = SCRATCH
         .lock()
@@ -43,7 +45,9 @@ fn buffer(worker: usize, slot: usize, len: usize) -> Vec<f32> {
                 .unwrap_or_default()
         })
         .unwrap_or_default();
-    v.resize(len, 0.0);
+    if v.len() < len {
+        v.resize(len, 0.0);
+    }
     v
 }
 
@@ -391,10 +395,17 @@ impl Op for Conv {
         {
             return Err(format!("bias {:?} must be [{}]", b.shape(), shape[1]));
         }
-        let w2 = weight
+        // The weights as a column-major view of a transposed copy: the GEMM packs them in
+        // contiguous runs instead of one value at a time, once per chunk of images (same
+        // packed values, so the same results).
+        let wt = weight
             .view()
             .into_shape_with_order((shape[1], plan.geo.rows()))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .t()
+            .as_standard_layout()
+            .into_owned();
+        let w2 = wt.t();
         let mut y = ArrayD::<f32>::zeros(IxDyn(&shape));
         let ys = y.as_slice_mut().ok_or("output not contiguous")?;
         // Images are independent: each lane writes its own images' outputs.
