@@ -11,6 +11,7 @@ use ndarray::{ArrayD, ArrayView2, ArrayViewMut2, Axis, IxDyn, ShapeBuilder};
 
 use super::attrs;
 use super::im2col::{Geometry, col2im, im2col};
+use super::im2row::{im2row, to_channel_major, to_channels_last};
 use super::op::{Grads, Inputs, Op, OpResult, single};
 use super::sgemm::gemm;
 use crate::graph::{NodeSpec, Tensor};
@@ -29,9 +30,9 @@ pub(crate) struct Conv {
 /// Column and gather buffers kept between calls, one set per worker thread (see
 /// [`parallel`](crate::parallel)), shared by every conv (they run one at a time): reallocating
 /// tens of MB per layer and step cost more in page faults than the copies they hold, and one
-/// set per worker (at most 4 × 8 MB, see [`chunk`]) bounds what stays allocated however many
+/// set per worker (at most 4 × 8 MB and one image, see [`chunk`]) bounds what stays allocated however many
 /// convs a graph has.
-static SCRATCH: std::sync::Mutex<Vec<[Vec<f32>; 4]>> = std::sync::Mutex::new(Vec::new());
+static SCRATCH: std::sync::Mutex<Vec<[Vec<f32>; 5]>> = std::sync::Mutex::new(Vec::new());
 
 /// Buffer `slot` of `worker`'s set, at least `len` long (callers use its first `len` values).
 /// It only grows: convs of different sizes take turns with the same buffers, and shrinking
@@ -224,6 +225,34 @@ impl Plan<'_> {
         .map_err(|e| e.to_string())
     }
 
+    /// The transpose of [`Plan::columns`], rows permuted (see [`im2row`]): `cnt·p × rows`,
+    /// built through the channels-last copy `hwc` (one image).
+    fn rows_of<'c>(
+        &self,
+        n0: usize,
+        cnt: usize,
+        k: usize,
+        out: &'c mut [f32],
+        hwc: &mut [f32],
+    ) -> OpResult<ArrayView2<'c, f32>> {
+        let len = self.geo.rows() * self.p;
+        for s in 0..cnt {
+            let idx = (n0 + s) * self.groups + k;
+            to_channels_last(
+                &self.geo,
+                &self.xs[idx * self.image..(idx + 1) * self.image],
+                &mut hwc[..self.image],
+            );
+            im2row(
+                &self.geo,
+                &hwc[..self.image],
+                &mut out[s * len..(s + 1) * len],
+            );
+        }
+        ArrayView2::from_shape((cnt * self.p, self.geo.rows()), &out[..cnt * len])
+            .map_err(|e| e.to_string())
+    }
+
     /// Offset of `(image, channel)` in an `N × O × p` tensor.
     fn at(&self, n: usize, k: usize, o: usize) -> usize {
         (n * self.shape[1] + k * self.og + o) * self.p
@@ -295,7 +324,11 @@ impl Plan<'_> {
         let need_x = dx.is_some();
         let mut dw = need_w.then(|| ndarray::Array2::<f32>::zeros((self.shape[1], rows)));
         let direct = self.direct;
-        let mut cols = buffer(worker, 0, if direct || !need_w { 0 } else { rows * nb * p });
+        // The weight gradient's right operand: the image itself when `direct`, otherwise
+        // [`im2row`]'s rows (the gradient's columns then in `(i, j, c)` order until the end).
+        let by_rows = need_w && !direct;
+        let mut cols = buffer(worker, 0, if by_rows { rows * nb * p } else { 0 });
+        let mut hwc = buffer(worker, 4, if by_rows { self.image } else { 0 });
         let mut dcols = buffer(worker, 2, if need_x && !direct { rows * nb * p } else { 0 });
         let mut dybuf = buffer(worker, 3, if nb > 1 { og * nb * p } else { 0 });
         let mut step = || -> OpResult<()> {
@@ -318,9 +351,14 @@ impl Plan<'_> {
                     }
                     .map_err(|e| e.to_string())?;
                     if let Some(dw) = &mut dw {
-                        let colv = self.columns(n0, cnt, k, &mut cols)?;
                         let block = dw.slice_mut(ndarray::s![k * og..(k + 1) * og, ..]);
-                        gemm(1.0, dyv, colv.t(), 1.0, block);
+                        if by_rows {
+                            let rowv = self.rows_of(n0, cnt, k, &mut cols, &mut hwc)?;
+                            gemm(1.0, dyv, rowv, 1.0, block);
+                        } else {
+                            let colv = self.columns(n0, cnt, k, &mut cols)?;
+                            gemm(1.0, dyv, colv.t(), 1.0, block);
+                        }
                     }
                     let Some(dxs) = dx.as_deref_mut() else {
                         continue;
@@ -356,7 +394,21 @@ impl Plan<'_> {
         give_back(worker, 0, cols);
         give_back(worker, 2, dcols);
         give_back(worker, 3, dybuf);
-        result.map(|()| dw)
+        give_back(worker, 4, hwc);
+        result?;
+        match dw {
+            Some(dw) if by_rows => {
+                let mut out = ndarray::Array2::<f32>::zeros(dw.raw_dim());
+                let (src, dst) = (dw.as_slice(), out.as_slice_mut());
+                to_channel_major(
+                    &self.geo,
+                    src.ok_or("gradient not contiguous")?,
+                    dst.ok_or("gradient not contiguous")?,
+                );
+                Ok(Some(out))
+            }
+            dw => Ok(dw),
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod gemm;
 mod hard_sigmoid;
 mod hard_swish;
 mod im2col;
+mod im2row;
 mod layer_norm;
 mod matmul;
 mod max_pool;

@@ -1,0 +1,148 @@
+//! The transpose of [`im2col`](super::im2col)'s column matrix, built channels-last: one row
+//! per output position holding its receptive field, kernel position-major (`(i, j, c)`).
+//!
+//! A conv's weight gradient is `dY · colsᵀ`, a product over output positions, the contiguous
+//! axis of both `dY` and the columns. The GEMM packs its right operand in runs along the other
+//! axis, so from `colsᵀ` it gathered one value at a time: a third of that product's time went
+//! to packing on the bundled encoder's early layers. These rows are `colsᵀ` laid out as the
+//! GEMM reads it (contiguous runs), and they are built from a channels-last copy of the image,
+//! so each kernel position of each output position is one copy of `C` contiguous values. The
+//! rows come in `(i, j, c)` order rather than im2col's `(c, i, j)`: the caller permutes the
+//! gradient's columns back ([`to_channel_major`]).
+
+use super::im2col::Geometry;
+
+/// `image` (`channels × height × width`) into `hwc` (`height × width × channels`).
+pub(crate) fn to_channels_last(g: &Geometry, image: &[f32], hwc: &mut [f32]) {
+    let (c, plane) = (g.channels, g.height * g.width);
+    // Sixteen positions at a time: the reads stay contiguous, the writes within a few lines.
+    for q0 in (0..plane).step_by(16) {
+        let q1 = (q0 + 16).min(plane);
+        for ch in 0..c {
+            let src = &image[ch * plane + q0..ch * plane + q1];
+            for (k, &v) in src.iter().enumerate() {
+                hwc[(q0 + k) * c + ch] = v;
+            }
+        }
+    }
+}
+
+/// Row `q` of `rows` (`g.rows()` values, `rows[q·g.rows()..]`) is output position `q`'s
+/// receptive field from the channels-last image `hwc`: for each kernel position `(i, j)`, the
+/// `C` channels of the pixel it reads, or zeros where it reads padding.
+pub(crate) fn im2row(g: &Geometry, hwc: &[f32], rows: &mut [f32]) {
+    let (c, len) = (g.channels, g.rows());
+    let [kh, kw] = g.kernel;
+    let [oh, ow] = g.out;
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let row = &mut rows[(oy * ow + ox) * len..(oy * ow + ox + 1) * len];
+            for i in 0..kh {
+                let iy = (oy * g.stride[0] + i * g.dilation[0]).checked_sub(g.pad[0]);
+                for j in 0..kw {
+                    let ix = (ox * g.stride[1] + j * g.dilation[1]).checked_sub(g.pad[1]);
+                    let dst = &mut row[(i * kw + j) * c..(i * kw + j + 1) * c];
+                    match (iy, ix) {
+                        (Some(y), Some(x)) if y < g.height && x < g.width => {
+                            let at = (y * g.width + x) * c;
+                            copy(dst, &hwc[at..at + c]);
+                        }
+                        _ => copy(dst, &[]),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst = src`, or zeros with an empty `src`: runs of a few dozen values, moved sixteen at a
+/// time inline (a `memcpy`/`memset` call per run cost more than the copy).
+#[inline]
+fn copy(dst: &mut [f32], src: &[f32]) {
+    let (chunks, rest) = dst.as_chunks_mut::<16>();
+    if src.is_empty() {
+        chunks.fill([0.0; 16]);
+        for v in rest {
+            *v = 0.0;
+        }
+        return;
+    }
+    let (from, tail) = src.as_chunks::<16>();
+    for (d, s) in chunks.iter_mut().zip(from) {
+        *d = *s;
+    }
+    for (d, &s) in rest.iter_mut().zip(tail) {
+        *d = s;
+    }
+}
+
+/// `grad` (`outputs × rows`, each row in [`im2row`]'s `(i, j, c)` order) in im2col's
+/// `(c, i, j)` order, the weight layout.
+pub(crate) fn to_channel_major(g: &Geometry, grad: &[f32], out: &mut [f32]) {
+    let (c, len) = (g.channels, g.rows());
+    let taps = g.kernel[0] * g.kernel[1];
+    for (src, dst) in grad.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
+        for t in 0..taps {
+            for ch in 0..c {
+                dst[ch * taps + t] = src[t * c + ch];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::im2col::im2col;
+    use super::*;
+
+    /// The rows are im2col's columns transposed, with each row's entries permuted from
+    /// `(c, i, j)` to `(i, j, c)`: checked entry by entry on strided, padded, dilated geometries.
+    #[test]
+    fn rows_are_the_permuted_transpose_of_the_columns() {
+        for (stride, pad, dil, k) in [
+            (1, 1, 1, 3),
+            (2, 1, 1, 3),
+            (2, 0, 1, 1),
+            (1, 2, 2, 3),
+            (3, 2, 1, 5),
+        ] {
+            let (h, w, ch) = (7, 6, 3);
+            let out = |n: usize| (n + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+            let g = Geometry {
+                channels: ch,
+                height: h,
+                width: w,
+                kernel: [k, k],
+                stride: [stride, stride],
+                dilation: [dil, dil],
+                pad: [pad, pad],
+                out: [out(h), out(w)],
+            };
+            let x: Vec<f32> = (0..ch * h * w).map(|i| (i as f32) * 0.5 - 7.0).collect();
+            let p = g.cols();
+            let mut cols = vec![f32::NAN; g.rows() * p];
+            im2col(&g, &x, &mut cols, p);
+            let mut hwc = vec![f32::NAN; ch * h * w];
+            to_channels_last(&g, &x, &mut hwc);
+            let mut rows = vec![f32::NAN; p * g.rows()];
+            im2row(&g, &hwc, &mut rows);
+            for q in 0..p {
+                for c in 0..ch {
+                    for t in 0..k * k {
+                        let want = cols[(c * k * k + t) * p + q];
+                        let got = rows[q * g.rows() + t * ch + c];
+                        assert_eq!(got.to_bits(), want.to_bits(), "q {q} c {c} tap {t}");
+                    }
+                }
+            }
+            // And the permutation back to weight order.
+            let mut back = vec![f32::NAN; p * g.rows()];
+            to_channel_major(&g, &rows, &mut back);
+            for q in 0..p {
+                for r in 0..g.rows() {
+                    assert_eq!(back[q * g.rows() + r].to_bits(), cols[r * p + q].to_bits());
+                }
+            }
+        }
+    }
+}
