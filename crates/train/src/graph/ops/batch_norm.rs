@@ -97,15 +97,40 @@ avx2_dispatch! {
 }
 
 avx2_dispatch! {
-    /// `g` kept where the fused Relu let the forward's value for `x`, `(x − mean)·a + b` (the
-    /// same expression on the same statistics, so the same bits), through — it was positive —
-    /// and 0 elsewhere: `Relu`'s own backward, `dy·f'(x)`. Its own pass over the plane: folded
-    /// into the sums below, LLVM turned the select into a branch per lane around each gradient's
-    /// load, and the sums took three times as long.
-    fn relu_gate(g: &mut [f32], x: &[f32], mean: f32, a: f32, b: f32) {
-        for (o, &xv) in g.iter_mut().zip(x) {
-            *o = if (xv - mean) * a + b > 0.0 { *o } else { 0.0 };
+    /// The fused Relu's gradient and [`plane_grad_sums`] in one pass: `g` is kept where the
+    /// forward's value for `x`, `(x − mean)·a + b` (the same expression on the same statistics,
+    /// so the same bits), was positive and zeroed elsewhere (`Relu`'s own backward), in place,
+    /// and the sums are taken over the gated values. The gate is a bit mask on the loaded
+    /// gradient, not a select: with a select LLVM branched per lane around each gradient's
+    /// load, and the sums took three times as long as in a pass of their own.
+    fn gated_grad_sums(g: &mut [f32], x: &[f32], mean: f32, inv: f32, a: f32, b: f32) -> (f64, f64) {
+        let (mut sg, mut sgx) = ([0.0f32; 8], [0.0f32; 8]);
+        let gate = |gv: f32, xv: f32| {
+            let keep = u32::from((xv - mean) * a + b > 0.0).wrapping_neg();
+            f32::from_bits(gv.to_bits() & keep)
+        };
+        let (gc, g_rest) = g.as_chunks_mut::<8>();
+        let (xc, x_rest) = x.as_chunks::<8>();
+        for (gv, xv) in gc.iter_mut().zip(xc) {
+            for i in 0..8 {
+                let v = gate(gv[i], xv[i]);
+                gv[i] = v;
+                sg[i] += v;
+                sgx[i] += v * ((xv[i] - mean) * inv);
+            }
         }
+        let (mut tg, mut tgx) = (0.0f64, 0.0f64);
+        for i in 0..8 {
+            tg += sg[i] as f64;
+            tgx += sgx[i] as f64;
+        }
+        for (gv, &xv) in g_rest.iter_mut().zip(x_rest) {
+            let v = gate(*gv, xv);
+            *gv = v;
+            tg += v as f64;
+            tgx += v as f64 * ((xv - mean) * inv) as f64;
+        }
+        (tg, tgx)
     }
 }
 
@@ -306,11 +331,11 @@ impl Op for BatchNorm {
                 let (mut sg, mut sgx) = (0.0f64, 0.0f64);
                 for (b, plane) in planes.iter_mut().skip(j).step_by(w).enumerate() {
                     let xp = &xs[(b * c + ch) * s..(b * c + ch + 1) * s];
-                    if relu {
-                        // The fused Relu's gradient first, in place.
-                        relu_gate(plane, xp, m, a, bc);
-                    }
-                    let (g, gx) = plane_grad_sums(plane, xp, m, iv);
+                    let (g, gx) = if relu {
+                        gated_grad_sums(plane, xp, m, iv, a, bc)
+                    } else {
+                        plane_grad_sums(plane, xp, m, iv)
+                    };
                     sg += g;
                     sgx += gx;
                 }
