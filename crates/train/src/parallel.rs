@@ -37,36 +37,49 @@ pub(crate) fn lanes(n: usize) -> [Range<usize>; LANES] {
     std::array::from_fn(|l| l * n / LANES..(l + 1) * n / LANES)
 }
 
-/// `work(worker, item)` for every item, in contiguous groups on up to [`threads`] threads (the
-/// first group on the calling thread); `worker` numbers the thread (`0..threads()`), so it can
-/// pick per-thread scratch. Results come back in item order.
+/// `0..n` in `k` contiguous ranges, as even as can be (`k ≥ 1`; empty ones when `n < k`).
+/// For work whose results do not depend on where it is cut: more parts than threads let a
+/// thread that finishes early take another (see [`run`]).
+pub(crate) fn parts(n: usize, k: usize) -> Vec<Range<usize>> {
+    let k = k.max(1);
+    (0..k).map(|l| l * n / k..(l + 1) * n / k).collect()
+}
+
+/// `work(worker, item)` for every item, on up to [`threads`] threads (one of them the calling
+/// thread); `worker` numbers the thread (`0..threads()`), so it can pick per-thread scratch.
+/// Each thread takes the next item not yet taken, so a thread slowed by the machine's other
+/// load holds up no more than one item; results come back in item order, whichever thread
+/// computed them.
 pub(crate) fn run<I: Send, R: Send>(items: Vec<I>, work: impl Fn(usize, I) -> R + Sync) -> Vec<R> {
     let workers = threads().min(items.len()).max(1);
     if workers == 1 {
         return items.into_iter().map(|item| work(0, item)).collect();
     }
-    let per = items.len().div_ceil(workers);
-    let mut groups: Vec<Vec<I>> = Vec::with_capacity(workers);
-    let mut items = items.into_iter();
-    loop {
-        let group: Vec<I> = items.by_ref().take(per).collect();
-        if group.is_empty() {
-            break;
+    let n = items.len();
+    let slots: Vec<std::sync::Mutex<Option<I>>> = items
+        .into_iter()
+        .map(|i| std::sync::Mutex::new(Some(i)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let (work, slots, next) = (&work, &slots, &next);
+    let take = move |w: usize| {
+        let mut done = Vec::new();
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= n {
+                return done;
+            }
+            // Each index is claimed once, so the lock is never contended or poisoned by another
+            // claimer; a poisoned slot would mean its worker panicked, which re-panics below.
+            let item = slots[k].lock().ok().and_then(|mut s| s.take());
+            if let Some(item) = item {
+                done.push((k, work(w, item)));
+            }
         }
-        groups.push(group);
-    }
-    let work = &work;
-    std::thread::scope(|s| {
-        let mut groups = groups.into_iter().enumerate();
-        let own = groups.next();
-        let handles: Vec<_> = groups
-            .map(|(w, group)| {
-                s.spawn(move || group.into_iter().map(|i| work(w, i)).collect::<Vec<R>>())
-            })
-            .collect();
-        let mut out: Vec<R> = own
-            .map(|(w, group)| group.into_iter().map(|i| work(w, i)).collect())
-            .unwrap_or_default();
+    };
+    let mut results: Vec<(usize, R)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..workers).map(|w| s.spawn(move || take(w))).collect();
+        let mut out = take(0);
         for handle in handles {
             // An operator does not panic on data (shapes are checked before); if one did, the
             // panic goes on in the caller as it would have without threads.
@@ -76,7 +89,9 @@ pub(crate) fn run<I: Send, R: Send>(items: Vec<I>, work: impl Fn(usize, I) -> R 
             }
         }
         out
-    })
+    });
+    results.sort_unstable_by_key(|&(k, _)| k);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Below this many values an element-wise pass stays on the calling thread (a thread costs
@@ -148,7 +163,15 @@ mod tests {
         let values: Vec<usize> = out.iter().map(|&(_, v)| v).collect();
         assert_eq!(values, [0, 10, 20, 30, 40, 50, 60]);
         assert!(out.iter().all(|&(w, _)| w < threads()));
-        // Each worker's items are contiguous.
-        assert!(out.windows(2).all(|p| p[0].0 <= p[1].0));
+    }
+
+    #[test]
+    fn parts_cover_every_index_once_in_order() {
+        for (n, k) in [(0, 3), (5, 16), (512, 16), (7, 1), (9, 0)] {
+            let p = parts(n, k);
+            assert_eq!(p.len(), k.max(1));
+            assert_eq!((p[0].start, p[p.len() - 1].end), (0, n));
+            assert!(p.windows(2).all(|w| w[0].end == w[1].start));
+        }
     }
 }

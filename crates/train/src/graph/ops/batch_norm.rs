@@ -170,12 +170,12 @@ avx2_dispatch! {
     }
 }
 
-/// `(N, C, spatial)` of an `N × C × …` tensor.
-/// The planes of `data` (`N × C × s`, `s` values per plane) in channel lanes: for each lane
-/// of [`parallel::lanes`]`(C)`, its channels and their planes, image-major (`b·width + j` is
-/// image `b`'s plane of the lane's `j`-th channel).
+/// The planes of `data` (`N × C × s`, `s` values per plane) in channel lanes: for each of
+/// [`CHANNEL_PARTS`] parts of the channels ([`parallel::parts`]; a channel's results do not
+/// depend on which part holds it), its channels and their planes, image-major (`b·width + j`
+/// is image `b`'s plane of the lane's `j`-th channel).
 fn channel_planes(data: &mut [f32], c: usize, s: usize) -> Vec<(Range<usize>, Vec<&mut [f32]>)> {
-    let mut lanes: Vec<_> = parallel::lanes(c)
+    let mut lanes: Vec<_> = parallel::parts(c, CHANNEL_PARTS)
         .into_iter()
         .map(|l| (l, Vec::new()))
         .collect();
@@ -191,6 +191,10 @@ fn channel_planes(data: &mut [f32], c: usize, s: usize) -> Vec<(Range<usize>, Ve
     lanes
 }
 
+/// Channel parts the threads take one at a time (more than threads, so that both stay busy).
+const CHANNEL_PARTS: usize = 16;
+
+/// `(N, C, spatial)` of an `N × C × …` tensor.
 fn dims(shape: &[usize]) -> OpResult<(usize, usize, usize)> {
     match shape {
         [n, c, rest @ ..] => Ok((*n, *c, rest.iter().product())),

@@ -177,6 +177,11 @@ fn chunk(geo: &Geometry, n: usize) -> usize {
     512usize.div_ceil(p).min(cap).clamp(1, n.max(1))
 }
 
+/// Forward splits the images into this many parts, which the threads take one at a time:
+/// images are independent there (no sum across them, unlike the weight gradient's lanes), so
+/// any split gives the same bits, and small parts keep both threads busy to the end.
+const FORWARD_PARTS: usize = 16;
+
 /// Everything forward and backward share about one call.
 struct Plan<'a> {
     geo: Geometry,
@@ -463,8 +468,8 @@ impl Op for Conv {
         // Images are independent: each lane writes its own images' outputs.
         let per_image = shape[1] * p;
         let mut rest = ys;
-        let mut items = Vec::with_capacity(parallel::LANES);
-        for lane in parallel::lanes(shape[0]) {
+        let mut items = Vec::with_capacity(FORWARD_PARTS);
+        for lane in parallel::parts(shape[0], FORWARD_PARTS) {
             let (mine, tail) = std::mem::take(&mut rest).split_at_mut(lane.len() * per_image);
             items.push((lane, mine));
             rest = tail;
