@@ -10,8 +10,10 @@ use std::ops::Range;
 use ndarray::{ArrayD, ArrayView2, ArrayViewMut2, Axis, IxDyn, ShapeBuilder};
 
 use super::attrs;
-use super::im2col::{Geometry, col2im, im2col};
-use super::im2row::{im2row, to_channel_major, to_channels_last};
+use super::im2col::{Geometry, im2col};
+use super::im2row::{
+    from_channels_last, im2row, row2im, to_channel_major, to_channels_last, to_row_major_taps,
+};
 use super::op::{Grads, Inputs, Op, OpResult, single};
 use super::sgemm::gemm;
 use crate::graph::{NodeSpec, Tensor};
@@ -319,6 +321,7 @@ impl Plan<'_> {
         mut dx: Option<&mut [f32]>,
         need_w: bool,
         w2: ArrayView2<'_, f32>,
+        wtaps: Option<ArrayView2<'_, f32>>,
         og: usize,
         worker: usize,
     ) -> OpResult<Option<ndarray::Array2<f32>>> {
@@ -333,7 +336,15 @@ impl Plan<'_> {
         // [`im2row`]'s rows (the gradient's columns then in `(i, j, c)` order until the end).
         let by_rows = need_w && !direct;
         let mut cols = buffer(worker, 0, if by_rows { rows * nb * p } else { 0 });
-        let mut hwc = buffer(worker, 4, if by_rows { self.image } else { 0 });
+        let mut hwc = buffer(
+            worker,
+            4,
+            if by_rows || (need_x && !direct) {
+                self.image
+            } else {
+                0
+            },
+        );
         let mut dcols = buffer(worker, 2, if need_x && !direct { rows * nb * p } else { 0 });
         let mut dybuf = buffer(worker, 3, if nb > 1 { og * nb * p } else { 0 });
         let mut step = || -> OpResult<()> {
@@ -377,19 +388,27 @@ impl Plan<'_> {
                         gemm(1.0, wk.t(), dyv, 0.0, out);
                         continue;
                     }
-                    let out = ArrayViewMut2::from_shape((rows, width), &mut dcols[..rows * width])
+                    // The columns' gradient as rows (`width × rows`, `(i, j, c)` order): both
+                    // operands pack in contiguous runs, and each row folds back into the image
+                    // by runs of `C` contiguous values (row2im), where col2im added single
+                    // values at the stride of strided layers. The same sums in the same order
+                    // as `Wᵀ·dY` then col2im, so the same bits.
+                    let wtaps = wtaps.ok_or("no weights in row order")?;
+                    let wt = wtaps.slice(ndarray::s![k * og..(k + 1) * og, ..]);
+                    let out = ArrayViewMut2::from_shape((width, rows), &mut dcols[..rows * width])
                         .map_err(|e| e.to_string())?;
-                    gemm(1.0, wk.t(), dyv, 0.0, out);
+                    gemm(1.0, dyv.t(), wt, 0.0, out);
+                    let len = rows * p;
                     for s in 0..cnt {
                         let idx = (n0 + s - lane.start) * self.groups + k;
                         let dst = &mut dxs[idx * self.image..(idx + 1) * self.image];
-                        // Already zero, but written before col2im adds into it: a large
-                        // gradient's fresh pages read as the shared zero page, so the first
-                        // `+=` on each page faulted twice, and the copy-on-write fault flushed
-                        // the page from every core's TLB, interrupting the other threads
-                        // (7 % of a step of the bundled encoder at batch 512).
-                        dst.fill(0.0);
-                        col2im(&self.geo, &mut dcols[s * p..], width, dst);
+                        let acc = &mut hwc[..self.image];
+                        acc.fill(0.0);
+                        row2im(&self.geo, &dcols[s * len..(s + 1) * len], acc);
+                        // Assigned, not added: a large gradient's fresh pages fault once
+                        // (a `+=` first read them as the shared zero page, then faulted again to
+                        // copy it, flushing every core's TLB: 7 % of a step at batch 512).
+                        from_channels_last(&self.geo, acc, dst);
                     }
                 }
             }
@@ -528,9 +547,21 @@ impl Op for Conv {
             };
             items.push((lane, mine));
         }
+        // The weights with each row in row2im's `(i, j, c)` order, for the input gradient.
+        let wtaps = match need_x && !plan.direct {
+            true => {
+                let mut t = ndarray::Array2::<f32>::zeros(w2.raw_dim());
+                let src = weight.as_slice().ok_or("weights not contiguous")?;
+                let dst = t.as_slice_mut().ok_or("weights not contiguous")?;
+                to_row_major_taps(&plan.geo, src, dst);
+                Some(t)
+            }
+            false => None,
+        };
+        let wtaps = wtaps.as_ref().map(|t| t.view());
         let mut dw: Option<ndarray::Array2<f32>> = None;
         for part in parallel::run(items, |worker, (lane, dx)| {
-            plan.backward_images(lane, dys, dx, need_w, w2, og, worker)
+            plan.backward_images(lane, dys, dx, need_w, w2, wtaps, og, worker)
         }) {
             if let Some(part) = part? {
                 match &mut dw {

@@ -55,6 +55,68 @@ pub(crate) fn im2row(g: &Geometry, hwc: &[f32], rows: &mut [f32]) {
     }
 }
 
+/// The adjoint of [`im2row`]: adds each row entry into the channels-last pixel it was read
+/// from (`hwc` must start at zero). Kernel positions outermost, so each pixel receives its
+/// contributions in im2col's `(i, j)` order, as [`col2im`](super::im2col::col2im) adds them.
+pub(crate) fn row2im(g: &Geometry, rows: &[f32], hwc: &mut [f32]) {
+    let (c, len) = (g.channels, g.rows());
+    let [kh, kw] = g.kernel;
+    let [oh, ow] = g.out;
+    for i in 0..kh {
+        for j in 0..kw {
+            let tap = (i * kw + j) * c;
+            for oy in 0..oh {
+                let Some(y) = (oy * g.stride[0] + i * g.dilation[0])
+                    .checked_sub(g.pad[0])
+                    .filter(|&y| y < g.height)
+                else {
+                    continue;
+                };
+                for ox in 0..ow {
+                    let Some(x) = (ox * g.stride[1] + j * g.dilation[1])
+                        .checked_sub(g.pad[1])
+                        .filter(|&x| x < g.width)
+                    else {
+                        continue;
+                    };
+                    let at = (y * g.width + x) * c;
+                    let from = (oy * ow + ox) * len + tap;
+                    add(&mut hwc[at..at + c], &rows[from..from + c]);
+                }
+            }
+        }
+    }
+}
+
+/// `image` (`channels × height × width`) from `hwc` (`height × width × channels`).
+pub(crate) fn from_channels_last(g: &Geometry, hwc: &[f32], image: &mut [f32]) {
+    let (c, plane) = (g.channels, g.height * g.width);
+    for q0 in (0..plane).step_by(16) {
+        let q1 = (q0 + 16).min(plane);
+        for ch in 0..c {
+            let dst = &mut image[ch * plane + q0..ch * plane + q1];
+            for (k, v) in dst.iter_mut().enumerate() {
+                *v = hwc[(q0 + k) * c + ch];
+            }
+        }
+    }
+}
+
+/// `dst += src`, sixteen at a time inline (see [`copy`]).
+#[inline]
+fn add(dst: &mut [f32], src: &[f32]) {
+    let (chunks, rest) = dst.as_chunks_mut::<16>();
+    let (from, tail) = src.as_chunks::<16>();
+    for (d, s) in chunks.iter_mut().zip(from) {
+        for k in 0..16 {
+            d[k] += s[k];
+        }
+    }
+    for (d, &s) in rest.iter_mut().zip(tail) {
+        *d += s;
+    }
+}
+
 /// `dst = src`, or zeros with an empty `src`: runs of a few dozen values, moved sixteen at a
 /// time inline (a `memcpy`/`memset` call per run cost more than the copy).
 #[inline]
@@ -77,7 +139,7 @@ fn copy(dst: &mut [f32], src: &[f32]) {
 }
 
 /// `grad` (`outputs × rows`, each row in [`im2row`]'s `(i, j, c)` order) in im2col's
-/// `(c, i, j)` order, the weight layout.
+/// `(c, i, j)` order, the weight layout ([`to_row_major_taps`] is the inverse).
 pub(crate) fn to_channel_major(g: &Geometry, grad: &[f32], out: &mut [f32]) {
     let (c, len) = (g.channels, g.rows());
     let taps = g.kernel[0] * g.kernel[1];
@@ -90,10 +152,31 @@ pub(crate) fn to_channel_major(g: &Geometry, grad: &[f32], out: &mut [f32]) {
     }
 }
 
+/// `w` (`outputs × rows` in im2col's `(c, i, j)` order) with each row in [`im2row`]'s
+/// `(i, j, c)` order.
+pub(crate) fn to_row_major_taps(g: &Geometry, w: &[f32], out: &mut [f32]) {
+    let (c, len) = (g.channels, g.rows());
+    let taps = g.kernel[0] * g.kernel[1];
+    for (src, dst) in w.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
+        for t in 0..taps {
+            for ch in 0..c {
+                dst[t * c + ch] = src[ch * taps + t];
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::im2col::im2col;
+    use super::super::im2col::{col2im, im2col};
     use super::*;
+
+    /// `cols` (`rows × p`) transposed: `p × rows`.
+    fn cols_rows(cols: &[f32], p: usize, rows: usize) -> Vec<f32> {
+        (0..p * rows)
+            .map(|i| cols[(i % rows) * p + i / rows])
+            .collect()
+    }
 
     /// The rows are im2col's columns transposed, with each row's entries permuted from
     /// `(c, i, j)` to `(i, j, c)`: checked entry by entry on strided, padded, dilated geometries.
@@ -135,7 +218,35 @@ mod tests {
                     }
                 }
             }
-            // And the permutation back to weight order.
+            // The adjoint: rows summed back into the image equal col2im of the columns that
+            // are their permuted transpose, bit for bit (same order of additions).
+            let grads: Vec<f32> = (0..p * g.rows())
+                .map(|i| ((i * 29) % 13) as f32 * 0.25 - 1.5)
+                .collect();
+            let mut grad_cols = vec![0.0f32; g.rows() * p];
+            for q in 0..p {
+                for c in 0..ch {
+                    for t in 0..k * k {
+                        grad_cols[(c * k * k + t) * p + q] = grads[q * g.rows() + t * ch + c];
+                    }
+                }
+            }
+            let mut want = vec![0.0f32; ch * h * w];
+            col2im(&g, &mut grad_cols, p, &mut want);
+            let mut acc = vec![0.0f32; ch * h * w];
+            row2im(&g, &grads, &mut acc);
+            let mut got = vec![f32::NAN; ch * h * w];
+            from_channels_last(&g, &acc, &mut got);
+            for (a, b) in got.iter().zip(&want) {
+                assert_eq!(a.to_bits(), b.to_bits(), "{a} vs {b}");
+            }
+            // And the permutations between weight order and row order.
+            let mut taps = vec![f32::NAN; p * g.rows()];
+            to_row_major_taps(&g, &cols_rows(&cols, p, g.rows()), &mut taps);
+            assert_eq!(
+                taps.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                rows.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
             let mut back = vec![f32::NAN; p * g.rows()];
             to_channel_major(&g, &rows, &mut back);
             for q in 0..p {
