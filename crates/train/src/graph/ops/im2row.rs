@@ -10,21 +10,12 @@
 //! rows come in `(i, j, c)` order rather than im2col's `(c, i, j)`: the caller permutes the
 //! gradient's columns back ([`to_channel_major`]).
 
+use super::block_transpose::transpose;
 use super::im2col::Geometry;
 
 /// `image` (`channels × height × width`) into `hwc` (`height × width × channels`).
 pub(crate) fn to_channels_last(g: &Geometry, image: &[f32], hwc: &mut [f32]) {
-    let (c, plane) = (g.channels, g.height * g.width);
-    // Sixteen positions at a time: the reads stay contiguous, the writes within a few lines.
-    for q0 in (0..plane).step_by(16) {
-        let q1 = (q0 + 16).min(plane);
-        for ch in 0..c {
-            let src = &image[ch * plane + q0..ch * plane + q1];
-            for (k, &v) in src.iter().enumerate() {
-                hwc[(q0 + k) * c + ch] = v;
-            }
-        }
-    }
+    transpose(image, g.channels, g.height * g.width, hwc);
 }
 
 /// Row `q` of `rows` (`g.rows()` values, `rows[q·g.rows()..]`) is output position `q`'s
@@ -90,16 +81,7 @@ pub(crate) fn row2im(g: &Geometry, rows: &[f32], hwc: &mut [f32]) {
 
 /// `image` (`channels × height × width`) from `hwc` (`height × width × channels`).
 pub(crate) fn from_channels_last(g: &Geometry, hwc: &[f32], image: &mut [f32]) {
-    let (c, plane) = (g.channels, g.height * g.width);
-    for q0 in (0..plane).step_by(16) {
-        let q1 = (q0 + 16).min(plane);
-        for ch in 0..c {
-            let dst = &mut image[ch * plane + q0..ch * plane + q1];
-            for (k, v) in dst.iter_mut().enumerate() {
-                *v = hwc[(q0 + k) * c + ch];
-            }
-        }
-    }
+    transpose(hwc, g.height * g.width, g.channels, image);
 }
 
 /// `dst += src`, sixteen at a time inline (see [`copy`]).

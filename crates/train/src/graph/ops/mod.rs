@@ -1,6 +1,7 @@
 mod attrs;
 mod batch_norm;
 mod binary;
+mod block_transpose;
 mod broadcast;
 mod clip;
 mod concat;
