@@ -10,9 +10,10 @@ use std::ops::Range;
 use ndarray::{ArrayD, ArrayView2, ArrayViewMut2, Axis, IxDyn, ShapeBuilder};
 
 use super::attrs;
-use super::im2col::{Geometry, im2col};
+use super::im2col::{Geometry, col2im, im2col};
 use super::im2row::{
-    from_channels_last, im2row, row2im, to_channel_major, to_channels_last, to_row_major_taps,
+    MIN_CHANNELS, from_channels_last, im2row, row2im, to_channel_major, to_channels_last,
+    to_row_major_taps,
 };
 use super::op::{Grads, Inputs, Op, OpResult, single};
 use super::sgemm::gemm;
@@ -334,17 +335,10 @@ impl Plan<'_> {
         let direct = self.direct;
         // The weight gradient's right operand: the image itself when `direct`, otherwise
         // [`im2row`]'s rows (the gradient's columns then in `(i, j, c)` order until the end).
-        let by_rows = need_w && !direct;
-        let mut cols = buffer(worker, 0, if by_rows { rows * nb * p } else { 0 });
-        let mut hwc = buffer(
-            worker,
-            4,
-            if by_rows || (need_x && !direct) {
-                self.image
-            } else {
-                0
-            },
-        );
+        let rowwise = !direct && self.geo.channels >= MIN_CHANNELS;
+        let by_rows = need_w && rowwise;
+        let mut cols = buffer(worker, 0, if need_w && !direct { rows * nb * p } else { 0 });
+        let mut hwc = buffer(worker, 4, if rowwise { self.image } else { 0 });
         let mut dcols = buffer(worker, 2, if need_x && !direct { rows * nb * p } else { 0 });
         let mut dybuf = buffer(worker, 3, if nb > 1 { og * nb * p } else { 0 });
         let mut step = || -> OpResult<()> {
@@ -393,7 +387,24 @@ impl Plan<'_> {
                     // by runs of `C` contiguous values (row2im), where col2im added single
                     // values at the stride of strided layers. The same sums in the same order
                     // as `Wᵀ·dY` then col2im, so the same bits.
-                    let wtaps = wtaps.ok_or("no weights in row order")?;
+                    let Some(wtaps) = wtaps else {
+                        let out =
+                            ArrayViewMut2::from_shape((rows, width), &mut dcols[..rows * width])
+                                .map_err(|e| e.to_string())?;
+                        gemm(1.0, wk.t(), dyv, 0.0, out);
+                        for s in 0..cnt {
+                            let idx = (n0 + s - lane.start) * self.groups + k;
+                            let dst = &mut dxs[idx * self.image..(idx + 1) * self.image];
+                            // Already zero, but written before col2im adds into it: a large
+                            // gradient's fresh pages read as the shared zero page, so the first
+                            // `+=` on each page faulted twice, and the copy-on-write fault
+                            // flushed the page from every core's TLB, interrupting the other
+                            // threads (7 % of a step of the bundled encoder at batch 512).
+                            dst.fill(0.0);
+                            col2im(&self.geo, &mut dcols[s * p..], width, dst);
+                        }
+                        continue;
+                    };
                     let wt = wtaps.slice(ndarray::s![k * og..(k + 1) * og, ..]);
                     let out = ArrayViewMut2::from_shape((width, rows), &mut dcols[..rows * width])
                         .map_err(|e| e.to_string())?;
@@ -405,9 +416,7 @@ impl Plan<'_> {
                         let acc = &mut hwc[..self.image];
                         acc.fill(0.0);
                         row2im(&self.geo, &dcols[s * len..(s + 1) * len], acc);
-                        // Assigned, not added: a large gradient's fresh pages fault once
-                        // (a `+=` first read them as the shared zero page, then faulted again to
-                        // copy it, flushing every core's TLB: 7 % of a step at batch 512).
+                        // Assigned, not added: fresh pages fault once (see col2im above).
                         from_channels_last(&self.geo, acc, dst);
                     }
                 }
@@ -548,7 +557,7 @@ impl Op for Conv {
             items.push((lane, mine));
         }
         // The weights with each row in row2im's `(i, j, c)` order, for the input gradient.
-        let wtaps = match need_x && !plan.direct {
+        let wtaps = match need_x && !plan.direct && plan.geo.channels >= MIN_CHANNELS {
             true => {
                 let mut t = ndarray::Array2::<f32>::zeros(w2.raw_dim());
                 let src = weight.as_slice().ok_or("weights not contiguous")?;
@@ -617,6 +626,37 @@ mod tests {
                 .param("b", &[5], 3);
             case.check_thread_independent(4);
         }
+    }
+
+    /// 16 channels per group and more: the weight and input gradients go through channels-
+    /// last rows (`im2row`), on a strided, padded conv and a grouped one; and the results
+    /// still do not depend on the thread count.
+    #[test]
+    fn row_path_gradients() {
+        let node = conv(
+            &[
+                ("strides", Attr::Ints(vec![2, 2])),
+                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+            ],
+            true,
+        );
+        let case = Case::node(node)
+            .input("x", &[2, 16, 7, 6], 21)
+            .param("w", &[3, 16, 3, 3], 22)
+            .param("b", &[3], 23);
+        case.check_thread_independent(4);
+        case.check();
+        let node = conv(
+            &[
+                ("pads", Attr::Ints(vec![1, 0, 1, 2])),
+                ("group", Attr::Int(2)),
+            ],
+            false,
+        );
+        Case::node(node)
+            .input("x", &[3, 32, 4, 5], 24)
+            .param("w", &[4, 16, 3, 2], 25)
+            .check();
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! Convolution as a matrix product: unfold every receptive field of one image (one group's
-//! channels) into a column, so the conv is `W (O × C·kh·kw) · cols (C·kh·kw × OH·OW)`. The
-//! adjoint, folding columns back and summing overlaps (`col2im`), is kept for the tests only:
-//! the input gradient folds channels-last rows instead ([`row2im`](super::im2row::row2im)),
-//! checked bit for bit against it.
+//! channels) into a column, so the conv is `W (O × C·kh·kw) · cols (C·kh·kw × OH·OW)`; and the
+//! adjoint, folding columns back and summing overlaps, for the input gradient of convs with few
+//! channels per group (depthwise ones: see [`im2row`](super::im2row) for the others).
 //!
 //! Columns are built for a few images at a time, side by side (`ld` apart from row to row), and
 //! reused, never for the whole batch: a batch of 64 at 56×56 with 64 channels would need 460 MB
@@ -115,7 +114,7 @@ fn gather(out: &mut [f32], src: &[f32], stride: usize) {
 }
 
 /// The adjoint of [`gather`]: `dst[k·stride] += from[k]`.
-#[cfg(test)]
+#[inline]
 fn scatter_add(dst: &mut [f32], from: &[f32], stride: usize) {
     match stride {
         1 => {
@@ -223,7 +222,6 @@ fn im2col_strided(g: &Geometry, image: &[f32], cols: &mut [f32], ld: usize) {
 
 /// The adjoint of [`im2col`]: adds each column entry into the pixel it was read from. The
 /// entries no pixel reads (padding) may be overwritten with zeros.
-#[cfg(test)]
 pub(crate) fn col2im(g: &Geometry, cols: &mut [f32], ld: usize, image: &mut [f32]) {
     if g.shifts() {
         col2im_shifted(g, cols, ld, image);
@@ -233,7 +231,6 @@ pub(crate) fn col2im(g: &Geometry, cols: &mut [f32], ld: usize, image: &mut [f32
 }
 
 /// [`col2im`] for a geometry that [`Geometry::shifts`]: one pass per row of the columns.
-#[cfg(test)]
 fn col2im_shifted(g: &Geometry, cols: &mut [f32], ld: usize, image: &mut [f32]) {
     let plane = g.height * g.width;
     for (c, i, j, row) in kernel_rows(g) {
@@ -253,7 +250,6 @@ fn col2im_shifted(g: &Geometry, cols: &mut [f32], ld: usize, image: &mut [f32]) 
 }
 
 /// [`col2im`] for any geometry: one pass per output row.
-#[cfg(test)]
 fn col2im_strided(g: &Geometry, cols: &[f32], ld: usize, image: &mut [f32]) {
     let [kh, kw] = g.kernel;
     let [oh, ow] = g.out;

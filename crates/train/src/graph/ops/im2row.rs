@@ -9,6 +9,15 @@
 //! so each kernel position of each output position is one copy of `C` contiguous values. The
 //! rows come in `(i, j, c)` order rather than im2col's `(c, i, j)`: the caller permutes the
 //! gradient's columns back ([`to_channel_major`]).
+//!
+//! The input gradient likewise comes out of its GEMM as rows (`dYᵀ·W`) and folds back into the
+//! image by runs of `C` values ([`row2im`]), where col2im added single values at the stride.
+//! Runs of one value are no gain: convs with fewer than [`MIN_CHANNELS`] channels per group
+//! (depthwise ones, the first layer) keep the columns (MobileNetV3-Small's `tail:2` took 1.6×
+//! as long through rows).
+
+/// The fewest channels per group for which a conv's backward goes through rows.
+pub(crate) const MIN_CHANNELS: usize = 16;
 
 use super::block_transpose::transpose;
 use super::im2col::Geometry;
