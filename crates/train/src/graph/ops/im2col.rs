@@ -277,6 +277,34 @@ fn col2im_strided(g: &Geometry, cols: &[f32], ld: usize, image: &mut [f32]) {
     }
 }
 
+/// Square kernels with every kind of stride, padding and dilation, on `channels × h × w`
+/// images: the geometries the unfolding tests run over.
+#[cfg(test)]
+pub(crate) fn test_geometries(channels: usize, h: usize, w: usize) -> Vec<Geometry> {
+    [
+        (1, 1, 1, 3),
+        (2, 1, 1, 3),
+        (2, 0, 1, 1),
+        (1, 2, 2, 3),
+        (3, 2, 1, 5),
+    ]
+    .into_iter()
+    .map(|(stride, pad, dil, k)| {
+        let out = |n: usize| (n + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+        Geometry {
+            channels,
+            height: h,
+            width: w,
+            kernel: [k, k],
+            stride: [stride, stride],
+            dilation: [dil, dil],
+            pad: [pad, pad],
+            out: [out(h), out(w)],
+        }
+    })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,25 +313,9 @@ mod tests {
     /// what makes the input gradient right.
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
-        for (stride, pad, dil, k) in [
-            (1, 1, 1, 3),
-            (2, 1, 1, 3),
-            (2, 0, 1, 1),
-            (1, 2, 2, 3),
-            (3, 2, 1, 5),
-        ] {
-            let (h, w) = (7, 6);
-            let out = |n: usize| (n + 2 * pad - dil * (k - 1) - 1) / stride + 1;
-            let g = Geometry {
-                channels: 2,
-                height: h,
-                width: w,
-                kernel: [k, k],
-                stride: [stride, stride],
-                dilation: [dil, dil],
-                pad: [pad, pad],
-                out: [out(h), out(w)],
-            };
+        let (h, w) = (7, 6);
+        for g in test_geometries(2, h, w) {
+            let (stride, pad, dil, k) = (g.stride[0], g.pad[0], g.dilation[0], g.kernel[0]);
             let x: Vec<f32> = (0..2 * h * w)
                 .map(|i| ((i * 37) % 11) as f32 - 5.0)
                 .collect();

@@ -130,36 +130,29 @@ fn copy(dst: &mut [f32], src: &[f32]) {
 }
 
 /// `grad` (`outputs × rows`, each row in [`im2row`]'s `(i, j, c)` order) in im2col's
-/// `(c, i, j)` order, the weight layout ([`to_row_major_taps`] is the inverse).
+/// `(c, i, j)` order, the weight layout: each row, a `taps × C` matrix, transposed.
 pub(crate) fn to_channel_major(g: &Geometry, grad: &[f32], out: &mut [f32]) {
-    let (c, len) = (g.channels, g.rows());
-    let taps = g.kernel[0] * g.kernel[1];
-    for (src, dst) in grad.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
-        for t in 0..taps {
-            for ch in 0..c {
-                dst[ch * taps + t] = src[t * c + ch];
-            }
-        }
+    let (c, taps) = (g.channels, g.kernel[0] * g.kernel[1]);
+    for (src, dst) in grad
+        .chunks_exact(c * taps)
+        .zip(out.chunks_exact_mut(c * taps))
+    {
+        transpose(src, taps, c, dst);
     }
 }
 
 /// `w` (`outputs × rows` in im2col's `(c, i, j)` order) with each row in [`im2row`]'s
-/// `(i, j, c)` order.
+/// `(i, j, c)` order: the inverse of [`to_channel_major`].
 pub(crate) fn to_row_major_taps(g: &Geometry, w: &[f32], out: &mut [f32]) {
-    let (c, len) = (g.channels, g.rows());
-    let taps = g.kernel[0] * g.kernel[1];
-    for (src, dst) in w.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
-        for t in 0..taps {
-            for ch in 0..c {
-                dst[t * c + ch] = src[ch * taps + t];
-            }
-        }
+    let (c, taps) = (g.channels, g.kernel[0] * g.kernel[1]);
+    for (src, dst) in w.chunks_exact(c * taps).zip(out.chunks_exact_mut(c * taps)) {
+        transpose(src, c, taps, dst);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::im2col::{col2im, im2col};
+    use super::super::im2col::{col2im, im2col, test_geometries};
     use super::*;
 
     /// `cols` (`rows × p`) transposed: `p × rows`.
@@ -173,25 +166,9 @@ mod tests {
     /// `(c, i, j)` to `(i, j, c)`: checked entry by entry on strided, padded, dilated geometries.
     #[test]
     fn rows_are_the_permuted_transpose_of_the_columns() {
-        for (stride, pad, dil, k) in [
-            (1, 1, 1, 3),
-            (2, 1, 1, 3),
-            (2, 0, 1, 1),
-            (1, 2, 2, 3),
-            (3, 2, 1, 5),
-        ] {
-            let (h, w, ch) = (7, 6, 3);
-            let out = |n: usize| (n + 2 * pad - dil * (k - 1) - 1) / stride + 1;
-            let g = Geometry {
-                channels: ch,
-                height: h,
-                width: w,
-                kernel: [k, k],
-                stride: [stride, stride],
-                dilation: [dil, dil],
-                pad: [pad, pad],
-                out: [out(h), out(w)],
-            };
+        let (h, w, ch) = (7, 6, 3);
+        for g in test_geometries(ch, h, w) {
+            let k = g.kernel[0];
             let x: Vec<f32> = (0..ch * h * w).map(|i| (i as f32) * 0.5 - 7.0).collect();
             let p = g.cols();
             let mut cols = vec![f32::NAN; g.rows() * p];
