@@ -33,8 +33,8 @@ pub(crate) struct Conv {
 /// Column and gather buffers kept between calls, one set per worker thread (see
 /// [`parallel`](crate::parallel)), shared by every conv (they run one at a time): reallocating
 /// tens of MB per layer and step cost more in page faults than the copies they hold, and one
-/// set per worker (at most 4 × 8 MB and one image, see [`chunk`]) bounds what stays allocated however many
-/// convs a graph has.
+/// set per worker (at most 4 × 8 MB and one image, see [`chunk`]) bounds what stays allocated
+/// however many convs a graph has.
 static SCRATCH: std::sync::Mutex<Vec<[Vec<f32>; 5]>> = std::sync::Mutex::new(Vec::new());
 
 /// Buffer `slot` of `worker`'s set, at least `len` long (callers use its first `len` values).
@@ -333,8 +333,10 @@ impl Plan<'_> {
         let need_x = dx.is_some();
         let mut dw = need_w.then(|| ndarray::Array2::<f32>::zeros((self.shape[1], rows)));
         let direct = self.direct;
-        // The weight gradient's right operand: the image itself when `direct`, otherwise
-        // [`im2row`]'s rows (the gradient's columns then in `(i, j, c)` order until the end).
+        // The weight gradient's right operand: the image itself when `direct`; with 16 channels
+        // per group or more, [`im2row`]'s rows (the gradient's columns then in `(i, j, c)` order
+        // until the end), and the input gradient goes through rows too; otherwise im2col's
+        // columns and col2im, as runs of one channel gain nothing (see [`MIN_CHANNELS`]).
         let rowwise = !direct && self.geo.channels >= MIN_CHANNELS;
         let by_rows = need_w && rowwise;
         let mut cols = buffer(worker, 0, if need_w && !direct { rows * nb * p } else { 0 });
@@ -382,12 +384,8 @@ impl Plan<'_> {
                         gemm(1.0, wk.t(), dyv, 0.0, out);
                         continue;
                     }
-                    // The columns' gradient as rows (`width × rows`, `(i, j, c)` order): both
-                    // operands pack in contiguous runs, and each row folds back into the image
-                    // by runs of `C` contiguous values (row2im), where col2im added single
-                    // values at the stride of strided layers. The same sums in the same order
-                    // as `Wᵀ·dY` then col2im, so the same bits.
                     let Some(wtaps) = wtaps else {
+                        // Few channels per group: `Wᵀ·dY`, folded back by col2im.
                         let out =
                             ArrayViewMut2::from_shape((rows, width), &mut dcols[..rows * width])
                                 .map_err(|e| e.to_string())?;
@@ -405,6 +403,11 @@ impl Plan<'_> {
                         }
                         continue;
                     };
+                    // The columns' gradient as rows (`width × rows`, `(i, j, c)` order): both
+                    // operands pack in contiguous runs, and each row folds back into the image
+                    // by runs of `C` contiguous values (row2im), where col2im added single
+                    // values at the stride of strided layers. The same sums in the same order
+                    // as `Wᵀ·dY` then col2im, so the same bits.
                     let wt = wtaps.slice(ndarray::s![k * og..(k + 1) * og, ..]);
                     let out = ArrayViewMut2::from_shape((width, rows), &mut dcols[..rows * width])
                         .map_err(|e| e.to_string())?;
