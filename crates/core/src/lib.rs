@@ -18,7 +18,8 @@
 //! The remaining pieces are the small, boring parts that every command needs and none should write
 //! twice: finding images under a folder in a deterministic order ([`image_files`]), writing files
 //! atomically so a crash or a full disk never replaces a good file with half of one
-//! ([`write_atomic`]), and the `.npy` format that embeddings are exchanged in ([`npy`]).
+//! ([`write_atomic`]), the `.npy` format that embeddings are exchanged in ([`npy`]), and
+//! independent work handed out one item at a time to a few threads ([`claim_each`]).
 //!
 //! Files arrive from elsewhere and edge-ssl often runs as root, so the core also holds the
 //! rules every file access follows: only regular files are read as data ([`open_regular`];
@@ -45,6 +46,7 @@ mod resample;
 mod same_file;
 mod scaled_decode;
 mod tensor;
+mod work_queue;
 
 pub use atomic_write::write_atomic;
 pub use card::{
@@ -64,3 +66,4 @@ pub use resample::resize_to_fit;
 pub use same_file::ensure_not_input;
 pub use scaled_decode::{DECODE_MARGIN, DecodeSize};
 pub use tensor::{Tensor, TensorView};
+pub use work_queue::{Panic, claim_each};

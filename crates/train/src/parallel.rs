@@ -3,9 +3,9 @@
 //! Training the encoder spends its time in convolutions (im2col, GEMM, col2im) and
 //! BatchNormalization over batches of hundreds of images: independent work per image or per
 //! channel, split here over a few scoped threads. What sums over images — a convolution's
-//! weight gradient — is split into a fixed number of [`LANES`] whatever the thread count:
-//! each lane sums its images on its own, and the lanes are added in lane order. One thread
-//! runs the lanes one after another, four run them side by side; the floating-point sums are
+//! weight gradient — is split into a fixed number of [`LANES`] whatever the thread count
+//! ([`parts`]): each lane sums its images on its own, and the lanes are added in lane order. One
+//! thread runs the lanes one after another, four run them side by side; the floating-point sums are
 //! the same, so a run resumed with another `--threads` still continues bit for bit.
 
 use std::ops::Range;
@@ -32,11 +32,6 @@ pub fn threads() -> usize {
     .clamp(1, LANES)
 }
 
-/// `0..n` in [`LANES`] contiguous ranges, as even as can be (empty ones when `n < LANES`).
-pub(crate) fn lanes(n: usize) -> [Range<usize>; LANES] {
-    std::array::from_fn(|l| l * n / LANES..(l + 1) * n / LANES)
-}
-
 /// `0..n` in `k` contiguous ranges, as even as can be (`k ≥ 1`; empty ones when `n < k`).
 /// For work whose results do not depend on where it is cut: more parts than threads let a
 /// thread that finishes early take another (see [`run`]).
@@ -46,52 +41,19 @@ pub(crate) fn parts(n: usize, k: usize) -> Vec<Range<usize>> {
 }
 
 /// `work(worker, item)` for every item, on up to [`threads`] threads (one of them the calling
-/// thread); `worker` numbers the thread (`0..threads()`), so it can pick per-thread scratch.
-/// Each thread takes the next item not yet taken, so a thread slowed by the machine's other
-/// load holds up no more than one item; results come back in item order, whichever thread
-/// computed them.
+/// thread), each taking the next item not yet taken ([`edge_ssl_core::claim_each`]), so a thread
+/// slowed by the machine's other load holds up no more than one item; `worker` numbers the
+/// thread (`0..threads()`), so it can pick per-thread scratch. Results come back in item order,
+/// whichever thread computed them; a panic goes on in the caller.
 pub(crate) fn run<I: Send, R: Send>(items: Vec<I>, work: impl Fn(usize, I) -> R + Sync) -> Vec<R> {
-    let workers = threads().min(items.len()).max(1);
-    if workers == 1 {
-        return items.into_iter().map(|item| work(0, item)).collect();
+    let (results, panic) = edge_ssl_core::claim_each(items, threads(), work);
+    // An operator does not panic on data (shapes are checked before); if one did, the panic
+    // goes on in the caller as it would have without threads.
+    if let Some(payload) = panic {
+        std::panic::resume_unwind(payload);
     }
-    let n = items.len();
-    let slots: Vec<std::sync::Mutex<Option<I>>> = items
-        .into_iter()
-        .map(|i| std::sync::Mutex::new(Some(i)))
-        .collect();
-    let next = AtomicUsize::new(0);
-    let (work, slots, next) = (&work, &slots, &next);
-    let take = move |w: usize| {
-        let mut done = Vec::new();
-        loop {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            if k >= n {
-                return done;
-            }
-            // Each index is claimed once, so the lock is never contended or poisoned by another
-            // claimer; a poisoned slot would mean its worker panicked, which re-panics below.
-            let item = slots[k].lock().ok().and_then(|mut s| s.take());
-            if let Some(item) = item {
-                done.push((k, work(w, item)));
-            }
-        }
-    };
-    let mut results: Vec<(usize, R)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (1..workers).map(|w| s.spawn(move || take(w))).collect();
-        let mut out = take(0);
-        for handle in handles {
-            // An operator does not panic on data (shapes are checked before); if one did, the
-            // panic goes on in the caller as it would have without threads.
-            match handle.join() {
-                Ok(part) => out.extend(part),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        out
-    });
-    results.sort_unstable_by_key(|&(k, _)| k);
-    results.into_iter().map(|(_, r)| r).collect()
+    // Without a panic every item has its result.
+    results.into_iter().flatten().collect()
 }
 
 /// Below this many values an element-wise pass stays on the calling thread (a thread costs
@@ -130,23 +92,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lanes_cover_every_index_once_in_order() {
-        for n in [0, 1, 3, 4, 5, 64, 257] {
-            let l = lanes(n);
-            assert_eq!(l[0].start, 0);
-            assert_eq!(l[LANES - 1].end, n);
-            for w in l.windows(2) {
-                assert_eq!(w[0].end, w[1].start);
-            }
-            let sizes: Vec<usize> = l.iter().map(ExactSizeIterator::len).collect();
-            assert!(
-                sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
-                "{n}: {sizes:?}"
-            );
-        }
-    }
-
-    #[test]
     fn zip_chunks_covers_every_element_once() {
         let n = 3 * ELEMENTWISE_MIN + 7;
         let input: Vec<u32> = (0..n as u32).collect();
@@ -172,6 +117,11 @@ mod tests {
             assert_eq!(p.len(), k.max(1));
             assert_eq!((p[0].start, p[p.len() - 1].end), (0, n));
             assert!(p.windows(2).all(|w| w[0].end == w[1].start));
+            let sizes: Vec<usize> = p.iter().map(ExactSizeIterator::len).collect();
+            assert!(
+                sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
+                "{n}, {k}: {sizes:?}"
+            );
         }
     }
 }

@@ -141,12 +141,11 @@ fn embed_all(
         let start = index * batch;
         let len = batch.min(n.saturating_sub(start));
         let part = embedding_rows(outputs.into_iter().skip(output).collect(), len)?;
-        if width.is_some_and(|w| w != part.ncols()) {
+        if let Some(want) = width.filter(|&w| w != part.ncols()) {
             crate::error::bail!(
                 Model,
-                "the feature model returned {} feature means per image, not {}",
-                part.ncols(),
-                width.unwrap_or_default()
+                "the feature model returned {} feature means per image, not {want}",
+                part.ncols()
             );
         }
         let all = rows.get_or_insert_with(|| Array2::zeros((n, part.ncols())));

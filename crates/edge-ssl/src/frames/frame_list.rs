@@ -513,46 +513,23 @@ pub fn input_units(paths: &[PathBuf], pre: &Preprocessor) -> crate::Result<Vec<A
         .collect()
 }
 
-/// `decode` of every path on `threads` threads, results in order. Each thread takes the next
-/// path not yet taken, so a thread that drew slower files does not leave the other waiting at
-/// the end of a block, as contiguous halves did (no gain measurable through this machine's noise:
-/// the listing of 1,000 768×576 JPEGs took 1.5–2.0 s either way).
+/// `decode` of every path on `threads` threads, results in order, each thread taking the next
+/// path not yet taken ([`edge_ssl_core::claim_each`]; no gain measurable through this machine's
+/// noise over contiguous halves: the listing of 1,000 768×576 JPEGs took 1.5–2.0 s either way).
 fn decode_parallel<T: Send>(
     paths: &[PathBuf],
     threads: usize,
     decode: impl Fn(&PathBuf) -> edge_ssl_core::Result<T> + Sync,
 ) -> Vec<edge_ssl_core::Result<T>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let work = || -> Vec<(usize, edge_ssl_core::Result<T>)> {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(path) = paths.get(i) else {
-                return done;
-            };
-            done.push((i, decode(path)));
-        }
-    };
-    let mut slots: Vec<Option<edge_ssl_core::Result<T>>> =
-        std::iter::repeat_with(|| None).take(paths.len()).collect();
-    std::thread::scope(|s| {
-        let others: Vec<_> = (1..threads.clamp(1, paths.len().max(1)))
-            .map(|_| s.spawn(work))
-            .collect();
-        let mut parts = vec![work()];
-        // A decoder that panicked (decode_image catches the image crate's own) leaves its
-        // paths without a result: they count as undecodable files, never as a crash.
-        parts.extend(others.into_iter().filter_map(|h| h.join().ok()));
-        for (i, result) in parts.into_iter().flatten() {
-            slots[i] = Some(result);
-        }
-    });
-    slots
+    let (results, _panic) =
+        edge_ssl_core::claim_each(paths.iter().collect(), threads, |_, path| decode(path));
+    // A decoder that panicked (decode_image catches the image crate's own) leaves the paths its
+    // thread took without a result: they count as undecodable files, never as a crash.
+    results
         .into_iter()
         .zip(paths)
-        .map(|(slot, path)| {
-            slot.unwrap_or_else(|| {
+        .map(|(result, path)| {
+            result.unwrap_or_else(|| {
                 Err(edge_ssl_core::CoreError::Image {
                     path: path.clone(),
                     message: "the decoder failed".into(),

@@ -548,7 +548,7 @@ impl Op for Conv {
             None => None,
         };
         let mut items = Vec::with_capacity(parallel::LANES);
-        for lane in parallel::lanes(shape[0]) {
+        for lane in parallel::parts(shape[0], parallel::LANES) {
             let mine = match rest.take() {
                 Some(r) => {
                     let (mine, tail) = r.split_at_mut(lane.len() * plan.groups * plan.image);
