@@ -95,6 +95,7 @@ pub mod novelty;
 pub mod optim;
 pub mod parallel;
 mod rng;
+mod sgemm;
 mod simd;
 mod tensor_file;
 mod tensor_store;

@@ -1,8 +1,8 @@
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, Axis};
 
 use super::{Module, Param};
 use crate::Rng;
+use crate::sgemm::gemm_threaded;
 
 /// `y = x·Wᵀ + b`, with `W` stored `out × in` as PyTorch and ONNX `Gemm(transB=1)` do, so an
 /// exporter can copy it verbatim.
@@ -51,6 +51,16 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// [`Module::backward`] without the input's gradient: only `dL/dW` and `dL/db` are
+    /// accumulated, for a first layer whose input is data (one GEMM fewer).
+    pub fn backward_params(&mut self, g: ArrayView2<f32>) {
+        let x = self.input.take().expect("Linear::backward without forward");
+        gemm_threaded(1.0, g.t(), x.view(), 1.0, self.weight.grad.view_mut());
+        self.bias.grad += &g.sum_axis(Axis(0)).insert_axis(Axis(0));
+    }
+}
+
 impl Module for Linear {
     fn forward(&mut self, x: ArrayView2<f32>) -> Array2<f32> {
         self.input = Some(x.to_owned());
@@ -58,14 +68,15 @@ impl Module for Linear {
     }
 
     fn backward(&mut self, g: ArrayView2<f32>) -> Array2<f32> {
-        let x = self.input.take().expect("Linear::backward without forward");
-        general_mat_mul(1.0, &g.t(), &x, 1.0, &mut self.weight.grad);
-        self.bias.grad += &g.sum_axis(Axis(0)).insert_axis(Axis(0));
-        g.dot(&self.weight.value)
+        self.backward_params(g);
+        let mut gx = Array2::zeros((g.nrows(), self.inputs()));
+        gemm_threaded(1.0, g, self.weight.value.view(), 0.0, gx.view_mut());
+        gx
     }
 
     fn infer(&self, x: ArrayView2<f32>) -> Array2<f32> {
-        let mut y = x.dot(&self.weight.value.t());
+        let mut y = Array2::zeros((x.nrows(), self.outputs()));
+        gemm_threaded(1.0, x, self.weight.value.t(), 0.0, y.view_mut());
         y += &self.bias.value;
         y
     }

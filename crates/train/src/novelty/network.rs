@@ -136,8 +136,20 @@ impl Network {
     }
 
     /// Accumulates `dL/dparam` into every parameter and returns `dL/dx` (through the network
-    /// and through `x` as the reconstruction target).
+    /// and through `x` as the reconstruction target); the finite-difference checks use it.
+    #[cfg(test)]
     pub fn backward_loss(&mut self) -> Array2<f32> {
+        self.backward(true)
+            .expect("the input's gradient was asked for")
+    }
+
+    /// [`Network::backward_loss`] for training: the parameters' gradients only, without the
+    /// first layer's input gradient (a GEMM as large as the first layer's forward).
+    pub fn backward_params(&mut self) {
+        self.backward(false);
+    }
+
+    fn backward(&mut self, input_gradient: bool) -> Option<Array2<f32>> {
         let Cache {
             x,
             head_out,
@@ -177,9 +189,13 @@ impl Network {
         };
         let g = self.head.backward(g_head.view());
         let g = self.relu_enc.backward(g.view());
+        if !input_gradient {
+            self.enc.backward_params(g.view());
+            return None;
+        }
         let mut gx = self.enc.backward(g.view());
         gx -= &g_recon;
-        gx
+        Some(gx)
     }
 
     /// Reconstruction of each row from its code (the VAE's posterior mean), without caching.

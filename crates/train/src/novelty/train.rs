@@ -59,7 +59,7 @@ pub(super) fn train_network(
                     "the novelty loss at step {step} (training diverged: lower the learning rate)"
                 )));
             }
-            net.backward_loss();
+            net.backward_params();
             let lr = schedule.lr(step);
             let params: Vec<&mut Param> = net.params_mut();
             optimizer.step(params, lr, step);

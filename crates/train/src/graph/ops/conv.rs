@@ -16,9 +16,9 @@ use super::im2row::{
     to_row_major_taps,
 };
 use super::op::{Grads, Inputs, Op, OpResult, single};
-use super::sgemm::gemm;
 use crate::graph::{NodeSpec, Tensor};
 use crate::parallel;
+use crate::sgemm::gemm;
 
 #[derive(Debug)]
 pub(crate) struct Conv {

@@ -6,8 +6,8 @@ use ndarray::{Array2, ArrayD, ArrayView2, Ix2, IxDyn};
 use super::attrs;
 use super::broadcast::unbroadcast;
 use super::op::{Grads, Inputs, Op, OpResult, single};
-use super::sgemm::gemm;
 use crate::graph::{NodeSpec, Tensor};
+use crate::sgemm::gemm;
 
 #[derive(Debug)]
 pub(crate) struct Gemm {

@@ -23,7 +23,6 @@ mod reduce_mean;
 pub(crate) mod registry;
 mod relu;
 mod reshape;
-mod sgemm;
 mod shape;
 mod sigmoid;
 mod slice;

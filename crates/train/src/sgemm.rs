@@ -1,0 +1,146 @@
+//! The one place that calls `matrixmultiply::sgemm`, on ndarray views of any strides.
+//!
+//! Strides instead of copies: the transposes of backward (`Wᵀ·dY`, `dY·Xᵀ`) are just views
+//! with swapped strides, and the packing matrixmultiply does anyway absorbs them.
+
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, s};
+
+/// Below this many multiply-adds [`gemm_threaded`] stays on the calling thread (a thread
+/// costs more than it saves).
+const THREADED_MIN: usize = 1 << 21;
+
+/// A multiple of every tile size matrixmultiply's f32 kernels use (4, 8 and 16).
+const TILE_ALIGN: usize = 64;
+
+/// `c = alpha·a·b + beta·c`; with `beta = 0` the old content of `c` is ignored (may be NaN).
+pub(crate) fn gemm(
+    alpha: f32,
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    beta: f32,
+    mut c: ArrayViewMut2<f32>,
+) {
+    let (m, k) = a.dim();
+    let (k2, n) = b.dim();
+    assert!(
+        k == k2 && c.dim() == (m, n),
+        "gemm shapes {:?}·{:?} → {:?}",
+        a.dim(),
+        b.dim(),
+        c.dim()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.mapv_inplace(|v| if beta == 0.0 { 0.0 } else { beta * v });
+        return;
+    }
+    let (sa, sb, sc) = (a.strides(), b.strides(), c.strides());
+    let (rsc, csc) = (sc[0], sc[1]);
+    // SAFETY: the views guarantee every (i, j) inside their dims is in bounds at
+    // ptr + i·rs + j·cs, which is all sgemm reads and writes; `c` is a unique borrow.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.as_ptr(),
+            sa[0],
+            sa[1],
+            b.as_ptr(),
+            sb[0],
+            sb[1],
+            beta,
+            c.as_mut_ptr(),
+            rsc,
+            csc,
+        );
+    }
+}
+
+/// [`gemm`] on up to [`crate::parallel::threads`] threads, for the dense layers (the adapter's
+/// and the novelty network's): `c` is cut along its longer side into one block of rows (or
+/// columns) per thread, and each block is one [`gemm`] call. Every element of `c` still sums
+/// over all of `k` in one call, in the same blocks and order, so the result is bit for bit
+/// [`gemm`]'s whatever the thread count (`split_gemm_is_bit_identical` checks it).
+pub(crate) fn gemm_threaded(
+    alpha: f32,
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    beta: f32,
+    mut c: ArrayViewMut2<f32>,
+) {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    let threads = crate::parallel::threads();
+    if threads < 2 || m.saturating_mul(k).saturating_mul(n) < THREADED_MIN || m.max(n) <= TILE_ALIGN
+    {
+        return gemm(alpha, a, b, beta, c);
+    }
+    let axis = if m >= n { Axis(0) } else { Axis(1) };
+    // Blocks start on a multiple of the kernel's tile (8 or 16 rows and columns), so that every
+    // tile is whole or cut short exactly where one call cuts it: a short tile goes through
+    // another path (computed aside, then added to `c`), which rounds differently.
+    let chunk = c
+        .len_of(axis)
+        .div_ceil(threads)
+        .next_multiple_of(TILE_ALIGN);
+    let blocks: Vec<_> = c
+        .axis_chunks_iter_mut(axis, chunk)
+        .enumerate()
+        .map(|(i, block)| {
+            let range = i * chunk..i * chunk + block.len_of(axis);
+            match axis {
+                Axis(0) => (a.slice(s![range, ..]), b, block),
+                _ => (a, b.slice(s![.., range]), block),
+            }
+        })
+        .collect();
+    crate::parallel::run(blocks, |_, (a, b, c)| gemm(alpha, a, b, beta, c));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn matches_ndarray_dot_on_transposed_views() {
+        let a = Array2::from_shape_fn((5, 3), |(i, j)| (i * 3 + j) as f32 * 0.1 - 0.4);
+        let b = Array2::from_shape_fn((4, 3), |(i, j)| (i as f32 - j as f32) * 0.3);
+        let mut c = Array2::from_elem((5, 4), 1.0f32);
+        gemm(2.0, a.view(), b.t(), 0.5, c.view_mut());
+        let want = a.dot(&b.t()) * 2.0 + 0.5;
+        assert!(c.iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-5));
+    }
+
+    #[test]
+    fn split_gemm_is_bit_identical() {
+        let mut rng = crate::Rng::new(3);
+        for &(m, k, n) in &[
+            (128, 1936, 128),
+            (128, 128, 1936),
+            (37, 300, 301),
+            (700, 129, 33),
+            (333, 257, 130),
+        ] {
+            let a = Array2::from_shape_simple_fn((m, k), || rng.uniform(-1.0, 1.0));
+            let b = Array2::from_shape_simple_fn((n, k), || rng.uniform(-1.0, 1.0));
+            let c0 = Array2::from_shape_simple_fn((m, n), || rng.uniform(-1.0, 1.0));
+            let mut one = c0.clone();
+            gemm(0.7, a.view(), b.t(), 1.0, one.view_mut());
+            for threads in [2, 3, 4] {
+                crate::parallel::set_threads(threads);
+                let mut split = c0.clone();
+                gemm_threaded(0.7, a.view(), b.t(), 1.0, split.view_mut());
+                let same = one
+                    .iter()
+                    .zip(&split)
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{m}×{k}×{n} on {threads} threads");
+            }
+            crate::parallel::set_threads(0);
+        }
+    }
+}
