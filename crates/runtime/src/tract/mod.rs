@@ -13,9 +13,12 @@
 //! * `rewrite` ([`optimize`]) — depthwise convolutions move channel-last where that is faster;
 //! * `depthwise` — and run on an AVX2+FMA kernel of ours where the CPU has one (tract's own is
 //!   scalar on x86_64): `depthwise/plane` computes the NCHW form, `depthwise/hwc` the channel-last
-//!   one.
+//!   one;
+//! * `broadcast_rows` — a per-channel operand behind a batch axis becomes one value per row, so
+//!   tract runs the element-wise op with its row kernel instead of a call per value.
 
 mod backend;
+mod broadcast_rows;
 mod depthwise;
 mod rewrite;
 mod split;

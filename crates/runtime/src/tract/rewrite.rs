@@ -50,7 +50,7 @@ use tract_onnx::tract_core::ops::konst::Const;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 use tract_onnx::tract_core::optim::change_axes::change_axes;
 
-use super::depthwise;
+use super::{broadcast_rows, depthwise};
 
 /// Channel-last only pays back for depthwise convs with at least this many channels: the
 /// channel-inner loop runs over blocks of 16 (tract's own threshold for its suggestion).
@@ -60,28 +60,31 @@ const MIN_CHANNELS: usize = 16;
 const SHORT_ROW: usize = 7;
 
 /// Optimizes a decluttered typed model for running, with its depthwise convs on the AVX2 kernel
-/// where the host has one (`depthwise`) and channel-last where that is faster. If the
-/// rewrite fails or panics, the model is optimized as it was.
+/// where the host has one (`depthwise`) and channel-last where that is faster, and per-channel
+/// operands behind a batch axis one value per row ([`broadcast_rows`]). If a rewrite fails or
+/// panics, the model is optimized as it was.
 pub fn optimize(model: TypedModel) -> TractResult<TypedModel> {
-    // Elsewhere (aarch64, wasm) tract has a vector channel-last depthwise kernel and moves the
-    // convs that gain from it itself; these rewrites are for x86_64, where it has neither.
-    if !cfg!(target_arch = "x86_64") {
-        return model.into_optimized();
-    }
     let attempt = model.clone();
     let rewritten = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         move || -> TractResult<Option<TypedModel>> {
             let mut model = attempt;
-            // Behind a batch axis tract leaves the batch-norms around the depthwise convs as
-            // broadcast `Mul`s and `Add`s, which run faster channel-last, as the moves leave them:
-            // there the moves go first, and the AVX2 kernel takes the convs they leave.
-            let n = if batched(&model)? {
+            // Elsewhere (aarch64, wasm) tract has a vector channel-last depthwise kernel and
+            // moves the convs that gain from it itself; these rewrites are for x86_64, where it
+            // has neither.
+            let mut n = if !cfg!(target_arch = "x86_64") {
+                0
+            } else if batched(&model)? {
+                // Behind a batch axis tract leaves the batch-norms around the depthwise convs
+                // as broadcast `Mul`s and `Add`s, which run faster channel-last, as the moves
+                // leave them: there the moves go first, and the AVX2 kernel takes the convs
+                // they leave.
                 let moved = rewrite_depthwise(&mut model)?;
                 moved + depthwise::replace_depthwise(&mut model)?
             } else {
                 let fast = depthwise::replace_depthwise(&mut model)?;
                 fast + rewrite_depthwise(&mut model)?
             };
+            n += broadcast_rows::materialize(&mut model)?;
             if n == 0 {
                 return Ok(None);
             }
