@@ -52,7 +52,8 @@
 //!   parameter gradients) and `params()`. A [`loss::Loss`] returns its value and the gradient
 //!   for each input. Every backward and every loss gradient is checked against central finite
 //!   differences in the tests. This keeps the dependency list to `ndarray`, and the step cost
-//!   to a handful of `dot` calls (see `benches/adapter_step.rs`).
+//!   to a handful of GEMMs (`sgemm.rs`: split over the cores in blocks that give the same bits
+//!   as one call; see `benches/adapter_step.rs` and `benches/novelty_fit.rs`).
 //! * **The encoder itself trains through [`graph::Graph`], not a framework.** The part of an
 //!   ONNX encoder to train arrives as a plain [`graph::GraphSpec`] (nodes, attributes and
 //!   initializers copied from the ONNX by the library crate; this crate never parses protobuf)

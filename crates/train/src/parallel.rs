@@ -4,7 +4,7 @@
 //! BatchNormalization over batches of hundreds of images: independent work per image or per
 //! channel, split here over a few scoped threads. What sums over images — a convolution's
 //! weight gradient — is split into a fixed number of [`LANES`] whatever the thread count
-//! ([`parts`]): each lane sums its images on its own, and the lanes are added in lane order. One
+//! (`parts`): each lane sums its images on its own, and the lanes are added in lane order. One
 //! thread runs the lanes one after another, four run them side by side; the floating-point sums are
 //! the same, so a run resumed with another `--threads` still continues bit for bit.
 

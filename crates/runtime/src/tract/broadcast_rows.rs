@@ -72,7 +72,7 @@ pub(crate) fn materialize(model: &mut TypedModel) -> TractResult<usize> {
 
 /// The shape `small` takes to hold one value per row of `big` (same rank): `big`'s axes up to
 /// `small`'s last one above 1, then 1s — when `small` broadcasts along one of those leading axes,
-/// matches `big` on the others, and leaves rows of at least [`MIN_ROW`] values. `None` when it
+/// matches `big` on the others, and leaves rows of more than [`MIN_ROW`] values. `None` when it
 /// is already one value per row, or cannot be.
 fn row_shape(big: &[usize], small: &[usize]) -> Option<Vec<usize>> {
     if big.len() != small.len() {

@@ -61,7 +61,7 @@ const SHORT_ROW: usize = 7;
 
 /// Optimizes a decluttered typed model for running, with its depthwise convs on the AVX2 kernel
 /// where the host has one (`depthwise`) and channel-last where that is faster, and per-channel
-/// operands behind a batch axis one value per row ([`broadcast_rows`]). If a rewrite fails or
+/// operands behind a batch axis one value per row (`broadcast_rows`). If a rewrite fails or
 /// panics, the model is optimized as it was.
 pub fn optimize(model: TypedModel) -> TractResult<TypedModel> {
     let attempt = model.clone();
