@@ -42,21 +42,20 @@ pub(crate) fn materialize(model: &mut TypedModel) -> TractResult<usize> {
         ) else {
             continue;
         };
-        let plain_f32 = facts.iter().all(|f| f.datum_type == f32::datum_type());
+        if facts.iter().any(|f| f.datum_type != f32::datum_type()) {
+            continue;
+        }
         // The small operand is the one the output is not shaped like.
         let small = match (a == out_shape, b == out_shape) {
             (true, false) => 1,
             (false, true) => 0,
             _ => continue,
         };
-        let Some(rows) = row_shape(out_shape, [a, b][small]).filter(|_| plain_f32) else {
+        let Some(rows) = row_shape(out_shape, [a, b][small]) else {
             continue;
         };
         let mut patch = TypedModelPatch::default();
-        let mut inputs = [
-            patch.tap_model(model, node.inputs[0])?,
-            patch.tap_model(model, node.inputs[1])?,
-        ];
+        let mut inputs = patch.taps(model, &node.inputs)?;
         let op = MultiBroadcastTo::new(ShapeFact::from_dims(rows));
         inputs[small] = patch.wire_node(format!("{}.rows", node.name), op, &[inputs[small]])?[0];
         let y = patch.wire_node(&node.name, node.op.clone(), &inputs)?[0];

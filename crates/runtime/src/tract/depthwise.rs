@@ -136,11 +136,8 @@ pub(crate) fn replace_depthwise(model: &mut TypedModel) -> TractResult<usize> {
         let Some(op) = avx_depthwise(model, node, conv)? else {
             continue;
         };
-        let mut patch = TypedModelPatch::default();
-        let x = patch.tap_model(model, node.inputs[0])?;
-        let y = patch.wire_node(&node.name, op, &[x])?[0];
-        patch.shunt_outside(model, id.into(), y)?;
-        patch.apply(model)?;
+        // The kernel carries the weights and bias: only the data input is wired.
+        TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?.apply(model)?;
         replaced += 1;
     }
     if replaced > 0 {
