@@ -222,6 +222,32 @@ impl Preprocessor {
         self.normalize_units(stacked)
     }
 
+    /// [`batch`](Self::batch) of 8-bit CHW frames (each value `v` read as `v / 255`), resized
+    /// to the input first where they are not its size ([`resize_unit`](Self::resize_unit)).
+    /// Frames of the input size are converted straight into the batch: the same values as
+    /// converting, copying and stacking them, without the three copies (BN statistics and
+    /// novelty rows make a batch so from every held frame).
+    pub fn batch_bytes(&self, frames: &[ArrayView3<u8>]) -> Result<Tensor> {
+        let s = &self.spec;
+        let shape = (s.channels, s.height, s.width);
+        let mut stacked = Array4::<f32>::zeros((frames.len(), s.channels, s.height, s.width));
+        for (i, (frame, mut out)) in frames.iter().zip(stacked.outer_iter_mut()).enumerate() {
+            if frame.dim() == shape {
+                out.zip_mut_with(frame, |o, &v| *o = v as f32 / 255.0);
+                continue;
+            }
+            let unit = self.resize_unit(frame.mapv(|v| v as f32 / 255.0).view());
+            if unit.dim() != shape {
+                return Err(CoreError::Shape(format!(
+                    "image {i} is {:?} (CHW) but the model takes {shape:?}",
+                    unit.dim()
+                )));
+            }
+            out.assign(&unit);
+        }
+        self.normalize_units(stacked)
+    }
+
     /// Turns an `N × C × H × W` batch of [0, 1] images of the input size into the model's input:
     /// normalized by the card's mean and std, in its layout. For NCHW (the usual case) this
     /// works in place, so a caller that renders views straight into one buffer copies nothing.
@@ -537,6 +563,32 @@ mod tests {
             std: vec![0.25; channels],
             resize,
         }
+    }
+
+    /// 8-bit frames batched straight are the bits of converting, resizing and batching them:
+    /// frames of the input size and others, NCHW and NHWC.
+    #[test]
+    fn batch_bytes_equals_converting_then_batching() {
+        for layout in [Layout::Nchw, Layout::Nhwc] {
+            let p = Preprocessor::new(spec(3, layout, ResizeMode::Stretch));
+            let frames = [
+                Array3::from_shape_fn((3, 4, 6), |(c, y, x)| (c * 71 + y * 29 + x * 13) as u8),
+                Array3::from_shape_fn((3, 9, 5), |(c, y, x)| (c * 37 + y * 11 + x * 53) as u8),
+                Array3::from_shape_fn((3, 4, 6), |(c, y, x)| (255 - c * 3 - y * x) as u8),
+            ];
+            let views: Vec<_> = frames.iter().map(|f| f.view()).collect();
+            let units: Vec<_> = frames
+                .iter()
+                .map(|f| p.resize_unit(f.mapv(|v| v as f32 / 255.0).view()))
+                .collect();
+            let (got, want) = (p.batch_bytes(&views).unwrap(), p.batch(&units).unwrap());
+            let bits = |t: &Tensor| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(got.shape(), want.shape());
+            assert_eq!(bits(&got), bits(&want), "{layout:?}");
+        }
+        let p = Preprocessor::new(spec(1, Layout::Nchw, ResizeMode::Stretch));
+        let rgb = Array3::<u8>::zeros((3, 4, 6));
+        assert!(p.batch_bytes(&[rgb.view()]).is_err());
     }
 
     #[test]

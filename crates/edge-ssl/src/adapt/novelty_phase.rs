@@ -122,19 +122,19 @@ fn embed_all(
     let mut pass = frames.pass_at_input(pre)?;
     let read = std::sync::atomic::AtomicUsize::new(0);
     let inputs = std::iter::from_fn(|| {
-        let mut units = Vec::with_capacity(batch);
+        let mut frames = Vec::with_capacity(batch);
         for pixels in pass.by_ref() {
             read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let unit = match pixels {
-                Ok(pixels) => pixels.mapv(|v| v as f32 / 255.0),
+            match pixels {
+                Ok(pixels) => frames.push(pixels),
                 Err(e) => return Some(Err(e)),
-            };
-            units.push(pre.resize_unit(unit.view()));
-            if units.len() == batch {
+            }
+            if frames.len() == batch {
                 break;
             }
         }
-        (!units.is_empty()).then(|| pre.batch(&units).map_err(crate::Error::from))
+        let views: Vec<_> = frames.iter().map(|f| f.view()).collect();
+        (!frames.is_empty()).then(|| pre.batch_bytes(&views).map_err(crate::Error::from))
     });
     let mut rows: Option<Array2<f32>> = None;
     pool.run_batches(inputs, |index, outputs| {

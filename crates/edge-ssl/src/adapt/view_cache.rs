@@ -304,15 +304,15 @@ pub fn bn_batches<'a>(
     // Made one batch at a time as BN re-estimation pulls them: only the batch in flight (and
     // the one being made beside it) is ever in memory.
     (0..take).step_by(batch).map(move |first| {
-        let mut units = Vec::with_capacity(batch);
+        let mut frames = Vec::with_capacity(batch);
         for _ in first..(first + batch).min(take) {
             let Some(frame) = chosen.next() else {
                 bail!(Data, "the source ended before its {n} frames");
             };
-            let unit = frame?.mapv(|v| v as f32 / 255.0);
-            units.push(pre.resize_unit(unit.view()));
+            frames.push(frame?);
         }
-        Ok(pre.batch(&units)?)
+        let views: Vec<_> = frames.iter().map(|f| f.view()).collect();
+        Ok(pre.batch_bytes(&views)?)
     })
 }
 
