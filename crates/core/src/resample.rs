@@ -492,7 +492,9 @@ mod tests {
             let want = t.clamp(0.0, 255.0).round() as u8;
             assert_eq!(byte(t), want, "{t}");
         }
-        for t in [0.5f32, 1.5, 2.5, 254.5, 0.49999997, 0.50000006, 300.0, -1.0, -0.0] {
+        for t in [
+            0.5f32, 1.5, 2.5, 254.5, 0.49999997, 0.50000006, 300.0, -1.0, -0.0,
+        ] {
             assert_eq!(byte(t), t.clamp(0.0, 255.0).round() as u8, "{t}");
         }
         for t in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
