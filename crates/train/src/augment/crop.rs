@@ -152,6 +152,7 @@ struct Columns {
     /// `x0` of each whole block of 8 columns in the order the pair gathers take them
     /// (`0, 1, 4, 5` then `2, 3, 6, 7`), when every `x1` is `x0 + 1` or, at the last column,
     /// `x0` itself; empty otherwise.
+    #[cfg(target_arch = "x86_64")]
     pairs: Vec<i32>,
 }
 
@@ -161,25 +162,14 @@ impl Columns {
         let end = taps.iter().map(|t| t.1 + 1 - lo).max().unwrap_or(0);
         let x0: Vec<i32> = taps.iter().map(|t| index(t.0)).collect();
         let x1: Vec<i32> = taps.iter().map(|t| index(t.1)).collect();
-        // The row buffers repeat their last value once past `end` (`RowCache`), so reading
-        // `r[x0 + 1]` is reading `r[x1]` for both kinds of column.
-        let adjacent = x0.iter().zip(&x1).all(|(&a, &b)| {
-            b == a.saturating_add(1) || (a == b && usize::try_from(a).is_ok_and(|a| a + 1 == end))
-        });
-        let pairs = match adjacent {
-            true => x0
-                .chunks_exact(8)
-                .flat_map(|b| [b[0], b[1], b[4], b[5], b[2], b[3], b[6], b[7]])
-                .collect(),
-            false => Vec::new(),
-        };
         Columns {
             w0: taps.iter().map(|t| 1.0 - t.2).collect(),
             w1: taps.iter().map(|t| t.2).collect(),
+            #[cfg(target_arch = "x86_64")]
+            pairs: pair_order(&x0, &x1, end),
             x0,
             x1,
             end,
-            pairs,
         }
     }
 
@@ -288,6 +278,23 @@ impl Columns {
             i += 8;
         }
         n
+    }
+}
+
+/// [`Columns::pairs`]: `x0` in the pair gathers' order, or nothing when some column does not
+/// read its right neighbour (or, at the last column, itself). The row buffers repeat their last
+/// value once past `end` ([`RowCache`]), so reading `r[x0 + 1]` is reading `r[x1]` for both kinds.
+#[cfg(target_arch = "x86_64")]
+fn pair_order(x0: &[i32], x1: &[i32], end: usize) -> Vec<i32> {
+    let adjacent = x0.iter().zip(x1).all(|(&a, &b)| {
+        b == a.saturating_add(1) || (a == b && usize::try_from(a).is_ok_and(|a| a + 1 == end))
+    });
+    match adjacent {
+        true => x0
+            .chunks_exact(8)
+            .flat_map(|b| [b[0], b[1], b[4], b[5], b[2], b[3], b[6], b[7]])
+            .collect(),
+        false => Vec::new(),
     }
 }
 
@@ -403,9 +410,12 @@ mod tests {
                 let flip = rng.chance(0.5);
                 // Every column reads its neighbour or, at the frame's edge, itself: the pair
                 // path is taken.
-                let cols = taps(crop.left, crop.width, w, ow);
-                let lo = cols.iter().map(|t| t.0).min().unwrap_or(0);
-                assert_eq!(Columns::new(&cols, lo).pairs.len(), ow / 8 * 8);
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let cols = taps(crop.left, crop.width, w, ow);
+                    let lo = cols.iter().map(|t| t.0).min().unwrap_or(0);
+                    assert_eq!(Columns::new(&cols, lo).pairs.len(), ow / 8 * 8);
+                }
                 let got = resized_crop(img.view(), crop, oh, ow, flip);
                 let want = per_tap(img.view(), crop, oh, ow, flip);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
