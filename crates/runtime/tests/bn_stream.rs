@@ -227,14 +227,12 @@ fn opset_18_gives_what_opset_17_gives() {
     }
 }
 
-/// ONNX Runtime runs the probe in two forms: its own training-mode BatchNormalization (opset 14
-/// on) and the decomposed arithmetic (older models, and tract). Opset 13 forces the second on the
-/// same graph; the statistics must agree.
+/// Both engines run the probe in two forms: ONNX's training-mode BatchNormalization (opset 14
+/// on; tract through `tract/train_batch_norm.rs`) and the decomposed arithmetic (older models).
+/// Opset 13 forces the second on the same graph; the statistics must agree, and the patched
+/// encoders compute the same embeddings.
 #[test]
-fn onnx_runtime_s_training_node_gives_what_the_decomposed_probe_gives() {
-    let Some(ort) = ort() else { return };
-    assert!(ort.runs_training_batch_norm());
-    assert!(!tract(1).runs_training_batch_norm());
+fn the_training_node_gives_what_the_decomposed_probe_gives() {
     let card = card_for(&encoder(), None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     // Conv, BatchNormalization, Relu, GlobalAveragePool and Flatten mean the same at 13.
@@ -246,14 +244,23 @@ fn onnx_runtime_s_training_node_gives_what_the_decomposed_probe_gives() {
         }
     });
     let batches: Vec<Tensor> = (0..3).map(|b| batch(&card, 8 * b, 8)).collect();
-    let training_node = run(&ort, &encoder(), &card, &batches);
-    let decomposed = run(&ort, &at_13, &card, &batches);
-    let (dm, dv) = worst(&training_node.stats, &decomposed.stats);
-    assert!(dm < 1e-4 && dv < 1e-4, "{dm:.1e} sd, {dv:.1e}");
-    // And the forms differ in fact: the patched statistics are not bit-identical by accident
-    // of both runs taking the same path (the decomposed probe's two-pass variance rounds
-    // differently from ONNX Runtime's kernel).
-    assert_ne!(training_node.stats, decomposed.stats);
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(tract(1))];
+    backends.extend(ort().map(|o| Box::new(o) as Box<dyn Backend>));
+    for backend in backends {
+        assert!(backend.runs_training_batch_norm(), "{}", backend.name());
+        let training_node = run(backend.as_ref(), &encoder(), &card, &batches);
+        let decomposed = run(backend.as_ref(), &at_13, &card, &batches);
+        let (dm, dv) = worst(&training_node.stats, &decomposed.stats);
+        assert!(
+            dm < 1e-4 && dv < 1e-4,
+            "{}: {dm:.1e} sd, {dv:.1e}",
+            backend.name()
+        );
+        // And the forms differ in fact: the patched statistics are not bit-identical by
+        // accident of both runs taking the same path (the decomposed probe's two-pass
+        // variance rounds differently from the training node's).
+        assert_ne!(training_node.stats, decomposed.stats, "{}", backend.name());
+    }
 }
 
 #[test]

@@ -299,7 +299,7 @@ pub(crate) fn tract_model(path: &Path, proto: &pb::ModelProto) -> Result<Inferen
         _ => None,
     };
     let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        tract_onnx::onnx().parse(proto, dir)
+        crate::tract::onnx().parse(proto, dir)
     }));
     match parsed {
         Ok(Ok(result)) if result.unresolved_inputs.is_empty() => Ok(result.model),

@@ -38,9 +38,9 @@ impl Backend for OrtBackend {
             return Ok(vec![self.load(onnx, card)?]);
         }
         let single = self.options.clone().with_threads(Some(1));
-        (0..self.options.thread_count())
-            .map(|_| imp::load(&single, onnx, card))
-            .collect()
+        crate::backend::load_side_by_side(onnx, self.options.thread_count(), || {
+            imp::load(&single, onnx, card)
+        })
     }
 
     /// ONNX Runtime's CPU kernel has the training mode (checked against numpy and PyTorch by

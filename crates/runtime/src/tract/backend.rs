@@ -13,8 +13,8 @@ use tract_onnx::tract_core::tract_linalg::multithread::{Executor, multithread_tr
 use super::rewrite;
 use super::split::{self, Plan};
 use super::threads;
-use crate::backend::check_input_matches_card;
 use crate::backend::fixed_batch::{fixed_batch, run_in_chunks};
+use crate::backend::{check_input_matches_card, load_side_by_side};
 use crate::onnx::inspect::{self, first_line};
 use crate::{Backend, BackendOptions, Result, RuntimeError, Session, TensorInfo};
 
@@ -37,6 +37,11 @@ impl Backend for TractBackend {
 
     fn check(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// Through [`train_batch_norm`](super::train_batch_norm), which imports the node.
+    fn runs_training_batch_norm(&self) -> bool {
+        true
     }
 
     fn load(&self, onnx: &Path, card: &ModelCard) -> Result<Box<dyn Session>> {
@@ -89,9 +94,9 @@ impl Backend for TractBackend {
 
     fn load_parallel(&self, onnx: &Path, card: &ModelCard) -> Result<Vec<Box<dyn Session>>> {
         let single = TractBackend::new(self.options.clone().with_threads(Some(1)));
-        (0..self.options.thread_count())
-            .map(|_| single.load(onnx, card))
-            .collect()
+        load_side_by_side(onnx, self.options.thread_count(), || {
+            single.load(onnx, card)
+        })
     }
 }
 

@@ -15,7 +15,9 @@
 //!   scalar on x86_64): `depthwise/plane` computes the NCHW form, `depthwise/hwc` the channel-last
 //!   one;
 //! * `broadcast_rows` — a per-channel operand behind a batch axis becomes one value per row, so
-//!   tract runs the element-wise op with its row kernel instead of a call per value.
+//!   tract runs the element-wise op with its row kernel instead of a call per value;
+//! * `train_batch_norm` — ONNX's training-mode BatchNormalization, which tract does not import,
+//!   so the BN probe is one node per layer as with ONNX Runtime.
 
 mod backend;
 mod broadcast_rows;
@@ -23,6 +25,8 @@ mod depthwise;
 mod rewrite;
 mod split;
 mod threads;
+mod train_batch_norm;
 
 pub use backend::TractBackend;
 pub use rewrite::optimize;
+pub(crate) use train_batch_norm::onnx;
