@@ -39,7 +39,7 @@ impl Backend for TractBackend {
         Ok(())
     }
 
-    /// Through [`train_batch_norm`](super::train_batch_norm), which imports the node.
+    /// Through `tract/train_batch_norm.rs`, which imports the node.
     fn runs_training_batch_norm(&self) -> bool {
         true
     }

@@ -14,7 +14,7 @@
 //! (two passes, sums of `f32` lanes per row carried in `f64`), then `y = (x − mean) · scale /
 //! √(var + ε) + bias` in one more — the node's three outputs, as ONNX defines them with that
 //! momentum and as ONNX Runtime's CPU kernel computes them. The probe is then the same
-//! `training_mode` node for both engines ([`Backend::runs_training_batch_norm`](crate::Backend)).
+//! `training_mode` node for both engines ([`Backend::runs_training_batch_norm`](crate::Backend::runs_training_batch_norm)).
 
 use std::sync::OnceLock;
 
