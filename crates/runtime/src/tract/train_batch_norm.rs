@@ -159,9 +159,16 @@ impl Op for TrainBatchNorm {
 impl EvalOp for TrainBatchNorm {
     op_out_of_plan!();
 
+    /// In place: `y` is written over `x` (a copy of it only when another node still reads it),
+    /// so the op holds one activation, as tract's own element-wise ops do.
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         ensure!(inputs.len() == 3, "TrainBatchNorm takes x, scale and bias");
-        let shape = inputs[0].shape().to_vec();
+        let mut inputs = inputs.into_iter();
+        let (Some(x), Some(scale), Some(bias)) = (inputs.next(), inputs.next(), inputs.next())
+        else {
+            bail!("TrainBatchNorm takes x, scale and bias");
+        };
+        let shape = x.shape().to_vec();
         ensure!(
             self.axis < shape.len(),
             "TrainBatchNorm: axis {} of {shape:?}",
@@ -172,34 +179,31 @@ impl EvalOp for TrainBatchNorm {
             shape[self.axis],
         );
         let inner: usize = shape[self.axis + 1..].iter().product();
-        let x_plain = inputs[0].try_as_plain_ram()?;
-        let x = x_plain.as_slice::<f32>()?;
-        let scale_plain = inputs[1].try_as_plain_ram()?;
+        let scale_plain = scale.try_as_plain_ram()?;
         let scale = scale_plain.as_slice::<f32>()?;
-        let bias_plain = inputs[2].try_as_plain_ram()?;
+        let bias_plain = bias.try_as_plain_ram()?;
         let bias = bias_plain.as_slice::<f32>()?;
-        ensure!(
-            scale.len() == c && bias.len() == c && x.len() == outer * c * inner,
-            "TrainBatchNorm: {c} channels, scale {} and bias {}",
-            scale.len(),
-            bias.len()
-        );
-        let mut y = Tensor::zero::<f32>(&shape)?;
+        let mut y = x.into_tensor();
         let mut mean = Tensor::zero::<f32>(&[c])?;
         let mut var = Tensor::zero::<f32>(&[c])?;
         {
             let mut y_plain = y.try_as_plain_ram_mut()?;
             let y = y_plain.as_slice_mut::<f32>()?;
+            ensure!(
+                scale.len() == c && bias.len() == c && y.len() == outer * c * inner,
+                "TrainBatchNorm: {c} channels, scale {} and bias {}",
+                scale.len(),
+                bias.len()
+            );
             let mut mean_plain = mean.try_as_plain_ram_mut()?;
             let means = mean_plain.as_slice_mut::<f32>()?;
             let mut var_plain = var.try_as_plain_ram_mut()?;
             let vars = var_plain.as_slice_mut::<f32>()?;
             normalize(
-                x,
+                y,
                 (outer, c, inner),
                 (scale, bias),
                 self.epsilon,
-                y,
                 (means, vars),
             );
         }
@@ -255,14 +259,13 @@ impl TypedOp for TrainBatchNorm {
     as_op!();
 }
 
-/// The batch statistics and normalized values of `x` (`outer × c × inner`, row-major): means
-/// and population variances into `stats`, `(x − mean) · scale / √(var + ε) + bias` into `y`.
+/// The batch statistics of `x` (`outer × c × inner`, row-major), means and population
+/// variances into `stats`, then `x` replaced by `(x − mean) · scale / √(var + ε) + bias`.
 fn normalize(
-    x: &[f32],
+    x: &mut [f32],
     (outer, c, inner): (usize, usize, usize),
     (scale, bias): (&[f32], &[f32]),
     epsilon: f32,
-    y: &mut [f32],
     (means, vars): (&mut [f32], &mut [f32]),
 ) {
     let count = (outer * inner).max(1) as f64;
@@ -283,9 +286,9 @@ fn normalize(
         let gain: Vec<f32> = (0..c)
             .map(|ch| scale[ch] / (vars[ch] + epsilon).sqrt())
             .collect();
-        for (out, row) in y.chunks_exact_mut(c.max(1)).zip(x.chunks_exact(c.max(1))) {
+        for row in x.chunks_exact_mut(c.max(1)) {
             for ch in 0..c {
-                out[ch] = (row[ch] - means[ch]) * gain[ch] + bias[ch];
+                row[ch] = (row[ch] - means[ch]) * gain[ch] + bias[ch];
             }
         }
         return;
@@ -307,8 +310,8 @@ fn normalize(
         let gain = scale[ch] / (var + epsilon).sqrt();
         let shift = bias[ch];
         for r in rows(ch) {
-            for (o, &v) in y[r.clone()].iter_mut().zip(&x[r]) {
-                *o = (v - mean) * gain + shift;
+            for v in &mut x[r] {
+                *v = (*v - mean) * gain + shift;
             }
         }
     }
@@ -367,8 +370,8 @@ mod tests {
             .collect();
         let (scale, bias) = ([1.0, 2.0, 0.5, -1.0, 3.0], [0.0, 0.1, 0.2, 0.3, 0.4]);
         let run = |x: &[f32], shape| {
-            let (mut y, mut m, mut v) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
-            normalize(x, shape, (&scale, &bias), 1e-5, &mut y, (&mut m, &mut v));
+            let (mut y, mut m, mut v) = (x.to_vec(), vec![0.0; c], vec![0.0; c]);
+            normalize(&mut y, shape, (&scale, &bias), 1e-5, (&mut m, &mut v));
             (y, m, v)
         };
         let (y2, m2, v2) = run(&x, (n, c, s));
@@ -397,13 +400,12 @@ mod tests {
             })
             .collect();
         let (scale, bias) = ([1.0, 0.5, -2.0, 3.0], [0.1, -0.2, 0.3, 0.0]);
-        let (mut y, mut means, mut vars) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
+        let (mut y, mut means, mut vars) = (x.clone(), vec![0.0; c], vec![0.0; c]);
         normalize(
-            &x,
+            &mut y,
             (n, c, s),
             (&scale, &bias),
             1e-5,
-            &mut y,
             (&mut means, &mut vars),
         );
         for ch in 0..c {
