@@ -1,6 +1,8 @@
 //! `adapt` from frames to model directory, one phase after the other: list the frames → BN
-//! re-estimation → encoder training (when asked) → view cache → adapter training → model
-//! directory. Frames are never all in memory:
+//! re-estimation → encoder training (when asked) → view cache → adapter training → novelty model
+//! → model directory. A novelty model on feature means (the default) needs only the final
+//! encoder: its rows are embedded before the view cache and it is fitted on a thread beside the
+//! view pass and the training, filling the core its matrix products leave idle. Frames are never all in memory:
 //! the BN and view passes read them again ([`FrameList`]), and only embeddings stay. Each phase is timed
 //! ([`PhaseTimes`]); the work directory makes every phase resumable.
 
@@ -166,40 +168,81 @@ pub fn adapt(
         dir: None,
     };
 
+    // Feature means need only the final encoder: embedded now, and the novelty model fitted on
+    // a thread of its own beside the view pass (`novelty_phase::fits_early`).
+    let early_rows = match novelty_phase::fits_early(opts, &frames) {
+        true => novelty_phase::rows(
+            backend,
+            data,
+            &work.join(model_dir::ENCODER),
+            &card,
+            None,
+            &frames,
+            opts,
+            progress,
+        )?,
+        false => None,
+    };
+    let early_novelty = clock.lap();
+    let fit_progress = Progress::silent();
     let (mut losses, mut adapter, mut steps, mut plain) = (Vec::new(), None, 0, None);
-    if opts.adapter {
-        // The novelty model's rows (each frame un-augmented) ride in the same pass.
-        let slots = Slots {
-            views: opts.views,
-            plain: novelty_phase::wants_plain_rows(opts, &frames),
-            first_view: 0,
+    let early_fit = std::thread::scope(|scope| -> crate::Result<_> {
+        let fitting = match (&early_rows, &opts.novelty) {
+            (Some(rows), Some(config)) => {
+                Some(scope.spawn(|| crate::novelty::fit(rows.view(), config, &fit_progress)))
+            }
+            _ => None,
         };
-        let cache = view_cache_phase(
-            backend, &patched, &frames, opts, slots, &work, resuming, &mut times, progress,
-        )?;
-        let (cache, rows) = slots.split(cache);
-        plain = rows;
-        times.views = clock.lap();
-        let views = Views::new(cache).context("the view cache")?;
-        let trained = train_phase::train(&views, opts, &work, resuming, progress)?;
-        steps = trained.steps_done();
-        losses = trained.loss_curve().to_vec();
-        adapter = Some(trained.into_adapter());
-        times.train = clock.lap();
-    }
+        let mut views_and_training = || -> crate::Result<()> {
+            if opts.adapter {
+                // The novelty model's rows (each frame un-augmented) ride in the same pass.
+                let slots = Slots {
+                    views: opts.views,
+                    plain: novelty_phase::wants_plain_rows(opts, &frames),
+                    first_view: 0,
+                };
+                let cache = view_cache_phase(
+                    backend, &patched, &frames, opts, slots, &work, resuming, &mut times, progress,
+                )?;
+                let (cache, rows) = slots.split(cache);
+                plain = rows;
+                times.views = clock.lap();
+                let views = Views::new(cache).context("the view cache")?;
+                let trained = train_phase::train(&views, opts, &work, resuming, progress)?;
+                steps = trained.steps_done();
+                losses = trained.loss_curve().to_vec();
+                adapter = Some(trained.into_adapter());
+                times.train = clock.lap();
+            }
+            Ok(())
+        };
+        let trained = views_and_training();
+        if trained.is_err() {
+            fit_progress.cancel();
+        }
+        let fitted = fitting.map(|fit| {
+            fit.join()
+                .unwrap_or_else(|_| Err(crate::Error::Data("the novelty fit panicked".into())))
+        });
+        trained?;
+        fitted.transpose()
+    })?;
 
-    let (novelty, novelty_outcome) = novelty_phase::fit(
-        backend,
-        data,
-        &work.join(model_dir::ENCODER),
-        &card,
-        adapter.as_ref(),
-        plain,
-        &frames,
-        opts,
-        progress,
-    )?;
-    times.novelty = clock.lap();
+    let (novelty, novelty_outcome) = match early_fit {
+        Some(fitted) => fitted,
+        None => novelty_phase::fit(
+            backend,
+            data,
+            &work.join(model_dir::ENCODER),
+            &card,
+            adapter.as_ref(),
+            plain,
+            &frames,
+            opts,
+            progress,
+        )?,
+    };
+    times.novelty = early_novelty + clock.lap();
 
     let mut report = AdaptReport {
         frames: frames.len(),

@@ -226,9 +226,7 @@ impl Columns {
                 let b = _mm256_i32gather_ps::<4>(r0.as_ptr(), x1);
                 let c = _mm256_i32gather_ps::<4>(r1.as_ptr(), x0);
                 let d = _mm256_i32gather_ps::<4>(r1.as_ptr(), x1);
-                let top = _mm256_add_ps(_mm256_mul_ps(a, w0), _mm256_mul_ps(b, w1));
-                let bottom = _mm256_add_ps(_mm256_mul_ps(c, w0), _mm256_mul_ps(d, w1));
-                let out = _mm256_add_ps(_mm256_mul_ps(top, wy0), _mm256_mul_ps(bottom, wy1));
+                let out = blend([a, b, c, d], (w0, w1), (wy0, wy1));
                 _mm256_storeu_ps(line.as_mut_ptr().add(i), out);
             }
             i += 8;
@@ -270,15 +268,29 @@ impl Columns {
                 let (p, q) = (pairs(r1, lo), pairs(r1, hi));
                 let c = _mm256_shuffle_ps::<0x88>(p, q);
                 let d = _mm256_shuffle_ps::<0xDD>(p, q);
-                let top = _mm256_add_ps(_mm256_mul_ps(a, w0), _mm256_mul_ps(b, w1));
-                let bottom = _mm256_add_ps(_mm256_mul_ps(c, w0), _mm256_mul_ps(d, w1));
-                let out = _mm256_add_ps(_mm256_mul_ps(top, wy0), _mm256_mul_ps(bottom, wy1));
+                let out = blend([a, b, c, d], (w0, w1), (wy0, wy1));
                 _mm256_storeu_ps(line.as_mut_ptr().add(i), out);
             }
             i += 8;
         }
         n
     }
+}
+
+/// Eight outputs from their neighbours `[a, b]` in row 0 and `[c, d]` in row 1: `(a·w0 + b·w1)·wy0
+/// + (c·w0 + d·w1)·wy1`, multiplies and adds apart (no fused multiply-add, as the scalar loop).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn blend(
+    [a, b, c, d]: [std::arch::x86_64::__m256; 4],
+    (w0, w1): (std::arch::x86_64::__m256, std::arch::x86_64::__m256),
+    (wy0, wy1): (std::arch::x86_64::__m256, std::arch::x86_64::__m256),
+) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::*;
+    let top = _mm256_add_ps(_mm256_mul_ps(a, w0), _mm256_mul_ps(b, w1));
+    let bottom = _mm256_add_ps(_mm256_mul_ps(c, w0), _mm256_mul_ps(d, w1));
+    _mm256_add_ps(_mm256_mul_ps(top, wy0), _mm256_mul_ps(bottom, wy1))
 }
 
 /// [`Columns::pairs`]: `x0` in the pair gathers' order, or nothing when some column does not
