@@ -5,7 +5,8 @@
 //! resize moved a 224×224 encoder's scores of its own training frames past the threshold);
 //! frames kept at the input size, and a camera's, which cannot be read again, are replayed,
 //! and their embeddings ride in the view pass (one more slot per frame) when an adapter
-//! trains. Memory holds the rows, not the frames.
+//! trains. Memory holds the rows, not the frames. Feature means need no adapter: [`rows`] embeds
+//! them before the view pass and the pipeline fits on them beside it ([`fits_early`]).
 
 use std::path::Path;
 
@@ -157,19 +158,19 @@ fn embed_all(
     let mut pass = frames.pass_at_input(pre)?;
     let read = std::sync::atomic::AtomicUsize::new(0);
     let inputs = std::iter::from_fn(|| {
-        let mut frames = Vec::with_capacity(batch);
+        let mut held = Vec::with_capacity(batch);
         for pixels in pass.by_ref() {
             read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match pixels {
-                Ok(pixels) => frames.push(pixels),
+                Ok(pixels) => held.push(pixels),
                 Err(e) => return Some(Err(e)),
             }
-            if frames.len() == batch {
+            if held.len() == batch {
                 break;
             }
         }
-        let views: Vec<_> = frames.iter().map(|f| f.view()).collect();
-        (!frames.is_empty()).then(|| pre.batch_bytes(&views).map_err(crate::Error::from))
+        let views: Vec<_> = held.iter().map(|f| f.view()).collect();
+        (!held.is_empty()).then(|| pre.batch_bytes(&views).map_err(crate::Error::from))
     });
     let mut rows: Option<Array2<f32>> = None;
     pool.run_batches(inputs, |index, outputs| {
