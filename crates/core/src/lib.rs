@@ -58,11 +58,11 @@ pub use error::{CoreError, Result, error_line};
 pub use image_files::image_files;
 pub use preprocess::{
     MAX_IMAGE_PIXELS, Preprocessor, decode_image, decode_image_at_least, decode_image_bytes,
-    decode_image_bytes_at_least, decodes_differ,
+    decode_image_bytes_at_least, decodes_differ, unit_to_byte,
 };
 pub use printable::{escape_path, escape_row, one_line, unescape_row};
 pub use regular_file::{open_regular, open_regular_in};
-pub use resample::resize_to_fit;
+pub use resample::{resize_to_fit, resize_to_fit_chw};
 pub use same_file::ensure_not_input;
 pub use scaled_decode::{DECODE_MARGIN, DecodeSize};
 pub use tensor::{Tensor, TensorView};

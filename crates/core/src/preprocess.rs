@@ -4,7 +4,7 @@ use image::imageops::{self, FilterType};
 use image::{DynamicImage, GenericImageView, ImageBuffer, ImageDecoder, Luma, Rgb};
 use ndarray::{Array3, Array4, ArrayView3, Axis};
 
-use crate::resample::{self, Window, as_is, resample, unit_byte};
+use crate::resample::{self, Window, as_is, resample, resample_into, unit_byte};
 use crate::scaled_decode::{DecodeSize, decode_reduced_jpeg};
 use crate::{CoreError, InputSpec, Layout, ResizeMode, Result, Tensor, open_regular};
 
@@ -167,10 +167,21 @@ impl Preprocessor {
     pub fn unit_image(&self, img: &DynamicImage) -> Array3<f32> {
         let (w, h) = (self.spec.width as u32, self.spec.height as u32);
         let mode = self.spec.resize;
-        if let Some(unit) = unit_image_8bit(img, self.spec.channels, w, h, mode) {
+        if let Some(unit) = unit_image_8bit(img, self.spec.channels, w, h, mode, |t| t) {
             return unit;
         }
         self.unit_image_any(img)
+    }
+
+    /// [`unit_image`](Self::unit_image) rounded to 8 bits ([`unit_to_byte`]), the same bytes
+    /// as rounding its result, without the `f32` image in between.
+    pub fn unit_image_bytes(&self, img: &DynamicImage) -> Array3<u8> {
+        let (w, h) = (self.spec.width as u32, self.spec.height as u32);
+        let mode = self.spec.resize;
+        if let Some(bytes) = unit_image_8bit(img, self.spec.channels, w, h, mode, unit_to_byte) {
+            return bytes;
+        }
+        self.unit_image_any(img).mapv(unit_to_byte)
     }
 
     /// [`unit_image`](Self::unit_image) for any pixel type: through `image`'s `f32` conversion
@@ -362,13 +373,14 @@ where
 /// same numbers as converting to `f32` and resizing with `image` (see [`resample`]), without
 /// converting the whole frame first or resizing what the centre crop drops. `None` for other
 /// pixel types, which take the general path.
-fn unit_image_8bit(
+fn unit_image_8bit<O: Copy + Default>(
     img: &DynamicImage,
     channels: usize,
     w: u32,
     h: u32,
     mode: ResizeMode,
-) -> Option<Array3<f32>> {
+    store: impl Fn(f32) -> O + Copy,
+) -> Option<Array3<O>> {
     let (iw, ih) = img.dimensions();
     let window = if (iw, ih) == (w, h) {
         Window::full(w, h)
@@ -389,14 +401,31 @@ fn unit_image_8bit(
         }
     };
     // 8-bit samples go into the resize as they are, each converted as `image` converts it
-    // (`unit_byte`) when its row is first read: no `f32` copy of the whole frame.
-    let (hwc, c) = match (img, channels) {
-        (DynamicImage::ImageRgb8(rgb), 3) => {
-            (resample(rgb.as_raw(), unit_byte, (iw, ih), 3, window), 3)
-        }
-        (DynamicImage::ImageLuma8(gray), 1) => {
-            (resample(gray.as_raw(), unit_byte, (iw, ih), 1, window), 1)
-        }
+    // (`unit_byte`) when its row is first read: no `f32` copy of the whole frame. The resize
+    // writes each plane itself, clamped (`unit`) and stored by `store`.
+    let (hu, wu) = (h as usize, w as usize);
+    let store = move |t: f32| store(resample::unit(t));
+    let mut out = Array3::default((channels, hu, wu));
+    let planes = out.as_slice_mut()?;
+    match (img, channels) {
+        (DynamicImage::ImageRgb8(rgb), 3) => resample_into::<true, true, _, _>(
+            rgb.as_raw(),
+            unit_byte,
+            (iw, ih),
+            3,
+            window,
+            planes,
+            store,
+        ),
+        (DynamicImage::ImageLuma8(gray), 1) => resample_into::<true, true, _, _>(
+            gray.as_raw(),
+            unit_byte,
+            (iw, ih),
+            1,
+            window,
+            planes,
+            store,
+        ),
         (DynamicImage::ImageRgb8(rgb), 1) => {
             let lut = unit_lut();
             let luma: Vec<f32> = rgb
@@ -407,20 +436,22 @@ fn unit_image_8bit(
                     0.299 * r + 0.587 * g + 0.114 * b
                 })
                 .collect();
-            (resample(&luma, as_is, (iw, ih), 1, window), 1)
+            resample_into::<true, true, _, _>(&luma, as_is, (iw, ih), 1, window, planes, store)
         }
         _ => return None,
     };
-    let (h, w) = (h as usize, w as usize);
-    let mut out = Array3::zeros((c, h, w));
-    let planes = out.as_slice_mut().expect("a new array is contiguous");
-    let plane_len = h * w;
-    for (i, px) in hwc.chunks_exact(c).enumerate() {
-        for (ch, &t) in px.iter().enumerate() {
-            planes[ch * plane_len + i] = resample::unit(t);
-        }
-    }
     Some(out)
+}
+
+/// A sample in [0, 1] as a byte: clamped, scaled by 255 and rounded half up (NaN gives 0).
+#[inline(always)]
+pub fn unit_to_byte(v: f32) -> u8 {
+    // `max` then `min` takes NaN to 0 and vectorizes, as `clamp` did not; the same value
+    // otherwise. In [0.5, 255.5] the conversion is exact truncation.
+    let v = v.max(0.0).min(1.0) * 255.0 + 0.5;
+    // SAFETY: `v` is finite and in [0.5, 255.5], where `to_int_unchecked` is defined.
+    let whole: i32 = unsafe { v.to_int_unchecked() };
+    whole as u8
 }
 
 /// What `image` makes of each 8-bit sample when converting to `f32` (`to_rgb32f`), read from
@@ -506,7 +537,7 @@ mod tests {
                         let p = Preprocessor::new(spec(channels, Layout::Nchw, mode));
                         let (w, h) = (p.spec().width as u32, p.spec().height as u32);
                         let want = p.unit_image_any(&img);
-                        let fast = unit_image_8bit(&img, channels, w, h, mode);
+                        let fast = unit_image_8bit(&img, channels, w, h, mode, |t| t);
                         // A gray frame for an RGB card goes through `image`'s colour conversion.
                         if img.color().has_color() || channels == 1 {
                             let fast = fast.unwrap();
@@ -547,8 +578,11 @@ mod tests {
                 width: 224,
                 ..spec(3, Layout::Nchw, mode)
             });
-            let fast = unit_image_8bit(&img, 3, 224, 224, mode).unwrap();
+            let fast = unit_image_8bit(&img, 3, 224, 224, mode, |t| t).unwrap();
             assert_eq!(fast, p.unit_image_any(&img), "{mode:?}");
+            // Rounded in the resize: the bytes of rounding the `f32` image.
+            let rounded = fast.mapv(|v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8);
+            assert_eq!(p.unit_image_bytes(&img), rounded, "{mode:?}");
         }
     }
 

@@ -21,6 +21,7 @@ use std::ops::Range;
 
 use image::imageops::FilterType;
 use image::{DynamicImage, GenericImageView, GrayImage, RgbImage};
+use ndarray::Array3;
 
 /// One axis of a resize: for each output index, the first source index it reads and its
 /// normalized weights (`image`'s `horizontal_sample` / `vertical_sample` arithmetic).
@@ -139,24 +140,47 @@ pub(crate) fn resample<T: Copy>(
     channels: usize,
     window: Window,
 ) -> Vec<f32> {
+    let mut out = vec![0.0f32; window.w as usize * window.h as usize * channels];
+    resample_into::<true, false, _, _>(src, value, size, channels, window, &mut out, |t| t);
+    out
+}
+
+/// [`resample`] with each sample passed through `store` (the final clamp and rounding, say)
+/// into `out`, interleaved like the source or, with `PLANAR`, one plane per channel (CHW, what
+/// encoders read): the conversion and the transposition are compiled into the resize instead of
+/// being passes of their own over a whole `f32` image. `ONCE` is [`resample_any`]'s. `out` must
+/// hold the window's `w · h · channels` samples.
+pub(crate) fn resample_into<const ONCE: bool, const PLANAR: bool, T: Copy, O: Copy>(
+    src: &[T],
+    value: impl Fn(T) -> f32 + Copy,
+    size: (u32, u32),
+    channels: usize,
+    window: Window,
+    out: &mut [O],
+    store: impl Fn(f32) -> O + Copy,
+) {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2")]
-        fn avx2<T: Copy>(
+        fn avx2<const ONCE: bool, const PLANAR: bool, T: Copy, O: Copy>(
             src: &[T],
             value: impl Fn(T) -> f32 + Copy,
             size: (u32, u32),
             channels: usize,
             window: Window,
-        ) -> Vec<f32> {
-            resample_any::<true, _>(src, value, size, channels, window)
+            out: &mut [O],
+            store: impl Fn(f32) -> O + Copy,
+        ) {
+            resample_any::<ONCE, PLANAR, _, _>(src, value, size, channels, window, out, store)
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { avx2(src, value, size, channels, window) };
+            return unsafe {
+                avx2::<ONCE, PLANAR, _, _>(src, value, size, channels, window, out, store)
+            };
         }
     }
-    resample_any::<true, _>(src, value, size, channels, window)
+    resample_any::<ONCE, PLANAR, _, _>(src, value, size, channels, window, out, store)
 }
 
 /// A sample's own number: `f32` samples, or 8-bit ones resized as 8-bit.
@@ -172,26 +196,18 @@ pub(crate) fn unit_byte(v: u8) -> f32 {
     f32::from(v) / 255.0
 }
 
-/// [`resample`] of 8-bit samples to 8-bit samples ([`byte`] applied to each), the conversion
-/// compiled with the resize (a `map(byte).collect()` outside it took a third of the time).
-fn resample_bytes(src: &[u8], size: (u32, u32), channels: usize, window: Window) -> Vec<u8> {
-    #[inline(always)]
-    fn any(src: &[u8], size: (u32, u32), channels: usize, window: Window) -> Vec<u8> {
-        let samples = resample_any::<false, _>(src, as_is, size, channels, window);
-        samples.iter().map(|&t| byte(t)).collect()
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2")]
-        fn avx2(src: &[u8], size: (u32, u32), channels: usize, window: Window) -> Vec<u8> {
-            any(src, size, channels, window)
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { avx2(src, size, channels, window) };
-        }
-    }
-    any(src, size, channels, window)
+/// [`resample`] of 8-bit samples to 8-bit samples ([`byte`] applied to each, in the resize:
+/// a `map(byte).collect()` outside it took a third of the time), interleaved or, with `PLANAR`,
+/// one plane per channel.
+fn resample_bytes<const PLANAR: bool>(
+    src: &[u8],
+    size: (u32, u32),
+    channels: usize,
+    window: Window,
+) -> Vec<u8> {
+    let mut out = vec![0u8; window.w as usize * window.h as usize * channels];
+    resample_into::<false, PLANAR, _, _>(src, as_is, size, channels, window, &mut out, byte);
+    out
 }
 
 /// [`resample`]'s body, inlined into each instruction-set variant.
@@ -203,23 +219,40 @@ fn resample_bytes(src: &[u8], size: (u32, u32), channels: usize, window: Window)
 /// are converted where they are read, cheaper for a plain `u8 → f32` (the ring cost the kept
 /// frames' byte resize 3 %). The sums are the same operations in the same order either way.
 #[inline(always)]
-fn resample_any<const ONCE: bool, T: Copy>(
+fn resample_any<const ONCE: bool, const PLANAR: bool, T: Copy, O: Copy>(
     src: &[T],
     value: impl Fn(T) -> f32 + Copy,
     (width, height): (u32, u32),
     channels: usize,
     window: Window,
-) -> Vec<f32> {
+    out: &mut [O],
+    store: impl Fn(f32) -> O + Copy,
+) {
     let (wx, wy) = (window.x as usize, window.y as usize);
     let (ww, wh) = (window.w as usize, window.h as usize);
     let row_len = width as usize * channels;
+    let plane = ww * wh;
+    // Where output sample `c` of pixel `p` (row-major in the window) goes.
+    let index = |p: usize, c: usize| match PLANAR {
+        true => c * plane + p,
+        false => p * channels + c,
+    };
+    // Callers size `out` from the window (an internal contract, not input).
+    assert_eq!(
+        out.len(),
+        plane * channels,
+        "resample: outputs for a {ww}×{wh} window"
+    );
     if (window.width, window.height) == (width, height) {
-        let mut out = Vec::with_capacity(ww * wh * channels);
-        for row in src.chunks_exact(row_len).skip(wy).take(wh) {
+        for (y, row) in src.chunks_exact(row_len).skip(wy).take(wh).enumerate() {
             let part = &row[wx * channels..(wx + ww) * channels];
-            out.extend(part.iter().map(|&v| value(v)));
+            for (x, px) in part.chunks_exact(channels).enumerate() {
+                for (c, &v) in px.iter().enumerate() {
+                    out[index(y * ww + x, c)] = store(value(v));
+                }
+            }
         }
-        return out;
+        return;
     }
     let rows = Taps::new(height, window.height);
     let cols = Taps::new(width, window.width);
@@ -238,9 +271,8 @@ fn resample_any<const ONCE: bool, T: Copy>(
     };
     let mut ring = vec![0.0f32; ring_rows * span_len];
     let mut ring_row = vec![usize::MAX; ring_rows];
-    let mut out = vec![0.0f32; wh * ww * channels];
     if out.is_empty() || span_len == 0 {
-        return out;
+        return;
     }
     // Output rows are made `LANES` at a time: their vertical sums (`block`, one row each),
     // transposed so that a source sample of all `LANES` rows is one contiguous `[f32; LANES]`,
@@ -284,11 +316,11 @@ fn resample_any<const ONCE: bool, T: Copy>(
         }
         // Horizontal pass: each output sample sums its taps in order, as `image` does (rows
         // past `here` sum stale values and are not written).
-        let line = (y0 - wy) * ww * channels;
+        let line = (y0 - wy) * ww;
         for (xi, x) in (wx..wx + ww).enumerate() {
             let (first, weights) = cols.of(x);
             let base = (first - span.start) * channels;
-            let at = |l: usize, c: usize| line + (l * ww + xi) * channels + c;
+            let at = |l: usize, c: usize| index(line + l * ww + xi, c);
             if channels == 3 {
                 // RGB: the three channels' sums side by side, independent chains.
                 let mut t = [[0.0f32; LANES]; 3];
@@ -302,7 +334,7 @@ fn resample_any<const ONCE: bool, T: Copy>(
                 }
                 for l in 0..here {
                     for (c, t) in t.iter().enumerate() {
-                        out[at(l, c)] = t[l];
+                        out[at(l, c)] = store(t[l]);
                     }
                 }
                 continue;
@@ -316,12 +348,11 @@ fn resample_any<const ONCE: bool, T: Copy>(
                     }
                 }
                 for (l, &t) in t.iter().enumerate().take(here) {
-                    out[at(l, c)] = t;
+                    out[at(l, c)] = store(t);
                 }
             }
         }
     }
-    out
 }
 
 /// Output rows [`resample_any`] computes together (eight `f32` lanes: one AVX2 register).
@@ -345,7 +376,7 @@ pub fn resize_to_fit(image: &DynamicImage, width: u32, height: u32) -> DynamicIm
         return image.clone();
     }
     let bytes = |raw: &[u8], channels| -> Vec<u8> {
-        resample_bytes(raw, (iw, ih), channels, Window::full(nw, nh))
+        resample_bytes::<false>(raw, (iw, ih), channels, Window::full(nw, nh))
     };
     let resized = match image {
         DynamicImage::ImageRgb8(rgb) => {
@@ -357,6 +388,26 @@ pub fn resize_to_fit(image: &DynamicImage, width: u32, height: u32) -> DynamicIm
         _ => None,
     };
     resized.unwrap_or_else(|| image.resize(width, height, FilterType::Triangle))
+}
+
+/// [`resize_to_fit`] of an 8-bit RGB or gray image, as CHW planes (`channels × height ×
+/// width`, what an encoder reads): the same samples, written to their planes by the resize
+/// itself instead of an interleaved image transposed afterwards (that transposition was a
+/// tenth of `adapt`'s frame reading). `None` for other pixel types.
+pub fn resize_to_fit_chw(image: &DynamicImage, width: u32, height: u32) -> Option<Array3<u8>> {
+    let (iw, ih) = image.dimensions();
+    let (raw, channels) = match image {
+        DynamicImage::ImageRgb8(rgb) => (rgb.as_raw(), 3),
+        DynamicImage::ImageLuma8(gray) => (gray.as_raw(), 1),
+        _ => return None,
+    };
+    let (nw, nh) = match (width, height) == (iw, ih) || iw == 0 || ih == 0 {
+        true => (iw, ih),
+        false => fit_dimensions(iw, ih, width, height).filter(|_| width > 0 && height > 0)?,
+    };
+    // `image` copies the pixels when the size does not change; so does the resize here.
+    let planes = resample_bytes::<true>(raw, (iw, ih), channels, Window::full(nw, nh));
+    Array3::from_shape_vec((channels, nh as usize, nw as usize), planes).ok()
 }
 
 /// The size `DynamicImage::resize` gives (`image`'s `resize_dimensions` without filling);
@@ -483,6 +534,32 @@ mod tests {
                 assert_eq!(got, want, "{:?} {w}×{h} → fit {nw}×{nh}", img.color());
             }
         }
+    }
+
+    #[test]
+    fn resize_to_fit_chw_is_resize_to_fit_as_planes() {
+        let same = [((48, 36), (48, 36)), ((64, 48), (80, 80))];
+        for (seed, &((w, h), (nw, nh))) in SIZES.iter().chain(&same).enumerate() {
+            let raw = bytes((w * h * 3) as usize, seed as u64 + 11);
+            let rgb = DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, raw.clone()).unwrap());
+            let gray = DynamicImage::ImageLuma8(
+                GrayImage::from_raw(w, h, raw[..(w * h) as usize].to_vec()).unwrap(),
+            );
+            for img in [rgb, gray] {
+                let want = resize_to_fit(&img, nw, nh);
+                let c = img.color().channel_count() as usize;
+                let (ww, wh) = (want.width() as usize, want.height() as usize);
+                let hwc = ndarray::ArrayView3::from_shape((wh, ww, c), want.as_bytes()).unwrap();
+                let got = resize_to_fit_chw(&img, nw, nh).unwrap();
+                assert_eq!(
+                    got,
+                    hwc.permuted_axes([2, 0, 1]),
+                    "{c} channels {w}×{h} → {nw}×{nh}"
+                );
+            }
+        }
+        let rgba = DynamicImage::ImageRgba8(image::RgbaImage::new(4, 4));
+        assert!(resize_to_fit_chw(&rgba, 2, 2).is_none());
     }
 
     #[test]

@@ -28,8 +28,7 @@ pub fn is_input_size(pixels: &Array3<u8>, pre: &Preprocessor) -> bool {
 /// A decoded frame as `run` feeds it to the encoder — resized once, straight to the input, in
 /// the card's channels — stored in 8 bits (within half a level of `run`'s floats).
 pub fn input_pixels(image: &DynamicImage, pre: &Preprocessor) -> Array3<u8> {
-    pre.unit_image(image)
-        .mapv(|v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
+    pre.unit_image_bytes(image)
 }
 
 /// `embedder`'s rows of the frames of `data` as `run` reads them: `files` (the frames' image

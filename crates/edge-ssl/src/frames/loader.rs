@@ -17,7 +17,7 @@ use crate::error::{Context, bail};
 use edge_ssl_core::{DecodeSize, Preprocessor};
 use edge_ssl_source::{FrameSource, SourceKind, SourceOptions, detect_kind, open_source};
 use image::DynamicImage;
-use ndarray::{Array3, ArrayView3};
+use ndarray::Array3;
 
 use crate::frames::image_set::{self as image_set, Frames};
 use crate::progress::Progress;
@@ -109,30 +109,25 @@ pub fn kept_pixels(image: DynamicImage, pre: &Preprocessor) -> Array3<u8> {
         KEEP_SCALE * spec.width as u32,
         KEEP_SCALE * spec.height as u32,
     );
-    let image = if image.width() > max_w || image.height() > max_h {
-        edge_ssl_core::resize_to_fit(&image, max_w, max_h)
-    } else {
-        image
+    let fits = image.width() <= max_w && image.height() <= max_h;
+    // 8-bit sources in the card's channel count are resized (or copied) straight into CHW
+    // planes: going through [0, 1] floats and rounding back (a libm `roundf` per value) gives
+    // the same bytes, slower, and so did an interleaved resize transposed afterwards.
+    let own_channels = matches!(
+        (spec.channels, &image),
+        (3, DynamicImage::ImageRgb8(_)) | (1, DynamicImage::ImageLuma8(_))
+    );
+    let (w, h) = match fits {
+        true => (image.width(), image.height()),
+        false => (max_w, max_h),
     };
-    let (w, h) = (image.width() as usize, image.height() as usize);
-    // 8-bit sources in the card's channel count are only transposed: going through [0, 1]
-    // floats and rounding back (a libm `roundf` per value) gives the same bytes, slower.
-    match (spec.channels, &image) {
-        (3, DynamicImage::ImageRgb8(rgb)) => {
-            if let Ok(hwc) = ArrayView3::from_shape((h, w, 3), rgb.as_raw().as_slice()) {
-                return hwc
-                    .permuted_axes([2, 0, 1])
-                    .as_standard_layout()
-                    .into_owned();
-            }
-        }
-        (1, DynamicImage::ImageLuma8(gray)) => {
-            if let Ok(chw) = Array3::from_shape_vec((1, h, w), gray.as_raw().clone()) {
-                return chw;
-            }
-        }
-        _ => {}
+    if own_channels && let Some(chw) = edge_ssl_core::resize_to_fit_chw(&image, w, h) {
+        return chw;
     }
+    let image = match fits {
+        true => image,
+        false => edge_ssl_core::resize_to_fit(&image, max_w, max_h),
+    };
     pre.unit_full(&image).mapv(|v| (v * 255.0).round() as u8)
 }
 
