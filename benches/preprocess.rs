@@ -63,6 +63,10 @@ fn bench(c: &mut Criterion) {
     c.bench_function("resize_768x576_rgb_to_448x336", |b| {
         b.iter(|| edge_ssl_core::resize_to_fit(&frame, 448, 336))
     });
+    // The same resize as the trainer keeps it: CHW planes.
+    c.bench_function("resize_768x576_rgb_to_448x336_chw", |b| {
+        b.iter(|| edge_ssl_core::resize_to_fit_chw(&frame, 448, 336))
+    });
     // ... and holds each frame as `run` reads it: the decoded 768x576 frame resized once,
     // straight to a 224x224 input.
     let rgb224 = Preprocessor::new(InputSpec {
@@ -75,6 +79,9 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("unit_image_768x576_rgb_to_224x224", |b| {
         b.iter(|| rgb224.unit_image(&frame))
+    });
+    c.bench_function("unit_image_bytes_768x576_rgb_to_224x224", |b| {
+        b.iter(|| rgb224.unit_image_bytes(&frame))
     });
     // Decoding a camera-sized JPEG at full size and at the 1/2 DCT scale.
     let dir = std::env::temp_dir().join(format!("edge-ssl-bench-{}", std::process::id()));

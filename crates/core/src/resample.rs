@@ -280,6 +280,11 @@ fn resample_any<const ONCE: bool, const PLANAR: bool, T: Copy, O: Copy>(
     // vector operation per tap instead of one scalar operation per tap and row.
     let mut block = vec![0.0f32; LANES * span_len];
     let mut lanes = vec![[0.0f32; LANES]; span_len];
+    // CHW output: the horizontal pass's sums of `LANES` rows go to a tile of whole plane rows
+    // (`tile[(c · LANES + l) · ww + xi]`), then each row is stored in one contiguous pass
+    // (`store` vectorizes there; written straight, it was one scalar conversion and a store
+    // `ww` apart per sample).
+    let mut tile = vec![0.0f32; if PLANAR { channels * LANES * ww } else { 0 }];
     for y0 in (wy..wy + wh).step_by(LANES) {
         let here = LANES.min(wy + wh - y0);
         // Vertical pass, over only the source columns the window's outputs read.
@@ -320,7 +325,10 @@ fn resample_any<const ONCE: bool, const PLANAR: bool, T: Copy, O: Copy>(
         for (xi, x) in (wx..wx + ww).enumerate() {
             let (first, weights) = cols.of(x);
             let base = (first - span.start) * channels;
-            let at = |l: usize, c: usize| index(line + l * ww + xi, c);
+            let mut put = |l: usize, c: usize, t: f32| match PLANAR {
+                true => tile[(c * LANES + l) * ww + xi] = t,
+                false => out[index(line + l * ww + xi, c)] = store(t),
+            };
             if channels == 3 {
                 // RGB: the three channels' sums side by side, independent chains.
                 let mut t = [[0.0f32; LANES]; 3];
@@ -334,7 +342,7 @@ fn resample_any<const ONCE: bool, const PLANAR: bool, T: Copy, O: Copy>(
                 }
                 for l in 0..here {
                     for (c, t) in t.iter().enumerate() {
-                        out[at(l, c)] = store(t[l]);
+                        put(l, c, t[l]);
                     }
                 }
                 continue;
@@ -348,7 +356,18 @@ fn resample_any<const ONCE: bool, const PLANAR: bool, T: Copy, O: Copy>(
                     }
                 }
                 for (l, &t) in t.iter().enumerate().take(here) {
-                    out[at(l, c)] = store(t);
+                    put(l, c, t);
+                }
+            }
+        }
+        if PLANAR {
+            for c in 0..channels {
+                for l in 0..here {
+                    let from = &tile[(c * LANES + l) * ww..][..ww];
+                    let to = &mut out[index(line + l * ww, c)..][..ww];
+                    for (o, &t) in to.iter_mut().zip(from) {
+                        *o = store(t);
+                    }
                 }
             }
         }
