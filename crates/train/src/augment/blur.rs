@@ -39,22 +39,44 @@ pub fn gaussian_blur(
             padded[..radius].fill(row[0]);
             padded[radius..radius + width].copy_from_slice(row);
             padded[radius + width..].fill(row[width - 1]);
-            out.fill(0.0);
-            for (i, &k) in kernel.iter().enumerate() {
-                for (o, v) in out.iter_mut().zip(&padded[i..i + width]) {
-                    *o += k * v;
-                }
-            }
+            convolve(out, &kernel, |i, at| &padded[i + at..]);
         }
         for (y, out) in plane.chunks_exact_mut(width).enumerate() {
-            out.fill(0.0);
-            for (i, &k) in kernel.iter().enumerate() {
+            convolve(out, &kernel, |i, at| {
                 let src = (y + i).saturating_sub(radius).min(height - 1);
-                let line = &horizontal[src * width..(src + 1) * width];
-                for (o, v) in out.iter_mut().zip(line) {
-                    *o += k * v;
-                }
+                &horizontal[src * width + at..(src + 1) * width]
+            });
+        }
+    }
+}
+
+/// Outputs per block of [`convolve`]: four AVX2 registers of sums.
+const BLOCK: usize = 32;
+
+/// `out[j] = Σ_i kernel[i] · tap(i, 0)[j]`, the taps added in order from 0 (the same
+/// operations in the same order as one whole-row pass per tap), `BLOCK` outputs at a time:
+/// their sums stay in registers through all the taps instead of being loaded and stored
+/// again for each tap. `tap(i, at)` is tap `i`'s row from output `at` on.
+#[inline(always)]
+fn convolve<'a>(out: &mut [f32], kernel: &[f32], tap: impl Fn(usize, usize) -> &'a [f32]) {
+    let mut blocks = out.chunks_exact_mut(BLOCK);
+    let mut at = 0;
+    for block in &mut blocks {
+        let mut sums = [0.0f32; BLOCK];
+        for (i, &k) in kernel.iter().enumerate() {
+            let row = &tap(i, at)[..BLOCK];
+            for (s, v) in sums.iter_mut().zip(row) {
+                *s += k * v;
             }
+        }
+        block.copy_from_slice(&sums);
+        at += BLOCK;
+    }
+    let rest = blocks.into_remainder();
+    rest.fill(0.0);
+    for (i, &k) in kernel.iter().enumerate() {
+        for (o, v) in rest.iter_mut().zip(tap(i, at)) {
+            *o += k * v;
         }
     }
 }
