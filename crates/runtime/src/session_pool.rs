@@ -48,7 +48,24 @@ impl SessionPool {
     /// `consume(index, outputs)` the outputs of batch number `index` on the caller's thread,
     /// in completion order. The first error — from `inputs`, a session or `consume` — stops
     /// everything and is returned.
-    pub fn run_batches<E, I, F>(&mut self, inputs: I, mut consume: F) -> Result<(), E>
+    pub fn run_batches<E, I, F>(&mut self, inputs: I, consume: F) -> Result<(), E>
+    where
+        E: From<RuntimeError> + Send,
+        I: Iterator<Item = Result<Tensor, E>> + Send,
+        F: FnMut(usize, Vec<Tensor>) -> Result<(), E>,
+    {
+        self.run_batches_returning(inputs, None, consume)
+    }
+
+    /// [`run_batches`](Self::run_batches), handing each input batch back through `spent` once
+    /// its session has run it, so the producer can write the next batch into that memory
+    /// instead of allocating (and zeroing) a new one. A closed receiver is ignored.
+    pub fn run_batches_returning<E, I, F>(
+        &mut self,
+        inputs: I,
+        spent: Option<mpsc::Sender<Tensor>>,
+        mut consume: F,
+    ) -> Result<(), E>
     where
         E: From<RuntimeError> + Send,
         I: Iterator<Item = Result<Tensor, E>> + Send,
@@ -70,7 +87,7 @@ impl SessionPool {
                 }
             });
             for session in &mut self.sessions {
-                let (queue, done) = (&queue, done.clone());
+                let (queue, done, spent) = (&queue, done.clone(), spent.clone());
                 s.spawn(move || {
                     loop {
                         let next = match queue.lock().map(|q| q.as_ref().map(|q| q.recv())) {
@@ -78,7 +95,13 @@ impl SessionPool {
                             _ => break,
                         };
                         let (index, result) = match next {
-                            (i, Ok(input)) => (i, session.run(&[input.view()]).map_err(E::from)),
+                            (i, Ok(input)) => {
+                                let outputs = session.run(&[input.view()]).map_err(E::from);
+                                if let Some(spent) = &spent {
+                                    let _ = spent.send(input);
+                                }
+                                (i, outputs)
+                            }
                             (i, Err(e)) => (i, Err(e)),
                         };
                         let failed = result.is_err();
@@ -102,5 +125,63 @@ impl SessionPool {
             }
             outcome
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Result as RuntimeResult, TensorInfo};
+    use edge_ssl_core::TensorView;
+
+    /// Sums each input row.
+    struct RowSums(Vec<TensorInfo>);
+
+    impl Session for RowSums {
+        fn inputs(&self) -> &[TensorInfo] {
+            &self.0
+        }
+        fn outputs(&self) -> &[TensorInfo] {
+            &self.0
+        }
+        fn run(&mut self, inputs: &[TensorView]) -> RuntimeResult<Vec<Tensor>> {
+            let rows = inputs[0].sum_axis(ndarray::Axis(1)).into_dyn();
+            Ok(vec![rows])
+        }
+        fn describe(&self) -> String {
+            "row sums".into()
+        }
+    }
+
+    /// Every batch comes back through `spent` after its session ran it, unchanged, and the
+    /// outputs are what `run_batches` gives.
+    #[test]
+    fn spent_batches_come_back_once_each() {
+        let sessions = || -> Vec<Box<dyn Session>> {
+            (0..2)
+                .map(|_| Box::new(RowSums(Vec::new())) as Box<dyn Session>)
+                .collect()
+        };
+        let batches: Vec<Tensor> = (0..7)
+            .map(|i| ndarray::Array2::from_elem((3, 4), i as f32).into_dyn())
+            .collect();
+        let run = |spent| {
+            let mut pool = SessionPool::new(sessions()).unwrap();
+            let mut sums = vec![Vec::new(); batches.len()];
+            let inputs = batches.iter().cloned().map(Ok::<_, RuntimeError>);
+            pool.run_batches_returning(inputs, spent, |i, out| {
+                sums[i] = out[0].iter().copied().collect::<Vec<f32>>();
+                Ok(())
+            })
+            .unwrap();
+            sums
+        };
+        let (spent, back) = mpsc::channel();
+        let with = run(Some(spent));
+        assert_eq!(with, run(None));
+        assert_eq!(with[6], vec![24.0; 3]);
+        let mut returned: Vec<Tensor> = back.try_iter().collect();
+        returned.sort_by(|a, b| a.iter().next().partial_cmp(&b.iter().next()).unwrap());
+        assert_eq!(returned, batches);
     }
 }

@@ -132,16 +132,20 @@ pub fn build_stream(
             first: 0,
             held: VecDeque::new(),
         };
+        // Batches the sessions have run come back to be rendered into again.
+        let (spent, reuse) = std::sync::mpsc::channel();
         // Flat index `i` is view `i % k` of frame `i / k`: a frame's views are rendered together.
-        let inputs = (0..total).step_by(batch).map(|start| {
+        let nanos = &render_nanos;
+        let inputs = (0..total).step_by(batch).map(move |start| {
             let end = (start + batch).min(total);
             window.hold(start / k, (end - 1) / k, n)?;
             let t = Instant::now();
-            let rendered = render_batch(&window, augmenter, pre, slots, start..end, workers);
-            render_nanos.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let spare = reuse.try_recv().ok();
+            let rendered = render_batch(&window, augmenter, pre, slots, start..end, workers, spare);
+            nanos.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
             rendered
         });
-        pool.run_batches(inputs, |index, outputs| {
+        pool.run_batches_returning(inputs, Some(spent), |index, outputs| {
             let start = index * batch;
             let len = batch.min(total - start);
             let rows = embedding_rows(outputs, len)?;
@@ -222,7 +226,9 @@ impl<I: Iterator<Item = crate::Result<Array3<u8>>>> Window<I> {
 }
 
 /// Renders flat indices `range` (index `i` is slot `i % k` of frame `i / k`) into one input
-/// batch, splitting the rows over `workers` threads.
+/// batch, splitting the rows over `workers` threads. `spare`, a batch the sessions are done
+/// with, is written over when it has this batch's shape (every value is), instead of a new
+/// zeroed one.
 fn render_batch<I: Iterator<Item = crate::Result<Array3<u8>>>>(
     window: &Window<I>,
     augmenter: &Augmenter,
@@ -230,12 +236,19 @@ fn render_batch<I: Iterator<Item = crate::Result<Array3<u8>>>>(
     slots: Slots,
     range: std::ops::Range<usize>,
     workers: usize,
+    spare: Option<Tensor>,
 ) -> crate::Result<Tensor> {
     let k = slots.count();
     let spec = pre.spec();
     let (c, h, w) = (spec.channels, spec.height, spec.width);
-    let mut units = Array4::<f32>::zeros((range.len(), c, h, w));
-    let buffer = units.as_slice_mut().expect("a new array is contiguous");
+    let shape = (range.len(), c, h, w);
+    let mut units = spare
+        .and_then(|t| t.into_dimensionality::<ndarray::Ix4>().ok())
+        .filter(|t| t.dim() == shape && t.is_standard_layout())
+        .unwrap_or_else(|| Array4::<f32>::zeros(shape));
+    let buffer = units
+        .as_slice_mut()
+        .ok_or_else(|| crate::Error::Data("a view batch is not contiguous".into()))?;
     let per = range.len().div_ceil(workers.max(1)).max(1);
     let held: Vec<ArrayView3<u8>> = (range.start / k..=(range.end - 1) / k)
         .map(|f| window.pixels(f))
