@@ -388,6 +388,11 @@ impl GraphBuilder {
         }
     }
 
+    /// The mean of an `N × C × …` tensor over every axis after the second, kept as size-1 axes.
+    pub(crate) fn global_average_pool(&mut self, x: &str) -> String {
+        self.node("GlobalAveragePool", &[x], vec![])
+    }
+
     /// `x` reshaped to the int64 tensor `shape` (ONNX semantics: 0 copies the input's dimension,
     /// −1 takes what is left).
     pub(crate) fn reshape(&mut self, x: &str, shape: &str) -> String {
