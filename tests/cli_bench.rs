@@ -203,3 +203,81 @@ fn a_model_directory_is_measured_whole() {
     std::fs::write(&adapter, bytes).unwrap();
     assert_clean_failure(&bench(&site), "adapter.safetensors");
 }
+
+/// `bench --adapt --repeat 2`: two fresh (adapt, embed) pairs; the row's ratio is the faster
+/// adapt over the faster embed, each pair's own ratio is kept, and the terminal line says so.
+#[test]
+fn adapt_cost_with_repeats_takes_each_sides_fastest_run() {
+    let images = common::reference_dir().join("images");
+    let run = |extra: &[&str]| {
+        edge_ssl()
+            .args([
+                "bench",
+                "--model",
+                "default",
+                "--backend",
+                "tract",
+                "--threads",
+                "1",
+            ])
+            .arg("--adapt")
+            .arg(&images)
+            .args(["--views", "2", "--epochs", "1"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--repeat", "2", "--json"]);
+    let stdout = common::assert_success(&out);
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    let row = &json["rows"][0];
+    let pairs: Vec<f64> = row["pair_ratios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect();
+    assert_eq!(pairs.len(), 2, "{row}");
+    let (adapt, embed) = (
+        row["adapt"]["wall_s"].as_f64().unwrap(),
+        row["embed"]["wall_s"].as_f64().unwrap(),
+    );
+    let ratio = row["ratio"].as_f64().unwrap();
+    assert!((ratio - adapt / embed).abs() < 1e-9 * ratio, "{row}");
+    // The fastest of each side: no pair's adapt ran faster, nor its embed.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let walls = |what: &str| -> Vec<f64> {
+        stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("bench: {what:<5} tract t1: ")))
+            .map(|l| l.split(" s,").next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (adapts, embeds) = (walls("adapt"), walls("embed"));
+    assert_eq!((adapts.len(), embeds.len()), (2, 2), "{stderr}");
+    // The log rounds to 0.1 s.
+    assert!(
+        adapts
+            .iter()
+            .all(|&a| a >= (adapt * 10.0).round() / 10.0 - 1e-9),
+        "{stderr}"
+    );
+    assert!(
+        embeds
+            .iter()
+            .all(|&e| e >= (embed * 10.0).round() / 10.0 - 1e-9),
+        "{stderr}"
+    );
+    assert!(row["adapt"]["frames"].as_u64().unwrap() >= 2, "{row}");
+    let text = common::assert_success(&run(&["--repeat", "2"]));
+    assert!(
+        text.contains("fastest of 2 runs each, single pairs"),
+        "{text}"
+    );
+    let zero = run(&["--repeat", "0"]);
+    let stderr = String::from_utf8_lossy(&zero.stderr);
+    assert!(
+        !zero.status.success() && stderr.contains("'--repeat <N>'"),
+        "{stderr}"
+    );
+}

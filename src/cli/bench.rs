@@ -3,8 +3,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use edge_ssl::adapt::AdaptOptions;
-use edge_ssl::bench::adapt_cost::{self, ChildResult, Settings};
-use edge_ssl::bench::adapt_report::{self, AdaptCost};
+use edge_ssl::bench::adapt_cost::{self, Settings};
+use edge_ssl::bench::adapt_report;
 use edge_ssl::bench::collect::{Collected, combinations};
 use edge_ssl::bench::host::Host;
 use edge_ssl::bench::peers::{Peers, TORCH_EAGER};
@@ -94,6 +94,10 @@ pub struct BenchArgs {
     /// With --adapt: training epochs.
     #[arg(long, default_value_t = AdaptOptions::default().epochs, value_name = "N")]
     epochs: usize,
+    /// With --adapt: run each side N times, alternating, and take each side's fastest run
+    /// (other work on a shared machine only adds time); every pair's ratio is shown too.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=20))]
+    repeat: u64,
     /// Internal: run one side of --adapt (adapt|embed:ENGINE:THREADS) and print it as JSON.
     #[arg(long, hide = true, value_name = "W:E:T")]
     adapt_child: Option<String>,
@@ -244,21 +248,15 @@ fn run_adapt(args: &BenchArgs, data: &Path) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for engine in &args.backend {
         for &t in &threads {
-            let side = |what: &str| -> anyhow::Result<ChildResult> {
-                let cmd = child::adapt_command(&args.model, &settings, what, engine, t)?;
-                let result: ChildResult =
-                    child::run_json(cmd, &format!("{what} on {engine} t{t}"))?;
-                eprintln!("bench: {what:<5} {engine} t{t}: {}", result.summary());
-                Ok(result)
-            };
-            match side("adapt").and_then(|adapt| Ok((adapt, side("embed")?))) {
-                Ok((adapt, embed)) => rows.push(AdaptCost::new(
-                    engine,
-                    t,
-                    (args.views, args.epochs),
-                    adapt,
-                    embed,
-                )),
+            let log = &mut |line: String| eprintln!("bench: {line}");
+            match child::adapt_row(
+                &args.model,
+                &settings,
+                (engine, t),
+                args.repeat as usize,
+                log,
+            ) {
+                Ok(row) => rows.push(row),
                 Err(e) => eprintln!("bench: {engine} t{t} not measured: {e:#}"),
             }
         }

@@ -133,3 +133,30 @@ fn die_with_parent(cmd: &mut Command) {
     #[cfg(not(target_os = "linux"))]
     let _ = cmd;
 }
+
+/// One [`AdaptCost`](super::adapt_report::AdaptCost) row: `repeat` pairs of fresh children,
+/// `adapt` then plain embedding, on `engine` with `threads`; `log` gets a line per child.
+pub fn adapt_row(
+    model: &str,
+    settings: &Settings,
+    (engine, threads): (&str, usize),
+    repeat: usize,
+    log: &mut dyn FnMut(String),
+) -> crate::Result<super::adapt_report::AdaptCost> {
+    let mut side = |what: &str| -> crate::Result<super::adapt_cost::ChildResult> {
+        let cmd = adapt_command(model, settings, what, engine, threads)?;
+        let result: super::adapt_cost::ChildResult =
+            run_json(cmd, &format!("{what} on {engine} t{threads}"))?;
+        log(format!(
+            "{what:<5} {engine} t{threads}: {}",
+            result.summary()
+        ));
+        Ok(result)
+    };
+    let runs = (0..repeat.max(1))
+        .map(|_| Ok((side("adapt")?, side("embed")?)))
+        .collect::<crate::Result<Vec<_>>>()?;
+    let shape = (settings.views, settings.epochs);
+    super::adapt_report::AdaptCost::from_runs(engine, threads, shape, runs)
+        .ok_or_else(|| crate::Error::Data("no run was measured".into()))
+}
