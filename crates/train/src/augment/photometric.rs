@@ -28,8 +28,8 @@ pub fn adjust_contrast(img: &mut [f32], factor: f32) {
 /// `v^gamma`: the camera's tone curve. Values are clamped first (a negative base would be NaN).
 ///
 /// `powf` from libm is a function call per pixel and the largest part of a view's cost; the
-/// polynomial [`unit_pow`] vectorizes and stays within 1e-5 of it on [0, 1]. [`LANES`] values
-/// a step, each stage of the curve over all of them before the next ([`unit_pow_lanes`]): four
+/// polynomial [`unit_pow`] vectorizes and stays within 1e-5 of it on [0, 1]. Thirty-two values
+/// a step, each stage of the curve over all of them before the next: four
 /// vectors' independent chains side by side. Written value by value, the compiler emitted one
 /// vector's whole chain of ~30 dependent operations after the other's, and the loop waited on
 /// their latency (185 µs for a 224×224 RGB view; 4 cycles a value).
