@@ -243,6 +243,9 @@ fn resample_any<const ONCE: bool, const PLANAR: bool, T: Copy, O: Copy>(
         plane * channels,
         "resample: outputs for a {ww}×{wh} window"
     );
+    if out.is_empty() || row_len == 0 {
+        return;
+    }
     if (window.width, window.height) == (width, height) {
         for (y, row) in src.chunks_exact(row_len).skip(wy).take(wh).enumerate() {
             let part = &row[wx * channels..(wx + ww) * channels];
@@ -420,9 +423,12 @@ pub fn resize_to_fit_chw(image: &DynamicImage, width: u32, height: u32) -> Optio
         DynamicImage::ImageLuma8(gray) => (gray.as_raw(), 1),
         _ => return None,
     };
-    let (nw, nh) = match (width, height) == (iw, ih) || iw == 0 || ih == 0 {
+    if iw == 0 || ih == 0 || width == 0 || height == 0 {
+        return None;
+    }
+    let (nw, nh) = match (width, height) == (iw, ih) {
         true => (iw, ih),
-        false => fit_dimensions(iw, ih, width, height).filter(|_| width > 0 && height > 0)?,
+        false => fit_dimensions(iw, ih, width, height)?,
     };
     // `image` copies the pixels when the size does not change; so does the resize here.
     let planes = resample_bytes::<true>(raw, (iw, ih), channels, Window::full(nw, nh));
@@ -579,6 +585,12 @@ mod tests {
         }
         let rgba = DynamicImage::ImageRgba8(image::RgbaImage::new(4, 4));
         assert!(resize_to_fit_chw(&rgba, 2, 2).is_none());
+        // Empty images and sizes take `image`'s own path, as `resize_to_fit` does.
+        let empty = DynamicImage::ImageRgb8(RgbImage::new(0, 3));
+        assert!(resize_to_fit_chw(&empty, 2, 2).is_none());
+        let rgb = DynamicImage::ImageRgb8(RgbImage::new(4, 3));
+        assert!(resize_to_fit_chw(&rgb, 0, 2).is_none());
+        assert!(resample(&[] as &[u8], as_is, (0, 3), 3, Window::full(0, 3)).is_empty());
     }
 
     #[test]
