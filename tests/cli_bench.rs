@@ -6,20 +6,16 @@ mod common;
 use common::{assert_clean_failure, edge_ssl};
 use serde_json::Value;
 
+/// `edge-ssl bench` on the bundled encoder with tract.
+fn bench_default_tract() -> assert_cmd::Command {
+    let mut cmd = edge_ssl();
+    cmd.args(["bench", "--model", "default", "--backend", "tract"]);
+    cmd
+}
+
 fn bench_json(extra: &[&str]) -> Value {
-    let out = edge_ssl()
-        .args([
-            "bench",
-            "--model",
-            "default",
-            "--backend",
-            "tract",
-            "--iters",
-            "3",
-            "--warmup",
-            "1",
-            "--json",
-        ])
+    let out = bench_default_tract()
+        .args(["--iters", "3", "--warmup", "1", "--json"])
         .args(extra)
         .output()
         .unwrap();
@@ -210,17 +206,8 @@ fn a_model_directory_is_measured_whole() {
 fn adapt_cost_with_repeats_takes_each_sides_fastest_run() {
     let images = common::reference_dir().join("images");
     let run = |extra: &[&str]| {
-        edge_ssl()
-            .args([
-                "bench",
-                "--model",
-                "default",
-                "--backend",
-                "tract",
-                "--threads",
-                "1",
-            ])
-            .arg("--adapt")
+        bench_default_tract()
+            .args(["--threads", "1", "--adapt"])
             .arg(&images)
             .args(["--views", "2", "--epochs", "1"])
             .args(extra)
