@@ -104,3 +104,49 @@ fn head_unlabeled_reads_a_video_and_a_camera_needs_a_bound() {
     assert!(stderr.contains("--max-frames"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+/// BN statistics re-estimated beside the listing (a video's frames, held as `run` reads them,
+/// handed to the BN pass as they are read) are the pass after the listing's, bit for bit: the
+/// same `encoder.onnx` as a run that lists first (`--resume` with nothing to resume takes that
+/// path), on both engines.
+#[test]
+fn bn_statistics_beside_the_listing_equal_a_pass_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for backend in ["tract", "ort"] {
+        let adapt = |out: &str, extra: &[&str]| {
+            let out = dir.path().join(format!("{backend}-{out}"));
+            let run = edge_ssl()
+                .args(["adapt", "--model", "default", "--data", VTEST])
+                // Three BN batches (64 frames a call): the batching must match too.
+                .args(["--max-frames", "150", "--views", "2", "--epochs", "1"])
+                .args([
+                    "--no-novelty",
+                    "--backend",
+                    backend,
+                    "--threads",
+                    "2",
+                    "--out",
+                ])
+                .arg(&out)
+                .args(extra)
+                .output()
+                .unwrap();
+            assert!(
+                run.status.success(),
+                "{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            let metrics: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+            let encoder = std::fs::read(out.join("encoder.onnx")).unwrap();
+            (metrics["bn"].clone(), encoder)
+        };
+        let (beside, streamed) = adapt("beside", &[]);
+        let (after, listed) = adapt("after", &["--resume"]);
+        assert_eq!(beside["beside_listing"], true, "{beside}");
+        assert_eq!(after["beside_listing"], false, "{after}");
+        assert_eq!(beside["frames"], 150, "{beside}");
+        assert_eq!(beside["layers"], after["layers"]);
+        assert!(streamed == listed, "{backend}: the two encoder.onnx differ");
+    }
+}

@@ -10,20 +10,24 @@ use crate::error::Context;
 use edge_ssl_core::{Preprocessor, write_atomic};
 use std::ops::ControlFlow;
 
-use edge_ssl_runtime::{Backend, reestimate_batch_norm_stream};
+use edge_ssl_runtime::{Backend, BnReport, reestimate_batch_norm_stream};
 
 use crate::progress::Progress;
 
+use super::bn_stream::Streamed;
 use super::{AdaptOptions, view_cache};
 use crate::frames::frame_list::FrameList;
 use crate::model::directory::{self as model_dir, ENCODER};
 use crate::model::reference::ResolvedModel;
 
-/// The work directory's encoder and, when BN was re-estimated, its report.
+/// The work directory's encoder and, when BN was re-estimated, its report; `streamed` holds
+/// statistics already re-estimated while the frames were listed ([`super::bn_stream`]).
+#[allow(clippy::too_many_arguments)]
 pub fn encoder(
     backend: &dyn Backend,
     model: &ResolvedModel,
     frames: &FrameList,
+    streamed: Option<Streamed>,
     opts: &AdaptOptions,
     work: &Path,
     resuming: bool,
@@ -42,6 +46,40 @@ pub fn encoder(
         model_dir::copy_atomic(&model.onnx, &encoder)?;
         return Ok((encoder, serde_json::Value::Null));
     }
+    let beside_listing = streamed.is_some();
+    let report = match streamed {
+        Some(streamed) => {
+            streamed
+                .file
+                .persist(&encoder)
+                .map_err(|e| crate::Error::io(encoder.as_path(), e.error))?;
+            streamed.report
+        }
+        None => from_list(backend, model, frames, opts, &encoder, progress)?,
+    };
+    progress.note(format_args!(
+        "re-estimated {} BatchNorm layer(s) on {} frames ({} passes)",
+        report.layers.len(),
+        report.frames,
+        report.passes
+    ));
+    let mut report = serde_json::to_value(&report)?;
+    // Whether the pass ran while the frames were listed (`bn_stream`), for timings that show
+    // no BN phase of its own.
+    report["beside_listing"] = beside_listing.into();
+    write_atomic(&report_path, |w| w.write_all(report.to_string().as_bytes()))?;
+    Ok((encoder, report))
+}
+
+/// Re-estimates BN statistics from a pass over the listed frames into `encoder`.
+fn from_list(
+    backend: &dyn Backend,
+    model: &ResolvedModel,
+    frames: &FrameList,
+    opts: &AdaptOptions,
+    encoder: &Path,
+    progress: &Progress,
+) -> crate::Result<BnReport> {
     let pre = Preprocessor::new(model.card.input.clone());
     let total = view_cache::bn_frame_count(frames.len(), opts.bn_frames);
     // The runtime takes its own error type: a frame that could not be read again is kept here
@@ -68,7 +106,7 @@ pub fn encoder(
         &model.card,
         &mut batches,
         Some(total),
-        &encoder,
+        encoder,
         &mut |p| {
             let step = p.frames_done as u64 - phase.done();
             match phase.advance(step) {
@@ -82,13 +120,5 @@ pub fn encoder(
     }
     let report = report.context("re-estimating BatchNorm statistics")?;
     phase.finish();
-    progress.note(format_args!(
-        "re-estimated {} BatchNorm layer(s) on {} frames ({} passes)",
-        report.layers.len(),
-        report.frames,
-        report.passes
-    ));
-    let report = serde_json::to_value(&report)?;
-    write_atomic(&report_path, |w| w.write_all(report.to_string().as_bytes()))?;
-    Ok((encoder, report))
+    Ok(report)
 }

@@ -8,6 +8,7 @@
 //! in order. `cli/adapt.rs` only turns flags into [`AdaptOptions`].
 
 mod bn_phase;
+mod bn_stream;
 mod encoder_phase;
 mod labeled_phase;
 mod model_output;

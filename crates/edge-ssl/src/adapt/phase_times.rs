@@ -7,9 +7,11 @@ use serde::Serialize;
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PhaseTimes {
-    /// Reading and decoding the frames.
+    /// Reading and decoding the frames (the listing). When BN statistics are re-estimated beside
+    /// it, its frames wait for the BN pass, so this includes most of that pass.
     pub decode: f64,
-    /// BN re-estimation (its forward passes), or copying the encoder without it.
+    /// BN re-estimation (its forward passes) after the listing, or copying the encoder without
+    /// it.
     pub bn: f64,
     /// Training the encoder's own weights: its paired cache (prefix activations) and epochs.
     pub encoder: f64,

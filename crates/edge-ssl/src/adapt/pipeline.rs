@@ -22,8 +22,8 @@ use super::model_output::{self, Trained};
 use super::phase_times::{PhaseClock, PhaseTimes};
 use super::view_cache::Slots;
 use super::{
-    AdaptOptions, EncoderTraining, bn_phase, encoder_phase, labeled_phase, novelty_phase,
-    train_phase, view_cache, work_dir,
+    AdaptOptions, EncoderTraining, bn_phase, bn_stream, encoder_phase, labeled_phase,
+    novelty_phase, train_phase, view_cache, work_dir,
 };
 use crate::frames::frame_list::FrameList;
 use crate::model::directory as model_dir;
@@ -112,8 +112,9 @@ pub fn adapt(
     }
     let mut clock = PhaseClock::start();
     let mut times = PhaseTimes::default();
-    let pre = Preprocessor::new(model.card.input.clone());
-    let frames = FrameList::scan(data, &pre, &opts.sampling, Some(out), progress)?;
+    // BN statistics are re-estimated beside the listing when they can be (`bn_stream`).
+    let listed = bn_stream::list_frames(backend, model, data, out, opts, progress)?;
+    let (frames, streamed) = (listed.frames, listed.streamed);
     if frames.len() < 2 {
         bail!(
             Options,
@@ -126,7 +127,10 @@ pub fn adapt(
         progress.note(note);
     }
     check_cache_size(frames.len(), opts.views, model.card.output.dim)?;
-    times.decode = clock.lap();
+    // The BN pass may have run beside the listing and gone on after it: its time counts as BN.
+    let listing = clock.lap();
+    times.decode = listed.listing_s.min(listing);
+    times.bn = listing - times.decode;
 
     let work = out.join(".adapt-work");
     // The frames are read again in later passes and on resume: the plan names every one.
@@ -146,9 +150,10 @@ pub fn adapt(
     });
     let resuming = work_dir::prepare(&work, &plan, opts.resume, progress)?;
 
-    let (encoder, bn_report) =
-        bn_phase::encoder(backend, model, &frames, opts, &work, resuming, progress)?;
-    times.bn = clock.lap();
+    let (encoder, bn_report) = bn_phase::encoder(
+        backend, model, &frames, streamed, opts, &work, resuming, progress,
+    )?;
+    times.bn += clock.lap();
     let mut card = model.card.clone();
     card.sha256 = None;
     let encoder_training = encoder_phase::train(

@@ -13,6 +13,7 @@ use std::time::Instant;
 use crate::adapt::{AdaptOptions, adapt};
 use crate::error::{Context, bail};
 use crate::frames::frame_list::FrameList;
+use crate::frames::tap::Tap;
 use crate::model::reference::ResolvedModel;
 use crate::progress::Progress;
 use edge_ssl_core::Preprocessor;
@@ -116,8 +117,15 @@ pub fn measure(
             // Listed without holding any frame: the timed pass decodes every one, as `embed`
             // would (held frames would leave decoding out of the baseline).
             let sampling = &settings.sampling;
-            let frames =
-                FrameList::scan_holding(settings.data, &pre, sampling, 0, None, &progress)?;
+            let frames = FrameList::scan_holding(
+                settings.data,
+                &pre,
+                sampling,
+                0,
+                None,
+                &mut Tap::none(),
+                &progress,
+            )?;
             let repeat = 1 + settings.views;
             let start = Instant::now();
             let sessions = backend

@@ -26,6 +26,7 @@ use ndarray::Array3;
 use crate::frames::as_run_reads::input_pixels;
 use crate::frames::loader::{kept_pixels, kept_size};
 use crate::frames::spill::SpillFile;
+use crate::frames::tap::Tap;
 use crate::progress::Progress;
 
 /// One frame's pixels as the trainer keeps them (8-bit CHW in the card's channel count).
@@ -34,8 +35,11 @@ pub type Pixels = Array3<u8>;
 /// A pass over the frames: each item is the next frame, in the order of [`FrameList::origins`].
 pub type FramePass<'a> = Box<dyn Iterator<Item = crate::Result<Pixels>> + Send + 'a>;
 
-/// Held frames may take this many bytes at most (see the module's note).
-pub const HOLD_BYTES: usize = 128 << 20;
+/// Held frames may take this many bytes at most (see the module's note): the same as
+/// [`INPUT_HOLD_BYTES`]. A 224×224 encoder's kept frames (448×336 from a 4:3 camera, 441 KiB)
+/// fit 371 times: `adapt --max-frames 300` on a clip reads it once (with 128 MiB, 297 fitted and
+/// the view pass decoded all 300 again). A source known to have more frames than fit keeps none.
+pub const HOLD_BYTES: usize = 160 << 20;
 
 /// Each frame also as `run` reads it (resized once, straight to the input) may take this many
 /// bytes at most (none when the kept frames' own budget is 0); past it they are dropped and
@@ -60,6 +64,9 @@ struct Hold {
     /// Where frames over budget go instead of being dropped.
     spill_dir: Option<PathBuf>,
     spill: Option<SpillFile>,
+    /// How many frames will come at most, when known: a hold that would not keep them all
+    /// lets go at the first frame instead of making frames it would drop.
+    expected: Option<usize>,
 }
 
 impl Hold {
@@ -71,7 +78,14 @@ impl Hold {
             spilled: false,
             spill_dir: None,
             spill: None,
+            expected: None,
         }
+    }
+
+    /// At most `frames` frames will come (`None`: unknown).
+    fn expecting(mut self, frames: Option<usize>) -> Self {
+        self.expected = frames;
+        self
     }
 
     /// Frames over budget go to a file in `dir` instead of being dropped.
@@ -83,6 +97,14 @@ impl Hold {
     fn push(&mut self, pixels: Pixels) -> crate::Result<()> {
         if let Some(spill) = &mut self.spill {
             return spill.push(&pixels);
+        }
+        // Frames past the budget would all be dropped (later passes read them again), so when
+        // the first one shows they cannot all fit, none are kept: no resize is made for nothing.
+        let too_many = |n: usize| n.saturating_mul(pixels.len()) > self.budget;
+        if self.frames.is_empty() && self.spill_dir.is_none() && self.expected.is_some_and(too_many)
+        {
+            self.drop_all();
+            return Ok(());
         }
         if self.spilled || self.bytes + pixels.len() > self.budget {
             if let Some(dir) = &self.spill_dir {
@@ -179,7 +201,23 @@ impl FrameList {
         spill_dir: Option<&Path>,
         progress: &Progress,
     ) -> crate::Result<FrameList> {
-        Self::scan_holding(data, pre, options, HOLD_BYTES, spill_dir, progress)
+        Self::scan_tapped(data, pre, options, spill_dir, &mut Tap::none(), progress)
+    }
+
+    /// [`FrameList::scan`] that hands each frame, as `run` reads it, to `tap`'s receiver while
+    /// it reads (see [`super::tap`]).
+    pub fn scan_tapped(
+        data: &Path,
+        pre: &Preprocessor,
+        options: &SourceOptions,
+        spill_dir: Option<&Path>,
+        tap: &mut Tap,
+        progress: &Progress,
+    ) -> crate::Result<FrameList> {
+        let list = Self::scan_holding(data, pre, options, HOLD_BYTES, spill_dir, tap, progress);
+        // An error closes the tap without its end.
+        tap.stop();
+        list
     }
 
     /// [`FrameList::scan`] keeping at most `hold_bytes` of frames in memory (0: a video or
@@ -190,6 +228,7 @@ impl FrameList {
         options: &SourceOptions,
         hold_bytes: usize,
         spill_dir: Option<&Path>,
+        tap: &mut Tap,
         progress: &Progress,
     ) -> crate::Result<FrameList> {
         let spec = data
@@ -198,7 +237,7 @@ impl FrameList {
             .to_owned();
         let kind = detect_kind(&spec).with_context(|| format!("opening {spec}"))?;
         if kind == SourceKind::Images && *options == SourceOptions::default() {
-            return scan_folder(data, spec, pre, hold_bytes, progress);
+            return scan_folder(data, spec, pre, hold_bytes, tap, progress);
         }
         if kind == SourceKind::Camera && options.max_frames.is_none() {
             return Err(crate::Error::EndlessSource(spec));
@@ -208,26 +247,38 @@ impl FrameList {
         let mut source = open_source(&spec, &options).with_context(|| format!("opening {spec}"))?;
         progress.note(source.info());
         let bound = match (source.info().frame_count, options.max_frames) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b).unwrap_or(0),
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
-        let mut phase = progress.phase("reading frames", (bound > 0).then_some(bound));
+        let mut phase = progress.phase("reading frames", bound.filter(|&b| b > 0));
         let mut hold = match (kind == SourceKind::Camera, spill_dir) {
             (true, Some(dir)) => Hold::new(hold_bytes).spilling_to(dir.to_owned()),
             // A camera cannot be read again: without a spill directory, all in memory.
             (true, None) => Hold::new(usize::MAX),
-            (false, _) => Hold::new(hold_bytes),
+            // Sampling (`--fps`, `--dedup`) keeps fewer frames than the bound says.
+            (false, _) => match options.fps.is_none() && options.dedup_threshold.is_none() {
+                true => Hold::new(hold_bytes).expecting(bound.map(|b| b as usize)),
+                false => Hold::new(hold_bytes),
+            },
         };
         let (mut origins, mut at_input) = (Vec::new(), true);
         let mut inputs = Hold::new(input_budget(hold_bytes));
+        tap.begin(bound.map(|b| b as usize), pre.unit_len(), inputs.budget);
         while let Some(frame) = source
             .next_frame()
             .with_context(|| format!("reading {spec}"))?
         {
             phase.advance(1)?;
             match inputs.closed() || at_input_size(&frame.image, pre) {
-                false => inputs.push(input_pixels(&frame.image, pre))?,
-                true => inputs.drop_all(),
+                false => {
+                    let input = input_pixels(&frame.image, pre);
+                    tap.frame(&input);
+                    inputs.push(input)?;
+                }
+                true => {
+                    tap.stop();
+                    inputs.drop_all();
+                }
             }
             // A kept frame is the input size exactly when the decoded one is (see `decode_kept`).
             at_input &= at_input_size(&frame.image, pre);
@@ -252,6 +303,8 @@ impl FrameList {
             ));
         }
         let replay = hold.into_replay()?.unwrap_or(Replay::Source(options));
+        let inputs = held_inputs(inputs, at_input)?;
+        tap.end(origins.len(), inputs.is_some());
         Ok(FrameList {
             spec,
             replay,
@@ -259,7 +312,7 @@ impl FrameList {
             skipped: Vec::new(),
             kind,
             at_input,
-            inputs: held_inputs(inputs, at_input)?,
+            inputs,
         })
     }
 
@@ -365,13 +418,14 @@ fn scan_folder(
     spec: String,
     pre: &Preprocessor,
     hold_bytes: usize,
+    tap: &mut Tap,
     progress: &Progress,
 ) -> crate::Result<FrameList> {
     let files = image_files(root)?;
     if files.is_empty() {
         bail!(Data, "{}: no image files (empty folder)", root.display());
     }
-    let list = read_files(&files, spec, pre, (hold_bytes, hold_bytes), progress)?;
+    let list = read_files(&files, spec, pre, (hold_bytes, hold_bytes), tap, progress)?;
     if list.origins.is_empty() {
         bail!(
             Data,
@@ -394,7 +448,14 @@ impl FrameList {
     ) -> crate::Result<FrameList> {
         // Labeled views render from the kept frames; nothing reads them as `run` would.
         let budgets = (HOLD_BYTES, 0);
-        let list = read_files(paths, "labeled images".into(), pre, budgets, progress)?;
+        let list = read_files(
+            paths,
+            "labeled images".into(),
+            pre,
+            budgets,
+            &mut Tap::none(),
+            progress,
+        )?;
         if let Some(first) = list.skipped.first() {
             bail!(Data, "{first}");
         }
@@ -411,11 +472,14 @@ fn read_files(
     spec: String,
     pre: &Preprocessor,
     (hold_bytes, input_bytes): (usize, usize),
+    tap: &mut Tap,
     progress: &Progress,
 ) -> crate::Result<FrameList> {
     let mut phase = progress.phase("reading frames", Some(files.len() as u64));
-    let (mut origins, mut skipped, mut hold) = (Vec::new(), Vec::new(), Hold::new(hold_bytes));
+    let hold = Hold::new(hold_bytes).expecting(Some(files.len()));
+    let (mut origins, mut skipped, mut hold) = (Vec::new(), Vec::new(), hold);
     let (mut at_input, mut inputs) = (true, Hold::new(input_budget(input_bytes)));
+    tap.begin(Some(files.len()), pre.unit_len(), inputs.budget);
     // Decoded a block at a time on every core (the files are independent), taken in order.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     for block in files.chunks(16 * threads) {
@@ -432,8 +496,14 @@ fn read_files(
                         None => hold.drop_all(),
                     }
                     match input {
-                        Some(input) => inputs.push(input)?,
-                        None => inputs.drop_all(),
+                        Some(input) => {
+                            tap.frame(&input);
+                            inputs.push(input)?;
+                        }
+                        None => {
+                            tap.stop();
+                            inputs.drop_all();
+                        }
                     }
                     origins.push(path.clone());
                 }
@@ -443,6 +513,8 @@ fn read_files(
         phase.advance(block.len() as u64)?;
     }
     phase.finish();
+    let inputs = held_inputs(inputs, at_input)?;
+    tap.end(origins.len(), inputs.is_some());
     Ok(FrameList {
         spec,
         replay: hold.into_replay()?.unwrap_or(Replay::Folder),
@@ -450,7 +522,7 @@ fn read_files(
         skipped,
         kind: SourceKind::Images,
         at_input,
-        inputs: held_inputs(inputs, at_input)?,
+        inputs,
     })
 }
 
@@ -544,7 +616,7 @@ mod tests {
     use edge_ssl_core::Preprocessor;
     use edge_ssl_source::SourceOptions;
 
-    use super::{FrameList, HOLD_BYTES, Pixels, Replay, input_units};
+    use super::{FrameList, HOLD_BYTES, Pixels, Replay, Tap, input_units};
     use crate::frames::loader::decode;
     use crate::progress::Progress;
 
@@ -715,7 +787,16 @@ mod tests {
         let (_, generous, _, dir) = video_and_folder(&options, &pre);
         let silent = Progress::silent();
         let folder = SourceOptions::default();
-        let tight = FrameList::scan_holding(dir.path(), &pre, &folder, 1, None, &silent).unwrap();
+        let tight = FrameList::scan_holding(
+            dir.path(),
+            &pre,
+            &folder,
+            1,
+            None,
+            &mut Tap::none(),
+            &silent,
+        )
+        .unwrap();
         assert!(matches!(tight.replay, Replay::Folder));
         assert!(matches!(generous.replay, Replay::Held(_)));
         assert_eq!(tight.len(), 4);
@@ -733,7 +814,16 @@ mod tests {
         let options = SourceOptions::default().with_max_frames(Some(6));
         let (pre, silent) = (pre(), Progress::silent());
         let scan = |budget| {
-            FrameList::scan_holding(VTEST.as_ref(), &pre, &options, budget, None, &silent).unwrap()
+            FrameList::scan_holding(
+                VTEST.as_ref(),
+                &pre,
+                &options,
+                budget,
+                None,
+                &mut Tap::none(),
+                &silent,
+            )
+            .unwrap()
         };
         let (held, again) = (scan(HOLD_BYTES), scan(0));
         let Replay::Held(frames) = &held.replay else {
@@ -748,6 +838,37 @@ mod tests {
         let pass = |list: &FrameList| all(list.pass(&pre));
         assert_eq!(pass(&held), pass(&again));
         assert_eq!(held.origins, again.origins);
+    }
+
+    /// A hold told how many frames will come keeps none when the first shows they cannot all
+    /// fit (no frame is made only to be dropped), and all of them when they can.
+    #[test]
+    fn a_hold_that_cannot_keep_every_expected_frame_keeps_none() {
+        let frame = super::Pixels::from_elem((3, 8, 8), 1);
+        let mut short = super::Hold::new(5 * 192).expecting(Some(6));
+        short.push(frame.clone()).unwrap();
+        assert!(
+            short.closed(),
+            "six 192-byte frames do not fit in 960 bytes"
+        );
+        let mut made = 0;
+        short
+            .keep(|| {
+                made += 1;
+                frame.clone()
+            })
+            .unwrap();
+        assert_eq!(made, 0);
+        assert!(short.into_replay().unwrap().is_none());
+
+        let mut enough = super::Hold::new(6 * 192).expecting(Some(6));
+        for _ in 0..6 {
+            enough.push(frame.clone()).unwrap();
+        }
+        let Some(Replay::Held(frames)) = enough.into_replay().unwrap() else {
+            panic!("six frames fit in six frames' budget")
+        };
+        assert_eq!(frames.len(), 6);
     }
 
     /// What a camera's frames do past the budget: all of them (the held ones first) go to
@@ -791,6 +912,7 @@ mod tests {
             &SourceOptions::default(),
             0,
             None,
+            &mut Tap::none(),
             &Progress::silent(),
         )
         .unwrap();

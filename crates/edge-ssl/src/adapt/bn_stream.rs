@@ -1,0 +1,183 @@
+//! BatchNorm statistics while the frames are still being listed.
+//!
+//! `adapt` reads its frames once to learn what there is, holding each as `run` reads it, and the
+//! BN pass used to start after that. For a video, decoded by one `ffmpeg` and resized on one
+//! thread, the second core idled through the whole listing; for a folder the probe's load and
+//! the listing's last blocks left cores idle too. Here the listing runs on a thread of its own
+//! and hands each frame through a [`Tap`] to the BN pass, which runs on this thread as frames
+//! come. The statistics are the ones [`bn_phase::encoder`](super::bn_phase::encoder) computes
+//! from the finished list (the same frames, in the same batches and order: bit-identical), and
+//! they are used only when the tap says every frame of the list went through; otherwise (more
+//! frames than `--bn-frames`, frames not held as `run` reads them, a resumed run) the BN phase
+//! reads the list afterwards as before.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use edge_ssl_core::Preprocessor;
+use edge_ssl_runtime::{Backend, BnReport, RuntimeError, reestimate_batch_norm_stream};
+
+use super::AdaptOptions;
+use crate::error::Context;
+use crate::frames::frame_list::{FrameList, Pixels};
+use crate::frames::tap::{Received, Tap};
+use crate::model::reference::ResolvedModel;
+use crate::progress::{Phase, Progress};
+
+/// BN statistics re-estimated while the frames were listed: the patched encoder, in a
+/// temporary file in the output directory until the work directory takes it, and its report.
+pub struct Streamed {
+    pub(super) file: tempfile::TempPath,
+    pub(super) report: BnReport,
+}
+
+/// How far the listing thread is, for the BN pass's progress.
+#[derive(Default)]
+struct Listing {
+    done: AtomicBool,
+    frames: AtomicUsize,
+}
+
+/// What [`list_frames`] gives.
+pub struct Listed {
+    pub frames: FrameList,
+    /// BN statistics, when they were re-estimated beside the listing.
+    pub streamed: Option<Streamed>,
+    /// Seconds the listing itself took (the BN pass may have gone on after it).
+    pub listing_s: f64,
+}
+
+/// Lists `data`'s frames for `model` ([`FrameList::scan_tapped`]) and, when `opts` re-estimates
+/// BN statistics in a fresh run, re-estimates them from the frames as they are read.
+pub fn list_frames(
+    backend: &dyn Backend,
+    model: &ResolvedModel,
+    data: &Path,
+    out: &Path,
+    opts: &AdaptOptions,
+    progress: &Progress,
+) -> crate::Result<Listed> {
+    let pre = Preprocessor::new(model.card.input.clone());
+    let start = Instant::now();
+    if !opts.bn_adapt || opts.resume {
+        let frames = FrameList::scan(data, &pre, &opts.sampling, Some(out), progress)?;
+        let listing_s = start.elapsed().as_secs_f64();
+        return Ok(Listed {
+            frames,
+            streamed: None,
+            listing_s,
+        });
+    }
+    let (mut tap, from) = Tap::new(opts.bn_frames);
+    let listing = Listing::default();
+    std::thread::scope(|scope| {
+        let (pre, listing) = (&pre, &listing);
+        let lister = scope.spawn(move || {
+            let frames =
+                FrameList::scan_tapped(data, pre, &opts.sampling, Some(out), &mut tap, progress);
+            let complete = tap.ended();
+            drop(tap);
+            listing
+                .frames
+                .store(frames.as_ref().map_or(0, |f| f.len()), Ordering::SeqCst);
+            listing.done.store(true, Ordering::SeqCst);
+            (frames, complete, start.elapsed().as_secs_f64())
+        });
+        let streamed = stream(
+            backend,
+            model,
+            pre,
+            opts,
+            Received::new(from),
+            out,
+            listing,
+            progress,
+        );
+        let (frames, complete, listing_s) = lister.join().unwrap_or_else(|_| {
+            let panicked = crate::Error::Internal("the frame listing panicked".into());
+            (Err(panicked), false, 0.0)
+        });
+        let frames = frames?;
+        // Every frame went through: the pass is the BN phase's own, so its error is too.
+        // Otherwise the BN phase reads the list (and meets any such error there).
+        let streamed = match complete {
+            true => streamed?.filter(|s| s.report.frames == frames.len()),
+            false => None,
+        };
+        Ok(Listed {
+            frames,
+            streamed,
+            listing_s,
+        })
+    })
+}
+
+/// The BN pass over the frames `received` hands on; `None` when none came or not all of them.
+#[allow(clippy::too_many_arguments)]
+fn stream(
+    backend: &dyn Backend,
+    model: &ResolvedModel,
+    pre: &Preprocessor,
+    opts: &AdaptOptions,
+    mut received: Received,
+    out: &Path,
+    listing: &Listing,
+    progress: &Progress,
+) -> crate::Result<Option<Streamed>> {
+    let Some(first) = received.first() else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let file = tempfile::Builder::new()
+        .prefix(".edge-ssl-bn-")
+        .suffix(".onnx")
+        .tempfile_in(out)
+        .with_context(|| format!("creating a file in {}", out.display()))?
+        .into_temp_path();
+    // Batches as `view_cache::bn_batches` makes them from the finished list (all of its
+    // frames, in order).
+    let batch = opts.images_per_call(&model.card.input).max(1);
+    let mut frames = std::iter::once(first).chain(received.by_ref());
+    let mut batches = std::iter::from_fn(move || {
+        let chunk: Vec<Pixels> = frames.by_ref().take(batch).collect();
+        if chunk.is_empty() {
+            return None;
+        }
+        let views: Vec<_> = chunk.iter().map(|f| f.view()).collect();
+        Some(
+            pre.batch_bytes(&views)
+                .map_err(|e| RuntimeError::Input(e.to_string())),
+        )
+    });
+    // Shown once the listing is over (its own bar shows progress until then).
+    let mut phase: Option<Phase> = None;
+    let report = reestimate_batch_norm_stream(
+        backend,
+        &model.onnx,
+        &model.card,
+        &mut batches,
+        None,
+        &file,
+        &mut |p| {
+            if phase.is_none() && listing.done.load(Ordering::SeqCst) {
+                let total = listing.frames.load(Ordering::SeqCst) as u64;
+                phase = Some(progress.phase("BN statistics", Some(total)));
+            }
+            let advanced = phase.as_mut().map_or(Ok(()), |phase| {
+                phase.advance((p.frames_done as u64).saturating_sub(phase.done()))
+            });
+            match advanced.is_err() || progress.is_cancelled() {
+                true => ControlFlow::Break(()),
+                false => ControlFlow::Continue(()),
+            }
+        },
+    );
+    drop(batches);
+    let report = report.context("re-estimating BatchNorm statistics")?;
+    if let Some(phase) = phase {
+        phase.finish();
+    }
+    Ok(received.complete().then_some(Streamed { file, report }))
+}
