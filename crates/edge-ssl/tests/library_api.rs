@@ -153,6 +153,71 @@ fn adapt_reports_phases_and_a_cancel_leaves_no_model_behind() {
     assert!(Encoder::open(&out).is_ok());
 }
 
+/// Frames larger than the input are held as `run` reads them and handed to the BN pass while the
+/// listing reads them: the phases still come in order and the report says where BN ran; a cancel
+/// during the listing stops both and writes no model.
+#[test]
+fn a_cancel_while_listing_stops_the_bn_pass_beside_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = tmp.path().join("small");
+    let frames = tmp.path().join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    for (i, (path, _)) in fmnist_folder(&small, 120).iter().enumerate() {
+        // 56×56: twice the bundled encoder's input, so each frame is resized to it.
+        let img =
+            image::open(path)
+                .unwrap()
+                .resize_exact(56, 56, image::imageops::FilterType::Triangle);
+        img.save(frames.join(format!("{i:03}.png"))).unwrap();
+    }
+    let out = tmp.path().join("site");
+    let options = AdaptOptions {
+        epochs: 1,
+        views: 2,
+        batch: 8,
+        ..AdaptOptions::default()
+    };
+    let adapt = |progress: &Progress| {
+        Encoder::bundled()
+            .unwrap()
+            .adapt(backend().as_ref(), &frames, &out, &options, progress)
+    };
+    let cancelling = Progress::new(|e: &Event| match e {
+        // After the first block of files, while the BN pass runs beside the listing.
+        Event::Advance {
+            phase: "reading frames",
+            done,
+            ..
+        } if *done >= 32 => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    });
+    let err = adapt(&cancelling).unwrap_err();
+    assert!(err.is_cancelled(), "{err:?}");
+    assert!(
+        !out.join("edge-ssl.toml").exists(),
+        "a cancelled run wrote a model"
+    );
+
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let observed = Progress::new(move |e: &Event| {
+        if let Event::Start { phase, .. } = e {
+            log.lock().unwrap().push(phase.to_string());
+        }
+        ControlFlow::Continue(())
+    });
+    let report = adapt(&observed).unwrap();
+    assert_eq!(report.frames, 120);
+    assert_eq!(report.bn["beside_listing"], true, "{}", report.bn);
+    assert_eq!(report.bn["frames"], 120, "{}", report.bn);
+    let phases = seen.lock().unwrap().clone();
+    let at = |name: &str| phases.iter().position(|p| p == name).unwrap();
+    assert!(
+        at("reading frames") < at("BN statistics") && at("BN statistics") < at("views"),
+        "{phases:?}"
+    );
+}
+
 /// Encoder training (`train: Tail(1)`) stopped part-way through its epochs, then resumed,
 /// writes the same encoder bytes and loss curve as a run that was never stopped.
 #[test]

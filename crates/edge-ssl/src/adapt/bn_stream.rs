@@ -85,6 +85,7 @@ pub fn list_frames(
             listing.done.store(true, Ordering::SeqCst);
             (frames, complete, start.elapsed().as_secs_f64())
         });
+        let mut phase = None;
         let streamed = stream(
             backend,
             model,
@@ -93,7 +94,7 @@ pub fn list_frames(
             Received::new(from),
             out,
             listing,
-            progress,
+            (progress, &mut phase),
         );
         let (frames, complete, listing_s) = lister.join().unwrap_or_else(|_| {
             let panicked = crate::Error::Internal("the frame listing panicked".into());
@@ -106,6 +107,13 @@ pub fn list_frames(
             true => streamed?.filter(|s| s.report.frames == frames.len()),
             false => None,
         };
+        if let Some(streamed) = &streamed {
+            // The phase shows even when the pass ended before the listing did.
+            let mut phase =
+                phase.unwrap_or_else(|| progress.phase("BN statistics", Some(frames.len() as u64)));
+            phase.advance((streamed.report.frames as u64).saturating_sub(phase.done()))?;
+            phase.finish();
+        }
         Ok(Listed {
             frames,
             streamed,
@@ -115,6 +123,7 @@ pub fn list_frames(
 }
 
 /// The BN pass over the frames `received` hands on; `None` when none came or not all of them.
+/// `phase` is the BN phase's progress, once shown.
 #[allow(clippy::too_many_arguments)]
 fn stream(
     backend: &dyn Backend,
@@ -124,7 +133,7 @@ fn stream(
     mut received: Received,
     out: &Path,
     listing: &Listing,
-    progress: &Progress,
+    (progress, phase): (&Progress, &mut Option<Phase>),
 ) -> crate::Result<Option<Streamed>> {
     let Some(first) = received.first() else {
         return Ok(None);
@@ -152,7 +161,6 @@ fn stream(
         )
     });
     // Shown once the listing is over (its own bar shows progress until then).
-    let mut phase: Option<Phase> = None;
     let report = reestimate_batch_norm_stream(
         backend,
         &model.onnx,
@@ -163,7 +171,7 @@ fn stream(
         &mut |p| {
             if phase.is_none() && listing.done.load(Ordering::SeqCst) {
                 let total = listing.frames.load(Ordering::SeqCst) as u64;
-                phase = Some(progress.phase("BN statistics", Some(total)));
+                *phase = Some(progress.phase("BN statistics", Some(total)));
             }
             let advanced = phase.as_mut().map_or(Ok(()), |phase| {
                 phase.advance((p.frames_done as u64).saturating_sub(phase.done()))
@@ -176,8 +184,5 @@ fn stream(
     );
     drop(batches);
     let report = report.context("re-estimating BatchNorm statistics")?;
-    if let Some(phase) = phase {
-        phase.finish();
-    }
     Ok(received.complete().then_some(Streamed { file, report }))
 }
