@@ -139,8 +139,9 @@ fn stream(
         return Ok(None);
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    remove_stale(out);
     let file = tempfile::Builder::new()
-        .prefix(".edge-ssl-bn-")
+        .prefix(TEMP_PREFIX)
         .suffix(".onnx")
         .tempfile_in(out)
         .with_context(|| format!("creating a file in {}", out.display()))?
@@ -185,4 +186,59 @@ fn stream(
     drop(batches);
     let report = report.context("re-estimating BatchNorm statistics")?;
     Ok(received.complete().then_some(Streamed { file, report }))
+}
+
+/// The start of the temporary encoder's name in the output directory.
+const TEMP_PREFIX: &str = ".edge-ssl-bn-";
+
+/// Removes the temporary encoders (and their probes) a killed run left in `out`: regular files
+/// named by [`TEMP_PREFIX`], nothing else. Best effort: one that cannot be removed stays.
+fn remove_stale(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let ours = name
+            .to_str()
+            .is_some_and(|n| n.starts_with(TEMP_PREFIX) && n.ends_with(".onnx"));
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TEMP_PREFIX, remove_stale};
+
+    #[test]
+    fn only_stale_temporary_encoders_are_removed() {
+        let out = tempfile::tempdir().unwrap();
+        let stale = out.path().join(format!("{TEMP_PREFIX}x1.onnx"));
+        let probe = out.path().join(format!("{TEMP_PREFIX}x1.bn-probe.onnx"));
+        let keep = [
+            out.path().join("encoder.onnx"),
+            out.path().join(format!("{TEMP_PREFIX}notes.txt")),
+        ];
+        for f in [&stale, &probe].into_iter().chain(&keep) {
+            std::fs::write(f, b"x").unwrap();
+        }
+        let dir = out.path().join(format!("{TEMP_PREFIX}dir.onnx"));
+        std::fs::create_dir(&dir).unwrap();
+        #[cfg(unix)]
+        let link = {
+            let link = out.path().join(format!("{TEMP_PREFIX}link.onnx"));
+            std::os::unix::fs::symlink(&keep[0], &link).unwrap();
+            link
+        };
+        remove_stale(out.path());
+        assert!(!stale.exists() && !probe.exists());
+        assert!(keep.iter().all(|f| f.is_file()) && dir.is_dir());
+        #[cfg(unix)]
+        assert!(
+            link.symlink_metadata().is_ok(),
+            "a link is not ours to remove"
+        );
+    }
 }
