@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::edge_ssl;
+use common::{assert_success, edge_ssl};
 
 const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 
@@ -26,11 +26,7 @@ fn cluster_reads_a_video_with_the_sampling_flags() {
         .arg(out.path())
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_success(&run);
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("clusters.json")).unwrap()).unwrap();
     assert_eq!(summary["frames"], 12, "{summary}");
@@ -131,11 +127,7 @@ fn bn_statistics_beside_the_listing_equal_a_pass_after_it() {
                 .args(extra)
                 .output()
                 .unwrap();
-            assert!(
-                run.status.success(),
-                "{}",
-                String::from_utf8_lossy(&run.stderr)
-            );
+            assert_success(&run);
             let metrics: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
             let encoder = std::fs::read(out.join("encoder.onnx")).unwrap();

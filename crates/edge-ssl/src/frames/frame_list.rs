@@ -251,19 +251,21 @@ impl FrameList {
             (a, b) => a.or(b),
         };
         let mut phase = progress.phase("reading frames", bound.filter(|&b| b > 0));
+        // Sampling (`--fps`, `--dedup`) keeps fewer frames than the bound says.
+        let exact = options.fps.is_none() && options.dedup_threshold.is_none();
+        let expected = bound
+            .filter(|_| exact)
+            .map(|b| usize::try_from(b).unwrap_or(usize::MAX));
         let mut hold = match (kind == SourceKind::Camera, spill_dir) {
             (true, Some(dir)) => Hold::new(hold_bytes).spilling_to(dir.to_owned()),
             // A camera cannot be read again: without a spill directory, all in memory.
             (true, None) => Hold::new(usize::MAX),
-            // Sampling (`--fps`, `--dedup`) keeps fewer frames than the bound says.
-            (false, _) => match options.fps.is_none() && options.dedup_threshold.is_none() {
-                true => Hold::new(hold_bytes).expecting(bound.map(|b| b as usize)),
-                false => Hold::new(hold_bytes),
-            },
+            (false, _) => Hold::new(hold_bytes).expecting(expected),
         };
         let (mut origins, mut at_input) = (Vec::new(), true);
-        let mut inputs = Hold::new(input_budget(hold_bytes));
-        tap.begin(bound.map(|b| b as usize), pre.unit_len(), inputs.budget);
+        let mut inputs = Hold::new(input_budget(hold_bytes)).expecting(expected);
+        let bound = bound.map(|b| usize::try_from(b).unwrap_or(usize::MAX));
+        tap.begin(bound, pre.unit_len(), inputs.budget);
         while let Some(frame) = source
             .next_frame()
             .with_context(|| format!("reading {spec}"))?
@@ -478,7 +480,8 @@ fn read_files(
     let mut phase = progress.phase("reading frames", Some(files.len() as u64));
     let hold = Hold::new(hold_bytes).expecting(Some(files.len()));
     let (mut origins, mut skipped, mut hold) = (Vec::new(), Vec::new(), hold);
-    let (mut at_input, mut inputs) = (true, Hold::new(input_budget(input_bytes)));
+    let inputs = Hold::new(input_budget(input_bytes)).expecting(Some(files.len()));
+    let (mut at_input, mut inputs) = (true, inputs);
     tap.begin(Some(files.len()), pre.unit_len(), inputs.budget);
     // Decoded a block at a time on every core (the files are independent), taken in order.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
