@@ -19,9 +19,9 @@ use std::time::Instant;
 use edge_ssl_core::Preprocessor;
 use edge_ssl_runtime::{Backend, BnReport, RuntimeError, reestimate_batch_norm_stream};
 
-use super::AdaptOptions;
+use super::{AdaptOptions, view_cache};
 use crate::error::Context;
-use crate::frames::frame_list::{FrameList, Pixels};
+use crate::frames::frame_list::FrameList;
 use crate::frames::tap::{Received, Tap};
 use crate::model::reference::ResolvedModel;
 use crate::progress::{Phase, Progress};
@@ -135,7 +135,7 @@ fn stream(
     listing: &Listing,
     (progress, phase): (&Progress, &mut Option<Phase>),
 ) -> crate::Result<Option<Streamed>> {
-    let Some(first) = received.first() else {
+    let Some(first) = received.next() else {
         return Ok(None);
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -148,19 +148,10 @@ fn stream(
         .into_temp_path();
     // Batches as `view_cache::bn_batches` makes them from the finished list (all of its
     // frames, in order).
-    let batch = opts.images_per_call(&model.card.input).max(1);
-    let mut frames = std::iter::once(first).chain(received.by_ref());
-    let mut batches = std::iter::from_fn(move || {
-        let chunk: Vec<Pixels> = frames.by_ref().take(batch).collect();
-        if chunk.is_empty() {
-            return None;
-        }
-        let views: Vec<_> = chunk.iter().map(|f| f.view()).collect();
-        Some(
-            pre.batch_bytes(&views)
-                .map_err(|e| RuntimeError::Input(e.to_string())),
-        )
-    });
+    let frames = std::iter::once(first).chain(received.by_ref()).map(Ok);
+    let mut batches =
+        view_cache::frame_batches(frames, pre, opts.images_per_call(&model.card.input))
+            .map(|batch| batch.map_err(|e| RuntimeError::Input(e.to_string())));
     // Shown once the listing is over (its own bar shows progress until then).
     let report = reestimate_batch_norm_stream(
         backend,

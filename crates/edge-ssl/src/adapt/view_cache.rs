@@ -308,24 +308,45 @@ pub fn bn_batches<'a>(
     batch: usize,
 ) -> impl Iterator<Item = crate::Result<Tensor>> + Send + 'a {
     let take = n.min(max_frames.max(1));
-    let batch = batch.max(1);
     // Frame `j * n / take` is the j-th chosen one (increasing, since take <= n).
-    let mut chosen = frames
+    let chosen = frames
         .enumerate()
         .filter(move |(i, _)| take > 0 && (i * take).div_ceil(n) != ((i + 1) * take).div_ceil(n))
-        .map(|(_, frame)| frame);
-    // Made one batch at a time as BN re-estimation pulls them: only the batch in flight (and
-    // the one being made beside it) is ever in memory.
-    (0..take).step_by(batch).map(move |first| {
-        let mut frames = Vec::with_capacity(batch);
-        for _ in first..(first + batch).min(take) {
-            let Some(frame) = chosen.next() else {
-                bail!(Data, "the source ended before its {n} frames");
-            };
-            frames.push(frame?);
+        .map(|(_, frame)| Some(frame));
+    // Exactly `take` frames: a pass that ends early gives errors in place of the missing ones.
+    let exactly = chosen
+        .chain(std::iter::repeat_with(|| None))
+        .take(take)
+        .map(move |frame| {
+            frame.unwrap_or_else(|| {
+                Err(crate::Error::Data(format!(
+                    "the source ended before its {n} frames"
+                )))
+            })
+        });
+    frame_batches(exactly, pre, batch)
+}
+
+/// Model-ready batches of `batch` frames (the last one shorter), in order, made one at a time
+/// as the caller pulls them: only the batch in flight (and the one being made beside it) is ever
+/// in memory. A frame that is an error makes its batch an error.
+pub fn frame_batches<'a>(
+    mut frames: impl Iterator<Item = crate::Result<Array3<u8>>> + Send + 'a,
+    pre: &'a Preprocessor,
+    batch: usize,
+) -> impl Iterator<Item = crate::Result<Tensor>> + Send + 'a {
+    let batch = batch.max(1);
+    std::iter::from_fn(move || {
+        let chunk: Vec<_> = frames.by_ref().take(batch).collect();
+        if chunk.is_empty() {
+            return None;
         }
-        let views: Vec<_> = frames.iter().map(|f| f.view()).collect();
-        Ok(pre.batch_bytes(&views)?)
+        let batch = || -> crate::Result<Tensor> {
+            let frames = chunk.into_iter().collect::<crate::Result<Vec<_>>>()?;
+            let views: Vec<_> = frames.iter().map(|f| f.view()).collect();
+            Ok(pre.batch_bytes(&views)?)
+        };
+        Some(batch())
     })
 }
 

@@ -105,8 +105,8 @@ impl Tap {
     }
 }
 
-/// The frames a [`Tap`] hands on, as an iterator that ends at [`Tapped::End`] or when the
-/// channel closes; [`Received::complete`] tells the two apart.
+/// The frames a [`Tap`] hands on, as an iterator (each `next` blocks until a frame comes) that
+/// ends at [`Tapped::End`] or when the channel closes; [`Received::complete`] tells the two apart.
 pub struct Received {
     from: Receiver<Tapped>,
     ended: bool,
@@ -120,11 +120,6 @@ impl Received {
             ended: false,
             closed: false,
         }
-    }
-
-    /// Blocks until the first frame comes; `None` when the tap closed or ended before one.
-    pub fn first(&mut self) -> Option<Pixels> {
-        self.next()
     }
 
     /// Whether [`Tapped::End`] came: every frame of the list went through.
@@ -220,7 +215,7 @@ mod tests {
             tap.end(1, true);
             drop(tap);
             let mut received = Received::new(from);
-            assert!(received.first().is_none(), "{bound:?} {bytes} {budget}");
+            assert!(received.next().is_none(), "{bound:?} {bytes} {budget}");
             assert!(!received.complete());
         }
     }
