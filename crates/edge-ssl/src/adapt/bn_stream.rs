@@ -103,9 +103,12 @@ pub fn list_frames(
         let frames = frames?;
         // Every frame went through: the pass is the BN phase's own, so its error is too.
         // Otherwise the BN phase reads the list (and meets any such error there).
-        let streamed = match complete {
-            true => streamed?.filter(|s| s.report.frames == frames.len()),
-            false => None,
+        let streamed = match (streamed, complete) {
+            // A model without BatchNorm: the pass wrote it as it is and read no frame, which
+            // is what the BN phase would do again.
+            (Ok(Some(s)), _) if s.report.passes == 0 => Some(s),
+            (streamed, true) => streamed?.filter(|s| s.report.frames == frames.len()),
+            (_, false) => None,
         };
         if let Some(streamed) = &streamed {
             // The phase shows even when the pass ended before the listing did.
@@ -122,7 +125,8 @@ pub fn list_frames(
     })
 }
 
-/// The BN pass over the frames `received` hands on; `None` when none came or not all of them.
+/// The BN pass over the frames `received` hands on; `None` when none came or not all of them
+/// (a model without BN layers reads none and is always `Some`).
 /// `phase` is the BN phase's progress, once shown.
 #[allow(clippy::too_many_arguments)]
 fn stream(
@@ -176,7 +180,9 @@ fn stream(
     );
     drop(batches);
     let report = report.context("re-estimating BatchNorm statistics")?;
-    Ok(received.complete().then_some(Streamed { file, report }))
+    // Without BN layers the pass reads no frame and the model is written as it is.
+    let usable = received.complete() || report.passes == 0;
+    Ok(usable.then_some(Streamed { file, report }))
 }
 
 /// The start of the temporary encoder's name in the output directory.
