@@ -45,6 +45,7 @@ mod regular_file;
 mod resample;
 mod same_file;
 mod scaled_decode;
+mod simd;
 mod tensor;
 mod work_queue;
 

@@ -3,7 +3,9 @@
 //! `cargo run --release --example tract_profile -- MODEL.onnx C H W [BATCH] [THREADS] [RUNS]`
 //! prints the slowest nodes of the optimized plan (mean over RUNS after 5 warm-up runs),
 //! grouped by op, so a regression or a slow kernel shows by name. The plan is the one the runtime
-//! builds (with [`edge_ssl_runtime::tract::optimize`]); set `NO_REWRITE=1` for tract's plain one.
+//! builds (with [`edge_ssl_runtime::tract::optimize`]); set `NO_REWRITE=1` for tract's plain one,
+//! and `PROBE=1` to profile the model's BN probe (every BatchNormalization in training mode, as
+//! `adapt` runs it) instead of the model.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -20,8 +22,17 @@ fn main() -> TractResult<()> {
         .expect("usage: tract_profile MODEL.onnx C H W [BATCH] [THREADS] [RUNS]");
     let (c, h, w) = (num(1, 1), num(2, 28), num(3, 28));
     let (batch, threads, runs) = (num(4, 1), num(5, 1), num(6, 50));
-    let model = tract_onnx::onnx()
-        .model_for_path(path)?
+    let probe = std::env::temp_dir().join(format!("tract-profile-{}.onnx", std::process::id()));
+    let path = if std::env::var_os("PROBE").is_some() {
+        let layers = edge_ssl_runtime::onnx::write_bn_probe(path.as_ref(), &probe)?;
+        println!("BN probe of {path}: {layers} layer(s)");
+        probe.to_str().expect("a UTF-8 temporary path")
+    } else {
+        path.as_str()
+    };
+    let model = edge_ssl_runtime::tract::importer().model_for_path(path);
+    let _ = std::fs::remove_file(&probe);
+    let model = model?
         .with_input_fact(0, f32::fact([batch, c, h, w]).into())?
         .into_typed()?
         .into_decluttered()?;

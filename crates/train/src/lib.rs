@@ -97,7 +97,6 @@ pub mod optim;
 pub mod parallel;
 mod rng;
 mod sgemm;
-mod simd;
 mod tensor_file;
 mod tensor_store;
 pub mod trainer;

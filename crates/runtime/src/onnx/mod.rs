@@ -27,6 +27,7 @@ pub mod inspect;
 
 pub use bn::{
     BnLayerReport, BnProgress, BnReport, reestimate_batch_norm, reestimate_batch_norm_stream,
+    write_probe as write_bn_probe,
 };
 pub use card_for::{EMBEDDED_CARD_KEY, card_for};
 pub use graph_builder::GraphBuilder;

@@ -29,4 +29,8 @@ mod train_batch_norm;
 
 pub use backend::TractBackend;
 pub use rewrite::optimize;
+/// tract's ONNX importer as the backend uses it (training-mode BatchNormalization included), for
+/// the profiling example.
+#[doc(hidden)]
+pub use train_batch_norm::onnx as importer;
 pub(crate) use train_batch_norm::onnx;

@@ -6,5 +6,6 @@ mod probe;
 mod reestimate;
 mod report;
 
+pub use probe::write_probe;
 pub use reestimate::{BnProgress, reestimate_batch_norm, reestimate_batch_norm_stream};
 pub use report::{BnLayerReport, BnReport};

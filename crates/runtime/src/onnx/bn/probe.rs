@@ -203,3 +203,14 @@ fn train_mode(
     let dims = b.cast_to_float(&dims);
     Ok([(mean, vec![c]), (var, vec![c]), (dims, vec![3])])
 }
+
+/// Writes to `out` the BN probe of the model `onnx` in its training-node form, as the BN phase
+/// builds it for tract and ONNX Runtime, and returns how many layers it probes: for profiling
+/// (`examples/tract_profile.rs`), not a stable API.
+#[doc(hidden)]
+pub fn write_probe(onnx: &std::path::Path, out: &std::path::Path) -> Result<usize> {
+    let original = crate::onnx::inspect::read_proto(onnx)?;
+    let bns = crate::onnx::edit::batch_norms(&original);
+    crate::onnx::edit::save(&build(&original, &bns, Form::TrainingNode)?, out)?;
+    Ok(bns.len())
+}

@@ -15,7 +15,7 @@ use super::attrs;
 use super::op::{Grads, Inputs, Op, OpResult};
 use crate::graph::{NodeSpec, Tensor};
 use crate::parallel;
-use crate::simd::avx2_dispatch;
+use edge_ssl_core::avx2_dispatch;
 
 #[derive(Debug)]
 pub(crate) struct BatchNorm {
