@@ -36,6 +36,26 @@ fn main() -> TractResult<()> {
         .with_input_fact(0, f32::fact([batch, c, h, w]).into())?
         .into_typed()?
         .into_decluttered()?;
+    if std::env::var_os("DUMP").is_some() {
+        for node in &model.nodes {
+            let inputs: Vec<String> = node
+                .inputs
+                .iter()
+                .map(|i| format!("{}/{}", i.node, i.slot))
+                .collect();
+            println!(
+                "#{} {} [{}] {:?} <- {}",
+                node.id,
+                node.op().name(),
+                node.name,
+                node.outputs[0].fact.shape,
+                inputs.join(",")
+            );
+            if let Some(e) = node.op_as::<tract_onnx::tract_core::ops::einsum::EinSum>() {
+                println!("    {:?}", e);
+            }
+        }
+    }
     // The plan the runtime runs; `NO_REWRITE=1` for tract's plain optimization.
     let model = if std::env::var_os("NO_REWRITE").is_some() {
         model.into_optimized()?

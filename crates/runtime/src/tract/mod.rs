@@ -22,6 +22,7 @@
 mod backend;
 mod broadcast_rows;
 mod depthwise;
+mod pointwise;
 mod rewrite;
 mod split;
 mod threads;

@@ -50,7 +50,7 @@ use tract_onnx::tract_core::ops::konst::Const;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 use tract_onnx::tract_core::optim::change_axes::change_axes;
 
-use super::{broadcast_rows, depthwise, train_batch_norm};
+use super::{broadcast_rows, depthwise, pointwise, train_batch_norm};
 
 /// Channel-last only pays back for depthwise convs with at least this many channels: the
 /// channel-inner loop runs over blocks of 16 (tract's own threshold for its suggestion).
@@ -68,27 +68,29 @@ pub fn optimize(model: TypedModel) -> TractResult<TypedModel> {
     let rewritten = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         move || -> TractResult<Option<TypedModel>> {
             let mut model = attempt;
-            // The BN probe's activations run in its batch-norms' last pass, first: the
-            // channel-last moves below then see one node fewer between a conv and its matrix
-            // product.
-            let fused = train_batch_norm::fuse_activations(&mut model)?;
+            // The BN probe's activations run in its batch-norms' last pass, and its 1×1 convs
+            // image by image without moves; the probe keeps NCHW throughout.
+            let probe = probes_batch_norm(&model);
+            let mut n = train_batch_norm::fuse_activations(&mut model)?;
+            if probe {
+                n += pointwise::replace_pointwise(&mut model)?;
+            }
             // Elsewhere (aarch64, wasm) tract has a vector channel-last depthwise kernel and
             // moves the convs that gain from it itself; these rewrites are for x86_64, where it
             // has neither.
-            let mut n = fused
-                + if !cfg!(target_arch = "x86_64") {
-                    0
-                } else if batched(&model)? {
-                    // Behind a batch axis tract leaves the batch-norms around the depthwise convs
-                    // as broadcast `Mul`s and `Add`s, which run faster channel-last, as the moves
-                    // leave them: there the moves go first, and the AVX2 kernel takes the convs
-                    // they leave.
-                    let moved = rewrite_depthwise(&mut model)?;
-                    moved + depthwise::replace_depthwise(&mut model)?
-                } else {
-                    let fast = depthwise::replace_depthwise(&mut model)?;
-                    fast + rewrite_depthwise(&mut model)?
-                };
+            n += if !cfg!(target_arch = "x86_64") {
+                0
+            } else if batched(&model)? && !probe {
+                // Behind a batch axis tract leaves the batch-norms around the depthwise convs
+                // as broadcast `Mul`s and `Add`s, which run faster channel-last, as the moves
+                // leave them: there the moves go first, and the AVX2 kernel takes the convs
+                // they leave.
+                let moved = rewrite_depthwise(&mut model)?;
+                moved + depthwise::replace_depthwise(&mut model)?
+            } else {
+                let fast = depthwise::replace_depthwise(&mut model)?;
+                fast + rewrite_depthwise(&mut model)?
+            };
             n += broadcast_rows::materialize(&mut model)?;
             if n == 0 {
                 return Ok(None);
@@ -101,6 +103,15 @@ pub fn optimize(model: TypedModel) -> TractResult<TypedModel> {
         Ok(Ok(Some(model))) => Ok(model),
         _ => model.into_optimized(),
     }
+}
+
+/// Whether the model normalizes with its batch's own statistics (the BN probe): its batch-norms
+/// are [`TrainBatchNorm`](train_batch_norm::TrainBatchNorm) nodes, which run on any layout.
+fn probes_batch_norm(model: &TypedModel) -> bool {
+    model
+        .nodes
+        .iter()
+        .any(|n| n.op_is::<train_batch_norm::TrainBatchNorm>())
 }
 
 /// Whether a depthwise conv of the model runs on a batch axis: NCHW data with more than one image.
