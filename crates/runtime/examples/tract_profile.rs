@@ -5,7 +5,8 @@
 //! grouped by op, so a regression or a slow kernel shows by name. The plan is the one the runtime
 //! builds (with [`edge_ssl_runtime::tract::optimize`]); set `NO_REWRITE=1` for tract's plain one,
 //! and `PROBE=1` to profile the model's BN probe (every BatchNormalization in training mode, as
-//! `adapt` runs it) instead of the model.
+//! `adapt` runs it) instead of the model; `DUMP=1` lists the decluttered model's nodes first
+//! (op, name, output shape, inputs, and each einsum's expression), to see what a rewrite can match.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
