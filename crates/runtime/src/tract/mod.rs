@@ -22,6 +22,7 @@
 mod backend;
 mod broadcast_rows;
 mod depthwise;
+mod per_image;
 mod pointwise;
 mod rewrite;
 mod split;

@@ -50,7 +50,7 @@ use tract_onnx::tract_core::ops::konst::Const;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 use tract_onnx::tract_core::optim::change_axes::change_axes;
 
-use super::{broadcast_rows, depthwise, pointwise, train_batch_norm};
+use super::{broadcast_rows, depthwise, per_image, pointwise, train_batch_norm};
 
 /// Channel-last only pays back for depthwise convs with at least this many channels: the
 /// channel-inner loop runs over blocks of 16 (tract's own threshold for its suggestion).
@@ -91,6 +91,10 @@ pub fn optimize(model: TypedModel) -> TractResult<TypedModel> {
                 let fast = depthwise::replace_depthwise(&mut model)?;
                 fast + rewrite_depthwise(&mut model)?
             };
+            // The probe's other convs run image by image, as tract plans them at batch 1.
+            if probe && batched_conv(&model) {
+                n += per_image::replace_convs(&mut model)?;
+            }
             n += broadcast_rows::materialize(&mut model)?;
             if n == 0 {
                 return Ok(None);
@@ -112,6 +116,11 @@ fn probes_batch_norm(model: &TypedModel) -> bool {
         .nodes
         .iter()
         .any(|n| n.op_is::<train_batch_norm::TrainBatchNorm>())
+}
+
+/// Whether any conv of the model is left to run on a batch axis.
+fn batched_conv(model: &TypedModel) -> bool {
+    model.nodes.iter().any(|n| n.op_is::<Conv>())
 }
 
 /// Whether a depthwise conv of the model runs on a batch axis: NCHW data with more than one image.
