@@ -19,7 +19,8 @@
 //! twice: finding images under a folder in a deterministic order ([`image_files`]), writing files
 //! atomically so a crash or a full disk never replaces a good file with half of one
 //! ([`write_atomic`]), the `.npy` format that embeddings are exchanged in ([`npy`]), and
-//! independent work handed out one item at a time to a few threads ([`claim_each`]).
+//! independent work handed out one item at a time to a few threads ([`claim_each`]), and the one
+//! wrapper around `matrixmultiply`'s sgemm ([`gemm`]) that the trainer and the runtime multiply through.
 //!
 //! Files arrive from elsewhere and edge-ssl often runs as root, so the core also holds the
 //! rules every file access follows: only regular files are read as data ([`open_regular`];
@@ -45,6 +46,7 @@ mod regular_file;
 mod resample;
 mod same_file;
 mod scaled_decode;
+mod sgemm;
 mod simd;
 mod tensor;
 mod work_queue;
@@ -66,5 +68,6 @@ pub use regular_file::{open_regular, open_regular_in};
 pub use resample::{resize_to_fit, resize_to_fit_chw};
 pub use same_file::ensure_not_input;
 pub use scaled_decode::{DECODE_MARGIN, DecodeSize};
+pub use sgemm::gemm;
 pub use tensor::{Tensor, TensorView};
 pub use work_queue::{Panic, claim_each};

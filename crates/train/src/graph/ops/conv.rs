@@ -18,7 +18,7 @@ use super::im2row::{
 use super::op::{Grads, Inputs, Op, OpResult, single};
 use crate::graph::{NodeSpec, Tensor};
 use crate::parallel;
-use crate::sgemm::gemm;
+use edge_ssl_core::gemm;
 
 #[derive(Debug)]
 pub(crate) struct Conv {

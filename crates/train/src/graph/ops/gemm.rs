@@ -7,7 +7,7 @@ use super::attrs;
 use super::broadcast::unbroadcast;
 use super::op::{Grads, Inputs, Op, OpResult, single};
 use crate::graph::{NodeSpec, Tensor};
-use crate::sgemm::gemm;
+use edge_ssl_core::gemm;
 
 #[derive(Debug)]
 pub(crate) struct Gemm {

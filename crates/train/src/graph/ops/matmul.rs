@@ -8,7 +8,7 @@ use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2, IxDyn};
 use super::broadcast::{broadcast_shape, unbroadcast};
 use super::op::{Grads, Inputs, Op, OpResult, single};
 use crate::graph::Tensor;
-use crate::sgemm::gemm;
+use edge_ssl_core::gemm;
 
 #[derive(Debug)]
 pub(crate) struct MatMul;
