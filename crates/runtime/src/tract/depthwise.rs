@@ -127,23 +127,13 @@ pub(crate) fn replace_depthwise(model: &mut TypedModel) -> TractResult<usize> {
     if !available() {
         return Ok(0);
     }
-    let mut replaced = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
+    // The kernel carries the weights and bias: only the data input is wired.
+    super::replace::replace_nodes(model, |model, node| {
         let Some(conv) = node.op_as::<Conv>() else {
-            continue;
+            return Ok(None);
         };
-        let Some(op) = avx_depthwise(model, node, conv)? else {
-            continue;
-        };
-        // The kernel carries the weights and bias: only the data input is wired.
-        TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?.apply(model)?;
-        replaced += 1;
-    }
-    if replaced > 0 {
-        model.compact()?;
-    }
-    Ok(replaced)
+        Ok(avx_depthwise(model, node, conv)?.map(|op| Box::new(op) as Box<dyn TypedOp>))
+    })
 }
 
 impl AvxDepthwise {

@@ -24,6 +24,7 @@ mod broadcast_rows;
 mod depthwise;
 mod per_image;
 mod pointwise;
+mod replace;
 mod rewrite;
 mod split;
 mod threads;

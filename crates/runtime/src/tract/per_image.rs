@@ -60,46 +60,66 @@ impl EvalOp for PerImageConv {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         ensure!(inputs.len() == 1, "PerImageConv takes one input");
-        let shape = inputs[0].shape().to_vec();
+        let shape = inputs[0].shape();
         ensure!(
             shape.len() == 4 && shape[1..] == self.input,
             "PerImageConv: input {shape:?} for images {:?}",
             self.input
         );
-        let n = shape[0];
-        let (in_len, out_len) = (
-            self.input.iter().product::<usize>(),
-            self.output.iter().product::<usize>(),
-        );
-        let input = inputs[0].try_as_plain_ram()?;
-        let x = input.as_slice::<f32>()?;
-        let [o, oh, ow] = self.output;
-        // SAFETY: every image's output is copied in below before the tensor is read.
-        let mut output = unsafe { Tensor::uninitialized::<f32>(&[n, o, oh, ow])? };
-        {
-            let mut out_view = output.try_as_plain_ram_mut()?;
-            let y = out_view.as_slice_mut::<f32>()?;
-            ensure!(x.len() == n * in_len && y.len() == n * out_len);
-            if y.is_empty() {
-                return Ok(tvec!(output.into_tvalue()));
-            }
-            let [c, h, w] = self.input;
-            multithread::par_chunks_mut(y, out_len, y.len(), |first, ys| {
-                let mut state = self.plan.spawn()?;
-                for (k, y) in ys.chunks_exact_mut(out_len).enumerate() {
-                    let image = &x[(first + k) * in_len..][..in_len];
-                    let image = Tensor::from_shape(&[1, c, h, w], image)?;
-                    let out = state.run(tvec!(image.into_tvalue()))?;
-                    let out = out[0].try_as_plain_ram()?;
-                    let out = out.as_slice::<f32>()?;
-                    ensure!(out.len() == out_len, "PerImageConv: output size");
-                    y.copy_from_slice(out);
-                }
+        let [c, h, w] = self.input;
+        let out_len = self.output.iter().product::<usize>();
+        let y = each_image(
+            &inputs[0],
+            self.output,
+            out_len,
+            || self.plan.spawn(),
+            |state, x, y| {
+                let image = Tensor::from_shape(&[1, c, h, w], x)?;
+                let out = state.run(tvec!(image.into_tvalue()))?;
+                let out = out[0].try_as_plain_ram()?;
+                let out = out.as_slice::<f32>()?;
+                ensure!(out.len() == y.len(), "PerImageConv: output size");
+                y.copy_from_slice(out);
                 Ok(())
-            })?;
-        }
-        Ok(tvec!(output.into_tvalue()))
+            },
+        )?;
+        Ok(tvec!(y.into_tvalue()))
     }
+}
+
+/// The `[N, O, OH, OW]` tensor whose image `k` is `image(state, x_k, y_k)`, `x_k` being image
+/// `k` of the NCHW tensor `x` and `out` the shape of one output image; the images are shared out
+/// over tract's threads, each thread with a `state()` of its own, and `work` is an image's cost
+/// for tract's threading threshold. Every value of `y_k` must be written.
+pub(crate) fn each_image<S>(
+    x: &TValue,
+    out: [usize; 3],
+    work: usize,
+    state: impl Fn() -> TractResult<S> + Send + Sync,
+    image: impl Fn(&mut S, &[f32], &mut [f32]) -> TractResult<()> + Send + Sync,
+) -> TractResult<Tensor> {
+    let n = x.shape().first().copied().unwrap_or(0);
+    let input = x.try_as_plain_ram()?;
+    let x = input.as_slice::<f32>()?;
+    let (in_len, out_len) = (x.len() / n.max(1), out.iter().product::<usize>());
+    let [o, oh, ow] = out;
+    // SAFETY: every image's output is written by `image` before the tensor is read.
+    let mut output = unsafe { Tensor::uninitialized::<f32>(&[n, o, oh, ow])? };
+    {
+        let mut out_view = output.try_as_plain_ram_mut()?;
+        let y = out_view.as_slice_mut::<f32>()?;
+        if y.is_empty() {
+            return Ok(output);
+        }
+        multithread::par_chunks_mut(y, out_len, n * work, |first, ys| {
+            let mut state = state()?;
+            for (k, y) in ys.chunks_exact_mut(out_len).enumerate() {
+                image(&mut state, &x[(first + k) * in_len..][..in_len], y)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(output)
 }
 
 impl TypedOp for PerImageConv {
@@ -122,17 +142,15 @@ impl TypedOp for PerImageConv {
 /// Replaces the f32 NCHW convolutions of a decluttered typed model that have constant weights
 /// and bias and a concrete batch above 1 by [`PerImageConv`]; returns how many.
 pub(crate) fn replace_convs(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
+    super::replace::replace_nodes(model, |model, node| {
         let Some(conv) = node.op_as::<Conv>() else {
-            continue;
+            return Ok(None);
         };
         if node.inputs.len() != 3
             || conv.q_params.is_some()
             || conv.pool_spec.data_format != DataFormat::NCHW
         {
-            continue;
+            return Ok(None);
         }
         let x = model.outlet_fact(node.inputs[0])?;
         let (Some(shape), Some(weights), Some(bias)) = (
@@ -140,16 +158,16 @@ pub(crate) fn replace_convs(model: &mut TypedModel) -> TractResult<usize> {
             model.outlet_fact(node.inputs[1])?.konst.clone(),
             model.outlet_fact(node.inputs[2])?.konst.clone(),
         ) else {
-            continue;
+            return Ok(None);
         };
-        let Some(out) = model.outlet_fact(id.into())?.shape.as_concrete() else {
-            continue;
+        let Some(out) = model.outlet_fact(node.id.into())?.shape.as_concrete() else {
+            return Ok(None);
         };
         let (&[n, c, h, w], &[_, o, oh, ow]) = (shape, out) else {
-            continue;
+            return Ok(None);
         };
         if n < 2 || x.datum_type != f32::datum_type() {
-            continue;
+            return Ok(None);
         }
         let mut one = TypedModel::default();
         let image = one.add_source("x", f32::fact([1, c, h, w]))?;
@@ -162,13 +180,8 @@ pub(crate) fn replace_convs(model: &mut TypedModel) -> TractResult<usize> {
             input: [c, h, w],
             output: [o, oh, ow],
         };
-        TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?.apply(model)?;
-        replaced += 1;
-    }
-    if replaced > 0 {
-        model.compact()?;
-    }
-    Ok(replaced)
+        Ok(Some(Box::new(op) as Box<dyn TypedOp>))
+    })
 }
 
 #[cfg(test)]
@@ -179,6 +192,7 @@ mod tests {
     use tract_onnx::tract_core::ops::nn::DataFormat;
 
     use super::replace_convs;
+    use crate::tract::replace::assert_replacement_keeps_outputs;
 
     /// `x (batch × 3 × 9 × 8) → 3×3 conv, stride 2, padding 1, 4 outputs, with a bias`.
     fn model(batch: usize) -> TractResult<TypedModel> {
@@ -210,37 +224,6 @@ mod tests {
 
     #[test]
     fn per_image_convs_equal_the_batched_conv_and_leave_batch_1_alone() -> TractResult<()> {
-        for batch in [1, 2, 5] {
-            let x: Vec<f32> = (0..batch * 216)
-                .map(|i| ((i * 5 % 31) as f32).cos())
-                .collect();
-            let x = Tensor::from_shape(&[batch, 3, 9, 8], &x)?;
-            let want = model(batch)?
-                .into_optimized()?
-                .into_runnable()?
-                .run(tvec!(x.clone().into_tvalue()))?;
-            let mut m = model(batch)?;
-            assert_eq!(
-                replace_convs(&mut m)?,
-                usize::from(batch > 1),
-                "batch {batch}"
-            );
-            let got = m
-                .into_optimized()?
-                .into_runnable()?
-                .run(tvec!(x.into_tvalue()))?;
-            assert_eq!(got[0].shape(), want[0].shape());
-            let (got, want) = (
-                got[0].to_plain_array_view::<f32>()?,
-                want[0].to_plain_array_view::<f32>()?,
-            );
-            for (a, b) in got.iter().zip(want.iter()) {
-                assert!(
-                    (a - b).abs() <= 1e-5 * b.abs().max(1.0),
-                    "batch {batch}: {a} vs {b}"
-                );
-            }
-        }
-        Ok(())
+        assert_replacement_keeps_outputs(model, replace_convs, [3, 9, 8])
     }
 }

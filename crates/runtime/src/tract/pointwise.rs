@@ -14,10 +14,12 @@
 
 use std::sync::Arc;
 
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use super::per_image::each_image;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
-use tract_onnx::tract_core::tract_linalg::multithread;
 
 /// `y[n] = W · x[n]` for every image `n` of NCHW data, `W` being `O × I`.
 #[derive(Debug, Clone)]
@@ -59,61 +61,36 @@ impl EvalOp for BatchedPointwise {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         ensure!(inputs.len() == 1, "BatchedPointwise takes one input");
-        let shape = inputs[0].shape().to_vec();
+        let shape = inputs[0].shape();
         ensure!(
             shape.len() == 4 && shape[1] == self.inputs,
             "BatchedPointwise: input {shape:?} for {} channels",
             self.inputs
         );
-        let (n, plane) = (shape[0], shape[2] * shape[3]);
-        let input = inputs[0].try_as_plain_ram()?;
-        let x = input.as_slice::<f32>()?;
-        let (o, i) = (self.outputs, self.inputs);
-        // SAFETY: every element is written below (beta = 0 ignores the old contents).
-        let mut output = unsafe { Tensor::uninitialized::<f32>(&[n, o, shape[2], shape[3]])? };
-        {
-            let mut out_view = output.try_as_plain_ram_mut()?;
-            let y = out_view.as_slice_mut::<f32>()?;
-            ensure!(x.len() == n * i * plane && y.len() == n * o * plane);
-            if y.is_empty() {
-                return Ok(tvec!(output.into_tvalue()));
-            }
-            let work = n * o * i * plane;
-            multithread::par_chunks_mut(y, o * plane, work, |first, ys| {
-                for (k, y) in ys.chunks_exact_mut(o * plane).enumerate() {
-                    let x = &x[(first + k) * i * plane..][..i * plane];
-                    product(&self.weights, x, y, (o, i, plane));
-                }
-                Ok(())
-            })?;
-        }
-        Ok(tvec!(output.into_tvalue()))
+        let (o, i, plane) = (self.outputs, self.inputs, shape[2] * shape[3]);
+        let y = each_image(
+            &inputs[0],
+            [o, shape[2], shape[3]],
+            o * i * plane,
+            || Ok(()),
+            |_, x, y| product(&self.weights, x, y, (o, i, plane)),
+        )?;
+        Ok(tvec!(y.into_tvalue()))
     }
 }
 
-/// `y (o × p) = w (o × i) · x (i × p)`, all row-major.
-fn product(w: &[f32], x: &[f32], y: &mut [f32], (o, i, p): (usize, usize, usize)) {
-    assert!(w.len() == o * i && x.len() == i * p && y.len() == o * p);
-    // SAFETY: the lengths just checked put every (row, column) of the three matrices in bounds
-    // at ptr + row·stride + column, which is all sgemm reads and writes.
-    unsafe {
-        matrixmultiply::sgemm(
-            o,
-            i,
-            p,
-            1.0,
-            w.as_ptr(),
-            i as isize,
-            1,
-            x.as_ptr(),
-            p as isize,
-            1,
-            0.0,
-            y.as_mut_ptr(),
-            p as isize,
-            1,
-        );
-    }
+/// `y (o × p) = w (o × i) · x (i × p)`, all row-major, through [`edge_ssl_core::gemm`].
+fn product(
+    w: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+    (o, i, p): (usize, usize, usize),
+) -> TractResult<()> {
+    let w = ArrayView2::from_shape((o, i), w)?;
+    let x = ArrayView2::from_shape((i, p), x)?;
+    let y = ArrayViewMut2::from_shape((o, p), y)?;
+    edge_ssl_core::gemm(1.0, w, x, 0.0, y);
+    Ok(())
 }
 
 impl TypedOp for BatchedPointwise {
@@ -142,21 +119,19 @@ impl TypedOp for BatchedPointwise {
 /// Replaces the `NIHW,OI->NOHW` einsums of a decluttered typed model with constant f32 weights
 /// and a concrete batch above 1 by [`BatchedPointwise`]; returns how many.
 pub(crate) fn replace_pointwise(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
+    super::replace::replace_nodes(model, |model, node| {
         let Some(einsum) = node.op_as::<EinSum>() else {
-            continue;
+            return Ok(None);
         };
         if node.inputs.len() != 2 || einsum.axes.to_string() != "NIHW,OI->NOHW" {
-            continue;
+            return Ok(None);
         }
         let (x, w) = (
             model.outlet_fact(node.inputs[0])?,
             model.outlet_fact(node.inputs[1])?,
         );
         let Some(weights) = &w.konst else {
-            continue;
+            return Ok(None);
         };
         let batched = x
             .shape
@@ -167,7 +142,7 @@ pub(crate) fn replace_pointwise(model: &mut TypedModel) -> TractResult<usize> {
             && weights.datum_type() == f32::datum_type()
             && einsum.operating_dt == f32::datum_type();
         if !batched || !f32s || weights.rank() != 2 {
-            continue;
+            return Ok(None);
         }
         let (outputs, inputs) = (weights.shape()[0], weights.shape()[1]);
         let op = BatchedPointwise {
@@ -179,13 +154,8 @@ pub(crate) fn replace_pointwise(model: &mut TypedModel) -> TractResult<usize> {
             outputs,
             inputs,
         };
-        TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?.apply(model)?;
-        replaced += 1;
-    }
-    if replaced > 0 {
-        model.compact()?;
-    }
-    Ok(replaced)
+        Ok(Some(Box::new(op) as Box<dyn TypedOp>))
+    })
 }
 
 #[cfg(test)]
@@ -194,6 +164,7 @@ mod tests {
     use tract_onnx::tract_core::ops::einsum::EinSum;
 
     use super::replace_pointwise;
+    use crate::tract::replace::assert_replacement_keeps_outputs;
 
     /// `x (batch × 5 × 3 × 4) → NIHW,OI->NOHW with 7 × 5 weights`.
     fn model(batch: usize) -> TractResult<TypedModel> {
@@ -211,30 +182,6 @@ mod tests {
 
     #[test]
     fn batched_pointwise_equals_the_einsum_and_leaves_batch_1_alone() -> TractResult<()> {
-        for batch in [1, 2, 5] {
-            let x: Vec<f32> = (0..batch * 60)
-                .map(|i| ((i * 7 % 29) as f32).sin())
-                .collect();
-            let x = Tensor::from_shape(&[batch, 5, 3, 4], &x)?;
-            let want = model(batch)?
-                .into_runnable()?
-                .run(tvec!(x.clone().into_tvalue()))?;
-            let mut m = model(batch)?;
-            let replaced = replace_pointwise(&mut m)?;
-            assert_eq!(replaced, usize::from(batch > 1), "batch {batch}");
-            let got = m.into_runnable()?.run(tvec!(x.into_tvalue()))?;
-            assert_eq!(got[0].shape(), want[0].shape());
-            let (got, want) = (
-                got[0].to_plain_array_view::<f32>()?,
-                want[0].to_plain_array_view::<f32>()?,
-            );
-            for (a, b) in got.iter().zip(want.iter()) {
-                assert!(
-                    (a - b).abs() <= 1e-5 * b.abs().max(1.0),
-                    "batch {batch}: {a} vs {b}"
-                );
-            }
-        }
-        Ok(())
+        assert_replacement_keeps_outputs(model, replace_pointwise, [5, 3, 4])
     }
 }
