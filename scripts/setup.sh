@@ -38,7 +38,7 @@ if [ "${EDGE_SSL_NO_TORCH:-0}" != 1 ] && ! .venv/bin/python -c "import torch, to
   .venv/bin/pip install -q --no-deps torch==2.15.0 torchvision==0.29.2 timm==1.0.31
   .venv/bin/python - > .venv/torch-requirements.txt <<'PY'
 from importlib.metadata import requires
-from pip._vendor.packaging.requirements import Requirement
+from packaging.requirements import Requirement  # onnxruntime, installed above, requires it
 seen = set()
 for dist in ("torch", "torchvision", "timm"):
     for line in requires(dist) or []:
