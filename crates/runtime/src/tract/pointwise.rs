@@ -32,9 +32,14 @@ pub(crate) struct BatchedPointwise {
 
 impl PartialEq for BatchedPointwise {
     fn eq(&self, other: &Self) -> bool {
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        // Bit for bit (NaN weights compare equal to themselves), without copying the weights.
         (self.outputs, self.inputs) == (other.outputs, other.inputs)
-            && bits(&self.weights) == bits(&other.weights)
+            && (Arc::ptr_eq(&self.weights, &other.weights)
+                || self
+                    .weights
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .eq(other.weights.iter().map(|x| x.to_bits())))
     }
 }
 
