@@ -61,8 +61,11 @@ fn fixture() -> Option<&'static Fixture> {
             .unwrap());
         let headless = tmp.path().join("headless");
         copy_dir(&site, &headless);
+        // `--novelty ae` refits the novelty model on the head's 100 labeled embeddings (what
+        // the reference below scores) instead of keeping adapt's on feature means, whose export
+        // `cli_novelty.rs` checks.
         ok(edge_ssl()
-            .args(["head", "--model"])
+            .args(["head", "--novelty", "ae", "--model"])
             .arg(&site)
             .arg("--labeled")
             .arg(data.join("shifted/labeled"))

@@ -548,3 +548,81 @@ fn run_scores_the_frames_adapt_fitted_on_like_its_calibration() {
     );
     assert!(flagged(&lines) <= 0.1, "{} flagged", flagged(&lines));
 }
+
+/// `head` and `cluster` written over an adapted directory keep the novelty model `adapt` fitted
+/// on all its frames (feature means) instead of replacing it with one of their own embeddings
+/// — what `head` did before, silently trading the tree.avi-catching score for the embedding's.
+/// Into another directory the kept model goes along; `--novelty`/`--novelty-input` refit.
+#[test]
+fn head_and_cluster_keep_the_novelty_model_adapt_fitted() {
+    let Some(f) = fixture() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, copy) = (tmp.path().join("adapted"), tmp.path().join("copy"));
+    let adapt = edge_ssl()
+        .arg("adapt")
+        .args(common::QUICK_ADAPT)
+        .arg("--data")
+        .arg(f.data.join("shifted/unlabeled"))
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_success(&adapt);
+    let novelty_of = |model: &Path| -> Value {
+        let out = edge_ssl()
+            .args(["info", "--json", "--model"])
+            .arg(model)
+            .output()
+            .unwrap();
+        let info: Value = serde_json::from_str(&assert_success(&out)).unwrap();
+        info["novelty"].clone()
+    };
+    let fitted = novelty_of(&dir);
+    assert_eq!(fitted["input"], "features", "{fitted}");
+    let head = |out: &Path, extra: &[&str]| -> Value {
+        let run = edge_ssl()
+            .args(["head", "--json", "--model"])
+            .arg(&dir)
+            .arg("--labeled")
+            .arg(f.data.join("shifted/labeled"))
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        serde_json::from_str::<Value>(&assert_success(&run)).unwrap()["novelty"].clone()
+    };
+    let kept = head(&dir, &[]);
+    assert_eq!(kept["status"], "kept", "{kept}");
+    assert_eq!(kept["input"], "features", "{kept}");
+    assert_eq!(novelty_of(&dir), fitted);
+    assert_eq!(head(&copy, &[])["status"], "kept");
+    assert_eq!(novelty_of(&copy), fitted);
+    // `run` scores with the copied model (tied to the copy's own encoder and adapter files).
+    let frames = run_frames_with(&copy, Path::new(VTEST), &["--max-frames", "5"]);
+    assert_eq!(scores(&frames).len(), 5);
+
+    let refit = head(&copy, &["--novelty-input", "embedding"]);
+    assert_eq!(refit["status"], "fitted", "{refit}");
+    assert_eq!(novelty_of(&copy)["input"], "embedding");
+    let cluster = edge_ssl()
+        .args([
+            "cluster",
+            "--json",
+            "--k",
+            "3",
+            "--max-frames",
+            "60",
+            "--model",
+        ])
+        .arg(&dir)
+        .arg("--data")
+        .arg(f.data.join("shifted/unlabeled"))
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let cluster: Value = serde_json::from_str(&assert_success(&cluster)).unwrap();
+    assert_eq!(cluster["novelty"]["status"], "kept", "{cluster}");
+    assert_eq!(novelty_of(&dir), fitted);
+}

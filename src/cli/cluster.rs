@@ -11,8 +11,8 @@ use edge_ssl::model::reference as model_ref;
 /// labels at all. Writes a head whose classes are cluster-0..K-1 into DIR/head.safetensors and
 /// DIR/clusters.json (size and example paths of each cluster), and prints the same summary.
 ///
-/// A novelty model (--novelty) is fitted on the same embeddings and written as
-/// DIR/novelty.safetensors, as `head` does; it needs at least 20 frames.
+/// A novelty model is fitted on the same embeddings and written as DIR/novelty.safetensors, as
+/// `head` does (at least 20 frames; a directory that has one keeps it, as with `head`).
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
     /// ONNX file, model directory, or `default`.
@@ -55,6 +55,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
         seed: args.seed,
         examples: args.examples,
         novelty: args.novelty.config()?,
+        keep_novelty: !args.novelty.explicit(),
     };
     let model = model_ref::resolve(&args.model)?;
     let backend = args.backend.backend()?;
@@ -93,10 +94,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
         }
     }
     eprintln!("{}", report.novelty.line());
-    eprintln!(
-        "wrote {} and {}",
-        report.head.display(),
-        report.summary.display()
-    );
+    let (head, summary) = (report.head.display(), report.summary.display());
+    eprintln!("wrote {head} and {summary}");
     Ok(())
 }

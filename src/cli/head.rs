@@ -19,9 +19,10 @@ use edge_ssl::model::reference as model_ref;
 /// propagation over those frames adds pseudo-labels; the output says how much that helped,
 /// measured by 2-fold cross-validation on the labeled images.
 ///
-/// A novelty model (--novelty) is fitted on the same embeddings, labeled and unlabeled, and
-/// written as DIR/novelty.safetensors with its threshold at the 99th percentile of held-out
-/// frames' scores; it needs at least 20 frames (--unlabeled gives it more).
+/// A novelty model is fitted on the same embeddings (at least 20; --unlabeled adds more) and
+/// written as DIR/novelty.safetensors, its threshold at the 99th percentile of held-out scores;
+/// a directory that has one (adapt's, on all its frames) keeps it unless --novelty or
+/// --novelty-input is given.
 #[derive(Debug, Args)]
 pub struct HeadArgs {
     /// ONNX file, model directory, or `default`.
@@ -94,8 +95,13 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
     let parts: Vec<_> = std::iter::once(x.view())
         .chain(unlabeled.as_ref().map(|u| u.view()))
         .collect();
-    let (novelty, novelty_outcome) =
-        edge_ssl::novelty::fit_parts(&parts, novelty_config.as_ref(), &progress)?;
+    let (novelty, novelty_outcome) = edge_ssl::novelty::keep_or_fit_parts(
+        &model,
+        !args.novelty.explicit(),
+        &parts,
+        novelty_config.as_ref(),
+        &progress,
+    )?;
     let path = write_head(&model, &args.out, &head, kind.name(), novelty.as_ref())?;
     eprintln!(
         "fitted a {kind} head on {} labeled image(s) of {} classes; wrote {}",
@@ -108,14 +114,11 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
         Some(s) => s.cv_accuracy_labeled_only,
         None => edge_ssl::head::fit::cv_accuracy(kind, x.view(), &set.labels, &set.class_names)?,
     };
-    let pct = |v: Option<f64>| v.map_or("n/a".into(), |a| format!("{:.1} %", 100.0 * a));
-    match cv {
-        Some(_) => eprintln!(
-            "estimated accuracy on new images: {} (2-fold cross-validation)",
-            pct(cv)
-        ),
-        None => eprintln!("estimated accuracy: n/a (a class has fewer than 2 labeled images)"),
-    }
+    let estimate = cv.map_or(
+        "n/a (a class has fewer than 2 labeled images)".into(),
+        |a| format!("{:.1} % (2-fold cross-validation)", 100.0 * a),
+    );
+    eprintln!("estimated accuracy on new images: {estimate}");
     if let Some(s) = &semi {
         eprintln!("{}", s.line());
     }

@@ -6,13 +6,15 @@ use edge_ssl::novelty::{NoveltyConfig, NoveltyInput, NoveltyKind, prefer_feature
 #[derive(Debug, Clone, Args)]
 pub struct NoveltyArgs {
     /// Novelty score written as novelty.safetensors (`run` then flags frames unlike those fitted
-    /// on): ae (autoencoder reconstruction error), vae, or knn (distance to the k-th nearest).
-    #[arg(long, default_value = "ae", value_name = "KIND")]
-    novelty: String,
+    /// on): ae (autoencoder reconstruction error; the default), vae, or knn (distance to the
+    /// k-th nearest). Given to head or cluster, refits the model directory's own.
+    #[arg(long, value_name = "KIND")]
+    novelty: Option<String>,
     /// What it scores: embedding, features (channel means of the encoder's conv activations;
-    /// adapt only) or auto (features in adapt when the encoder has any, else embedding).
-    #[arg(long, default_value = "auto", value_name = "INPUT")]
-    novelty_input: String,
+    /// adapt only) or auto (the default: features in adapt when the encoder has any, else
+    /// embedding). Given to head or cluster, refits the model directory's own.
+    #[arg(long, value_name = "INPUT")]
+    novelty_input: Option<String>,
     /// Fit no novelty model.
     #[arg(long, conflicts_with = "novelty")]
     no_novelty: bool,
@@ -23,19 +25,26 @@ impl NoveltyArgs {
         if self.no_novelty {
             return Ok(None);
         }
-        let kind: NoveltyKind = self.novelty.parse()?;
-        let input = match self.novelty_input.as_str() {
-            "auto" => NoveltyInput::Embedding,
-            input => input.parse()?,
+        let kind: NoveltyKind = self.novelty.as_deref().unwrap_or("ae").parse()?;
+        let input = match self.novelty_input.as_deref() {
+            None | Some("auto") => NoveltyInput::Embedding,
+            Some(input) => input.parse()?,
         };
-        Ok(Some(
-            NoveltyConfig::default().with_kind(kind).with_input(input),
-        ))
+        let config = NoveltyConfig::default().with_kind(kind);
+        Ok(Some(config.with_input(input)))
+    }
+
+    /// Whether the novelty model was asked for by name (kind or input), not left to defaults.
+    pub fn explicit(&self) -> bool {
+        self.novelty.is_some() || self.novelty_input.is_some()
     }
 
     /// [`NoveltyArgs::config`] for `adapt`, where `auto` means feature means if `model` has any.
     pub fn adapt_config(&self, model: &ResolvedModel) -> anyhow::Result<Option<NoveltyConfig>> {
-        match (self.config()?, self.novelty_input == "auto") {
+        match (
+            self.config()?,
+            matches!(self.novelty_input.as_deref(), None | Some("auto")),
+        ) {
             (Some(c), true) => Ok(Some(prefer_feature_means(c, &model.onnx)?)),
             (config, _) => Ok(config),
         }

@@ -34,6 +34,9 @@ pub struct ClusterOptions {
     pub examples: usize,
     /// The novelty model fitted on the same embeddings; `None` fits none.
     pub novelty: Option<NoveltyConfig>,
+    /// Keep the novelty model the model directory already has instead of fitting one
+    /// ([`keep_or_fit_parts`](crate::novelty::keep_or_fit_parts)).
+    pub keep_novelty: bool,
 }
 
 /// One cluster: its index (class `cluster-<index>`), its size and its first few frames.
@@ -112,8 +115,13 @@ pub fn cluster(
                 .collect(),
         })
         .collect();
-    let (novelty, outcome) =
-        crate::novelty::fit_parts(&[rows], options.novelty.as_ref(), progress)?;
+    let (novelty, outcome) = crate::novelty::keep_or_fit_parts(
+        model,
+        options.keep_novelty,
+        &[rows],
+        options.novelty.as_ref(),
+        progress,
+    )?;
     let head = write_head(model, out, &clustering.head, "kmeans", novelty.as_ref())?;
     let report = ClusterReport {
         k: options.k,
