@@ -425,7 +425,8 @@ fn ood(f: &Fixture, model: &Path, ood: &str) -> Value {
 /// the same autoencoder on the embedding scores barely above chance — the score separates the
 /// video from the in-domain images (measured on these 1,000 frames: 0.98 vs 0.78 AUROC), still
 /// flagging few in-domain images. The exported ONNX carries the same score: `run` on the file
-/// (tract, the graph's own ReduceMean/Concat nodes) gives what `run` on the directory gives.
+/// (tract, the graph's own ReduceMean/Concat nodes) gives what `run` on the directory gives, and
+/// `eval --novelty-ood` on the file what it gives on the directory.
 #[test]
 fn adapt_scores_feature_means_that_catch_what_the_embedding_misses() {
     let Some(f) = fixture() else { return };
@@ -485,6 +486,12 @@ fn adapt_scores_feature_means_that_catch_what_the_embedding_misses() {
         .output()
         .unwrap();
     assert_success(&export);
+    // `eval --novelty-ood` on the exported file scores with the file's own `novelty` output.
+    let from_file = ood(f, &onnx, TREE);
+    assert_eq!(from_file["in_domain"], with_features["in_domain"]);
+    assert_eq!(from_file["out_of_domain"], with_features["out_of_domain"]);
+    let gap = (auroc(&from_file) - auroc(&with_features)).abs();
+    assert!(gap <= 2e-3, "{from_file} vs {with_features}");
     let frames = |model: &Path| -> Vec<f32> {
         let extra = ["--backend", "tract", "--max-frames", "30"];
         scores(&run_frames_with(model, Path::new(TREE), &extra))

@@ -37,6 +37,8 @@ pub const SCORES: &str = "scores";
 pub const NOVELTY: &str = "novelty";
 /// Metadata key of the novelty threshold (a decimal number).
 pub const NOVELTY_THRESHOLD_KEY: &str = "edge-ssl.novelty_threshold";
+/// Metadata key of the novelty score's kind (`ae`, `vae`, `knn`).
+pub const NOVELTY_KIND_KEY: &str = "edge-ssl.novelty_kind";
 
 /// Head kinds [`build`] can write, for error and help texts.
 pub const EXPORTABLE: &str = "softmax, imprint, kmeans";
@@ -123,7 +125,7 @@ pub fn build(
     g.set_outputs(&outputs)?;
     if let (Some(n), Some(_)) = (novelty, &score) {
         g.set_metadata(NOVELTY_THRESHOLD_KEY, &n.threshold().to_string());
-        g.set_metadata("edge-ssl.novelty_kind", n.kind().name());
+        g.set_metadata(NOVELTY_KIND_KEY, n.kind().name());
     }
     g.set_producer("edge-ssl export", env!("CARGO_PKG_VERSION"));
     g.set_metadata(

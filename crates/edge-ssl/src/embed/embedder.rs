@@ -30,6 +30,8 @@ enum Outputs {
     WithFeatures(usize),
     /// The same outputs, and the rows are the feature means ([`Embedder::load_for_novelty`]).
     FeatureRows(usize),
+    /// The rows are this output of the graph, as it gives it ([`Embedder::load_output`]).
+    Output(usize),
 }
 
 /// Embedding rows and, from an embedder loaded with features, the feature-mean rows of the
@@ -42,11 +44,8 @@ pub struct Embedded {
 impl Embedder {
     /// Loads `model` on `backend` (see [`Embedder::fallback_note`] for a provider fallback).
     pub fn load(backend: &dyn Backend, model: &ResolvedModel) -> crate::Result<Self> {
-        let session = backend
-            .load(&model.onnx, &model.card)
-            .with_context(|| format!("loading {} with {}", model.onnx.display(), backend.name()))?;
         Ok(Embedder {
-            session,
+            session: Self::session(backend, model)?,
             pre: Preprocessor::new(model.card.input.clone()),
             adapter: crate::model::directory::load_adapter(model)?,
             outputs: Outputs::Embedding,
@@ -73,6 +72,29 @@ impl Embedder {
                 })
             }
         }
+    }
+
+    /// An embedder whose rows are output `index` of `model`'s graph as the graph gives it, with
+    /// no adapter: an exported ONNX's `novelty` column, which the helpers that embed images then
+    /// compute for images, folders and videos alike.
+    pub fn load_output(
+        backend: &dyn Backend,
+        model: &ResolvedModel,
+        index: usize,
+    ) -> crate::Result<Self> {
+        Ok(Embedder {
+            session: Self::session(backend, model)?,
+            pre: Preprocessor::new(model.card.input.clone()),
+            adapter: None,
+            outputs: Outputs::Output(index),
+        })
+    }
+
+    /// `model`'s graph on `backend`, as it is.
+    fn session(backend: &dyn Backend, model: &ResolvedModel) -> crate::Result<Box<dyn Session>> {
+        backend
+            .load(&model.onnx, &model.card)
+            .with_context(|| format!("loading {} with {}", model.onnx.display(), backend.name()))
     }
 
     /// Loads `model`'s encoder with a second output, the channel means of its convolutional
@@ -159,7 +181,7 @@ impl Embedder {
     /// Width of the feature-mean rows, when loaded with them.
     pub fn features_width(&self) -> Option<usize> {
         match self.outputs {
-            Outputs::Embedding => None,
+            Outputs::Embedding | Outputs::Output(_) => None,
             Outputs::WithFeatures(w) | Outputs::FeatureRows(w) => Some(w),
         }
     }
@@ -262,6 +284,14 @@ impl Embedder {
     /// [`Embedder::embed_batch`], with the feature-mean rows when loaded with them.
     pub fn embed_batch_with_features(&mut self, batch: TensorView) -> crate::Result<Embedded> {
         let n = batch.shape().first().copied().unwrap_or(0);
+        if let Outputs::Output(index) = self.outputs {
+            let output = self.session.run(&[batch])?.into_iter().nth(index);
+            let rows = embedding_rows(output.into_iter().collect(), n)?;
+            return Ok(Embedded {
+                rows,
+                features: None,
+            });
+        }
         let (rows, features) = match self.features_width() {
             None => (embedding_rows(vec![self.session.run_one(batch)?], n)?, None),
             Some(width) => {

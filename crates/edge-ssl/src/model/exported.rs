@@ -6,7 +6,7 @@ use std::path::Path;
 use edge_ssl_runtime::onnx::inspect::read_proto;
 
 use crate::error::Context;
-use crate::export::{NOVELTY, NOVELTY_THRESHOLD_KEY, SCORES};
+use crate::export::{NOVELTY, NOVELTY_KIND_KEY, NOVELTY_THRESHOLD_KEY, SCORES};
 
 /// Metadata key of the exported class names (a JSON array).
 pub const CLASSES_KEY: &str = "edge-ssl.classes";
@@ -24,6 +24,8 @@ pub struct ExportedHead {
     pub output_index: usize,
     /// Position of the `novelty` output and its threshold, when the file has them.
     pub novelty: Option<(usize, f32)>,
+    /// Which score the `novelty` output is (`edge-ssl.novelty_kind`), when the file says.
+    pub novelty_kind: Option<edge_ssl_train::novelty::NoveltyKind>,
 }
 
 /// The head an exported ONNX carries, or `None` for any other ONNX.
@@ -77,10 +79,12 @@ pub fn exported_head(onnx: &Path) -> crate::Result<Option<ExportedHead>> {
         },
         _ => None,
     };
+    let novelty_kind = meta(NOVELTY_KIND_KEY).and_then(|k| k.parse().ok());
     Ok(Some(ExportedHead {
         class_names,
         logits,
         output_index,
         novelty,
+        novelty_kind,
     }))
 }

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 
 use edge_ssl_runtime::Backend;
 use edge_ssl_source::SourceOptions;
-use edge_ssl_train::novelty::{NoveltyModel, auroc};
+use edge_ssl_train::novelty::{NoveltyKind, NoveltyModel, auroc};
 use ndarray::ArrayView2;
 use serde::Serialize;
 
 use crate::embed::embedder::Embedder;
 use crate::error::bail;
 use crate::frames::image_set;
+use crate::model::exported::{ExportedHead, exported_head};
 use crate::model::reference::ResolvedModel;
 use crate::progress::Progress;
 
@@ -56,17 +57,25 @@ pub fn measure(
 ) -> crate::Result<OodReport> {
     let a = model.score(in_domain)?.to_vec();
     let b = model.score(out_of_domain)?.to_vec();
-    let flagged = |s: &[f32]| {
-        s.iter().filter(|&&v| v > model.threshold()).count() as f64 / s.len().max(1) as f64
-    };
+    compare((model.kind(), model.threshold()), &a, &b)
+}
+
+/// The report on scores already computed by a novelty score of `kind` calibrated at `threshold`.
+fn compare(
+    (kind, threshold): (NoveltyKind, f32),
+    a: &[f32],
+    b: &[f32],
+) -> crate::Result<OodReport> {
+    let flagged =
+        |s: &[f32]| s.iter().filter(|&&v| v > threshold).count() as f64 / s.len().max(1) as f64;
     Ok(OodReport {
-        kind: model.kind(),
-        threshold: model.threshold(),
+        kind,
+        threshold,
         in_domain: a.len(),
         out_of_domain: b.len(),
-        auroc: auroc(&a, &b)?,
-        in_domain_flagged: flagged(&a),
-        out_of_domain_flagged: flagged(&b),
+        auroc: auroc(a, b)?,
+        in_domain_flagged: flagged(a),
+        out_of_domain_flagged: flagged(b),
     })
 }
 
@@ -84,6 +93,23 @@ pub fn measure_images(
     batch: usize,
     progress: &Progress,
 ) -> crate::Result<OodReport> {
+    // A file from `export` computes its own score: its `novelty` output.
+    if let Some(exported) = exported_head_of(model)? {
+        let (Some((index, threshold)), Some(kind)) = (exported.novelty, exported.novelty_kind)
+        else {
+            bail!(
+                Model,
+                "{}: has no novelty output (export a model directory that has a novelty model)",
+                model.onnx.display()
+            );
+        };
+        let mut embedder = Embedder::load_output(backend, model, index)?;
+        let inside = image_set::embed_strict(&mut embedder, paths, batch, "novelty", progress)?;
+        let (outside, _) =
+            image_set::embed_source(&mut embedder, out_of_domain, options, batch, progress)?;
+        let column = |rows: ndarray::Array2<f32>| rows.iter().copied().collect::<Vec<f32>>();
+        return compare((kind, threshold), &column(inside), &column(outside));
+    }
     let Some(novelty) = super::file::load(model)? else {
         bail!(
             Model,
@@ -96,4 +122,12 @@ pub fn measure_images(
     let (outside, _) =
         image_set::embed_source(&mut embedder, out_of_domain, options, batch, progress)?;
     measure(&novelty, inside.view(), outside.view())
+}
+
+/// The head of `model` when it is a file from `export` (not a model directory).
+fn exported_head_of(model: &ResolvedModel) -> crate::Result<Option<ExportedHead>> {
+    match model.dir {
+        Some(_) => Ok(None),
+        None => exported_head(&model.onnx),
+    }
 }
