@@ -406,6 +406,16 @@ fn head_in_place(dir: &Path, labeled: &Path) {
     assert_success(&head);
 }
 
+/// `info --json` of `model`.
+fn info_json(model: &Path) -> Value {
+    let out = edge_ssl()
+        .args(["info", "--json", "--model"])
+        .arg(model)
+        .output()
+        .unwrap();
+    serde_json::from_str(&assert_success(&out)).unwrap()
+}
+
 /// `eval --json --novelty-ood OOD` of `model` on the fixture's shifted eval images.
 fn ood(f: &Fixture, model: &Path, ood: &str) -> Value {
     let out = edge_ssl()
@@ -451,12 +461,7 @@ fn adapt_scores_feature_means_that_catch_what_the_embedding_misses() {
     let (features, embedding) = (tmp.path().join("features"), tmp.path().join("embedding"));
     adapt(&features, "auto");
     adapt(&embedding, "embedding");
-    let info = edge_ssl()
-        .args(["info", "--json", "--model"])
-        .arg(&features)
-        .output()
-        .unwrap();
-    let info: Value = serde_json::from_str(&assert_success(&info)).unwrap();
+    let info = info_json(&features);
     assert_eq!(info["novelty"]["input"], "features", "{info}");
     // The bundled encoder's seven ReLU maps: 32+32+64+64+128+128+256 channels.
     assert_eq!(info["novelty"]["dim"], 704, "{info}");
@@ -486,6 +491,12 @@ fn adapt_scores_feature_means_that_catch_what_the_embedding_misses() {
         .output()
         .unwrap();
     assert_success(&export);
+    // `info` reads the file's novelty score from its metadata.
+    let exported = info_json(&onnx);
+    let novelty = &exported["exported"]["novelty"];
+    assert_eq!(novelty["kind"], "ae", "{exported}");
+    let dir_threshold = &info_json(&features)["novelty"]["calibration"]["threshold"];
+    assert_eq!(&novelty["threshold"], dir_threshold, "{exported}");
     // `eval --novelty-ood` on the exported file scores with the file's own `novelty` output.
     let from_file = ood(f, &onnx, TREE);
     assert_eq!(from_file["in_domain"], with_features["in_domain"]);
@@ -575,15 +586,7 @@ fn head_and_cluster_keep_the_novelty_model_adapt_fitted() {
         .output()
         .unwrap();
     assert_success(&adapt);
-    let novelty_of = |model: &Path| -> Value {
-        let out = edge_ssl()
-            .args(["info", "--json", "--model"])
-            .arg(model)
-            .output()
-            .unwrap();
-        let info: Value = serde_json::from_str(&assert_success(&out)).unwrap();
-        info["novelty"].clone()
-    };
+    let novelty_of = |model: &Path| info_json(model)["novelty"].clone();
     let fitted = novelty_of(&dir);
     assert_eq!(fitted["input"], "features", "{fitted}");
     let head = |out: &Path, extra: &[&str]| -> Value {

@@ -15,6 +15,7 @@ use serde_json::json;
 use super::adaptation::Adaptation;
 use super::input_shape;
 use crate::model::directory::{self, HEAD};
+use crate::model::exported::{ExportedHead, exported_head};
 use crate::model::reference::ResolvedModel;
 
 /// Where the shape FLOPs were counted at came from.
@@ -53,6 +54,8 @@ pub struct ModelInfo {
     pub stale_head: Option<String>,
     /// The directory's novelty model (loaded and checked against the embeddings it scores).
     pub novelty: Option<NoveltyModel>,
+    /// The head (and novelty score) inside a file from `export`, read from its metadata.
+    pub exported: Option<ExportedHead>,
     /// ONNX Runtime's library when it loads, else why not.
     pub ort: Result<String, String>,
 }
@@ -101,6 +104,11 @@ impl ModelInfo {
             _ => (None, None),
         };
         let novelty = crate::novelty::file::load(&model)?;
+        // Metadata `run` would refuse leaves the rest of the description standing.
+        let exported = match model.dir {
+            Some(_) => None,
+            None => exported_head(&model.onnx).ok().flatten(),
+        };
         Ok(ModelInfo {
             model,
             facts,
@@ -112,6 +120,7 @@ impl ModelInfo {
             head,
             stale_head,
             novelty,
+            exported,
             ort,
         })
     }
@@ -137,6 +146,12 @@ impl ModelInfo {
             "head": self.head.as_ref().map(|h| json!({"kind": h.kind().name(), "classes": h.class_names})),
             "stale_head": self.stale_head,
             "novelty": self.novelty.as_ref().map(crate::novelty::NoveltyReport::of),
+            "exported": self.exported.as_ref().map(|e| json!({
+                "classes": e.class_names,
+                "scores": if e.logits { "logits" } else { "probabilities" },
+                "novelty": e.novelty.map(|(_, threshold)| json!({
+                    "kind": e.novelty_kind.map(|k| k.name()), "threshold": threshold})),
+            })),
             "backends": {
                 "tract": {"available": true},
                 "ort": match &self.ort {
@@ -255,6 +270,22 @@ impl ModelInfo {
                 c.quantile,
                 c.held_out
             );
+        }
+        if let Some(e) = &self.exported {
+            let scores = if e.logits { "logits" } else { "probabilities" };
+            let classes = e.class_names.join(", ");
+            let n = e.class_names.len();
+            let _ = writeln!(
+                s,
+                "head        in the graph (`scores`: {scores}) over {n} classes: {classes}"
+            );
+            if let Some((_, threshold)) = e.novelty {
+                let kind = e.novelty_kind.map_or("?", |k| k.name());
+                let _ = writeln!(
+                    s,
+                    "novelty     {kind} in the graph (`novelty`), threshold {threshold:.4}"
+                );
+            }
         }
         let _ = writeln!(s, "backend     tract: available");
         let _ = match &self.ort {
