@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::embed::embedder::Embedder;
 use crate::error::bail;
+use crate::export::NOVELTY_KIND_KEY;
 use crate::frames::image_set;
 use crate::model::exported::{ExportedHead, exported_head};
 use crate::model::reference::ResolvedModel;
@@ -95,11 +96,17 @@ pub fn measure_images(
 ) -> crate::Result<OodReport> {
     // A file from `export` computes its own score: its `novelty` output.
     if let Some(exported) = exported_head_of(model)? {
-        let (Some((index, threshold)), Some(kind)) = (exported.novelty, exported.novelty_kind)
-        else {
+        let Some((index, threshold)) = exported.novelty else {
             bail!(
                 Model,
                 "{}: has no novelty output (export a model directory that has a novelty model)",
+                model.onnx.display()
+            );
+        };
+        let Some(kind) = exported.novelty_kind else {
+            bail!(
+                Model,
+                "{}: its novelty output has no valid {NOVELTY_KIND_KEY} metadata",
                 model.onnx.display()
             );
         };
