@@ -201,8 +201,11 @@ fn federate(
         );
         let left = events.iter().find(|e| e["event"] == "left").unwrap();
         assert_eq!(left["runs_finished"], 1, "node {i}: {log}");
-        // Each device fits its own novelty model behind the global model it writes.
+        // Each device fits its own novelty model behind the global model it writes, on the
+        // encoder's feature means by default (as `adapt`; the bundled encoder's 704 channels).
         assert_eq!(left["novelty"]["status"], "fitted", "node {i}: {log}");
+        assert_eq!(left["novelty"]["input"], "features", "node {i}: {log}");
+        assert_eq!(left["novelty"]["dim"], 704, "node {i}: {log}");
         // Without evaluation rounds the ServerApp sends the final model in one evaluate message.
         let evaluates = if fraction_evaluate > 0.0 { rounds } else { 1 };
         assert_eq!(

@@ -35,7 +35,7 @@ enum FleetCommand {
 /// and replies with the arrays, `num-examples` (its frame count) and metrics; on an evaluate
 /// message it reports the global head's accuracy on --labeled (without labels: how far the
 /// adapter moves its embeddings). Every message's global model is written to WORK/model as a
-/// model directory (atomically), with a novelty model (--novelty) fitted on this device's frames. The node's key pair is kept in WORK (node-key.pem, mode 0600; node-key.pub).
+/// model directory (atomically), with a novelty model (--novelty; by default on the encoder's feature means) fitted on this device's frames. The node's key pair is kept in WORK (node-key.pem, mode 0600; node-key.pub).
 /// Frames never leave the device.
 #[derive(Debug, Args)]
 pub struct JoinArgs {
@@ -137,14 +137,14 @@ fn join(args: JoinArgs) -> anyhow::Result<()> {
         .method
         .parse()
         .map_err(|e| anyhow::anyhow!("--method: {e}"))?;
+    let model = model_ref::resolve(&args.model)?;
     let options = ModelTaskOptions::default()
         .with_views(args.views)
         .with_batch(args.batch)
         .with_seed(args.seed)
         .with_method(method)
         .with_sampling(args.sampling.options())
-        .with_novelty(args.novelty.config()?);
-    let model = model_ref::resolve(&args.model)?;
+        .with_novelty(args.novelty.adapt_config(&model)?);
     let backend = args.backend.backend()?;
     std::fs::create_dir_all(&args.work)
         .with_context(|| format!("creating {}", args.work.display()))?;

@@ -11,8 +11,8 @@ pub struct NoveltyArgs {
     #[arg(long, value_name = "KIND")]
     novelty: Option<String>,
     /// What it scores: embedding, features (channel means of the encoder's conv activations;
-    /// adapt only) or auto (the default: features in adapt when the encoder has any, else
-    /// embedding). Given to head or cluster, refits the model directory's own.
+    /// adapt and fleet join) or auto (the default: features there when the encoder has any,
+    /// else embedding). Given to head or cluster, refits the model directory's own.
     #[arg(long, value_name = "INPUT")]
     novelty_input: Option<String>,
     /// Fit no novelty model.
@@ -39,7 +39,7 @@ impl NoveltyArgs {
         self.novelty.is_some() || self.novelty_input.is_some()
     }
 
-    /// [`NoveltyArgs::config`] for `adapt`, where `auto` means feature means if `model` has any.
+    /// [`NoveltyArgs::config`] for adapt and fleet join (`auto`: feature means if `model` has any).
     pub fn adapt_config(&self, model: &ResolvedModel) -> anyhow::Result<Option<NoveltyConfig>> {
         match (
             self.config()?,

@@ -1,6 +1,6 @@
 //! The device's own novelty model behind each global model: fitted on this device's frames,
 //! un-augmented, through the device's encoder and the global adapter (the embeddings `run`
-//! will see on `WORK/model`), and written into that directory with the global adapter and
+//! will see on `WORK/model`) or on the encoder's feature means, and written into that directory with the global adapter and
 //! head, so `run` on it says when a frame is unlike what this camera saw.
 //!
 //! **Local, not federated.** The novelty model never travels: what is unusual is judged
@@ -19,10 +19,14 @@
 //!   (or, for k-NN, only calibrates);
 //! - a train message carries the same global adapter as the evaluate message before it (FedAvg's
 //!   aggregate of the previous round): the adapted rows are then equal and the model fitted
-//!   for them is written again without a new fit.
+//!   for them is written again without a new fit;
+//! - a model of the encoder's feature means (`NoveltyInput::Features`, what `adapt` scores by
+//!   default: they catch the texture and contrast the embedding ignores) comes before the
+//!   adapter, so it is fitted once, on rows embedded once after the view pass, and written
+//!   behind every global model.
 
 use edge_ssl_train::nn::Adapter;
-use edge_ssl_train::novelty::{NoveltyConfig, NoveltyModel};
+use edge_ssl_train::novelty::{NoveltyConfig, NoveltyInput, NoveltyModel};
 use ndarray::Array2;
 
 use crate::error::Context;
@@ -32,7 +36,8 @@ use crate::progress::Progress;
 /// The novelty model of the latest global adapter, refitted when the adapter changes.
 pub struct LocalNovelty {
     config: Option<NoveltyConfig>,
-    /// The encoder's rows of the un-augmented frames (`None` when no model is fitted).
+    /// The encoder's rows of the un-augmented frames, embeddings or feature means as `config`
+    /// says (`None` when no model is fitted).
     plain: Option<Array2<f32>>,
     frames: usize,
     /// The adapted rows the last model was fitted on, and that model.
@@ -81,9 +86,13 @@ impl LocalNovelty {
             };
             return Ok(None);
         };
-        let rows = adapter
-            .apply(plain.view())
-            .context("applying the global adapter")?;
+        // Feature means come before the adapter: one fit serves every global model.
+        let rows = match config.input() {
+            NoveltyInput::Features => plain.clone(),
+            NoveltyInput::Embedding => adapter
+                .apply(plain.view())
+                .context("applying the global adapter")?,
+        };
         if self.last.as_ref().is_none_or(|(last, _)| *last != rows) {
             let (model, outcome) = crate::novelty::fit(rows.view(), config, progress)?;
             self.outcome = outcome;
@@ -137,6 +146,22 @@ mod tests {
         let refit = local.behind(&b, &progress).unwrap().unwrap();
         assert_ne!(refit.threshold(), first.threshold());
         assert_eq!(fits.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn feature_means_are_fitted_once_whatever_the_adapter() {
+        let progress = Progress::silent();
+        let config = NoveltyConfig::default().with_input(NoveltyInput::Features);
+        // Feature means are wider than the embedding the adapter takes: they never meet it.
+        let mut local = LocalNovelty::new(Some(config), Some(rows(40, 12)), 40);
+        let a = Adapter::new(8, 4, &mut Rng::new(1));
+        let first = local.behind(&a, &progress).unwrap().unwrap().clone();
+        assert_eq!(first.dim(), 12);
+        let mut b = Adapter::new(8, 4, &mut Rng::new(2));
+        b.fc2.weight.value.fill(0.5);
+        let after = local.behind(&b, &progress).unwrap().unwrap();
+        assert_eq!(after.threshold().to_bits(), first.threshold().to_bits());
+        assert!(matches!(local.outcome(), NoveltyOutcome::Fitted(r) if r.dim == 12));
     }
 
     #[test]

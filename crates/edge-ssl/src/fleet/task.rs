@@ -15,7 +15,7 @@ use edge_ssl_source::{SourceKind, SourceOptions, detect_kind};
 use edge_ssl_train::augment::{AugmentConfig, Augmenter};
 use edge_ssl_train::head::{Head, HeadKind, HeadModel};
 use edge_ssl_train::nn::Adapter;
-use edge_ssl_train::novelty::NoveltyConfig;
+use edge_ssl_train::novelty::{NoveltyConfig, NoveltyInput};
 use edge_ssl_train::trainer::{AdapterTrainer, Method, TrainConfig, Views};
 use ndarray::{Array2, Axis, s};
 
@@ -363,7 +363,6 @@ fn embed_views(
     options: &ModelTaskOptions,
     progress: &Progress,
 ) -> Result<(Views, LocalNovelty)> {
-    crate::novelty::ensure_embedding_input(options.novelty.as_ref())?;
     let pre = Preprocessor::new(encoder.card.input.clone());
     let frames = crate::frames::loader::decode(data, &pre, &options.sampling, progress)?;
     if frames.len() < 2 {
@@ -373,13 +372,18 @@ fn embed_views(
             frames.len()
         )));
     }
-    // The novelty model's rows (each frame un-augmented) ride in the same pass when the kept
-    // frames are what `run` reads; frames shrunk when kept are read again after it.
+    // The novelty model's rows (each frame un-augmented) ride in the same pass when they are
+    // embeddings and the kept frames are what `run` reads; feature means, and frames shrunk when
+    // kept, get a pass of their own after it.
     let wanted = LocalNovelty::wanted(options.novelty.as_ref(), frames.len());
     let at_input = frames.pixels.iter().all(|p| is_input_size(p, &pre));
+    let scored = options
+        .novelty
+        .as_ref()
+        .map_or(NoveltyInput::Embedding, NoveltyConfig::input);
     let slots = Slots {
         views: options.views,
-        plain: wanted && at_input,
+        plain: wanted && at_input && scored == NoveltyInput::Embedding,
         first_view: 0,
     };
     let bytes = (frames.len() as u64)
@@ -418,23 +422,20 @@ fn embed_views(
         progress,
     )?;
     let (cache, mut plain) = slots.split(cache);
-    if wanted && !at_input {
+    if wanted && plain.is_none() {
         let raw = ResolvedModel {
             dir: None,
             ..encoder.clone()
         };
-        let mut embedder = Embedder::load(backend, &raw)?;
-        let files = (detect_kind(&data.to_string_lossy()).ok() == Some(SourceKind::Images))
-            .then_some(frames.paths.as_slice());
+        let mut embedder = Embedder::load_for_novelty(backend, &raw, scored)?;
         let (sampling, batch) = (&options.sampling, options.infer_batch);
-        plain = Some(embed_as_run_reads(
-            &mut embedder,
-            data,
-            files,
-            sampling,
-            batch,
-            progress,
-        )?);
+        plain = Some(if at_input {
+            image_set::embed_frames(&mut embedder, &frames, batch, progress)?
+        } else {
+            let files = (detect_kind(&data.to_string_lossy()).ok() == Some(SourceKind::Images))
+                .then_some(frames.paths.as_slice());
+            embed_as_run_reads(&mut embedder, data, files, sampling, batch, progress)?
+        });
     }
     let novelty = LocalNovelty::new(options.novelty.clone(), plain, frames.len());
     Ok((Views::new(cache)?, novelty))

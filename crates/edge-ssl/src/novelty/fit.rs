@@ -126,14 +126,14 @@ pub fn fit(
     Ok((Some(model), outcome))
 }
 
-/// Refuses a config that scores feature means where only embeddings are at hand (`head`,
-/// `cluster` and the fleet client fit on the embeddings they computed; `adapt` computes
-/// feature means).
+/// Refuses a config that scores feature means where only embeddings are at hand (`head` and
+/// `cluster` fit on the embeddings they computed; `adapt` and the fleet client compute feature
+/// means).
 pub fn ensure_embedding_input(config: Option<&NoveltyConfig>) -> crate::Result<()> {
     if config.is_some_and(|c| c.input() == NoveltyInput::Features) {
         bail!(
             Options,
-            "only adapt fits a novelty model of feature means; this command fits it on embeddings"
+            "only adapt and fleet join fit a novelty model of feature means; this command fits it on embeddings"
         );
     }
     Ok(())
