@@ -13,7 +13,7 @@ use image::DynamicImage;
 
 use crate::embed::embedder::Embedder;
 use crate::model::directory as model_dir;
-use crate::model::exported::{ExportedHead, exported_head};
+use crate::model::exported::{ExportedHead, exported_head_of};
 use crate::model::reference::ResolvedModel;
 
 /// A frame's decision.
@@ -41,9 +41,7 @@ impl Scorer {
     /// The scorer of `model`: its directory's head (checked against encoder and adapter), or
     /// the one an exported ONNX carries; [`Error::NoHead`](crate::Error::NoHead) otherwise.
     pub fn of(model: &ResolvedModel) -> crate::Result<Self> {
-        if model.dir.is_none()
-            && let Some(head) = exported_head(&model.onnx)?
-        {
+        if let Some(head) = exported_head_of(model)? {
             return Ok(Scorer::Exported(head));
         }
         Ok(Scorer::Head(model_dir::load_head(model)?))

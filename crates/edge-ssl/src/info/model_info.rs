@@ -15,7 +15,7 @@ use serde_json::json;
 use super::adaptation::Adaptation;
 use super::input_shape;
 use crate::model::directory::{self, HEAD};
-use crate::model::exported::{ExportedHead, exported_head};
+use crate::model::exported::{ExportedHead, exported_head_of};
 use crate::model::reference::ResolvedModel;
 
 /// Where the shape FLOPs were counted at came from.
@@ -105,10 +105,7 @@ impl ModelInfo {
         };
         let novelty = crate::novelty::file::load(&model)?;
         // Metadata `run` would refuse leaves the rest of the description standing.
-        let exported = match model.dir {
-            Some(_) => None,
-            None => exported_head(&model.onnx).ok().flatten(),
-        };
+        let exported = exported_head_of(&model).ok().flatten();
         Ok(ModelInfo {
             model,
             facts,
@@ -148,7 +145,7 @@ impl ModelInfo {
             "novelty": self.novelty.as_ref().map(crate::novelty::NoveltyReport::of),
             "exported": self.exported.as_ref().map(|e| json!({
                 "classes": e.class_names,
-                "scores": if e.logits { "logits" } else { "probabilities" },
+                "scores": e.scores_kind(),
                 "novelty": e.novelty.map(|(_, threshold)| json!({
                     "kind": e.novelty_kind.map(|k| k.name()), "threshold": threshold})),
             })),
@@ -272,7 +269,7 @@ impl ModelInfo {
             );
         }
         if let Some(e) = &self.exported {
-            let scores = if e.logits { "logits" } else { "probabilities" };
+            let scores = e.scores_kind();
             let classes = e.class_names.join(", ");
             let n = e.class_names.len();
             let _ = writeln!(

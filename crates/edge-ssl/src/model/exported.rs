@@ -7,6 +7,7 @@ use edge_ssl_runtime::onnx::inspect::read_proto;
 
 use crate::error::Context;
 use crate::export::{NOVELTY, NOVELTY_KIND_KEY, NOVELTY_THRESHOLD_KEY, SCORES};
+use crate::model::reference::ResolvedModel;
 
 /// Metadata key of the exported class names (a JSON array).
 pub const CLASSES_KEY: &str = "edge-ssl.classes";
@@ -26,6 +27,26 @@ pub struct ExportedHead {
     pub novelty: Option<(usize, f32)>,
     /// Which score the `novelty` output is (`edge-ssl.novelty_kind`), when the file says.
     pub novelty_kind: Option<edge_ssl_train::novelty::NoveltyKind>,
+}
+
+impl ExportedHead {
+    /// What `scores` holds: `logits` or `probabilities`.
+    pub fn scores_kind(&self) -> &'static str {
+        if self.logits {
+            "logits"
+        } else {
+            "probabilities"
+        }
+    }
+}
+
+/// The head `model` carries when it is a file from `export`: `None` for a model directory
+/// (whose head is its own file) and for any other ONNX.
+pub fn exported_head_of(model: &ResolvedModel) -> crate::Result<Option<ExportedHead>> {
+    match model.dir {
+        Some(_) => Ok(None),
+        None => exported_head(&model.onnx),
+    }
 }
 
 /// The head an exported ONNX carries, or `None` for any other ONNX.

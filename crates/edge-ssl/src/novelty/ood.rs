@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use edge_ssl_runtime::Backend;
 use edge_ssl_source::SourceOptions;
 use edge_ssl_train::novelty::{NoveltyKind, NoveltyModel, auroc};
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
 use crate::embed::embedder::Embedder;
 use crate::error::bail;
 use crate::export::NOVELTY_KIND_KEY;
 use crate::frames::image_set;
-use crate::model::exported::{ExportedHead, exported_head};
+use crate::model::exported::exported_head_of;
 use crate::model::reference::ResolvedModel;
 use crate::progress::Progress;
 
@@ -94,47 +94,69 @@ pub fn measure_images(
     batch: usize,
     progress: &Progress,
 ) -> crate::Result<OodReport> {
-    // A file from `export` computes its own score: its `novelty` output.
-    if let Some(exported) = exported_head_of(model)? {
-        let Some((index, threshold)) = exported.novelty else {
-            bail!(
-                Model,
-                "{}: has no novelty output (export a model directory that has a novelty model)",
-                model.onnx.display()
-            );
-        };
-        let Some(kind) = exported.novelty_kind else {
-            bail!(
-                Model,
-                "{}: its novelty output has no valid {NOVELTY_KIND_KEY} metadata",
-                model.onnx.display()
-            );
-        };
-        let mut embedder = Embedder::load_output(backend, model, index)?;
-        let inside = image_set::embed_strict(&mut embedder, paths, batch, "novelty", progress)?;
-        let (outside, _) =
-            image_set::embed_source(&mut embedder, out_of_domain, options, batch, progress)?;
-        let column = |rows: ndarray::Array2<f32>| rows.iter().copied().collect::<Vec<f32>>();
-        return compare((kind, threshold), &column(inside), &column(outside));
-    }
-    let Some(novelty) = super::file::load(model)? else {
-        bail!(
-            Model,
-            "{}: has no novelty model (fit one with edge-ssl head, cluster or adapt)",
-            model.onnx.display()
-        );
+    let (mut embedder, scorer) = match exported_head_of(model)? {
+        Some(exported) => {
+            let Some((index, threshold)) = exported.novelty else {
+                bail!(
+                    Model,
+                    "{}: has no novelty output (export a model directory that has a novelty model)",
+                    model.onnx.display()
+                );
+            };
+            let Some(kind) = exported.novelty_kind else {
+                bail!(
+                    Model,
+                    "{}: its novelty output has no valid {NOVELTY_KIND_KEY} metadata",
+                    model.onnx.display()
+                );
+            };
+            let embedder = Embedder::load_output(backend, model, index)?;
+            (embedder, Scorer::Output(kind, threshold))
+        }
+        None => {
+            let Some(novelty) = super::file::load(model)? else {
+                bail!(
+                    Model,
+                    "{}: has no novelty model (fit one with edge-ssl head, cluster or adapt)",
+                    model.onnx.display()
+                );
+            };
+            (
+                Embedder::load_for_novelty(backend, model, novelty.input())?,
+                Scorer::Model(novelty),
+            )
+        }
     };
-    let mut embedder = Embedder::load_for_novelty(backend, model, novelty.input())?;
     let inside = image_set::embed_strict(&mut embedder, paths, batch, "novelty rows", progress)?;
     let (outside, _) =
         image_set::embed_source(&mut embedder, out_of_domain, options, batch, progress)?;
-    measure(&novelty, inside.view(), outside.view())
+    match scorer {
+        Scorer::Model(novelty) => measure(&novelty, inside.view(), outside.view()),
+        Scorer::Output(kind, threshold) => compare(
+            (kind, threshold),
+            &score_column(inside)?,
+            &score_column(outside)?,
+        ),
+    }
 }
 
-/// The head of `model` when it is a file from `export` (not a model directory).
-fn exported_head_of(model: &ResolvedModel) -> crate::Result<Option<ExportedHead>> {
-    match model.dir {
-        Some(_) => Ok(None),
-        None => exported_head(&model.onnx),
+/// What turns the embedded rows into scores.
+enum Scorer {
+    /// The directory's novelty model, on embeddings or feature means.
+    Model(NoveltyModel),
+    /// Nothing: the rows are a file from `export`'s `novelty` output, a score of this kind
+    /// calibrated at this threshold.
+    Output(NoveltyKind, f32),
+}
+
+/// The scores of an exported file's `novelty` output: one column, one score per image.
+fn score_column(rows: Array2<f32>) -> crate::Result<Vec<f32>> {
+    if rows.ncols() != 1 {
+        bail!(
+            Model,
+            "the novelty output has {} values per image, not 1",
+            rows.ncols()
+        );
     }
+    Ok(rows.into_iter().collect())
 }
