@@ -1,7 +1,8 @@
 //! The device's own novelty model behind each global model: fitted on this device's frames,
 //! un-augmented, through the device's encoder and the global adapter (the embeddings `run`
-//! will see on `WORK/model`) or on the encoder's feature means, and written into that directory with the global adapter and
-//! head, so `run` on it says when a frame is unlike what this camera saw.
+//! will see on `WORK/model`) or on the encoder's feature means, and written into that
+//! directory with the global adapter and head, so `run` on it says when a frame is unlike what
+//! this camera saw.
 //!
 //! **Local, not federated.** The novelty model never travels: what is unusual is judged
 //! against this camera's frames, and its threshold is calibrated on held-out frames of them
@@ -40,8 +41,9 @@ pub struct LocalNovelty {
     /// says (`None` when no model is fitted).
     plain: Option<Array2<f32>>,
     frames: usize,
-    /// The adapted rows the last model was fitted on, and that model.
-    last: Option<(Array2<f32>, Option<NoveltyModel>)>,
+    /// The adapted rows the last model was fitted on (`None` for feature means, which no
+    /// adapter moves), and that model.
+    last: Option<(Option<Array2<f32>>, Option<NoveltyModel>)>,
     outcome: NoveltyOutcome,
 }
 
@@ -86,15 +88,18 @@ impl LocalNovelty {
             };
             return Ok(None);
         };
-        // Feature means come before the adapter: one fit serves every global model.
+        // Feature means come before the adapter: the first fit serves every global model.
         let rows = match config.input() {
-            NoveltyInput::Features => plain.clone(),
-            NoveltyInput::Embedding => adapter
-                .apply(plain.view())
-                .context("applying the global adapter")?,
+            NoveltyInput::Features => None,
+            NoveltyInput::Embedding => Some(
+                adapter
+                    .apply(plain.view())
+                    .context("applying the global adapter")?,
+            ),
         };
         if self.last.as_ref().is_none_or(|(last, _)| *last != rows) {
-            let (model, outcome) = crate::novelty::fit(rows.view(), config, progress)?;
+            let fitted_on = rows.as_ref().unwrap_or(plain);
+            let (model, outcome) = crate::novelty::fit(fitted_on.view(), config, progress)?;
             self.outcome = outcome;
             self.last = Some((rows, model));
         }
@@ -113,19 +118,8 @@ mod tests {
 
     #[test]
     fn a_new_adapter_refits_and_the_same_one_reuses_the_fit() {
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let fits = Arc::new(AtomicUsize::new(0));
-        let counter = fits.clone();
-        let progress = Progress::new(move |e| {
-            if let crate::progress::Event::Start {
-                phase: "novelty", ..
-            } = e
-            {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-            std::ops::ControlFlow::Continue(())
-        });
+        use std::sync::atomic::Ordering;
+        let (progress, fits) = counting();
         let mut local = LocalNovelty::new(Some(NoveltyConfig::default()), Some(rows(40, 8)), 40);
         let a = Adapter::new(8, 4, &mut Rng::new(1));
         let first = local.behind(&a, &progress).unwrap().unwrap().clone();
@@ -148,9 +142,27 @@ mod tests {
         assert_eq!(fits.load(Ordering::SeqCst), 2);
     }
 
+    /// A progress that counts the novelty fits started.
+    fn counting() -> (Progress, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let fits = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = fits.clone();
+        let progress = Progress::new(move |e| {
+            if let crate::progress::Event::Start {
+                phase: "novelty", ..
+            } = e
+            {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        (progress, fits)
+    }
+
     #[test]
     fn feature_means_are_fitted_once_whatever_the_adapter() {
-        let progress = Progress::silent();
+        use std::sync::atomic::Ordering;
+        let (progress, fits) = counting();
         let config = NoveltyConfig::default().with_input(NoveltyInput::Features);
         // Feature means are wider than the embedding the adapter takes: they never meet it.
         let mut local = LocalNovelty::new(Some(config), Some(rows(40, 12)), 40);
@@ -161,6 +173,11 @@ mod tests {
         b.fc2.weight.value.fill(0.5);
         let after = local.behind(&b, &progress).unwrap().unwrap();
         assert_eq!(after.threshold().to_bits(), first.threshold().to_bits());
+        assert_eq!(
+            fits.load(Ordering::SeqCst),
+            1,
+            "fitted again for another adapter"
+        );
         assert!(matches!(local.outcome(), NoveltyOutcome::Fitted(r) if r.dim == 12));
     }
 
