@@ -44,9 +44,14 @@ impl NoveltyReport {
 
     /// One line for a terminal.
     pub fn line(&self) -> String {
+        format!("novelty: {}", self.summary())
+    }
+
+    /// What the model is and how it was calibrated, in words (the line without its lead-in).
+    fn summary(&self) -> String {
         let c = &self.calibration;
         format!(
-            "novelty: {} on {} {}; threshold {:.4} at the {} quantile of {} held-out frames (held-out median {:.4}, training median {:.4})",
+            "{} on {} {}; threshold {:.4} at the {} quantile of {} held-out frames (held-out median {:.4}, training median {:.4})",
             self.kind,
             c.trained_on,
             match self.input {
@@ -82,8 +87,7 @@ impl NoveltyOutcome {
         match self {
             NoveltyOutcome::Fitted(r) => r.line(),
             NoveltyOutcome::Kept(r) => {
-                r.line()
-                    .replacen("novelty: ", "novelty: kept the model directory's own: ", 1)
+                format!("novelty: kept the model directory's own: {}", r.summary())
             }
             NoveltyOutcome::Skipped { rows, needed } => format!(
                 "novelty: not fitted: {rows} embeddings, at least {needed} are needed (add unlabeled frames)"
