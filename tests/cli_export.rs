@@ -462,6 +462,78 @@ fn bad_inputs_fail_with_one_line_and_write_nothing() {
     );
 }
 
+/// `adapt` and `fleet join` refuse a file from `export` (its `embedding` is encoder and
+/// adapter, its head and novelty score more outputs of the graph: adapted as an encoder, a new
+/// adapter would stack on the old one under a stale head) with one line, and write no model.
+#[test]
+fn adapt_and_fleet_join_refuse_an_exported_file() {
+    let Some(f) = fixture() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let onnx = work.path().join("site.onnx");
+    export(&f.site, &onnx, false);
+    let frames = f.data.join("shifted/unlabeled");
+    let out = work.path().join("adapted");
+    let adapt = edge_ssl()
+        .args([
+            "adapt",
+            "--backend",
+            "tract",
+            "--max-frames",
+            "40",
+            "--model",
+        ])
+        .arg(&onnx)
+        .arg("--data")
+        .arg(&frames)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_clean_failure(&adapt, "cannot be adapted");
+    assert!(!out.exists(), "adapt wrote {}", out.display());
+    // The local task is prepared before the SuperLink is dialled: nothing listens on port 9.
+    let fleet = work.path().join("fleet");
+    let join = edge_ssl()
+        .args([
+            "fleet",
+            "join",
+            "--backend",
+            "tract",
+            "--superlink",
+            "127.0.0.1:9",
+        ])
+        .args(["--max-frames", "40", "--model"])
+        .arg(&onnx)
+        .arg("--data")
+        .arg(&frames)
+        .arg("--work")
+        .arg(&fleet)
+        .output()
+        .unwrap();
+    assert_clean_failure(&join, "cannot be trained in a federation");
+    assert!(!fleet.join("model").exists(), "fleet join wrote a model");
+    // The directory it came from still adapts: the refusal is about the file, not the model.
+    ok(edge_ssl()
+        .args([
+            "adapt",
+            "--backend",
+            "tract",
+            "--max-frames",
+            "40",
+            "--epochs",
+            "1",
+        ])
+        .args(["--no-bn-adapt", "--no-novelty", "--model"])
+        .arg(&f.site)
+        .arg("--data")
+        .arg(&frames)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap());
+    assert!(out.join("encoder.onnx").is_file());
+}
+
 /// Class per origin from `edge-ssl run --json --model MODEL --source IMAGES`.
 /// Per origin: class, confidence and novelty score (NaN when `run` gives none).
 fn run_classes(model: &Path, images: &Path) -> HashMap<String, (usize, f64, f64)> {

@@ -87,6 +87,7 @@ pub fn adapt(
             opts.epochs
         );
     }
+    crate::model::exported::ensure_not_exported(model, "adapted")?;
     // Before any frame is read or BN pass run: the part `--train` selects must import (BN
     // re-estimation changes statistics, not operators, so the source model answers for the
     // patched one). An operator the trainer lacks is one error now, not after minutes of work.

@@ -157,6 +157,7 @@ impl ModelTask {
                 reason: "both must be at least 2".into(),
             });
         }
+        crate::model::exported::ensure_not_exported(model, "trained in a federation")?;
         // The encoder alone: a model directory's own adapter is replaced by the federation's.
         let encoder = ResolvedModel {
             onnx: model.onnx.clone(),

@@ -49,6 +49,24 @@ pub fn exported_head_of(model: &ResolvedModel) -> crate::Result<Option<ExportedH
     }
 }
 
+/// Refuses a file from `export` where an encoder is to be adapted (`what`: "adapted",
+/// "trained in a federation"). Such a file's `embedding` is the encoder *and* its adapter, and
+/// its head and novelty score are more outputs of the same graph: adapted as an encoder, a new
+/// adapter would stack on the old one and the directory written would carry the old head's
+/// outputs, stale, in its `encoder.onnx`. The directory it was exported from (or the encoder
+/// that directory started from) is what adapts.
+pub fn ensure_not_exported(model: &ResolvedModel, what: &str) -> crate::Result<()> {
+    if let Some(head) = exported_head_of(model)? {
+        crate::error::bail!(
+            Model,
+            "{}: an exported model (encoder, adapter and a {}-class head in one graph) cannot be {what}; use the model directory it was exported from, or its encoder",
+            model.onnx.display(),
+            head.class_names.len()
+        );
+    }
+    Ok(())
+}
+
 /// The head an exported ONNX carries, or `None` for any other ONNX.
 pub fn exported_head(onnx: &Path) -> crate::Result<Option<ExportedHead>> {
     let proto = read_proto(onnx)?;
