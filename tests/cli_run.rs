@@ -259,12 +259,11 @@ fn serial_sends_a_valid_prediction_per_frame() {
 /// `run --json --serial` of `model` on `source` (at most `frames` frames) against a fresh
 /// emulated device: the frame lines, each frame's novelty as the device received it (by frame
 /// index), the summary line and stderr.
-fn serial_run(
-    model: &Path,
-    source: &Path,
-    frames: usize,
-    device: DeviceOptions,
-) -> (Vec<Value>, Vec<(u32, Option<Novelty>)>, Value, String) {
+/// `run --serial`'s JSON lines, the predictions the device received (frame, novelty), its
+/// summary and stderr.
+type SerialRun = (Vec<Value>, Vec<(u32, Option<Novelty>)>, Value, String);
+
+fn serial_run(model: &Path, source: &Path, frames: usize, device: DeviceOptions) -> SerialRun {
     let tmp = tempfile::tempdir().unwrap();
     let emulator = DeviceEmulator::spawn(tmp.path().join("ttyEDGE"), device).unwrap();
     let out = edge_ssl()

@@ -19,9 +19,9 @@ fn fast() -> LinkOptions {
 /// Frame `i`'s novelty: none for every third frame (a model without a novelty model), else a
 /// score that grows with `i`, novel on even frames.
 fn novelty_of(i: u32) -> Option<Novelty> {
-    (i % 3 != 0).then(|| Novelty {
+    (!i.is_multiple_of(3)).then_some(Novelty {
         score: i as f32 * 0.25,
-        novel: i % 2 == 0,
+        novel: i.is_multiple_of(2),
     })
 }
 

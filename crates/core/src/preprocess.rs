@@ -445,6 +445,7 @@ fn unit_image_8bit<O: Copy + Default>(
 
 /// A sample in [0, 1] as a byte: clamped, scaled by 255 and rounded half up (NaN gives 0).
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // NaN to 0, and it vectorizes: see below
 pub fn unit_to_byte(v: f32) -> u8 {
     // `max` then `min` takes NaN to 0 and vectorizes, as `clamp` did not; the same value
     // otherwise. In [0.5, 255.5] the conversion is exact truncation.

@@ -459,6 +459,7 @@ pub(crate) fn unit(t: f32) -> f32 {
 /// resize): the same value for every number, and 0 for NaN as before (`image`'s clamp kept
 /// the NaN, which the conversion then took to 0).
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // NaN to 0, and it vectorizes: see above
 pub(crate) fn byte(t: f32) -> u8 {
     let t = t.max(0.0).min(255.0);
     // SAFETY: `t` is in [0, 255] (`max` takes NaN to 0), where the conversion is exact

@@ -104,19 +104,19 @@ pub fn build(
         (scores.as_str(), SCORES, classes),
     ];
     let (score, exported_novelty) = match novelty {
-        Some(n) => match {
+        Some(n) => {
             let rows = novelty_rows(&mut g, &x, n)?;
-            append_novelty(&mut g, &rows, n)?
-        } {
-            Some(score) => (Some(score), Ok(true)),
-            None => (
-                None,
-                Err(format!(
-                    "{} novelty models do not export (only ae and vae do)",
-                    n.kind()
-                )),
-            ),
-        },
+            match append_novelty(&mut g, &rows, n)? {
+                Some(score) => (Some(score), Ok(true)),
+                None => (
+                    None,
+                    Err(format!(
+                        "{} novelty models do not export (only ae and vae do)",
+                        n.kind()
+                    )),
+                ),
+            }
+        }
         None => (None, Ok(false)),
     };
     if let Some(score) = &score {

@@ -60,7 +60,7 @@ fn judges(nth: usize, count: usize) -> bool {
     match count {
         0..=2 => false,
         3..HOLD_OUT_EVERY => nth == count,
-        _ => nth % HOLD_OUT_EVERY == 0,
+        _ => nth.is_multiple_of(HOLD_OUT_EVERY),
     }
 }
 

@@ -83,7 +83,7 @@ pub fn build(
             cache
         }
     };
-    Ok(split_views(cache, &item)?)
+    split_views(cache, &item)
 }
 
 /// The pair of epoch `epoch` when the whole encoder trains (`split` has no prefix): views
@@ -103,7 +103,7 @@ pub fn fresh_pair(
 ) -> crate::Result<PairedViews> {
     let mut pool = SessionPool::new(vec![Box::new(Unchanged) as Box<dyn Session>])?;
     let cache = render(&mut pool, card, pre, frames, opts, 2 * epoch, progress)?;
-    Ok(split_views(cache, item)?)
+    split_views(cache, item)
 }
 
 /// Views `first_view` and `first_view + 1` of every frame through `pool`, as `(2, N, floats)`.

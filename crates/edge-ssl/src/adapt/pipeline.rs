@@ -313,6 +313,7 @@ fn stale_head(out: &Path) -> crate::Result<Option<String>> {
 }
 
 /// The view cache: reloaded when resuming, else rendered and embedded (and saved for a resume).
+#[allow(clippy::too_many_arguments)]
 fn view_cache_phase(
     backend: &dyn Backend,
     encoder: &ResolvedModel,

@@ -28,6 +28,7 @@ use crate::progress::Progress;
 /// View `v` of frame `f` depends only on `(seed, f, v)`, and sessions of one pool compute
 /// identical rows, so neither the batch size, the number of rendering `workers` nor the number
 /// of sessions changes the cache.
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     frames: &Frames,
     augmenter: &Augmenter,
@@ -107,6 +108,7 @@ const READ_AHEAD: usize = 8;
 /// The pass is read on a thread of its own, up to 8 frames ahead (`READ_AHEAD`): frames that were
 /// not kept are decoded and resized again there, beside the rendering and the encoder, instead
 /// of on the producer thread between batches while the sessions wait for one.
+#[allow(clippy::too_many_arguments)]
 pub fn build_stream(
     frames: impl Iterator<Item = crate::Result<Array3<u8>>> + Send,
     n: usize,

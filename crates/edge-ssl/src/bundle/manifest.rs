@@ -42,6 +42,10 @@ impl Manifest {
         self.entries.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// The manifest's text, one `<hash>  <path>` line per file.
     pub fn render(&self) -> String {
         self.iter().map(|(p, h)| format!("{h}  {p}\n")).collect()

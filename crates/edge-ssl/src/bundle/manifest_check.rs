@@ -40,7 +40,7 @@ pub fn verify_model_dir(dir: &Path) -> crate::Result<()> {
         );
     }
     let manifest = Manifest::parse(&text, &manifest_path.display().to_string())?;
-    if manifest.len() == 0 {
+    if manifest.is_empty() {
         bail!(
             Bundle,
             "{}: lists no files, so it cannot vouch for the model; refusing to load it",

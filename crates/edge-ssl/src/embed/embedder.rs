@@ -131,7 +131,7 @@ impl Embedder {
         backend: &dyn Backend,
         model: &ResolvedModel,
         input: NoveltyInput,
-    ) -> crate::Result<(Vec<Box<dyn Session>>, usize, Option<usize>)> {
+    ) -> crate::Result<NoveltySessions> {
         match input {
             NoveltyInput::Embedding => {
                 let sessions = backend
@@ -315,6 +315,10 @@ impl Embedder {
         Ok(Embedded { rows, features })
     }
 }
+
+/// [`Embedder::novelty_sessions`]: one session per thread, the output holding the novelty rows,
+/// and the width the feature means must have (`None` for embeddings).
+pub type NoveltySessions = (Vec<Box<dyn Session>>, usize, Option<usize>);
 
 /// Input values one encoder call may take (2^22 floats, 16 MiB): a call's activations grow
 /// with its batch times the input size, so 64 images of 224×224 cost gigabytes while 64 of

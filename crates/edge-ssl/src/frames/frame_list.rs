@@ -543,6 +543,10 @@ fn held_inputs(inputs: Hold, at_input: bool) -> crate::Result<Option<Vec<Pixels>
     }
 }
 
+/// One file of [`decode_kept`]: the kept frame (when asked), whether it is the input size, and
+/// the frame as `run` reads it (when asked and not the input size already).
+type DecodedFile = (Option<Pixels>, bool, Option<Pixels>);
+
 /// `paths` decoded, in order, split over `threads` threads: each frame kept ([`kept_pixels`],
 /// when `want.0`), whether that kept frame is the input size, and the frame as `run` reads it
 /// ([`input_pixels`], when `want.1` and it is not the input size already).
@@ -551,7 +555,7 @@ fn decode_kept(
     pre: &Preprocessor,
     want: (bool, bool),
     threads: usize,
-) -> Vec<edge_ssl_core::Result<(Option<Pixels>, bool, Option<Pixels>)>> {
+) -> Vec<edge_ssl_core::Result<DecodedFile>> {
     let (size, run_size) = (kept_size(pre), pre.decode_size());
     decode_parallel(paths, threads, |path| {
         let image = decode_image_at_least(path, size)?;

@@ -30,6 +30,10 @@ impl Frames {
         self.pixels.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.pixels.is_empty()
+    }
+
     pub fn unit(&self, i: usize) -> Array3<f32> {
         self.pixels[i].mapv(|v| v as f32 / 255.0)
     }

@@ -71,7 +71,7 @@ impl LabeledViews {
     /// and view, so a few labeled images are seen in `2·copies` different views before one
     /// repeats, instead of two, and the cross-entropy does not just memorize two views.
     pub fn in_copies(mut self, copies: usize) -> Result<Self> {
-        if copies == 0 || self.len() % copies != 0 {
+        if copies == 0 || !self.len().is_multiple_of(copies) {
             return Err(TuneError::Data {
                 what: "labeled views",
                 reason: format!("{} rows are not {copies} equal copies", self.len()),

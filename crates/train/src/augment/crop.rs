@@ -198,6 +198,8 @@ impl Columns {
         #[cfg(not(target_arch = "x86_64"))]
         let done = 0;
         let n = line.len().min(self.x0.len());
+        // Five arrays indexed alike: the index is the clearest form of the scalar tail.
+        #[allow(clippy::needless_range_loop)]
         for i in done..n {
             let (x0, x1) = (self.x0[i] as usize, self.x1[i] as usize);
             let top = r0[x0] * self.w0[i] + r0[x1] * self.w1[i];

@@ -31,10 +31,12 @@ pub(super) fn bn_relu(nodes: Vec<NodeSpec>, outputs: &[String]) -> Vec<NodeSpec>
     for (k, n) in nodes.iter().enumerate() {
         let Some(y) = n.outputs.first() else { continue };
         let single_output = n.outputs.iter().skip(1).all(String::is_empty);
-        if n.op_type == "BatchNormalization" && single_output && uses.get(y.as_str()) == Some(&1) {
-            if let Some(&relu) = consumer.get(y.as_str()).filter(|&&j| j > k) {
-                merge.insert(k, relu);
-            }
+        if n.op_type == "BatchNormalization"
+            && single_output
+            && uses.get(y.as_str()) == Some(&1)
+            && let Some(&relu) = consumer.get(y.as_str()).filter(|&&j| j > k)
+        {
+            merge.insert(k, relu);
         }
     }
     let mut nodes: Vec<Option<NodeSpec>> = nodes.into_iter().map(Some).collect();

@@ -36,7 +36,8 @@ fn tampered_checkpoints_are_refused() {
     let good = TensorStore::read(&ckpt, KIND).unwrap();
     let moment = "optimizer/adamw.m.features.6.0.weight".to_string();
     assert!(good.tensors.contains_key(&moment));
-    let tampered: [(&str, Box<dyn Fn(&mut TensorStore)>); 5] = [
+    type Tamper<'a> = Box<dyn Fn(&mut TensorStore) + 'a>;
+    let tampered: [(&str, Tamper<'_>); 5] = [
         (
             "moment shape",
             Box::new(|s| {

@@ -34,9 +34,10 @@ fn channels_last_equals_channels_second() {
             "{ch}"
         );
     }
-    for i in 0..n * s * c {
+    assert_eq!(yl.len(), n * s * c);
+    for (i, &v) in yl.iter().enumerate() {
         let (b, p, ch) = (i / (s * c), (i / c) % s, i % c);
-        assert!((yl[i] - y2[(b * c + ch) * s + p]).abs() < 1e-5, "{i}");
+        assert!((v - y2[(b * c + ch) * s + p]).abs() < 1e-5, "{i}");
     }
 }
 
@@ -141,7 +142,8 @@ fn fused_activations_equal_normalizing_then_applying_them() {
     let (n, c, s) = (3, 4, 50);
     let x = offset_values(n * c * s, c, s);
     let (plain, m0, v0) = run(&x, (n, c, s), Activation::Identity);
-    let cases: [(Activation, fn(f32) -> f32); 4] = [
+    type Reference = fn(f32) -> f32;
+    let cases: [(Activation, Reference); 4] = [
         (
             Activation::Clamp {
                 low: Some(0.0),
@@ -154,7 +156,7 @@ fn fused_activations_equal_normalizing_then_applying_them() {
                 low: Some(0.0),
                 high: Some(6.0),
             },
-            |v| v.max(0.0).min(6.0),
+            |v| v.clamp(0.0, 6.0),
         ),
         (
             Activation::Clamp {
