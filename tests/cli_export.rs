@@ -61,11 +61,11 @@ fn fixture() -> Option<&'static Fixture> {
             .unwrap());
         let headless = tmp.path().join("headless");
         copy_dir(&site, &headless);
-        // `--novelty ae` refits the novelty model on the head's 100 labeled embeddings (what
-        // the reference below scores) instead of keeping adapt's on feature means, whose export
-        // `cli_novelty.rs` checks.
+        // `--novelty-input embedding` refits the novelty model on the head's 100 labeled
+        // embeddings (what the reference below scores) instead of keeping adapt's on feature
+        // means, whose export `cli_novelty.rs` checks.
         ok(edge_ssl()
-            .args(["head", "--novelty", "ae", "--model"])
+            .args(["head", "--novelty-input", "embedding", "--model"])
             .arg(&site)
             .arg("--labeled")
             .arg(data.join("shifted/labeled"))
@@ -472,65 +472,33 @@ fn adapt_and_fleet_join_refuse_an_exported_file() {
     let onnx = work.path().join("site.onnx");
     export(&f.site, &onnx, false);
     let frames = f.data.join("shifted/unlabeled");
+    // `COMMAND --backend tract --max-frames 40 --model MODEL --data FRAMES OUT_FLAG OUT ARGS`.
+    let on_frames = |command: &[&str], model: &Path, out: (&str, &Path), args: &[&str]| {
+        edge_ssl()
+            .args(command)
+            .args(["--backend", "tract", "--max-frames", "40", "--model"])
+            .arg(model)
+            .arg("--data")
+            .arg(&frames)
+            .arg(out.0)
+            .arg(out.1)
+            .args(args)
+            .output()
+            .unwrap()
+    };
     let out = work.path().join("adapted");
-    let adapt = edge_ssl()
-        .args([
-            "adapt",
-            "--backend",
-            "tract",
-            "--max-frames",
-            "40",
-            "--model",
-        ])
-        .arg(&onnx)
-        .arg("--data")
-        .arg(&frames)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let adapt = on_frames(&["adapt"], &onnx, ("--out", &out), &[]);
     assert_clean_failure(&adapt, "cannot be adapted");
     assert!(!out.exists(), "adapt wrote {}", out.display());
     // The local task is prepared before the SuperLink is dialled: nothing listens on port 9.
     let fleet = work.path().join("fleet");
-    let join = edge_ssl()
-        .args([
-            "fleet",
-            "join",
-            "--backend",
-            "tract",
-            "--superlink",
-            "127.0.0.1:9",
-        ])
-        .args(["--max-frames", "40", "--model"])
-        .arg(&onnx)
-        .arg("--data")
-        .arg(&frames)
-        .arg("--work")
-        .arg(&fleet)
-        .output()
-        .unwrap();
+    let superlink = ["--superlink", "127.0.0.1:9"];
+    let join = on_frames(&["fleet", "join"], &onnx, ("--work", &fleet), &superlink);
     assert_clean_failure(&join, "cannot be trained in a federation");
     assert!(!fleet.join("model").exists(), "fleet join wrote a model");
     // The directory it came from still adapts: the refusal is about the file, not the model.
-    ok(edge_ssl()
-        .args([
-            "adapt",
-            "--backend",
-            "tract",
-            "--max-frames",
-            "40",
-            "--epochs",
-            "1",
-        ])
-        .args(["--no-bn-adapt", "--no-novelty", "--model"])
-        .arg(&f.site)
-        .arg("--data")
-        .arg(&frames)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap());
+    let quick = ["--epochs", "1", "--no-bn-adapt", "--no-novelty"];
+    ok(on_frames(&["adapt"], &f.site, ("--out", &out), &quick));
     assert!(out.join("encoder.onnx").is_file());
 }
 

@@ -150,6 +150,9 @@ fn head_writes_a_calibrated_novelty_model_that_flags_video_frames() {
     let n = &f.head_json["novelty"];
     assert_eq!(n["status"], "fitted", "{n}");
     assert_eq!(n["kind"], "ae");
+    // A bare encoder has no novelty model to keep: `auto` scores its feature means, as in
+    // adapt (on this fixture's frames against tree.avi, AUROC 0.92 against 0.70 for embeddings).
+    assert_eq!(n["input"], "features", "{n}");
     // 100 labeled + 1,000 unlabeled, a fifth held out.
     assert_eq!(n["calibration"]["held_out"], 220, "{n}");
     assert_eq!(n["calibration"]["trained_on"], 880, "{n}");
@@ -304,6 +307,7 @@ fn cluster_writes_a_novelty_model_that_run_and_eval_use() {
     let n = &summary["novelty"];
     assert_eq!(n["status"], "fitted", "{summary}");
     assert_eq!(n["kind"], "ae");
+    assert_eq!(n["input"], "features", "{n}");
     assert_eq!(n["calibration"]["held_out"], 20, "{n}");
     assert_eq!(n["calibration"]["trained_on"], 80, "{n}");
     assert!(dir.join("novelty.safetensors").is_file());

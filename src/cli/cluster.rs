@@ -11,8 +11,8 @@ use edge_ssl::model::reference as model_ref;
 /// labels at all. Writes a head whose classes are cluster-0..K-1 into DIR/head.safetensors and
 /// DIR/clusters.json (size and example paths of each cluster), and prints the same summary.
 ///
-/// A novelty model is fitted on the same embeddings and written as DIR/novelty.safetensors, as
-/// `head` does (at least 20 frames; a directory that has one keeps it, as with `head`).
+/// A novelty model is fitted on the same frames and written as DIR/novelty.safetensors, as `head`
+/// does (at least 20 frames; a directory that has one keeps it, as with `head`).
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
     /// ONNX file, model directory, or `default`.
@@ -50,16 +50,17 @@ pub struct ClusterArgs {
 
 pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     cluster::check_k(args.k, None, &args.data)?;
+    let model = model_ref::resolve(&args.model)?;
     let options = ClusterOptions {
         k: args.k,
         seed: args.seed,
         examples: args.examples,
-        novelty: args.novelty.config()?,
+        novelty: args.novelty.head_config(&model)?,
         keep_novelty: !args.novelty.explicit(),
     };
-    let model = model_ref::resolve(&args.model)?;
     let backend = args.backend.backend()?;
-    let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
+    let novelty = options.novelty.as_ref();
+    let mut embedder = super::model_arg::embedder(backend.as_ref(), &model, novelty)?;
     let progress = crate::progress_bars::terminal();
     let frames = edge_ssl::frames::loader::decode(
         &args.data,
@@ -71,17 +72,9 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     if let Some(note) = frames.skipped_note() {
         eprintln!("{note}");
     }
-    let x = image_set::embed_frames(&mut embedder, &frames, args.batch, &progress)?;
+    let x = image_set::embed_frames_with_features(&mut embedder, &frames, args.batch, &progress)?;
     let (paths, skipped) = (&frames.paths, frames.skipped.len());
-    let report = cluster::cluster(
-        &model,
-        x.view(),
-        paths,
-        skipped,
-        &args.out,
-        &options,
-        &progress,
-    )?;
+    let report = cluster::cluster(&model, &x, paths, skipped, &args.out, &options, &progress)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -72,7 +72,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         ensure_not_input(&out, &inputs)?;
     }
     let backend = args.backend.backend()?;
-    let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
+    let mut embedder = super::model_arg::embedder(backend.as_ref(), &model, None)?;
     let started = Instant::now();
     let progress = crate::progress_bars::terminal();
     let at_most = args.sampling.max_frames;
@@ -94,6 +94,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         embeddings,
         origins,
         stats,
+        ..
     } = embedded;
     let dim = embeddings.ncols();
     npy::write_f32(&args.out, embeddings.view())?;

@@ -50,7 +50,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let backend = args.backend.backend()?;
     // The embedder first: it validates the adapter, so a corrupt adapter is named as such
     // rather than reported as a head fitted on other embeddings.
-    let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
+    let mut embedder = super::model_arg::embedder(backend.as_ref(), &model, None)?;
     let scorer = Scorer::of(&model)?;
     let class_names = scorer.class_names().to_vec();
     let set = image_set::LabeledSet::read(&args.labeled)?;

@@ -5,7 +5,7 @@ use edge_ssl_train::head::HeadKind;
 use serde_json::json;
 
 use super::{BackendArgs, NoveltyArgs, SourceArgs};
-use edge_ssl::frames::image_set;
+use edge_ssl::frames::image_set::{self, embed_source_with_features};
 use edge_ssl::head::write::write_head;
 use edge_ssl::model::reference as model_ref;
 
@@ -19,10 +19,10 @@ use edge_ssl::model::reference as model_ref;
 /// propagation over those frames adds pseudo-labels; the output says how much that helped,
 /// measured by 2-fold cross-validation on the labeled images.
 ///
-/// A novelty model is fitted on the same embeddings (at least 20; --unlabeled adds more) and
-/// written as DIR/novelty.safetensors, its threshold at the 99th percentile of held-out scores;
-/// a directory that has one (adapt's, on all its frames) keeps it unless --novelty or
-/// --novelty-input is given.
+/// A novelty model is fitted on the same images (their feature means when the encoder has conv
+/// layers, else embeddings; at least 20, --unlabeled adds more) and written as
+/// DIR/novelty.safetensors, its threshold at the 99th percentile of held-out scores; a directory
+/// that has one (adapt's, on all its frames) keeps it unless --novelty or --novelty-input is given.
 #[derive(Debug, Args)]
 pub struct HeadArgs {
     /// ONNX file, model directory, or `default`.
@@ -60,41 +60,32 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
     if kind == HeadKind::KMeans {
         anyhow::bail!("--kind kmeans needs no labels: use `edge-ssl cluster`");
     }
-    let novelty_config = args.novelty.config()?;
     let model = model_ref::resolve(&args.model)?;
+    let novelty_config = args.novelty.head_config(&model)?;
     let set = image_set::LabeledSet::read(&args.labeled)?;
     let backend = args.backend.backend()?;
-    let mut embedder = super::model_arg::embedder(backend.as_ref(), &model)?;
-    let x = image_set::embed_strict(
+    let mut embedder =
+        super::model_arg::embedder(backend.as_ref(), &model, novelty_config.as_ref())?;
+    let progress = crate::progress_bars::terminal();
+    let x = image_set::embed_strict_with_features(
         &mut embedder,
         &set.paths,
         args.batch,
         "labeled",
-        &crate::progress_bars::terminal(),
+        &progress,
     )?;
-    let progress = crate::progress_bars::terminal();
-    let unlabeled = match &args.unlabeled {
-        Some(p) => {
-            let options = args.sampling.options();
-            let (rows, note) =
-                image_set::embed_source(&mut embedder, p, &options, args.batch, &progress)?;
-            if let Some(note) = note {
-                eprintln!("{note}");
-            }
-            Some(rows)
-        }
-        None => None,
-    };
-    let (head, semi) = edge_ssl::head::fit::fit_head(
-        kind,
-        x.view(),
-        &set.labels,
-        &set.class_names,
-        unlabeled.as_ref().map(|u| u.view()),
-    )?;
-    let parts: Vec<_> = std::iter::once(x.view())
-        .chain(unlabeled.as_ref().map(|u| u.view()))
-        .collect();
+    let (options, batch) = (args.sampling.options(), args.batch);
+    let unlabeled = (args.unlabeled.as_ref())
+        .map(|p| embed_source_with_features(&mut embedder, p, &options, batch, &progress))
+        .transpose()?;
+    if let Some(note) = unlabeled.as_ref().and_then(|u| u.1.as_ref()) {
+        eprintln!("{note}");
+    }
+    let unlabeled = unlabeled.map(|u| u.0);
+    let (xr, labels, names) = (x.rows.view(), &set.labels, &set.class_names);
+    let u = unlabeled.as_ref().map(|u| u.rows.view());
+    let (head, semi) = edge_ssl::head::fit::fit_head(kind, xr, labels, names, u)?;
+    let parts: Vec<_> = std::iter::once(&x).chain(unlabeled.as_ref()).collect();
     let (novelty, novelty_outcome) = edge_ssl::novelty::keep_or_fit_parts(
         &model,
         !args.novelty.explicit(),
@@ -112,7 +103,7 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
     eprintln!("{}", novelty_outcome.line());
     let cv = match &semi {
         Some(s) => s.cv_accuracy_labeled_only,
-        None => edge_ssl::head::fit::cv_accuracy(kind, x.view(), &set.labels, &set.class_names)?,
+        None => edge_ssl::head::fit::cv_accuracy(kind, xr, labels, names)?,
     };
     let estimate = cv.map_or(
         "n/a (a class has fewer than 2 labeled images)".into(),

@@ -14,9 +14,14 @@ pub fn resolve(spec: &str) -> anyhow::Result<ResolvedModel> {
     Ok(model)
 }
 
-/// Loads the encoder (and adapter) of `model`, printing a provider fallback.
-pub fn embedder(backend: &dyn Backend, model: &ResolvedModel) -> anyhow::Result<Embedder> {
-    let embedder = Embedder::load(backend, model)?;
+/// Loads the encoder (and adapter) of `model`, with the feature means `novelty` scores when it
+/// scores them ([`Embedder::load_fitting`]), printing a provider fallback.
+pub fn embedder(
+    backend: &dyn Backend,
+    model: &ResolvedModel,
+    novelty: Option<&edge_ssl::novelty::NoveltyConfig>,
+) -> anyhow::Result<Embedder> {
+    let embedder = Embedder::load_fitting(backend, model, novelty)?;
     if let Some(note) = embedder.fallback_note() {
         eprintln!("{note}");
     }

@@ -10,9 +10,9 @@ pub struct NoveltyArgs {
     /// k-th nearest). Given to head or cluster, refits the model directory's own.
     #[arg(long, value_name = "KIND")]
     novelty: Option<String>,
-    /// What it scores: embedding, features (channel means of the encoder's conv activations;
-    /// adapt and fleet join) or auto (the default: features there when the encoder has any,
-    /// else embedding). Given to head or cluster, refits the model directory's own.
+    /// What it scores: embedding, features (channel means of the encoder's conv activations) or
+    /// auto (the default: features when the encoder has any, else embedding). Given to head or
+    /// cluster, refits the model directory's own.
     #[arg(long, value_name = "INPUT")]
     novelty_input: Option<String>,
     /// Fit no novelty model.
@@ -39,7 +39,16 @@ impl NoveltyArgs {
         self.novelty.is_some() || self.novelty_input.is_some()
     }
 
-    /// [`NoveltyArgs::config`] for adapt and fleet join (`auto`: feature means if `model` has any).
+    /// [`NoveltyArgs::adapt_config`] for head and cluster, which keep the directory's own model
+    /// (one that loads) unless a kind or input is given; its config then only says "on".
+    pub fn head_config(&self, model: &ResolvedModel) -> anyhow::Result<Option<NoveltyConfig>> {
+        match self.explicit() || !edge_ssl::novelty::file::load(model).is_ok_and(|m| m.is_some()) {
+            true => self.adapt_config(model),
+            false => self.config(),
+        }
+    }
+
+    /// [`NoveltyArgs::config`] with `auto` resolved: feature means if `model` has any.
     pub fn adapt_config(&self, model: &ResolvedModel) -> anyhow::Result<Option<NoveltyConfig>> {
         match (
             self.config()?,

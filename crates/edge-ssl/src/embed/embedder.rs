@@ -9,7 +9,7 @@ use edge_ssl_runtime::{Backend, Session};
 use edge_ssl_train::nn::Adapter;
 use edge_ssl_train::novelty::NoveltyInput;
 use image::DynamicImage;
-use ndarray::{Array2, Array3};
+use ndarray::{Array2, Array3, ArrayView2};
 
 use crate::model::reference::ResolvedModel;
 
@@ -39,6 +39,37 @@ enum Outputs {
 pub struct Embedded {
     pub rows: Array2<f32>,
     pub features: Option<Array2<f32>>,
+}
+
+impl Embedded {
+    /// The parts' rows one after the other (and their feature means, when every part has them).
+    pub fn concat(parts: &[Embedded]) -> crate::Result<Embedded> {
+        let rows: Vec<_> = parts.iter().map(|p| p.rows.view()).collect();
+        let features: Option<Vec<_>> = parts
+            .iter()
+            .map(|p| p.features.as_ref().map(|f| f.view()))
+            .collect();
+        Ok(Embedded {
+            rows: ndarray::concatenate(ndarray::Axis(0), &rows)?,
+            features: match features {
+                Some(f) => Some(ndarray::concatenate(ndarray::Axis(0), &f)?),
+                None => None,
+            },
+        })
+    }
+
+    /// The rows a novelty model of `input` scores: the embedding rows, or the feature means
+    /// (an error when the embedder was not loaded with them).
+    pub fn novelty_rows(&self, input: NoveltyInput) -> crate::Result<ArrayView2<'_, f32>> {
+        match (input, &self.features) {
+            (NoveltyInput::Embedding, _) => Ok(self.rows.view()),
+            (NoveltyInput::Features, Some(f)) => Ok(f.view()),
+            (NoveltyInput::Features, None) => bail!(
+                Options,
+                "a novelty model of feature means needs the images embedded with them"
+            ),
+        }
+    }
 }
 
 impl Embedder {
@@ -71,6 +102,20 @@ impl Embedder {
                     outputs: Outputs::FeatureRows(width),
                 })
             }
+        }
+    }
+
+    /// [`Embedder::load`], or [`Embedder::load_with_features`] when `novelty` scores feature
+    /// means: an embedder whose passes give the rows a command fits its head on and the rows its
+    /// novelty model fits on ([`Embedded::novelty_rows`]) at once.
+    pub fn load_fitting(
+        backend: &dyn Backend,
+        model: &ResolvedModel,
+        novelty: Option<&edge_ssl_train::novelty::NoveltyConfig>,
+    ) -> crate::Result<Self> {
+        match novelty.map(|c| c.input()) {
+            Some(NoveltyInput::Features) => Self::load_with_features(backend, model),
+            _ => Self::load(backend, model),
         }
     }
 
@@ -189,9 +234,26 @@ impl Embedder {
     /// The rows callers asked for: the feature means of a [`Embedder::load_for_novelty`]
     /// embedder, the (adapted) embedding otherwise.
     fn chosen_rows(&self, embedded: Embedded) -> Array2<f32> {
+        self.chosen(embedded).rows
+    }
+
+    /// `embedded` as callers asked for it: its rows are [`Embedder::chosen_rows`]'s, and the
+    /// feature means stay beside them when the embedder was loaded with them
+    /// ([`Embedder::load_with_features`]).
+    pub(crate) fn chosen(&self, embedded: Embedded) -> Embedded {
         match (self.outputs, embedded.features) {
-            (Outputs::FeatureRows(_), Some(features)) => features,
-            _ => embedded.rows,
+            (Outputs::FeatureRows(_), Some(features)) => Embedded {
+                rows: features,
+                features: None,
+            },
+            (Outputs::WithFeatures(_), features) => Embedded {
+                rows: embedded.rows,
+                features,
+            },
+            _ => Embedded {
+                rows: embedded.rows,
+                features: None,
+            },
         }
     }
 
@@ -253,18 +315,7 @@ impl Embedder {
         if parts.len() == 1 {
             return Ok(parts.swap_remove(0));
         }
-        let rows: Vec<_> = parts.iter().map(|p| p.rows.view()).collect();
-        let features: Option<Vec<_>> = parts
-            .iter()
-            .map(|p| p.features.as_ref().map(|f| f.view()))
-            .collect();
-        Ok(Embedded {
-            rows: ndarray::concatenate(ndarray::Axis(0), &rows)?,
-            features: match features {
-                Some(f) => Some(ndarray::concatenate(ndarray::Axis(0), &f)?),
-                None => None,
-            },
-        })
+        Embedded::concat(&parts)
     }
 
     /// Every output of the model for decoded images, as the model gives them (no adapter): for

@@ -5,7 +5,7 @@
 use edge_ssl_source::{FrameSource, SourceStats};
 use ndarray::Array2;
 
-use super::embedder::{CALL_INPUT_FLOATS, Embedder, images_per_call};
+use super::embedder::{CALL_INPUT_FLOATS, Embedded, Embedder, images_per_call};
 use crate::error::bail;
 use crate::progress::Progress;
 
@@ -13,6 +13,9 @@ use crate::progress::Progress;
 pub struct SourceMatrix {
     /// One row per kept frame, in the source's order.
     pub embeddings: Array2<f32>,
+    /// Each frame's feature means, when the embedder was loaded with them
+    /// ([`Embedder::load_with_features`]).
+    pub features: Option<Array2<f32>>,
     /// Where each row came from: a file's path or `VIDEO#FRAME`.
     pub origins: Vec<String>,
     /// Frames read, kept, skipped and undecodable, with the source's warnings.
@@ -59,6 +62,7 @@ pub fn embed_source(
     };
     let mut phase = progress.phase("embedding", total);
     let (mut rows, mut dim, mut origins) = (Vec::<f32>::new(), 0, Vec::<String>::new());
+    let mut features: Option<(Vec<f32>, usize)> = None;
     loop {
         let mut images = Vec::with_capacity(batch);
         while images.len() < batch {
@@ -72,7 +76,15 @@ pub fn embed_source(
             break;
         }
         phase.advance(images.len() as u64)?;
-        let out = embedder.embed_images(&images)?;
+        let embedded = embedder.embed_images_with_features(&images)?;
+        let Embedded {
+            rows: out,
+            features: f,
+        } = embedder.chosen(embedded);
+        if let Some(f) = f {
+            let (values, _) = features.get_or_insert_with(|| (Vec::new(), f.ncols()));
+            values.extend(f.iter().copied());
+        }
         if dim != 0 && out.ncols() != dim {
             bail!(
                 Model,
@@ -88,10 +100,15 @@ pub fn embed_source(
     if origins.is_empty() {
         bail!(Data, "{spec}: no frames were kept ({stats})");
     }
-    let embeddings = Array2::from_shape_vec((origins.len(), dim), rows)
-        .map_err(|e| crate::Error::Internal(format!("assembling the embedding matrix: {e}")))?;
+    let matrix = |width: usize, values: Vec<f32>| {
+        Array2::from_shape_vec((origins.len(), width), values)
+            .map_err(|e| crate::Error::Internal(format!("assembling the embedding matrix: {e}")))
+    };
+    let embeddings = matrix(dim, rows)?;
+    let features = features.map(|(v, w)| matrix(w, v)).transpose()?;
     Ok(SourceMatrix {
         embeddings,
+        features,
         origins,
         stats,
     })

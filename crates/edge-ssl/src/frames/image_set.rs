@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Context, bail};
 use edge_ssl_core::{Preprocessor, decode_image, decode_image_at_least, image_files};
-use ndarray::{Array2, Array3, Axis, concatenate};
+use ndarray::{Array2, Array3};
 
-use crate::embed::embedder::Embedder;
+use crate::embed::embedder::{Embedded, Embedder};
 use crate::embed::source_matrix;
 use crate::progress::Progress;
 use edge_ssl_source::SourceOptions;
@@ -181,6 +181,18 @@ pub fn embed_strict(
     what: &'static str,
     progress: &Progress,
 ) -> crate::Result<Array2<f32>> {
+    Ok(embed_strict_with_features(embedder, paths, batch, what, progress)?.rows)
+}
+
+/// [`embed_strict`], with the feature means beside the rows when `embedder` was loaded with them
+/// ([`Embedder::load_fitting`]).
+pub fn embed_strict_with_features(
+    embedder: &mut Embedder,
+    paths: &[PathBuf],
+    batch: usize,
+    what: &'static str,
+    progress: &Progress,
+) -> crate::Result<Embedded> {
     let mut phase = progress.phase(what, Some(paths.len() as u64));
     let mut parts = Vec::new();
     for chunk in paths.chunks(batch.max(1)) {
@@ -188,12 +200,12 @@ pub fn embed_strict(
             .iter()
             .map(|p| decode_image_at_least(p, embedder.preprocessor().decode_size()))
             .collect::<Result<Vec<_>, _>>()?;
-        parts.push(embedder.embed_images(&images)?);
+        let embedded = embedder.embed_images_with_features(&images)?;
+        parts.push(embedder.chosen(embedded));
         phase.advance(chunk.len() as u64)?;
     }
     phase.finish();
-    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    Ok(concatenate(Axis(0), &views)?)
+    Embedded::concat(&parts)
 }
 
 /// Embeds already-decoded frames (resized to the input size), in batches.
@@ -203,18 +215,28 @@ pub fn embed_frames(
     batch: usize,
     progress: &Progress,
 ) -> crate::Result<Array2<f32>> {
+    Ok(embed_frames_with_features(embedder, frames, batch, progress)?.rows)
+}
+
+/// [`embed_frames`], with the feature means beside the rows when `embedder` was loaded with them.
+pub fn embed_frames_with_features(
+    embedder: &mut Embedder,
+    frames: &Frames,
+    batch: usize,
+    progress: &Progress,
+) -> crate::Result<Embedded> {
     let pre = embedder.preprocessor().clone();
     let mut phase = progress.phase("embedding", Some(frames.len() as u64));
     let mut parts = Vec::new();
     let idx: Vec<usize> = (0..frames.len()).collect();
     for chunk in idx.chunks(batch.max(1)) {
         let units: Vec<_> = chunk.iter().map(|&i| frames.input_unit(i, &pre)).collect();
-        parts.push(embedder.embed_units(&units)?);
+        let embedded = embedder.embed_units_with_features(&units)?;
+        parts.push(embedder.chosen(embedded));
         phase.advance(chunk.len() as u64)?;
     }
     phase.finish();
-    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    Ok(concatenate(Axis(0), &views)?)
+    Embedded::concat(&parts)
 }
 
 /// Reads `data` (an image folder, a video file or a camera, sampled by `options`) and embeds
@@ -229,6 +251,18 @@ pub fn embed_source(
     batch: usize,
     progress: &Progress,
 ) -> crate::Result<(Array2<f32>, Option<String>)> {
+    let (embedded, note) = embed_source_with_features(embedder, data, options, batch, progress)?;
+    Ok((embedded.rows, note))
+}
+
+/// [`embed_source`], with the feature means beside the rows when `embedder` was loaded with them.
+pub fn embed_source_with_features(
+    embedder: &mut Embedder,
+    data: &Path,
+    options: &SourceOptions,
+    batch: usize,
+    progress: &Progress,
+) -> crate::Result<(Embedded, Option<String>)> {
     let options = options
         .clone()
         .with_decode_size(embedder.preprocessor().decode_size());
@@ -248,5 +282,9 @@ pub fn embed_source(
         }
     }
     let note = m.skipped_note();
-    Ok((m.embeddings, note))
+    let embedded = Embedded {
+        rows: m.embeddings,
+        features: m.features,
+    };
+    Ok((embedded, note))
 }

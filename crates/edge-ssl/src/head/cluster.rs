@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use edge_ssl_core::write_atomic;
 use edge_ssl_train::head::{KMeansHead, KMeansOptions};
 use edge_ssl_train::novelty::NoveltyConfig;
-use ndarray::ArrayView2;
 use serde::Serialize;
 
 use super::write::write_head;
+use crate::embed::embedder::Embedded;
 use crate::error::{Context, bail};
 use crate::model::reference::ResolvedModel;
 use crate::novelty::NoveltyOutcome;
@@ -82,18 +82,20 @@ pub fn check_k(k: usize, frames: Option<usize>, data: &Path) -> crate::Result<()
     }
 }
 
-/// Clusters `rows` (one embedding per frame of `paths`, under `model`), fits the novelty model
-/// on them, and writes the k-means head, the novelty model and [`CLUSTERS_JSON`] into `out`.
-/// `skipped` counts the frames that did not decode (for the summary).
+/// Clusters `embedded`'s rows (one embedding per frame of `paths`, under `model`), fits the
+/// novelty model on them (or on their feature means, when it scores those), and writes the
+/// k-means head, the novelty model and [`CLUSTERS_JSON`] into `out`. `skipped` counts the frames
+/// that did not decode (for the summary).
 pub fn cluster(
     model: &ResolvedModel,
-    rows: ArrayView2<f32>,
+    embedded: &Embedded,
     paths: &[PathBuf],
     skipped: usize,
     out: &Path,
     options: &ClusterOptions,
     progress: &Progress,
 ) -> crate::Result<ClusterReport> {
+    let rows = embedded.rows.view();
     if rows.nrows() != paths.len() {
         bail!(
             Options,
@@ -118,7 +120,7 @@ pub fn cluster(
     let (novelty, outcome) = crate::novelty::keep_or_fit_parts(
         model,
         options.keep_novelty,
-        &[rows],
+        &[embedded],
         options.novelty.as_ref(),
         progress,
     )?;

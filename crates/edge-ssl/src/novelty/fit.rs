@@ -9,7 +9,8 @@ use edge_ssl_train::novelty::{
 use ndarray::{Array2, ArrayView2, Axis, concatenate};
 use serde::Serialize;
 
-use crate::error::{Context, bail};
+use crate::embed::embedder::Embedded;
+use crate::error::Context;
 use crate::model::reference::ResolvedModel;
 use crate::progress::Progress;
 
@@ -130,31 +131,23 @@ pub fn fit(
     Ok((Some(model), outcome))
 }
 
-/// Refuses a config that scores feature means where only embeddings are at hand (`head` and
-/// `cluster` fit on the embeddings they computed; `adapt` and the fleet client compute feature
-/// means).
-pub fn ensure_embedding_input(config: Option<&NoveltyConfig>) -> crate::Result<()> {
-    if config.is_some_and(|c| c.input() == NoveltyInput::Features) {
-        bail!(
-            Options,
-            "only adapt and fleet join fit a novelty model of feature means; this command fits it on embeddings"
-        );
-    }
-    Ok(())
-}
-
-/// [`fit`] on the rows of every part, one after the other (labeled and unlabeled embeddings),
-/// or [`NoveltyOutcome::Disabled`] without a config.
+/// [`fit`] on the rows of every part, one after the other (labeled and unlabeled images): their
+/// embeddings, or their feature means when the config scores those (the parts must then have
+/// been embedded with them: [`Embedder::load_fitting`](crate::embed::embedder::Embedder::load_fitting)).
+/// [`NoveltyOutcome::Disabled`] without a config.
 pub fn fit_parts(
-    parts: &[ArrayView2<f32>],
+    parts: &[&Embedded],
     config: Option<&NoveltyConfig>,
     progress: &Progress,
 ) -> crate::Result<(Option<NoveltyModel>, NoveltyOutcome)> {
-    ensure_embedding_input(config)?;
     let Some(config) = config else {
         return Ok((None, NoveltyOutcome::Disabled));
     };
-    let rows: Array2<f32> = concatenate(Axis(0), parts)?;
+    let rows = parts
+        .iter()
+        .map(|p| p.novelty_rows(config.input()))
+        .collect::<crate::Result<Vec<_>>>()?;
+    let rows: Array2<f32> = concatenate(Axis(0), &rows)?;
     fit(rows.view(), config, progress)
 }
 
@@ -167,7 +160,7 @@ pub fn fit_parts(
 pub fn keep_or_fit_parts(
     model: &ResolvedModel,
     keep: bool,
-    parts: &[ArrayView2<f32>],
+    parts: &[&Embedded],
     config: Option<&NoveltyConfig>,
     progress: &Progress,
 ) -> crate::Result<(Option<NoveltyModel>, NoveltyOutcome)> {
@@ -208,6 +201,44 @@ mod tests {
             json["calibration"]["threshold"].as_f64().unwrap() as f32,
             model.threshold()
         );
+    }
+
+    /// Parts give their feature means to a config that scores them and their embedding rows
+    /// otherwise; feature means the parts were not embedded with are an error, not embeddings.
+    #[test]
+    fn parts_give_the_rows_the_config_scores() {
+        let part = |rows: usize, offset: f32, features: bool| Embedded {
+            rows: Array2::from_shape_fn((rows, 3), |(i, j)| offset + (i * 3 + j) as f32),
+            features: features.then(|| {
+                Array2::from_shape_fn((rows, 5), |(i, j)| -offset - ((i * 7 + j) % 13) as f32)
+            }),
+        };
+        let (a, b) = (part(30, 0.0, true), part(25, 100.0, true));
+        let knn = NoveltyConfig::default().with_kind(NoveltyKind::Knn);
+        for (input, width) in [(NoveltyInput::Embedding, 3), (NoveltyInput::Features, 5)] {
+            let config = knn.clone().with_input(input);
+            let (model, _) = fit_parts(&[&a, &b], Some(&config), &Progress::silent()).unwrap();
+            let model = model.unwrap();
+            assert_eq!((model.dim(), model.input()), (width, input));
+            let expected: Array2<f32> = concatenate(
+                Axis(0),
+                &[
+                    a.novelty_rows(input).unwrap(),
+                    b.novelty_rows(input).unwrap(),
+                ],
+            )
+            .unwrap();
+            let direct = fit(expected.view(), &config, &Progress::silent())
+                .unwrap()
+                .0;
+            assert_eq!(model.threshold(), direct.unwrap().threshold());
+        }
+        let bare = part(30, 0.0, false);
+        let features = knn.with_input(NoveltyInput::Features);
+        let err = fit_parts(&[&bare], Some(&features), &Progress::silent()).unwrap_err();
+        assert!(err.to_string().contains("feature means"), "{err}");
+        let (none, outcome) = fit_parts(&[&bare], None, &Progress::silent()).unwrap();
+        assert!(none.is_none() && matches!(outcome, NoveltyOutcome::Disabled));
     }
 
     #[test]

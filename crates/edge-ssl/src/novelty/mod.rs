@@ -31,10 +31,7 @@ pub mod ood;
 pub use edge_ssl_train::novelty::{
     Calibration, NoveltyConfig, NoveltyInput, NoveltyKind, NoveltyModel,
 };
-pub use fit::{
-    MIN_ROWS, NoveltyOutcome, NoveltyReport, ensure_embedding_input, fit, fit_parts,
-    keep_or_fit_parts,
-};
+pub use fit::{MIN_ROWS, NoveltyOutcome, NoveltyReport, fit, fit_parts, keep_or_fit_parts};
 
 /// Whether the encoder `onnx` has convolutional activations to take feature means of (what a
 /// novelty model of [`NoveltyInput::Features`] scores; a ViT has none).
