@@ -32,7 +32,8 @@ pub struct ClusterOptions {
     pub seed: u64,
     /// Example paths listed per cluster.
     pub examples: usize,
-    /// The novelty model fitted on the same embeddings; `None` fits none.
+    /// The novelty model fitted on the same frames (their embeddings, or their feature means when
+    /// it scores those: [`cluster`]'s rows must then carry them); `None` fits none.
     pub novelty: Option<NoveltyConfig>,
     /// Keep the novelty model the model directory already has instead of fitting one
     /// ([`keep_or_fit_parts`](crate::novelty::keep_or_fit_parts)).
