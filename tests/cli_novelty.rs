@@ -252,6 +252,24 @@ fn a_mismatched_or_corrupt_novelty_model_is_refused_and_none_is_fine() {
         .output()
         .unwrap();
     assert_clean_failure(&out, "other embeddings");
+    // `head` over that directory does not keep it: it says why and fits one of its own, which
+    // `run` then uses.
+    let out = edge_ssl()
+        .args(["head", "--json", "--model"])
+        .arg(&mixed)
+        .arg("--labeled")
+        .arg(f.data.join("shifted/labeled"))
+        .arg("--out")
+        .arg(&mixed)
+        .output()
+        .unwrap();
+    let head: Value = serde_json::from_str(&assert_success(&out)).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("novelty: not kept"), "{stderr}");
+    assert_eq!(head["novelty"]["status"], "fitted", "{head}");
+    assert_eq!(head["novelty"]["input"], "features", "{head}");
+    let frames = run_frames(&mixed, one.parent().unwrap());
+    assert!(frames.iter().all(|fr| fr["novelty"].is_f64()), "{frames:?}");
 
     // A flipped bit in the file is caught by its CRC.
     let corrupt = tmp.path().join("corrupt");

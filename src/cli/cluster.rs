@@ -51,17 +51,16 @@ pub struct ClusterArgs {
 pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     cluster::check_k(args.k, None, &args.data)?;
     let model = model_ref::resolve(&args.model)?;
+    let progress = crate::progress_bars::terminal();
     let options = ClusterOptions {
         k: args.k,
         seed: args.seed,
         examples: args.examples,
-        novelty: args.novelty.head_config(&model)?,
-        keep_novelty: !args.novelty.explicit(),
+        novelty: args.novelty.plan(&model, &progress)?,
     };
     let backend = args.backend.backend()?;
-    let novelty = options.novelty.as_ref();
+    let novelty = options.novelty.fitting();
     let mut embedder = super::model_arg::embedder(backend.as_ref(), &model, novelty)?;
-    let progress = crate::progress_bars::terminal();
     let frames = edge_ssl::frames::loader::decode(
         &args.data,
         embedder.preprocessor(),
@@ -74,7 +73,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     }
     let x = image_set::embed_frames_with_features(&mut embedder, &frames, args.batch, &progress)?;
     let (paths, skipped) = (&frames.paths, frames.skipped.len());
-    let report = cluster::cluster(&model, &x, paths, skipped, &args.out, &options, &progress)?;
+    let report = cluster::cluster(&model, &x, paths, skipped, &args.out, options, &progress)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -61,12 +61,11 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
         anyhow::bail!("--kind kmeans needs no labels: use `edge-ssl cluster`");
     }
     let model = model_ref::resolve(&args.model)?;
-    let novelty_config = args.novelty.head_config(&model)?;
+    let progress = crate::progress_bars::terminal();
+    let novelty = args.novelty.plan(&model, &progress)?;
     let set = image_set::LabeledSet::read(&args.labeled)?;
     let backend = args.backend.backend()?;
-    let mut embedder =
-        super::model_arg::embedder(backend.as_ref(), &model, novelty_config.as_ref())?;
-    let progress = crate::progress_bars::terminal();
+    let mut embedder = super::model_arg::embedder(backend.as_ref(), &model, novelty.fitting())?;
     let x = image_set::embed_strict_with_features(
         &mut embedder,
         &set.paths,
@@ -86,13 +85,7 @@ pub fn run(args: HeadArgs) -> anyhow::Result<()> {
     let u = unlabeled.as_ref().map(|u| u.rows.view());
     let (head, semi) = edge_ssl::head::fit::fit_head(kind, xr, labels, names, u)?;
     let parts: Vec<_> = std::iter::once(&x).chain(unlabeled.as_ref()).collect();
-    let (novelty, novelty_outcome) = edge_ssl::novelty::keep_or_fit_parts(
-        &model,
-        !args.novelty.explicit(),
-        &parts,
-        novelty_config.as_ref(),
-        &progress,
-    )?;
+    let (novelty, novelty_outcome) = novelty.finish(&parts, &progress)?;
     let path = write_head(&model, &args.out, &head, kind.name(), novelty.as_ref())?;
     eprintln!(
         "fitted a {kind} head on {} labeled image(s) of {} classes; wrote {}",

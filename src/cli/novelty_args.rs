@@ -1,6 +1,9 @@
 use clap::Args;
 use edge_ssl::model::reference::ResolvedModel;
-use edge_ssl::novelty::{NoveltyConfig, NoveltyInput, NoveltyKind, prefer_feature_means};
+use edge_ssl::novelty::{
+    NoveltyConfig, NoveltyInput, NoveltyKind, NoveltyPlan, prefer_feature_means,
+};
+use edge_ssl::progress::Progress;
 
 /// The novelty model `head`, `adapt`, `cluster` and `fleet join` fit beside what they write.
 #[derive(Debug, Clone, Args)]
@@ -39,21 +42,26 @@ impl NoveltyArgs {
         self.novelty.is_some() || self.novelty_input.is_some()
     }
 
-    /// [`NoveltyArgs::adapt_config`] for head and cluster, which keep the directory's own model
-    /// (one that loads) unless a kind or input is given; its config then only says "on".
-    pub fn head_config(&self, model: &ResolvedModel) -> anyhow::Result<Option<NoveltyConfig>> {
-        match self.explicit() || !edge_ssl::novelty::file::load(model).is_ok_and(|m| m.is_some()) {
-            true => self.adapt_config(model),
-            false => self.config(),
-        }
+    /// Whether the input is left to `auto` (feature means when the encoder has any).
+    fn auto_input(&self) -> bool {
+        matches!(self.novelty_input.as_deref(), None | Some("auto"))
+    }
+
+    /// What head and cluster do: keep the directory's own model unless a kind or input is given.
+    pub fn plan(&self, model: &ResolvedModel, progress: &Progress) -> anyhow::Result<NoveltyPlan> {
+        let (keep, auto) = (!self.explicit(), self.auto_input());
+        Ok(NoveltyPlan::new(
+            model,
+            keep,
+            self.config()?,
+            auto,
+            progress,
+        )?)
     }
 
     /// [`NoveltyArgs::config`] with `auto` resolved: feature means if `model` has any.
     pub fn adapt_config(&self, model: &ResolvedModel) -> anyhow::Result<Option<NoveltyConfig>> {
-        match (
-            self.config()?,
-            matches!(self.novelty_input.as_deref(), None | Some("auto")),
-        ) {
+        match (self.config()?, self.auto_input()) {
             (Some(c), true) => Ok(Some(prefer_feature_means(c, &model.onnx)?)),
             (config, _) => Ok(config),
         }

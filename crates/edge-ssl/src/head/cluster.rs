@@ -10,14 +10,13 @@ use std::path::{Path, PathBuf};
 
 use edge_ssl_core::write_atomic;
 use edge_ssl_train::head::{KMeansHead, KMeansOptions};
-use edge_ssl_train::novelty::NoveltyConfig;
 use serde::Serialize;
 
 use super::write::write_head;
 use crate::embed::embedder::Embedded;
 use crate::error::{Context, bail};
 use crate::model::reference::ResolvedModel;
-use crate::novelty::NoveltyOutcome;
+use crate::novelty::{NoveltyOutcome, NoveltyPlan};
 use crate::progress::Progress;
 
 /// The file beside the head that lists the clusters.
@@ -32,12 +31,10 @@ pub struct ClusterOptions {
     pub seed: u64,
     /// Example paths listed per cluster.
     pub examples: usize,
-    /// The novelty model fitted on the same frames (their embeddings, or their feature means when
-    /// it scores those: [`cluster`]'s rows must then carry them); `None` fits none.
-    pub novelty: Option<NoveltyConfig>,
-    /// Keep the novelty model the model directory already has instead of fitting one
-    /// ([`keep_or_fit_parts`](crate::novelty::keep_or_fit_parts)).
-    pub keep_novelty: bool,
+    /// The novelty model written with the head: the directory's own, or one fitted on the same
+    /// frames (their embeddings, or their feature means when it scores those: [`cluster`]'s rows
+    /// must then carry them), or none.
+    pub novelty: NoveltyPlan,
 }
 
 /// One cluster: its index (class `cluster-<index>`), its size and its first few frames.
@@ -93,7 +90,7 @@ pub fn cluster(
     paths: &[PathBuf],
     skipped: usize,
     out: &Path,
-    options: &ClusterOptions,
+    options: ClusterOptions,
     progress: &Progress,
 ) -> crate::Result<ClusterReport> {
     let rows = embedded.rows.view();
@@ -118,13 +115,7 @@ pub fn cluster(
                 .collect(),
         })
         .collect();
-    let (novelty, outcome) = crate::novelty::keep_or_fit_parts(
-        model,
-        options.keep_novelty,
-        &[embedded],
-        options.novelty.as_ref(),
-        progress,
-    )?;
+    let (novelty, outcome) = options.novelty.finish(&[embedded], progress)?;
     let head = write_head(model, out, &clustering.head, "kmeans", novelty.as_ref())?;
     let report = ClusterReport {
         k: options.k,

@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::embed::embedder::Embedded;
 use crate::error::Context;
-use crate::model::reference::ResolvedModel;
 use crate::progress::Progress;
 
 /// Fewest embeddings a novelty model is fitted on: with fewer, the held-out fifth that sets
@@ -74,7 +73,7 @@ impl NoveltyReport {
 pub enum NoveltyOutcome {
     /// A model was fitted (and written with the directory).
     Fitted(NoveltyReport),
-    /// The model directory's own novelty model was kept (see [`keep_or_fit_parts`]).
+    /// The model directory's own novelty model was kept (see [`NoveltyPlan`](super::NoveltyPlan)).
     Kept(NoveltyReport),
     /// Too few embeddings to calibrate a threshold on.
     Skipped { rows: usize, needed: usize },
@@ -149,32 +148,6 @@ pub fn fit_parts(
         .collect::<crate::Result<Vec<_>>>()?;
     let rows: Array2<f32> = concatenate(Axis(0), &rows)?;
     fit(rows.view(), config, progress)
-}
-
-/// The novelty model for a head written over `model`'s embeddings (`head`, `cluster`): with
-/// `keep`, the one `model`'s directory already has, when it loads — `adapt` fitted it on every
-/// frame it adapted on (by default on the encoder's feature means, which catch what the
-/// embedding misses), where a head has a few labeled images; a head written into the directory
-/// used to replace it with a model of those few embeddings. Otherwise, or when the directory
-/// has none (or one that does not load, which a note on `progress` names), [`fit_parts`].
-pub fn keep_or_fit_parts(
-    model: &ResolvedModel,
-    keep: bool,
-    parts: &[&Embedded],
-    config: Option<&NoveltyConfig>,
-    progress: &Progress,
-) -> crate::Result<(Option<NoveltyModel>, NoveltyOutcome)> {
-    if keep && config.is_some() {
-        match super::file::load(model) {
-            Ok(Some(own)) => {
-                let outcome = NoveltyOutcome::Kept(NoveltyReport::of(&own));
-                return Ok((Some(own), outcome));
-            }
-            Ok(None) => {}
-            Err(e) => progress.note(format!("novelty: not kept ({e}); fitting a new one")),
-        }
-    }
-    fit_parts(parts, config, progress)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //!   (too few rows is a [`NoveltyOutcome::Skipped`], not an error: a 16-image head still works),
 //!   with the threshold calibrated on held-out rows at a quantile (0.99 by default). A head
 //!   written over an adapted directory keeps the model `adapt` fitted on all its frames
-//!   ([`keep_or_fit_parts`]) unless asked to fit a new one.
+//!   ([`NoveltyPlan`]) unless asked to fit a new one.
 //! - [`mod@file`]: the model directory's `novelty.safetensors`, tied like the head to the encoder
 //!   and adapter whose embeddings it scores (their sha256 in the file's metadata), so a novelty
 //!   model left over from another encoder or adapter is refused, not silently wrong. A
@@ -27,11 +27,13 @@
 pub mod file;
 pub mod fit;
 pub mod ood;
+pub mod plan;
 
 pub use edge_ssl_train::novelty::{
     Calibration, NoveltyConfig, NoveltyInput, NoveltyKind, NoveltyModel,
 };
-pub use fit::{MIN_ROWS, NoveltyOutcome, NoveltyReport, fit, fit_parts, keep_or_fit_parts};
+pub use fit::{MIN_ROWS, NoveltyOutcome, NoveltyReport, fit, fit_parts};
+pub use plan::NoveltyPlan;
 
 /// Whether the encoder `onnx` has convolutional activations to take feature means of (what a
 /// novelty model of [`NoveltyInput::Features`] scores; a ViT has none).
