@@ -1,9 +1,10 @@
 //! One frame loader for every command that reads unlabeled frames: `cluster --data` and
-//! `head --unlabeled` take a video file with the same sampling flags as `adapt` and `run`.
+//! `head --unlabeled` take a video file with the same sampling flags as `adapt` and `run`, and
+//! every command that reads frames names them `--data`.
 
 mod common;
 
-use common::{assert_success, edge_ssl};
+use common::{assert_success, edge_ssl, model_dir};
 
 const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 
@@ -44,6 +45,66 @@ fn cluster_reads_a_video_with_the_sampling_flags() {
         example.starts_with(VTEST) && index.is_multiple_of(5),
         "{example}"
     );
+}
+
+/// `embed` and `run` take `--data` like `adapt`, `cluster` and `fleet join`; their old names
+/// (`--input`, `--source`) stay as aliases and read the same frames.
+#[test]
+fn embed_and_run_name_their_frames_data_and_keep_the_old_names() {
+    let out = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    for flag in ["--data", "--input"] {
+        let npy = out.path().join(format!("{}.npy", &flag[2..]));
+        let run = edge_ssl()
+            .args([
+                "embed",
+                "--model",
+                "default",
+                flag,
+                VTEST,
+                "--max-frames",
+                "3",
+            ])
+            .args(["--backend", "tract", "--threads", "1", "--out"])
+            .arg(&npy)
+            .output()
+            .unwrap();
+        assert_success(&run);
+        rows.push(std::fs::read(&npy).unwrap());
+    }
+    assert_eq!(rows[0], rows[1], "--data and --input read other frames");
+    let mut lines = Vec::new();
+    for flag in ["--data", "--source"] {
+        let run = edge_ssl()
+            .args(["run", "--model"])
+            .arg(model_dir())
+            .args([flag, VTEST, "--max-frames", "3", "--json"])
+            .args(["--backend", "tract", "--threads", "1"])
+            .output()
+            .unwrap();
+        assert_success(&run);
+        let predictions = String::from_utf8(run.stdout).unwrap();
+        assert_eq!(predictions.lines().count(), 4, "{predictions}");
+        lines.push(
+            predictions
+                .lines()
+                .take(3)
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    (v["origin"].clone(), v["class"].clone())
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(lines[0], lines[1]);
+    for (command, alias) in [("embed", "--input"), ("run", "--source")] {
+        let help = edge_ssl().args([command, "--help"]).output().unwrap();
+        let help = String::from_utf8(help.stdout).unwrap();
+        assert!(
+            help.contains("--data <") && help.contains(&format!("[alias: {alias}]")),
+            "{command} --help: {help}"
+        );
+    }
 }
 
 #[test]

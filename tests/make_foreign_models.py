@@ -12,6 +12,11 @@ Models, as users bring them:
                            `models/export.py NAME --random-init` (needs torch, torchvision, timm)
   resnet18_fixed1          resnet18 with its batch fixed to 1 (needs torch)
   resnet18_external        resnet18 with external data (needs torch)
+  bundled_value_info       the bundled encoder with image height and width left free and every
+                           intermediate tensor's shape recorded as symbolic expressions (`N`,
+                           `floor(H/2 - 1/2) + 1`), as PaddlePaddle's exporter writes them (ONNX
+                           Runtime's symbolic shape inference; needs sympy)
+  mobilenet_v3_small_value_info  the same for mobilenet_v3_small (needs torch)
 
 Per model: NAME.onnx (+ NAME.onnx.data), NAME.toml (its card), NAME.input.npy (8 samples, each
 flattened to one row) and NAME.output.npy (the embeddings ONNX Runtime's Python package gives for
@@ -90,11 +95,40 @@ def derive(out: Path, base: str, name: str, batch: int | None, external: bool) -
     (out / f"{name}.toml").write_text(card_text(out / f"{base}.toml", path.name))
 
 
-def reference(out: Path, name: str, seed: int) -> None:
-    """Seeded inputs and ONNX Runtime's outputs for them, chunked as the model's batch requires."""
+def symbolic_value_info(out: Path, base: str, name: str) -> None:
+    """`base` with its input's height and width made symbolic (`H`, `W`) and every intermediate
+    shape written into value_info as expressions of `N`, `H` and `W`."""
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    model = onnx.load(str(out / f"{base}.onnx"))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for axis, symbol in ((2, "H"), (3, "W")):
+        dims[axis].Clear()
+        dims[axis].dim_param = symbol
+    model = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+    params = [d.dim_param for v in model.graph.value_info for d in v.type.tensor_type.shape.dim]
+    assert any(p.startswith("floor(") for p in params), "no symbolic expression was recorded"
+    onnx.checker.check_model(model)
+    onnx.save_model(model, str(out / f"{name}.onnx"))
+    (out / f"{name}.toml").write_text(card_text(out / f"{base}.toml", f"{name}.onnx"))
+
+
+def have_sympy() -> str | None:
+    import importlib.util
+    if importlib.util.find_spec("sympy") is None:
+        return "Python package sympy is not installed (pip install -r models/requirements.txt)"
+    return None
+
+
+def reference(out: Path, name: str, seed: int, shape_of: str | None = None) -> None:
+    """Seeded inputs and ONNX Runtime's outputs for them, chunked as the model's batch requires.
+    `shape_of` names the model whose input shape to use when `name` leaves some of it free."""
     sess = ort.InferenceSession(str(out / f"{name}.onnx"), providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
-    sample = [int(d) for d in inp.shape[1:]]
+    shape = inp.shape
+    if shape_of is not None:
+        shape = ort.InferenceSession(str(out / f"{shape_of}.onnx"),
+                                     providers=["CPUExecutionProvider"]).get_inputs()[0].shape
+    sample = [int(d) for d in shape[1:]]
     batch = inp.shape[0] if isinstance(inp.shape[0], int) else SAMPLES
     x = np.random.default_rng(seed).standard_normal((SAMPLES, *sample), dtype=np.float32)
     outs = [sess.run(None, {inp.name: x[i:i + batch]})[0] for i in range(0, SAMPLES, batch)]
@@ -127,12 +161,12 @@ def main() -> None:
         stamp.write_text(current + "\n")
     status: dict[str, str] = {}
 
-    def build(name: str, make, seed: int) -> None:
+    def build(name: str, make, seed: int, shape_of: str | None = None) -> None:
         if (out / f"{name}.output.npy").is_file():
             status[name] = "ok"
             return
         make()
-        reference(out, name, seed)
+        reference(out, name, seed, shape_of)
         status[name] = "ok"
         print(f"made {name}", file=sys.stderr, flush=True)
 
@@ -144,6 +178,11 @@ def main() -> None:
     build("bundled_fixed1", lambda: derive(out, "bundled", "bundled_fixed1", 1, False), 2)
     build("bundled_fixed4", lambda: derive(out, "bundled", "bundled_fixed4", 4, False), 3)
     build("bundled_external", lambda: derive(out, "bundled", "bundled_external", None, True), 4)
+    if (no_sympy := have_sympy()):
+        status["bundled_value_info"] = f"skipped: {no_sympy}"
+    else:
+        build("bundled_value_info", lambda: symbolic_value_info(out, "bundled", "bundled_value_info"), 5,
+              "bundled")
 
     missing = have_torch()
     for i, arch in enumerate(TORCH_MODELS):
@@ -161,6 +200,11 @@ def main() -> None:
             status[name] = f"skipped: {missing}"
             continue
         build(name, lambda name=name, b=batch, e=external: derive(out, "resnet18", name, b, e), 20)
+    name = "mobilenet_v3_small_value_info"
+    if missing or have_sympy():
+        status[name] = f"skipped: {missing or have_sympy()}"
+    else:
+        build(name, lambda: symbolic_value_info(out, "mobilenet_v3_small", name), 21, "mobilenet_v3_small")
 
     manifest = out / "manifest.txt"
     tmp = out / "manifest.txt.tmp"

@@ -21,7 +21,7 @@ pub struct EmbedArgs {
     model: String,
     /// An image file, a folder searched recursively (sorted by path), a video file or a camera
     /// (with --max-frames).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long = "data", visible_alias = "input", value_name = "PATH")]
     input: PathBuf,
     #[command(flatten)]
     sampling: SourceArgs,

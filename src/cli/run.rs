@@ -43,7 +43,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     model: String,
     /// Video file, camera (/dev/videoN) or image folder.
-    #[arg(long, value_name = "SRC")]
+    #[arg(long = "data", visible_alias = "source", value_name = "SRC")]
     source: String,
     #[command(flatten)]
     sampling: SourceArgs,
@@ -91,7 +91,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         None => None,
     };
     let options = args.sampling.options_for(&model).with_looping(args.looping);
-    let source = open_source(&args.source, &options).context("opening --source")?;
+    let source = open_source(&args.source, &options).context("opening --data")?;
     let reader = FrameReader::spawn(source)?;
     eprintln!("{}", reader.info());
     eprintln!(
@@ -112,7 +112,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             Next::Waiting => continue,
             Next::End => break,
             Next::Failed(e) => {
-                failure = Some(anyhow::Error::new(e).context("reading --source"));
+                failure = Some(anyhow::Error::new(e).context("reading --data"));
                 break;
             }
         };

@@ -2,7 +2,7 @@ use clap::Args;
 use edge_ssl::model::reference::ResolvedModel;
 use edge_ssl_source::SourceOptions;
 
-/// Which frames of a source are used; shared by every command that reads frames (`run --source`,
+/// Which frames of a source are used; shared by every command that reads frames (`run --data`,
 /// `adapt --data`, `cluster --data`, `head --unlabeled`, `fleet join --data`).
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {

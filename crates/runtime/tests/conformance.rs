@@ -1,7 +1,8 @@
 //! One conformance suite, run on every backend, over ONNX files as users bring them: the bundled
 //! encoder, ResNet-18, MobileNetV3-Small and ViT-S/16 exported by `models/export.py --random-init`,
 //! models whose batch dimension is fixed (to 1, and to 4 so that batches need padding), and models
-//! whose weights live in external data files. Each is run at batches of 1, 3 and 8 and checked
+//! whose weights live in external data files, and models whose intermediate shapes are recorded
+//! as symbolic expressions (as PaddlePaddle exports them). Each is run at batches of 1, 3 and 8 and checked
 //! against ONNX Runtime's Python package, which the generator `tests/make_foreign_models.py` runs
 //! on the same inputs. The models are generated at test time into a cache under the target
 //! directory, never committed; without torch the exported ones are skipped with the reason printed,
@@ -164,6 +165,18 @@ macro_rules! conformance_suite {
             #[test]
             fn bundled_encoder_with_external_data() {
                 conforms(KIND, "bundled_external", &[1, 3, 8]);
+            }
+
+            /// Intermediate shapes recorded as symbolic expressions, as PaddlePaddle exports
+            /// them (rapidocr's PP-OCRv6 models): tract could not load these.
+            #[test]
+            fn bundled_encoder_with_symbolic_value_info() {
+                conforms(KIND, "bundled_value_info", &[1, 3, 8]);
+            }
+
+            #[test]
+            fn mobilenet_v3_small_with_symbolic_value_info() {
+                conforms(KIND, "mobilenet_v3_small_value_info", &[1, 3, 8]);
             }
 
             #[test]

@@ -284,8 +284,17 @@ mod parameter_tests {
 
 /// The tract model of an ONNX file read from `path`, its external data (checked first) resolved
 /// against the file's directory. An import that crashes tract is an error, not a panic.
-pub(crate) fn tract_model(path: &Path, proto: &pb::ModelProto) -> Result<InferenceModel> {
-    external_data::check(path, proto).map_err(|why| model_error(path, why))?;
+///
+/// The symbolic dimensions recorded for intermediate tensors (`value_info`) are dropped first,
+/// their ranks, types and fixed dimensions kept: exporters that run a symbolic shape inference
+/// (PaddlePaddle's, ONNX Runtime's `symbolic_shape_infer`) name the batch and the image size
+/// there (`N`, `floor(H/2 - 1/2) + 1`), and tract, given the concrete input shape a session
+/// runs at, could not unify those names with the sizes it computed ("Impossible to unify
+/// Sym(N) with Val(1)"): rapidocr's PP-OCRv6 detector and recognizer did not load at all.
+pub(crate) fn tract_model(path: &Path, mut proto: pb::ModelProto) -> Result<InferenceModel> {
+    external_data::check(path, &proto).map_err(|why| model_error(path, why))?;
+    forget_symbolic_value_info(&mut proto);
+    let proto = &proto;
     // tract resolves locations against this directory string, and refuses external data without one.
     let dir = path.parent().map(|d| d.to_str());
     let dir = match dir {
@@ -315,6 +324,30 @@ pub(crate) fn tract_model(path: &Path, proto: &pb::ModelProto) -> Result<Inferen
             path,
             "tract crashed while importing this model",
         )),
+    }
+}
+
+/// Turns every symbolic dimension of `proto`'s intermediate tensors (`value_info`) into an
+/// unknown one; the graph's inputs and outputs keep theirs.
+fn forget_symbolic_value_info(proto: &mut pb::ModelProto) {
+    use pb::tensor_shape_proto::dimension::Value;
+    use pb::type_proto::Value as Type;
+    let Some(graph) = proto.graph.as_mut() else {
+        return;
+    };
+    for info in &mut graph.value_info {
+        let Some(pb::TypeProto {
+            value: Some(Type::TensorType(tensor)),
+            ..
+        }) = info.r#type.as_mut()
+        else {
+            continue;
+        };
+        for dim in tensor.shape.iter_mut().flat_map(|s| s.dim.iter_mut()) {
+            if matches!(dim.value, Some(Value::DimParam(_))) {
+                dim.value = None;
+            }
+        }
     }
 }
 
@@ -372,7 +405,7 @@ fn analyse_at<T>(
     analyse: impl FnOnce(&TypedModel) -> TractResult<T>,
 ) -> Result<std::thread::Result<TractResult<T>>> {
     check_input_size("0", input_shape.iter().copied()).map_err(|why| model_error(path, why))?;
-    let model = tract_model(path, &read_proto(path)?)?;
+    let model = tract_model(path, read_proto(path)?)?;
     Ok(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         || -> TractResult<T> {
             let model = model

@@ -50,8 +50,7 @@ impl Backend for TractBackend {
         if let Some(input) = facts.inputs.first() {
             check_input_matches_card(onnx, input, card)?;
         }
-        let model = inspect::tract_model(onnx, &proto)?;
-        drop(proto);
+        let model = inspect::tract_model(onnx, proto)?;
         let threads = self.options.thread_count();
         let executor = if threads > 1 {
             Executor::multithread(threads)
