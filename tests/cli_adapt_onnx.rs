@@ -1,14 +1,18 @@
 //! The BN-patched encoder `adapt` writes is checked from outside Rust: `onnx.checker`, only BN
 //! statistics changed, and ONNX Runtime's Python package gives the same embeddings as
-//! `edge-ssl embed` on it (tests/verify_bn_onnx.py). Skipped when the project's .venv lacks
-//! onnxruntime.
+//! `edge-ssl embed` on it (tests/verify_bn_onnx.py). A model whose weights are `Constant` nodes
+//! (as PaddlePaddle exports them, made here with the onnx package) adapts, BN and encoder
+//! training included, exactly as the same model with initializers. Skipped when the project's
+//! .venv lacks onnxruntime.
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use common::{edge_ssl, root};
 
-#[test]
-fn bn_patched_onnx_passes_the_checker_and_matches_onnx_runtime() {
+/// The project's Python when it has onnx, onnxruntime and numpy, else `None` (printed).
+fn python_with_onnx() -> Option<PathBuf> {
     let python = root().join(".venv/bin/python");
     let has_ort = std::process::Command::new(&python)
         .args(["-c", "import onnx, onnxruntime, numpy"])
@@ -16,13 +20,16 @@ fn bn_patched_onnx_passes_the_checker_and_matches_onnx_runtime() {
         .is_ok_and(|s| s.success());
     if !has_ort {
         eprintln!("no .venv with onnx + onnxruntime; skipping");
-        return;
+        return None;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let frames = tmp.path().join("frames");
+    Some(python)
+}
+
+/// `n` 28×28 frames in `dir/frames`, light background and a dark blob: far from
+/// Fashion-MNIST's statistics, so BN moves. Returns the folder and the raw pixels.
+fn blob_frames(dir: &Path, n: usize) -> (PathBuf, Vec<u8>) {
+    let frames = dir.join("frames");
     std::fs::create_dir(&frames).unwrap();
-    // Light background, dark blob: far from Fashion-MNIST's statistics, so BN moves.
-    let n = 24usize;
     let mut raw = Vec::new();
     for i in 0..n {
         let img = image::GrayImage::from_fn(28, 28, |x, y| {
@@ -36,6 +43,17 @@ fn bn_patched_onnx_passes_the_checker_and_matches_onnx_runtime() {
         raw.extend_from_slice(img.as_raw());
         img.save(frames.join(format!("{i:02}.png"))).unwrap();
     }
+    (frames, raw)
+}
+
+#[test]
+fn bn_patched_onnx_passes_the_checker_and_matches_onnx_runtime() {
+    let Some(python) = python_with_onnx() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 24usize;
+    let (frames, raw) = blob_frames(tmp.path(), n);
     let pixels = tmp.path().join("pixels.bin");
     std::fs::write(&pixels, &raw).unwrap();
     let site = tmp.path().join("site");
@@ -73,4 +91,115 @@ fn bn_patched_onnx_passes_the_checker_and_matches_onnx_runtime() {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
+}
+
+/// Every weight of the bundled encoder moved into a `Constant` node (no initializer left), as
+/// Paddle2ONNX writes models: `adapt` re-estimates its 7 BN layers and trains its last two
+/// blocks, and the result embeds exactly as the same adaptation of the original.
+#[test]
+fn weights_in_constant_nodes_adapt_like_initializers() {
+    let Some(python) = python_with_onnx() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (frames, _) = blob_frames(tmp.path(), 24);
+    let consts = tmp.path().join("consts.onnx");
+    let script = r#"
+import sys, onnx
+from onnx import helper
+m = onnx.load(sys.argv[1])
+g = m.graph
+nodes = [helper.make_node("Constant", [], [t.name], value=t) for t in g.initializer]
+del g.initializer[:]
+old = list(g.node)
+del g.node[:]
+g.node.extend(nodes + old)
+onnx.checker.check_model(m)
+onnx.save(m, sys.argv[2])
+"#;
+    let made = std::process::Command::new(&python)
+        .args(["-c", script])
+        .arg(common::default_onnx())
+        .arg(&consts)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let card = std::fs::read_to_string(common::default_onnx().with_extension("toml")).unwrap();
+    let card: String = card
+        .lines()
+        .filter(|l| !l.starts_with("sha256"))
+        .map(|l| match l.starts_with("onnx =") {
+            true => "onnx = \"consts.onnx\"\n".to_string(),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(consts.with_extension("toml"), card).unwrap();
+    // With BN re-estimation the statistics are written first; without it, training reads the
+    // weights from the Constant nodes itself.
+    for bn in [None, Some("--no-bn-adapt")] {
+        let mut embeddings = Vec::new();
+        for (name, model) in [
+            ("original", common::default_onnx()),
+            ("consts", consts.clone()),
+        ] {
+            let name = format!("{name}{}", bn.unwrap_or(""));
+            let site = tmp.path().join(&name);
+            let run = edge_ssl()
+                .args(["adapt", "--model"])
+                .arg(&model)
+                .arg("--data")
+                .arg(&frames)
+                .args([
+                    "--train",
+                    "tail:2",
+                    "--no-adapter",
+                    "--no-novelty",
+                    "--epochs",
+                    "1",
+                ])
+                .args([
+                    "--views",
+                    "2",
+                    "--backend",
+                    "tract",
+                    "--threads",
+                    "1",
+                    "--out",
+                ])
+                .arg(&site)
+                .args(bn)
+                .output()
+                .unwrap();
+            common::assert_success(&run);
+            let stderr = String::from_utf8_lossy(&run.stderr);
+            assert!(
+                bn.is_some() || stderr.contains("re-estimated 7 BatchNorm layer(s)"),
+                "{name}: {stderr}"
+            );
+            assert!(
+                stderr.contains("training 2 of 7 encoder blocks"),
+                "{name}: {stderr}"
+            );
+            let npy = tmp.path().join(format!("{name}.npy"));
+            let run = edge_ssl()
+                .args(["embed", "--backend", "tract", "--model"])
+                .arg(&site)
+                .arg("--data")
+                .arg(&frames)
+                .arg("--out")
+                .arg(&npy)
+                .output()
+                .unwrap();
+            common::assert_success(&run);
+            embeddings.push(std::fs::read(&npy).unwrap());
+        }
+        assert_eq!(
+            embeddings[0], embeddings[1],
+            "the Constant-node model adapted differently ({bn:?})"
+        );
+    }
 }

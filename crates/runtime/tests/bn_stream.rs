@@ -9,6 +9,7 @@
 //! * opset 18 (ReduceMean's axes as an input) gives what opset 17 gives;
 //! * ONNX Runtime's training-mode BatchNormalization node gives what the decomposed probe gives;
 //! * a model whose batch is fixed gets its frames cut into batches of that size;
+//! * weights held in `Constant` nodes (PaddlePaddle's exports) are re-estimated as initializers are;
 //! * progress counts every frame, `Break` cancels without writing, a failing batch stops the run,
 //!   and a model without BN is copied without pulling a batch.
 
@@ -231,6 +232,73 @@ fn opset_18_gives_what_opset_17_gives() {
 /// on; tract through `tract/train_batch_norm.rs`) and the decomposed arithmetic (older models).
 /// Opset 13 forces the second on the same graph; the statistics must agree, and the patched
 /// encoders compute the same embeddings.
+/// Paddle2ONNX writes every weight as a `Constant` node; the BN layers of such a model are
+/// found and re-estimated exactly as when its weights are initializers, and the patched model
+/// computes what the initializer model's patched copy computes.
+#[test]
+fn weights_in_constant_nodes_are_re_estimated_like_initializers() {
+    use tract_onnx::pb;
+    let card = card_for(&encoder(), None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let as_constants = edited(dir.path(), |p| {
+        let g = p.graph.as_mut().unwrap();
+        let constants = std::mem::take(&mut g.initializer)
+            .into_iter()
+            .map(|t| pb::NodeProto {
+                op_type: "Constant".into(),
+                name: format!("const_{}", t.name),
+                output: vec![t.name.clone()],
+                attribute: vec![pb::AttributeProto {
+                    name: "value".into(),
+                    r#type: pb::attribute_proto::AttributeType::Tensor as i32,
+                    t: Some(t),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+        g.node.splice(0..0, constants);
+    });
+    let proto = inspect::read_proto(&as_constants).unwrap();
+    assert!(proto.graph.as_ref().unwrap().initializer.is_empty());
+    assert!(
+        edit::batch_norms(&proto).is_empty(),
+        "not Paddle-like: BNs found as initializers"
+    );
+    let batches: Vec<Tensor> = (0..2).map(|b| batch(&card, 8 * b, 8)).collect();
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(tract(1))];
+    backends.extend(ort().map(|o| Box::new(o) as Box<dyn Backend>));
+    for backend in backends {
+        let reference = run(backend.as_ref(), &encoder(), &card, &batches);
+        let r = run(backend.as_ref(), &as_constants, &card, &batches);
+        assert_eq!(r.report.layers.len(), reference.report.layers.len());
+        assert!(!r.stats.is_empty());
+        assert_eq!(r.stats, reference.stats, "{}", backend.name());
+    }
+    // The patched model computes what the patched initializer model computes.
+    let (a, b) = (dir.path().join("a.onnx"), dir.path().join("b.onnx"));
+    for (onnx, out) in [(&encoder(), &a), (&as_constants, &b)] {
+        reestimate_batch_norm_stream(
+            &tract(1),
+            onnx,
+            &card,
+            &mut batches.iter().map(|b| Ok(b.clone())),
+            None,
+            out,
+            &mut |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+    }
+    let x = batch(&card, 100, 3);
+    let y = |onnx: &Path| {
+        tract(1)
+            .load(onnx, &card)
+            .unwrap()
+            .run_one(x.view())
+            .unwrap()
+    };
+    assert_eq!(y(&a), y(&b));
+}
+
 #[test]
 fn the_training_node_gives_what_the_decomposed_probe_gives() {
     let card = card_for(&encoder(), None).unwrap();

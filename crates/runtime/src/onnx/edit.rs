@@ -52,6 +52,51 @@ pub fn batch_norms(proto: &pb::ModelProto) -> Vec<BatchNorm> {
         .collect()
 }
 
+/// Turns every float `Constant` node of the main graph into an initializer of the same name,
+/// and returns how many. PaddlePaddle's exporter (Paddle2ONNX) stores every weight as a
+/// `Constant` node — BatchNormalization's statistics and affine parameters, convolution
+/// kernels — where editing (BN re-estimation, encoder training and the write-back) expects
+/// initializers: rapidocr's text-direction classifier had its 35 BN layers passed over
+/// ("re-estimated 0 BatchNorm layer(s)") and `--train` refused it. Same graph, same values;
+/// models before IR version 4, whose initializers must also be graph inputs, are left as they are.
+pub fn lift_float_constants(proto: &mut pb::ModelProto) -> usize {
+    if proto.ir_version < 4 {
+        return 0;
+    }
+    let Some(g) = proto.graph.as_mut() else {
+        return 0;
+    };
+    let float = pb::tensor_proto::DataType::Float as i32;
+    let mut names: std::collections::HashSet<String> =
+        g.initializer.iter().map(|t| t.name.clone()).collect();
+    let mut lifted = 0;
+    let mut kept = Vec::with_capacity(g.node.len());
+    for mut node in std::mem::take(&mut g.node) {
+        let liftable = node.op_type == "Constant"
+            && (node.domain.is_empty() || node.domain == "ai.onnx")
+            && node.output.len() == 1
+            && node.attribute.len() == 1
+            && node.attribute[0].name == "value"
+            && node.attribute[0].t.as_ref().is_some_and(|t| {
+                t.data_type == float
+                    && t.data_location != Some(pb::tensor_proto::DataLocation::External as i32)
+            })
+            && !names.contains(&node.output[0]);
+        if !liftable {
+            kept.push(node);
+            continue;
+        }
+        let name = node.output.remove(0);
+        let mut tensor = node.attribute.remove(0).t.expect("checked above");
+        tensor.name = name.clone();
+        names.insert(name);
+        g.initializer.push(tensor);
+        lifted += 1;
+    }
+    g.node = kept;
+    lifted
+}
+
 /// The values of a float initializer, whether stored as `float_data` or `raw_data`.
 pub fn initializer_f32(proto: &pb::ModelProto, name: &str) -> Result<Vec<f32>> {
     let t = graph(proto)

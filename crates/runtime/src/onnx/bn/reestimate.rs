@@ -65,7 +65,10 @@ pub fn reestimate_batch_norm_stream(
     out: &Path,
     progress: &mut dyn FnMut(BnProgress) -> ControlFlow<()>,
 ) -> Result<BnReport> {
-    let original = inspect::read_proto(onnx)?;
+    let mut original = inspect::read_proto(onnx)?;
+    // Weights held in Constant nodes (PaddlePaddle exports) become initializers, which the
+    // statistics are written into.
+    edit::lift_float_constants(&mut original);
     if original.graph.as_ref().is_some_and(|g| {
         g.initializer
             .iter()

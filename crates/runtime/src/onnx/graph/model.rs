@@ -46,7 +46,11 @@ impl OnnxModel {
         OnnxModel::checked(proto, path)
     }
 
-    fn checked(proto: pb::ModelProto, path: &Path) -> Result<OnnxModel> {
+    /// Also lifts float `Constant` nodes into initializers
+    /// ([`lift_float_constants`](crate::onnx::edit::lift_float_constants)): what is edited here
+    /// is always an initializer.
+    fn checked(mut proto: pb::ModelProto, path: &Path) -> Result<OnnxModel> {
+        crate::onnx::edit::lift_float_constants(&mut proto);
         let external = proto.graph.iter().flat_map(|g| &g.initializer).find(|t| {
             t.data_location == Some(DataLocation::External as i32) && t.raw_data.is_empty()
         });
