@@ -54,8 +54,9 @@ pub struct BnProgress {
 /// `Break` ([`RuntimeError::Cancelled`]; `out` is then not written). The first error of
 /// `batches` stops the run and is returned.
 ///
-/// A model without BatchNormalization nodes is copied (float `Constant` nodes lifted into initializers, the same graph), without pulling a batch, and
-/// reported with no layers and no pass.
+/// A model without BatchNormalization nodes is copied (float `Constant` nodes lifted into
+/// initializers: the same graph), without pulling a batch, and reported with no layers and no
+/// pass.
 pub fn reestimate_batch_norm_stream(
     backend: &dyn Backend,
     onnx: &Path,
