@@ -6,12 +6,14 @@ use crate::{Result, RuntimeError};
 
 pub(crate) mod fixed_batch;
 
-/// Name and shape of one model input or output; `None` marks a dimension the model leaves free
-/// (typically the batch).
+/// Name, shape and element type of one model input or output; `None` marks a dimension the
+/// model leaves free (typically the batch).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TensorInfo {
     pub name: String,
     pub shape: Vec<Option<usize>>,
+    /// As the file declares it: `float32`, `float16`, `uint8`, … (`unknown` when it does not).
+    pub element: &'static str,
 }
 
 /// A model loaded by one backend, ready to run.
@@ -120,6 +122,14 @@ pub(crate) fn check_input_matches_card(
     let expected = spec.batch_shape(1);
     crate::onnx::inspect::check_input_size(&spec.name, expected)
         .map_err(|why| mismatch(format!("the card's {why}")))?;
+    if !matches!(input.element, "float32" | "unknown") {
+        return Err(mismatch(format!(
+            "its input `{}` is {}, and edge-ssl feeds float32 images; export it with float32 \
+             inputs and outputs (a float16 model converted by onnxconverter-common: \
+             keep_io_types=True)",
+            input.name, input.element
+        )));
+    }
     if input.shape.len() != 4 {
         return Err(mismatch(format!(
             "its input has rank {} but the card describes a {:?} image batch",

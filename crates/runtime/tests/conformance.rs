@@ -219,6 +219,30 @@ macro_rules! conformance_suite {
                 assert!(err.contains("more than 2^31 elements"), "{err}");
             }
 
+            /// A float16 input (onnxconverter-common without keep_io_types) is refused at load
+            /// with what to do, not with the engine's type error at the first run; `facts`
+            /// says what the file declares.
+            #[test]
+            fn a_float16_input_is_refused_with_what_to_do() {
+                let err = load_edited(KIND, |g| {
+                    let Some(pb::type_proto::Value::TensorType(t)) =
+                        g.input[0].r#type.as_mut().and_then(|t| t.value.as_mut())
+                    else {
+                        panic!("the bundled encoder's input is a tensor")
+                    };
+                    t.elem_type = pb::tensor_proto::DataType::Float16 as i32;
+                });
+                assert!(
+                    err.contains("its input `input` is float16")
+                        && err.contains("keep_io_types=True"),
+                    "{err}"
+                );
+                assert_eq!(
+                    inspect::facts(&bundled()).unwrap().inputs[0].element,
+                    "float32"
+                );
+            }
+
             #[test]
             fn a_card_too_large_to_allocate_is_an_error() {
                 let mut card = card_for(&bundled(), None).unwrap();

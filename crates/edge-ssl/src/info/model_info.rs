@@ -171,14 +171,19 @@ impl ModelInfo {
                 .collect();
             format!("[{}]", dims.join(", "))
         };
+        // float32, what edge-ssl feeds and reads, goes without saying.
+        let elem = |t: &edge_ssl_runtime::TensorInfo| match t.element {
+            "float32" => String::new(),
+            other => format!(" {other}"),
+        };
         let _ = writeln!(s, "model       {}", self.model.onnx.display());
         let opset = facts.opset.map_or("?".into(), |o| o.to_string());
         let _ = writeln!(s, "producer    {} (opset {opset})", facts.producer);
         for i in &facts.inputs {
-            let _ = writeln!(s, "input       {} {}", i.name, show(&i.shape));
+            let _ = writeln!(s, "input       {} {}{}", i.name, show(&i.shape), elem(i));
         }
         for o in &facts.outputs {
-            let _ = writeln!(s, "output      {} {}", o.name, show(&o.shape));
+            let _ = writeln!(s, "output      {} {}{}", o.name, show(&o.shape), elem(o));
         }
         let mb = facts.parameters as f64 * 4.0 / 1e6;
         let _ = writeln!(s, "parameters  {} ({mb:.2} MB as f32)", facts.parameters);

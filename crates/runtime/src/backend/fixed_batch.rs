@@ -127,6 +127,7 @@ mod tests {
         TensorInfo {
             name: "x".into(),
             shape: shape.to_vec(),
+            element: "float32",
         }
     }
 

@@ -98,6 +98,31 @@ fn declared_dims(v: &pb::ValueInfoProto) -> Vec<std::result::Result<Option<usize
     }
 }
 
+/// The element type `v` declares, named as numpy names it.
+fn element(v: &pb::ValueInfoProto) -> &'static str {
+    use pb::tensor_proto::DataType;
+    let declared = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(pb::type_proto::Value::TensorType(t)) => DataType::try_from(t.elem_type).ok(),
+        _ => None,
+    };
+    match declared {
+        Some(DataType::Float) => "float32",
+        Some(DataType::Float16) => "float16",
+        Some(DataType::Bfloat16) => "bfloat16",
+        Some(DataType::Double) => "float64",
+        Some(DataType::Uint8) => "uint8",
+        Some(DataType::Int8) => "int8",
+        Some(DataType::Uint16) => "uint16",
+        Some(DataType::Int16) => "int16",
+        Some(DataType::Int32) => "int32",
+        Some(DataType::Int64) => "int64",
+        Some(DataType::Bool) => "bool",
+        Some(DataType::String) => "string",
+        Some(DataType::Undefined) | None => "unknown",
+        Some(_) => "other",
+    }
+}
+
 /// An output's shape as far as it is known; a dimension that is not a usable size counts as free,
 /// since the engine reports the real one when it runs.
 fn output_info(v: &pb::ValueInfoProto) -> TensorInfo {
@@ -107,6 +132,7 @@ fn output_info(v: &pb::ValueInfoProto) -> TensorInfo {
             .into_iter()
             .map(|d| d.ok().flatten())
             .collect(),
+        element: element(v),
     }
 }
 
@@ -123,6 +149,7 @@ fn input_info(v: &pb::ValueInfoProto) -> std::result::Result<TensorInfo, String>
     let info = TensorInfo {
         name: v.name.clone(),
         shape,
+        element: element(v),
     };
     check_input_size(&info.name, info.shape.iter().map(|d| d.unwrap_or(1)))?;
     Ok(info)
@@ -408,8 +435,13 @@ fn analyse_at<T>(
     let model = tract_model(path, read_proto(path)?)?;
     Ok(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         || -> TractResult<T> {
+            // At the element type the file declares (a float16 model is costed as one).
+            let dt = model
+                .input_fact(0)?
+                .datum_type()
+                .unwrap_or(f32::datum_type());
             let model = model
-                .with_input_fact(0, f32::fact(input_shape).into())?
+                .with_input_fact(0, InferenceFact::dt_shape(dt, input_shape))?
                 .into_typed()?;
             analyse(&model)
         },

@@ -317,6 +317,7 @@ mod tests {
         let declared = TensorInfo {
             name: "x".into(),
             shape: vec![None, Some(1), None, None],
+            element: "float32",
         };
         assert_eq!(
             key_shape(Some(&declared), &card),
@@ -325,6 +326,7 @@ mod tests {
         let fixed = TensorInfo {
             name: "x".into(),
             shape: MNIST.to_vec(),
+            element: "float32",
         };
         assert_eq!(key_shape(Some(&fixed), &card), MNIST.to_vec());
         assert_eq!(

@@ -139,6 +139,7 @@ mod tests {
         TensorInfo {
             name: "t".into(),
             shape: shape.to_vec(),
+            element: "float32",
         }
     }
 
