@@ -203,3 +203,99 @@ onnx.save(m, sys.argv[2])
         );
     }
 }
+
+/// The bundled encoder converted to half precision as converters do it with float32 inputs and
+/// outputs (weights float16, a Cast after the input and before the output): `head` fits its
+/// novelty model on the feature means on both backends (ONNX Runtime refused the feature graph:
+/// float16 means met a float32 floor), and `adapt` refuses BN re-estimation and encoder training
+/// before writing anything, while the adapter alone trains.
+#[test]
+fn a_float16_encoder_gets_a_head_and_adapts_its_adapter_alone() {
+    let Some(python) = python_with_onnx() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let half = tmp.path().join("half.onnx");
+    let script = r#"
+import sys, onnx, numpy as np
+from onnx import helper, numpy_helper, TensorProto
+m = onnx.load(sys.argv[1])
+g = m.graph
+for i, t in enumerate(g.initializer):
+    if t.data_type == TensorProto.FLOAT:
+        g.initializer[i].CopyFrom(numpy_helper.from_array(
+            numpy_helper.to_array(t).astype(np.float16), t.name))
+x, y = g.input[0].name, g.output[0].name
+for n in g.node:
+    n.input[:] = [x + "_f16" if i == x else i for i in n.input]
+    n.output[:] = [y + "_f16" if o == y else o for o in n.output]
+g.node.insert(0, helper.make_node("Cast", [x], [x + "_f16"], to=TensorProto.FLOAT16))
+g.node.append(helper.make_node("Cast", [y + "_f16"], [y], to=TensorProto.FLOAT))
+onnx.checker.check_model(m)
+onnx.save(m, sys.argv[2])
+"#;
+    let made = std::process::Command::new(&python)
+        .args(["-c", script])
+        .arg(common::default_onnx())
+        .arg(&half)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let card = std::fs::read_to_string(common::default_onnx().with_extension("toml")).unwrap();
+    let card: String = card
+        .lines()
+        .filter(|l| !l.starts_with("sha256"))
+        .map(|l| match l.starts_with("onnx =") {
+            true => "onnx = \"half.onnx\"\n".to_string(),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(half.with_extension("toml"), card).unwrap();
+    let labeled = tmp.path().join("labeled");
+    common::reference_labeled(&labeled);
+    let (frames, _) = blob_frames(tmp.path(), 24);
+    for backend in ["ort", "tract"] {
+        let out = tmp.path().join(format!("head-{backend}"));
+        let run = edge_ssl()
+            .args(["head", "--backend", backend, "--model"])
+            .arg(&half)
+            .arg("--labeled")
+            .arg(&labeled)
+            .arg("--unlabeled")
+            .arg(&frames)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        common::assert_success(&run);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            stderr.contains("frames' feature means"),
+            "{backend}: {stderr}"
+        );
+    }
+    let adapt = |out: &Path, extra: &[&str]| {
+        edge_ssl()
+            .args(["adapt", "--backend", "ort", "--model"])
+            .arg(&half)
+            .arg("--data")
+            .arg(&frames)
+            .args(["--epochs", "1", "--views", "2", "--out"])
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for extra in [&[][..], &["--no-bn-adapt", "--train", "tail:1"]] {
+        let out = tmp.path().join("refused");
+        common::assert_clean_failure(&adapt(&out, extra), "its weights are float16");
+        assert!(!out.exists(), "{extra:?}: wrote {}", out.display());
+    }
+    let out = tmp.path().join("adapter");
+    common::assert_success(&adapt(&out, &["--no-bn-adapt"]));
+    assert!(out.join("adapter.safetensors").is_file());
+}

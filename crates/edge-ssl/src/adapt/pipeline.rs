@@ -87,7 +87,8 @@ pub fn adapt(
             opts.epochs
         );
     }
-    crate::model::exported::ensure_not_exported(model, "adapted")?;
+    let edits_weights = opts.bn_adapt || opts.train != crate::tune::Train::None;
+    crate::model::exported::ensure_adaptable(model, "adapted", edits_weights)?;
     // Before any frame is read or BN pass run: the part `--train` selects must import (BN
     // re-estimation changes statistics, not operators, so the source model answers for the
     // patched one). An operator the trainer lacks is one error now, not after minutes of work.

@@ -56,7 +56,27 @@ pub fn exported_head_of(model: &ResolvedModel) -> crate::Result<Option<ExportedH
 /// outputs, stale, in its `encoder.onnx`. The directory it was exported from (or the encoder
 /// that directory started from) is what adapts.
 pub fn ensure_not_exported(model: &ResolvedModel, what: &str) -> crate::Result<()> {
-    if let Some(head) = exported_head_of(model)? {
+    ensure_adaptable(model, what, false)
+}
+
+/// [`ensure_not_exported`], and when `float32_weights` (BN re-estimation or encoder training
+/// will edit the weights) refuses weights stored in half precision too: the statistics and
+/// gradients are float32, and such a model is converted from a float32 one, which is what
+/// adapts. The file is read once for both.
+pub fn ensure_adaptable(
+    model: &ResolvedModel,
+    what: &str,
+    float32_weights: bool,
+) -> crate::Result<()> {
+    if model.dir.is_some() && !float32_weights {
+        return Ok(());
+    }
+    let proto = read_proto(&model.onnx)?;
+    let exported = match model.dir {
+        Some(_) => None,
+        None => exported_head_in(&proto, &model.onnx)?,
+    };
+    if let Some(head) = exported {
         crate::error::bail!(
             Model,
             "{}: an exported model (encoder, adapter and a {}-class head in one graph) cannot be {what}; use the model directory it was exported from, or its encoder",
@@ -64,12 +84,27 @@ pub fn ensure_not_exported(model: &ResolvedModel, what: &str) -> crate::Result<(
             head.class_names.len()
         );
     }
+    let reduced = edge_ssl_runtime::onnx::inspect::reduced_precision_weights(&proto);
+    if let Some(precision) = reduced.filter(|_| float32_weights) {
+        crate::error::bail!(
+            Model,
+            "{}: its weights are {precision}, and BN re-estimation and encoder training need float32 weights; adapt the float32 model it was converted from, or train the adapter alone",
+            model.onnx.display()
+        );
+    }
     Ok(())
 }
 
 /// The head an exported ONNX carries, or `None` for any other ONNX.
 pub fn exported_head(onnx: &Path) -> crate::Result<Option<ExportedHead>> {
-    let proto = read_proto(onnx)?;
+    exported_head_in(&read_proto(onnx)?, onnx)
+}
+
+/// [`exported_head`] of the file `onnx`, already parsed as `proto`.
+fn exported_head_in(
+    proto: &edge_ssl_runtime::onnx::inspect::ModelProto,
+    onnx: &Path,
+) -> crate::Result<Option<ExportedHead>> {
     let meta = |key: &str| {
         proto
             .metadata_props

@@ -70,21 +70,30 @@ pub struct FeatureMeans {
     pub layers: usize,
 }
 
-/// The activation maps of `nodes` (tensor name, channels), in graph order, within
-/// [`MAX_FEATURE_WIDTH`] channels.
-fn feature_maps(b: &GraphBuilder) -> Vec<(String, usize)> {
+/// One activation map: its tensor, its channels, and whether it is computed in other than
+/// float32 (a float16 model's; its means are cast to float32).
+struct FeatureMap {
+    tensor: String,
+    channels: usize,
+    not_f32: bool,
+}
+
+/// The activation maps of `nodes`, in graph order, within [`MAX_FEATURE_WIDTH`] channels.
+fn feature_maps(b: &GraphBuilder) -> Vec<FeatureMap> {
     let producer: HashMap<&str, &pb::NodeProto> = b
         .nodes()
         .iter()
         .flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n)))
         .collect();
-    let conv_channels = |tensor: &str| -> Option<usize> {
+    let conv_channels = |tensor: &str| -> Option<(usize, bool)> {
         let mut t = tensor;
         for _ in 0..=MAX_HOPS {
             let node = producer.get(t)?;
             if node.op_type == "Conv" {
-                let dims = b.initializer_dims(node.input.get(1)?)?;
-                return (dims.len() == 4 && dims[0] > 0).then(|| dims[0] as usize);
+                let weight = node.input.get(1)?;
+                let dims = b.initializer_dims(weight)?;
+                let not_f32 = b.initializer_is_not_f32(weight);
+                return (dims.len() == 4 && dims[0] > 0).then(|| (dims[0] as usize, not_f32));
             }
             if !PASS_THROUGH.contains(&node.op_type.as_str()) {
                 return None;
@@ -102,14 +111,18 @@ fn feature_maps(b: &GraphBuilder) -> Vec<(String, usize)> {
         let (Some(input), Some(output)) = (node.input.first(), node.output.first()) else {
             continue;
         };
-        let Some(c) = conv_channels(input) else {
+        let Some((c, not_f32)) = conv_channels(input) else {
             continue;
         };
         if width + c > MAX_FEATURE_WIDTH {
             break;
         }
         width += c;
-        maps.push((output.clone(), c));
+        maps.push(FeatureMap {
+            tensor: output.clone(),
+            channels: c,
+            not_f32,
+        });
     }
     maps
 }
@@ -122,12 +135,16 @@ impl GraphBuilder {
         if maps.is_empty() {
             return None;
         }
-        let width = maps.iter().map(|(_, c)| c).sum();
+        let width = maps.iter().map(|m| m.channels).sum();
         let means: Vec<String> = maps
             .iter()
-            .map(|(t, _)| {
-                let m = self.global_average_pool(t);
-                self.flatten(&m)
+            .map(|map| {
+                let m = self.global_average_pool(&map.tensor);
+                let m = self.flatten(&m);
+                match map.not_f32 {
+                    true => self.cast_to_float(&m),
+                    false => m,
+                }
             })
             .collect();
         let joined = match means.as_slice() {
@@ -213,10 +230,11 @@ mod tests {
         // The reference: the same ReLU tensors exposed as outputs, averaged with ndarray.
         let mut raw = GraphBuilder::open(&encoder()).unwrap();
         let maps = feature_maps(&raw);
-        let widths: Vec<usize> = maps.iter().map(|(_, c)| *c).collect();
+        let widths: Vec<usize> = maps.iter().map(|m| m.channels).collect();
         assert_eq!(widths, [32, 32, 64, 64, 128, 128, 256]);
+        assert!(maps.iter().all(|m| !m.not_f32));
         let outputs: Vec<(String, Vec<usize>)> =
-            maps.iter().map(|(t, _)| (t.clone(), vec![])).collect();
+            maps.iter().map(|m| (m.tensor.clone(), vec![])).collect();
         raw.set_fixed_outputs(&outputs);
         let raw_path = dir.path().join("maps.onnx");
         raw.save(&raw_path).unwrap();

@@ -325,6 +325,16 @@ impl GraphBuilder {
             .map(|t| t.dims.as_slice())
     }
 
+    /// Whether the initializer `name` exists and is stored as other than float32 (a float16
+    /// model's weights): what its consumers compute is in that type too.
+    pub(crate) fn initializer_is_not_f32(&self, name: &str) -> bool {
+        self.graph()
+            .initializer
+            .iter()
+            .find(|t| t.name == name)
+            .is_some_and(|t| t.data_type != pb::tensor_proto::DataType::Float as i32)
+    }
+
     /// Natural logarithm, element-wise.
     pub(crate) fn log(&mut self, x: &str) -> String {
         self.node("Log", &[x], vec![])

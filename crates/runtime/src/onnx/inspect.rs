@@ -12,6 +12,8 @@ use std::path::Path;
 
 use serde::Serialize;
 use tract_onnx::pb;
+/// The parsed ONNX protobuf, as [`read_proto`] returns it.
+pub use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::Cost;
 
@@ -121,6 +123,27 @@ fn element(v: &pb::ValueInfoProto) -> &'static str {
         Some(DataType::Undefined) | None => "unknown",
         Some(_) => "other",
     }
+}
+
+/// `float16` or `bfloat16` when some of `proto`'s weights (initializers or `Constant` values)
+/// are stored so, as in a model converted to half precision; `None` otherwise.
+pub fn reduced_precision_weights(proto: &pb::ModelProto) -> Option<&'static str> {
+    use pb::tensor_proto::DataType;
+    let graph = proto.graph.as_ref()?;
+    let constants = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Constant")
+        .flat_map(|n| n.attribute.iter().filter_map(|a| a.t.as_ref()));
+    graph
+        .initializer
+        .iter()
+        .chain(constants)
+        .find_map(|t| match DataType::try_from(t.data_type) {
+            Ok(DataType::Float16) => Some("float16"),
+            Ok(DataType::Bfloat16) => Some("bfloat16"),
+            _ => None,
+        })
 }
 
 /// An output's shape as far as it is known; a dimension that is not a usable size counts as free,
