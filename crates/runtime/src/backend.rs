@@ -100,14 +100,35 @@ pub(crate) fn load_side_by_side(
     })
 }
 
-/// Checks that the ONNX's first input is the one the card names and that its fixed dimensions
-/// agree with the card's layout and size, so a wrong card fails at load time with both shapes in
-/// the message instead of deep inside a backend.
-pub(crate) fn check_input_matches_card(
+/// Checks that the ONNX has one input, the one the card names, and that its fixed dimensions
+/// agree with the card's layout and size, so a wrong card (or a model that wants more than an
+/// image batch) fails at load time with both shapes in the message instead of deep inside a
+/// backend.
+pub(crate) fn check_inputs_match_card(
     path: &Path,
-    input: &TensorInfo,
+    inputs: &[TensorInfo],
     card: &ModelCard,
 ) -> Result<()> {
+    match inputs {
+        [] => Ok(()),
+        [input] => check_input_matches_card(path, input, card),
+        more => {
+            let names: Vec<String> = more.iter().map(|i| format!("`{}`", i.name)).collect();
+            Err(RuntimeError::Model {
+                path: path.to_owned(),
+                message: format!(
+                    "it takes {} inputs ({}), and edge-ssl feeds one image batch; export the \
+                     encoder with the image as its only input",
+                    more.len(),
+                    names.join(", ")
+                ),
+            })
+        }
+    }
+}
+
+/// [`check_inputs_match_card`] for the one input.
+fn check_input_matches_card(path: &Path, input: &TensorInfo, card: &ModelCard) -> Result<()> {
     let spec = &card.input;
     let mismatch = |why: String| RuntimeError::Model {
         path: path.to_owned(),

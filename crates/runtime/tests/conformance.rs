@@ -243,6 +243,33 @@ macro_rules! conformance_suite {
                 );
             }
 
+            /// A second input (here a scale the image is multiplied by) is refused at load,
+            /// naming both, instead of failing the first run.
+            #[test]
+            fn a_second_input_is_refused_at_load() {
+                let err = load_edited(KIND, |g| {
+                    let mut scale = g.input[0].clone();
+                    scale.name = "scale".into();
+                    g.input.push(scale);
+                    let first = &mut g.node[0];
+                    let x = first.input[0].clone();
+                    first.input[0] = "scaled".into();
+                    g.node.insert(
+                        0,
+                        pb::NodeProto {
+                            op_type: "Mul".into(),
+                            input: vec![x, "scale".into()],
+                            output: vec!["scaled".into()],
+                            ..Default::default()
+                        },
+                    );
+                });
+                assert!(
+                    err.contains("it takes 2 inputs (`input`, `scale`)"),
+                    "{err}"
+                );
+            }
+
             #[test]
             fn a_card_too_large_to_allocate_is_an_error() {
                 let mut card = card_for(&bundled(), None).unwrap();

@@ -11,7 +11,7 @@ use ort::session::Session as OrtInner;
 use ort::value::TensorRef;
 
 use super::library;
-use crate::backend::check_input_matches_card;
+use crate::backend::check_inputs_match_card;
 use crate::backend::fixed_batch::{fixed_batch, run_in_chunks};
 use crate::onnx::inspect;
 use crate::{BackendOptions, ExecutionProvider, Result, RuntimeError, Session, TensorInfo};
@@ -28,9 +28,7 @@ pub(crate) fn load(
     // Parse with our own reader first: it gives the same clear error for a corrupt file on every
     // backend, and the declared shapes (ONNX Runtime reports only what it inferred).
     let facts = inspect::facts(onnx)?;
-    if let Some(input) = facts.inputs.first() {
-        check_input_matches_card(onnx, input, card)?;
-    }
+    check_inputs_match_card(onnx, &facts.inputs, card)?;
     let (lib, env) = library::environment(options.ort_lib.as_deref())?;
     let threads = options.thread_count();
     let model_error = |e: ort::Error| RuntimeError::Model {

@@ -14,7 +14,7 @@ use super::rewrite;
 use super::split::{self, Plan};
 use super::threads;
 use crate::backend::fixed_batch::{fixed_batch, run_in_chunks};
-use crate::backend::{check_input_matches_card, load_side_by_side};
+use crate::backend::{check_inputs_match_card, load_side_by_side};
 use crate::onnx::inspect::{self, first_line};
 use crate::{Backend, BackendOptions, Result, RuntimeError, Session, TensorInfo};
 
@@ -47,9 +47,7 @@ impl Backend for TractBackend {
     fn load(&self, onnx: &Path, card: &ModelCard) -> Result<Box<dyn Session>> {
         let proto = inspect::read_proto(onnx)?;
         let facts = inspect::facts_of(onnx, &proto)?;
-        if let Some(input) = facts.inputs.first() {
-            check_input_matches_card(onnx, input, card)?;
-        }
+        check_inputs_match_card(onnx, &facts.inputs, card)?;
         let model = inspect::tract_model(onnx, proto)?;
         let threads = self.options.thread_count();
         let executor = if threads > 1 {
