@@ -17,6 +17,10 @@ Models, as users bring them:
                            `floor(H/2 - 1/2) + 1`), as PaddlePaddle's exporter writes them (ONNX
                            Runtime's symbolic shape inference; needs sympy)
   mobilenet_v3_small_value_info  the same for mobilenet_v3_small (needs torch)
+  bundled_reshape1         the bundled encoder with its Flatten replaced by a Reshape to [1, -1]: the
+                           input's batch is free but the graph fixes it at 1 inside, as traced exports
+                           often do (ONNX Runtime gives one row for a batch; the reference runs
+                           one image a call)
 
 Per model: NAME.onnx (+ NAME.onnx.data), NAME.toml (its card), NAME.input.npy (8 samples, each
 flattened to one row) and NAME.output.npy (the embeddings ONNX Runtime's Python package gives for
@@ -119,9 +123,26 @@ def have_sympy() -> str | None:
     return None
 
 
-def reference(out: Path, name: str, seed: int, shape_of: str | None = None) -> None:
-    """Seeded inputs and ONNX Runtime's outputs for them, chunked as the model's batch requires.
-    `shape_of` names the model whose input shape to use when `name` leaves some of it free."""
+def reshape_to_one_row(out: Path, base: str, name: str) -> None:
+    """`base` with its Flatten replaced by `Reshape(x, [1, -1])`."""
+    from onnx import helper, numpy_helper
+    model = onnx.load(str(out / f"{base}.onnx"))
+    g = model.graph
+    k = next(i for i, n in enumerate(g.node) if n.op_type == "Flatten")
+    flatten = g.node[k]
+    g.initializer.append(numpy_helper.from_array(np.array([1, -1], dtype=np.int64), "one_row"))
+    g.node.insert(k, helper.make_node("Reshape", [flatten.input[0], "one_row"], list(flatten.output)))
+    g.node.remove(flatten)
+    onnx.checker.check_model(model)
+    onnx.save_model(model, str(out / f"{name}.onnx"))
+    (out / f"{name}.toml").write_text(card_text(out / f"{base}.toml", f"{name}.onnx"))
+
+
+def reference(out: Path, name: str, seed: int, shape_of: str | None = None,
+              chunk: int | None = None) -> None:
+    """Seeded inputs and ONNX Runtime's outputs for them, chunked as the model's batch requires
+    (or `chunk` images a call). `shape_of` names the model whose input shape to use when `name`
+    leaves some of it free."""
     sess = ort.InferenceSession(str(out / f"{name}.onnx"), providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     shape = inp.shape
@@ -129,7 +150,7 @@ def reference(out: Path, name: str, seed: int, shape_of: str | None = None) -> N
         shape = ort.InferenceSession(str(out / f"{shape_of}.onnx"),
                                      providers=["CPUExecutionProvider"]).get_inputs()[0].shape
     sample = [int(d) for d in shape[1:]]
-    batch = inp.shape[0] if isinstance(inp.shape[0], int) else SAMPLES
+    batch = inp.shape[0] if isinstance(inp.shape[0], int) else (chunk or SAMPLES)
     x = np.random.default_rng(seed).standard_normal((SAMPLES, *sample), dtype=np.float32)
     outs = [sess.run(None, {inp.name: x[i:i + batch]})[0] for i in range(0, SAMPLES, batch)]
     y = np.concatenate(outs).reshape(SAMPLES, -1)
@@ -161,12 +182,13 @@ def main() -> None:
         stamp.write_text(current + "\n")
     status: dict[str, str] = {}
 
-    def build(name: str, make, seed: int, shape_of: str | None = None) -> None:
+    def build(name: str, make, seed: int, shape_of: str | None = None,
+              chunk: int | None = None) -> None:
         if (out / f"{name}.output.npy").is_file():
             status[name] = "ok"
             return
         make()
-        reference(out, name, seed, shape_of)
+        reference(out, name, seed, shape_of, chunk)
         status[name] = "ok"
         print(f"made {name}", file=sys.stderr, flush=True)
 
@@ -178,6 +200,8 @@ def main() -> None:
     build("bundled_fixed1", lambda: derive(out, "bundled", "bundled_fixed1", 1, False), 2)
     build("bundled_fixed4", lambda: derive(out, "bundled", "bundled_fixed4", 4, False), 3)
     build("bundled_external", lambda: derive(out, "bundled", "bundled_external", None, True), 4)
+    build("bundled_reshape1", lambda: reshape_to_one_row(out, "bundled", "bundled_reshape1"), 6,
+          chunk=1)
     if (no_sympy := have_sympy()):
         status["bundled_value_info"] = f"skipped: {no_sympy}"
     else:

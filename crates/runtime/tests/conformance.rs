@@ -179,6 +179,14 @@ macro_rules! conformance_suite {
                 conforms(KIND, "mobilenet_v3_small_value_info", &[1, 3, 8]);
             }
 
+            /// A free batch at the input, fixed at 1 inside (`Reshape` to `[1, -1]`): ONNX
+            /// Runtime answered a batch of 8 with one row; now it runs such a model one image
+            /// a call, as tract does.
+            #[test]
+            fn bundled_encoder_whose_graph_fixes_the_batch_at_1_inside() {
+                conforms(KIND, "bundled_reshape1", &[1, 3, 8]);
+            }
+
             #[test]
             fn resnet18() {
                 conforms(KIND, "resnet18", &[1, 3, 8]);

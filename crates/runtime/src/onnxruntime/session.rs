@@ -181,8 +181,49 @@ impl Session for OrtSession {
         }
         match self.fixed_batch {
             Some(batch) => run_in_chunks(batch, inputs, |chunk| self.run_as_given(chunk)),
-            None => self.run_as_given(inputs),
+            None => {
+                let outputs = self.run_as_given(inputs)?;
+                let n = inputs.first().and_then(|t| t.shape().first()).copied();
+                match n {
+                    Some(n) if n > 1 && self.merged_batch(&outputs, n) => {
+                        self.retry_one_at_a_time(inputs, n, outputs)
+                    }
+                    _ => Ok(outputs),
+                }
+            }
         }
+    }
+}
+
+impl OrtSession {
+    /// Whether an output whose leading dimension the model declares free came back with
+    /// other than the `n` rows of the batch: a graph that leaves the batch free at its input
+    /// but fixes it at 1 inside (a `Reshape` to `[1, -1]`, common in traced exports), so a
+    /// batch of 8 gave one row of 8 images' values.
+    fn merged_batch(&self, outputs: &[Tensor], n: usize) -> bool {
+        outputs
+            .iter()
+            .zip(&self.outputs)
+            .any(|(t, info)| info.shape.first() == Some(&None) && t.shape().first() != Some(&n))
+    }
+
+    /// Runs `inputs` one image a call; when that gives every free-batch output its `n` rows,
+    /// this session runs one image a call from now on (as tract's does for such a model).
+    /// Otherwise the model's own answer, `batched`, stands.
+    fn retry_one_at_a_time(
+        &mut self,
+        inputs: &[TensorView],
+        n: usize,
+        batched: Vec<Tensor>,
+    ) -> Result<Vec<Tensor>> {
+        let single = run_in_chunks(1, inputs, |chunk| self.run_as_given(chunk))?;
+        if self.merged_batch(&single, n) {
+            return Ok(batched);
+        }
+        self.fixed_batch = Some(1);
+        self.describe
+            .push_str("; one image a call: the graph fixes its batch at 1 inside");
+        Ok(single)
     }
 }
 
