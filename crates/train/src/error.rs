@@ -32,6 +32,10 @@ pub enum TrainError {
     },
     #[error("invalid option: {0}")]
     InvalidConfig(String),
+    #[error(
+        "the encoder's output is {dim} values an image, too wide to train an adapter on (at most {max}): a feature map or a sequence, not a pooled embedding; use an encoder whose output is its pooled embedding, or adapt without an adapter"
+    )]
+    EmbeddingTooWide { dim: usize, max: usize },
     #[error("node {node}: operator {op} is not supported by the trainable graph")]
     UnsupportedOp { op: String, node: String },
     #[error("graph node {node}: {reason}")]

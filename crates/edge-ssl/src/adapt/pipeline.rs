@@ -89,6 +89,11 @@ pub fn adapt(
     }
     let edits_weights = opts.bn_adapt || opts.train != crate::tune::Train::None;
     crate::model::exported::ensure_adaptable(model, "adapted", edits_weights)?;
+    // The card's width, when it knows one, before any frame is read; the trainer checks the
+    // embeddings' own.
+    if opts.adapter {
+        edge_ssl_train::nn::check_adapter_width(model.card.output.dim)?;
+    }
     // Before any frame is read or BN pass run: the part `--train` selects must import (BN
     // re-estimation changes statistics, not operators, so the source model answers for the
     // patched one). An operator the trainer lacks is one error now, not after minutes of work.

@@ -10,6 +10,23 @@ use crate::{Result, Rng, TrainError};
 
 const FILE_KIND: &str = "edge-ssl adapter";
 
+/// The widest embedding an adapter trains on. Pooled embeddings are 128–4,096 values (ViT-L
+/// 1,024, ResNet-50 2,048); a model whose output is a feature map or a sequence is far wider —
+/// PaddleOCR's recognizer gives 523,880 values an image, whose adapter took a 1 GB file and
+/// 20.8 GB of memory to train on 20 frames. Such an output is refused, saying what it is.
+pub const MAX_ADAPTER_WIDTH: usize = 16_384;
+
+/// Refuses embeddings wider than [`MAX_ADAPTER_WIDTH`] before anything their size is allocated.
+pub fn check_adapter_width(dim: usize) -> Result<()> {
+    if dim > MAX_ADAPTER_WIDTH {
+        return Err(TrainError::EmbeddingTooWide {
+            dim,
+            max: MAX_ADAPTER_WIDTH,
+        });
+    }
+    Ok(())
+}
+
 /// The deployable residual adapter `A(e) = e + W2·relu(W1·LayerNorm(e) + b1) + b2`.
 ///
 /// `W2` and `b2` start at zero, so a fresh adapter is exactly the identity: the adapted model

@@ -8,7 +8,7 @@ mod projector;
 mod relu;
 mod standardize;
 
-pub use adapter::Adapter;
+pub use adapter::{Adapter, MAX_ADAPTER_WIDTH, check_adapter_width};
 pub use linear::Linear;
 pub use module::Module;
 pub use norm::{Norm, NormKind};

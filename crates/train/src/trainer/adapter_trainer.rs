@@ -68,6 +68,7 @@ impl AdapterTrainer {
         if config.method == Method::Emp && k < 2 {
             return Err(TrainError::TooFewViews(k));
         }
+        crate::nn::check_adapter_width(d)?;
         let mut rng = Rng::stream(config.seed, &[INIT_STREAM]);
         let adapter = Adapter::new(d, config.adapter_hidden, &mut rng);
         let (ph, po) = (config.projector_hidden, config.projector_out);

@@ -191,6 +191,21 @@ fn bad_input_is_a_typed_error() {
         Err(TrainError::InvalidConfig(_))
     ));
 
+    // A feature map, not an embedding: refused before its adapter is allocated.
+    let wide = Views::new(Array3::zeros((2, 4, crate::nn::MAX_ADAPTER_WIDTH + 1))).unwrap();
+    let err = AdapterTrainer::new(small(Method::Vicreg), &wide)
+        .err()
+        .unwrap();
+    assert!(matches!(
+        err,
+        TrainError::EmbeddingTooWide {
+            dim: 16_385,
+            max: 16_384
+        }
+    ));
+    assert!(err.to_string().contains("16385 values an image"), "{err}");
+    assert!(crate::nn::check_adapter_width(crate::nn::MAX_ADAPTER_WIDTH).is_ok());
+
     let mut t = AdapterTrainer::new(small(Method::Vicreg), &views).unwrap();
     let other = clustered_views(2, 16, 5, 5);
     assert!(matches!(t.step(&other), Err(TrainError::InvalidConfig(_))));
