@@ -93,34 +93,14 @@ fn bn_patched_onnx_passes_the_checker_and_matches_onnx_runtime() {
     );
 }
 
-/// Every weight of the bundled encoder moved into a `Constant` node (no initializer left), as
-/// Paddle2ONNX writes models: `adapt` re-estimates its 7 BN layers and trains its last two
-/// blocks, and the result embeds exactly as the same adaptation of the original.
-#[test]
-fn weights_in_constant_nodes_adapt_like_initializers() {
-    let Some(python) = python_with_onnx() else {
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let (frames, _) = blob_frames(tmp.path(), 24);
-    let consts = tmp.path().join("consts.onnx");
-    let script = r#"
-import sys, onnx
-from onnx import helper
-m = onnx.load(sys.argv[1])
-g = m.graph
-nodes = [helper.make_node("Constant", [], [t.name], value=t) for t in g.initializer]
-del g.initializer[:]
-old = list(g.node)
-del g.node[:]
-g.node.extend(nodes + old)
-onnx.checker.check_model(m)
-onnx.save(m, sys.argv[2])
-"#;
-    let made = std::process::Command::new(&python)
+/// The bundled encoder rewritten by the Python `script` (`argv[1]` the bundled ONNX, `argv[2]`
+/// the file to write) into `dir/NAME.onnx`, with the bundled card beside it.
+fn bundled_variant(python: &Path, dir: &Path, name: &str, script: &str) -> PathBuf {
+    let out = dir.join(format!("{name}.onnx"));
+    let made = std::process::Command::new(python)
         .args(["-c", script])
         .arg(common::default_onnx())
-        .arg(&consts)
+        .arg(&out)
         .output()
         .unwrap();
     assert!(
@@ -133,18 +113,63 @@ onnx.save(m, sys.argv[2])
         .lines()
         .filter(|l| !l.starts_with("sha256"))
         .map(|l| match l.starts_with("onnx =") {
-            true => "onnx = \"consts.onnx\"\n".to_string(),
+            true => format!("onnx = \"{name}.onnx\"\n"),
             false => format!("{l}\n"),
         })
         .collect();
-    std::fs::write(consts.with_extension("toml"), card).unwrap();
+    std::fs::write(out.with_extension("toml"), card).unwrap();
+    out
+}
+
+/// Every weight of the bundled encoder moved into a `Constant` node (no initializer left), as
+/// Paddle2ONNX writes models, or into an external data file beside it, as torch's exporter
+/// does by default: `adapt` re-estimates its 7 BN layers and trains its last two blocks, and
+/// the result embeds exactly as the same adaptation of the original.
+#[test]
+fn weights_in_constant_nodes_or_external_data_adapt_like_initializers() {
+    let Some(python) = python_with_onnx() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (frames, _) = blob_frames(tmp.path(), 24);
+    let consts = bundled_variant(
+        &python,
+        tmp.path(),
+        "consts",
+        r#"
+import sys, onnx
+from onnx import helper
+m = onnx.load(sys.argv[1])
+g = m.graph
+nodes = [helper.make_node("Constant", [], [t.name], value=t) for t in g.initializer]
+del g.initializer[:]
+old = list(g.node)
+del g.node[:]
+g.node.extend(nodes + old)
+onnx.checker.check_model(m)
+onnx.save(m, sys.argv[2])
+"#,
+    );
+    let external = bundled_variant(
+        &python,
+        tmp.path(),
+        "external",
+        r#"
+import sys, onnx
+m = onnx.load(sys.argv[1])
+onnx.save_model(m, sys.argv[2], save_as_external_data=True, all_tensors_to_one_file=True,
+                location="external.onnx.data", size_threshold=0)
+"#,
+    );
+    assert!(tmp.path().join("external.onnx.data").is_file());
     // With BN re-estimation the statistics are written first; without it, training reads the
-    // weights from the Constant nodes itself.
+    // weights from the Constant nodes (or the data file) itself.
     for bn in [None, Some("--no-bn-adapt")] {
         let mut embeddings = Vec::new();
         for (name, model) in [
             ("original", common::default_onnx()),
             ("consts", consts.clone()),
+            ("external", external.clone()),
         ] {
             let name = format!("{name}{}", bn.unwrap_or(""));
             let site = tmp.path().join(&name);
@@ -201,7 +226,45 @@ onnx.save(m, sys.argv[2])
             embeddings[0], embeddings[1],
             "the Constant-node model adapted differently ({bn:?})"
         );
+        assert_eq!(
+            embeddings[0], embeddings[2],
+            "the external-data model adapted differently ({bn:?})"
+        );
     }
+    // `head` on the external-data file writes a directory whose encoder holds its weights (it
+    // copied the small .onnx alone, and nothing could load the directory), and `run` uses it
+    // with the data file gone.
+    let labeled = tmp.path().join("labeled");
+    common::reference_labeled(&labeled);
+    let site = tmp.path().join("head-external");
+    let run = edge_ssl()
+        .args(["head", "--backend", "tract", "--model"])
+        .arg(&external)
+        .arg("--labeled")
+        .arg(&labeled)
+        .arg("--out")
+        .arg(&site)
+        .output()
+        .unwrap();
+    common::assert_success(&run);
+    std::fs::remove_file(tmp.path().join("external.onnx.data")).unwrap();
+    let run = edge_ssl()
+        .args([
+            "run",
+            "--backend",
+            "tract",
+            "--json",
+            "--max-frames",
+            "2",
+            "--model",
+        ])
+        .arg(&site)
+        .arg("--data")
+        .arg(&frames)
+        .output()
+        .unwrap();
+    let predictions = common::assert_success(&run);
+    assert_eq!(predictions.lines().count(), 3, "{predictions}");
 }
 
 /// The bundled encoder converted to half precision as converters do it with float32 inputs and

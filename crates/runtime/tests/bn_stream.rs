@@ -10,6 +10,7 @@
 //! * ONNX Runtime's training-mode BatchNormalization node gives what the decomposed probe gives;
 //! * a model whose batch is fixed gets its frames cut into batches of that size;
 //! * weights held in `Constant` nodes (PaddlePaddle's exports) are re-estimated as initializers are;
+//! * weights in external data files are read in (and refused outside the model's directory);
 //! * progress counts every frame, `Break` cancels without writing, a failing batch stops the run,
 //!   and a model without BN is copied without pulling a batch.
 
@@ -429,15 +430,87 @@ fn cancelling_or_a_failing_batch_writes_nothing() {
     );
 }
 
+/// The bundled encoder with every initializer's bytes moved to `dir/location` (offsets and
+/// lengths as exporters write them), or, for a `location` outside `dir`, only pointing there.
+fn external_copy(dir: &Path, location: &str) -> PathBuf {
+    use tract_onnx::pb::{StringStringEntryProto, tensor_proto::DataLocation};
+    let mut data = Vec::new();
+    let path = edited(dir, |p| {
+        for t in &mut p.graph.as_mut().unwrap().initializer {
+            let bytes = std::mem::take(&mut t.raw_data);
+            let entry = |key: &str, value: String| StringStringEntryProto {
+                key: key.into(),
+                value,
+            };
+            t.external_data = vec![
+                entry("location", location.into()),
+                entry("offset", data.len().to_string()),
+                entry("length", bytes.len().to_string()),
+            ];
+            t.data_location = Some(DataLocation::External as i32);
+            data.extend_from_slice(&bytes);
+        }
+    });
+    if !location.contains("..") {
+        std::fs::write(dir.join(location), data).unwrap();
+    }
+    path
+}
+
+/// torch's exporter writes weights beside the model (`model.onnx.data`) by default: they are
+/// read in, the statistics are the inline model's, and the patched model holds its weights
+/// (it runs with the data file gone).
 #[test]
-fn weights_in_external_data_are_refused_before_anything_is_written() {
+fn weights_in_external_data_are_read_in() {
     let card = card_for(&encoder(), None).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let external = edited(dir.path(), |p| {
-        let t = &mut p.graph.as_mut().unwrap().initializer[0];
-        t.data_location = Some(tract_onnx::pb::tensor_proto::DataLocation::External as i32);
-    });
+    let external = external_copy(dir.path(), "weights.bin");
+    let batches: Vec<Tensor> = (0..2).map(|b| batch(&card, 8 * b, 8)).collect();
+    let reference = run(&tract(1), &encoder(), &card, &batches);
     let out = dir.path().join("patched.onnx");
+    reestimate_batch_norm_stream(
+        &tract(1),
+        &external,
+        &card,
+        &mut batches.iter().map(|b| Ok(b.clone())),
+        None,
+        &out,
+        &mut |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join("weights.bin")).unwrap();
+    assert_eq!(statistics(&out), reference.stats);
+    let x = batch(&card, 100, 3);
+    let patched_inline = dir.path().join("inline.onnx");
+    reestimate_batch_norm_stream(
+        &tract(1),
+        &encoder(),
+        &card,
+        &mut batches.iter().map(|b| Ok(b.clone())),
+        None,
+        &patched_inline,
+        &mut |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+    let y = |onnx: &Path| {
+        tract(1)
+            .load(onnx, &card)
+            .unwrap()
+            .run_one(x.view())
+            .unwrap()
+    };
+    assert_eq!(y(&out), y(&patched_inline));
+}
+
+#[test]
+fn external_data_outside_the_model_directory_is_refused_before_anything_is_written() {
+    let card = card_for(&encoder(), None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("model");
+    std::fs::create_dir(&inner).unwrap();
+    std::fs::write(dir.path().join("outside.bin"), vec![0u8; 1 << 20]).unwrap();
+    let external = external_copy(&inner, "../outside.bin");
+    let out = inner.join("patched.onnx");
     let err = reestimate_batch_norm_stream(
         &tract(1),
         &external,
@@ -447,7 +520,11 @@ fn weights_in_external_data_are_refused_before_anything_is_written() {
         &out,
         &mut |_| ControlFlow::Continue(()),
     );
-    assert!(matches!(err, Err(RuntimeError::Model { .. })), "{err:?}");
+    let message = format!("{err:?}");
+    assert!(
+        matches!(err, Err(RuntimeError::Model { .. })) && message.contains("outside"),
+        "{message}"
+    );
     assert!(!out.exists());
 }
 

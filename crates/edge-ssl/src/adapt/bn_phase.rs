@@ -43,7 +43,7 @@ pub fn encoder(
         return Ok((encoder, report));
     }
     if !opts.bn_adapt {
-        model_dir::copy_atomic(&model.onnx, &encoder)?;
+        model_dir::copy_encoder_atomic(&model.onnx, &encoder)?;
         return Ok((encoder, serde_json::Value::Null));
     }
     let beside_listing = streamed.is_some();
@@ -57,12 +57,17 @@ pub fn encoder(
         }
         None => from_list(backend, model, frames, opts, &encoder, progress)?,
     };
-    progress.note(format_args!(
-        "re-estimated {} BatchNorm layer(s) on {} frames ({} passes)",
-        report.layers.len(),
-        report.frames,
-        report.passes
-    ));
+    match report.layers.len() {
+        // torch's dynamo exporter folds every BatchNormalization into its convolution.
+        0 => progress.note(
+            "no BatchNormalization layer to re-estimate: the export has none (an exporter may have \
+             folded them into the convolutions; torch.onnx.export(..., dynamo=False) keeps them)",
+        ),
+        layers => progress.note(format_args!(
+            "re-estimated {layers} BatchNorm layer(s) on {} frames ({} passes)",
+            report.frames, report.passes
+        )),
+    }
     let mut report = serde_json::to_value(&report)?;
     // Whether the pass ran while the frames were listed (`bn_stream`), for timings that show
     // no BN phase of its own.

@@ -37,7 +37,7 @@ pub fn write(
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let stage = commit::stage_dir(out)?;
-    model_dir::copy_atomic(&encoder.onnx, &stage.join(ENCODER))?;
+    model_dir::copy_encoder_atomic(&encoder.onnx, &stage.join(ENCODER))?;
     let encoder_sha = model_dir::encoder_sha(encoder)?;
     let round = provenance
         .server_round

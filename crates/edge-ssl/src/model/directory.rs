@@ -76,7 +76,7 @@ pub fn materialize(model: &ResolvedModel, out: &Path) -> crate::Result<()> {
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let stage = crate::model::commit::stage_dir(out)?;
-    copy_atomic(&model.onnx, &stage.join(ENCODER))?;
+    copy_encoder_atomic(&model.onnx, &stage.join(ENCODER))?;
     if let Some(dir) = &model.dir
         && let Some(adapter) = part(dir, ADAPTER)?
     {
@@ -108,8 +108,26 @@ pub fn copy_atomic(from: &Path, to: &Path) -> crate::Result<()> {
     Ok(())
 }
 
-/// The sha256 that adapters and heads record for `model`'s encoder.
+/// Copies the encoder `from` into a model directory as `to`: its bytes, or, when its weights
+/// are in external data files (torch's exporter writes `model.onnx.data` by default), the
+/// model with them read in — a directory's `encoder.onnx` holds its weights, so it can be
+/// moved, bundled and checked by one sha256.
+pub fn copy_encoder_atomic(from: &Path, to: &Path) -> crate::Result<()> {
+    match edge_ssl_runtime::onnx::inspect::inline_bytes(from)? {
+        Some(bytes) => Ok(write_atomic(to, |w| w.write_all(&bytes))?),
+        None => copy_atomic(from, to),
+    }
+}
+
+/// The sha256 that adapters and heads record for `model`'s encoder: of the bytes a model
+/// directory holds for it ([`copy_encoder_atomic`]), so a bare file with external data and the
+/// directory made from it record the same encoder.
 pub fn encoder_sha(model: &ResolvedModel) -> crate::Result<String> {
+    if model.dir.is_none()
+        && let Some(bytes) = edge_ssl_runtime::onnx::inspect::inline_bytes(&model.onnx)?
+    {
+        return Ok(edge_ssl_core::sha256_reader(bytes.as_slice())?);
+    }
     match &model.card.sha256 {
         Some(s) => Ok(s.clone()),
         None => Ok(sha256_file(&model.onnx)?),

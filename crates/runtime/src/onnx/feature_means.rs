@@ -33,7 +33,7 @@ use std::path::Path;
 use tract_onnx::pb;
 
 use super::GraphBuilder;
-use crate::{Result, RuntimeError};
+use crate::Result;
 
 /// Most feature columns taken (ResNet-18 has 3,904 activation channels; its first 2,048 are
 /// the stem and the first two stages).
@@ -172,12 +172,6 @@ impl GraphBuilder {
 /// activation. Save it with [`GraphBuilder::save`] and load it like the encoder.
 pub fn feature_model(onnx: &Path, dim: usize) -> Result<Option<(GraphBuilder, FeatureMeans)>> {
     let mut g = GraphBuilder::open(onnx)?;
-    if g.has_external_data() {
-        return Err(RuntimeError::Model {
-            path: onnx.to_owned(),
-            message: "feature means do not support weights in external data files yet".into(),
-        });
-    }
     let name = g.first_output();
     let rank = g.first_output_rank();
     let raw = g.rename_tensor(&name, "encoder_output");

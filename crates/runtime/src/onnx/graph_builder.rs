@@ -67,9 +67,13 @@ fn float_value_info(name: &str, dims: Vec<Dim>) -> pb::ValueInfoProto {
 }
 
 impl GraphBuilder {
-    /// Reads `onnx`; the graph must have one input and at least one output.
+    /// Reads `onnx` (weights in external data files read in: the graph is saved elsewhere);
+    /// the graph must have one input and at least one output.
     pub fn open(onnx: &Path) -> Result<Self> {
-        Self::from_proto(inspect::read_proto(onnx)?, &onnx.display().to_string())
+        Self::from_proto(
+            inspect::read_proto_inline(onnx)?,
+            &onnx.display().to_string(),
+        )
     }
 
     /// Takes over a model already read (`origin` names it in errors); the graph must have one
@@ -305,15 +309,6 @@ impl GraphBuilder {
     /// The graph's nodes, in order.
     pub(crate) fn nodes(&self) -> &[pb::NodeProto] {
         &self.graph().node
-    }
-
-    /// Whether any weight lives in an external data file (which a copy of the graph saved
-    /// elsewhere would no longer find).
-    pub fn has_external_data(&self) -> bool {
-        self.graph()
-            .initializer
-            .iter()
-            .any(|t| t.data_location == Some(pb::tensor_proto::DataLocation::External as i32))
     }
 
     /// The dimensions of the initializer `name`, if there is one.

@@ -57,6 +57,27 @@ pub fn read_proto(path: &Path) -> Result<pb::ModelProto> {
     Ok(proto)
 }
 
+/// [`read_proto`] with every weight kept in external data files read into the model (each
+/// location checked: inside the model's directory, a regular file, the range in it): one
+/// self-contained protobuf to edit and write elsewhere.
+pub fn read_proto_inline(path: &Path) -> Result<pb::ModelProto> {
+    let mut proto = read_proto(path)?;
+    external_data::inline(path, &mut proto).map_err(|why| model_error(path, why))?;
+    Ok(proto)
+}
+
+/// The bytes of `path`'s model with its external data read in ([`read_proto_inline`]), or
+/// `None` when it keeps every weight in the file itself (its own bytes are then the model).
+pub fn inline_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
+    let proto = read_proto(path)?;
+    if !external_data::any(&proto) {
+        return Ok(None);
+    }
+    let mut proto = proto;
+    external_data::inline(path, &mut proto).map_err(|why| model_error(path, why))?;
+    Ok(Some(prost::Message::encode_to_vec(&proto)))
+}
+
 /// tract errors carry a chain of context; the outermost cause is the useful one-liner.
 pub(crate) fn first_line(e: &TractError) -> String {
     let root = e.root_cause().to_string();

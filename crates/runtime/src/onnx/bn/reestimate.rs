@@ -30,7 +30,6 @@ use std::path::Path;
 
 use edge_ssl_core::{ModelCard, Tensor};
 use ndarray::Axis;
-use tract_onnx::pb;
 
 use super::accumulate::{Accumulator, BatchStats};
 use super::probe;
@@ -66,25 +65,12 @@ pub fn reestimate_batch_norm_stream(
     out: &Path,
     progress: &mut dyn FnMut(BnProgress) -> ControlFlow<()>,
 ) -> Result<BnReport> {
-    let mut original = inspect::read_proto(onnx)?;
+    // Weights in external data files are read in: the probe and the patched model are
+    // written elsewhere, where their relative locations would not resolve.
+    let mut original = inspect::read_proto_inline(onnx)?;
     // Weights held in Constant nodes (PaddlePaddle exports) become initializers, which the
     // statistics are written into.
     edit::lift_float_constants(&mut original);
-    if original.graph.as_ref().is_some_and(|g| {
-        g.initializer
-            .iter()
-            .any(|t| t.data_location == Some(pb::tensor_proto::DataLocation::External as i32))
-    }) {
-        // The probe and the patched model are written elsewhere than the model, where the
-        // weights' relative locations would no longer resolve; the statistics would have to be
-        // read from those files too.
-        return Err(RuntimeError::Model {
-            path: onnx.to_owned(),
-            message: "BN re-estimation does not support weights in external data files yet \
-                      (re-export the model with its weights inside, or skip BN adaptation)"
-                .into(),
-        });
-    }
     let bns = edit::batch_norms(&original);
     if bns.is_empty() {
         edit::save(&original, out)?;

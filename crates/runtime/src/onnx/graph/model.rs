@@ -26,10 +26,10 @@ fn edit_error(message: String) -> RuntimeError {
 }
 
 impl OnnxModel {
-    /// Reads `path`. Weights stored outside the file are refused: what is edited here is
-    /// written back as one file, and relative locations would not follow it.
+    /// Reads `path`, weights stored in external data files read in: what is edited here is
+    /// written back as one file, where relative locations would not follow it.
     pub fn open(path: &Path) -> Result<OnnxModel> {
-        let proto = inspect::read_proto(path)?;
+        let proto = inspect::read_proto_inline(path)?;
         OnnxModel::checked(proto, path)
     }
 

@@ -52,7 +52,9 @@ fn check_graph(
         if !is_external(t) || !t.raw_data.is_empty() {
             return Ok(());
         }
-        check_tensor(model, t, dir).map_err(|why| format!("tensor `{}`: {why}", t.name))
+        check_tensor(model, t, dir)
+            .map(|_| ())
+            .map_err(|why| format!("tensor `{}`: {why}", t.name))
     })
 }
 
@@ -74,11 +76,52 @@ fn visit(
     Ok(())
 }
 
+/// The most bytes [`inline`] reads into one model: what a protobuf can hold (2 GiB).
+const MAX_INLINE_BYTES: u64 = (2 << 30) - 1;
+
+/// Reads every external tensor of `proto` (read from `model`; each location checked as
+/// [`check`] does) into the tensor itself, so the model is one self-contained protobuf that
+/// can be edited and written elsewhere: BN re-estimation, encoder training and the feature
+/// model write copies of the graph, where relative locations would no longer resolve. Torch's
+/// exporter writes weights beside the model by default (`model.onnx.data`). Refused past 2 GiB,
+/// what one protobuf holds.
+pub(crate) fn inline(model: &Path, proto: &mut pb::ModelProto) -> Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Some(graph) = proto.graph.as_mut() else {
+        return Ok(());
+    };
+    let mut dir = None;
+    let mut total = 0u64;
+    for t in &mut graph.initializer {
+        if !is_external(t) || !t.raw_data.is_empty() {
+            continue;
+        }
+        let name = t.name.clone();
+        let (file, offset, end) =
+            check_tensor(model, t, &mut dir).map_err(|why| format!("tensor `{name}`: {why}"))?;
+        total = total.saturating_add(end - offset);
+        if total > MAX_INLINE_BYTES {
+            return Err("its external data passes 2 GiB, more than one ONNX file holds".into());
+        }
+        let mut bytes = vec![0u8; (end - offset) as usize];
+        let read = std::fs::File::open(&file).and_then(|mut f| {
+            f.seek(SeekFrom::Start(offset))?;
+            f.read_exact(&mut bytes)
+        });
+        read.map_err(|e| format!("tensor `{name}`: reading its external data: {e}"))?;
+        t.raw_data = bytes;
+        t.external_data.clear();
+        t.data_location = None;
+    }
+    Ok(())
+}
+
+/// Checks one external tensor's location and range; the file and the byte range it names.
 fn check_tensor(
     model: &Path,
     t: &pb::TensorProto,
     dir: &mut Option<PathBuf>,
-) -> Result<(), String> {
+) -> Result<(PathBuf, u64, u64), String> {
     let entry = |key: &str| {
         t.external_data
             .iter()
@@ -138,7 +181,7 @@ fn check_tensor(
         None => Some(size),
     };
     match end {
-        Some(end) if offset <= end && end <= size => Ok(()),
+        Some(end) if offset <= end && end <= size => Ok((file, offset, end)),
         _ => Err(format!(
             "external data {location:?} at offset {offset}{} lies past the end of the file ({size} bytes)",
             length.map_or(String::new(), |l| format!(", length {l},"))
