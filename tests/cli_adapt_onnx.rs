@@ -278,8 +278,11 @@ fn a_float16_encoder_gets_a_head_and_adapts_its_adapter_alone() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let half = tmp.path().join("half.onnx");
-    let script = r#"
+    let half = bundled_variant(
+        &python,
+        tmp.path(),
+        "half",
+        r#"
 import sys, onnx, numpy as np
 from onnx import helper, numpy_helper, TensorProto
 m = onnx.load(sys.argv[1])
@@ -296,28 +299,8 @@ g.node.insert(0, helper.make_node("Cast", [x], [x + "_f16"], to=TensorProto.FLOA
 g.node.append(helper.make_node("Cast", [y + "_f16"], [y], to=TensorProto.FLOAT))
 onnx.checker.check_model(m)
 onnx.save(m, sys.argv[2])
-"#;
-    let made = std::process::Command::new(&python)
-        .args(["-c", script])
-        .arg(common::default_onnx())
-        .arg(&half)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+"#,
     );
-    let card = std::fs::read_to_string(common::default_onnx().with_extension("toml")).unwrap();
-    let card: String = card
-        .lines()
-        .filter(|l| !l.starts_with("sha256"))
-        .map(|l| match l.starts_with("onnx =") {
-            true => "onnx = \"half.onnx\"\n".to_string(),
-            false => format!("{l}\n"),
-        })
-        .collect();
-    std::fs::write(half.with_extension("toml"), card).unwrap();
     let labeled = tmp.path().join("labeled");
     common::reference_labeled(&labeled);
     let (frames, _) = blob_frames(tmp.path(), 24);

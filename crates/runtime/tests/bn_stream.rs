@@ -98,6 +98,29 @@ fn run(backend: &dyn Backend, onnx: &Path, card: &ModelCard, batches: &[Tensor])
     }
 }
 
+/// Re-estimates `onnx` on `batches` with tract into `out`.
+fn patch(onnx: &Path, card: &ModelCard, batches: &[Tensor], out: &Path) {
+    reestimate_batch_norm_stream(
+        &tract(1),
+        onnx,
+        card,
+        &mut batches.iter().map(|b| Ok(b.clone())),
+        None,
+        out,
+        &mut |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+}
+
+/// What `onnx` computes on `x`, with tract.
+fn outputs(onnx: &Path, card: &ModelCard, x: &Tensor) -> Tensor {
+    tract(1)
+        .load(onnx, card)
+        .unwrap()
+        .run_one(x.view())
+        .unwrap()
+}
+
 fn statistics(onnx: &Path) -> Vec<(Vec<f32>, Vec<f32>)> {
     let proto = inspect::read_proto(onnx).unwrap();
     edit::batch_norms(&proto)
@@ -277,26 +300,10 @@ fn weights_in_constant_nodes_are_re_estimated_like_initializers() {
     }
     // The patched model computes what the patched initializer model computes.
     let (a, b) = (dir.path().join("a.onnx"), dir.path().join("b.onnx"));
-    for (onnx, out) in [(&encoder(), &a), (&as_constants, &b)] {
-        reestimate_batch_norm_stream(
-            &tract(1),
-            onnx,
-            &card,
-            &mut batches.iter().map(|b| Ok(b.clone())),
-            None,
-            out,
-            &mut |_| ControlFlow::Continue(()),
-        )
-        .unwrap();
-    }
+    patch(&encoder(), &card, &batches, &a);
+    patch(&as_constants, &card, &batches, &b);
     let x = batch(&card, 100, 3);
-    let y = |onnx: &Path| {
-        tract(1)
-            .load(onnx, &card)
-            .unwrap()
-            .run_one(x.view())
-            .unwrap()
-    };
+    let y = |onnx: &Path| outputs(onnx, &card, &x);
     assert_eq!(y(&a), y(&b));
 }
 
@@ -468,37 +475,13 @@ fn weights_in_external_data_are_read_in() {
     let batches: Vec<Tensor> = (0..2).map(|b| batch(&card, 8 * b, 8)).collect();
     let reference = run(&tract(1), &encoder(), &card, &batches);
     let out = dir.path().join("patched.onnx");
-    reestimate_batch_norm_stream(
-        &tract(1),
-        &external,
-        &card,
-        &mut batches.iter().map(|b| Ok(b.clone())),
-        None,
-        &out,
-        &mut |_| ControlFlow::Continue(()),
-    )
-    .unwrap();
+    patch(&external, &card, &batches, &out);
     std::fs::remove_file(dir.path().join("weights.bin")).unwrap();
     assert_eq!(statistics(&out), reference.stats);
     let x = batch(&card, 100, 3);
     let patched_inline = dir.path().join("inline.onnx");
-    reestimate_batch_norm_stream(
-        &tract(1),
-        &encoder(),
-        &card,
-        &mut batches.iter().map(|b| Ok(b.clone())),
-        None,
-        &patched_inline,
-        &mut |_| ControlFlow::Continue(()),
-    )
-    .unwrap();
-    let y = |onnx: &Path| {
-        tract(1)
-            .load(onnx, &card)
-            .unwrap()
-            .run_one(x.view())
-            .unwrap()
-    };
+    patch(&encoder(), &card, &batches, &patched_inline);
+    let y = |onnx: &Path| outputs(onnx, &card, &x);
     assert_eq!(y(&out), y(&patched_inline));
 }
 
