@@ -92,7 +92,13 @@ pub(crate) fn inline(model: &Path, proto: &mut pb::ModelProto) -> Result<(), Str
     };
     let mut dir = None;
     let mut total = 0u64;
-    for t in &mut graph.initializer {
+    // Initializers, and the tensors the main graph's nodes hold (a `Constant`'s value).
+    let held = graph.node.iter_mut().flat_map(|n| {
+        n.attribute
+            .iter_mut()
+            .flat_map(|a| a.t.iter_mut().chain(a.tensors.iter_mut()))
+    });
+    for t in graph.initializer.iter_mut().chain(held) {
         if !is_external(t) || !t.raw_data.is_empty() {
             continue;
         }
