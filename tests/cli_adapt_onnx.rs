@@ -236,6 +236,22 @@ onnx.save_model(m, sys.argv[2], save_as_external_data=True, all_tensors_to_one_f
     // with the data file gone.
     let labeled = tmp.path().join("labeled");
     common::reference_labeled(&labeled);
+    // The feature means find the convolutions of the Constant-node model (they found none, and
+    // its novelty model scored embeddings).
+    let run = edge_ssl()
+        .args(["head", "--backend", "tract", "--model"])
+        .arg(&consts)
+        .arg("--labeled")
+        .arg(&labeled)
+        .arg("--unlabeled")
+        .arg(&frames)
+        .arg("--out")
+        .arg(tmp.path().join("head-consts"))
+        .output()
+        .unwrap();
+    common::assert_success(&run);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("frames' feature means"), "{stderr}");
     let site = tmp.path().join("head-external");
     let run = edge_ssl()
         .args(["head", "--backend", "tract", "--model"])

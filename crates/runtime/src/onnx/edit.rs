@@ -52,6 +52,16 @@ pub fn batch_norms(proto: &pb::ModelProto) -> Vec<BatchNorm> {
         .collect()
 }
 
+/// `path`'s model as every edit here wants it: weights in external data files read in
+/// ([`inspect::read_proto_inline`](crate::onnx::inspect::read_proto_inline)) and float
+/// `Constant` nodes lifted into initializers ([`lift_float_constants`]). The one way BN
+/// re-estimation, the BN probe and the graph builder (feature model, export) read a model.
+pub fn read_for_editing(path: &Path) -> Result<pb::ModelProto> {
+    let mut proto = crate::onnx::inspect::read_proto_inline(path)?;
+    lift_float_constants(&mut proto);
+    Ok(proto)
+}
+
 /// Turns every float `Constant` node of the main graph into an initializer of the same name,
 /// and returns how many. PaddlePaddle's exporter (Paddle2ONNX) stores every weight as a
 /// `Constant` node — BatchNormalization's statistics and affine parameters, convolution

@@ -18,7 +18,6 @@ use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
 
-use super::inspect;
 use crate::{Result, RuntimeError};
 
 /// Names of everything this builder adds start with this.
@@ -67,11 +66,13 @@ fn float_value_info(name: &str, dims: Vec<Dim>) -> pb::ValueInfoProto {
 }
 
 impl GraphBuilder {
-    /// Reads `onnx` (weights in external data files read in: the graph is saved elsewhere);
-    /// the graph must have one input and at least one output.
+    /// Reads `onnx` as edits want it ([`read_for_editing`](crate::onnx::edit::read_for_editing):
+    /// external data read in, the graph being saved elsewhere; Constant-node weights lifted, so
+    /// the feature means find a PaddlePaddle model's convolutions); the graph must have one
+    /// input and at least one output.
     pub fn open(onnx: &Path) -> Result<Self> {
         Self::from_proto(
-            inspect::read_proto_inline(onnx)?,
+            crate::onnx::edit::read_for_editing(onnx)?,
             &onnx.display().to_string(),
         )
     }

@@ -209,8 +209,7 @@ fn train_mode(
 /// (`examples/tract_profile.rs`), not a stable API.
 #[doc(hidden)]
 pub fn write_probe(onnx: &std::path::Path, out: &std::path::Path) -> Result<usize> {
-    let mut original = crate::onnx::inspect::read_proto(onnx)?;
-    crate::onnx::edit::lift_float_constants(&mut original);
+    let original = crate::onnx::edit::read_for_editing(onnx)?;
     let bns = crate::onnx::edit::batch_norms(&original);
     crate::onnx::edit::save(&build(&original, &bns, Form::TrainingNode)?, out)?;
     Ok(bns.len())

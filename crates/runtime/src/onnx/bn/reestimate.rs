@@ -34,7 +34,7 @@ use ndarray::Axis;
 use super::accumulate::{Accumulator, BatchStats};
 use super::probe;
 use super::report::{BnReport, layer_reports};
-use crate::onnx::{edit, inspect};
+use crate::onnx::edit;
 use crate::{Backend, Result, RuntimeError, SessionPool};
 
 /// Where a re-estimation stands, after each batch.
@@ -65,12 +65,9 @@ pub fn reestimate_batch_norm_stream(
     out: &Path,
     progress: &mut dyn FnMut(BnProgress) -> ControlFlow<()>,
 ) -> Result<BnReport> {
-    // Weights in external data files are read in: the probe and the patched model are
-    // written elsewhere, where their relative locations would not resolve.
-    let mut original = inspect::read_proto_inline(onnx)?;
-    // Weights held in Constant nodes (PaddlePaddle exports) become initializers, which the
-    // statistics are written into.
-    edit::lift_float_constants(&mut original);
+    // External data read in (the probe and the patched model are written elsewhere) and
+    // Constant-node weights lifted (the statistics are written into initializers).
+    let original = edit::read_for_editing(onnx)?;
     let bns = edit::batch_norms(&original);
     if bns.is_empty() {
         edit::save(&original, out)?;
