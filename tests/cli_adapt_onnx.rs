@@ -283,6 +283,139 @@ onnx.save_model(m, sys.argv[2], save_as_external_data=True, all_tensors_to_one_f
     assert_eq!(predictions.lines().count(), 3, "{predictions}");
 }
 
+/// A model with two outputs, a feature map first and the embedding second, with a card naming
+/// the embedding: every command uses the card's output, not the graph's first (`embed` gave the
+/// 4,096-wide map where the card said 256) — `embed` gives the original's rows; `adapt` with BN
+/// re-estimation and `--train tail:1` (which refused a second output) adapts it exactly as the
+/// original; `head` → `export` → `run` classify as the original's directory does.
+#[test]
+fn a_card_naming_the_second_output_is_what_every_command_uses() {
+    let Some(python) = python_with_onnx() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (frames, _) = blob_frames(tmp.path(), 24);
+    let two = bundled_variant(
+        &python,
+        tmp.path(),
+        "two",
+        r#"
+import sys, onnx
+from onnx import helper, TensorProto
+m = onnx.load(sys.argv[1])
+g = m.graph
+pool = next(n for n in g.node if n.op_type == "GlobalAveragePool")
+fmap = helper.make_tensor_value_info(pool.input[0], TensorProto.FLOAT, ["N", 256, 4, 4])
+outs = list(g.output)
+del g.output[:]
+g.output.extend([fmap] + outs)
+onnx.checker.check_model(m)
+onnx.save(m, sys.argv[2])
+"#,
+    );
+    let labeled = tmp.path().join("labeled");
+    common::reference_labeled(&labeled);
+    let embed = |model: &Path, name: &str| -> Vec<u8> {
+        let npy = tmp.path().join(format!("{name}.npy"));
+        let run = edge_ssl()
+            .args(["embed", "--backend", "tract", "--model"])
+            .arg(model)
+            .arg("--data")
+            .arg(&frames)
+            .arg("--out")
+            .arg(&npy)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+        common::assert_success(&run);
+        assert!(stderr.contains("→ 24x256"), "{name}: {stderr}");
+        std::fs::read(&npy).unwrap()
+    };
+    assert_eq!(
+        embed(&common::default_onnx(), "plain-original"),
+        embed(&two, "plain-two"),
+        "the two-output model embeds other than the original"
+    );
+    let mut adapted = Vec::new();
+    let mut predictions = Vec::new();
+    for (name, model) in [("original", common::default_onnx()), ("two", two.clone())] {
+        let site = tmp.path().join(name);
+        let run = edge_ssl()
+            .args(["adapt", "--model"])
+            .arg(&model)
+            .arg("--data")
+            .arg(&frames)
+            .args(["--train", "tail:1", "--no-novelty", "--epochs", "1"])
+            .args([
+                "--views",
+                "2",
+                "--backend",
+                "tract",
+                "--threads",
+                "1",
+                "--out",
+            ])
+            .arg(&site)
+            .output()
+            .unwrap();
+        common::assert_success(&run);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            stderr.contains("training 1 of 7 encoder blocks"),
+            "{name}: {stderr}"
+        );
+        adapted.push(embed(&site, &format!("adapted-{name}")));
+        let run = edge_ssl()
+            .args(["head", "--backend", "tract", "--model"])
+            .arg(&site)
+            .arg("--labeled")
+            .arg(&labeled)
+            .arg("--out")
+            .arg(&site)
+            .output()
+            .unwrap();
+        common::assert_success(&run);
+        let exported = tmp.path().join(format!("{name}-export.onnx"));
+        let run = edge_ssl()
+            .args(["export", "--model"])
+            .arg(&site)
+            .arg("--out")
+            .arg(&exported)
+            .output()
+            .unwrap();
+        common::assert_success(&run);
+        for model in [&site, &exported] {
+            let run = edge_ssl()
+                .args(["run", "--backend", "tract", "--json", "--model"])
+                .arg(model)
+                .arg("--data")
+                .arg(&frames)
+                .output()
+                .unwrap();
+            let out = common::assert_success(&run);
+            let last = out.lines().last().unwrap_or_default();
+            let summary: serde_json::Value = serde_json::from_str(last).unwrap();
+            predictions.push(summary["classes"].clone());
+        }
+    }
+    assert_eq!(
+        adapted[0], adapted[1],
+        "the two-output model adapted differently"
+    );
+    assert_eq!(
+        predictions[0], predictions[1],
+        "the original's directory and its export disagree"
+    );
+    assert_eq!(
+        predictions[0], predictions[2],
+        "the two-output model's directory classifies otherwise"
+    );
+    assert_eq!(
+        predictions[0], predictions[3],
+        "the two-output model's export classifies otherwise"
+    );
+}
+
 /// The bundled encoder converted to half precision as converters do it with float32 inputs and
 /// outputs (weights float16, a Cast after the input and before the output): `head` fits its
 /// novelty model on the feature means on both backends (ONNX Runtime refused the feature graph:

@@ -81,8 +81,11 @@ pub fn build(
 ) -> crate::Result<Exported> {
     let mut g = GraphBuilder::open(&model.onnx)
         .with_context(|| format!("reading {}", model.onnx.display()))?;
-    let name = g.first_output();
-    let encoder_rank = g.first_output_rank();
+    // The card's output, which need not be the graph's first (the others are dropped).
+    let name = model.card.output.name.clone();
+    let encoder_rank = g
+        .output_rank(&name)
+        .with_context(|| format!("reading {}", model.onnx.display()))?;
     let raw = g.rename_tensor(&name, "encoder_output");
     let mut x = if encoder_rank == Some(2) {
         raw

@@ -4,6 +4,7 @@ use edge_ssl_core::{ModelCard, Tensor, TensorView};
 
 use crate::{Result, RuntimeError};
 
+pub(crate) mod card_output;
 pub(crate) mod fixed_batch;
 
 /// Name, shape and element type of one model input or output; `None` marks a dimension the

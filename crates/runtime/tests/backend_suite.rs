@@ -89,6 +89,35 @@ macro_rules! backend_suite {
                 assert_eq!(s.outputs()[0].name, "embedding");
             }
 
+            /// A graph whose first output is a feature map and whose card names its
+            /// second, the embedding: the session hands the card's output first (and says
+            /// so), the others after it; a card naming the map gets the map first.
+            #[test]
+            fn the_cards_output_comes_first_whatever_the_graph_order() {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("two.onnx");
+                let mut g = edge_ssl_runtime::onnx::GraphBuilder::open(&common::bundled()).unwrap();
+                let map = g.flatten("/features/features.6/features.6.2/Relu_output_0");
+                g.set_outputs(&[(&map, "map", 4096), ("embedding", "embedding", 256)])
+                    .unwrap();
+                g.save(&path).unwrap();
+                let (_, batch, _, expected) = reference_batch();
+                let mut card = card_for(&common::bundled(), None).unwrap();
+                let (backend, _) = select_backend($kind, &BackendOptions::default()).unwrap();
+                let mut s = backend.load(&path, &card).unwrap();
+                let names: Vec<_> = s.outputs().iter().map(|o| o.name.clone()).collect();
+                assert_eq!(names, ["embedding", "map"]);
+                let outs = s.run(&[batch.view()]).unwrap();
+                let got = to_2d(outs[0].clone());
+                assert!(common::max_abs_diff(&got, &expected) <= common::reference_atol());
+                assert_eq!(to_2d(outs[1].clone()).ncols(), 4096);
+                card.output.name = "map".into();
+                card.output.dim = 4096;
+                let mut s = backend.load(&path, &card).unwrap();
+                assert_eq!(s.outputs()[0].name, "map");
+                assert_eq!(to_2d(s.run_one(batch.view()).unwrap()).ncols(), 4096);
+            }
+
             #[test]
             fn truncated_onnx_is_an_error_not_a_panic() {
                 let dir = tempfile::tempdir().unwrap();

@@ -105,7 +105,7 @@ pub fn train(
         progress.note("the encoder was already trained; resuming after it");
         return Ok(Some(done));
     }
-    let split = tune::import(&encoder, opts.train)
+    let split = tune::import_output(&encoder, &card.output.name, opts.train)
         .with_context(|| format!("preparing {} to train ({})", encoder.display(), opts.train))?;
     edge_ssl_train::parallel::set_threads(opts.train_threads);
     let pre = Preprocessor::new(card.input.clone());

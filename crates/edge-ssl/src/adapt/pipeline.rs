@@ -109,13 +109,15 @@ pub fn adapt(
         .map(crate::frames::image_set::LabeledSet::read)
         .transpose()?;
     if opts.train != crate::tune::Train::None {
-        crate::tune::import(&model.onnx, opts.train).with_context(|| {
-            format!(
-                "preparing {} to train ({})",
-                model.onnx.display(),
-                opts.train
-            )
-        })?;
+        crate::tune::import_output(&model.onnx, &model.card.output.name, opts.train).with_context(
+            || {
+                format!(
+                    "preparing {} to train ({})",
+                    model.onnx.display(),
+                    opts.train
+                )
+            },
+        )?;
     }
     let mut clock = PhaseClock::start();
     let mut times = PhaseTimes::default();

@@ -200,7 +200,7 @@ impl Embedder {
         model: &ResolvedModel,
         parallel: bool,
     ) -> crate::Result<(Vec<Box<dyn Session>>, usize)> {
-        let built = feature_means::feature_model(&model.onnx, model.card.output.dim)
+        let built = feature_means::feature_model(&model.onnx, &model.card.output)
             .with_context(|| format!("adding feature means to {}", model.onnx.display()))?;
         let Some((graph, features)) = built else {
             bail!(

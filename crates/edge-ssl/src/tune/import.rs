@@ -74,12 +74,60 @@ fn unsupported(g: &OnnxGraph, nodes: &[usize]) -> Option<usize> {
         .find(|&k| !SUPPORTED_OPS.contains(&g.nodes[k].op_type.as_str()))
 }
 
-/// Imports the part of `model` that `train` selects.
+/// Keeps only the graph output `name` and the nodes it needs: a model's other outputs (a
+/// classifier's logits beside its features) and what computes only them take no part in
+/// training. An error naming the outputs when the graph has none of that name.
+fn keep_output(g: &mut OnnxGraph, name: &str) -> Result<()> {
+    if !g.outputs.iter().any(|o| o == name) {
+        let names: Vec<_> = g.outputs.iter().map(|o| format!("`{o}`")).collect();
+        return Err(TuneError::Data {
+            what: "the embedding output",
+            reason: format!(
+                "the graph has no output `{name}` (its outputs: {})",
+                names.join(", ")
+            ),
+        });
+    }
+    // Nodes are in topological order (ONNX requires it): walking back from the output finds
+    // everything it reads.
+    let mut needed: BTreeSet<String> = BTreeSet::from([name.to_string()]);
+    let mut keep = vec![false; g.nodes.len()];
+    for (k, n) in g.nodes.iter().enumerate().rev() {
+        if n.outputs.iter().any(|o| needed.contains(o)) {
+            keep[k] = true;
+            needed.extend(n.inputs.iter().filter(|i| !i.is_empty()).cloned());
+        }
+    }
+    let mut k = 0;
+    g.nodes.retain(|_| {
+        k += 1;
+        keep[k - 1]
+    });
+    g.outputs = vec![name.to_string()];
+    Ok(())
+}
+
+/// Imports the part of `model` that `train` selects; the graph must have one output (see
+/// [`import_output`] for a model with several).
 pub fn import(model: &Path, train: Train) -> Result<Split> {
+    import_with(model, None, train)
+}
+
+/// [`import`] toward the graph output `output` (the card's embedding) of a model that may have
+/// others: they, and what computes only them, are left out of training (and keep their values
+/// in the written model).
+pub fn import_output(model: &Path, output: &str, train: Train) -> Result<Split> {
+    import_with(model, Some(output), train)
+}
+
+fn import_with(model: &Path, output: Option<&str>, train: Train) -> Result<Split> {
     let onnx = OnnxModel::open(model)?;
     // Weights are decoded only for the part that trains: a frozen ResNet-18 prefix is most
     // of its 45 MB.
     let mut g = onnx.structure()?;
+    if let Some(name) = output {
+        keep_output(&mut g, name)?;
+    }
     let blocks = Blocks::of(&g);
     let total = blocks.len();
     // (first node that trains, the tensor it reads, blocks trained); `None`: the whole graph.

@@ -53,7 +53,7 @@ mod write_back;
 
 pub use config::TuneConfig;
 pub use error::{Result, TuneError};
-pub use import::{Split, import};
+pub use import::{Split, import, import_output};
 pub use labeled::LabeledViews;
 pub use selection::Train;
 pub use trainer::{EncoderTrainer, TuneProgress};

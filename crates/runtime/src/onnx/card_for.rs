@@ -76,11 +76,11 @@ fn check_against_graph(onnx: &Path, card: &ModelCard, facts: &ModelFacts) -> Res
             names(&facts.outputs)
         )));
     };
-    if let Some(Some(dim)) = output.shape.last()
-        && *dim != card.output.dim
+    if let Some(width) = flat_width(&output.shape)
+        && width != card.output.dim
     {
         return Err(bad(format!(
-            "output.dim is {} but `{}` is {dim} wide",
+            "output.dim is {} but `{}` gives {width} values an image",
             card.output.dim, output.name
         )));
     }
@@ -130,6 +130,15 @@ fn embedded_card(onnx: &Path) -> Result<Option<ModelCard>> {
         message: format!("its embedded card ({EMBEDDED_CARD_KEY}) is invalid: {e}"),
     })?;
     Ok(Some(card))
+}
+
+/// The values per image of an output of `shape`: its dimensions after the batch, multiplied,
+/// when the graph fixes them all.
+fn flat_width(shape: &[Option<usize>]) -> Option<usize> {
+    match shape {
+        [] => None,
+        [_, rest @ ..] => rest.iter().try_fold(1usize, |n, d| n.checked_mul((*d)?)),
+    }
 }
 
 fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
@@ -183,12 +192,33 @@ fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
         (vec![0.5], vec![0.5])
     };
     assumptions.push("stretch resize".into());
-    let dim = match output.shape.last() {
-        Some(Some(d)) => *d,
-        _ => {
-            assumptions.push("embedding width unknown until the first run".into());
-            1
-        }
+    if facts.outputs.len() > 1 {
+        let others: Vec<_> = facts.outputs[1..]
+            .iter()
+            .map(|o| format!("`{}`", o.name))
+            .collect();
+        assumptions.push(format!(
+            "the embedding is the first output, `{}` (a card's `[output] name` can pick {})",
+            output.name,
+            others.join(", ")
+        ));
+    }
+    // What a run gives per image: the output's dimensions after the batch, multiplied (a
+    // feature map is flattened). Left symbolic by the graph, tract's shape analysis at the
+    // input size works them out.
+    let input_shape = match layout {
+        Layout::Nchw => [1, channels, height, width],
+        Layout::Nhwc => [1, height, width, channels],
+    };
+    let dim = match flat_width(&output.shape) {
+        Some(d) => d,
+        None => match inspect::output_width_at(onnx, &input_shape, 0)? {
+            Some(d) => d,
+            None => {
+                assumptions.push("embedding width unknown until the first run".into());
+                1
+            }
+        },
     };
     let card = ModelCard::assumed(
         InputSpec {
@@ -218,6 +248,7 @@ fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
 mod tests {
     use super::*;
     use crate::GraphBuilder;
+    use tract_onnx::pb;
 
     /// A graph that carries its card in metadata needs none beside it; a broken one is an
     /// error naming the key, not a silent fallback to guessed preprocessing.
@@ -265,5 +296,68 @@ mod tests {
         g.save(&path).unwrap();
         let err = card_for(&path, None).unwrap_err().to_string();
         assert!(err.contains(EMBEDDED_CARD_KEY), "{err}");
+    }
+
+    /// The width of an output that is not `N × D` is what a run gives per image, flattened: a
+    /// feature map declared `[N, 256, 4, 4]` is 4,096 wide (the card said 4, its last axis, and
+    /// `head` wrote a directory `run` refused), the same map declared `[N, N, N, N]` too (tract
+    /// works it out at the input size; the card said 1), and a card giving 4,096 for it is
+    /// accepted where the last axis was demanded. A graph with more outputs says which it took.
+    #[test]
+    fn an_assumed_card_gives_the_flattened_width_of_any_output() {
+        let encoder =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fmnist-ssl/encoder.onnx");
+        let dir = tempfile::tempdir().unwrap();
+        let relu = "/features/features.6/features.6.2/Relu_output_0";
+        for symbolic in [false, true] {
+            let mut g = GraphBuilder::open(&encoder).unwrap();
+            g.set_fixed_outputs(&[
+                (relu.to_string(), vec![1, 256, 4, 4]),
+                ("embedding".to_string(), vec![1, 256]),
+            ]);
+            let mut proto = g.into_proto();
+            let graph = proto.graph.as_mut().unwrap();
+            for output in &mut graph.output {
+                let Some(pb::type_proto::Value::TensorType(t)) =
+                    output.r#type.as_mut().and_then(|t| t.value.as_mut())
+                else {
+                    panic!("tensor outputs");
+                };
+                for (axis, d) in t.shape.as_mut().unwrap().dim.iter_mut().enumerate() {
+                    if axis == 0 || symbolic {
+                        d.value = Some(pb::tensor_shape_proto::dimension::Value::DimParam(
+                            format!("d{axis}"),
+                        ));
+                    }
+                }
+            }
+            let path = dir.path().join(format!("two-{symbolic}.onnx"));
+            std::fs::write(&path, prost::Message::encode_to_vec(&proto)).unwrap();
+            let card = card_for(&path, None).unwrap();
+            assert_eq!(
+                (card.output.name.as_str(), card.output.dim),
+                (relu, 4096),
+                "symbolic {symbolic}"
+            );
+            let note = card.assumptions.join("; ");
+            assert!(note.contains("can pick `embedding`"), "{note}");
+            assert!(!note.contains("unknown"), "{note}");
+            let facts = inspect::facts(&path).unwrap();
+            check_against_graph(&path, &card, &facts).unwrap();
+            if !symbolic {
+                let mut last_axis = card.clone();
+                last_axis.output.dim = 4;
+                let err = check_against_graph(&path, &last_axis, &facts).unwrap_err();
+                assert!(
+                    err.to_string().contains("gives 4096 values an image"),
+                    "{err}"
+                );
+            }
+        }
+        let map = [None, Some(256), Some(4), Some(4), None];
+        assert_eq!(flat_width(&map[..4]), Some(4096));
+        assert_eq!(flat_width(&map), None);
+        assert_eq!(flat_width(&[]), None);
+        assert_eq!(flat_width(&[None]), Some(1));
     }
 }

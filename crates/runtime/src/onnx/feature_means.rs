@@ -30,6 +30,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use edge_ssl_core::OutputSpec;
 use tract_onnx::pb;
 
 use super::GraphBuilder;
@@ -167,13 +168,17 @@ impl GraphBuilder {
     }
 }
 
-/// The encoder `onnx` with two outputs: its embedding (flattened to `N × dim`, under its own
-/// name) and [`FEATURES_OUTPUT`] (`N × width`). `None` when it has no convolutional
-/// activation. Save it with [`GraphBuilder::save`] and load it like the encoder.
-pub fn feature_model(onnx: &Path, dim: usize) -> Result<Option<(GraphBuilder, FeatureMeans)>> {
+/// The encoder `onnx` with two outputs: its embedding, the card's `output` (flattened to
+/// `N × dim`, under its own name), and [`FEATURES_OUTPUT`] (`N × width`); the graph's other
+/// outputs are dropped. `None` when it has no convolutional activation. Save it with
+/// [`GraphBuilder::save`] and load it like the encoder.
+pub fn feature_model(
+    onnx: &Path,
+    output: &OutputSpec,
+) -> Result<Option<(GraphBuilder, FeatureMeans)>> {
     let mut g = GraphBuilder::open(onnx)?;
-    let name = g.first_output();
-    let rank = g.first_output_rank();
+    let (name, dim) = (output.name.clone(), output.dim);
+    let rank = g.output_rank(&name)?;
     let raw = g.rename_tensor(&name, "encoder_output");
     let x = if rank == Some(2) {
         raw
@@ -216,7 +221,7 @@ mod tests {
     fn feature_means_equal_the_maps_averaged_outside_the_graph() {
         let card = card_for(&encoder(), None).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let (g, features) = feature_model(&encoder(), card.output.dim).unwrap().unwrap();
+        let (g, features) = feature_model(&encoder(), &card.output).unwrap().unwrap();
         assert_eq!((features.layers, features.width), (7, 704));
         let path = dir.path().join("features.onnx");
         g.save(&path).unwrap();

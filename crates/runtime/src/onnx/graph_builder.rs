@@ -146,12 +146,23 @@ impl GraphBuilder {
         self.graph().output[0].name.clone()
     }
 
-    /// The declared rank of the first output, when the graph declares its shape.
-    pub fn first_output_rank(&self) -> Option<usize> {
-        match &self.graph().output[0].r#type.as_ref()?.value {
-            Some(pb::type_proto::Value::TensorType(t)) => Some(t.shape.as_ref()?.dim.len()),
-            _ => None,
-        }
+    /// The declared rank of the graph output `name` (the card's embedding), when the graph
+    /// declares its shape; an error when the graph has no output of that name.
+    pub fn output_rank(&self, name: &str) -> Result<Option<usize>> {
+        let outputs = &self.graph().output;
+        let Some(output) = outputs.iter().find(|o| o.name == name) else {
+            let names: Vec<_> = outputs.iter().map(|o| format!("`{}`", o.name)).collect();
+            return Err(build_error(format!(
+                "the graph has no output `{name}` (its outputs: {})",
+                names.join(", ")
+            )));
+        };
+        Ok(
+            match &output.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+                Some(pb::type_proto::Value::TensorType(t)) => t.shape.as_ref().map(|s| s.dim.len()),
+                _ => None,
+            },
+        )
     }
 
     /// Renames the tensor `from` everywhere it is produced or consumed (not as graph output:

@@ -467,6 +467,21 @@ pub fn flops_at(path: &Path, input_shape: &[usize]) -> Result<Flops> {
     })
 }
 
+/// The values per image of output `index` of `path` at `input_shape` (its dimensions after the
+/// first, multiplied), from tract's typed graph: for an output whose declared shape leaves them
+/// symbolic. `None` when tract cannot analyse the graph at this shape (or does not fix them).
+pub fn output_width_at(path: &Path, input_shape: &[usize], index: usize) -> Result<Option<usize>> {
+    let computed = analyse_at(path, input_shape, |model| {
+        let fact = model.output_fact(index)?;
+        Ok(fact
+            .shape
+            .as_concrete()
+            .filter(|s| !s.is_empty())
+            .map(|s| s[1..].iter().product::<usize>()))
+    })?;
+    Ok(computed.ok().and_then(Result::ok).flatten())
+}
+
 /// Runs `analyse` on `path`'s graph typed at `input_shape` (after the input-size check and the
 /// import, whose failures are errors), catching a tract panic: the outer `Err` of the result is
 /// that panic, the inner one tract's own error.

@@ -11,6 +11,7 @@ use ort::session::Session as OrtInner;
 use ort::value::TensorRef;
 
 use super::library;
+use crate::backend::card_output::card_output_first;
 use crate::backend::check_inputs_match_card;
 use crate::backend::fixed_batch::{fixed_batch, run_in_chunks};
 use crate::onnx::inspect;
@@ -66,7 +67,7 @@ pub(crate) fn load(
         };
     }
     let inner = b.commit_from_file(onnx).map_err(model_error)?;
-    Ok(Box::new(OrtSession {
+    let session = Box::new(OrtSession {
         inner,
         fixed_batch: fixed_batch(&facts.inputs),
         inputs: facts.inputs,
@@ -79,7 +80,8 @@ pub(crate) fn load(
             lib.display()
         ),
         fallback_note,
-    }))
+    });
+    Ok(card_output_first(session, card))
 }
 
 /// The execution providers to register for `options.provider`, each failing loudly so that

@@ -13,6 +13,7 @@ use tract_onnx::tract_core::tract_linalg::multithread::{Executor, multithread_tr
 use super::rewrite;
 use super::split::{self, Plan};
 use super::threads;
+use crate::backend::card_output::card_output_first;
 use crate::backend::fixed_batch::{fixed_batch, run_in_chunks};
 use crate::backend::{check_inputs_match_card, load_side_by_side};
 use crate::onnx::inspect::{self, first_line};
@@ -86,7 +87,7 @@ impl Backend for TractBackend {
             session.executor = executor;
             session.single_at_batch_1 = single;
         }
-        Ok(Box::new(session))
+        Ok(card_output_first(Box::new(session), card))
     }
 
     fn load_parallel(&self, onnx: &Path, card: &ModelCard) -> Result<Vec<Box<dyn Session>>> {
