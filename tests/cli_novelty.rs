@@ -42,7 +42,11 @@ fn fixture() -> Option<&'static Fixture> {
             eprintln!("skipping: needs opencv-doc's vtest.avi and dataset-fashion-mnist");
             return None;
         }
-        let tmp = tempfile::tempdir().unwrap().keep();
+        // Kept for the whole test binary (a static is never dropped), under cargo's
+        // per-target temporary directory rather than /tmp, so `cargo clean` removes it.
+        let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep();
         let data = tmp.join("data");
         edge_ssl()
             .args([

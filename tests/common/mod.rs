@@ -187,7 +187,11 @@ pub fn assert_model_loads(dir: &Path, why: &str) {
 pub fn model_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap().keep();
+        // Kept for the whole test binary (a static is never dropped), under cargo's
+        // per-target temporary directory rather than /tmp, so `cargo clean` removes it.
+        let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep();
         let labeled = tmp.join("labeled");
         reference_labeled(&labeled);
         let out = tmp.join("model");
