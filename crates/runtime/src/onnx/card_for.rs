@@ -4,7 +4,9 @@
 //! declares, every guess listed in `assumptions`.
 use std::path::{Path, PathBuf};
 
-use edge_ssl_core::{InputSpec, Layout, ModelCard, OutputSpec, ResizeMode, sha256_file};
+use edge_ssl_core::{
+    InputSpec, Layout, MAX_OUTPUT_DIM, ModelCard, OutputSpec, ResizeMode, sha256_file,
+};
 
 use super::inspect::{self, ModelFacts};
 use crate::{Result, RuntimeError};
@@ -210,15 +212,25 @@ fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
         Layout::Nchw => [1, channels, height, width],
         Layout::Nhwc => [1, height, width, channels],
     };
-    let dim = match flat_width(&output.shape) {
-        Some(d) => d,
-        None => match inspect::output_width_at(onnx, &input_shape, 0)? {
-            Some(d) => d,
-            None => {
-                assumptions.push("embedding width unknown until the first run".into());
-                1
-            }
-        },
+    let values = match flat_width(&output.shape) {
+        Some(d) => Some(d),
+        None => inspect::output_width_at(onnx, &input_shape, 0)?,
+    };
+    let dim = match values {
+        Some(d) if d <= MAX_OUTPUT_DIM => d,
+        Some(d) => {
+            // A segmentation map or the like: described (`info` never fails on a model that
+            // runs), but no card can take it as an embedding.
+            assumptions.push(format!(
+                "`{}` gives {d} values an image, more than an embedding may have ({MAX_OUTPUT_DIM}): width unknown",
+                output.name
+            ));
+            1
+        }
+        None => {
+            assumptions.push("embedding width unknown until the first run".into());
+            1
+        }
     };
     let card = ModelCard::assumed(
         InputSpec {
@@ -302,7 +314,8 @@ mod tests {
     /// feature map declared `[N, 256, 4, 4]` is 4,096 wide (the card said 4, its last axis, and
     /// `head` wrote a directory `run` refused), the same map declared `[N, N, N, N]` too (tract
     /// works it out at the input size; the card said 1), and a card giving 4,096 for it is
-    /// accepted where the last axis was demanded. A graph with more outputs says which it took.
+    /// accepted where the last axis was demanded. A graph with more outputs says which it took;
+    /// one wider than an embedding may be is described with its width unknown.
     #[test]
     fn an_assumed_card_gives_the_flattened_width_of_any_output() {
         let encoder =
@@ -354,6 +367,15 @@ mod tests {
                 );
             }
         }
+        // An output wider than any embedding (a segmentation map) is described, not refused.
+        let mut g = GraphBuilder::open(&encoder).unwrap();
+        g.set_fixed_outputs(&[(relu.to_string(), vec![1, 2048, 1024])]);
+        let path = dir.path().join("wide.onnx");
+        g.save(&path).unwrap();
+        let card = card_for(&path, None).unwrap();
+        assert_eq!(card.output.dim, 1);
+        let note = card.assumptions.join("; ");
+        assert!(note.contains("gives 2097152 values an image"), "{note}");
         let map = [None, Some(256), Some(4), Some(4), None];
         assert_eq!(flat_width(&map[..4]), Some(4096));
         assert_eq!(flat_width(&map), None);
