@@ -121,6 +121,40 @@ fn bundled_variant(python: &Path, dir: &Path, name: &str, script: &str) -> PathB
     out
 }
 
+/// `adapt` of `frames` with tract on one thread (2 views, 1 epoch, no novelty model) into
+/// `site`, with `args` added; its stderr.
+fn adapt_tract(model: &Path, frames: &Path, site: &Path, args: &[&str]) -> String {
+    let run = edge_ssl()
+        .args(["adapt", "--model"])
+        .arg(model)
+        .arg("--data")
+        .arg(frames)
+        .args(["--no-novelty", "--epochs", "1", "--views", "2"])
+        .args(["--backend", "tract", "--threads", "1", "--out"])
+        .arg(site)
+        .args(args)
+        .output()
+        .unwrap();
+    common::assert_success(&run);
+    String::from_utf8_lossy(&run.stderr).into_owned()
+}
+
+/// `embed` of `frames` through `model` with tract into `npy`: the file's bytes and stderr.
+fn embed_tract(model: &Path, frames: &Path, npy: &Path) -> (Vec<u8>, String) {
+    let run = edge_ssl()
+        .args(["embed", "--backend", "tract", "--model"])
+        .arg(model)
+        .arg("--data")
+        .arg(frames)
+        .arg("--out")
+        .arg(npy)
+        .output()
+        .unwrap();
+    common::assert_success(&run);
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    (std::fs::read(npy).unwrap(), stderr)
+}
+
 /// Every weight of the bundled encoder moved into a `Constant` node (no initializer left), as
 /// Paddle2ONNX writes models, or into an external data file beside it, as torch's exporter
 /// does by default: `adapt` re-estimates its 7 BN layers and trains its last two blocks, and
@@ -173,34 +207,9 @@ onnx.save_model(m, sys.argv[2], save_as_external_data=True, all_tensors_to_one_f
         ] {
             let name = format!("{name}{}", bn.unwrap_or(""));
             let site = tmp.path().join(&name);
-            let run = edge_ssl()
-                .args(["adapt", "--model"])
-                .arg(&model)
-                .arg("--data")
-                .arg(&frames)
-                .args([
-                    "--train",
-                    "tail:2",
-                    "--no-adapter",
-                    "--no-novelty",
-                    "--epochs",
-                    "1",
-                ])
-                .args([
-                    "--views",
-                    "2",
-                    "--backend",
-                    "tract",
-                    "--threads",
-                    "1",
-                    "--out",
-                ])
-                .arg(&site)
-                .args(bn)
-                .output()
-                .unwrap();
-            common::assert_success(&run);
-            let stderr = String::from_utf8_lossy(&run.stderr);
+            let mut args = vec!["--train", "tail:2", "--no-adapter"];
+            args.extend(bn);
+            let stderr = adapt_tract(&model, &frames, &site, &args);
             assert!(
                 bn.is_some() || stderr.contains("re-estimated 7 BatchNorm layer(s)"),
                 "{name}: {stderr}"
@@ -210,17 +219,7 @@ onnx.save_model(m, sys.argv[2], save_as_external_data=True, all_tensors_to_one_f
                 "{name}: {stderr}"
             );
             let npy = tmp.path().join(format!("{name}.npy"));
-            let run = edge_ssl()
-                .args(["embed", "--backend", "tract", "--model"])
-                .arg(&site)
-                .arg("--data")
-                .arg(&frames)
-                .arg("--out")
-                .arg(&npy)
-                .output()
-                .unwrap();
-            common::assert_success(&run);
-            embeddings.push(std::fs::read(&npy).unwrap());
+            embeddings.push(embed_tract(&site, &frames, &npy).0);
         }
         assert_eq!(
             embeddings[0], embeddings[1],
@@ -316,20 +315,9 @@ onnx.save(m, sys.argv[2])
     let labeled = tmp.path().join("labeled");
     common::reference_labeled(&labeled);
     let embed = |model: &Path, name: &str| -> Vec<u8> {
-        let npy = tmp.path().join(format!("{name}.npy"));
-        let run = edge_ssl()
-            .args(["embed", "--backend", "tract", "--model"])
-            .arg(model)
-            .arg("--data")
-            .arg(&frames)
-            .arg("--out")
-            .arg(&npy)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
-        common::assert_success(&run);
+        let (rows, stderr) = embed_tract(model, &frames, &tmp.path().join(format!("{name}.npy")));
         assert!(stderr.contains("→ 24x256"), "{name}: {stderr}");
-        std::fs::read(&npy).unwrap()
+        rows
     };
     assert_eq!(
         embed(&common::default_onnx(), "plain-original"),
@@ -340,26 +328,7 @@ onnx.save(m, sys.argv[2])
     let mut predictions = Vec::new();
     for (name, model) in [("original", common::default_onnx()), ("two", two.clone())] {
         let site = tmp.path().join(name);
-        let run = edge_ssl()
-            .args(["adapt", "--model"])
-            .arg(&model)
-            .arg("--data")
-            .arg(&frames)
-            .args(["--train", "tail:1", "--no-novelty", "--epochs", "1"])
-            .args([
-                "--views",
-                "2",
-                "--backend",
-                "tract",
-                "--threads",
-                "1",
-                "--out",
-            ])
-            .arg(&site)
-            .output()
-            .unwrap();
-        common::assert_success(&run);
-        let stderr = String::from_utf8_lossy(&run.stderr);
+        let stderr = adapt_tract(&model, &frames, &site, &["--train", "tail:1"]);
         assert!(
             stderr.contains("training 1 of 7 encoder blocks"),
             "{name}: {stderr}"
