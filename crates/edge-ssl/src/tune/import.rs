@@ -74,39 +74,6 @@ fn unsupported(g: &OnnxGraph, nodes: &[usize]) -> Option<usize> {
         .find(|&k| !SUPPORTED_OPS.contains(&g.nodes[k].op_type.as_str()))
 }
 
-/// Keeps only the graph output `name` and the nodes it needs: a model's other outputs (a
-/// classifier's logits beside its features) and what computes only them take no part in
-/// training. An error naming the outputs when the graph has none of that name.
-fn keep_output(g: &mut OnnxGraph, name: &str) -> Result<()> {
-    if !g.outputs.iter().any(|o| o == name) {
-        let names: Vec<_> = g.outputs.iter().map(|o| format!("`{o}`")).collect();
-        return Err(TuneError::Data {
-            what: "the embedding output",
-            reason: format!(
-                "the graph has no output `{name}` (its outputs: {})",
-                names.join(", ")
-            ),
-        });
-    }
-    // Nodes are in topological order (ONNX requires it): walking back from the output finds
-    // everything it reads.
-    let mut needed: BTreeSet<String> = BTreeSet::from([name.to_string()]);
-    let mut keep = vec![false; g.nodes.len()];
-    for (k, n) in g.nodes.iter().enumerate().rev() {
-        if n.outputs.iter().any(|o| needed.contains(o)) {
-            keep[k] = true;
-            needed.extend(n.inputs.iter().filter(|i| !i.is_empty()).cloned());
-        }
-    }
-    let mut k = 0;
-    g.nodes.retain(|_| {
-        k += 1;
-        keep[k - 1]
-    });
-    g.outputs = vec![name.to_string()];
-    Ok(())
-}
-
 /// Imports the part of `model` that `train` selects; the graph must have one output (see
 /// [`import_output`] for a model with several).
 pub fn import(model: &Path, train: Train) -> Result<Split> {
@@ -125,8 +92,12 @@ fn import_with(model: &Path, output: Option<&str>, train: Train) -> Result<Split
     // Weights are decoded only for the part that trains: a frozen ResNet-18 prefix is most
     // of its 45 MB.
     let mut g = onnx.structure()?;
+    // A model's other outputs, and what computes only them, take no part in training.
     if let Some(name) = output {
-        keep_output(&mut g, name)?;
+        g.keep_output(name).map_err(|reason| TuneError::Data {
+            what: "the embedding output",
+            reason,
+        })?;
     }
     let blocks = Blocks::of(&g);
     let total = blocks.len();

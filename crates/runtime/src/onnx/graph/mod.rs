@@ -13,3 +13,23 @@ mod tensor;
 
 pub use model::OnnxModel;
 pub use plain::{OnnxAttr, OnnxGraph, OnnxNode};
+
+use std::collections::BTreeSet;
+
+/// Which of `nodes` — in stored (topological) order, each as its inputs and outputs — compute
+/// `output`, walking back from it; and every tensor they read. The one walk behind
+/// [`OnnxModel::prefix`] and [`OnnxGraph::keep_output`].
+pub(crate) fn needed_by<'a>(
+    nodes: impl DoubleEndedIterator<Item = (&'a [String], &'a [String])> + ExactSizeIterator,
+    output: &str,
+) -> (Vec<bool>, BTreeSet<String>) {
+    let mut needed = BTreeSet::from([output.to_string()]);
+    let mut keep = vec![false; nodes.len()];
+    for (k, (inputs, outputs)) in nodes.enumerate().rev() {
+        if outputs.iter().any(|o| needed.contains(o)) {
+            keep[k] = true;
+            needed.extend(inputs.iter().filter(|i| !i.is_empty()).cloned());
+        }
+    }
+    (keep, needed)
+}

@@ -121,14 +121,11 @@ impl OnnxModel {
     /// Metadata (an embedded card among it) is dropped: the result is not the encoder.
     pub fn prefix(&self, output: &str) -> Result<OnnxModel> {
         let g = self.graph_proto();
-        let mut needed = BTreeSet::from([output.to_string()]);
-        let mut keep = vec![false; g.node.len()];
-        for (k, n) in g.node.iter().enumerate().rev() {
-            if n.output.iter().any(|o| needed.contains(o)) {
-                keep[k] = true;
-                needed.extend(n.input.iter().filter(|i| !i.is_empty()).cloned());
-            }
-        }
+        let nodes = g
+            .node
+            .iter()
+            .map(|n| (n.input.as_slice(), n.output.as_slice()));
+        let (keep, needed) = super::needed_by(nodes, output);
         let is_input = g.input.iter().any(|v| v.name == output);
         if !keep.iter().any(|&k| k) && !is_input {
             return Err(edit_error(format!("no node computes `{output}`")));

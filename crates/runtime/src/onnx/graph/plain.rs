@@ -28,6 +28,30 @@ pub struct OnnxGraph {
     pub ints: BTreeMap<String, ArrayD<i64>>,
 }
 
+impl OnnxGraph {
+    /// Keeps only the output `name` and the nodes that compute it ([`super::needed_by`]): a
+    /// model's other outputs, and what computes only them, dropped. An error naming the outputs
+    /// when the graph has none of that name.
+    pub fn keep_output(&mut self, name: &str) -> Result<(), String> {
+        if !self.outputs.iter().any(|o| o == name) {
+            let names: Vec<_> = self.outputs.iter().map(|o| format!("`{o}`")).collect();
+            return Err(format!(
+                "the graph has no output `{name}` (its outputs: {})",
+                names.join(", ")
+            ));
+        }
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| (n.inputs.as_slice(), n.outputs.as_slice()));
+        let (keep, _) = super::needed_by(nodes, name);
+        let mut kept = keep.into_iter();
+        self.nodes.retain(|_| kept.next().unwrap_or(false));
+        self.outputs = vec![name.to_string()];
+        Ok(())
+    }
+}
+
 /// One node. `op_type` carries the domain as `domain:Op` for anything outside the default
 /// ONNX domain, so a contrib operator never passes for a standard one.
 #[derive(Clone, Debug, Default, PartialEq)]
