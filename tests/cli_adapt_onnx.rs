@@ -103,11 +103,7 @@ fn bundled_variant(python: &Path, dir: &Path, name: &str, script: &str) -> PathB
         .arg(&out)
         .output()
         .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    common::assert_success(&made);
     let card = std::fs::read_to_string(common::default_onnx().with_extension("toml")).unwrap();
     let card: String = card
         .lines()
