@@ -29,7 +29,7 @@ pub struct OnnxGraph {
 }
 
 impl OnnxGraph {
-    /// Keeps only the output `name` and the nodes that compute it ([`super::needed_by`]): a
+    /// Keeps only the output `name` and the nodes that compute it (walking back from it): a
     /// model's other outputs, and what computes only them, dropped. An error naming the outputs
     /// when the graph has none of that name.
     pub fn keep_output(&mut self, name: &str) -> Result<(), String> {
