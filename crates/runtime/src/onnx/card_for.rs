@@ -216,8 +216,26 @@ fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
         Some(d) => Some(d),
         None => inspect::output_width_at(onnx, &input_shape, 0)?,
     };
+    // A graph tract cannot analyse (an operator it lacks) can still run on ONNX Runtime, the only
+    // engine that could run it then: one run of a zero image measures the width, so a head fitted
+    // on its embeddings goes into a directory whose card says the same width.
+    let (values, measured) = match values {
+        Some(d) => (Some(d), false),
+        None => {
+            let input = input_spec(input.name.clone(), layout, height, width, channels);
+            let measured = width_by_a_run(onnx, input, &output.name);
+            (measured, measured.is_some())
+        }
+    };
     let dim = match values {
-        Some(d) if d <= MAX_OUTPUT_DIM => d,
+        Some(d) if d <= MAX_OUTPUT_DIM => {
+            if measured {
+                assumptions.push(format!(
+                    "embedding width {d}: measured by one ONNX Runtime run (tract cannot analyse the graph)"
+                ));
+            }
+            d
+        }
         Some(d) => {
             // A segmentation map or the like: described (`info` never fails on a model that
             // runs), but no card can take it as an embedding.
@@ -234,14 +252,9 @@ fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
     };
     let card = ModelCard::assumed(
         InputSpec {
-            name: input.name.clone(),
-            layout,
-            height,
-            width,
-            channels,
             mean,
             std,
-            resize: ResizeMode::Stretch,
+            ..input_spec(input.name.clone(), layout, height, width, channels)
         },
         OutputSpec {
             name: output.name.clone(),
@@ -254,6 +267,47 @@ fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
     card.validate()
         .map_err(|e| bad(format!("the input it declares is too large: {e}")))?;
     Ok(card)
+}
+
+/// An input spec with the card's stretch resize and a placeholder normalization (what a zero
+/// image needs; the card fills in the real one).
+fn input_spec(
+    name: String,
+    layout: Layout,
+    height: usize,
+    width: usize,
+    channels: usize,
+) -> InputSpec {
+    InputSpec {
+        name,
+        layout,
+        height,
+        width,
+        channels,
+        mean: vec![0.0; channels],
+        std: vec![1.0; channels],
+        resize: ResizeMode::Stretch,
+    }
+}
+
+/// Values an image of `output`, measured by running one zero image through ONNX Runtime (one
+/// thread); `None` when ONNX Runtime is not available here or the run fails.
+fn width_by_a_run(onnx: &Path, input: InputSpec, output: &str) -> Option<usize> {
+    let backend = crate::OrtBackend::new(crate::BackendOptions::default().with_threads(Some(1)));
+    crate::Backend::check(&backend).ok()?;
+    let shape = input.batch_shape(1);
+    let probe = ModelCard::assumed(
+        input,
+        OutputSpec {
+            name: output.to_owned(),
+            dim: 1,
+        },
+        Vec::new(),
+    );
+    let mut session = crate::Backend::load(&backend, onnx, &probe).ok()?;
+    let zeros = edge_ssl_core::Tensor::zeros(ndarray::IxDyn(&shape));
+    let out = session.run_one(zeros.view()).ok()?;
+    Some(out.len())
 }
 
 #[cfg(test)]
@@ -381,5 +435,61 @@ mod tests {
         assert_eq!(flat_width(&map), None);
         assert_eq!(flat_width(&[]), None);
         assert_eq!(flat_width(&[None]), Some(1));
+    }
+
+    /// A graph tract cannot analyse (CenterCropPad, an operator tract lacks, after the bundled
+    /// encoder; its output's width left symbolic) gets the width one ONNX Runtime run measures:
+    /// with the placeholder width 1, `head` wrote a directory `run` and `info` refused.
+    #[cfg(feature = "ort")]
+    #[test]
+    fn a_graph_tract_cannot_analyse_gets_the_width_onnx_runtime_measures() {
+        let encoder =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fmnist-ssl/encoder.onnx");
+        let mut g = GraphBuilder::open(&encoder).unwrap();
+        let embedding = g.first_output();
+        let crop = g.ints_constant("crop", &[200]);
+        g.push_node(pb::NodeProto {
+            op_type: "CenterCropPad".into(),
+            input: vec![embedding, crop],
+            output: vec!["cropped".into()],
+            attribute: vec![pb::AttributeProto {
+                name: "axes".into(),
+                r#type: pb::attribute_proto::AttributeType::Ints as i32,
+                ints: vec![1],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        g.set_outputs(&[("cropped", "cropped", 200)]).unwrap();
+        let mut proto = g.into_proto();
+        for opset in &mut proto.opset_import {
+            opset.version = 18;
+        }
+        let graph = proto.graph.as_mut().unwrap();
+        let Some(pb::type_proto::Value::TensorType(t)) = graph.output[0]
+            .r#type
+            .as_mut()
+            .and_then(|t| t.value.as_mut())
+        else {
+            panic!("a tensor output");
+        };
+        t.shape.as_mut().unwrap().dim[1].value = Some(
+            pb::tensor_shape_proto::dimension::Value::DimParam("width".into()),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crop.onnx");
+        std::fs::write(&path, prost::Message::encode_to_vec(&proto)).unwrap();
+        let input = [1, 1, 28, 28];
+        assert_eq!(inspect::output_width_at(&path, &input, 0).unwrap(), None);
+
+        let card = card_for(&path, None).unwrap();
+        assert_eq!(card.output.dim, 200);
+        let note = card.assumptions.join("; ");
+        assert!(
+            note.contains("width 200: measured by one ONNX Runtime run"),
+            "{note}"
+        );
+        let facts = inspect::facts(&path).unwrap();
+        check_against_graph(&path, &card, &facts).unwrap();
     }
 }
