@@ -32,6 +32,26 @@ pub(crate) fn fixed_batch(inputs: &[TensorInfo]) -> Option<usize> {
         .then_some(batch)
 }
 
+/// Operators whose result for one sample depends on the other samples of its batch: dynamic
+/// quantization takes one scale and zero point from the minimum and maximum of the whole tensor,
+/// batch included (what `onnxruntime.quantization.quantize_dynamic` writes, and the fused forms
+/// ONNX Runtime saves from it).
+const BATCH_COUPLING: [&str; 3] = [
+    "DynamicQuantizeLinear",
+    "DynamicQuantizeMatMul",
+    "DynamicQuantizeLSTM",
+];
+
+/// The first operator of `operators` (type, count) that couples the samples of a batch, if any:
+/// such a model must run one sample a call, or an image's embedding would depend on which
+/// images were batched with it (a head fitted on batches of 32 then classifies frames that
+/// `run` sends one at a time).
+pub(crate) fn batch_coupling(operators: &[(String, usize)]) -> Option<&'static str> {
+    BATCH_COUPLING
+        .into_iter()
+        .find(|op| operators.iter().any(|(name, _)| name == op))
+}
+
 /// Runs `inputs` (all with the same leading size N) through `run` in chunks of exactly `batch`
 /// samples and returns the outputs of the N samples, concatenated along the leading axis. Every
 /// output of a chunk must have `batch` rows.
