@@ -61,6 +61,16 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
+    /// Why tract cannot run this model at any input size: an operator of the graph it does not
+    /// implement (QLinearMul in ONNX Runtime's QOperator quantization, CenterCropPad), found by
+    /// the FLOPs analysis. A size the graph cannot take is not this (the card may fix it).
+    pub fn tract_cannot_run(&self) -> Option<String> {
+        let why = self.flops.as_ref().err()?;
+        let (_, after) = why.split_once("Unimplemented(")?;
+        let op = after.split(')').next().filter(|op| !op.is_empty())?;
+        Some(format!("it has no implementation of the operator {op}"))
+    }
+
     /// Inspects `model`; `input_shape` ([`input_shape::parse`]) replaces the card's size for
     /// counting FLOPs; `ort_lib` is the ONNX Runtime library to try first.
     pub fn gather(
@@ -150,7 +160,10 @@ impl ModelInfo {
                     "kind": e.novelty_kind.map(|k| k.name()), "threshold": threshold})),
             })),
             "backends": {
-                "tract": {"available": true},
+                "tract": match self.tract_cannot_run() {
+                    None => json!({"available": true}),
+                    Some(why) => json!({"available": true, "runs_this_model": false, "error": why}),
+                },
                 "ort": match &self.ort {
                     Ok(lib) => json!({"available": true, "library": lib}),
                     Err(e) => json!({"available": false, "error": e}),
@@ -289,7 +302,10 @@ impl ModelInfo {
                 );
             }
         }
-        let _ = writeln!(s, "backend     tract: available");
+        let _ = match self.tract_cannot_run() {
+            None => writeln!(s, "backend     tract: available"),
+            Some(why) => writeln!(s, "backend     tract: cannot run this model — {why}"),
+        };
         let _ = match &self.ort {
             Ok(lib) => writeln!(s, "backend     ort: available ({lib})"),
             Err(e) => writeln!(s, "backend     ort: unavailable — {e}"),

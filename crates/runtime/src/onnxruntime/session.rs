@@ -15,7 +15,9 @@ use ort::value::TensorRef;
 use super::library;
 use crate::backend::card_output::card_output_first;
 use crate::backend::check_inputs_match_card;
-use crate::backend::fixed_batch::{batch_coupling, fixed_batch, run_in_chunks};
+use crate::backend::fixed_batch::{
+    batch_coupling, fixed_batch, normalizes_by_batch, run_in_chunks,
+};
 use crate::onnx::inspect;
 use crate::{BackendOptions, ExecutionProvider, Result, RuntimeError, Session, TensorInfo};
 
@@ -70,7 +72,10 @@ pub(crate) fn load(
     }
     let inner = b.commit_from_file(onnx).map_err(model_error)?;
     // tract runs every batch as single images already (`tract::split`).
-    let coupling = batch_coupling(&facts.operators);
+    let coupling = match batch_coupling(&facts.operators) {
+        Some(op) if !normalizes_by_batch(onnx)? => Some(op),
+        _ => None,
+    };
     let session = Box::new(OrtSession {
         inner,
         fixed_batch: fixed_batch(&facts.inputs).or(coupling.map(|_| 1)),
@@ -340,6 +345,27 @@ mod tests {
                 whole.index_axis(Axis(0), i),
                 alone.index_axis(Axis(0), 0),
                 "image {i}"
+            );
+        }
+
+        // Its BN probe normalizes with the batch's statistics on purpose, so it runs batched:
+        // one image a call, each batch of one was refused ("fixes its batch at 1 but output 0
+        // has shape [32]"). Its statistics are the plain encoder's but for the input's 8-bit
+        // rounding.
+        let batches = vec![batch.clone(), batch.mapv(|v| 0.5 * v + 0.1)];
+        let mut layers = Vec::new();
+        for model in [&path, &encoder] {
+            let out = dir.path().join("adapted.onnx");
+            let report =
+                crate::reestimate_batch_norm(&backend, model, &card, &batches, 1, &out).unwrap();
+            assert_eq!(report.layers.len(), 7, "{}", model.display());
+            layers.push(report.layers);
+        }
+        for (q, plain) in layers[0].iter().zip(&layers[1]) {
+            assert!(
+                (q.mean_shift - plain.mean_shift).abs() <= 0.02 * plain.mean_shift.max(1.0)
+                    && (q.var_ratio - plain.var_ratio).abs() <= 0.02 * plain.var_ratio,
+                "{q:?} against {plain:?}"
             );
         }
     }
