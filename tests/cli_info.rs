@@ -1,7 +1,9 @@
 //! `edge-ssl info` on models shaped like PaddlePaddle exports (tests/make_paddle_like.py): weights
 //! in `Constant` nodes are counted (checked against a count done in Python), a graph that cannot be
 //! analysed at the assumed 224×224 is still described with its FLOPs "unknown", `--input-shape`
-//! gives the size, and `--model M` works like `M`. Skipped (saying so) without the project's .venv.
+//! gives the size, and `--model M` works like `M`; a model with an operator tract lacks is said to
+//! be one tract cannot run, and gets the width ONNX Runtime measures. Skipped (saying so) without
+//! the project's .venv.
 
 mod common;
 
@@ -146,4 +148,90 @@ fn info_model_flag_is_the_argument() {
     assert_eq!(a["parameters"], b["parameters"]);
     assert_eq!(a["flops_per_sample"], b["flops_per_sample"]);
     assert!(a["flops_per_sample"].as_u64().unwrap() > 0);
+}
+
+/// A graph tract cannot run (CenterCropPad, an operator tract lacks, its output's width left
+/// symbolic): `info` says tract cannot run it and why, the card gets the width one ONNX Runtime
+/// run measures (2,048, not the placeholder 1), and a head fitted on it makes a directory that
+/// `info` and `run` accept (before: "head.safetensors takes 2048-d embeddings, the model gives
+/// 1-d").
+#[test]
+fn a_model_only_onnx_runtime_runs_gets_its_width_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("crop.onnx");
+    let script = r#"
+import sys
+import numpy as np
+import onnx
+from onnx import TensorProto as T, helper as h, numpy_helper as nh
+w = nh.from_array(np.random.RandomState(0).randn(8, 1, 3, 3).astype(np.float32) * 0.3, "w")
+crop = nh.from_array(np.array([16, 16], dtype=np.int64), "crop")
+nodes = [h.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+         h.make_node("Relu", ["c"], ["r"]),
+         h.make_node("CenterCropPad", ["r", "crop"], ["cc"], axes=[2, 3]),
+         h.make_node("Flatten", ["cc"], ["y"])]
+g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, ["N", 1, 28, 28])],
+                 [h.make_tensor_value_info("y", T.FLOAT, ["N", "width"])], [w, crop])
+m = h.make_model(g, opset_imports=[h.make_opsetid("", 18)])
+m.ir_version = 8
+onnx.checker.check_model(m)
+onnx.save(m, sys.argv[1])
+"#;
+    let out = std::process::Command::new(python())
+        .args(["-c", script])
+        .arg(&model)
+        .output();
+    match out {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "writing the model: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => {
+            eprintln!("skipping: no .venv python ({e})");
+            return;
+        }
+    }
+    let model = model.to_str().unwrap();
+    let v = info_json(&[model]);
+    assert_eq!(v["backends"]["tract"]["runs_this_model"], false, "{v}");
+    let why = v["backends"]["tract"]["error"].as_str().unwrap();
+    assert!(why.contains("CenterCropPad"), "{why}");
+    assert_eq!(v["card"]["output"]["dim"], 2048, "{v}");
+    let out = edge_ssl().args(["info", model]).output().unwrap();
+    let text = assert_success(&out);
+    assert!(
+        text.contains(
+            "tract: cannot run this model — it has no implementation of the operator CenterCropPad"
+        ),
+        "{text}"
+    );
+    let assumed = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        assumed.contains("embedding width 2048: measured by one ONNX Runtime run"),
+        "{assumed}"
+    );
+
+    let labeled = dir.path().join("labeled");
+    common::reference_labeled(&labeled);
+    let fitted = dir.path().join("fitted");
+    assert_success(
+        &edge_ssl()
+            .args(["head", "--model", model, "--backend", "ort", "--labeled"])
+            .arg(&labeled)
+            .arg("--out")
+            .arg(&fitted)
+            .output()
+            .unwrap(),
+    );
+    common::assert_model_loads(&fitted, "a head on a model only ONNX Runtime runs");
+    let out = edge_ssl()
+        .args(["run", "--backend", "ort", "--json", "--model"])
+        .arg(&fitted)
+        .arg("--data")
+        .arg(&labeled)
+        .output()
+        .unwrap();
+    let text = assert_success(&out);
+    assert!(text.contains("\"type\":\"summary\""), "{text}");
 }
