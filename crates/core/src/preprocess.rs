@@ -65,7 +65,10 @@ pub fn decodes_differ(path: &Path, a: DecodeSize, b: DecodeSize) -> bool {
     };
     match header() {
         Some(None) => false,
-        Some(Some((w, h))) => a.reduction(w, h) != b.reduction(w, h),
+        // Either way round: the header's sides, or swapped by an EXIF quarter turn.
+        Some(Some((w, h))) => {
+            a.reduction(w, h) != b.reduction(w, h) || a.reduction(h, w) != b.reduction(h, w)
+        }
         None => true,
     }
 }
@@ -112,7 +115,11 @@ where
         limits.max_image_height = Some(MAX_SIDE);
         limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
         reader.limits(limits);
-        let decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+        let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+        // Unreadable metadata leaves the image as stored.
+        let orientation = decoder
+            .orientation()
+            .unwrap_or(image::metadata::Orientation::NoTransforms);
         let (w, h) = decoder.dimensions();
         let pixels = u64::from(w) * u64::from(h);
         if pixels > MAX_IMAGE_PIXELS {
@@ -120,7 +127,9 @@ where
                 "{w}×{h} is {pixels} pixels, more than the {MAX_IMAGE_PIXELS} decoded at most"
             ));
         }
-        DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())
+        let mut img = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+        img.apply_orientation(orientation);
+        Ok(img)
     }));
     match decoded {
         Ok(Ok(img)) if img.width() > 0 && img.height() > 0 => Ok(img),

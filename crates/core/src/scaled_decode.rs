@@ -15,10 +15,15 @@
 //! size exactly as before: numerics do not change for it. PNG has no such decode and is always
 //! decoded whole (its pixel bound still applies).
 //!
+//! Both paths show the image the way its EXIF orientation says (a phone's portrait photo is
+//! stored sideways with "turn 90°" in its metadata): a labeled photo is not learnt lying on its
+//! side.
+//!
 //! The scaled path uses the `jpeg-decoder` crate (the `image` crate's own JPEG decoder has no
 //! scaling). Any error there falls back to the full decode, whose error (or success) is the
 //! answer, so the two decoders never disagree about which files are images.
 
+use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, RgbImage};
 
 /// What a decoded image is for, so a JPEG can be decoded no larger than that needs.
@@ -95,7 +100,15 @@ pub(crate) fn decode_reduced_jpeg<R: std::io::Read>(
     {
         return None;
     }
-    let n = size.reduction(width, height);
+    let orientation = decoder
+        .exif_data()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    // The reduction is for the image as it will be shown: turned a quarter, its sides swap.
+    let n = match swaps_sides(orientation) {
+        false => size.reduction(width, height),
+        true => size.reduction(height, width),
+    };
     if n == 1 {
         return None;
     }
@@ -107,11 +120,25 @@ pub(crate) fn decode_reduced_jpeg<R: std::io::Read>(
         return None;
     }
     let pixels = decoder.decode().ok()?;
-    if gray {
+    let mut img = if gray {
         GrayImage::from_raw(want_w, want_h, pixels).map(DynamicImage::ImageLuma8)
     } else {
         RgbImage::from_raw(want_w, want_h, pixels).map(DynamicImage::ImageRgb8)
-    }
+    }?;
+    img.apply_orientation(orientation);
+    Some(img)
+}
+
+/// Whether showing an image as `orientation` says turns it a quarter (its width becomes its
+/// height).
+pub(crate) fn swaps_sides(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
 }
 
 #[cfg(test)]

@@ -17,12 +17,25 @@ fn python() -> PathBuf {
 /// and Pillow's own decode of it resized to `side × side` (bilinear, which Pillow antialiases
 /// when shrinking, as the preprocessor's Triangle filter does) as raw RGB or L bytes.
 fn pillow_case(dir: &Path, width: u32, height: u32, mode: &str, side: u32) -> (PathBuf, Vec<u8>) {
+    pillow_case_oriented(dir, width, height, mode, side, 1)
+}
+
+/// [`pillow_case`] with EXIF orientation `orientation` (1–8) in the JPEG; Pillow's reference is
+/// its decode turned upright (`ImageOps.exif_transpose`) before the resize.
+fn pillow_case_oriented(
+    dir: &Path,
+    width: u32,
+    height: u32,
+    mode: &str,
+    side: u32,
+    orientation: u16,
+) -> (PathBuf, Vec<u8>) {
     let (jpeg, reference) = (dir.join("big.jpg"), dir.join("reference.raw"));
     let script = r#"
 import sys
 import numpy as np
-from PIL import Image
-w, h, mode, side, out, ref = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
+from PIL import Image, ImageOps
+w, h, mode, side, orientation, out, ref = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7]
 y, x = np.mgrid[0:h, 0:w].astype(np.float32)
 u, v = x / w, y / h
 rng = np.random.default_rng(7)
@@ -31,10 +44,16 @@ g = 128 + 80 * np.cos(5.1 * v - 3 * u) + 30 * ((np.hypot(u - .4, v - .5) < .2) -
 b = 100 + 100 * u * v + 25 * np.sign(np.sin(x / 40.0 + y / 55.0))
 rgb = np.stack([r, g, b], -1) + rng.normal(0, 6, (h, w, 3))
 img = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).convert(mode)
-img.save(out, quality=90)
+if orientation == 1:
+    img.save(out, quality=90)
+else:
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    img.save(out, quality=90, exif=exif)
 full = Image.open(out)
 full.load()
 assert full.size == (w, h)
+full = ImageOps.exif_transpose(full)
 full.convert(mode).resize((side, side), Image.BILINEAR).save(ref, "PPM")
 "#;
     let status = Command::new(python())
@@ -45,6 +64,7 @@ full.convert(mode).resize((side, side), Image.BILINEAR).save(ref, "PPM")
             &height.to_string(),
             mode,
             &side.to_string(),
+            &orientation.to_string(),
         ])
         .arg(&jpeg)
         .arg(&reference)
@@ -196,4 +216,35 @@ fn a_cmyk_jpeg_is_decoded_whole_as_before() {
     let hinted = decode_image_at_least(&path, pre(3, 28).decode_size()).unwrap();
     assert_eq!((hinted.width(), hinted.height()), (2400, 1800));
     assert_eq!(hinted.as_bytes(), decode_image(&path).unwrap().as_bytes());
+}
+
+/// A photo stored sideways with an EXIF orientation (what phones write for portrait shots) is
+/// decoded upright, by the full decode and by the reduced one, as Pillow's `exif_transpose`
+/// shows it. Without the orientation applied, every orientation but 1 was tens of levels off.
+#[test]
+fn exif_orientation_is_applied_on_both_decode_paths() {
+    let pre = pre(3, 28);
+    for orientation in 1..=8u16 {
+        let dir = tempfile::tempdir().unwrap();
+        let (jpeg, reference) = pillow_case_oriented(dir.path(), 600, 400, "RGB", 28, orientation);
+        let turned = (5..=8).contains(&orientation);
+        let (full, reduced) = (
+            decode_image(&jpeg).unwrap(),
+            decode_image_at_least(&jpeg, pre.decode_size()).unwrap(),
+        );
+        let sides = |w: u32, h: u32| if turned { (h, w) } else { (w, h) };
+        assert_eq!((full.width(), full.height()), sides(600, 400));
+        // 1/4 still covers 28×28 twice over.
+        assert_eq!((reduced.width(), reduced.height()), sides(150, 100));
+        for (path, img) in [("full", full), ("reduced", reduced)] {
+            let (mean, max) = diff(&pre.unit_image(&img), &reference);
+            eprintln!(
+                "orientation {orientation}, {path} decode vs Pillow: mean {mean:.3}, max {max:.1}"
+            );
+            assert!(
+                mean < MEAN_TOLERANCE && max < MAX_TOLERANCE,
+                "orientation {orientation}, {path}: mean {mean}, max {max}"
+            );
+        }
+    }
 }
