@@ -232,3 +232,71 @@ fn missing_path_is_a_clear_error() {
         "/no/such/clip.avi: no such file, folder or camera"
     );
 }
+
+/// A video stored sideways with a quarter-turn rotation (what a phone writes for a portrait
+/// video; here vtest.avi's first frames in MPEG-4, then `rotate=90` set on the stream):
+/// ffmpeg hands its frames over turned upright, 576 wide and 768 high, and they are read at that
+/// size, pixel for pixel what ffmpeg itself writes as PNG images. Read at the stored 768×576,
+/// every frame was a sheared smear of the right bytes.
+#[test]
+fn a_rotated_video_is_read_upright() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, rotated) = (dir.path().join("plain.mp4"), dir.path().join("rotated.mp4"));
+    let ffmpeg = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let clip = clip("vtest.avi");
+    ffmpeg(&[
+        "-i".as_ref(),
+        clip.as_os_str(),
+        "-frames:v".as_ref(),
+        "3".as_ref(),
+        "-c:v".as_ref(),
+        "mpeg4".as_ref(),
+        plain.as_os_str(),
+    ]);
+    ffmpeg(&[
+        "-i".as_ref(),
+        plain.as_os_str(),
+        "-c".as_ref(),
+        "copy".as_ref(),
+        "-metadata:s:v:0".as_ref(),
+        "rotate=90".as_ref(),
+        rotated.as_os_str(),
+    ]);
+    let pattern = dir.path().join("upright-%d.png");
+    ffmpeg(&[
+        "-i".as_ref(),
+        rotated.as_os_str(),
+        "-pix_fmt".as_ref(),
+        "rgb24".as_ref(),
+        pattern.as_os_str(),
+    ]);
+
+    let mut source = VideoFile::open(&rotated, &SourceOptions::default()).unwrap();
+    assert_eq!(
+        (source.info().width, source.info().height),
+        (Some(576), Some(768))
+    );
+    let frames = read_all(&mut source);
+    assert_eq!(frames.len(), 3);
+    for (i, frame) in frames.iter().enumerate() {
+        let png = image::open(dir.path().join(format!("upright-{}.png", i + 1)))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!((png.width(), png.height()), (576, 768));
+        assert!(
+            frame.image.to_rgb8() == png,
+            "frame {i} differs from ffmpeg's own"
+        );
+    }
+}

@@ -9,6 +9,8 @@ use crate::{Result, SourceError};
 /// What ffprobe says about a file's first video stream.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Probe {
+    /// The size of the frames ffmpeg hands over: the stored size, its sides swapped when the
+    /// stream says to show it turned a quarter (see [`quarter_turned`]).
     pub width: u32,
     pub height: u32,
     pub fps: Option<f64>,
@@ -27,7 +29,10 @@ pub(crate) fn probe(ffprobe: &Path, path: &Path, input: &OsStr) -> Result<Probe>
         .args(["-v", "error"])
         .args(LOCAL_ONLY)
         .args(["-select_streams", "v:0", "-show_entries"])
-        .arg("stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames")
+        .arg(concat!(
+            "stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames",
+            ":stream_side_data=rotation:stream_tags=rotate"
+        ))
         .args(["-of", "default=noprint_wrappers=1"])
         .arg(input)
         .stdin(Stdio::null())
@@ -72,6 +77,11 @@ fn parse(text: &str) -> Option<Probe> {
     };
     let width = field("width")?.parse().ok().filter(|w| *w > 0)?;
     let height = field("height")?.parse().ok().filter(|h| *h > 0)?;
+    let rotation = field("rotation").or_else(|| field("TAG:rotate"));
+    let (width, height) = match rotation.is_some_and(quarter_turned) {
+        true => (height, width),
+        false => (width, height),
+    };
     // avg_frame_rate is what the frames actually average; r_frame_rate is the codec's base rate
     // and the only one some containers fill in.
     let (rate_text, fps) = ["avg_frame_rate", "r_frame_rate"]
@@ -88,6 +98,17 @@ fn parse(text: &str) -> Option<Probe> {
             .filter(|n| *n > 0),
         codec: field("codec_name").unwrap_or("unknown codec").to_owned(),
     })
+}
+
+/// Whether a stream's rotation (degrees, as ffprobe prints its display matrix, or the older
+/// `rotate` tag) turns it a quarter either way. ffmpeg shows such a stream upright (it turns
+/// every frame: a phone's portrait video, stored 1920×1080 with "rotate 90", comes out 1080×1920),
+/// so the frames it hands over have the stored size's sides swapped; reading them at the stored
+/// size made every frame a sheared smear.
+fn quarter_turned(rotation: &str) -> bool {
+    rotation
+        .parse::<f64>()
+        .is_ok_and(|degrees| (degrees.round() as i64).rem_euclid(180) == 90)
 }
 
 /// `30000/1001` → 29.97; `0/0` and `N/A` → None.
@@ -113,6 +134,26 @@ mod tests {
         assert_eq!((p.fps, p.rate.as_deref()), (Some(10.0), Some("10/1")));
         assert_eq!(p.frame_count, None);
         assert!((rate("30000/1001").unwrap() - 29.97).abs() < 1e-3);
+    }
+
+    /// A stream shown turned a quarter (display matrix or the older tag) has its sides
+    /// swapped; half a turn or none keeps them.
+    #[test]
+    fn a_quarter_turn_swaps_the_sides() {
+        let base = "codec_name=h264\nwidth=1920\nheight=1080\nr_frame_rate=30/1\n";
+        for (extra, sides) in [
+            ("rotation=90\n", (1080, 1920)),
+            ("rotation=-90\n", (1080, 1920)),
+            ("rotation=270\n", (1080, 1920)),
+            ("TAG:rotate=90\n", (1080, 1920)),
+            ("rotation=180\n", (1920, 1080)),
+            ("rotation=-180\n", (1920, 1080)),
+            ("rotation=0\n", (1920, 1080)),
+            ("", (1920, 1080)),
+        ] {
+            let p = parse(&format!("{base}{extra}")).unwrap();
+            assert_eq!((p.width, p.height), sides, "{extra:?}");
+        }
     }
 
     #[test]
