@@ -25,19 +25,28 @@ pub(crate) struct Probe {
 /// `path` (which names the file in errors). Its failure is the clearest "this is not a video"
 /// message there is, so it becomes the error as ffprobe worded it.
 pub(crate) fn probe(ffprobe: &Path, path: &Path, input: &OsStr) -> Result<Probe> {
-    let output = Command::new(ffprobe)
-        .args(["-v", "error"])
-        .args(LOCAL_ONLY)
-        .args(["-select_streams", "v:0", "-show_entries"])
-        .arg(concat!(
-            "stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames",
-            ":stream_side_data=rotation:stream_tags=rotate"
-        ))
-        .args(["-of", "default=noprint_wrappers=1"])
-        .arg(input)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| spawn_error(ffprobe, e))?;
+    const STREAM: &str = "stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames";
+    let run = |entries: &str| {
+        Command::new(ffprobe)
+            .args(["-v", "error"])
+            .args(LOCAL_ONLY)
+            .args(["-select_streams", "v:0", "-show_entries", entries])
+            .args(["-of", "default=noprint_wrappers=1"])
+            .arg(input)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| spawn_error(ffprobe, e))
+    };
+    let mut output = run(&format!(
+        "{STREAM}:stream_side_data=rotation:stream_tags=rotate"
+    ))?;
+    // An ffprobe older than its stream side data section names refuses the whole query; it
+    // still reports the `rotate` tag, which the muxers of its time set.
+    if !output.status.success()
+        && String::from_utf8_lossy(&output.stderr).contains("No match for section")
+    {
+        output = run(&format!("{STREAM}:stream_tags=rotate"))?;
+    }
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         let message = stderr
