@@ -77,6 +77,8 @@ for line in sys.stdin:
         case "$dir:$name" in
             # ONNX Runtime has no aarch64 library here.
             "$PWD/crates/runtime:backend_suite") filter=(tract::) ;;
+            # Unit tests that load ONNX Runtime are named `…_with_ort`.
+            "$PWD/crates/runtime:edge_ssl_runtime") filter=(--skip with_ort) ;;
             # Under emulation the real-size encoders would take minutes each: the bundled ones only.
             "$PWD/crates/runtime:conformance") filter=(tract::bundled) ;;
             # The PyTorch BN check runs ResNet-18 on the host already; emulated it takes minutes.

@@ -186,7 +186,10 @@ fn assume_card(onnx: &Path, facts: &ModelFacts) -> Result<ModelCard> {
         })
     };
     let (height, width) = (size(h, "height"), size(w, "width"));
-    let (mean, std) = if channels == 3 {
+    let (mean, std) = if input.element == "uint8" {
+        assumptions.push("pixel values 0–255 (a uint8 input: the graph normalizes them)".into());
+        (vec![0.0; channels], vec![1.0 / 255.0; channels])
+    } else if channels == 3 {
         assumptions.push("ImageNet mean/std normalization".into());
         (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225])
     } else {
@@ -442,7 +445,7 @@ mod tests {
     /// with the placeholder width 1, `head` wrote a directory `run` and `info` refused.
     #[cfg(feature = "ort")]
     #[test]
-    fn a_graph_tract_cannot_analyse_gets_the_width_onnx_runtime_measures() {
+    fn a_graph_tract_cannot_analyse_gets_the_width_measured_with_ort() {
         let encoder =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fmnist-ssl/encoder.onnx");
         let mut g = GraphBuilder::open(&encoder).unwrap();

@@ -18,6 +18,7 @@
 //!   declares.
 
 mod bn;
+pub(crate) mod byte_input;
 mod card_for;
 pub mod edit;
 pub mod feature_means;
