@@ -52,18 +52,17 @@ pub(crate) fn batch_coupling(operators: &[(String, usize)]) -> Option<&'static s
         .find(|op| operators.iter().any(|(name, _)| name == op))
 }
 
-/// Whether `onnx` normalizes with its batch's statistics (a BatchNormalization in training mode,
-/// as the BN probe does): it couples the samples of a batch on purpose, so it runs batched even
-/// when [`batch_coupling`] finds dynamic quantization in it too.
-pub(crate) fn normalizes_by_batch(onnx: &std::path::Path) -> Result<bool> {
-    let proto = crate::onnx::inspect::read_proto(onnx)?;
-    Ok(proto.graph.iter().flat_map(|g| &g.node).any(|node| {
+/// Whether the graph normalizes with its batch's statistics (a BatchNormalization in training
+/// mode, as the BN probe does): it couples the samples of a batch on purpose, so it runs batched
+/// even when [`batch_coupling`] finds dynamic quantization in it too.
+pub(crate) fn normalizes_by_batch(proto: &tract_onnx::pb::ModelProto) -> bool {
+    proto.graph.iter().flat_map(|g| &g.node).any(|node| {
         node.op_type == "BatchNormalization"
             && node
                 .attribute
                 .iter()
                 .any(|a| a.name == "training_mode" && a.i == 1)
-    }))
+    })
 }
 
 /// Runs `inputs` (all with the same leading size N) through `run` in chunks of exactly `batch`

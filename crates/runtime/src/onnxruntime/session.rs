@@ -83,12 +83,9 @@ pub(crate) fn load(
         false => b.commit_from_file(onnx),
     }
     .map_err(model_error)?;
-    drop(proto);
     // tract runs every batch as single images already (`tract::split`).
-    let coupling = match batch_coupling(&facts.operators) {
-        Some(op) if !normalizes_by_batch(onnx)? => Some(op),
-        _ => None,
-    };
+    let coupling = batch_coupling(&facts.operators).filter(|_| !normalizes_by_batch(&proto));
+    drop(proto);
     let session = Box::new(OrtSession {
         inner,
         fixed_batch: fixed_batch(&facts.inputs).or(coupling.map(|_| 1)),
