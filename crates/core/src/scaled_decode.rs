@@ -131,7 +131,7 @@ pub(crate) fn decode_reduced_jpeg<R: std::io::Read>(
 
 /// Whether showing an image as `orientation` says turns it a quarter (its width becomes its
 /// height).
-pub(crate) fn swaps_sides(orientation: Orientation) -> bool {
+fn swaps_sides(orientation: Orientation) -> bool {
     matches!(
         orientation,
         Orientation::Rotate90
