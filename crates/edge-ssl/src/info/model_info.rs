@@ -61,14 +61,18 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
-    /// Why tract cannot run this model at any input size: an operator of the graph it does not
-    /// implement (QLinearMul in ONNX Runtime's QOperator quantization, CenterCropPad), found by
-    /// the FLOPs analysis. A size the graph cannot take is not this (the card may fix it).
+    /// Why tract cannot run this model at any input size: operators of the graph it has no
+    /// implementation of (QLinearMul in ONNX Runtime's QOperator quantization, CenterCropPad).
     pub fn tract_cannot_run(&self) -> Option<String> {
-        let why = self.flops.as_ref().err()?;
-        let (_, after) = why.split_once("Unimplemented(")?;
-        let op = after.split(')').next().filter(|op| !op.is_empty())?;
-        Some(format!("it has no implementation of the operator {op}"))
+        let lacking = inspect::operators_tract_lacks(&self.facts);
+        match lacking.as_slice() {
+            [] => None,
+            [op] => Some(format!("it has no implementation of the operator {op}")),
+            ops => Some(format!(
+                "it has no implementation of the operators {}",
+                ops.join(", ")
+            )),
+        }
     }
 
     /// Inspects `model`; `input_shape` ([`input_shape::parse`]) replaces the card's size for

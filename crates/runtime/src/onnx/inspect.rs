@@ -422,6 +422,18 @@ fn forget_symbolic_value_info(proto: &mut pb::ModelProto) {
     }
 }
 
+/// The operators of `facts` that tract (with edge-ssl's own additions) has no implementation
+/// of, in name order: a model with any runs on ONNX Runtime alone, whatever its input size.
+pub fn operators_tract_lacks(facts: &ModelFacts) -> Vec<String> {
+    let register = crate::tract::onnx().op_register;
+    facts
+        .operators
+        .iter()
+        .filter(|(op, _)| !register.0.contains_key(op))
+        .map(|(op, _)| op.clone())
+        .collect()
+}
+
 /// Multiply-adds per sample ×2, from tract's cost model of the typed graph at batch 1
 /// (Conv, MatMul/Gemm and the other ops tract prices as FMA). An error either way: see
 /// [`flops_at`] to tell a model tract cannot read from a size the graph cannot take.
