@@ -3,7 +3,7 @@
 //! exported "end to end" with their preprocessing). edge-ssl feeds float32 batches everywhere,
 //! so such a model is loaded with one more step in front: its input becomes float32 of the same
 //! shape and name, rounded and clipped to the bytes the graph expects (`Floor(x + 0.5)`, `Max` 0,
-//! `Min` 255, `Cast` to uint8 — operators of every opset both engines run). The card that goes
+//! `Min` 255, `Cast` to uint8; broadcasting operators, so opset 8 on). The card that goes
 //! with it feeds pixel values 0–255 (mean 0, std 1/255), so the bytes the graph receives are the
 //! image's own.
 //!
@@ -11,113 +11,78 @@
 //! feature model, a trained tail's prefix, the one-file export) keeps the byte input on disk and
 //! is rewritten the same way when it runs.
 
+use std::path::Path;
+
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
-/// Whether the graph's first input is declared uint8.
-pub(crate) fn takes_bytes(proto: &pb::ModelProto) -> bool {
-    first_input_type(proto) == Some(DataType::Uint8 as i32)
+use super::GraphBuilder;
+use super::inspect::{self, ModelFacts};
+use crate::Result;
+
+/// A model as a backend runs it (see [`read_runnable`]).
+pub(crate) struct Runnable {
+    pub proto: pb::ModelProto,
+    pub facts: ModelFacts,
+    /// Whether the byte input was made float: the graph then exists only in memory, with its
+    /// external data read in (a model loaded from memory has no directory to find them in).
+    pub rewritten: bool,
 }
 
-fn first_input_type(proto: &pb::ModelProto) -> Option<i32> {
-    let graph = proto.graph.as_ref()?;
-    let initializers: std::collections::HashSet<&str> =
-        graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let input = graph
-        .input
-        .iter()
-        .find(|i| !initializers.contains(i.name.as_str()))?;
-    let pb::type_proto::Value::TensorType(t) = input.r#type.as_ref()?.value.as_ref()?;
-    Some(t.elem_type)
+/// `onnx` parsed, with its facts, and a uint8 image input made float32 (see the module).
+pub(crate) fn read_runnable(onnx: &Path) -> Result<Runnable> {
+    let proto = inspect::read_proto(onnx)?;
+    let facts = inspect::facts_of(onnx, &proto)?;
+    let Some(input) = facts.inputs.first().filter(|i| i.element == "uint8") else {
+        return Ok(Runnable {
+            proto,
+            facts,
+            rewritten: false,
+        });
+    };
+    let mut proto = float_input(proto, &input.name, onnx)?;
+    inspect::inline_external(onnx, &mut proto)?;
+    let facts = inspect::facts_of(onnx, &proto)?;
+    Ok(Runnable {
+        proto,
+        facts,
+        rewritten: true,
+    })
 }
 
-/// Makes the graph's uint8 image input a float32 one (see the module); `false` (nothing done)
-/// when its first input is not uint8.
-pub(crate) fn float_input(proto: &mut pb::ModelProto) -> bool {
-    if !takes_bytes(proto) {
-        return false;
+/// `proto` with its uint8 input `input` declared float32 and turned into the bytes its
+/// consumers read by `Floor(x + 0.5)`, `Max` 0, `Min` 255 and `Cast`.
+fn float_input(proto: pb::ModelProto, input: &str, onnx: &Path) -> Result<pb::ModelProto> {
+    let mut g = GraphBuilder::from_proto(proto, &onnx.display().to_string())?;
+    // The consumers read the bytes under a new name; the input keeps its name for the card.
+    let bytes = g.rename_tensor(input, "bytes");
+    let nodes = g.take_nodes();
+    let (half, low, high) = (
+        g.scalar("half", 0.5)?,
+        g.scalar("low", 0.0)?,
+        g.scalar("high", 255.0)?,
+    );
+    let shifted = g.add(input, &half);
+    let floored = g.floor(&shifted);
+    let above = g.max(&floored, &low);
+    let clipped = g.min(&above, &high);
+    let cast = g.cast(&clipped, DataType::Uint8);
+    g.alias(&cast, &bytes);
+    for node in nodes {
+        g.push_node(node);
     }
-    let Some(graph) = proto.graph.as_mut() else {
-        return false;
-    };
-    let initializers: std::collections::HashSet<String> =
-        graph.initializer.iter().map(|t| t.name.clone()).collect();
-    let Some(input) = graph
-        .input
+    let mut proto = g.into_proto();
+    let declared = proto
+        .graph
         .iter_mut()
-        .find(|i| !initializers.contains(&i.name))
-    else {
-        return false;
-    };
-    let name = input.name.clone();
-    if let Some(pb::type_proto::Value::TensorType(t)) =
-        input.r#type.as_mut().and_then(|t| t.value.as_mut())
-    {
+        .flat_map(|g| g.input.iter_mut())
+        .find(|i| i.name == input)
+        .and_then(|i| i.r#type.as_mut())
+        .and_then(|t| t.value.as_mut());
+    if let Some(pb::type_proto::Value::TensorType(t)) = declared {
         t.elem_type = DataType::Float as i32;
     }
-    let taken: std::collections::HashSet<String> = graph
-        .node
-        .iter()
-        .flat_map(|n| n.output.iter().chain(&n.input).cloned())
-        .chain(initializers)
-        .collect();
-    let fresh = |hint: &str| {
-        (0..)
-            .map(|i| format!("edge_ssl/bytes/{hint}_{i}"))
-            .find(|n| !taken.contains(n))
-            .expect("an unused name")
-    };
-    let (half, low, high) = (fresh("half"), fresh("low"), fresh("high"));
-    let (shifted, floored, above, clipped, bytes) = (
-        fresh("shifted"),
-        fresh("floored"),
-        fresh("above"),
-        fresh("clipped"),
-        fresh("bytes"),
-    );
-    for node in &mut graph.node {
-        for i in node.input.iter_mut().filter(|i| **i == name) {
-            i.clone_from(&bytes);
-        }
-    }
-    for output in graph.output.iter_mut().filter(|o| o.name == name) {
-        output.name.clone_from(&bytes);
-    }
-    let scalar = |name: &str, value: f32| pb::TensorProto {
-        name: name.to_owned(),
-        dims: vec![],
-        data_type: DataType::Float as i32,
-        raw_data: value.to_le_bytes().to_vec(),
-        ..Default::default()
-    };
-    graph
-        .initializer
-        .extend([scalar(&half, 0.5), scalar(&low, 0.0), scalar(&high, 255.0)]);
-    let node = |op: &str, inputs: &[&str], output: &str, attribute: Vec<pb::AttributeProto>| {
-        pb::NodeProto {
-            op_type: op.into(),
-            name: output.to_owned(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.to_owned()],
-            attribute,
-            ..Default::default()
-        }
-    };
-    let to_uint8 = pb::AttributeProto {
-        name: "to".into(),
-        r#type: pb::attribute_proto::AttributeType::Int as i32,
-        i: DataType::Uint8 as i64,
-        ..Default::default()
-    };
-    let front = [
-        node("Add", &[&name, &half], &shifted, vec![]),
-        node("Floor", &[&shifted], &floored, vec![]),
-        node("Max", &[&floored, &low], &above, vec![]),
-        node("Min", &[&above, &high], &clipped, vec![]),
-        node("Cast", &[&clipped], &bytes, vec![to_uint8]),
-    ];
-    graph.node.splice(0..0, front);
-    true
+    Ok(proto)
 }
 
 #[cfg(test)]
@@ -214,6 +179,10 @@ mod tests {
                 .run_one(normalized.view())
                 .unwrap();
             let diff = (&got - &want).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
+            eprintln!(
+                "{}: byte input against float input, max abs diff {diff}",
+                backend.name()
+            );
             assert!(diff <= 1e-5, "{}: max abs diff {diff}", backend.name());
             // Values between bytes are rounded to the nearest, and clipped to 0–255.
             let off = bytes.mapv(|b| b + 0.3);

@@ -371,6 +371,14 @@ impl GraphBuilder {
         self.node("Max", &[a, b], vec![])
     }
 
+    pub(crate) fn min(&mut self, a: &str, b: &str) -> String {
+        self.node("Min", &[a, b], vec![])
+    }
+
+    pub(crate) fn floor(&mut self, x: &str) -> String {
+        self.node("Floor", &[x], vec![])
+    }
+
     pub fn sqrt(&mut self, x: &str) -> String {
         self.node("Sqrt", &[x], vec![])
     }
@@ -423,11 +431,12 @@ impl GraphBuilder {
 
     /// `x` converted to float32.
     pub(crate) fn cast_to_float(&mut self, x: &str) -> String {
-        self.node(
-            "Cast",
-            &[x],
-            vec![("to", Attr::Int(DataType::Float as i64))],
-        )
+        self.cast(x, DataType::Float)
+    }
+
+    /// `x` converted to the element type `to`.
+    pub(crate) fn cast(&mut self, x: &str, to: DataType) -> String {
+        self.node("Cast", &[x], vec![("to", Attr::Int(to as i64))])
     }
 
     /// Makes `tensor` also available under the unused name `name`, through an Identity (which

@@ -62,8 +62,13 @@ pub fn read_proto(path: &Path) -> Result<pb::ModelProto> {
 /// self-contained protobuf to edit and write elsewhere.
 pub fn read_proto_inline(path: &Path) -> Result<pb::ModelProto> {
     let mut proto = read_proto(path)?;
-    external_data::inline(path, &mut proto).map_err(|why| model_error(path, why))?;
+    inline_external(path, &mut proto)?;
     Ok(proto)
+}
+
+/// Reads the external data files of `proto`, the model of `path`, into its initializers.
+pub(crate) fn inline_external(path: &Path, proto: &mut pb::ModelProto) -> Result<()> {
+    external_data::inline(path, proto).map_err(|why| model_error(path, why))
 }
 
 /// The bytes of `path`'s model with its external data read in ([`read_proto_inline`]), or

@@ -46,9 +46,8 @@ impl Backend for TractBackend {
     }
 
     fn load(&self, onnx: &Path, card: &ModelCard) -> Result<Box<dyn Session>> {
-        let mut proto = inspect::read_proto(onnx)?;
-        crate::onnx::byte_input::float_input(&mut proto);
-        let facts = inspect::facts_of(onnx, &proto)?;
+        let crate::onnx::byte_input::Runnable { proto, facts, .. } =
+            crate::onnx::byte_input::read_runnable(onnx)?;
         check_inputs_match_card(onnx, &facts.inputs, card)?;
         let model = inspect::tract_model(onnx, proto)?;
         let threads = self.options.thread_count();
