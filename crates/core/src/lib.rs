@@ -68,6 +68,6 @@ pub use regular_file::{open_regular, open_regular_in};
 pub use resample::{resize_to_fit, resize_to_fit_chw};
 pub use same_file::ensure_not_input;
 pub use scaled_decode::{DECODE_MARGIN, DecodeSize};
-pub use sgemm::gemm;
+pub use sgemm::{gemm, gemm_overwrite};
 pub use tensor::{Tensor, TensorView};
 pub use work_queue::{Panic, claim_each};

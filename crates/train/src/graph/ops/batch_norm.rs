@@ -7,11 +7,13 @@
 //! the running statistics. Sums run in f64: a channel of a 64×28×28 batch has 50,176 values,
 //! enough for f32 accumulation to cost the 1e-4 agreement with PyTorch.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use ndarray::{Array1, ArrayD, IxDyn};
 
 use super::attrs;
+use super::grad_sums::{gated_grad_sums, plane_grad_sums};
 use super::op::{Grads, Inputs, Op, OpResult};
 use crate::graph::{NodeSpec, Tensor};
 use crate::parallel;
@@ -83,80 +85,17 @@ avx2_dispatch! {
 
 avx2_dispatch! {
     /// `out = (x − mean)·a + b`, or `max(0, …)` with the fused Relu (`Relu`'s own f(x) = x.max(0)).
-    fn normalize_plane(out: &mut [f32], x: &[f32], mean: f32, a: f32, b: f32, relu: bool) {
+    /// Every value of `out` is written (`out` and `x` have the same length).
+    fn normalize_plane(out: &mut [MaybeUninit<f32>], x: &[f32], mean: f32, a: f32, b: f32, relu: bool) {
         if relu {
             for (o, &v) in out.iter_mut().zip(x) {
-                *o = ((v - mean) * a + b).max(0.0);
+                o.write(((v - mean) * a + b).max(0.0));
             }
         } else {
             for (o, &v) in out.iter_mut().zip(x) {
-                *o = (v - mean) * a + b;
+                o.write((v - mean) * a + b);
             }
         }
-    }
-}
-
-avx2_dispatch! {
-    /// The fused Relu's gradient and [`plane_grad_sums`] in one pass: `g` is kept where the
-    /// forward's value for `x`, `(x − mean)·a + b` (the same expression on the same statistics,
-    /// so the same bits), was positive and zeroed elsewhere (`Relu`'s own backward), in place,
-    /// and the sums are taken over the gated values. The gate is a bit mask on the loaded
-    /// gradient, not a select: with a select LLVM branched per lane around each gradient's
-    /// load, and the sums took three times as long as in a pass of their own.
-    fn gated_grad_sums(g: &mut [f32], x: &[f32], mean: f32, inv: f32, a: f32, b: f32) -> (f64, f64) {
-        let (mut sg, mut sgx) = ([0.0f32; 8], [0.0f32; 8]);
-        let gate = |gv: f32, xv: f32| {
-            let keep = u32::from((xv - mean) * a + b > 0.0).wrapping_neg();
-            f32::from_bits(gv.to_bits() & keep)
-        };
-        let (gc, g_rest) = g.as_chunks_mut::<8>();
-        let (xc, x_rest) = x.as_chunks::<8>();
-        for (gv, xv) in gc.iter_mut().zip(xc) {
-            for i in 0..8 {
-                let v = gate(gv[i], xv[i]);
-                gv[i] = v;
-                sg[i] += v;
-                sgx[i] += v * ((xv[i] - mean) * inv);
-            }
-        }
-        let (mut tg, mut tgx) = (0.0f64, 0.0f64);
-        for i in 0..8 {
-            tg += sg[i] as f64;
-            tgx += sgx[i] as f64;
-        }
-        for (gv, &xv) in g_rest.iter_mut().zip(x_rest) {
-            let v = gate(*gv, xv);
-            *gv = v;
-            tg += v as f64;
-            tgx += v as f64 * ((xv - mean) * inv) as f64;
-        }
-        (tg, tgx)
-    }
-}
-
-avx2_dispatch! {
-    /// Σg and Σg·x̂ (x̂ = (x − mean)·inv) of one plane, the way [`plane_sum`] sums: eight f32
-    /// lanes, which vectorize, then f64. A single f64 accumulator per sum made each value wait
-    /// for the previous add, and BatchNorm's backward took 7 % of a training step.
-    fn plane_grad_sums(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
-        let (mut sg, mut sgx) = ([0.0f32; 8], [0.0f32; 8]);
-        let ((gc, g_rest), (xc, x_rest)) = (g.as_chunks::<8>(), x.as_chunks::<8>());
-        for (gv, xv) in gc.iter().zip(xc) {
-            for i in 0..8 {
-                sg[i] += gv[i];
-                sgx[i] += gv[i] * ((xv[i] - mean) * inv);
-            }
-        }
-        let (mut tg, mut tgx) = (0.0f64, 0.0f64);
-        for i in 0..8 {
-            tg += sg[i] as f64;
-            tgx += sgx[i] as f64;
-        }
-        for (&gv, &xv) in g_rest.iter().zip(x_rest) {
-            tg += gv as f64;
-            tgx += gv as f64 * ((xv - mean) * inv) as f64;
-        }
-        (tg, tgx)
     }
 }
 
@@ -174,7 +113,7 @@ avx2_dispatch! {
 /// [`CHANNEL_PARTS`] parts of the channels ([`parallel::parts`]; a channel's results do not
 /// depend on which part holds it), its channels and their planes, image-major (`b·width + j`
 /// is image `b`'s plane of the lane's `j`-th channel).
-fn channel_planes(data: &mut [f32], c: usize, s: usize) -> Vec<(Range<usize>, Vec<&mut [f32]>)> {
+fn channel_planes<T>(data: &mut [T], c: usize, s: usize) -> Vec<(Range<usize>, Vec<&mut [T]>)> {
     let mut lanes: Vec<_> = parallel::parts(c, CHANNEL_PARTS)
         .into_iter()
         .map(|l| (l, Vec::new()))
@@ -227,8 +166,11 @@ impl Op for BatchNorm {
                 "training needs more than one value per channel, got {count}"
             ));
         }
-        let mut y = ArrayD::<f32>::zeros(input.raw_dim());
-        let ys = y.as_slice_mut().ok_or("output not contiguous")?;
+        // Not zeroed first: every value is written below (`channel_planes` hands out each
+        // plane once, and each channel's loop normalizes all of its planes).
+        let len = n * c * s;
+        let mut y = Vec::<f32>::with_capacity(len);
+        let ys = &mut y.spare_capacity_mut()[..len];
         // Channels are independent: each lane computes its channels' statistics and writes
         // their planes, so the results do not depend on the thread count.
         let (eps, relu) = (self.epsilon, self.relu);
@@ -255,6 +197,9 @@ impl Op for BatchNorm {
             }
             stats
         });
+        // SAFETY: the lanes held every plane of the `len` values and wrote each (above).
+        unsafe { y.set_len(len) };
+        let y = ArrayD::from_shape_vec(input.raw_dim(), y).map_err(|e| e.to_string())?;
         let stats: Vec<_> = per_channel.into_iter().flatten().collect();
         let mean: Array1<f32> = stats.iter().map(|s| s.0).collect();
         let inv: Array1<f32> = stats.iter().map(|s| s.1).collect();

@@ -5,6 +5,7 @@
 //! kh·kw times the size of the input, per layer, for the whole batch). A 1×1 unit-stride conv
 //! (MobileNet's pointwise layers) uses the image itself as its column matrix.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use ndarray::{ArrayD, ArrayView2, ArrayViewMut2, Axis, IxDyn, ShapeBuilder};
@@ -18,7 +19,7 @@ use super::im2row::{
 use super::op::{Grads, Inputs, Op, OpResult, single};
 use crate::graph::{NodeSpec, Tensor};
 use crate::parallel;
-use edge_ssl_core::gemm;
+use edge_ssl_core::{gemm, gemm_overwrite};
 
 #[derive(Debug)]
 pub(crate) struct Conv {
@@ -266,11 +267,12 @@ impl Plan<'_> {
         (n * self.shape[1] + k * self.og + o) * self.p
     }
 
-    /// Forward for images `lane`, into `out` (their outputs, `lane.len() × O × p`).
+    /// Forward for images `lane`, into `out` (their outputs, `lane.len() × O × p`), every value
+    /// of which it writes when it returns `Ok`.
     fn forward_images(
         &self,
         lane: Range<usize>,
-        out: &mut [f32],
+        out: &mut [MaybeUninit<f32>],
         w2: ArrayView2<'_, f32>,
         og: usize,
         worker: usize,
@@ -286,9 +288,7 @@ impl Plan<'_> {
                     let wk = w2.slice(ndarray::s![k * og..(k + 1) * og, ..]);
                     if cnt == 1 {
                         let at = self.at(n0 - lane.start, k, 0);
-                        let y = ArrayViewMut2::from_shape((og, p), &mut out[at..at + og * p])
-                            .map_err(|e| e.to_string())?;
-                        gemm(1.0, wk, colv, 0.0, y);
+                        gemm_overwrite(1.0, wk, colv, &mut out[at..at + og * p]);
                         continue;
                     }
                     let width = cnt * p;
@@ -298,8 +298,10 @@ impl Plan<'_> {
                     for s in 0..cnt {
                         for o in 0..og {
                             let at = self.at(n0 + s - lane.start, k, o);
-                            out[at..at + p]
-                                .copy_from_slice(&ybuf[o * width + s * p..o * width + (s + 1) * p]);
+                            let from = &ybuf[o * width + s * p..o * width + (s + 1) * p];
+                            for (y, &v) in out[at..at + p].iter_mut().zip(from) {
+                                y.write(v);
+                            }
                         }
                     }
                 }
@@ -494,11 +496,12 @@ impl Op for Conv {
             .as_standard_layout()
             .into_owned();
         let w2 = wt.t();
-        let mut y = ArrayD::<f32>::zeros(IxDyn(&shape));
-        let ys = y.as_slice_mut().ok_or("output not contiguous")?;
+        // Not zeroed first: the lanes below write every value (`forward_images`).
+        let len: usize = shape.iter().product();
+        let mut y = Vec::<f32>::with_capacity(len);
         // Images are independent: each lane writes its own images' outputs.
         let per_image = shape[1] * p;
-        let mut rest = ys;
+        let mut rest = &mut y.spare_capacity_mut()[..len];
         let mut items = Vec::with_capacity(FORWARD_PARTS);
         for lane in parallel::parts(shape[0], FORWARD_PARTS) {
             let (mine, tail) = std::mem::take(&mut rest).split_at_mut(lane.len() * per_image);
@@ -510,6 +513,10 @@ impl Op for Conv {
         })
         .into_iter()
         .collect::<OpResult<()>>()?;
+        // SAFETY: the lanes cover the `len` values (`parts` splits all images, each lane's
+        // slice is its images' outputs) and every lane returned `Ok`, so wrote all of its own.
+        unsafe { y.set_len(len) };
+        let mut y = ArrayD::from_shape_vec(IxDyn(&shape), y).map_err(|e| e.to_string())?;
         if let Some(b) = bias {
             for (mut plane, &bv) in y.axis_iter_mut(Axis(1)).zip(b.iter()) {
                 plane += bv;

@@ -10,6 +10,7 @@ mod erf;
 mod expand;
 mod gather;
 mod gemm;
+mod grad_sums;
 mod hard_sigmoid;
 mod hard_swish;
 mod im2col;

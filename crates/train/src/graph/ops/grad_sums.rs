@@ -1,0 +1,251 @@
+//! BatchNormalization's backward sums over one plane: Σg and Σg·x̂ (x̂ = (x − mean)·inv), the
+//! two numbers per channel its input and parameter gradients need, with the fused Relu's gate
+//! applied to `g` on the way ([`gated_grad_sums`]).
+//!
+//! Each is written twice: portably (eight f32 lanes, then f64; what every CPU runs without
+//! AVX2) and in AVX2 intrinsics, which do the same operations in the same order per lane (no
+//! fused multiply-add), so both give the same bits. The intrinsics are there because LLVM
+//! compiled the portable loop, inside an AVX2 function, to one vector compare and then a scalar
+//! multiply, shuffle and insert per lane for Σg·x̂: the gated sums took 12.6 % of a
+//! whole-encoder training run (`perf record` of `adapt --train all` on the bundled encoder),
+//! four times the forward's normalization, which moves as many bytes.
+
+/// The fused Relu's gradient and [`plane_grad_sums`] in one pass: `g` is kept where the
+/// forward's value for `x`, `(x − mean)·a + b` (the same expression on the same statistics,
+/// so the same bits), was positive and zeroed elsewhere (`Relu`'s own backward), in place,
+/// and the sums are taken over the gated values.
+pub(super) fn gated_grad_sums(
+    g: &mut [f32],
+    x: &[f32],
+    mean: f32,
+    inv: f32,
+    a: f32,
+    b: f32,
+) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { avx2::gated_grad_sums(g, x, mean, inv, a, b) };
+    }
+    gated_grad_sums_any(g, x, mean, inv, a, b)
+}
+
+/// Σg and Σg·x̂ of one plane.
+pub(super) fn plane_grad_sums(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { avx2::plane_grad_sums(g, x, mean, inv) };
+    }
+    plane_grad_sums_any(g, x, mean, inv)
+}
+
+/// The gate of the fused Relu: `gv` where `(xv − mean)·a + b > 0`, else 0. A bit mask on the
+/// gradient, not a select (LLVM branched per lane around each gradient's load with a select).
+#[inline(always)]
+fn gate(gv: f32, xv: f32, mean: f32, a: f32, b: f32) -> f32 {
+    let keep = u32::from((xv - mean) * a + b > 0.0).wrapping_neg();
+    f32::from_bits(gv.to_bits() & keep)
+}
+
+/// The eight lane sums, then the values past the last whole lane group, in f64.
+#[inline(always)]
+fn finish((sg, sgx): ([f32; 8], [f32; 8]), rest: impl Iterator<Item = (f32, f32)>) -> (f64, f64) {
+    let (mut tg, mut tgx) = (0.0f64, 0.0f64);
+    for i in 0..8 {
+        tg += sg[i] as f64;
+        tgx += sgx[i] as f64;
+    }
+    for (v, d) in rest {
+        tg += v as f64;
+        tgx += v as f64 * d as f64;
+    }
+    (tg, tgx)
+}
+
+fn gated_grad_sums_any(
+    g: &mut [f32],
+    x: &[f32],
+    mean: f32,
+    inv: f32,
+    a: f32,
+    b: f32,
+) -> (f64, f64) {
+    let (mut sg, mut sgx) = ([0.0f32; 8], [0.0f32; 8]);
+    let (gc, g_rest) = g.as_chunks_mut::<8>();
+    let (xc, x_rest) = x.as_chunks::<8>();
+    for (gv, xv) in gc.iter_mut().zip(xc) {
+        for i in 0..8 {
+            let v = gate(gv[i], xv[i], mean, a, b);
+            gv[i] = v;
+            sg[i] += v;
+            sgx[i] += v * ((xv[i] - mean) * inv);
+        }
+    }
+    let rest = g_rest.iter_mut().zip(x_rest).map(|(gv, &xv)| {
+        *gv = gate(*gv, xv, mean, a, b);
+        (*gv, (xv - mean) * inv)
+    });
+    finish((sg, sgx), rest)
+}
+
+fn plane_grad_sums_any(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
+    let (mut sg, mut sgx) = ([0.0f32; 8], [0.0f32; 8]);
+    let ((gc, g_rest), (xc, x_rest)) = (g.as_chunks::<8>(), x.as_chunks::<8>());
+    for (gv, xv) in gc.iter().zip(xc) {
+        for i in 0..8 {
+            sg[i] += gv[i];
+            sgx[i] += gv[i] * ((xv[i] - mean) * inv);
+        }
+    }
+    let rest = g_rest
+        .iter()
+        .zip(x_rest)
+        .map(|(&gv, &xv)| (gv, (xv - mean) * inv));
+    finish((sg, sgx), rest)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{finish, gate};
+
+    /// [`super::gated_grad_sums_any`], eight lanes a step in one register each.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn gated_grad_sums(
+        g: &mut [f32],
+        x: &[f32],
+        mean: f32,
+        inv: f32,
+        a: f32,
+        b: f32,
+    ) -> (f64, f64) {
+        let (gc, g_rest) = g.as_chunks_mut::<8>();
+        let (xc, x_rest) = x.as_chunks::<8>();
+        let (vm, vi, va, vb) = (
+            _mm256_set1_ps(mean),
+            _mm256_set1_ps(inv),
+            _mm256_set1_ps(a),
+            _mm256_set1_ps(b),
+        );
+        let zero = _mm256_setzero_ps();
+        let (mut sg, mut sgx) = (zero, zero);
+        for (gv, xv) in gc.iter_mut().zip(xc) {
+            // SAFETY: `gv` and `xv` are arrays of eight f32 (unaligned loads and stores).
+            let (gr, xr) = unsafe { (_mm256_loadu_ps(gv.as_ptr()), _mm256_loadu_ps(xv.as_ptr())) };
+            let d = _mm256_sub_ps(xr, vm);
+            let y = _mm256_add_ps(_mm256_mul_ps(d, va), vb);
+            let v = _mm256_and_ps(gr, _mm256_cmp_ps::<_CMP_GT_OQ>(y, zero));
+            // SAFETY: as above.
+            unsafe { _mm256_storeu_ps(gv.as_mut_ptr(), v) };
+            sg = _mm256_add_ps(sg, v);
+            sgx = _mm256_add_ps(sgx, _mm256_mul_ps(v, _mm256_mul_ps(d, vi)));
+        }
+        let rest = g_rest.iter_mut().zip(x_rest).map(|(gv, &xv)| {
+            *gv = gate(*gv, xv, mean, a, b);
+            (*gv, (xv - mean) * inv)
+        });
+        finish((lanes(sg), lanes(sgx)), rest)
+    }
+
+    /// [`super::plane_grad_sums_any`], eight lanes a step in one register each.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn plane_grad_sums(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
+        let ((gc, g_rest), (xc, x_rest)) = (g.as_chunks::<8>(), x.as_chunks::<8>());
+        let (vm, vi) = (_mm256_set1_ps(mean), _mm256_set1_ps(inv));
+        let (mut sg, mut sgx) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for (gv, xv) in gc.iter().zip(xc) {
+            // SAFETY: `gv` and `xv` are arrays of eight f32 (unaligned loads).
+            let (gr, xr) = unsafe { (_mm256_loadu_ps(gv.as_ptr()), _mm256_loadu_ps(xv.as_ptr())) };
+            sg = _mm256_add_ps(sg, gr);
+            sgx = _mm256_add_ps(
+                sgx,
+                _mm256_mul_ps(gr, _mm256_mul_ps(_mm256_sub_ps(xr, vm), vi)),
+            );
+        }
+        let rest = g_rest
+            .iter()
+            .zip(x_rest)
+            .map(|(&gv, &xv)| (gv, (xv - mean) * inv));
+        finish((lanes(sg), lanes(sgx)), rest)
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn lanes(v: __m256) -> [f32; 8] {
+        let mut out = [0.0f32; 8];
+        // SAFETY: `out` holds eight f32 (unaligned store).
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values with both signs, zeros and a NaN-free spread, some planes not a multiple of 8.
+    fn plane(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                let v = (state % 20_001) as f32 / 10_000.0 - 1.0;
+                if i % 11 == 0 { 0.0 } else { v * 3.0 }
+            })
+            .collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The dispatched sums (AVX2 on a CPU that has it) give the portable version's bits, and
+    /// the portable version agrees with a plain f64 sum of the definition.
+    #[test]
+    fn both_forms_give_the_same_bits_and_the_definition() {
+        for (len, seed) in [(0, 1), (5, 2), (8, 3), (16, 4), (49, 5), (196, 6), (784, 7)] {
+            let (x, g0) = (plane(len, seed), plane(len, seed + 100));
+            let (mean, inv, a, b) = (0.1f32, 1.7f32, 0.9f32, -0.2f32);
+            let (mut g1, mut g2) = (g0.clone(), g0.clone());
+            let fast = gated_grad_sums(&mut g1, &x, mean, inv, a, b);
+            let slow = gated_grad_sums_any(&mut g2, &x, mean, inv, a, b);
+            assert_eq!(bits(&g1), bits(&g2), "gated gradient, {len} values");
+            assert_eq!(fast.0.to_bits(), slow.0.to_bits(), "Σg, {len} values");
+            assert_eq!(fast.1.to_bits(), slow.1.to_bits(), "Σg·x̂, {len} values");
+            let (mut want_g, mut want_gx) = (0.0f64, 0.0f64);
+            for (i, (&gv, &xv)) in g0.iter().zip(&x).enumerate() {
+                let on = ((xv - mean) * a + b) > 0.0;
+                let v = if on { gv } else { 0.0 };
+                assert_eq!(g1[i], v, "gate at {i} of {len}");
+                want_g += v as f64;
+                want_gx += v as f64 * ((xv - mean) * inv) as f64;
+            }
+            assert!(
+                (slow.0 - want_g).abs() <= 1e-4 * (1.0 + want_g.abs()),
+                "{len}"
+            );
+            assert!(
+                (slow.1 - want_gx).abs() <= 1e-4 * (1.0 + want_gx.abs()),
+                "{len}"
+            );
+
+            let fast = plane_grad_sums(&g0, &x, mean, inv);
+            let slow = plane_grad_sums_any(&g0, &x, mean, inv);
+            assert_eq!(
+                fast.0.to_bits(),
+                slow.0.to_bits(),
+                "ungated Σg, {len} values"
+            );
+            assert_eq!(
+                fast.1.to_bits(),
+                slow.1.to_bits(),
+                "ungated Σg·x̂, {len} values"
+            );
+            let want: f64 = g0.iter().map(|&v| v as f64).sum();
+            assert!((slow.0 - want).abs() <= 1e-4 * (1.0 + want.abs()), "{len}");
+        }
+    }
+}
