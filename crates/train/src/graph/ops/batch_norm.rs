@@ -13,8 +13,8 @@ use std::ops::Range;
 use ndarray::{Array1, ArrayD, IxDyn};
 
 use super::attrs;
-use super::grad_sums::{gated_grad_sums, plane_grad_sums};
 use super::op::{Grads, Inputs, Op, OpResult};
+use super::plane_sums::{gated_grad_sums, plane_grad_sums, plane_moments};
 use crate::graph::{NodeSpec, Tensor};
 use crate::parallel;
 use edge_ssl_core::avx2_dispatch;
@@ -58,29 +58,12 @@ impl BatchNorm {
     }
 }
 
-avx2_dispatch! {
-    /// Σ(x − shift)² (or Σx with `square = false`) of one plane: eight f32 lanes, which
-    /// vectorize, over at most a few thousand values; planes are then summed in f64. Two passes
-    /// (mean, then squared deviations) because E[x²] − E[x]² cancels badly when |mean| ≫ σ.
-    fn plane_sum(v: &[f32], shift: f32, square: bool) -> f64 {
-        let mut acc = [0.0f32; 8];
-        let (chunks, rest) = v.as_chunks::<8>();
-        for c in chunks {
-            for i in 0..8 {
-                let d = c[i] - shift;
-                acc[i] += if square { d * d } else { d };
-            }
-        }
-        let mut total = 0.0f64;
-        for a in acc {
-            total += a as f64;
-        }
-        for &v in rest {
-            let d = (v - shift) as f64;
-            total += if square { d * d } else { d };
-        }
-        total
+/// The mean of one plane, in f64 (0 for an empty one).
+fn plane_mean(v: &[f32]) -> f32 {
+    if v.is_empty() {
+        return 0.0;
     }
+    (v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64) as f32
 }
 
 avx2_dispatch! {
@@ -180,9 +163,13 @@ impl Op for BatchNorm {
             for (j, ch) in chans.enumerate() {
                 let plane = |b: usize| &xs[(b * c + ch) * s..(b * c + ch + 1) * s];
                 let (m, iv, batch) = if train {
-                    let mu =
-                        (0..n).map(|b| plane_sum(plane(b), 0.0, false)).sum::<f64>() / count as f64;
-                    let ss: f64 = (0..n).map(|b| plane_sum(plane(b), mu as f32, true)).sum();
+                    let shift = plane_mean(plane(0));
+                    let (sd, sd2) = (0..n)
+                        .map(|b| plane_moments(plane(b), shift))
+                        .fold((0.0f64, 0.0f64), |(a, b), (x, y)| (a + x, b + y));
+                    let mu = shift as f64 + sd / count as f64;
+                    // Σ(x − μ)² = Σd² − (Σd)²/n, d = x − shift; never below 0.
+                    let ss = (sd2 - sd * sd / count as f64).max(0.0);
                     let inv = (1.0 / (ss / count as f64 + eps as f64).sqrt()) as f32;
                     (mu as f32, inv, Some((mu, ss)))
                 } else {

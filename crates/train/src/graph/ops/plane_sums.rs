@@ -1,14 +1,28 @@
-//! BatchNormalization's backward sums over one plane: Σg and Σg·x̂ (x̂ = (x − mean)·inv), the
-//! two numbers per channel its input and parameter gradients need, with the fused Relu's gate
-//! applied to `g` on the way ([`gated_grad_sums`]).
+//! BatchNormalization's sums over one plane (one image's values of one channel): forward, Σd
+//! and Σd² (d = x − shift) for the batch mean and variance ([`plane_moments`]); backward, Σg
+//! and Σg·x̂ (x̂ = (x − mean)·inv), the two numbers per channel its input and parameter
+//! gradients need, with the fused Relu's gate applied to `g` on the way ([`gated_grad_sums`]).
 //!
 //! Each is written twice: portably (eight f32 lanes, then f64; what every CPU runs without
 //! AVX2) and in AVX2 intrinsics, which do the same operations in the same order per lane (no
 //! fused multiply-add), so both give the same bits. The intrinsics are there because LLVM
-//! compiled the portable loop, inside an AVX2 function, to one vector compare and then a scalar
-//! multiply, shuffle and insert per lane for Σg·x̂: the gated sums took 12.6 % of a
-//! whole-encoder training run (`perf record` of `adapt --train all` on the bundled encoder),
-//! four times the forward's normalization, which moves as many bytes.
+//! compiled the portable loops, inside an AVX2 function, one lane at a time (scalar loads,
+//! subtractions and inserts): the gated sums took 12.6 % of a whole-encoder training run
+//! (`perf record` of `adapt --train all` on the bundled encoder), four times the forward's
+//! normalization, which moves as many bytes, and the moments 6.6 %.
+
+/// Σ(x − shift) and Σ(x − shift)² of one plane. One pass over the activation for both (two
+/// passes, the mean and then squared deviations from it, took 4.4 % of a whole-encoder training
+/// run): with `shift` near the batch mean (the caller passes the channel's first plane's mean),
+/// Σd² − (Σd)²/n does not cancel the way E[x²] − E[x]² does when |mean| ≫ σ.
+pub(super) fn plane_moments(v: &[f32], shift: f32) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { avx2::plane_moments(v, shift) };
+    }
+    plane_moments_any(v, shift)
+}
 
 /// The fused Relu's gradient and [`plane_grad_sums`] in one pass: `g` is kept where the
 /// forward's value for `x`, `(x − mean)·a + b` (the same expression on the same statistics,
@@ -63,6 +77,23 @@ fn finish((sg, sgx): ([f32; 8], [f32; 8]), rest: impl Iterator<Item = (f32, f32)
     (tg, tgx)
 }
 
+fn plane_moments_any(v: &[f32], shift: f32) -> (f64, f64) {
+    let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
+    let (chunks, rest) = v.as_chunks::<8>();
+    for c in chunks {
+        for i in 0..8 {
+            let d = c[i] - shift;
+            s1[i] += d;
+            s2[i] += d * d;
+        }
+    }
+    let rest = rest.iter().map(|&x| {
+        let d = x - shift;
+        (d, d)
+    });
+    finish((s1, s2), rest)
+}
+
 fn gated_grad_sums_any(
     g: &mut [f32],
     x: &[f32],
@@ -110,6 +141,25 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{finish, gate};
+
+    /// [`super::plane_moments_any`], eight lanes a step in one register each.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn plane_moments(v: &[f32], shift: f32) -> (f64, f64) {
+        let (chunks, rest) = v.as_chunks::<8>();
+        let vs = _mm256_set1_ps(shift);
+        let (mut s1, mut s2) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for c in chunks {
+            // SAFETY: `c` is an array of eight f32 (unaligned load).
+            let d = _mm256_sub_ps(unsafe { _mm256_loadu_ps(c.as_ptr()) }, vs);
+            s1 = _mm256_add_ps(s1, d);
+            s2 = _mm256_add_ps(s2, _mm256_mul_ps(d, d));
+        }
+        let rest = rest.iter().map(|&x| {
+            let d = x - shift;
+            (d, d)
+        });
+        finish((lanes(s1), lanes(s2)), rest)
+    }
 
     /// [`super::gated_grad_sums_any`], eight lanes a step in one register each.
     #[target_feature(enable = "avx2")]
@@ -230,6 +280,21 @@ mod tests {
             assert!(
                 (slow.1 - want_gx).abs() <= 1e-4 * (1.0 + want_gx.abs()),
                 "{len}"
+            );
+
+            let fast = plane_moments(&x, 0.3);
+            let slow = plane_moments_any(&x, 0.3);
+            assert_eq!(fast.0.to_bits(), slow.0.to_bits(), "Σd, {len} values");
+            assert_eq!(fast.1.to_bits(), slow.1.to_bits(), "Σd², {len} values");
+            let d: Vec<f64> = x.iter().map(|&v| v as f64 - 0.3f32 as f64).collect();
+            let (want1, want2) = (d.iter().sum::<f64>(), d.iter().map(|v| v * v).sum::<f64>());
+            assert!(
+                (slow.0 - want1).abs() <= 1e-4 * (1.0 + want1.abs()),
+                "Σd, {len}"
+            );
+            assert!(
+                (slow.1 - want2).abs() <= 1e-4 * (1.0 + want2.abs()),
+                "Σd², {len}"
             );
 
             let fast = plane_grad_sums(&g0, &x, mean, inv);
