@@ -5,7 +5,7 @@
 //!
 //! Each is written twice: portably (eight f32 lanes, then f64; what every CPU runs without
 //! AVX2) and in AVX2 intrinsics, which do the same operations in the same order per lane (no
-//! fused multiply-add), so both give the same bits. The intrinsics are there because LLVM
+//! fused multiply-add), so both give the same bits; on aarch64, in NEON intrinsics likewise. The intrinsics are there because LLVM
 //! compiled the portable loops, inside an AVX2 function, one lane at a time (scalar loads,
 //! subtractions and inserts): the gated sums took 12.6 % of a whole-encoder training run
 //! (`perf record` of `adapt --train all` on the bundled encoder), four times the forward's
@@ -21,6 +21,10 @@ pub(super) fn plane_moments(v: &[f32], shift: f32) -> (f64, f64) {
         // SAFETY: the CPU has AVX2, checked just above.
         return unsafe { avx2::plane_moments(v, shift) };
     }
+    // SAFETY: every aarch64 CPU has NEON.
+    #[cfg(target_arch = "aarch64")]
+    return unsafe { neon::plane_moments(v, shift) };
+    #[cfg(not(target_arch = "aarch64"))]
     plane_moments_any(v, shift)
 }
 
@@ -41,6 +45,10 @@ pub(super) fn gated_grad_sums(
         // SAFETY: the CPU has AVX2, checked just above.
         return unsafe { avx2::gated_grad_sums(g, x, mean, inv, a, b) };
     }
+    // SAFETY: every aarch64 CPU has NEON.
+    #[cfg(target_arch = "aarch64")]
+    return unsafe { neon::gated_grad_sums(g, x, mean, inv, a, b) };
+    #[cfg(not(target_arch = "aarch64"))]
     gated_grad_sums_any(g, x, mean, inv, a, b)
 }
 
@@ -51,6 +59,10 @@ pub(super) fn plane_grad_sums(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64
         // SAFETY: the CPU has AVX2, checked just above.
         return unsafe { avx2::plane_grad_sums(g, x, mean, inv) };
     }
+    // SAFETY: every aarch64 CPU has NEON.
+    #[cfg(target_arch = "aarch64")]
+    return unsafe { neon::plane_grad_sums(g, x, mean, inv) };
+    #[cfg(not(target_arch = "aarch64"))]
     plane_grad_sums_any(g, x, mean, inv)
 }
 
@@ -77,6 +89,8 @@ fn finish((sg, sgx): ([f32; 8], [f32; 8]), rest: impl Iterator<Item = (f32, f32)
     (tg, tgx)
 }
 
+// The portable form: what runs without AVX2 and without NEON, and the tests' reference.
+#[cfg(any(test, not(target_arch = "aarch64")))]
 fn plane_moments_any(v: &[f32], shift: f32) -> (f64, f64) {
     let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
     let (chunks, rest) = v.as_chunks::<8>();
@@ -94,6 +108,8 @@ fn plane_moments_any(v: &[f32], shift: f32) -> (f64, f64) {
     finish((s1, s2), rest)
 }
 
+// The portable form: what runs without AVX2 and without NEON, and the tests' reference.
+#[cfg(any(test, not(target_arch = "aarch64")))]
 fn gated_grad_sums_any(
     g: &mut [f32],
     x: &[f32],
@@ -120,6 +136,8 @@ fn gated_grad_sums_any(
     finish((sg, sgx), rest)
 }
 
+// The portable form: what runs without AVX2 and without NEON, and the tests' reference.
+#[cfg(any(test, not(target_arch = "aarch64")))]
 fn plane_grad_sums_any(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
     let (mut sg, mut sgx) = ([0.0f32; 8], [0.0f32; 8]);
     let ((gc, g_rest), (xc, x_rest)) = (g.as_chunks::<8>(), x.as_chunks::<8>());
@@ -227,6 +245,124 @@ mod avx2 {
         // SAFETY: `out` holds eight f32 (unaligned store).
         unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
         out
+    }
+}
+
+/// The same loops in NEON (every aarch64 CPU has it: Raspberry Pi 4/5, Jetson), eight lanes as
+/// two four-lane registers, lanes 0–3 and 4–7 in the portable version's order: LLVM scalarized
+/// the portable loops for aarch64 just as for x86-64 (checked in `--emit asm`).
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+
+    use super::{finish, gate};
+
+    /// Eight f32 at `p` as two registers.
+    ///
+    /// # Safety
+    /// `p` points at eight readable f32.
+    #[target_feature(enable = "neon")]
+    unsafe fn load(p: *const f32) -> (float32x4_t, float32x4_t) {
+        // SAFETY: the caller's promise.
+        unsafe { (vld1q_f32(p), vld1q_f32(p.add(4))) }
+    }
+
+    #[target_feature(enable = "neon")]
+    fn lanes((lo, hi): (float32x4_t, float32x4_t)) -> [f32; 8] {
+        let mut out = [0.0f32; 8];
+        // SAFETY: `out` holds eight f32.
+        unsafe {
+            vst1q_f32(out.as_mut_ptr(), lo);
+            vst1q_f32(out.as_mut_ptr().add(4), hi);
+        }
+        out
+    }
+
+    #[target_feature(enable = "neon")]
+    pub(super) fn plane_moments(v: &[f32], shift: f32) -> (f64, f64) {
+        let (chunks, rest) = v.as_chunks::<8>();
+        let (vs, zero) = (vdupq_n_f32(shift), vdupq_n_f32(0.0));
+        let (mut s1, mut s2) = ((zero, zero), (zero, zero));
+        for c in chunks {
+            // SAFETY: `c` is an array of eight f32.
+            let (x0, x1) = unsafe { load(c.as_ptr()) };
+            let (d0, d1) = (vsubq_f32(x0, vs), vsubq_f32(x1, vs));
+            s1 = (vaddq_f32(s1.0, d0), vaddq_f32(s1.1, d1));
+            s2 = (
+                vaddq_f32(s2.0, vmulq_f32(d0, d0)),
+                vaddq_f32(s2.1, vmulq_f32(d1, d1)),
+            );
+        }
+        let rest = rest.iter().map(|&x| {
+            let d = x - shift;
+            (d, d)
+        });
+        finish((lanes(s1), lanes(s2)), rest)
+    }
+
+    #[target_feature(enable = "neon")]
+    pub(super) fn gated_grad_sums(
+        g: &mut [f32],
+        x: &[f32],
+        mean: f32,
+        inv: f32,
+        a: f32,
+        b: f32,
+    ) -> (f64, f64) {
+        let (gc, g_rest) = g.as_chunks_mut::<8>();
+        let (xc, x_rest) = x.as_chunks::<8>();
+        let (vm, vi, va, vb) = (
+            vdupq_n_f32(mean),
+            vdupq_n_f32(inv),
+            vdupq_n_f32(a),
+            vdupq_n_f32(b),
+        );
+        let zero = vdupq_n_f32(0.0);
+        let (mut sg, mut sgx) = ((zero, zero), (zero, zero));
+        let step = |gr: float32x4_t, xr: float32x4_t| {
+            let d = vsubq_f32(xr, vm);
+            let keep = vcgtq_f32(vaddq_f32(vmulq_f32(d, va), vb), zero);
+            let v = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(gr), keep));
+            (v, vmulq_f32(v, vmulq_f32(d, vi)))
+        };
+        for (gv, xv) in gc.iter_mut().zip(xc) {
+            // SAFETY: `gv` and `xv` are arrays of eight f32.
+            let ((g0, g1), (x0, x1)) = unsafe { (load(gv.as_ptr()), load(xv.as_ptr())) };
+            let ((v0, p0), (v1, p1)) = (step(g0, x0), step(g1, x1));
+            // SAFETY: as above, and `gv` is writable.
+            unsafe {
+                vst1q_f32(gv.as_mut_ptr(), v0);
+                vst1q_f32(gv.as_mut_ptr().add(4), v1);
+            }
+            sg = (vaddq_f32(sg.0, v0), vaddq_f32(sg.1, v1));
+            sgx = (vaddq_f32(sgx.0, p0), vaddq_f32(sgx.1, p1));
+        }
+        let rest = g_rest.iter_mut().zip(x_rest).map(|(gv, &xv)| {
+            *gv = gate(*gv, xv, mean, a, b);
+            (*gv, (xv - mean) * inv)
+        });
+        finish((lanes(sg), lanes(sgx)), rest)
+    }
+
+    #[target_feature(enable = "neon")]
+    pub(super) fn plane_grad_sums(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) {
+        let ((gc, g_rest), (xc, x_rest)) = (g.as_chunks::<8>(), x.as_chunks::<8>());
+        let (vm, vi, zero) = (vdupq_n_f32(mean), vdupq_n_f32(inv), vdupq_n_f32(0.0));
+        let (mut sg, mut sgx) = ((zero, zero), (zero, zero));
+        for (gv, xv) in gc.iter().zip(xc) {
+            // SAFETY: `gv` and `xv` are arrays of eight f32.
+            let ((g0, g1), (x0, x1)) = unsafe { (load(gv.as_ptr()), load(xv.as_ptr())) };
+            sg = (vaddq_f32(sg.0, g0), vaddq_f32(sg.1, g1));
+            sgx = (
+                vaddq_f32(sgx.0, vmulq_f32(g0, vmulq_f32(vsubq_f32(x0, vm), vi))),
+                vaddq_f32(sgx.1, vmulq_f32(g1, vmulq_f32(vsubq_f32(x1, vm), vi))),
+            );
+        }
+        let rest = g_rest
+            .iter()
+            .zip(x_rest)
+            .map(|(&gv, &xv)| (gv, (xv - mean) * inv));
+        finish((lanes(sg), lanes(sgx)), rest)
     }
 }
 
