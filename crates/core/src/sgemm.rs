@@ -33,10 +33,30 @@ pub fn gemm(
         c.mapv_inplace(|v| if beta == 0.0 { 0.0 } else { beta * v });
         return;
     }
-    let (sa, sb, sc) = (a.strides(), b.strides(), c.strides());
+    let sc = c.strides();
     let (rsc, csc) = (sc[0], sc[1]);
-    // SAFETY: the views guarantee every (i, j) inside their dims is in bounds at
-    // ptr + i·rs + j·cs, which is all sgemm reads and writes; `c` is a unique borrow.
+    // SAFETY: the view guarantees every (i, j) inside its dims is in bounds at
+    // ptr + i·rsc + j·csc, and `c` is a unique borrow.
+    unsafe { product(alpha, a, b, beta, c.as_mut_ptr(), (rsc, csc)) }
+}
+
+/// `matrixmultiply::sgemm` on `a` and `b` (any strides) into `c` with strides `(rsc, csc)`.
+///
+/// # Safety
+/// `c + i·rsc + j·csc` is writable (and readable, unless `beta = 0`) for every `i < a.nrows()`,
+/// `j < b.ncols()`, and nothing else accesses it during the call; `a.ncols() == b.nrows() > 0`.
+unsafe fn product(
+    alpha: f32,
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    beta: f32,
+    c: *mut f32,
+    (rsc, csc): (isize, isize),
+) {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    let (sa, sb) = (a.strides(), b.strides());
+    // SAFETY: the views guarantee every (i, k) and (k, j) inside their dims is in bounds at
+    // ptr + i·rs + j·cs; the caller vouches for `c`.
     unsafe {
         matrixmultiply::sgemm(
             m,
@@ -50,7 +70,7 @@ pub fn gemm(
             sb[0],
             sb[1],
             beta,
-            c.as_mut_ptr(),
+            c,
             rsc,
             csc,
         );
@@ -86,27 +106,17 @@ pub fn gemm_overwrite(
         c.fill(MaybeUninit::new(0.0));
         return;
     }
-    let (sa, sb) = (a.strides(), b.strides());
-    // SAFETY: the views guarantee every (i, k) and (k, j) inside their dims is in bounds at
-    // ptr + i·rs + j·cs; `c` holds m·n values, row-major (row stride n, column stride 1), a
-    // unique borrow; with β = 0 sgemm only writes C, so its values need no initialization.
+    // SAFETY: `c` holds m·n values, row-major (row stride n, column stride 1), a unique
+    // borrow; with β = 0 sgemm only writes C, so its values need no initialization.
     unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
+        product(
             alpha,
-            a.as_ptr(),
-            sa[0],
-            sa[1],
-            b.as_ptr(),
-            sb[0],
-            sb[1],
+            a,
+            b,
             0.0,
             c.as_mut_ptr().cast::<f32>(),
-            n as isize,
-            1,
-        );
+            (n as isize, 1),
+        )
     }
 }
 
