@@ -13,8 +13,8 @@
 # Fashion-MNIST images through the committed encoder, compared with ONNX Runtime's reference
 # outputs), the unit tests of edge-ssl-core (preprocessing, cards, npy), edge-ssl-runtime (tract
 # sessions, ONNX inspection and editing, BN re-estimation, TensorRT cache keying) and
-# edge-ssl-link (the wire protocol), the train crate's NEON kernels (`plane_sums`), and `edge-ssl info` on the
-# bundled encoder. Not run under qemu: the rest of the train crate's tests (training loops: slow emulated), the CLI
+# edge-ssl-link (the wire protocol), and `edge-ssl info` on the bundled encoder. Not run under qemu: the train crate's
+# unit tests (training loops: slow emulated; pure Rust with no target-specific code), the CLI
 # integration tests, anything needing ONNX Runtime (there is no aarch64 libonnxruntime here).
 #
 # Linkers and qemu runners are configured in .cargo/config.toml. Environment: CARGO_TARGET_DIR
@@ -61,7 +61,7 @@ if [ $aarch64 = 1 ]; then
     # One cargo invocation builds every test binary (and, for the root package's integration
     # tests, the `edge-ssl` binary): the same package selection each time keeps cargo's feature
     # unification stable, so nothing (tract above all) is compiled twice.
-    pkgs=(-p edge-ssl-cli -p edge-ssl-core -p edge-ssl-runtime -p edge-ssl-link -p edge-ssl-train)
+    pkgs=(-p edge-ssl-cli -p edge-ssl-core -p edge-ssl-runtime -p edge-ssl-link)
     step cargo test --target $T "${pkgs[@]}" --lib --tests --no-run
     mapfile -t tests < <(cargo test --target $T "${pkgs[@]}" --lib --tests --no-run \
         --message-format=json 2>/dev/null | python3 -c '
@@ -84,10 +84,6 @@ for line in sys.stdin:
             # The PyTorch BN check runs ResNet-18 on the host already; emulated it takes minutes.
             "$PWD/crates/runtime:bn_torch") continue ;;
             "$PWD:"*) continue ;;                        # CLI tests: not in the emulated subset
-            # The trainer's NEON kernels against their portable form; the training loops are
-            # slow emulated and have no target-specific code.
-            "$PWD/crates/train:edge_ssl_train") filter=(plane_sums) ;;
-            "$PWD/crates/train:"*) continue ;;
             *) filter=() ;;
         esac
         # cargo runs tests from their package's directory; do the same.

@@ -250,7 +250,10 @@ mod avx2 {
 
 /// The same loops in NEON (every aarch64 CPU has it: Raspberry Pi 4/5, Jetson), eight lanes as
 /// two four-lane registers, lanes 0–3 and 4–7 in the portable version's order: LLVM scalarized
-/// the portable loops for aarch64 just as for x86-64 (checked in `--emit asm`).
+/// the portable loops for aarch64 just as for x86-64 (checked in `--emit asm`). The test below
+/// runs them under qemu with `cargo test --release --target aarch64-unknown-linux-gnu -p
+/// edge-ssl-train --lib plane_sums` (the runner is set in `.cargo/config.toml`); CI's emulated
+/// stage, its longest already, does not build the train crate's tests.
 #[cfg(target_arch = "aarch64")]
 mod neon {
     use std::arch::aarch64::*;
