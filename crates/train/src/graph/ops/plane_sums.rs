@@ -89,6 +89,44 @@ fn finish((sg, sgx): ([f32; 8], [f32; 8]), rest: impl Iterator<Item = (f32, f32)
     (tg, tgx)
 }
 
+/// [`finish`] with the values past the last whole group of eight: Σd, Σd² (d = x − shift).
+fn moments_tail(sums: ([f32; 8], [f32; 8]), rest: &[f32], shift: f32) -> (f64, f64) {
+    let rest = rest.iter().map(|&x| {
+        let d = x - shift;
+        (d, d)
+    });
+    finish(sums, rest)
+}
+
+/// [`finish`] with the values past the last whole group of eight: gated in place, then Σg,
+/// Σg·x̂ (`params` = mean, inv, a, b).
+fn gated_tail(
+    sums: ([f32; 8], [f32; 8]),
+    g_rest: &mut [f32],
+    x_rest: &[f32],
+    (mean, inv, a, b): (f32, f32, f32, f32),
+) -> (f64, f64) {
+    let rest = g_rest.iter_mut().zip(x_rest).map(|(gv, &xv)| {
+        *gv = gate(*gv, xv, mean, a, b);
+        (*gv, (xv - mean) * inv)
+    });
+    finish(sums, rest)
+}
+
+/// [`finish`] with the values past the last whole group of eight: Σg, Σg·x̂.
+fn plain_tail(
+    sums: ([f32; 8], [f32; 8]),
+    g_rest: &[f32],
+    x_rest: &[f32],
+    (mean, inv): (f32, f32),
+) -> (f64, f64) {
+    let rest = g_rest
+        .iter()
+        .zip(x_rest)
+        .map(|(&gv, &xv)| (gv, (xv - mean) * inv));
+    finish(sums, rest)
+}
+
 // The portable form: what runs without AVX2 and without NEON, and the tests' reference.
 #[cfg(any(test, not(target_arch = "aarch64")))]
 fn plane_moments_any(v: &[f32], shift: f32) -> (f64, f64) {
@@ -101,11 +139,7 @@ fn plane_moments_any(v: &[f32], shift: f32) -> (f64, f64) {
             s2[i] += d * d;
         }
     }
-    let rest = rest.iter().map(|&x| {
-        let d = x - shift;
-        (d, d)
-    });
-    finish((s1, s2), rest)
+    moments_tail((s1, s2), rest, shift)
 }
 
 // The portable form: what runs without AVX2 and without NEON, and the tests' reference.
@@ -129,11 +163,7 @@ fn gated_grad_sums_any(
             sgx[i] += v * ((xv[i] - mean) * inv);
         }
     }
-    let rest = g_rest.iter_mut().zip(x_rest).map(|(gv, &xv)| {
-        *gv = gate(*gv, xv, mean, a, b);
-        (*gv, (xv - mean) * inv)
-    });
-    finish((sg, sgx), rest)
+    gated_tail((sg, sgx), g_rest, x_rest, (mean, inv, a, b))
 }
 
 // The portable form: what runs without AVX2 and without NEON, and the tests' reference.
@@ -147,18 +177,14 @@ fn plane_grad_sums_any(g: &[f32], x: &[f32], mean: f32, inv: f32) -> (f64, f64) 
             sgx[i] += gv[i] * ((xv[i] - mean) * inv);
         }
     }
-    let rest = g_rest
-        .iter()
-        .zip(x_rest)
-        .map(|(&gv, &xv)| (gv, (xv - mean) * inv));
-    finish((sg, sgx), rest)
+    plain_tail((sg, sgx), g_rest, x_rest, (mean, inv))
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{finish, gate};
+    use super::{gated_tail, moments_tail, plain_tail};
 
     /// [`super::plane_moments_any`], eight lanes a step in one register each.
     #[target_feature(enable = "avx2")]
@@ -172,11 +198,7 @@ mod avx2 {
             s1 = _mm256_add_ps(s1, d);
             s2 = _mm256_add_ps(s2, _mm256_mul_ps(d, d));
         }
-        let rest = rest.iter().map(|&x| {
-            let d = x - shift;
-            (d, d)
-        });
-        finish((lanes(s1), lanes(s2)), rest)
+        moments_tail((lanes(s1), lanes(s2)), rest, shift)
     }
 
     /// [`super::gated_grad_sums_any`], eight lanes a step in one register each.
@@ -210,11 +232,7 @@ mod avx2 {
             sg = _mm256_add_ps(sg, v);
             sgx = _mm256_add_ps(sgx, _mm256_mul_ps(v, _mm256_mul_ps(d, vi)));
         }
-        let rest = g_rest.iter_mut().zip(x_rest).map(|(gv, &xv)| {
-            *gv = gate(*gv, xv, mean, a, b);
-            (*gv, (xv - mean) * inv)
-        });
-        finish((lanes(sg), lanes(sgx)), rest)
+        gated_tail((lanes(sg), lanes(sgx)), g_rest, x_rest, (mean, inv, a, b))
     }
 
     /// [`super::plane_grad_sums_any`], eight lanes a step in one register each.
@@ -232,11 +250,7 @@ mod avx2 {
                 _mm256_mul_ps(gr, _mm256_mul_ps(_mm256_sub_ps(xr, vm), vi)),
             );
         }
-        let rest = g_rest
-            .iter()
-            .zip(x_rest)
-            .map(|(&gv, &xv)| (gv, (xv - mean) * inv));
-        finish((lanes(sg), lanes(sgx)), rest)
+        plain_tail((lanes(sg), lanes(sgx)), g_rest, x_rest, (mean, inv))
     }
 
     #[target_feature(enable = "avx2")]
@@ -258,7 +272,7 @@ mod avx2 {
 mod neon {
     use std::arch::aarch64::*;
 
-    use super::{finish, gate};
+    use super::{gated_tail, moments_tail, plain_tail};
 
     /// Eight f32 at `p` as two registers.
     ///
@@ -296,11 +310,7 @@ mod neon {
                 vaddq_f32(s2.1, vmulq_f32(d1, d1)),
             );
         }
-        let rest = rest.iter().map(|&x| {
-            let d = x - shift;
-            (d, d)
-        });
-        finish((lanes(s1), lanes(s2)), rest)
+        moments_tail((lanes(s1), lanes(s2)), rest, shift)
     }
 
     #[target_feature(enable = "neon")]
@@ -340,11 +350,7 @@ mod neon {
             sg = (vaddq_f32(sg.0, v0), vaddq_f32(sg.1, v1));
             sgx = (vaddq_f32(sgx.0, p0), vaddq_f32(sgx.1, p1));
         }
-        let rest = g_rest.iter_mut().zip(x_rest).map(|(gv, &xv)| {
-            *gv = gate(*gv, xv, mean, a, b);
-            (*gv, (xv - mean) * inv)
-        });
-        finish((lanes(sg), lanes(sgx)), rest)
+        gated_tail((lanes(sg), lanes(sgx)), g_rest, x_rest, (mean, inv, a, b))
     }
 
     #[target_feature(enable = "neon")]
@@ -361,11 +367,7 @@ mod neon {
                 vaddq_f32(sgx.1, vmulq_f32(g1, vmulq_f32(vsubq_f32(x1, vm), vi))),
             );
         }
-        let rest = g_rest
-            .iter()
-            .zip(x_rest)
-            .map(|(&gv, &xv)| (gv, (xv - mean) * inv));
-        finish((lanes(sg), lanes(sgx)), rest)
+        plain_tail((lanes(sg), lanes(sgx)), g_rest, x_rest, (mean, inv))
     }
 }
 
