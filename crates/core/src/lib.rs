@@ -20,7 +20,7 @@
 //! atomically so a crash or a full disk never replaces a good file with half of one
 //! ([`write_atomic`]), the `.npy` format that embeddings are exchanged in ([`npy`]), and
 //! independent work handed out one item at a time to a few threads ([`claim_each`]), and the one
-//! wrapper around `matrixmultiply`'s sgemm ([`gemm`]) that the trainer and the runtime multiply through.
+//! wrapper around `gemm-f32`'s f32 GEMM ([`gemm`]) that the trainer and the runtime multiply through.
 //!
 //! Files arrive from elsewhere and edge-ssl often runs as root, so the core also holds the
 //! rules every file access follows: only regular files are read as data ([`open_regular`];

@@ -58,7 +58,7 @@
 //!   ONNX encoder to train arrives as a plain [`graph::GraphSpec`] (nodes, attributes and
 //!   initializers copied from the ONNX by the library crate; this crate never parses protobuf)
 //!   and runs with a hand-written forward and backward per operator (`graph/ops/`, one file
-//!   each): Conv through im2col and `matrixmultiply`'s sgemm, BatchNormalization with batch
+//!   each): Conv through im2col and an f32 GEMM (`gemm-f32`), BatchNormalization with batch
 //!   statistics and PyTorch's running-statistics update in training, the MobileNetV3 and ViT
 //!   activations, attention's MatMul/Softmax, and the integer shape plumbing of dynamic-batch
 //!   exports. Parameters are ordinary [`nn::Param`]s, so the optimizers and checkpoints above

@@ -7,7 +7,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis, s};
 /// costs more than it saves).
 const THREADED_MIN: usize = 1 << 21;
 
-/// A multiple of every tile size matrixmultiply's f32 kernels use (4, 8 and 16).
+/// Where blocks may start (see [`gemm_threaded`]).
 const TILE_ALIGN: usize = 64;
 
 /// [`gemm`] on up to [`crate::parallel::threads`] threads, for the dense layers (the adapter's
@@ -29,9 +29,9 @@ pub(crate) fn gemm_threaded(
         return gemm(alpha, a, b, beta, c);
     }
     let axis = if m >= n { Axis(0) } else { Axis(1) };
-    // Blocks start on a multiple of the kernel's tile (8 or 16 rows and columns), so that every
-    // tile is whole or cut short exactly where one call cuts it: a short tile goes through
-    // another path (computed aside, then added to `c`), which rounds differently.
+    // Blocks start on a multiple of 64 rows or columns, a whole number of the GEMM's tiles in
+    // the direction it vectorizes (16 lanes): an element's sum then runs in the same kernel
+    // and order in a block as in one call (`split_gemm_is_bit_identical` checks it).
     let chunk = c
         .len_of(axis)
         .div_ceil(threads)

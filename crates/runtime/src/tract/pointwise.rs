@@ -7,7 +7,7 @@
 //! activation. In MobileNetV3-Small's BN probe (224×224, batch 32, two threads) those moves took
 //! 44–60 of the 157–184 ms a batch, more than the products themselves. Per image the product is
 //! `O × I` by `I × H·W` on data already in NCHW order, so [`BatchedPointwise`] runs one
-//! `matrixmultiply` product per image, the images shared out over tract's threads, and moves
+//! GEMM per image ([`edge_ssl_core::gemm`]), the images shared out over tract's threads, and moves
 //! nothing. [`replace_pointwise`] puts it in place of those einsums in models that probe batch
 //! statistics (where a batch is the point: a plain forward pass runs sample by sample, see
 //! [`super::split`]).
