@@ -218,6 +218,32 @@ fn a_cancel_while_listing_stops_the_bn_pass_beside_it() {
     );
 }
 
+/// The BN pass beside the listing loads its probe before any frame comes, making the output
+/// directory for it; a source that then gives no frame (a file that is no video) is an error
+/// that leaves no directory behind where there was none.
+#[test]
+fn a_source_without_frames_leaves_no_output_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = tmp.path().join("noise.avi");
+    let noise: Vec<u8> = (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&video, noise).unwrap();
+    let out = tmp.path().join("site");
+    let err = Encoder::bundled()
+        .unwrap()
+        .adapt(
+            backend().as_ref(),
+            &video,
+            &out,
+            &AdaptOptions::default(),
+            &Progress::silent(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("noise.avi"), "{err}");
+    assert!(!out.exists(), "{} was left behind", out.display());
+}
+
 /// Encoder training (`train: Tail(1)`) stopped part-way through its epochs, then resumed,
 /// writes the same encoder bytes and loss curve as a run that was never stopped.
 #[test]

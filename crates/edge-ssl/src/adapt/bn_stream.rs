@@ -139,9 +139,13 @@ fn stream(
     listing: &Listing,
     (progress, phase): (&Progress, &mut Option<Phase>),
 ) -> crate::Result<Option<Streamed>> {
-    let Some(first) = received.next() else {
-        return Ok(None);
-    };
+    // The probe is built and loaded before the first frame comes: a video's start (`ffprobe`,
+    // then `ffmpeg`'s own) left a core idle for that long (MobileNetV3-Small on 300 frames of
+    // vtest.avi: `bench --adapt` ratio 1.53× against 1.59×, four pairs back to back). A tap
+    // that closes without a frame (frames already the input size, more than `--bn-frames`)
+    // wastes that load, beside the listing. A directory made here for a pass that then gets
+    // no frame is removed again when it is still empty.
+    let made_dir = !out.exists();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     remove_stale(out);
     let file = tempfile::Builder::new()
@@ -152,7 +156,8 @@ fn stream(
         .into_temp_path();
     // Batches as `view_cache::bn_batches` makes them from the finished list (all of its
     // frames, in order).
-    let frames = std::iter::once(first).chain(received.by_ref()).map(Ok);
+    let mut got_frames = false;
+    let frames = received.by_ref().inspect(|_| got_frames = true).map(Ok);
     let mut batches =
         view_cache::frame_batches(frames, pre, opts.images_per_call(&model.card.input))
             .map(|batch| batch.map_err(|e| RuntimeError::Input(e.to_string())));
@@ -179,6 +184,14 @@ fn stream(
         },
     );
     drop(batches);
+    let no_bn = report.as_ref().is_ok_and(|r| r.passes == 0);
+    if !got_frames && !no_bn {
+        drop(file);
+        if made_dir {
+            let _ = std::fs::remove_dir(out);
+        }
+        return Ok(None);
+    }
     let report = report.context("re-estimating BatchNorm statistics")?;
     // Without BN layers the pass reads no frame and the model is written as it is.
     let usable = received.complete() || report.passes == 0;
