@@ -218,30 +218,43 @@ fn a_cancel_while_listing_stops_the_bn_pass_beside_it() {
     );
 }
 
-/// The BN pass beside the listing loads its probe before any frame comes, making the output
-/// directory for it; a source that then gives no frame (a file that is no video) is an error
-/// that leaves no directory behind where there was none.
+/// The BN pass beside the listing loads its probe once the listing says frames will come,
+/// making the output directory for it; a source that then gives none (a folder of files that
+/// do not decode) is an error that leaves no directory behind where there was none, and so is
+/// one that never opens (a file that is no video).
 #[test]
 fn a_source_without_frames_leaves_no_output_directory() {
     let tmp = tempfile::tempdir().unwrap();
-    let video = tmp.path().join("noise.avi");
     let noise: Vec<u8> = (0..100_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    std::fs::write(&video, noise).unwrap();
-    let out = tmp.path().join("site");
-    let err = Encoder::bundled()
-        .unwrap()
-        .adapt(
-            backend().as_ref(),
-            &video,
-            &out,
-            &AdaptOptions::default(),
-            &Progress::silent(),
-        )
-        .unwrap_err();
-    assert!(err.to_string().contains("noise.avi"), "{err}");
-    assert!(!out.exists(), "{} was left behind", out.display());
+    let folder = tmp.path().join("frames");
+    std::fs::create_dir(&folder).unwrap();
+    for i in 0..3 {
+        std::fs::write(folder.join(format!("{i}.png")), &noise[i * 1000..]).unwrap();
+    }
+    let video = tmp.path().join("noise.avi");
+    std::fs::write(&video, &noise).unwrap();
+    for data in [folder, video] {
+        let out = tmp.path().join("site");
+        let err = Encoder::bundled()
+            .unwrap()
+            .adapt(
+                backend().as_ref(),
+                &data,
+                &out,
+                &AdaptOptions::default(),
+                &Progress::silent(),
+            )
+            .unwrap_err();
+        assert!(!err.is_cancelled(), "{err}");
+        assert!(
+            !out.exists(),
+            "{}: {} was left behind",
+            data.display(),
+            out.display()
+        );
+    }
 }
 
 /// Encoder training (`train: Tail(1)`) stopped part-way through its epochs, then resumed,

@@ -139,12 +139,16 @@ fn stream(
     listing: &Listing,
     (progress, phase): (&Progress, &mut Option<Phase>),
 ) -> crate::Result<Option<Streamed>> {
-    // The probe is built and loaded before the first frame comes: a video's start (`ffprobe`,
-    // then `ffmpeg`'s own) left a core idle for that long (MobileNetV3-Small on 300 frames of
-    // vtest.avi: `bench --adapt` ratio 1.53× against 1.59×, four pairs back to back). A tap
-    // that closes without a frame (frames already the input size, more than `--bn-frames`)
-    // wastes that load, beside the listing. A directory made here for a pass that then gets
-    // no frame is removed again when it is still empty.
+    // The probe is built and loaded as soon as the tap says frames will come, before the first
+    // does: a video's decoder start left a core idle for that long (MobileNetV3-Small on 300
+    // frames of vtest.avi: `bench --adapt` ratio 1.53× against 1.59×, back to back). A source
+    // with more frames than `--bn-frames`, or of unknown length, says no first. A tap that
+    // closes at the first frame (frames already the input size) wastes the load, beside the
+    // listing. A directory made here for a pass that then gets no frame is removed again
+    // when it is still empty.
+    if !received.begun() {
+        return Ok(None);
+    }
     let made_dir = !out.exists();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     remove_stale(out);

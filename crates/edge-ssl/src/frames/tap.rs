@@ -17,6 +17,9 @@ use super::frame_list::Pixels;
 
 /// What the receiver of a [`Tap`] gets.
 pub enum Tapped {
+    /// The source is open and the tap will hand its frames on (sent once, before the first):
+    /// the receiver may get ready for them while the first is decoded.
+    Begin,
     /// The next frame as `run` reads it.
     Frame(Pixels),
     /// Every frame of the list was handed on, in order: nothing more comes.
@@ -68,6 +71,10 @@ impl Tap {
         });
         if !fits {
             self.stop();
+        } else if let Some(to) = &self.to
+            && to.send(Tapped::Begin).is_err()
+        {
+            self.stop();
         }
     }
 
@@ -109,6 +116,8 @@ impl Tap {
 /// ends at [`Tapped::End`] or when the channel closes; [`Received::complete`] tells the two apart.
 pub struct Received {
     from: Receiver<Tapped>,
+    /// A frame that came while [`Received::begun`] waited for [`Tapped::Begin`].
+    pending: Option<Pixels>,
     ended: bool,
     closed: bool,
 }
@@ -117,8 +126,32 @@ impl Received {
     pub fn new(from: Receiver<Tapped>) -> Self {
         Received {
             from,
+            pending: None,
             ended: false,
             closed: false,
+        }
+    }
+
+    /// Waits until the tap says whether frames will come: true at [`Tapped::Begin`] (or a
+    /// first frame), false when it closed (or ended) without one.
+    pub fn begun(&mut self) -> bool {
+        if self.pending.is_some() {
+            return true;
+        }
+        match self.from.recv() {
+            Ok(Tapped::Begin) => true,
+            Ok(Tapped::Frame(pixels)) => {
+                self.pending = Some(pixels);
+                true
+            }
+            Ok(Tapped::End) => {
+                self.ended = true;
+                false
+            }
+            Err(_) => {
+                self.closed = true;
+                false
+            }
         }
     }
 
@@ -132,10 +165,14 @@ impl Iterator for Received {
     type Item = Pixels;
 
     fn next(&mut self) -> Option<Pixels> {
+        if let Some(pixels) = self.pending.take() {
+            return Some(pixels);
+        }
         if self.ended || self.closed {
             return None;
         }
         match self.from.recv() {
+            Ok(Tapped::Begin) => self.next(),
             Ok(Tapped::Frame(pixels)) => Some(pixels),
             Ok(Tapped::End) => {
                 self.ended = true;
@@ -215,8 +252,52 @@ mod tests {
             tap.end(1, true);
             drop(tap);
             let mut received = Received::new(from);
+            assert!(!received.begun(), "{bound:?} {bytes} {budget}");
             assert!(received.next().is_none(), "{bound:?} {bytes} {budget}");
             assert!(!received.complete());
         }
+    }
+
+    /// `begun` answers at `begin`, before any frame: yes when the frames will come (and then
+    /// every frame still comes, in order), no when the tap closed.
+    #[test]
+    fn begun_answers_before_the_first_frame() {
+        let (mut tap, from) = Tap::new(10);
+        let mut received = Received::new(from);
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let sender = std::thread::spawn(move || {
+            tap.begin(Some(2), 4, 100);
+            // No frame until the receiver has its answer.
+            wait.recv().unwrap();
+            tap.frame(&frame(7));
+            tap.frame(&frame(8));
+            tap.end(2, true);
+        });
+        assert!(received.begun());
+        go.send(()).unwrap();
+        let got: Vec<u8> = received.by_ref().map(|f| f[[0, 0, 0]]).collect();
+        sender.join().unwrap();
+        assert_eq!(got, [7, 8]);
+        assert!(received.complete());
+
+        // A frame already waiting is not lost by asking.
+        let (mut tap, from) = Tap::new(10);
+        tap.begin(Some(1), 4, 100);
+        tap.frame(&frame(3));
+        tap.end(1, true);
+        drop(tap);
+        let mut received = Received::new(from);
+        assert!(received.begun() && received.begun());
+        assert_eq!(
+            received.by_ref().map(|f| f[[0, 0, 0]]).collect::<Vec<_>>(),
+            [3]
+        );
+        assert!(received.complete());
+
+        // A tap that stopped, and one that ended with nothing to send.
+        let (mut tap, from) = Tap::new(10);
+        tap.stop();
+        drop(tap);
+        assert!(!Received::new(from).begun());
     }
 }
