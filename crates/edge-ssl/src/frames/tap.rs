@@ -138,19 +138,31 @@ impl Received {
         if self.pending.is_some() {
             return true;
         }
-        match self.from.recv() {
-            Ok(Tapped::Begin) => true,
-            Ok(Tapped::Frame(pixels)) => {
+        match self.receive() {
+            Some(Tapped::Frame(pixels)) => {
                 self.pending = Some(pixels);
                 true
             }
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    /// The next message but [`Tapped::End`]; `None` at the end or when the channel closed
+    /// (each noted).
+    fn receive(&mut self) -> Option<Tapped> {
+        if self.ended || self.closed {
+            return None;
+        }
+        match self.from.recv() {
             Ok(Tapped::End) => {
                 self.ended = true;
-                false
+                None
             }
+            Ok(message) => Some(message),
             Err(_) => {
                 self.closed = true;
-                false
+                None
             }
         }
     }
@@ -168,20 +180,9 @@ impl Iterator for Received {
         if let Some(pixels) = self.pending.take() {
             return Some(pixels);
         }
-        if self.ended || self.closed {
-            return None;
-        }
-        match self.from.recv() {
-            Ok(Tapped::Begin) => self.next(),
-            Ok(Tapped::Frame(pixels)) => Some(pixels),
-            Ok(Tapped::End) => {
-                self.ended = true;
-                None
-            }
-            Err(_) => {
-                self.closed = true;
-                None
-            }
+        match self.receive()? {
+            Tapped::Frame(pixels) => Some(pixels),
+            _ => self.next(),
         }
     }
 }
