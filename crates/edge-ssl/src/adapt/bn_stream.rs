@@ -141,7 +141,7 @@ fn stream(
 ) -> crate::Result<Option<Streamed>> {
     // The probe is built and loaded as soon as the tap says frames will come, before the first
     // does: a video's decoder start left a core idle for that long (MobileNetV3-Small on 300
-    // frames of vtest.avi: `bench --adapt` ratio 1.53× against 1.59×, back to back). A source
+    // frames of vtest.avi: `bench --adapt` ratio 1.52–1.61× against 1.54–1.65×, alternated). A source
     // with more frames than `--bn-frames`, or of unknown length, says no first. A tap that
     // closes at the first frame (frames already the input size) wastes the load, beside the
     // listing. A directory made here for a pass that then gets no frame is removed again

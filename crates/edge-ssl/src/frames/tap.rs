@@ -295,7 +295,7 @@ mod tests {
         );
         assert!(received.complete());
 
-        // A tap that stopped, and one that ended with nothing to send.
+        // A tap stopped before `begin` (a source that failed to open) says no.
         let (mut tap, from) = Tap::new(10);
         tap.stop();
         drop(tap);
